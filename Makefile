@@ -1,0 +1,51 @@
+# sopflow: `make run` serves the default bundle, `make test` runs every test.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+DEFINITIONS ?= definitions
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint format bench schema validate clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP) ## Create .venv and install sopflow with its dev tools (done by every target)
+
+run: $(STAMP) ## Serve the default bundle (prints the URL)
+	$(BIN)/sopflow serve $(DEFINITIONS) --host $(HOST) --port $(PORT)
+
+test: $(STAMP) ## Run the whole test suite
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## ruff, ruff format --check, mypy, layer check
+	$(BIN)/ruff check engine runtime api tests bench
+	$(BIN)/ruff format --check engine runtime api tests bench
+	$(BIN)/mypy
+	@if [ -f ../shared/tools/check_layers.py ]; then $(BIN)/python ../shared/tools/check_layers.py; fi
+
+format: $(STAMP) ## Format the code with ruff
+	$(BIN)/ruff format engine runtime api tests bench
+	$(BIN)/ruff check --fix engine runtime api tests bench
+
+bench: $(STAMP) ## Run the benchmarks and write docs/benchmarks.md
+	$(BIN)/python -m bench
+
+validate: $(STAMP) ## Validate the default bundle
+	$(BIN)/sopflow validate $(DEFINITIONS)
+
+schema: $(STAMP) ## Write the JSON Schema of definition files to schema/sopflow.schema.json
+	@mkdir -p schema
+	$(BIN)/sopflow schema --out schema/sopflow.schema.json
+
+clean: ## Remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

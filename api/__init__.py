@@ -1,0 +1,1 @@
+"""sopflow api package."""

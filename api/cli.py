@@ -1,0 +1,97 @@
+"""The `sopflow` command line: validate definitions, export the JSON Schema."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from engine.compiler.pipeline import compile_bundle
+from engine.diagnostics import errors, warnings
+from engine.schema import definition_schema
+
+DEFAULT_DIR = "definitions"
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sopflow")
+def main() -> None:
+    """sopflow: business operations described in YAML, compiled and run."""
+
+
+@main.command()
+@click.argument("directory", default=DEFAULT_DIR, type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
+              show_default=True, help="text for people, json for tools, github for CI annotations.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
+def validate(directory: str, fmt: str, strict: bool) -> None:
+    """Compile the definitions in DIRECTORY and report every problem.
+
+    Exit status: 0 valid, 1 definition errors, 2 usage error.
+    """
+    path = Path(directory)
+    if not path.is_dir():
+        raise click.UsageError(f"'{directory}' is not a folder of definitions")
+    started = time.perf_counter()
+    result = compile_bundle(path, display_root=directory.rstrip("/"))
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    errs, warns = errors(result.diagnostics), warnings(result.diagnostics)
+    failed = bool(errs) or (strict and bool(warns))
+    if fmt == "json":
+        click.echo(json.dumps({
+            "ok": not failed, "files": result.files,
+            "bundle": result.bundle.summary() if result.bundle else None,
+            "hash": result.bundle.hash if result.bundle else None,
+            "errors": len(errs), "warnings": len(warns),
+            "diagnostics": [d.to_dict() for d in result.diagnostics],
+        }, indent=2, ensure_ascii=False))
+    else:
+        for diag in result.diagnostics:
+            click.echo(diag.render_github() if fmt == "github" else diag.render())
+        if result.bundle is not None:
+            summary = f"ok: {result.bundle.summary()}"
+        else:
+            summary = f"FAILED: {len(errs)} error{'s' if len(errs) != 1 else ''}"
+        tail = f", {len(warns)} warning{'s' if len(warns) != 1 else ''} in {elapsed_ms:.0f} ms"
+        click.echo(summary + tail)
+    sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.argument("directory", default=DEFAULT_DIR, type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(directory: str, host: str, port: int) -> None:
+    """Serve the bundle in DIRECTORY over HTTP."""
+    import uvicorn
+
+    from api.app import create_app
+
+    if not Path(directory).is_dir():
+        raise click.UsageError(f"'{directory}' is not a folder of definitions")
+    app = create_app(directory)
+    served = app.state.served.result
+    status = served.bundle.summary() if served.bundle else (
+        f"bundle has {len(errors(served.diagnostics))} errors: see /definitions")
+    click.echo(f"sopflow: {status}")
+    click.echo(f"sopflow: serving on http://{host}:{port}/definitions")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@main.command()
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the schema to this file.")
+def schema(out: str | None) -> None:
+    """Print the JSON Schema (draft 2020-12) of definition files, for editors and CI."""
+    text = json.dumps(definition_schema(), indent=2, ensure_ascii=False) + "\n"
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,1 @@
+"""sopflow engine package."""

@@ -1,0 +1,122 @@
+"""The compiled, immutable Bundle that the runtime executes."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from engine.compiler.cells import Matcher
+from engine.expr import CompiledExpression, ExprType
+from engine.spec import (
+    AlertSpec,
+    BundleManifest,
+    DecisionTableSpec,
+    ForecastSpec,
+    FormSpec,
+    MetricSpec,
+    NotificationSpec,
+    RoutingSpec,
+    ScheduleSpec,
+    ScoringSpec,
+    TableSpec,
+    ValidationSpec,
+)
+from engine.spec.workflow import WorkflowBody
+
+
+def frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Return a read-only view of a dict."""
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class CompiledForm:
+    """An entity: its spec, field types and computed fields in evaluation order."""
+
+    spec: FormSpec
+    types: Mapping[str, ExprType]
+    computed: Mapping[str, CompiledExpression]
+    computed_order: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompiledWorkflow:
+    """A workflow: its (template-filled) body, allowed moves and compiled guards."""
+
+    name: str
+    body: WorkflowBody
+    params: Mapping[str, Any]
+    template: str | None
+    moves: frozenset[tuple[str, str]]
+    guards: Mapping[str, CompiledExpression]
+
+    @property
+    def entity(self) -> str:
+        """Return the entity this workflow runs on."""
+        return self.body.entity
+
+    def may_move(self, source: str, target: str) -> bool:
+        """Tell whether the workflow allows moving from `source` to `target`."""
+        return (source, target) in self.moves
+
+
+@dataclass(frozen=True)
+class CompiledScoring:
+    """A scoring model and its compiled features (in declaration order)."""
+
+    spec: ScoringSpec
+    features: tuple[CompiledExpression, ...]
+
+
+@dataclass(frozen=True)
+class CompiledDecisionTable:
+    """A decision table: compiled inputs and one matcher per input cell of each row."""
+
+    spec: DecisionTableSpec
+    inputs: tuple[CompiledExpression, ...]
+    rows: tuple[tuple[Matcher, ...], ...]
+
+    def decide(self, record: Mapping[str, Any], context: Mapping[str, Any]) -> list[list[Any]]:
+        """Return the outputs of the matching rows, per the hit policy (first/unique/collect)."""
+        values = [expr.fn(record, context) for expr in self.inputs]
+        width = len(self.spec.inputs)
+        hits = [list(self.spec.rows[i][width:]) for i, row in enumerate(self.rows)
+                if all(m(v) for m, v in zip(row, values, strict=True))]
+        if not hits and self.spec.default is not None:
+            return [list(self.spec.default)]
+        if self.spec.hit == "first":
+            return hits[:1]
+        if self.spec.hit == "unique" and len(hits) > 1:
+            raise ValueError(f"decision table '{self.spec.name}' (hit: unique) matched "
+                             f"{len(hits)} rows")
+        return hits
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A compiled bundle: immutable, identified by the hash of its files' content."""
+
+    name: str
+    hash: str
+    manifest: BundleManifest
+    files: tuple[str, ...]
+    tables: Mapping[str, TableSpec]
+    forms: Mapping[str, CompiledForm]
+    workflows: Mapping[str, CompiledWorkflow]
+    scorings: Mapping[str, CompiledScoring]
+    decision_tables: Mapping[str, CompiledDecisionTable]
+    validations: Mapping[str, tuple[ValidationSpec, CompiledExpression]]
+    routings: Mapping[str, RoutingSpec]
+    alerts: Mapping[str, AlertSpec]
+    metrics: Mapping[str, MetricSpec]
+    schedules: Mapping[str, ScheduleSpec]
+    forecasts: Mapping[str, ForecastSpec]
+    notifications: Mapping[str, NotificationSpec]
+    counts: Mapping[str, int] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """Return one line saying what was compiled."""
+        parts = ", ".join(f"{n} {k}{'' if n == 1 else 's'}" for k, n in self.counts.items() if n)
+        return (f"bundle '{self.name}' ({self.hash[:12]}): {len(self.files)} files, {parts}")

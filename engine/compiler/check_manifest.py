@@ -1,0 +1,106 @@
+"""Cross-checks of the manifest: roles, users, teams, calendars, queues and table rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from engine.compiler.context import Context, Entry, Site
+from engine.diagnostics import shorten
+from engine.spec import BundleManifest, TableSpec
+from engine.spec.manifest import UserFieldSpec
+
+_PY_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "integer": (int,), "decimal": (int, float), "boolean": (bool,),
+    "date": (dt.date,), "datetime": (dt.datetime,), "list": (list,),
+}
+
+
+def value_fits(kind: str, value: Any) -> bool:
+    """Tell whether a YAML value fits a column/attribute type name."""
+    if value is None:
+        return True
+    if kind in ("integer", "decimal") and isinstance(value, bool):
+        return False
+    if kind == "date" and isinstance(value, dt.datetime):
+        return False
+    return isinstance(value, _PY_TYPES.get(kind, (object,)))
+
+
+def check_manifest(ctx: Context, entry: Entry[BundleManifest]) -> None:
+    """Check every cross-reference inside the manifest."""
+    spec, site = entry.spec, entry.site
+    roles, users, teams = set(spec.roles), set(spec.users), set(spec.teams)
+    for name, cal in spec.calendars.items():
+        if cal.holidays_table:
+            ctx.known(site.at("calendars", name, "holidays_table"), "table", cal.holidays_table,
+                      ctx.tables)
+    for uid, user in spec.users.items():
+        at = site.at("users", uid)
+        ctx.check_roles(at.at("roles"), user.roles)
+        for i, team in enumerate(user.teams):
+            ctx.known(at.at("teams", i), "team", team, teams)
+        ctx.known(at.at("manager"), "user", user.manager, users)
+        ctx.known(at.at("calendar"), "calendar", user.calendar, spec.calendars)
+        _check_attributes(ctx, at, user.model_extra or {}, spec.user_fields)
+    for tid, team in spec.teams.items():
+        for i, member in enumerate(team.members):
+            ctx.known(site.at("teams", tid, "members", i), "user", member, users)
+        ctx.known(site.at("teams", tid, "lead"), "user", team.lead, users)
+    for qid, queue in spec.queues.items():
+        ctx.check_roles(site.at("queues", qid, "visible_to"), queue.visible_to)
+    if not roles:
+        ctx.error(site.at("roles"), "no-roles", "the bundle declares no roles",
+                  "list at least one, e.g. roles: [admin]")
+
+
+def _check_attributes(ctx: Context, at: Site, extra: dict[str, Any],
+                      declared: dict[str, UserFieldSpec]) -> None:
+    for key, value in extra.items():
+        if not ctx.known(at.at(key), "user attribute", key, declared, "unknown-user-field"):
+            continue
+        spec = declared[key]
+        items = value if isinstance(value, list) else [value]
+        if spec.type in ("list", "multi_enum") and not isinstance(value, list):
+            ctx.error(at.at(key), "bad-type", f"user attribute '{key}' must be a list")
+        base = {"enum": "string", "multi_enum": "string", "list": "string"}.get(spec.type,
+                                                                                 spec.type)
+        for i, item in enumerate(items):
+            where = at.at(key, i) if isinstance(value, list) else at.at(key)
+            if not value_fits(base, item):
+                ctx.error(where, "bad-type", f"user attribute '{key}' takes {spec.type} values, "
+                          f"got {shorten(item)}")
+            elif spec.values and item not in spec.values:
+                ctx.known(where, f"value of '{key}'", str(item), spec.values, "unknown-enum-value")
+
+
+def check_table(ctx: Context, name: str, entry: Entry[TableSpec]) -> None:
+    """Check a reference table: key and range columns, and every row against the columns."""
+    table, site = entry.spec, entry.site
+    columns = table.columns
+    for i, key in enumerate(table.key):
+        ctx.known(site.at("key", i), "column", key, columns, "unknown-column")
+    for i, col in enumerate(table.range or []):
+        if ctx.known(site.at("range", i), "column", col, columns, "unknown-column") and \
+                columns[col] != "date":
+            ctx.error(site.at("range", i), "bad-type", f"range column '{col}' must be a date")
+    if not table.key and not table.range:
+        ctx.error(site, "table-without-key", f"table '{name}' has neither 'key' nor 'range'",
+                  "say which columns identify a row")
+    seen: dict[tuple[Any, ...], int] = {}
+    for i, row in enumerate(table.rows):
+        at = site.at("rows", i)
+        for col, value in row.items():
+            if ctx.known(at.at(col), "column", col, columns, "unknown-column",
+                         f"table '{name}': ") and not value_fits(columns[col], value):
+                ctx.error(at.at(col), "bad-type", f"column '{col}' of table '{name}' takes "
+                          f"{columns[col]} values, got {shorten(value)}")
+        for col in [*table.key, *(table.range or [])]:
+            if row.get(col) is None:
+                ctx.error(at, "missing-key", f"row {i + 1} of table '{name}' has no value for "
+                          f"key column '{col}'")
+        ident = tuple(row.get(k) for k in table.key) if table.key else ()
+        if table.key and ident in seen:
+            ctx.error(at, "duplicate-row", f"row {i + 1} of table '{name}' repeats the key "
+                      f"{shorten(list(ident))}", f"first in row {seen[ident] + 1}")
+        seen.setdefault(ident, i)

@@ -1,0 +1,124 @@
+"""Cross-checks of metrics, alerts, schedules, forecasts and notification templates."""
+
+from __future__ import annotations
+
+from engine.compiler.check_actions import NOTIFICATION_NAMES, check_actions
+from engine.compiler.context import Context, Entry
+from engine.expr import ExprType, MetricSig
+from engine.spec import AlertSpec, ForecastSpec, MetricSpec, NotificationSpec, ScheduleSpec
+
+T = ExprType
+# Columns of the store's stage history that metrics may aggregate and group by.
+HISTORY_COLUMNS: dict[str, ExprType] = {
+    "workflow": T.STRING, "stage": T.STRING, "from_stage": T.STRING, "to_stage": T.STRING,
+    "actor": T.STRING, "owner": T.STRING, "entered_at": T.DATETIME, "left_at": T.DATETIME,
+    "dwell_hours": T.NUMBER, "outcome": T.STRING, "evidence_kind": T.STRING,
+    "region": T.STRING,
+}
+ALERT_COLUMNS: dict[str, ExprType] = {
+    "rule": T.STRING, "state": T.STRING, "severity": T.STRING, "fired_at": T.DATETIME,
+    "resolved_at": T.DATETIME, "acked_at": T.DATETIME, "response_hours": T.NUMBER,
+    "feedback": T.STRING, "owner": T.STRING,
+}
+_TIME_KINDS = ("date", "datetime")
+
+
+def metric_columns(ctx: Context, spec: MetricSpec) -> dict[str, ExprType]:
+    """Return the columns a metric's source offers."""
+    if spec.source == "records":
+        return ctx.entities.get(spec.entity or "", {})
+    return HISTORY_COLUMNS if spec.source == "stage_history" else ALERT_COLUMNS
+
+
+def check_metric(ctx: Context, entry: Entry[MetricSpec]) -> None:
+    """Check a metric's source, measured column, filters, groups and window."""
+    spec, site = entry.spec, entry.site
+    if spec.source == "records" and not ctx.known(site.at("entity"), "entity", spec.entity,
+                                                  ctx.entities):
+        return
+    if spec.workflow:
+        ctx.known(site.at("workflow"), "workflow", spec.workflow, ctx.of("workflow"))
+    columns = metric_columns(ctx, spec)
+    label = f"{spec.source} of '{spec.entity or spec.workflow}': "
+    if spec.of and ctx.known(site.at("of"), "column", spec.of, columns, "unknown-field", label) \
+            and spec.measure not in ("count", "count_distinct", "min", "max") \
+            and columns[spec.of].kind not in ("integer", "number", "any"):
+        ctx.error(site.at("of"), "type-mismatch", f"'{spec.measure}' needs a number column; "
+                  f"'{spec.of}' is {columns[spec.of].describe()}")
+    for name in spec.where:
+        ctx.known(site.at("where", name), "column", name, columns, "unknown-field", label)
+    for i, name in enumerate(spec.group_by):
+        ctx.known(site.at("group_by", i), "column", name, columns, "unknown-field", label)
+    if spec.window and ctx.known(site.at("window", "on"), "column", spec.window.on, columns,
+                                 "unknown-field", label) \
+            and columns[spec.window.on].kind not in _TIME_KINDS:
+        ctx.error(site.at("window", "on"), "type-mismatch",
+                  f"window column '{spec.window.on}' must be a date or datetime")
+
+
+def metric_sig(ctx: Context, spec: MetricSpec) -> MetricSig:
+    """Return the signature `metric('name', ...)` is checked against."""
+    columns = metric_columns(ctx, spec)
+    groups = tuple((g, columns.get(g, T.ANY)) for g in spec.group_by)
+    return MetricSig(spec.name, groups, T.NUMBER)
+
+
+def check_alert(ctx: Context, entry: Entry[AlertSpec]) -> None:
+    """Check an alert's subject, conditions, key and actions."""
+    spec, site = entry.spec, entry.site
+    names: list[str]
+    if spec.entity is not None:
+        if not ctx.known(site.at("entity"), "entity", spec.entity, ctx.entities):
+            return
+        scope = ctx.scope_for(spec.entity)
+        names = [*ctx.entities[spec.entity], "record", "now"]
+        entity: str | None = spec.entity
+    else:
+        metrics = ctx.of("metric")
+        if not ctx.known(site.at("metric"), "metric", spec.metric, metrics):
+            return
+        metric: MetricSpec = metrics[spec.metric or ""].spec
+        cols = metric_columns(ctx, metric)
+        row = {g: cols.get(g, T.ANY) for g in metric.group_by}
+        row.update({"value": T.NUMBER, metric.name: T.NUMBER})
+        scope = ctx.scope_for(None, context=row)
+        names = [*row, "now"]
+        entity = None
+    ctx.expr(site.at("when"), spec.when, scope, T.BOOL)
+    ctx.expr(site.at("resolve_when"), spec.resolve_when, scope, T.BOOL)
+    ctx.template(site.at("dedup_key"), spec.dedup_key, names)
+    extra = None if entity else dict(scope.context)
+    check_actions(ctx, site.at("actions"), spec.actions, entity, context=extra)
+    check_actions(ctx, site.at("on_resolve"), spec.on_resolve, entity, context=extra)
+
+
+def check_schedule(ctx: Context, entry: Entry[ScheduleSpec]) -> None:
+    """Check a schedule's actions (they run without a record)."""
+    check_actions(ctx, entry.site.at("actions"), entry.spec.actions, None)
+
+
+def check_forecast(ctx: Context, entry: Entry[ForecastSpec], entity: str | None) -> None:
+    """Check a forecast's workflow, amount, close date and seasonal table."""
+    spec, site = entry.spec, entry.site
+    if not ctx.known(site.at("workflow"), "workflow", spec.workflow, ctx.of("workflow")) \
+            or entity is None or entity not in ctx.entities:
+        return
+    fields = ctx.entities[entity]
+    for key, kinds in (("amount", ("integer", "number")), ("close_date", _TIME_KINDS)):
+        name = getattr(spec, key)
+        if ctx.known(site.at(key), "field", name, fields, "unknown-field",
+                     f"entity '{entity}': ") and fields[name].kind not in kinds:
+            ctx.error(site.at(key), "type-mismatch", f"'{key}' field '{name}' is "
+                      f"{fields[name].describe()}; it must be {' or '.join(kinds)}")
+    if spec.seasonality and ctx.known(site.at("seasonality"), "table", spec.seasonality,
+                                      ctx.tables):
+        table = ctx.tables[spec.seasonality].spec
+        if not table.range or "coefficient" not in table.columns:
+            ctx.error(site.at("seasonality"), "bad-table", f"table '{spec.seasonality}' must "
+                      "have a date 'range' and a 'coefficient' column")
+
+
+def check_notification(ctx: Context, entry: Entry[NotificationSpec]) -> None:
+    """Check a notification's subject and body templates."""
+    ctx.template(entry.site.at("subject"), entry.spec.subject, NOTIFICATION_NAMES)
+    ctx.template(entry.site.at("body"), entry.spec.body, NOTIFICATION_NAMES)

@@ -1,0 +1,176 @@
+"""Cross-checks of workflows and the instantiation of workflow templates (F3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from engine.compiler.check_actions import check_actions
+from engine.compiler.check_manifest import value_fits
+from engine.compiler.context import Context, Entry, Site
+from engine.diagnostics import shorten
+from engine.expr import CompiledExpression, ExprType
+from engine.spec import WorkflowSpec, WorkflowTemplateSpec
+from engine.spec.workflow import ExitSpec, Guard, StageSpec, WorkflowBody, parse_move
+
+T = ExprType
+
+
+@dataclass(frozen=True)
+class ResolvedWorkflow:
+    """A workflow with its body (its own, or its template's) and where each part stands."""
+
+    name: str
+    body: WorkflowBody
+    body_site: Site
+    params: dict[str, Any]
+    template: str | None
+
+
+def resolve_workflow(ctx: Context, entry: Entry[WorkflowSpec]) -> ResolvedWorkflow | None:
+    """Return the workflow's body, filling a template's parameters when it uses one."""
+    spec, site = entry.spec, entry.site
+    if spec.template is None:
+        body = WorkflowBody.model_validate(spec.model_dump(
+            include={"entity", "title", "description", "applies_when", "stages", "exits",
+                     "moves"}, by_alias=True))
+        return ResolvedWorkflow(spec.name, body, site, {}, None)
+    templates = ctx.of("workflow_template")
+    if not ctx.known(site.at("template"), "workflow template", spec.template, templates):
+        return None
+    tentry: Entry[WorkflowTemplateSpec] = templates[spec.template]
+    params = _fill_params(ctx, site, spec.params, tentry.spec)
+    body = tentry.spec.workflow
+    overrides = {k: getattr(spec, k) for k in ("title", "description", "applies_when")
+                 if getattr(spec, k)}
+    if spec.entity and spec.entity != body.entity:
+        ctx.error(site.at("entity"), "template-entity", f"template '{spec.template}' is for "
+                  f"entity '{body.entity}', not '{spec.entity}'")
+    if overrides:
+        body = body.model_copy(update=overrides)
+    return ResolvedWorkflow(spec.name, body, tentry.site.at("workflow"), params, spec.template)
+
+
+def _fill_params(ctx: Context, site: Site, given: dict[str, Any],
+                 template: WorkflowTemplateSpec) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, value in given.items():
+        if not ctx.known(site.at("params", name), "parameter", name, template.params,
+                         "unknown-param", f"template '{template.name}': "):
+            continue
+        kind = template.params[name].type
+        if kind != "duration" and not value_fits(kind, value):
+            ctx.error(site.at("params", name), "bad-type", f"parameter '{name}' takes "
+                      f"{kind} values, got {shorten(value)}")
+        values[name] = value
+    for name, param in template.params.items():
+        if name not in values:
+            if param.required and param.default is None:
+                ctx.error(site.at("params"), "missing-param",
+                          f"template '{template.name}' needs parameter '{name}'")
+            values[name] = param.default
+    return values
+
+
+def check_workflow(ctx: Context, wf: ResolvedWorkflow) -> dict[str, CompiledExpression]:
+    """Check stages, exits, moves, guards, SLAs and actions; return compiled guard expressions."""
+    body, site = wf.body, wf.body_site
+    if not ctx.known(site.at("entity"), "entity", body.entity, ctx.entities):
+        return {}
+    constants = {"params": wf.params} if wf.template else None
+    scope = ctx.scope_for(body.entity, constants=constants)
+    ctx.expr(site.at("applies_when"), body.applies_when, scope, T.BOOL)
+    stage_ids = [s.id for s in body.stages]
+    exit_ids = [e.id for e in body.exits]
+    _unique(ctx, site, "stages", stage_ids + exit_ids)
+    compiled: dict[str, CompiledExpression] = {}
+    names = [*ctx.entities[body.entity], "record", "now", "params"]
+    for i, stage in enumerate(body.stages):
+        at = site.at("stages", i)
+        _check_gate(ctx, at, stage, body.entity, constants, compiled, names)
+        ctx.check_roles(at.at("roles"), stage.roles)
+        _check_stage_extras(ctx, at, stage, body.entity, constants)
+    for i, exit_ in enumerate(body.exits):
+        at = site.at("exits", i)
+        _check_gate(ctx, at, exit_, body.entity, constants, compiled, names)
+        ctx.check_roles(at.at("roles"), exit_.roles)
+        for j, stage_id in enumerate(exit_.from_stages or []):
+            ctx.known(at.at("from", j), "stage", stage_id, stage_ids, "unknown-stage")
+        check_actions(ctx, at.at("on_enter"), exit_.on_enter, body.entity, constants=constants)
+    ctx.check_roles(site.at("moves", "roles"), body.moves.roles)
+    order = {s: i for i, s in enumerate(stage_ids)}
+    moves = [("back", m) for m in body.moves.back] if isinstance(body.moves.back, list) else []
+    for kind, move in [*moves, *[("extra", m) for m in body.moves.extra]]:
+        j = (body.moves.back if kind == "back" else body.moves.extra).index(move)
+        source, target = parse_move(move)
+        ok = all(ctx.known(site.at("moves", kind, j), "stage", s, stage_ids, "unknown-stage")
+                 for s in (source, target))
+        if ok and kind == "back" and order[target] >= order[source]:
+            ctx.error(site.at("moves", kind, j), "not-backward", f"'{move}' does not go back",
+                      "list it under 'extra'")
+    return compiled
+
+
+def _unique(ctx: Context, site: Site, what: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for i, ident in enumerate(ids):
+        if ident in seen:
+            ctx.error(site.at(what, i, "id") if i < len(ids) else site, "duplicate-stage",
+                      f"stage or exit '{ident}' is declared twice")
+        seen.add(ident)
+
+
+def _check_gate(ctx: Context, at: Site, stage: StageSpec | ExitSpec, entity: str,
+                constants: dict[str, Any] | None, compiled: dict[str, CompiledExpression],
+                names: list[str]) -> None:
+    fields = ctx.entities[entity]
+    for j, field in enumerate(stage.require):
+        ctx.known(at.at("require", j), "field", field, fields, "unknown-field",
+                  f"stage '{stage.id}' requires a field that entity '{entity}' does not define: ")
+    kinds = [e.kind for e in stage.evidence]
+    for j, kind in enumerate(kinds):
+        if kinds.index(kind) != j:
+            ctx.error(at.at("evidence", j, "kind"), "duplicate-evidence",
+                      f"evidence '{kind}' is listed twice in stage '{stage.id}'")
+        ev = stage.evidence[j]
+        if ev.max is not None and ev.max < ev.min:
+            ctx.error(at.at("evidence", j, "max"), "invalid", "max is less than min")
+    scope = ctx.scope_for(entity, constants=constants)
+    guards: list[Guard] = stage.guards
+    for j, guard in enumerate(guards):
+        expr = ctx.expr(at.at("guards", j, "refuse_if"), guard.refuse_if, scope, T.BOOL)
+        if expr is not None:
+            compiled[f"{stage.id}.guards.{j}"] = expr
+        ctx.template(at.at("guards", j, "message"), guard.message, names)
+
+
+def _check_stage_extras(ctx: Context, at: Site, stage: StageSpec, entity: str,
+                        constants: dict[str, Any] | None) -> None:
+    scope = ctx.scope_for(entity, constants=constants)
+    if stage.sla:
+        sla = stage.sla
+        calendars = ctx.manifest.spec.calendars if ctx.manifest else {}
+        ctx.known(at.at("sla", "calendar"), "calendar", sla.calendar, calendars)
+        if sla.within and sla.within.working and not sla.calendar:
+            ctx.error(at.at("sla", "within"), "no-calendar", "working time needs a calendar",
+                      "add 'calendar: <name>'")
+        ctx.expr(at.at("sla", "within_expr"), sla.within_expr, scope, T.DURATION)
+        for j, before in enumerate(sla.remind_before):
+            if sla.within and before.seconds >= sla.within.seconds:
+                ctx.error(at.at("sla", "remind_before", j), "invalid",
+                          f"reminder {before} is not before the limit {sla.within}")
+        check_actions(ctx, at.at("sla", "on_remind"), sla.on_remind, entity, constants=constants)
+        check_actions(ctx, at.at("sla", "on_breach"), sla.on_breach, entity, constants=constants)
+    for j, link in enumerate(stage.knowledge):
+        if link.table and ctx.known(at.at("knowledge", j, "table"), "table", link.table,
+                                    ctx.tables):
+            row = T.record(f"table '{link.table}' row", dict(ctx.table_sigs[link.table].columns))
+            rscope = ctx.scope_for(entity, context={"row": row}, constants=constants)
+            ctx.expr(at.at("knowledge", j, "where"), link.where, rscope, T.BOOL)
+        elif not link.table and not link.url:
+            ctx.error(at.at("knowledge", j), "invalid", "a knowledge link needs 'url' or 'table'")
+    for j, insight in enumerate(stage.insights):
+        ctx.expr(at.at("insights", j, "value"), insight.value, scope)
+    ctx.template(at.at("guidance"), stage.guidance or None, ["params", "record", "now"])
+    check_actions(ctx, at.at("on_enter"), stage.on_enter, entity, constants=constants)
+    check_actions(ctx, at.at("on_exit"), stage.on_exit, entity, constants=constants)

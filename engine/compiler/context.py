@@ -1,0 +1,158 @@
+"""The shared state of one compile: where each spec came from, and how to report on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from jinja2 import TemplateSyntaxError, meta
+from jinja2.sandbox import SandboxedEnvironment
+
+from engine.diagnostics import Diagnostic, Severity, quote_list
+from engine.compiler.scopes import make_scope
+from engine.expr import (
+    CompiledExpression,
+    ExpressionError,
+    ExprType,
+    MetricSig,
+    Scope,
+    TableSig,
+    compile_expression,
+)
+from engine.spec import BundleManifest, TableSpec
+from engine.suggest import did_you_mean
+from engine.yamlsource import Document, Path
+
+S = TypeVar("S")
+JINJA = SandboxedEnvironment(autoescape=False)
+
+
+@dataclass(frozen=True)
+class Site:
+    """Where a spec stands: its document and the path of the spec inside it."""
+
+    doc: Document
+    base: Path = ()
+
+    def at(self, *path: str | int) -> Site:
+        """Return the site of a part of this spec."""
+        return Site(self.doc, (*self.base, *path))
+
+    def diagnostic(self, code: str, message: str, hint: str = "", *,
+                   severity: Severity = Severity.ERROR, key: bool = False) -> Diagnostic:
+        """Build a diagnostic at this site."""
+        return self.doc.diagnostic(self.base, code, message, hint, key=key, severity=severity)
+
+    def shift(self, offset: int) -> tuple[int, int]:
+        """Return line/col of character `offset` inside the scalar at this site."""
+        line, col = self.doc.locate(self.base)
+        lines = self.doc.text.splitlines()
+        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        opener = text[col - 1 : col]
+        if opener in ("|", ">"):
+            return line, col
+        return line, col + offset + (1 if opener in ("'", '"') else 0)
+
+
+@dataclass
+class Entry(Generic[S]):
+    """A spec and its site."""
+
+    spec: S
+    site: Site
+
+
+@dataclass
+class Context:
+    """Everything one compile has found so far, and the diagnostics it reports."""
+
+    manifest: Entry[BundleManifest] | None = None
+    tables: dict[str, Entry[TableSpec]] = field(default_factory=dict)
+    specs: dict[str, dict[str, Entry[Any]]] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    entities: dict[str, dict[str, ExprType]] = field(default_factory=dict)
+    table_sigs: dict[str, TableSig] = field(default_factory=dict)
+    metric_sigs: dict[str, MetricSig] = field(default_factory=dict)
+    user: ExprType = ExprType.ANY
+    stage_ids: dict[str, list[str]] = field(default_factory=dict)
+
+    def stages_of(self, entity: str) -> list[str]:
+        """Return the stage and exit ids of every workflow of an entity."""
+        return self.stage_ids.get(entity, [])
+
+    def scope_for(self, entity: str | None, *, context: dict[str, ExprType] | None = None,
+                  constants: dict[str, Any] | None = None) -> Scope:
+        """Return the scope of expressions about records of `entity` (or of no record)."""
+        fields = self.entities.get(entity or "", {})
+        subject = f"entity '{entity}'" if entity else "this rule"
+        return make_scope(fields, subject=subject, tables=self.table_sigs,
+                          metrics=self.metric_sigs, context=context, constants=constants)
+
+    def of(self, kind: str) -> dict[str, Entry[Any]]:
+        """Return the specs of one kind by name."""
+        return self.specs.setdefault(kind, {})
+
+    def error(self, site: Site, code: str, message: str, hint: str = "", *,
+              key: bool = False) -> None:
+        """Report an error at a site."""
+        self.diagnostics.append(site.diagnostic(code, message, hint, key=key))
+
+    def warn(self, site: Site, code: str, message: str, hint: str = "") -> None:
+        """Report a warning at a site."""
+        self.diagnostics.append(site.diagnostic(code, message, hint, severity=Severity.WARNING))
+
+    def known(self, site: Site, what: str, name: str | None, pool: Iterable[str],
+              code: str = "unknown-reference", context: str = "") -> bool:
+        """Check that `name` is one of `pool`; report a did-you-mean error when it is not."""
+        if name is None:
+            return True
+        names = list(pool)
+        if name in names:
+            return True
+        hint = did_you_mean(name, names) or (
+            f"known: {quote_list(names)}" if names else f"no {what} is defined")
+        self.error(site, code, f"{context}{what} '{name}' is not defined", hint)
+        return False
+
+    @property
+    def roles(self) -> list[str]:
+        """Return the role ids of the manifest."""
+        return list(self.manifest.spec.roles) if self.manifest else []
+
+    def check_roles(self, site: Site, roles: Iterable[str] | None) -> None:
+        """Check that every role in a list is declared."""
+        for i, role in enumerate(roles or []):
+            self.known(site.at(i), "role", role, self.roles)
+
+    def expr(self, site: Site, source: str | None, scope: Scope,
+             expect: ExprType | None = None) -> CompiledExpression | None:
+        """Compile an expression, reporting each problem at its character."""
+        if source is None:
+            return None
+        try:
+            return compile_expression(source, scope, expect=expect)
+        except ExpressionError as exc:
+            for issue in exc.issues:
+                line, col = site.shift(issue.offset)
+                self.diagnostics.append(Diagnostic(site.doc.path, line, col, Severity.ERROR,
+                                                   issue.code, issue.message, issue.hint))
+            return None
+
+    def template(self, site: Site, source: str | None, names: Iterable[str]) -> None:
+        """Check a jinja2 text template: syntax, and that every variable it reads exists."""
+        if source is None:
+            return
+        try:
+            parsed = JINJA.parse(source)
+        except TemplateSyntaxError as exc:
+            line, col = site.doc.locate(site.base)
+            self.diagnostics.append(Diagnostic(
+                site.doc.path, line + max(exc.lineno - 1, 0), col, Severity.ERROR,
+                "template-syntax", f"template: {exc.message}",
+                "placeholders are written {{ name }}"))
+            return
+        allowed = set(names)
+        for name in sorted(meta.find_undeclared_variables(parsed) - allowed):
+            self.error(site, "unknown-name", f"template uses '{name}', which is not defined here",
+                       did_you_mean(name, allowed) or f"available: {quote_list(allowed)}")

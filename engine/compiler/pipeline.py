@@ -1,0 +1,240 @@
+"""Compile a folder of definitions into a Bundle, or into every diagnostic it has."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.bundle import (
+    Bundle,
+    CompiledDecisionTable,
+    CompiledForm,
+    CompiledScoring,
+    CompiledWorkflow,
+    frozen,
+)
+from engine.compiler.check_forms import check_form, compile_computed, enum_values
+from engine.compiler.check_manifest import check_manifest, check_table
+from engine.compiler.check_rules import (
+    check_decision_table,
+    check_routing,
+    check_scoring,
+    check_validation,
+)
+from engine.compiler.check_signals import (
+    check_alert,
+    check_forecast,
+    check_metric,
+    check_notification,
+    check_schedule,
+    metric_sig,
+)
+from engine.compiler.check_workflows import ResolvedWorkflow, check_workflow, resolve_workflow
+from engine.compiler.context import Context, Entry, Site
+from engine.compiler.parse import parse_document
+from engine.compiler.scopes import entity_fields, table_sig, user_type
+from engine.diagnostics import Diagnostic, Severity, errors
+from engine.expr import ExprType
+from engine.spec import BundleManifest, FormSpec, TableDocument
+from engine.spec.workflow import WorkflowBody
+from engine.yamlsource import Document, load_documents
+
+# Why: a bundle is a folder of hand-written files; more than this is a wrong folder.
+MAX_FILES = 5000
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+@dataclass
+class CompileResult:
+    """What compiling a folder gave: a Bundle (when there are no errors) and diagnostics."""
+
+    bundle: Bundle | None
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    files: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """Tell whether the bundle compiled without errors."""
+        return self.bundle is not None
+
+
+def discover(root: Path) -> list[Path]:
+    """List the definition files under `root`, sorted, skipping hidden folders."""
+    found = [p for p in root.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()
+             and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    return sorted(found)
+
+
+def compile_bundle(root: Path | str, *, display_root: str | None = None) -> CompileResult:
+    """Compile the definitions under `root`."""
+    root = Path(root)
+    shown = display_root if display_root is not None else str(root)
+    if not root.is_dir():
+        return CompileResult(None, [Diagnostic(shown, 1, 1, Severity.ERROR, "no-bundle",
+                                               "not a folder of definitions")])
+    files = discover(root)
+    ctx = Context()
+    if len(files) > MAX_FILES:
+        return CompileResult(None, [Diagnostic(shown, 1, 1, Severity.ERROR, "too-many-files",
+                                               f"{len(files)} files; the limit is {MAX_FILES}")])
+    digest = hashlib.sha256()
+    docs: list[Document] = []
+    for path in files:
+        rel = path.relative_to(root).as_posix()
+        raw = path.read_bytes()
+        digest.update(rel.encode() + b"\0" + raw + b"\0")
+        found, problems = load_documents(f"{shown.rstrip('/')}/{rel}" if shown else rel, raw)
+        ctx.diagnostics.extend(problems)
+        docs.extend(found)
+    for doc in docs:
+        spec, problems = parse_document(doc)
+        ctx.diagnostics.extend(problems)
+        if spec is not None:
+            _register(ctx, spec, doc)
+    bundle = _check_and_build(ctx, digest.hexdigest(), [str(f.relative_to(root)) for f in files],
+                              shown)
+    diagnostics = sorted(set(ctx.diagnostics),
+                         key=lambda d: (d.path, d.line, d.col, d.code, d.message))
+    return CompileResult(bundle if not errors(diagnostics) else None, diagnostics, len(files))
+
+
+def _register(ctx: Context, spec: Any, doc: Document) -> None:
+    site = Site(doc)
+    if isinstance(spec, BundleManifest):
+        if ctx.manifest is not None:
+            first = ctx.manifest.site.doc
+            ctx.error(Site(doc, ("kind",)), "duplicate-definition", "a second bundle manifest",
+                      f"first at {first.path}:{first.start[0]}")
+            return
+        ctx.manifest = Entry(spec, site)
+        for name, table in spec.tables.items():
+            _add(ctx, ctx.tables, "table", name, Entry(table, site.at("tables", name)))
+        return
+    if isinstance(spec, TableDocument):
+        _add(ctx, ctx.tables, "table", spec.name, Entry(spec, site))
+        return
+    name = spec.entity if isinstance(spec, FormSpec) else spec.name
+    _add(ctx, ctx.of(spec.kind), spec.kind, name, Entry(spec, site))
+
+
+def _add(ctx: Context, pool: dict[str, Entry[Any]], kind: str, name: str,
+         entry: Entry[Any]) -> None:
+    if name in pool:
+        first = pool[name].site
+        line, _ = first.doc.locate(first.base)
+        ctx.error(entry.site, "duplicate-definition", f"{kind} '{name}' is defined twice",
+                  f"first at {first.doc.path}:{line}")
+        return
+    pool[name] = entry
+
+
+def _prepare(ctx: Context) -> dict[str, ResolvedWorkflow]:
+    """Build the types every expression is checked against."""
+    manifest = ctx.manifest.spec if ctx.manifest else None
+    for name, entry in ctx.tables.items():
+        ctx.table_sigs[name] = table_sig(name, entry.spec)
+    forms: dict[str, Entry[FormSpec]] = ctx.of("form")
+    for entity, entry in forms.items():
+        enums = {n: enum_values(ctx, f) for n, f in entry.spec.fields.items() if f.values_from}
+        ctx.entities[entity] = entity_fields(entry.spec, enums)
+    ctx.user = user_type(manifest.user_fields if manifest else {})
+    resolved = {}
+    for name, entry in ctx.of("workflow").items():
+        wf = resolve_workflow(ctx, entry)
+        if wf is not None:
+            resolved[name] = wf
+            ids = ctx.stage_ids.setdefault(wf.body.entity, [])
+            ids.extend(s.id for s in [*wf.body.stages, *wf.body.exits] if s.id not in ids)
+    for entity, ids in ctx.stage_ids.items():
+        if entity in ctx.entities:
+            ctx.entities[entity]["stage"] = ExprType.enum(tuple(ids))
+    for name, entry in ctx.of("metric").items():
+        ctx.metric_sigs[name] = metric_sig(ctx, entry.spec)
+    return resolved
+
+
+def _moves(body: WorkflowBody) -> frozenset[tuple[str, str]]:
+    from engine.spec.workflow import parse_move
+
+    ids = [s.id for s in body.stages]
+    moves = set()
+    for i, source in enumerate(ids):
+        later = ids[i + 1 :] if body.moves.forward == "any_later" else ids[i + 1 : i + 2]
+        moves.update((source, t) for t in later)
+        if body.moves.back == "any":
+            moves.update((source, t) for t in ids[:i])
+    if isinstance(body.moves.back, list):
+        moves.update(parse_move(m) for m in body.moves.back)
+    moves.update(parse_move(m) for m in body.moves.extra)
+    for exit_ in body.exits:
+        moves.update((s, exit_.id) for s in (exit_.from_stages or ids))
+    return frozenset(moves)
+
+
+def _check_and_build(ctx: Context, digest: str, files: list[str], shown: str) -> Bundle | None:
+    if ctx.manifest is None:
+        ctx.diagnostics.append(Diagnostic(shown, 1, 1, Severity.ERROR, "no-manifest",
+                                          "no 'kind: bundle' manifest in the folder",
+                                          "add bundle.yaml with kind: bundle"))
+        return None
+    resolved = _prepare(ctx)
+    check_manifest(ctx, ctx.manifest)
+    for name, tentry in ctx.tables.items():
+        check_table(ctx, name, tentry)
+    forms = {}
+    for entity, fentry in ctx.of("form").items():
+        check_form(ctx, fentry)
+        computed, order = compile_computed(ctx, fentry)
+        forms[entity] = CompiledForm(fentry.spec, frozen(ctx.entities[entity]), frozen(computed),
+                                     tuple(order))
+    workflows = {}
+    for name, wf in resolved.items():
+        guards = check_workflow(ctx, wf)
+        workflows[name] = CompiledWorkflow(name, wf.body, frozen(wf.params), wf.template,
+                                           _moves(wf.body), frozen(guards))
+    scorings = {n: CompiledScoring(e.spec, tuple(check_scoring(ctx, e)))
+                for n, e in ctx.of("scoring").items()}
+    tables = {}
+    for name, dentry in ctx.of("decision_table").items():
+        inputs, rows = check_decision_table(ctx, dentry)
+        tables[name] = CompiledDecisionTable(dentry.spec, tuple(inputs), tuple(rows))
+    validations = {}
+    for name, ventry in ctx.of("validation").items():
+        expr = check_validation(ctx, ventry)
+        if expr is not None:
+            validations[name] = (ventry.spec, expr)
+    for entry in ctx.of("routing").values():
+        check_routing(ctx, entry)
+    for entry in ctx.of("metric").values():
+        check_metric(ctx, entry)
+    for entry in ctx.of("alert").values():
+        check_alert(ctx, entry)
+    for entry in ctx.of("schedule").values():
+        check_schedule(ctx, entry)
+    for entry in ctx.of("forecast").values():
+        wf = resolved.get(entry.spec.workflow)
+        check_forecast(ctx, entry, wf.body.entity if wf else None)
+    for entry in ctx.of("notification").values():
+        check_notification(ctx, entry)
+    if errors(ctx.diagnostics):
+        return None
+    specs = {k: frozen({n: e.spec for n, e in ctx.of(k).items()})
+             for k in ("routing", "alert", "metric", "schedule", "forecast", "notification")}
+    counts = {"form": len(forms), "workflow": len(workflows),
+              "workflow_template": len(ctx.of("workflow_template")), "table": len(ctx.tables),
+              "scoring": len(scorings), "routing": len(specs["routing"]),
+              "decision_table": len(tables), "validation": len(validations),
+              "alert": len(specs["alert"]), "metric": len(specs["metric"]),
+              "schedule": len(specs["schedule"]), "forecast": len(specs["forecast"]),
+              "notification": len(specs["notification"])}
+    manifest = ctx.manifest.spec
+    return Bundle(
+        name=manifest.name, hash=digest, manifest=manifest, files=tuple(files),
+        tables=frozen({n: e.spec for n, e in ctx.tables.items()}), forms=frozen(forms),
+        workflows=frozen(workflows), scorings=frozen(scorings), decision_tables=frozen(tables),
+        validations=frozen(validations), routings=specs["routing"], alerts=specs["alert"],
+        metrics=specs["metric"], schedules=specs["schedule"], forecasts=specs["forecast"],
+        notifications=specs["notification"], counts=frozen(counts),
+    )

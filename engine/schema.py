@@ -1,0 +1,40 @@
+"""The JSON Schema (draft 2020-12) of definition files, generated from the spec models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic.json_schema import models_json_schema
+
+from engine.spec import KINDS, LANGUAGE_VERSION
+
+SCHEMA_ID = "https://sopflow.dev/schema/definitions-v1.json"
+
+
+def definition_schema() -> dict[str, Any]:
+    """Return one schema that checks any definition document by its `kind`."""
+    _, top = models_json_schema(
+        [(model, "validation") for model in KINDS.values()],
+        ref_template="#/$defs/{model}", by_alias=True,
+    )
+    branches = [
+        {
+            "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
+            "then": {"$ref": f"#/$defs/{model.__name__}"},
+        }
+        for kind, model in KINDS.items()
+    ]
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "sopflow definition",
+        "description": f"A sopflow definition document (language version {LANGUAGE_VERSION}).",
+        "type": "object",
+        "required": ["kind", "version"],
+        "properties": {
+            "kind": {"enum": list(KINDS), "description": "What this document defines."},
+            "version": {"const": LANGUAGE_VERSION, "description": "Language version."},
+        },
+        "allOf": branches,
+        "$defs": top.get("$defs", {}),
+    }

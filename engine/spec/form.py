@@ -1,0 +1,165 @@
+"""Forms (`kind: form`): an entity's typed fields, identity, layout, permissions, evolution."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from engine.spec.base import DocumentSpec, Expr, Name, Roles, Spec, Text
+
+FieldType = Literal[
+    "string", "text", "integer", "decimal", "boolean", "date", "datetime", "enum",
+    "multi_enum", "ref", "list", "evidence", "phone", "address", "email",
+]
+ItemType = Literal["string", "integer", "decimal", "boolean", "date", "datetime", "enum", "ref"]
+SimpleNormalizer = Literal["trim", "lower", "upper", "collapse_spaces", "digits_only"]
+NUMERIC = {"integer", "decimal"}
+TEXTUAL = {"string", "text", "phone", "address", "email"}
+
+# Which optional keys make sense for which field types (the rest are errors).
+_APPLIES: dict[str, set[str]] = {
+    "values": {"enum", "multi_enum", "list"},
+    "values_from": {"enum", "multi_enum"},
+    "to": {"ref", "list"},
+    "of": {"list"},
+    "min": NUMERIC | {"date", "datetime"},
+    "max": NUMERIC | {"date", "datetime"},
+    "min_length": TEXTUAL | {"list", "multi_enum"},
+    "max_length": TEXTUAL | {"list", "multi_enum"},
+    "pattern": TEXTUAL,
+    "normalize": TEXTUAL | {"enum"},
+    "accept": {"evidence"},
+    "precision": {"decimal"},
+}
+
+
+class CanonicalMap(Spec):
+    """Map spellings to one canonical value with a reference table (P11)."""
+
+    table: Name = Field(description="Table whose rows list a variant and its canonical form.")
+    match: Name = Field(default="variant", description="Column holding the spelling to match.")
+    to: Name = Field(default="canonical", description="Column holding the canonical value.")
+    unmatched: Literal["keep", "reject"] = Field(
+        default="keep", description="What happens to a value the table does not list."
+    )
+
+
+class NormalizerSpec(Spec):
+    """One normalisation step: a named one (trim, lower, ...) or a canonical mapping."""
+
+    canonical: CanonicalMap | None = None
+    replace: dict[str, str] | None = Field(default=None, description="Literal text replacements.")
+
+    @model_validator(mode="after")
+    def _one(self) -> NormalizerSpec:
+        if (self.canonical is None) == (self.replace is None):
+            raise ValueError("a normaliser step has exactly one of 'canonical' or 'replace'")
+        return self
+
+
+class FieldSpec(Spec):
+    """One field of an entity: its type, constraints, defaults and who may see or change it."""
+
+    type: FieldType
+    title: str = ""
+    description: Text = ""
+    required: bool = False
+    default: Any = None
+    computed: Expr | None = Field(default=None, description="Expression that sets the value.")
+    values: list[str] | None = Field(default=None, description="Allowed values of an enum.")
+    values_from: str | None = Field(
+        default=None, description="Enum values from a table column: 'table.column'."
+    )
+    to: Name | None = Field(default=None, description="The entity a ref points to.")
+    of: ItemType | None = Field(default=None, description="Item type of a list.")
+    min: float | str | None = None
+    max: float | str | None = None
+    min_length: int | None = Field(default=None, ge=0)
+    max_length: int | None = Field(default=None, ge=0)
+    pattern: str | None = Field(default=None, description="Regular expression the text must match.")
+    precision: int | None = Field(default=None, ge=0, le=12)
+    unique: bool = False
+    index: bool = False
+    normalize: list[SimpleNormalizer | NormalizerSpec] = Field(default_factory=list)
+    accept: list[str] = Field(default_factory=list, description="Media types of an evidence field.")
+    read: Roles | None = Field(default=None, description="Roles that may see it (default: all).")
+    write: Roles | None = Field(default=None, description="Roles that may change it.")
+    since: int = Field(default=1, ge=1, description="Schema version that added this field.")
+
+    @model_validator(mode="after")
+    def _fits_type(self) -> FieldSpec:
+        for key, types in _APPLIES.items():
+            if getattr(self, key) not in (None, [], {}) and self.type not in types:
+                allowed = ", ".join(sorted(types))
+                raise ValueError(f"'{key}' does not apply to {self.type} fields (only: {allowed})")
+        if self.type in {"enum", "multi_enum"} and not (self.values or self.values_from):
+            raise ValueError(f"an {self.type} field needs 'values' or 'values_from'")
+        if self.type == "ref" and not self.to:
+            raise ValueError("a ref field needs 'to: <entity>'")
+        if self.type == "list" and self.of is None:
+            raise ValueError("a list field needs 'of: <item type>'")
+        if self.computed and (self.required or self.default is not None):
+            raise ValueError("a computed field cannot also be required or have a default")
+        return self
+
+    @field_validator("values_from")
+    @classmethod
+    def _table_column(cls, value: str | None) -> str | None:
+        if value is not None and value.count(".") != 1:
+            raise ValueError(f"'{value}' is not 'table.column'")
+        return value
+
+
+class LayoutSection(Spec):
+    """A titled group of fields inside a tab."""
+
+    section: str
+    fields: list[Name]
+
+
+class LayoutTab(Spec):
+    """A tab of the form (P9): fields directly, or sections of fields."""
+
+    tab: str
+    roles: Roles | None = Field(default=None, description="Roles that see this tab.")
+    fields: list[Name] = Field(default_factory=list)
+    sections: list[LayoutSection] = Field(default_factory=list)
+
+
+class LegacyPolicy(Spec):
+    """How records stored under an older schema version are treated (P12)."""
+
+    policy: Literal["read_only_if_invalid", "editable", "reject"] = Field(
+        default="read_only_if_invalid",
+        description="read_only_if_invalid: readable, locked until fixed; editable: "
+        "kept and editable; reject: refuse to load them.",
+    )
+    note: Text = ""
+
+
+class Permissions(Spec):
+    """Who may do what with records of this entity (default: every role)."""
+
+    create: Roles | None = None
+    read: Roles | None = None
+    write: Roles | None = None
+    delete: Roles | None = None
+
+
+class FormSpec(DocumentSpec):
+    """An entity and its form: the fields a record holds and how it is shown."""
+
+    kind: Literal["form"]
+    entity: Name
+    title: str = ""
+    description: Text = ""
+    key: list[Name] = Field(
+        default_factory=list, description="Fields whose values identify a record (P1 dedup)."
+    )
+    title_field: Name | None = None
+    schema_version: int = Field(default=1, ge=1, description="Current version of this schema.")
+    legacy: LegacyPolicy = Field(default_factory=LegacyPolicy)
+    fields: dict[Name, FieldSpec]
+    layout: list[LayoutTab] = Field(default_factory=list)
+    permissions: Permissions = Field(default_factory=Permissions)

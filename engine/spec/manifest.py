@@ -1,0 +1,171 @@
+"""The bundle manifest (`kind: bundle`) and reference tables (`kind: table`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
+
+from engine.spec.base import DocumentSpec, Name, Roles, Spec, Text, UserId, one_or_many
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+ColumnType = Literal["string", "integer", "decimal", "boolean", "date", "datetime", "list"]
+_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class RoleSpec(Spec):
+    """A role: a name for a set of permissions that users hold."""
+
+    title: str = ""
+    description: Text = ""
+
+
+class Calendar(Spec):
+    """Working time: which weekdays and hours count, and which dates are holidays."""
+
+    weekdays: list[Weekday] = Field(
+        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"],
+        description="Days that have working hours.",
+    )
+    hours: Annotated[list[str], one_or_many({"type": "string"})] = Field(
+        default_factory=lambda: ["09:00-18:00"],
+        description="Working hours of a working day, e.g. ['09:00-12:00', '13:00-18:00'].",
+    )
+    holidays: list[dt.date] = Field(default_factory=list, description="Dates with no working hours.")
+    holidays_table: Name | None = Field(
+        default=None, description="A table with a `date` column listing more holidays."
+    )
+
+    @field_validator("hours", mode="before")
+    @classmethod
+    def _one_range(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("hours")
+    @classmethod
+    def _check_hours(cls, value: list[str]) -> list[str]:
+        for item in value:
+            match = _HOURS.match(item.strip())
+            if not match:
+                raise ValueError(f"'{item}' is not a time range like '09:00-18:00'")
+            start, end = item.split("-")
+            if start >= end:
+                raise ValueError(f"'{item}' ends before it starts")
+        return value
+
+
+class LeaveSpec(Spec):
+    """A period a user is away (inclusive dates): routing skips them."""
+
+    start: dt.date = Field(alias="from")
+    end: dt.date = Field(alias="to")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LeaveSpec:
+        if self.end < self.start:
+            raise ValueError("leave ends before it starts")
+        return self
+
+
+class UserSpec(Spec):
+    """A person: roles, manager, capacity and attributes declared in `user_fields`."""
+
+    model_config = Spec.model_config | {"extra": "allow"}
+
+    name: str = ""
+    email: str = ""
+    roles: Roles = Field(default_factory=list)
+    teams: list[UserId] = Field(default_factory=list)
+    manager: UserId | None = Field(default=None, description="The user this person reports to.")
+    capacity: int | None = Field(default=None, ge=0, description="Open records they can hold.")
+    calendar: Name | None = Field(default=None, description="Their working hours (a calendar).")
+    leave: list[LeaveSpec] = Field(default_factory=list)
+    active: bool = True
+
+
+class TeamSpec(Spec):
+    """A group of users (a seat group, a regional team) with attributes of its own."""
+
+    title: str = ""
+    members: list[UserId] = Field(default_factory=list)
+    lead: UserId | None = None
+    attributes: dict[Name, Any] = Field(default_factory=dict)
+
+
+class QueueSpec(Spec):
+    """A named work queue: where records wait when nobody may take them (visible, never lost)."""
+
+    title: str = ""
+    description: Text = ""
+    visible_to: Roles = Field(default_factory=list)
+
+
+class UserFieldSpec(Spec):
+    """The type of one user attribute, so routing rules can be checked."""
+
+    type: Literal["string", "integer", "decimal", "boolean", "list", "enum", "multi_enum"]
+    values: list[str] = Field(default_factory=list, description="Allowed values of an enum.")
+    description: Text = ""
+
+
+class TableSpec(Spec):
+    """A reference table the analyst edits: typed columns, a key, rows."""
+
+    title: str = ""
+    description: Text = ""
+    columns: dict[Name, ColumnType] = Field(description="Column names and their types.")
+    key: list[Name] = Field(default_factory=list, description="Columns that identify a row.")
+    range: Annotated[list[Name], Field(min_length=2, max_length=2)] | None = Field(
+        default=None, description="[from, to] date columns: rows cover date ranges.",
+    )
+    rows: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class TableDocument(TableSpec, DocumentSpec):
+    """A reference table in a file of its own (`kind: table`)."""
+
+    kind: Literal["table"]
+    name: Name
+
+
+class BundleManifest(DocumentSpec):
+    """The bundle manifest (`kind: bundle`): who works here, when, and shared reference data."""
+
+    kind: Literal["bundle"]
+    name: UserId
+    title: str = ""
+    description: Text = ""
+    timezone: str = Field(description="IANA time zone the business runs in, e.g. Asia/Shanghai.")
+    calendars: dict[Name, Calendar] = Field(default_factory=dict)
+    roles: Annotated[
+        dict[UserId, RoleSpec],
+        WithJsonSchema({"anyOf": [
+            {"type": "object", "additionalProperties": {"$ref": "#/$defs/RoleSpec"}},
+            {"type": "array", "items": {"type": "string"}},
+        ]}),
+    ] = Field(description="Every role; a list of names also works.")
+    user_fields: dict[Name, UserFieldSpec] = Field(default_factory=dict)
+    users: dict[UserId, UserSpec] = Field(default_factory=dict)
+    teams: dict[UserId, TeamSpec] = Field(default_factory=dict)
+    queues: dict[Name, QueueSpec] = Field(default_factory=dict)
+    tables: dict[Name, TableSpec] = Field(default_factory=dict)
+
+    @field_validator("roles", mode="before")
+    @classmethod
+    def _role_list(cls, value: Any) -> Any:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return {v: {} for v in value}
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"'{value}' is not an IANA time zone like 'Asia/Shanghai'") from None
+        return value

@@ -1,0 +1,156 @@
+"""Decision rules: scoring models, routing, decision tables and validation rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from engine.spec.actions import ActionSpec
+from engine.spec.base import DocumentSpec, Expr, Name, Spec, Template, Text, UserId
+
+Trigger = Literal["created", "updated", "stage_entered", "evidence_attached"]
+
+
+class MissingPolicy(Spec):
+    """What a feature counts as when its inputs are missing: a fixed value."""
+
+    value: float
+
+
+class FeatureSpec(Spec):
+    """One weighted feature of a score: an expression giving a value between 0 and 1."""
+
+    value: Expr
+    weight: float = Field(ge=0)
+    title: str = ""
+    missing: Literal["zero", "skip", "fail"] | MissingPolicy | None = Field(
+        default=None, description="Overrides the model's missing policy for this feature."
+    )
+
+
+class ScoringSpec(DocumentSpec):
+    """A weighted scoring model (P2, F7, P3's match score).
+
+    score = low + (high - low) * sum(weight * clamp(value, 0, 1)) / sum(weight)
+    """
+
+    kind: Literal["scoring"]
+    name: Name
+    entity: Name
+    title: str = ""
+    description: Text = ""
+    against: Literal["users"] | None = Field(
+        default=None, description="users: score each (record, candidate user) pair."
+    )
+    output: Name | None = Field(default=None, description="Field the score is written to.")
+    scale: tuple[float, float] = Field(default=(0, 100), description="[low, high] of the score.")
+    missing: Literal["zero", "skip", "fail"] | MissingPolicy = Field(
+        default="zero",
+        description="zero: count as 0; skip: leave out and re-weigh; fail: no score; "
+        "{value: x}: count as x.",
+    )
+    features: dict[Name, FeatureSpec] = Field(min_length=1)
+    on: list[Trigger] = Field(default_factory=lambda: ["created", "updated"])
+
+    @model_validator(mode="after")
+    def _check(self) -> ScoringSpec:
+        if self.scale[0] >= self.scale[1]:
+            raise ValueError("scale is [low, high] with low < high")
+        if sum(f.weight for f in self.features.values()) <= 0:
+            raise ValueError("the feature weights add up to zero")
+        if self.against and self.output:
+            raise ValueError("a pair score (against: users) is used by routing; it has no output")
+        return self
+
+
+class Candidates(Spec):
+    """Who may receive records: users holding a role, members of teams, or listed users."""
+
+    role: UserId | None = None
+    teams: list[UserId] = Field(default_factory=list)
+    users: list[UserId] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _some(self) -> Candidates:
+        if not (self.role or self.teams or self.users):
+            raise ValueError("candidates need a 'role', 'teams' or 'users'")
+        return self
+
+
+class RoutingSpec(DocumentSpec):
+    """Routing: who gets a record, by eligibility, match score, threshold and strategy."""
+
+    kind: Literal["routing"]
+    name: Name
+    entity: Name
+    title: str = ""
+    description: Text = ""
+    on: list[Trigger] = Field(default_factory=lambda: ["created"])
+    when: Expr | None = Field(default=None, description="Route only records where this holds.")
+    candidates: Candidates
+    eligible: Expr | None = Field(
+        default=None, description="Hard rules over the record and `candidate` (both must pass)."
+    )
+    match: Name | None = Field(default=None, description="A scoring model `against: users`.")
+    threshold: float | None = Field(default=None, description="Least match score to receive.")
+    strategy: Literal["best_match", "round_robin", "least_loaded", "load_weighted"] = "best_match"
+    load_weight: float | None = Field(
+        default=None, ge=0, le=1,
+        description="load_weighted: rank = match * (1 - load_weight * load / capacity).",
+    )
+    skip_unavailable: bool = Field(default=True, description="Skip people on leave or off hours.")
+    fallback_queue: Name = Field(description="Queue for records nobody may take (never lost).")
+    on_assign: list[ActionSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> RoutingSpec:
+        if self.threshold is not None and self.match is None:
+            raise ValueError("'threshold' needs a 'match' score to compare with")
+        if self.strategy == "load_weighted" and (self.load_weight is None or self.match is None):
+            raise ValueError("strategy load_weighted needs 'match' and 'load_weight'")
+        return self
+
+
+class DecisionTableSpec(DocumentSpec):
+    """A decision table (F4): rows of input conditions and the outputs they set.
+
+    A row lists one cell per input then one per output. Input cells: a value (equals),
+    '*' (anything), '>= 3', '!= trial', '1..3' (range), 'in [a, b]', 'has invoice'.
+    """
+
+    kind: Literal["decision_table"]
+    name: Name
+    entity: Name
+    title: str = ""
+    description: Text = ""
+    hit: Literal["first", "unique", "collect"] = "first"
+    on: list[Trigger] = Field(default_factory=lambda: ["created", "updated"])
+    inputs: list[Expr] = Field(min_length=1, description="Expressions the cells test.")
+    outputs: list[Name] = Field(min_length=1, description="Fields the table sets.")
+    rows: list[list[Any]] = Field(min_length=1)
+    default: list[Any] | None = Field(default=None, description="Outputs when no row matches.")
+
+
+class ValidationSpec(DocumentSpec):
+    """A validation or compliance rule (P10): refuse a save or move, with the reason."""
+
+    kind: Literal["validation"]
+    name: Name
+    entity: Name
+    title: str = ""
+    description: Text = ""
+    on: list[Literal["save", "leave_stage"]] = Field(default_factory=lambda: ["save"])
+    stages: list[Name] = Field(
+        default_factory=list, description="Only while the record is in these stages."
+    )
+    refuse_if: Expr
+    message: Template
+    severity: Literal["error", "warning"] = "error"
+    effective_from: dt.date | None = Field(
+        default=None, description="Date the rule starts to apply."
+    )
+
+
+__all__ = ["ActionSpec"]

@@ -1,0 +1,166 @@
+"""Signals over time: metrics, alerts, schedules, forecasts and notification templates."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from engine.spec.actions import ActionSpec
+from engine.spec.base import DocumentSpec, DurationText, Expr, Name, Spec, Template, Text
+
+MetricSource = Literal["records", "stage_history", "alerts"]
+Measure = Literal["count", "count_distinct", "sum", "avg", "min", "max", "median", "p90"]
+
+
+class MetricWindow(Spec):
+    """Only rows whose time column lies within the last span."""
+
+    last: DurationText
+    on: Name = Field(default="created_at", description="The time column to window on.")
+
+
+class MetricSpec(DocumentSpec):
+    """An aggregate computed by the store (P5 average dwell, P13 regional margin, P14 KPIs)."""
+
+    kind: Literal["metric"]
+    name: Name
+    title: str = ""
+    description: Text = ""
+    source: MetricSource = "records"
+    entity: Name | None = Field(default=None, description="records: the entity aggregated.")
+    workflow: Name | None = Field(default=None, description="stage_history: the workflow.")
+    measure: Measure
+    of: Name | None = Field(default=None, description="The column measured (not for count).")
+    where: dict[Name, Any] = Field(
+        default_factory=dict, description="Equality filters: column -> value or list of values."
+    )
+    group_by: list[Name] = Field(default_factory=list)
+    window: MetricWindow | None = None
+    unit: str = ""
+    kpi: bool = Field(default=False, description="Show it on the KPI board (P14).")
+
+    @model_validator(mode="after")
+    def _check(self) -> MetricSpec:
+        if self.source == "records" and not self.entity:
+            raise ValueError("a records metric needs 'entity'")
+        if self.source == "stage_history" and not self.workflow:
+            raise ValueError("a stage_history metric needs 'workflow'")
+        if self.measure != "count" and not self.of:
+            raise ValueError(f"measure '{self.measure}' needs 'of: <column>'")
+        return self
+
+
+class AlertSpec(DocumentSpec):
+    """An alert rule: pending -> firing after `for`, resolved by `resolve_when` (P5, P13, F9)."""
+
+    kind: Literal["alert"]
+    name: Name
+    title: str = ""
+    description: Text = ""
+    entity: Name | None = Field(default=None, description="Watch each record of this entity.")
+    metric: Name | None = Field(default=None, description="Or watch each group of a metric.")
+    when: Expr = Field(description="The alert condition.")
+    resolve_when: Expr | None = Field(
+        default=None, description="When it resolves (default: `when` no longer holds)."
+    )
+    for_: DurationText | None = Field(
+        default=None, alias="for", description="How long `when` must hold before it fires."
+    )
+    severity: Literal["critical", "high", "warning", "info"] = "warning"
+    dedup_key: Template | None = Field(default=None, description="Alerts with one key are one.")
+    cooldown: DurationText | None = Field(default=None, description="Quiet time after resolve.")
+    labels: dict[Name, str] = Field(default_factory=dict)
+    actions: list[ActionSpec] = Field(default_factory=list, description="Run when it fires.")
+    on_resolve: list[ActionSpec] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _subject(self) -> AlertSpec:
+        if (self.entity is None) == (self.metric is None):
+            raise ValueError("an alert watches exactly one of 'entity' or 'metric'")
+        return self
+
+
+_CRON_FIELD = re.compile(r"^(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[0-9]+)?(,(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[0-9]+)?)*$")
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
+_CRON_NAMES = (
+    {}, {},  {},
+    {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())},
+    {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())},
+)
+_CRON_LABELS = ("minute", "hour", "day of month", "month", "day of week")
+
+
+def check_cron(text: str) -> str:
+    """Check a five-field crontab expression (minute hour day month weekday)."""
+    parts = text.split()
+    if len(parts) != 5:
+        raise ValueError(f"'{text}' has {len(parts)} fields; cron takes 5: minute hour day "
+                         "month weekday")
+    for part, (low, high), names, label in zip(
+        parts, _CRON_RANGES, _CRON_NAMES, _CRON_LABELS, strict=True
+    ):
+        if not _CRON_FIELD.match(part.lower()):
+            raise ValueError(f"'{part}' is not a valid {label} field")
+        for token in re.split(r"[,/-]", part.lower()):
+            if token in ("*", "") or token in names:
+                continue
+            if not token.isdigit() or not low <= int(token) <= high:
+                raise ValueError(f"'{token}' is out of range for {label} ({low}-{high})")
+    return text
+
+
+class ScheduleSpec(DocumentSpec):
+    """Run actions on a cron or an interval (F8: every 72h), and say what a missed run does."""
+
+    kind: Literal["schedule"]
+    name: Name
+    title: str = ""
+    description: Text = ""
+    every: DurationText | None = None
+    cron: str | None = Field(default=None, description="Crontab: minute hour day month weekday.")
+    missed: Literal["run_late", "mark_late", "skip"] = Field(
+        default="run_late",
+        description="A run that fell due while the server was down: run it once late, "
+        "record it as missed without running, or skip silently.",
+    )
+    actions: list[ActionSpec] = Field(min_length=1)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return check_cron(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _one(self) -> ScheduleSpec:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("a schedule has exactly one of 'every' or 'cron'")
+        return self
+
+
+class ForecastSpec(DocumentSpec):
+    """A weighted pipeline forecast (F8): stage weights x amount x seasonal coefficient."""
+
+    kind: Literal["forecast"]
+    name: Name
+    title: str = ""
+    description: Text = ""
+    workflow: Name
+    amount: Name = Field(description="Number field with the deal amount.")
+    close_date: Name = Field(description="Date field with the expected close date.")
+    horizon: DurationText = Field(description="How far ahead, e.g. '12 weeks'.")
+    bucket: Literal["day", "week", "month"] = "week"
+    seasonality: Name | None = Field(
+        default=None, description="A range table with a `coefficient` column."
+    )
+
+
+class NotificationSpec(DocumentSpec):
+    """A notification template (jinja2, sandboxed) and its default channel."""
+
+    kind: Literal["notification"]
+    name: Name
+    channel: Literal["log", "mailbox", "webhook"] = "log"
+    subject: Template
+    body: Template

@@ -1,0 +1,227 @@
+"""Load definition YAML into plain data while keeping the line/column of every node.
+
+ruamel.yaml composes the node graph (in C when `ruamel.yaml.clib` is installed);
+this module walks the nodes itself so that it can report duplicate keys, expand
+merge keys and aliases with a budget (no alias bombs), and remember where each
+value stood. Every problem becomes a located `Diagnostic`, never an exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from engine.diagnostics import Diagnostic, Severity, shorten
+
+# Why: a definition file is hand-written; anything bigger is a mistake or an attack.
+MAX_FILE_BYTES = 1024 * 1024
+# Why: caps what aliases may expand to (billion-laughs), per document.
+MAX_NODES = 200_000
+# Why: deeper nesting than this is never a definition and risks recursion limits.
+MAX_DEPTH = 64
+
+Path = tuple[str | int, ...]
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass
+class Document:
+    """One YAML document: its plain data and the position of every value and key."""
+
+    path: str
+    data: Any
+    start: tuple[int, int]
+    text: str = ""
+    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, loc: Path, *, key: bool = False) -> tuple[int, int]:
+        """Return the 1-based (line, col) of the value (or key) at `loc`, or its nearest parent."""
+        table = self.keys if key else self.values
+        if key and loc in table:
+            return table[loc]
+        probe = tuple(loc)
+        while probe:
+            if probe in self.values:
+                return self.values[probe]
+            probe = probe[:-1]
+        return self.start
+
+    def diagnostic(
+        self, loc: Path, code: str, message: str, hint: str = "", *, key: bool = False,
+        severity: Severity = Severity.ERROR,
+    ) -> Diagnostic:
+        """Build a diagnostic located at `loc` in this document."""
+        line, col = self.locate(loc, key=key)
+        return Diagnostic(self.path, line, col, severity, code, message, hint)
+
+
+class _Budget(Exception):
+    """The document expands past a limit; carries the diagnostic to report."""
+
+    def __init__(self, node: Node, code: str, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.node, self.code, self.message, self.hint = node, code, message, hint
+
+
+def _make_yaml() -> YAML:
+    try:
+        return YAML(typ="safe", pure=False)
+    except Exception:  # pragma: no cover - only without ruamel.yaml.clib
+        return YAML(typ="safe", pure=True)
+
+
+_YAML = _make_yaml()
+
+
+def _pos(node: Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Walker:
+    """Turn composed nodes into plain data, recording positions and checking limits."""
+
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.count = 0
+        self.active: set[int] = set()
+        self.problems: list[Diagnostic] = []
+        self.constructor = _YAML.constructor
+
+    def walk(self, node: Node, path: Path, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _Budget(node, "yaml-too-large", f"document expands to more than {MAX_NODES} "
+                          "values", "aliases (*name) that repeat large blocks multiply its size")
+        if depth > MAX_DEPTH:
+            raise _Budget(node, "yaml-too-deep", f"nesting deeper than {MAX_DEPTH} levels")
+        self.doc.values.setdefault(path, _pos(node))
+        if id(node) in self.active:
+            raise _Budget(node, "yaml-recursive-alias", "an alias refers to a node that contains it")
+        if isinstance(node, ScalarNode):
+            return self.scalar(node)
+        self.active.add(id(node))
+        try:
+            if isinstance(node, SequenceNode):
+                return [self.walk(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+            if isinstance(node, MappingNode):
+                return self.mapping(node, path, depth)
+        finally:
+            self.active.discard(id(node))
+        raise _Budget(node, "yaml-syntax", "unsupported YAML node")  # pragma: no cover
+
+    def scalar(self, node: ScalarNode) -> Any:
+        try:
+            return self.constructor.construct_object(node, deep=True)
+        except YAMLError:
+            raise _Budget(node, "yaml-tag", f"unsupported tag '{node.tag}'",
+                          "definitions use plain YAML values; remove the '!' tag") from None
+
+    def mapping(self, node: MappingNode, path: Path, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        merged: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == MERGE_TAG:
+                merged.update(self.merge(value_node, path, depth))
+                continue
+            if not isinstance(key_node, ScalarNode):
+                raise _Budget(key_node, "yaml-complex-key", "a mapping key must be a plain value")
+            key = str(self.scalar(key_node))
+            if key in result:
+                first = self.doc.keys[(*path, key)]
+                self.problems.append(Diagnostic(
+                    self.doc.path, *_pos(key_node), Severity.ERROR, "yaml-duplicate-key",
+                    f"key '{shorten(key)}' appears twice in this mapping",
+                    f"first at line {first[0]}; keep one",
+                ))
+                continue
+            self.doc.keys[(*path, key)] = _pos(key_node)
+            result[key] = self.walk(value_node, (*path, key), depth + 1)
+        for key, value in merged.items():
+            result.setdefault(key, value)
+        return result
+
+    def merge(self, node: Node, path: Path, depth: int) -> dict[str, Any]:
+        sources = node.value if isinstance(node, SequenceNode) else [node]
+        merged: dict[str, Any] = {}
+        for source in sources:
+            if not isinstance(source, MappingNode):
+                raise _Budget(source, "yaml-merge", "a merge key '<<' takes a mapping or a list "
+                              "of mappings")
+            for key, value in self.mapping(source, path, depth + 1).items():
+                merged.setdefault(key, value)
+        return merged
+
+
+def _decode(path: str, raw: bytes) -> tuple[str | None, list[Diagnostic]]:
+    if len(raw) > MAX_FILE_BYTES:
+        return None, [Diagnostic(path, 1, 1, Severity.ERROR, "file-too-large",
+                                 f"file is {len(raw)} bytes; the limit is {MAX_FILE_BYTES}",
+                                 "split it into several files")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        return None, [Diagnostic(path, line, col, Severity.ERROR, "not-utf8",
+                                 f"byte 0x{raw[exc.start]:02x} is not valid UTF-8",
+                                 "save the file as UTF-8")]
+    if "\x00" in text:
+        line = text[: text.index("\x00")].count("\n") + 1
+        return None, [Diagnostic(path, line, 1, Severity.ERROR, "not-text",
+                                 "file contains a NUL character", "is this a binary file?")]
+    return text, []
+
+
+def _syntax_diagnostic(path: str, text: str, exc: MarkedYAMLError) -> Diagnostic:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = (exc.problem or exc.context or "invalid YAML").strip()
+    lines = text.splitlines()
+    at = lines[line - 1][col - 1 : col] if 0 < line <= len(lines) else ""
+    if at == "\t" or "\t" in problem:
+        return Diagnostic(path, line, col, Severity.ERROR, "yaml-tab",
+                          "tab character in indentation", "YAML indents with spaces only")
+    context = f" {exc.context.strip()}" if exc.context and exc.problem else ""
+    hint = ("put text that contains ':' in quotes" if "':'" in problem
+            else "check the indentation and quoting on this line or the one before")
+    return Diagnostic(path, line, col, Severity.ERROR, "yaml-syntax",
+                      f"{problem}{context}".replace("\n", " "), hint)
+
+
+def load_documents(path: str, raw: bytes) -> tuple[list[Document], list[Diagnostic]]:
+    """Parse every YAML document of one file; return documents and located diagnostics."""
+    text, problems = _decode(path, raw)
+    if text is None:
+        return [], problems
+    documents: list[Document] = []
+    try:
+        nodes: Iterator[Node] = _YAML.compose_all(text)
+        for node in nodes:
+            if node is None:
+                continue
+            doc = Document(path, None, _pos(node), text)
+            walker = _Walker(doc)
+            try:
+                doc.data = walker.walk(node, ())
+            except _Budget as exc:
+                problems.append(Diagnostic(path, *_pos(exc.node), Severity.ERROR, exc.code,
+                                           exc.message, exc.hint))
+                continue
+            problems.extend(walker.problems)
+            documents.append(doc)
+    except MarkedYAMLError as exc:
+        problems.append(_syntax_diagnostic(path, text, exc))
+    except YAMLError as exc:
+        problems.append(Diagnostic(path, 1, 1, Severity.ERROR, "yaml-syntax",
+                                   str(exc).splitlines()[0] if str(exc) else "invalid YAML"))
+    except RecursionError:
+        problems.append(Diagnostic(path, 1, 1, Severity.ERROR, "yaml-too-deep",
+                                   f"nesting deeper than {MAX_DEPTH} levels"))
+    return documents, problems

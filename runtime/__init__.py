@@ -1,0 +1,1 @@
+"""sopflow runtime package."""
