@@ -15,6 +15,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from ruamel.yaml.resolver import VersionedResolver
+from ruamel.yaml.tag import Tag
 
 from engine.diagnostics import Diagnostic, Severity, shorten
 
@@ -27,6 +29,8 @@ MAX_DEPTH = 64
 
 Path = tuple[str | int, ...]
 MERGE_TAG = "tag:yaml.org,2002:merge"
+STR_TAG = "tag:yaml.org,2002:str"
+INT_TAG = "tag:yaml.org,2002:int"
 
 
 @dataclass
@@ -69,11 +73,41 @@ class _Budget(Exception):
         self.node, self.code, self.message, self.hint = node, code, message, hint
 
 
+_TAGS: dict[str, Tag] = {}
+
+
+def _tag(node: Node) -> str:
+    """Return a node's resolved tag without ruamel's per-call string building."""
+    ctag = node.ctag
+    if ctag is None:
+        return ""
+    return str(ctag.suffix) if ctag.handle is None else str(ctag)
+
+
+class _Resolver12(VersionedResolver):
+    """ruamel's YAML 1.2 resolver with its per-scalar version lookup done once."""
+
+    _table: dict[Any, list[tuple[Any, Any]]] | None = None
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        if kind is ScalarNode and implicit[0]:
+            table = self._table
+            if table is None:
+                table = self._table = self.versioned_resolver
+            for tag, regexp in table.get(value[:1] or "", ()):
+                if regexp.match(value):
+                    return _TAGS.setdefault(tag, Tag(suffix=tag))
+            return self.DEFAULT_SCALAR_TAG
+        return super().resolve(kind, value, implicit)
+
+
 def _make_yaml() -> YAML:
     try:
-        return YAML(typ="safe", pure=False)
+        yaml = YAML(typ="safe", pure=False)
     except Exception:  # pragma: no cover - only without ruamel.yaml.clib
-        return YAML(typ="safe", pure=True)
+        yaml = YAML(typ="safe", pure=True)
+    yaml.Resolver = _Resolver12
+    return yaml
 
 
 _YAML = _make_yaml()
@@ -116,6 +150,11 @@ class _Walker:
         raise _Budget(node, "yaml-syntax", "unsupported YAML node")  # pragma: no cover
 
     def scalar(self, node: ScalarNode) -> Any:
+        tag = _tag(node)
+        if tag == STR_TAG:
+            return node.value
+        if tag == INT_TAG and node.value.isdigit():
+            return int(node.value)
         try:
             return self.constructor.construct_object(node, deep=True)
         except YAMLError:
@@ -126,7 +165,7 @@ class _Walker:
         result: dict[str, Any] = {}
         merged: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            if key_node.tag == MERGE_TAG:
+            if _tag(key_node) == MERGE_TAG:
                 merged.update(self.merge(value_node, path, depth))
                 continue
             if not isinstance(key_node, ScalarNode):
@@ -215,7 +254,8 @@ def load_documents(path: str, raw: bytes) -> tuple[list[Document], list[Diagnost
                                            exc.message, exc.hint))
                 continue
             problems.extend(walker.problems)
-            documents.append(doc)
+            if doc.data is not None:  # an empty document between two '---'
+                documents.append(doc)
     except MarkedYAMLError as exc:
         problems.append(_syntax_diagnostic(path, text, exc))
     except YAMLError as exc:

@@ -102,30 +102,36 @@ def check_decision_table(ctx: Context, entry: Entry[DecisionTableSpec]
                 ctx.error(at.at(i), "bad-cell", f"row {r + 1}, input {i + 1}: {exc}")
                 continue
             expr = inputs[i]
-            _check_literals(ctx, at.at(i), matcher.literals(), expr.type if expr else T.ANY)
+            _check_literals(ctx, at.at(i), matcher.literals(), expr.type if expr else T.ANY,
+                            spec.inputs[i])
             matchers.append(matcher)
         for j, value in enumerate(row[len(spec.inputs):]):
-            _check_literals(ctx, at.at(len(spec.inputs) + j), [value], outputs[j] or T.ANY)
+            _check_literals(ctx, at.at(len(spec.inputs) + j), [value], outputs[j] or T.ANY,
+                            spec.outputs[j])
         rows.append(tuple(matchers))
     if spec.default is not None:
         if len(spec.default) != len(spec.outputs):
             ctx.error(site.at("default"), "row-width", f"default has {len(spec.default)} values "
                       f"for {len(spec.outputs)} outputs")
         for j, value in enumerate(spec.default[: len(outputs)]):
-            _check_literals(ctx, site.at("default", j), [value], outputs[j] or T.ANY)
+            _check_literals(ctx, site.at("default", j), [value], outputs[j] or T.ANY,
+                            spec.outputs[j])
     return [e for e in inputs if e is not None], rows
 
 
-def _check_literals(ctx: Context, site: Site, values: list[Any], target: ExprType) -> None:
+def _check_literals(ctx: Context, site: Site, values: list[Any], target: ExprType,
+                    column: str) -> None:
     kind = target.item.kind if target.kind == "list" and target.item else target.kind
     enum = target.item.values if target.kind == "list" and target.item else target.values
     for value in values:
         if kind in ("integer", "number") and (isinstance(value, bool) or
                                               not isinstance(value, int | float)):
-            ctx.error(site, "type-mismatch", f"{shorten(value)} is not a number, and this column "
-                      "is numeric")
+            ctx.error(site, "type-mismatch", f"{shorten(value)} is not a number, and column "
+                      f"'{shorten(column)}' is numeric")
         elif enum and isinstance(value, str) and value not in enum:
-            ctx.known(site, "enum value", value, enum, "unknown-enum-value")
+            ctx.known(site, "enum value", value, enum, "unknown-enum-value",
+                      message=f"'{shorten(value)}' is not a value of '{shorten(column)}' "
+                      f"(values: {', '.join(enum)})")
 
 
 def check_validation(ctx: Context, entry: Entry[ValidationSpec]) -> CompiledExpression | None:

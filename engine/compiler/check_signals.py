@@ -27,7 +27,14 @@ def metric_columns(ctx: Context, spec: MetricSpec) -> dict[str, ExprType]:
     """Return the columns a metric's source offers."""
     if spec.source == "records":
         return ctx.entities.get(spec.entity or "", {})
-    return HISTORY_COLUMNS if spec.source == "stage_history" else ALERT_COLUMNS
+    if spec.source == "alerts":
+        return ALERT_COLUMNS
+    columns = dict(HISTORY_COLUMNS)
+    stage = ctx.workflow_stages.get(spec.workflow or "")
+    if stage:
+        columns.update({c: ExprType.enum(tuple(stage)) for c in ("stage", "from_stage",
+                                                                 "to_stage")})
+    return columns
 
 
 def check_metric(ctx: Context, entry: Entry[MetricSpec]) -> None:

@@ -126,7 +126,8 @@ def _check_gate(ctx: Context, at: Site, stage: StageSpec | ExitSpec, entity: str
     fields = ctx.entities[entity]
     for j, field in enumerate(stage.require):
         ctx.known(at.at("require", j), "field", field, fields, "unknown-field",
-                  f"stage '{stage.id}' requires a field that entity '{entity}' does not define: ")
+                  message=f"stage '{stage.id}' requires field '{field}', which entity "
+                  f"'{entity}' does not define")
     kinds = [e.kind for e in stage.evidence]
     for j, kind in enumerate(kinds):
         if kinds.index(kind) != j:

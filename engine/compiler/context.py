@@ -6,7 +6,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from jinja2 import TemplateSyntaxError, meta
+from functools import lru_cache
+
+from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from engine.diagnostics import Diagnostic, Severity, quote_list
@@ -26,6 +28,17 @@ from engine.yamlsource import Document, Path
 
 S = TypeVar("S")
 JINJA = SandboxedEnvironment(autoescape=False)
+
+
+@lru_cache(maxsize=4096)
+def template_variables(source: str) -> frozenset[str]:
+    """Return the variables a jinja2 template reads (raises TemplateSyntaxError)."""
+    if "{" not in source:
+        return frozenset()
+    parsed = JINJA.parse(source)
+    names = list(parsed.find_all(nodes.Name))
+    stored = {n.name for n in names if n.ctx in ("store", "param")}
+    return frozenset(n.name for n in names if n.ctx == "load") - stored
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,7 @@ class Context:
     metric_sigs: dict[str, MetricSig] = field(default_factory=dict)
     user: ExprType = ExprType.ANY
     stage_ids: dict[str, list[str]] = field(default_factory=dict)
+    workflow_stages: dict[str, list[str]] = field(default_factory=dict)
 
     def stages_of(self, entity: str) -> list[str]:
         """Return the stage and exit ids of every workflow of an entity."""
@@ -103,7 +117,8 @@ class Context:
         self.diagnostics.append(site.diagnostic(code, message, hint, severity=Severity.WARNING))
 
     def known(self, site: Site, what: str, name: str | None, pool: Iterable[str],
-              code: str = "unknown-reference", context: str = "") -> bool:
+              code: str = "unknown-reference", context: str = "", *,
+              message: str | None = None) -> bool:
         """Check that `name` is one of `pool`; report a did-you-mean error when it is not."""
         if name is None:
             return True
@@ -112,7 +127,7 @@ class Context:
             return True
         hint = did_you_mean(name, names) or (
             f"known: {quote_list(names)}" if names else f"no {what} is defined")
-        self.error(site, code, f"{context}{what} '{name}' is not defined", hint)
+        self.error(site, code, message or f"{context}{what} '{name}' is not defined", hint)
         return False
 
     @property
@@ -144,7 +159,7 @@ class Context:
         if source is None:
             return
         try:
-            parsed = JINJA.parse(source)
+            used = template_variables(source)
         except TemplateSyntaxError as exc:
             line, col = site.doc.locate(site.base)
             self.diagnostics.append(Diagnostic(
@@ -153,6 +168,6 @@ class Context:
                 "placeholders are written {{ name }}"))
             return
         allowed = set(names)
-        for name in sorted(meta.find_undeclared_variables(parsed) - allowed):
+        for name in sorted(used - allowed):
             self.error(site, "unknown-name", f"template uses '{name}', which is not defined here",
                        did_you_mean(name, allowed) or f"available: {quote_list(allowed)}")

@@ -145,6 +145,7 @@ def _prepare(ctx: Context) -> dict[str, ResolvedWorkflow]:
         wf = resolve_workflow(ctx, entry)
         if wf is not None:
             resolved[name] = wf
+            ctx.workflow_stages[name] = [s.id for s in [*wf.body.stages, *wf.body.exits]]
             ids = ctx.stage_ids.setdefault(wf.body.entity, [])
             ids.extend(s.id for s in [*wf.body.stages, *wf.body.exits] if s.id not in ids)
     for entity, ids in ctx.stage_ids.items():
