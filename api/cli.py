@@ -24,8 +24,14 @@ def main() -> None:
 
 @main.command()
 @click.argument("directory", default=DEFAULT_DIR, type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "github"]), default="text",
-              show_default=True, help="text for people, json for tools, github for CI annotations.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="text for people, json for tools, github for CI annotations.",
+)
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
 def validate(directory: str, fmt: str, strict: bool) -> None:
     """Compile the definitions in DIRECTORY and report every problem.
@@ -41,13 +47,21 @@ def validate(directory: str, fmt: str, strict: bool) -> None:
     errs, warns = errors(result.diagnostics), warnings(result.diagnostics)
     failed = bool(errs) or (strict and bool(warns))
     if fmt == "json":
-        click.echo(json.dumps({
-            "ok": not failed, "files": result.files,
-            "bundle": result.bundle.summary() if result.bundle else None,
-            "hash": result.bundle.hash if result.bundle else None,
-            "errors": len(errs), "warnings": len(warns),
-            "diagnostics": [d.to_dict() for d in result.diagnostics],
-        }, indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                {
+                    "ok": not failed,
+                    "files": result.files,
+                    "bundle": result.bundle.summary() if result.bundle else None,
+                    "hash": result.bundle.hash if result.bundle else None,
+                    "errors": len(errs),
+                    "warnings": len(warns),
+                    "diagnostics": [d.to_dict() for d in result.diagnostics],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
     else:
         for diag in result.diagnostics:
             click.echo(diag.render_github() if fmt == "github" else diag.render())
@@ -66,16 +80,19 @@ def validate(directory: str, fmt: str, strict: bool) -> None:
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve(directory: str, host: str, port: int) -> None:
     """Serve the bundle in DIRECTORY over HTTP."""
-    import uvicorn
+    import uvicorn  # noqa: PLC0415  (only `serve` needs the server stack)
 
-    from api.app import create_app
+    from api.app import create_app  # noqa: PLC0415
 
     if not Path(directory).is_dir():
         raise click.UsageError(f"'{directory}' is not a folder of definitions")
     app = create_app(directory)
     served = app.state.served.result
-    status = served.bundle.summary() if served.bundle else (
-        f"bundle has {len(errors(served.diagnostics))} errors: see /definitions")
+    status = (
+        served.bundle.summary()
+        if served.bundle
+        else (f"bundle has {len(errors(served.diagnostics))} errors: see /definitions")
+    )
     click.echo(f"sopflow: {status}")
     click.echo(f"sopflow: serving on http://{host}:{port}/definitions")
     uvicorn.run(app, host=host, port=port, log_level="warning")

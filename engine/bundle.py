@@ -82,15 +82,19 @@ class CompiledDecisionTable:
         """Return the outputs of the matching rows, per the hit policy (first/unique/collect)."""
         values = [expr.fn(record, context) for expr in self.inputs]
         width = len(self.spec.inputs)
-        hits = [list(self.spec.rows[i][width:]) for i, row in enumerate(self.rows)
-                if all(m(v) for m, v in zip(row, values, strict=True))]
+        hits = [
+            list(self.spec.rows[i][width:])
+            for i, row in enumerate(self.rows)
+            if all(m(v) for m, v in zip(row, values, strict=True))
+        ]
         if not hits and self.spec.default is not None:
             return [list(self.spec.default)]
         if self.spec.hit == "first":
             return hits[:1]
         if self.spec.hit == "unique" and len(hits) > 1:
-            raise ValueError(f"decision table '{self.spec.name}' (hit: unique) matched "
-                             f"{len(hits)} rows")
+            raise ValueError(
+                f"decision table '{self.spec.name}' (hit: unique) matched {len(hits)} rows"
+            )
         return hits
 
 
@@ -119,4 +123,4 @@ class Bundle:
     def summary(self) -> str:
         """Return one line saying what was compiled."""
         parts = ", ".join(f"{n} {k}{'' if n == 1 else 's'}" for k, n in self.counts.items() if n)
-        return (f"bundle '{self.name}' ({self.hash[:12]}): {len(self.files)} files, {parts}")
+        return f"bundle '{self.name}' ({self.hash[:12]}): {len(self.files)} files, {parts}"

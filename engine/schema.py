@@ -15,7 +15,8 @@ def definition_schema() -> dict[str, Any]:
     """Return one schema that checks any definition document by its `kind`."""
     _, top = models_json_schema(
         [(model, "validation") for model in KINDS.values()],
-        ref_template="#/$defs/{model}", by_alias=True,
+        ref_template="#/$defs/{model}",
+        by_alias=True,
     )
     branches = [
         {

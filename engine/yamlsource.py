@@ -57,7 +57,13 @@ class Document:
         return self.start
 
     def diagnostic(
-        self, loc: Path, code: str, message: str, hint: str = "", *, key: bool = False,
+        self,
+        loc: Path,
+        code: str,
+        message: str,
+        hint: str = "",
+        *,
+        key: bool = False,
         severity: Severity = Severity.ERROR,
     ) -> Diagnostic:
         """Build a diagnostic located at `loc` in this document."""
@@ -130,13 +136,19 @@ class _Walker:
     def walk(self, node: Node, path: Path, depth: int = 0) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise _Budget(node, "yaml-too-large", f"document expands to more than {MAX_NODES} "
-                          "values", "aliases (*name) that repeat large blocks multiply its size")
+            raise _Budget(
+                node,
+                "yaml-too-large",
+                f"document expands to more than {MAX_NODES} values",
+                "aliases (*name) that repeat large blocks multiply its size",
+            )
         if depth > MAX_DEPTH:
             raise _Budget(node, "yaml-too-deep", f"nesting deeper than {MAX_DEPTH} levels")
         self.doc.values.setdefault(path, _pos(node))
         if id(node) in self.active:
-            raise _Budget(node, "yaml-recursive-alias", "an alias refers to a node that contains it")
+            raise _Budget(
+                node, "yaml-recursive-alias", "an alias refers to a node that contains it"
+            )
         if isinstance(node, ScalarNode):
             return self.scalar(node)
         self.active.add(id(node))
@@ -158,8 +170,12 @@ class _Walker:
         try:
             return self.constructor.construct_object(node, deep=True)
         except YAMLError:
-            raise _Budget(node, "yaml-tag", f"unsupported tag '{node.tag}'",
-                          "definitions use plain YAML values; remove the '!' tag") from None
+            raise _Budget(
+                node,
+                "yaml-tag",
+                f"unsupported tag '{node.tag}'",
+                "definitions use plain YAML values; remove the '!' tag",
+            ) from None
 
     def mapping(self, node: MappingNode, path: Path, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}
@@ -173,11 +189,16 @@ class _Walker:
             key = str(self.scalar(key_node))
             if key in result:
                 first = self.doc.keys[(*path, key)]
-                self.problems.append(Diagnostic(
-                    self.doc.path, *_pos(key_node), Severity.ERROR, "yaml-duplicate-key",
-                    f"key '{shorten(key)}' appears twice in this mapping",
-                    f"first at line {first[0]}; keep one",
-                ))
+                self.problems.append(
+                    Diagnostic(
+                        self.doc.path,
+                        *_pos(key_node),
+                        Severity.ERROR,
+                        "yaml-duplicate-key",
+                        f"key '{shorten(key)}' appears twice in this mapping",
+                        f"first at line {first[0]}; keep one",
+                    )
+                )
                 continue
             self.doc.keys[(*path, key)] = _pos(key_node)
             result[key] = self.walk(value_node, (*path, key), depth + 1)
@@ -190,8 +211,9 @@ class _Walker:
         merged: dict[str, Any] = {}
         for source in sources:
             if not isinstance(source, MappingNode):
-                raise _Budget(source, "yaml-merge", "a merge key '<<' takes a mapping or a list "
-                              "of mappings")
+                raise _Budget(
+                    source, "yaml-merge", "a merge key '<<' takes a mapping or a list of mappings"
+                )
             for key, value in self.mapping(source, path, depth + 1).items():
                 merged.setdefault(key, value)
         return merged
@@ -199,22 +221,47 @@ class _Walker:
 
 def _decode(path: str, raw: bytes) -> tuple[str | None, list[Diagnostic]]:
     if len(raw) > MAX_FILE_BYTES:
-        return None, [Diagnostic(path, 1, 1, Severity.ERROR, "file-too-large",
-                                 f"file is {len(raw)} bytes; the limit is {MAX_FILE_BYTES}",
-                                 "split it into several files")]
+        return None, [
+            Diagnostic(
+                path,
+                1,
+                1,
+                Severity.ERROR,
+                "file-too-large",
+                f"file is {len(raw)} bytes; the limit is {MAX_FILE_BYTES}",
+                "split it into several files",
+            )
+        ]
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         before = raw[: exc.start]
         line = before.count(b"\n") + 1
         col = exc.start - (before.rfind(b"\n") + 1) + 1
-        return None, [Diagnostic(path, line, col, Severity.ERROR, "not-utf8",
-                                 f"byte 0x{raw[exc.start]:02x} is not valid UTF-8",
-                                 "save the file as UTF-8")]
+        return None, [
+            Diagnostic(
+                path,
+                line,
+                col,
+                Severity.ERROR,
+                "not-utf8",
+                f"byte 0x{raw[exc.start]:02x} is not valid UTF-8",
+                "save the file as UTF-8",
+            )
+        ]
     if "\x00" in text:
         line = text[: text.index("\x00")].count("\n") + 1
-        return None, [Diagnostic(path, line, 1, Severity.ERROR, "not-text",
-                                 "file contains a NUL character", "is this a binary file?")]
+        return None, [
+            Diagnostic(
+                path,
+                line,
+                1,
+                Severity.ERROR,
+                "not-text",
+                "file contains a NUL character",
+                "is this a binary file?",
+            )
+        ]
     return text, []
 
 
@@ -225,13 +272,30 @@ def _syntax_diagnostic(path: str, text: str, exc: MarkedYAMLError) -> Diagnostic
     lines = text.splitlines()
     at = lines[line - 1][col - 1 : col] if 0 < line <= len(lines) else ""
     if at == "\t" or "\t" in problem:
-        return Diagnostic(path, line, col, Severity.ERROR, "yaml-tab",
-                          "tab character in indentation", "YAML indents with spaces only")
+        return Diagnostic(
+            path,
+            line,
+            col,
+            Severity.ERROR,
+            "yaml-tab",
+            "tab character in indentation",
+            "YAML indents with spaces only",
+        )
     context = f" {exc.context.strip()}" if exc.context and exc.problem else ""
-    hint = ("put text that contains ':' in quotes" if "':'" in problem
-            else "check the indentation and quoting on this line or the one before")
-    return Diagnostic(path, line, col, Severity.ERROR, "yaml-syntax",
-                      f"{problem}{context}".replace("\n", " "), hint)
+    hint = (
+        "put text that contains ':' in quotes"
+        if "':'" in problem
+        else "check the indentation and quoting on this line or the one before"
+    )
+    return Diagnostic(
+        path,
+        line,
+        col,
+        Severity.ERROR,
+        "yaml-syntax",
+        f"{problem}{context}".replace("\n", " "),
+        hint,
+    )
 
 
 def load_documents(path: str, raw: bytes) -> tuple[list[Document], list[Diagnostic]]:
@@ -250,8 +314,11 @@ def load_documents(path: str, raw: bytes) -> tuple[list[Document], list[Diagnost
             try:
                 doc.data = walker.walk(node, ())
             except _Budget as exc:
-                problems.append(Diagnostic(path, *_pos(exc.node), Severity.ERROR, exc.code,
-                                           exc.message, exc.hint))
+                problems.append(
+                    Diagnostic(
+                        path, *_pos(exc.node), Severity.ERROR, exc.code, exc.message, exc.hint
+                    )
+                )
                 continue
             problems.extend(walker.problems)
             if doc.data is not None:  # an empty document between two '---'
@@ -259,9 +326,25 @@ def load_documents(path: str, raw: bytes) -> tuple[list[Document], list[Diagnost
     except MarkedYAMLError as exc:
         problems.append(_syntax_diagnostic(path, text, exc))
     except YAMLError as exc:
-        problems.append(Diagnostic(path, 1, 1, Severity.ERROR, "yaml-syntax",
-                                   str(exc).splitlines()[0] if str(exc) else "invalid YAML"))
+        problems.append(
+            Diagnostic(
+                path,
+                1,
+                1,
+                Severity.ERROR,
+                "yaml-syntax",
+                str(exc).splitlines()[0] if str(exc) else "invalid YAML",
+            )
+        )
     except RecursionError:
-        problems.append(Diagnostic(path, 1, 1, Severity.ERROR, "yaml-too-deep",
-                                   f"nesting deeper than {MAX_DEPTH} levels"))
+        problems.append(
+            Diagnostic(
+                path,
+                1,
+                1,
+                Severity.ERROR,
+                "yaml-too-deep",
+                f"nesting deeper than {MAX_DEPTH} levels",
+            )
+        )
     return documents, problems

@@ -11,14 +11,30 @@ from engine.spec.actions import ActionSpec, NotifyAction
 
 # Names a notification template may read (the runtime renders with exactly these).
 NOTIFICATION_NAMES = (
-    "record", "alert", "recipient", "now", "bundle", "links", "workflow", "stage", "forecast",
-    "schedule", "assignment", "params",
+    "record",
+    "alert",
+    "recipient",
+    "now",
+    "bundle",
+    "links",
+    "workflow",
+    "stage",
+    "forecast",
+    "schedule",
+    "assignment",
+    "params",
 )
 
 
-def check_actions(ctx: Context, site: Site, actions: Sequence[ActionSpec], entity: str | None,
-                  *, context: dict[str, ExprType] | None = None,
-                  constants: dict[str, Any] | None = None) -> None:
+def check_actions(
+    ctx: Context,
+    site: Site,
+    actions: Sequence[ActionSpec],
+    entity: str | None,
+    *,
+    context: dict[str, ExprType] | None = None,
+    constants: dict[str, Any] | None = None,
+) -> None:
     """Check each action: what it names exists, and its expressions compile."""
     scope = ctx.scope_for(entity, context=context, constants=constants)
     for i, action in enumerate(actions):
@@ -33,8 +49,14 @@ def check_actions(ctx: Context, site: Site, actions: Sequence[ActionSpec], entit
             if ctx.known(here.at("entity"), "entity", spec.entity, ctx.entities):
                 target = ctx.entities[spec.entity]
                 for name, expr in spec.data.items():
-                    if ctx.known(here.at("data", name), "field", name, target, "unknown-field",
-                                 f"entity '{spec.entity}': "):
+                    if ctx.known(
+                        here.at("data", name),
+                        "field",
+                        name,
+                        target,
+                        "unknown-field",
+                        f"entity '{spec.entity}': ",
+                    ):
                         ctx.expr(here.at("data", name), expr, scope)
             ctx.known(here.at("workflow"), "workflow", spec.workflow, ctx.of("workflow"))
         elif action.set:
@@ -45,17 +67,23 @@ def check_actions(ctx: Context, site: Site, actions: Sequence[ActionSpec], entit
             ctx.known(here.at("user"), "user", a.user, _users(ctx))
             ctx.known(here.at("queue"), "queue", a.queue, _queues(ctx))
         elif action.start_workflow:
-            ctx.known(here.at("workflow"), "workflow", action.start_workflow.workflow,
-                      ctx.of("workflow"))
+            ctx.known(
+                here.at("workflow"), "workflow", action.start_workflow.workflow, ctx.of("workflow")
+            )
         elif action.webhook:
             ctx.template(here.at("body"), action.webhook.body, NOTIFICATION_NAMES)
             ctx.template(here.at("url"), action.webhook.url, NOTIFICATION_NAMES)
         elif action.recompute_forecast:
-            ctx.known(here.at("forecast"), "forecast", action.recompute_forecast.forecast,
-                      ctx.of("forecast"))
+            ctx.known(
+                here.at("forecast"),
+                "forecast",
+                action.recompute_forecast.forecast,
+                ctx.of("forecast"),
+            )
         elif action.suggest:
-            _check_suggest(ctx, here, action.suggest.table, action.suggest.where, entity,
-                           context, constants)
+            _check_suggest(
+                ctx, here, action.suggest.table, action.suggest.where, entity, context, constants
+            )
 
 
 def _users(ctx: Context) -> list[str]:
@@ -73,8 +101,12 @@ def _check_notify(ctx: Context, site: Site, spec: NotifyAction, entity: str | No
         at = site.at("to", i)
         kind, _, name = to.partition(":")
         if to in ("owner", "owner.manager") and entity is None:
-            ctx.error(at, "no-record", f"'{to}' needs a record, and this action has none",
-                      "send to a role, team or user")
+            ctx.error(
+                at,
+                "no-record",
+                f"'{to}' needs a record, and this action has none",
+                "send to a role, team or user",
+            )
         elif kind == "role":
             ctx.known(at, "role", name, ctx.roles)
         elif kind == "user":
@@ -87,20 +119,29 @@ def _check_notify(ctx: Context, site: Site, spec: NotifyAction, entity: str | No
             ctx.known(at, "field", name, ctx.entities.get(entity or "", {}), "unknown-field")
 
 
-def _check_set(ctx: Context, site: Site, fields: dict[str, str], entity: str | None,
-               scope: Any) -> None:
+def _check_set(
+    ctx: Context, site: Site, fields: dict[str, str], entity: str | None, scope: Any
+) -> None:
     if entity is None:
         ctx.error(site, "no-record", "'set' needs a record, and this action has none")
         return
     target = ctx.entities.get(entity, {})
     for name, expr in fields.items():
-        if ctx.known(site.at("fields", name), "field", name, target, "unknown-field",
-                     f"entity '{entity}': "):
+        if ctx.known(
+            site.at("fields", name), "field", name, target, "unknown-field", f"entity '{entity}': "
+        ):
             ctx.expr(site.at("fields", name), expr, scope)
 
 
-def _check_suggest(ctx: Context, site: Site, table: str, where: str, entity: str | None,
-                   context: dict[str, ExprType] | None, constants: dict[str, Any] | None) -> None:
+def _check_suggest(
+    ctx: Context,
+    site: Site,
+    table: str,
+    where: str,
+    entity: str | None,
+    context: dict[str, ExprType] | None,
+    constants: dict[str, Any] | None,
+) -> None:
     if not ctx.known(site.at("table"), "table", table, ctx.tables):
         return
     row = ctx.table_sigs[table]

@@ -14,8 +14,16 @@ from engine.expr import CompiledExpression
 from engine.spec import FieldSpec, FormSpec
 from engine.spec.form import NormalizerSpec
 
-_DEFAULT_KIND = {"text": "string", "phone": "string", "address": "string", "email": "string",
-                 "enum": "string", "ref": "string", "multi_enum": "list", "evidence": "list"}
+_DEFAULT_KIND = {
+    "text": "string",
+    "phone": "string",
+    "address": "string",
+    "email": "string",
+    "enum": "string",
+    "ref": "string",
+    "multi_enum": "list",
+    "evidence": "list",
+}
 
 
 def enum_values(ctx: Context, field: FieldSpec) -> tuple[str, ...]:
@@ -36,30 +44,55 @@ def check_form(ctx: Context, entry: Entry[FormSpec]) -> None:
     for name, field in form.fields.items():
         at = site.at("fields", name)
         if name in CORE_FIELDS:
-            ctx.error(at, "reserved-field", f"'{name}' is a core column every record has",
-                      "choose another name", key=True)
+            ctx.error(
+                at,
+                "reserved-field",
+                f"'{name}' is a core column every record has",
+                "choose another name",
+                key=True,
+            )
         _check_field(ctx, at, field)
     for i, key in enumerate(form.key):
-        ctx.known(site.at("key", i), "field", key, form.fields, "unknown-field",
-                  f"entity '{form.entity}': ")
+        ctx.known(
+            site.at("key", i),
+            "field",
+            key,
+            form.fields,
+            "unknown-field",
+            f"entity '{form.entity}': ",
+        )
     ctx.known(site.at("title_field"), "field", form.title_field, form.fields, "unknown-field")
     placed: dict[str, Site] = {}
     for t, tab in enumerate(form.layout):
         ctx.check_roles(site.at("layout", t, "roles"), tab.roles)
         groups = [(site.at("layout", t, "fields"), tab.fields)] + [
             (site.at("layout", t, "sections", s, "fields"), sec.fields)
-            for s, sec in enumerate(tab.sections)]
+            for s, sec in enumerate(tab.sections)
+        ]
         for gsite, names in groups:
             for i, fname in enumerate(names):
-                if ctx.known(gsite.at(i), "field", fname, form.fields, "unknown-field",
-                             f"layout of '{form.entity}': ") and fname in placed:
+                if (
+                    ctx.known(
+                        gsite.at(i),
+                        "field",
+                        fname,
+                        form.fields,
+                        "unknown-field",
+                        f"layout of '{form.entity}': ",
+                    )
+                    and fname in placed
+                ):
                     ctx.warn(gsite.at(i), "layout-repeat", f"field '{fname}' is shown twice")
                 placed.setdefault(fname, gsite.at(i))
     if form.layout:
         for name in form.fields:
             if name not in placed:
-                ctx.warn(site.at("fields", name), "not-in-layout",
-                         f"field '{name}' is in no tab of the layout", "add it to a tab")
+                ctx.warn(
+                    site.at("fields", name),
+                    "not-in-layout",
+                    f"field '{name}' is in no tab of the layout",
+                    "add it to a tab",
+                )
     perms = form.permissions
     for action in ("create", "read", "write", "delete"):
         ctx.check_roles(site.at("permissions", action), getattr(perms, action))
@@ -72,32 +105,49 @@ def _check_field(ctx: Context, at: Site, field: FieldSpec) -> None:
     if field.values_from:
         table, _, column = field.values_from.partition(".")
         if ctx.known(at.at("values_from"), "table", table, ctx.tables):
-            ctx.known(at.at("values_from"), "column", column, ctx.tables[table].spec.columns,
-                      "unknown-column")
+            ctx.known(
+                at.at("values_from"),
+                "column",
+                column,
+                ctx.tables[table].spec.columns,
+                "unknown-column",
+            )
     if field.pattern:
         try:
             re.compile(field.pattern)
         except re.error as exc:
-            ctx.error(at.at("pattern"), "bad-pattern", f"pattern is not a regular expression: "
-                      f"{exc.msg}")
+            ctx.error(
+                at.at("pattern"), "bad-pattern", f"pattern is not a regular expression: {exc.msg}"
+            )
     for bound in ("min", "max"):
         value = getattr(field, bound)
         if isinstance(value, str):
             try:
-                dt.date.fromisoformat(value) if field.type == "date" else \
-                    dt.datetime.fromisoformat(value)
+                dt.date.fromisoformat(value) if field.type == "date" else dt.datetime.fromisoformat(
+                    value
+                )
             except ValueError:
-                ctx.error(at.at(bound), "bad-type", f"'{bound}' of a {field.type} field must be "
-                          f"{'a number' if field.type in ('integer', 'decimal') else 'a date'}, "
-                          f"got {shorten(value)}")
+                ctx.error(
+                    at.at(bound),
+                    "bad-type",
+                    f"'{bound}' of a {field.type} field must be "
+                    f"{'a number' if field.type in ('integer', 'decimal') else 'a date'}, "
+                    f"got {shorten(value)}",
+                )
     for i, step in enumerate(field.normalize):
         if isinstance(step, NormalizerSpec) and step.canonical:
             c = step.canonical
             nat = at.at("normalize", i, "canonical")
             if ctx.known(nat.at("table"), "table", c.table, ctx.tables):
                 for col in (c.match, c.to):
-                    ctx.known(nat, "column", col, ctx.tables[c.table].spec.columns,
-                              "unknown-column", f"table '{c.table}': ")
+                    ctx.known(
+                        nat,
+                        "column",
+                        col,
+                        ctx.tables[c.table].spec.columns,
+                        "unknown-column",
+                        f"table '{c.table}': ",
+                    )
     _check_default(ctx, at, field)
 
 
@@ -106,8 +156,11 @@ def _check_default(ctx: Context, at: Site, field: FieldSpec) -> None:
         return
     kind = _DEFAULT_KIND.get(field.type, field.type)
     if not value_fits(kind, field.default):
-        ctx.error(at.at("default"), "bad-type", f"default {shorten(field.default)} does not fit "
-                  f"a {field.type} field")
+        ctx.error(
+            at.at("default"),
+            "bad-type",
+            f"default {shorten(field.default)} does not fit a {field.type} field",
+        )
         return
     values = field.values or []
     defaults = field.default if isinstance(field.default, list) else [field.default]
@@ -116,8 +169,9 @@ def _check_default(ctx: Context, at: Site, field: FieldSpec) -> None:
             ctx.known(at.at("default"), "enum value", str(value), values, "unknown-enum-value")
 
 
-def compile_computed(ctx: Context,
-                     entry: Entry[FormSpec]) -> tuple[dict[str, CompiledExpression], list[str]]:
+def compile_computed(
+    ctx: Context, entry: Entry[FormSpec]
+) -> tuple[dict[str, CompiledExpression], list[str]]:
     """Compile computed fields in dependency order; report unknown names and cycles."""
     form, site = entry.spec, entry.site
     scope = ctx.scope_for(form.entity)
@@ -132,8 +186,10 @@ def compile_computed(ctx: Context,
         order = list(TopologicalSorter(graph).static_order())
     except CycleError as exc:
         cycle = list(dict.fromkeys(exc.args[1]))
-        ctx.error(site.at("fields", cycle[0], "computed"), "computed-cycle",
-                  "computed fields depend on each other in a cycle: " + " -> ".join(
-                      [*cycle, cycle[0]]))
+        ctx.error(
+            site.at("fields", cycle[0], "computed"),
+            "computed-cycle",
+            "computed fields depend on each other in a cycle: " + " -> ".join([*cycle, cycle[0]]),
+        )
         order = []
     return compiled, [n for n in order if n in compiled]

@@ -11,8 +11,13 @@ from engine.spec import BundleManifest, TableSpec
 from engine.spec.manifest import UserFieldSpec
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "integer": (int,), "decimal": (int, float), "boolean": (bool,),
-    "date": (dt.date,), "datetime": (dt.datetime,), "list": (list,),
+    "string": (str,),
+    "integer": (int,),
+    "decimal": (int, float),
+    "boolean": (bool,),
+    "date": (dt.date,),
+    "datetime": (dt.datetime,),
+    "list": (list,),
 }
 
 
@@ -33,8 +38,12 @@ def check_manifest(ctx: Context, entry: Entry[BundleManifest]) -> None:
     roles, users, teams = set(spec.roles), set(spec.users), set(spec.teams)
     for name, cal in spec.calendars.items():
         if cal.holidays_table:
-            ctx.known(site.at("calendars", name, "holidays_table"), "table", cal.holidays_table,
-                      ctx.tables)
+            ctx.known(
+                site.at("calendars", name, "holidays_table"),
+                "table",
+                cal.holidays_table,
+                ctx.tables,
+            )
     for uid, user in spec.users.items():
         at = site.at("users", uid)
         ctx.check_roles(at.at("roles"), user.roles)
@@ -43,19 +52,24 @@ def check_manifest(ctx: Context, entry: Entry[BundleManifest]) -> None:
         ctx.known(at.at("manager"), "user", user.manager, users)
         ctx.known(at.at("calendar"), "calendar", user.calendar, spec.calendars)
         _check_attributes(ctx, at, user.model_extra or {}, spec.user_fields)
-    for tid, team in spec.teams.items():
-        for i, member in enumerate(team.members):
+    for tid, team_spec in spec.teams.items():
+        for i, member in enumerate(team_spec.members):
             ctx.known(site.at("teams", tid, "members", i), "user", member, users)
-        ctx.known(site.at("teams", tid, "lead"), "user", team.lead, users)
+        ctx.known(site.at("teams", tid, "lead"), "user", team_spec.lead, users)
     for qid, queue in spec.queues.items():
         ctx.check_roles(site.at("queues", qid, "visible_to"), queue.visible_to)
     if not roles:
-        ctx.error(site.at("roles"), "no-roles", "the bundle declares no roles",
-                  "list at least one, e.g. roles: [admin]")
+        ctx.error(
+            site.at("roles"),
+            "no-roles",
+            "the bundle declares no roles",
+            "list at least one, e.g. roles: [admin]",
+        )
 
 
-def _check_attributes(ctx: Context, at: Site, extra: dict[str, Any],
-                      declared: dict[str, UserFieldSpec]) -> None:
+def _check_attributes(
+    ctx: Context, at: Site, extra: dict[str, Any], declared: dict[str, UserFieldSpec]
+) -> None:
     for key, value in extra.items():
         if not ctx.known(at.at(key), "user attribute", key, declared, "unknown-user-field"):
             continue
@@ -63,13 +77,17 @@ def _check_attributes(ctx: Context, at: Site, extra: dict[str, Any],
         items = value if isinstance(value, list) else [value]
         if spec.type in ("list", "multi_enum") and not isinstance(value, list):
             ctx.error(at.at(key), "bad-type", f"user attribute '{key}' must be a list")
-        base = {"enum": "string", "multi_enum": "string", "list": "string"}.get(spec.type,
-                                                                                 spec.type)
+        base = {"enum": "string", "multi_enum": "string", "list": "string"}.get(
+            spec.type, spec.type
+        )
         for i, item in enumerate(items):
             where = at.at(key, i) if isinstance(value, list) else at.at(key)
             if not value_fits(base, item):
-                ctx.error(where, "bad-type", f"user attribute '{key}' takes {spec.type} values, "
-                          f"got {shorten(item)}")
+                ctx.error(
+                    where,
+                    "bad-type",
+                    f"user attribute '{key}' takes {spec.type} values, got {shorten(item)}",
+                )
             elif spec.values and item not in spec.values:
                 ctx.known(where, f"value of '{key}'", str(item), spec.values, "unknown-enum-value")
 
@@ -81,26 +99,44 @@ def check_table(ctx: Context, name: str, entry: Entry[TableSpec]) -> None:
     for i, key in enumerate(table.key):
         ctx.known(site.at("key", i), "column", key, columns, "unknown-column")
     for i, col in enumerate(table.range or []):
-        if ctx.known(site.at("range", i), "column", col, columns, "unknown-column") and \
-                columns[col] != "date":
+        if (
+            ctx.known(site.at("range", i), "column", col, columns, "unknown-column")
+            and columns[col] != "date"
+        ):
             ctx.error(site.at("range", i), "bad-type", f"range column '{col}' must be a date")
     if not table.key and not table.range:
-        ctx.error(site, "table-without-key", f"table '{name}' has neither 'key' nor 'range'",
-                  "say which columns identify a row")
+        ctx.error(
+            site,
+            "table-without-key",
+            f"table '{name}' has neither 'key' nor 'range'",
+            "say which columns identify a row",
+        )
     seen: dict[tuple[Any, ...], int] = {}
     for i, row in enumerate(table.rows):
         at = site.at("rows", i)
         for col, value in row.items():
-            if ctx.known(at.at(col), "column", col, columns, "unknown-column",
-                         f"table '{name}': ") and not value_fits(columns[col], value):
-                ctx.error(at.at(col), "bad-type", f"column '{col}' of table '{name}' takes "
-                          f"{columns[col]} values, got {shorten(value)}")
+            if ctx.known(
+                at.at(col), "column", col, columns, "unknown-column", f"table '{name}': "
+            ) and not value_fits(columns[col], value):
+                ctx.error(
+                    at.at(col),
+                    "bad-type",
+                    f"column '{col}' of table '{name}' takes "
+                    f"{columns[col]} values, got {shorten(value)}",
+                )
         for col in [*table.key, *(table.range or [])]:
             if row.get(col) is None:
-                ctx.error(at, "missing-key", f"row {i + 1} of table '{name}' has no value for "
-                          f"key column '{col}'")
+                ctx.error(
+                    at,
+                    "missing-key",
+                    f"row {i + 1} of table '{name}' has no value for key column '{col}'",
+                )
         ident = tuple(row.get(k) for k in table.key) if table.key else ()
         if table.key and ident in seen:
-            ctx.error(at, "duplicate-row", f"row {i + 1} of table '{name}' repeats the key "
-                      f"{shorten(list(ident))}", f"first in row {seen[ident] + 1}")
+            ctx.error(
+                at,
+                "duplicate-row",
+                f"row {i + 1} of table '{name}' repeats the key {shorten(list(ident))}",
+                f"first in row {seen[ident] + 1}",
+            )
         seen.setdefault(ident, i)

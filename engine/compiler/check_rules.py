@@ -21,20 +21,36 @@ def check_scoring(ctx: Context, entry: Entry[ScoringSpec]) -> list[CompiledExpre
     if not ctx.known(site.at("entity"), "entity", spec.entity, ctx.entities):
         return []
     fields = ctx.entities[spec.entity]
-    if spec.output and ctx.known(site.at("output"), "field", spec.output, fields,
-                                 "unknown-field", f"entity '{spec.entity}': ") and \
-            fields[spec.output].kind not in _NUMERIC:
-        ctx.error(site.at("output"), "type-mismatch", f"score output '{spec.output}' is a "
-                  f"{fields[spec.output].describe()} field; it must be a number")
+    if (
+        spec.output
+        and ctx.known(
+            site.at("output"),
+            "field",
+            spec.output,
+            fields,
+            "unknown-field",
+            f"entity '{spec.entity}': ",
+        )
+        and fields[spec.output].kind not in _NUMERIC
+    ):
+        ctx.error(
+            site.at("output"),
+            "type-mismatch",
+            f"score output '{spec.output}' is a "
+            f"{fields[spec.output].describe()} field; it must be a number",
+        )
     context = {"candidate": ctx.user} if spec.against else None
     scope = ctx.scope_for(spec.entity, context=context)
     compiled = []
     for name, feature in spec.features.items():
         expr = ctx.expr(site.at("features", name, "value"), feature.value, scope)
         if expr is not None and expr.type.kind not in (*_NUMERIC, "bool"):
-            ctx.error(site.at("features", name, "value"), "type-mismatch",
-                      f"feature '{name}' gives a {expr.type.describe()}; a feature gives a "
-                      "number between 0 and 1 (or true/false)")
+            ctx.error(
+                site.at("features", name, "value"),
+                "type-mismatch",
+                f"feature '{name}' gives a {expr.type.describe()}; a feature gives a "
+                "number between 0 and 1 (or true/false)",
+            )
         if expr is not None:
             compiled.append(expr)
     return compiled
@@ -49,11 +65,13 @@ def check_routing(ctx: Context, entry: Entry[RoutingSpec]) -> None:
     cand = spec.candidates
     ctx.known(site.at("candidates", "role"), "role", cand.role, ctx.roles)
     for i, team in enumerate(cand.teams):
-        ctx.known(site.at("candidates", "teams", i), "team", team, manifest.teams if manifest
-                  else [])
+        ctx.known(
+            site.at("candidates", "teams", i), "team", team, manifest.teams if manifest else []
+        )
     for i, user in enumerate(cand.users):
-        ctx.known(site.at("candidates", "users", i), "user", user, manifest.users if manifest
-                  else [])
+        ctx.known(
+            site.at("candidates", "users", i), "user", user, manifest.users if manifest else []
+        )
     scope = ctx.scope_for(spec.entity, context={"candidate": ctx.user})
     ctx.expr(site.at("eligible"), spec.eligible, scope, T.BOOL)
     ctx.expr(site.at("when"), spec.when, ctx.scope_for(spec.entity), T.BOOL)
@@ -61,21 +79,33 @@ def check_routing(ctx: Context, entry: Entry[RoutingSpec]) -> None:
     if spec.match and ctx.known(site.at("match"), "scoring model", spec.match, scorings):
         model: ScoringSpec = scorings[spec.match].spec
         if model.against != "users":
-            ctx.error(site.at("match"), "not-a-match-score", f"scoring '{spec.match}' does not "
-                      "score candidates", "give it 'against: users'")
+            ctx.error(
+                site.at("match"),
+                "not-a-match-score",
+                f"scoring '{spec.match}' does not score candidates",
+                "give it 'against: users'",
+            )
         elif model.entity != spec.entity:
-            ctx.error(site.at("match"), "entity-mismatch", f"scoring '{spec.match}' is for "
-                      f"entity '{model.entity}', not '{spec.entity}'")
+            ctx.error(
+                site.at("match"),
+                "entity-mismatch",
+                f"scoring '{spec.match}' is for entity '{model.entity}', not '{spec.entity}'",
+            )
         if spec.threshold is not None and not model.scale[0] <= spec.threshold <= model.scale[1]:
-            ctx.error(site.at("threshold"), "invalid", f"threshold {spec.threshold} is outside "
-                      f"the score's scale {list(model.scale)}")
-    ctx.known(site.at("fallback_queue"), "queue", spec.fallback_queue,
-              manifest.queues if manifest else [])
+            ctx.error(
+                site.at("threshold"),
+                "invalid",
+                f"threshold {spec.threshold} is outside the score's scale {list(model.scale)}",
+            )
+    ctx.known(
+        site.at("fallback_queue"), "queue", spec.fallback_queue, manifest.queues if manifest else []
+    )
     check_actions(ctx, site.at("on_assign"), spec.on_assign, spec.entity)
 
 
-def check_decision_table(ctx: Context, entry: Entry[DecisionTableSpec]
-                         ) -> tuple[list[CompiledExpression], list[tuple[Matcher, ...]]]:
+def check_decision_table(
+    ctx: Context, entry: Entry[DecisionTableSpec]
+) -> tuple[list[CompiledExpression], list[tuple[Matcher, ...]]]:
     """Check a decision table's inputs, outputs and every cell; return inputs and row matchers."""
     spec, site = entry.spec, entry.site
     if not ctx.known(site.at("entity"), "entity", spec.entity, ctx.entities):
@@ -83,16 +113,25 @@ def check_decision_table(ctx: Context, entry: Entry[DecisionTableSpec]
     fields = ctx.entities[spec.entity]
     scope = ctx.scope_for(spec.entity)
     inputs = [ctx.expr(site.at("inputs", i), src, scope) for i, src in enumerate(spec.inputs)]
-    outputs = [fields.get(o) if ctx.known(site.at("outputs", i), "field", o, fields,
-                                          "unknown-field", f"entity '{spec.entity}': ") else None
-               for i, o in enumerate(spec.outputs)]
+    outputs = [
+        fields.get(o)
+        if ctx.known(
+            site.at("outputs", i), "field", o, fields, "unknown-field", f"entity '{spec.entity}': "
+        )
+        else None
+        for i, o in enumerate(spec.outputs)
+    ]
     width = len(spec.inputs) + len(spec.outputs)
     rows: list[tuple[Matcher, ...]] = []
     for r, row in enumerate(spec.rows):
         at = site.at("rows", r)
         if len(row) != width:
-            ctx.error(at, "row-width", f"row {r + 1} has {len(row)} cells; the table has "
-                      f"{len(spec.inputs)} inputs and {len(spec.outputs)} outputs ({width})")
+            ctx.error(
+                at,
+                "row-width",
+                f"row {r + 1} has {len(row)} cells; the table has "
+                f"{len(spec.inputs)} inputs and {len(spec.outputs)} outputs ({width})",
+            )
             continue
         matchers = []
         for i, cell in enumerate(row[: len(spec.inputs)]):
@@ -102,36 +141,53 @@ def check_decision_table(ctx: Context, entry: Entry[DecisionTableSpec]
                 ctx.error(at.at(i), "bad-cell", f"row {r + 1}, input {i + 1}: {exc}")
                 continue
             expr = inputs[i]
-            _check_literals(ctx, at.at(i), matcher.literals(), expr.type if expr else T.ANY,
-                            spec.inputs[i])
+            _check_literals(
+                ctx, at.at(i), matcher.literals(), expr.type if expr else T.ANY, spec.inputs[i]
+            )
             matchers.append(matcher)
-        for j, value in enumerate(row[len(spec.inputs):]):
-            _check_literals(ctx, at.at(len(spec.inputs) + j), [value], outputs[j] or T.ANY,
-                            spec.outputs[j])
+        for j, value in enumerate(row[len(spec.inputs) :]):
+            _check_literals(
+                ctx, at.at(len(spec.inputs) + j), [value], outputs[j] or T.ANY, spec.outputs[j]
+            )
         rows.append(tuple(matchers))
     if spec.default is not None:
         if len(spec.default) != len(spec.outputs):
-            ctx.error(site.at("default"), "row-width", f"default has {len(spec.default)} values "
-                      f"for {len(spec.outputs)} outputs")
+            ctx.error(
+                site.at("default"),
+                "row-width",
+                f"default has {len(spec.default)} values for {len(spec.outputs)} outputs",
+            )
         for j, value in enumerate(spec.default[: len(outputs)]):
-            _check_literals(ctx, site.at("default", j), [value], outputs[j] or T.ANY,
-                            spec.outputs[j])
+            _check_literals(
+                ctx, site.at("default", j), [value], outputs[j] or T.ANY, spec.outputs[j]
+            )
     return [e for e in inputs if e is not None], rows
 
 
-def _check_literals(ctx: Context, site: Site, values: list[Any], target: ExprType,
-                    column: str) -> None:
+def _check_literals(
+    ctx: Context, site: Site, values: list[Any], target: ExprType, column: str
+) -> None:
     kind = target.item.kind if target.kind == "list" and target.item else target.kind
     enum = target.item.values if target.kind == "list" and target.item else target.values
     for value in values:
-        if kind in ("integer", "number") and (isinstance(value, bool) or
-                                              not isinstance(value, int | float)):
-            ctx.error(site, "type-mismatch", f"{shorten(value)} is not a number, and column "
-                      f"'{shorten(column)}' is numeric")
+        if kind in ("integer", "number") and (
+            isinstance(value, bool) or not isinstance(value, int | float)
+        ):
+            ctx.error(
+                site,
+                "type-mismatch",
+                f"{shorten(value)} is not a number, and column '{shorten(column)}' is numeric",
+            )
         elif enum and isinstance(value, str) and value not in enum:
-            ctx.known(site, "enum value", value, enum, "unknown-enum-value",
-                      message=f"'{shorten(value)}' is not a value of '{shorten(column)}' "
-                      f"(values: {', '.join(enum)})")
+            ctx.known(
+                site,
+                "enum value",
+                value,
+                enum,
+                "unknown-enum-value",
+                message=f"'{shorten(value)}' is not a value of '{shorten(column)}' "
+                f"(values: {', '.join(enum)})",
+            )
 
 
 def check_validation(ctx: Context, entry: Entry[ValidationSpec]) -> CompiledExpression | None:
@@ -141,11 +197,16 @@ def check_validation(ctx: Context, entry: Entry[ValidationSpec]) -> CompiledExpr
         return None
     stages = ctx.stages_of(spec.entity)
     for i, stage in enumerate(spec.stages):
-        ctx.known(site.at("stages", i), "stage", stage, stages, "unknown-stage",
-                  f"workflows of entity '{spec.entity}': ")
+        ctx.known(
+            site.at("stages", i),
+            "stage",
+            stage,
+            stages,
+            "unknown-stage",
+            f"workflows of entity '{spec.entity}': ",
+        )
     if "leave_stage" in spec.on and not spec.stages:
         ctx.error(site.at("on"), "invalid", "'leave_stage' needs the 'stages' it applies to")
     expr = ctx.expr(site.at("refuse_if"), spec.refuse_if, ctx.scope_for(spec.entity), T.BOOL)
-    ctx.template(site.at("message"), spec.message,
-                 [*ctx.entities[spec.entity], "record", "now"])
+    ctx.template(site.at("message"), spec.message, [*ctx.entities[spec.entity], "record", "now"])
     return expr

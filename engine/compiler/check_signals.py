@@ -10,15 +10,29 @@ from engine.spec import AlertSpec, ForecastSpec, MetricSpec, NotificationSpec, S
 T = ExprType
 # Columns of the store's stage history that metrics may aggregate and group by.
 HISTORY_COLUMNS: dict[str, ExprType] = {
-    "workflow": T.STRING, "stage": T.STRING, "from_stage": T.STRING, "to_stage": T.STRING,
-    "actor": T.STRING, "owner": T.STRING, "entered_at": T.DATETIME, "left_at": T.DATETIME,
-    "dwell_hours": T.NUMBER, "outcome": T.STRING, "evidence_kind": T.STRING,
+    "workflow": T.STRING,
+    "stage": T.STRING,
+    "from_stage": T.STRING,
+    "to_stage": T.STRING,
+    "actor": T.STRING,
+    "owner": T.STRING,
+    "entered_at": T.DATETIME,
+    "left_at": T.DATETIME,
+    "dwell_hours": T.NUMBER,
+    "outcome": T.STRING,
+    "evidence_kind": T.STRING,
     "region": T.STRING,
 }
 ALERT_COLUMNS: dict[str, ExprType] = {
-    "rule": T.STRING, "state": T.STRING, "severity": T.STRING, "fired_at": T.DATETIME,
-    "resolved_at": T.DATETIME, "acked_at": T.DATETIME, "response_hours": T.NUMBER,
-    "feedback": T.STRING, "owner": T.STRING,
+    "rule": T.STRING,
+    "state": T.STRING,
+    "severity": T.STRING,
+    "fired_at": T.DATETIME,
+    "resolved_at": T.DATETIME,
+    "acked_at": T.DATETIME,
+    "response_hours": T.NUMBER,
+    "feedback": T.STRING,
+    "owner": T.STRING,
 }
 _TIME_KINDS = ("date", "datetime")
 
@@ -32,35 +46,50 @@ def metric_columns(ctx: Context, spec: MetricSpec) -> dict[str, ExprType]:
     columns = dict(HISTORY_COLUMNS)
     stage = ctx.workflow_stages.get(spec.workflow or "")
     if stage:
-        columns.update({c: ExprType.enum(tuple(stage)) for c in ("stage", "from_stage",
-                                                                 "to_stage")})
+        columns.update(
+            {c: ExprType.enum(tuple(stage)) for c in ("stage", "from_stage", "to_stage")}
+        )
     return columns
 
 
 def check_metric(ctx: Context, entry: Entry[MetricSpec]) -> None:
     """Check a metric's source, measured column, filters, groups and window."""
     spec, site = entry.spec, entry.site
-    if spec.source == "records" and not ctx.known(site.at("entity"), "entity", spec.entity,
-                                                  ctx.entities):
+    if spec.source == "records" and not ctx.known(
+        site.at("entity"), "entity", spec.entity, ctx.entities
+    ):
         return
     if spec.workflow:
         ctx.known(site.at("workflow"), "workflow", spec.workflow, ctx.of("workflow"))
     columns = metric_columns(ctx, spec)
     label = f"{spec.source} of '{spec.entity or spec.workflow}': "
-    if spec.of and ctx.known(site.at("of"), "column", spec.of, columns, "unknown-field", label) \
-            and spec.measure not in ("count", "count_distinct", "min", "max") \
-            and columns[spec.of].kind not in ("integer", "number", "any"):
-        ctx.error(site.at("of"), "type-mismatch", f"'{spec.measure}' needs a number column; "
-                  f"'{spec.of}' is {columns[spec.of].describe()}")
+    if (
+        spec.of
+        and ctx.known(site.at("of"), "column", spec.of, columns, "unknown-field", label)
+        and spec.measure not in ("count", "count_distinct", "min", "max")
+        and columns[spec.of].kind not in ("integer", "number", "any")
+    ):
+        ctx.error(
+            site.at("of"),
+            "type-mismatch",
+            f"'{spec.measure}' needs a number column; '{spec.of}' is {columns[spec.of].describe()}",
+        )
     for name in spec.where:
         ctx.known(site.at("where", name), "column", name, columns, "unknown-field", label)
     for i, name in enumerate(spec.group_by):
         ctx.known(site.at("group_by", i), "column", name, columns, "unknown-field", label)
-    if spec.window and ctx.known(site.at("window", "on"), "column", spec.window.on, columns,
-                                 "unknown-field", label) \
-            and columns[spec.window.on].kind not in _TIME_KINDS:
-        ctx.error(site.at("window", "on"), "type-mismatch",
-                  f"window column '{spec.window.on}' must be a date or datetime")
+    if (
+        spec.window
+        and ctx.known(
+            site.at("window", "on"), "column", spec.window.on, columns, "unknown-field", label
+        )
+        and columns[spec.window.on].kind not in _TIME_KINDS
+    ):
+        ctx.error(
+            site.at("window", "on"),
+            "type-mismatch",
+            f"window column '{spec.window.on}' must be a date or datetime",
+        )
 
 
 def metric_sig(ctx: Context, spec: MetricSpec) -> MetricSig:
@@ -107,22 +136,35 @@ def check_schedule(ctx: Context, entry: Entry[ScheduleSpec]) -> None:
 def check_forecast(ctx: Context, entry: Entry[ForecastSpec], entity: str | None) -> None:
     """Check a forecast's workflow, amount, close date and seasonal table."""
     spec, site = entry.spec, entry.site
-    if not ctx.known(site.at("workflow"), "workflow", spec.workflow, ctx.of("workflow")) \
-            or entity is None or entity not in ctx.entities:
+    if (
+        not ctx.known(site.at("workflow"), "workflow", spec.workflow, ctx.of("workflow"))
+        or entity is None
+        or entity not in ctx.entities
+    ):
         return
     fields = ctx.entities[entity]
     for key, kinds in (("amount", ("integer", "number")), ("close_date", _TIME_KINDS)):
         name = getattr(spec, key)
-        if ctx.known(site.at(key), "field", name, fields, "unknown-field",
-                     f"entity '{entity}': ") and fields[name].kind not in kinds:
-            ctx.error(site.at(key), "type-mismatch", f"'{key}' field '{name}' is "
-                      f"{fields[name].describe()}; it must be {' or '.join(kinds)}")
-    if spec.seasonality and ctx.known(site.at("seasonality"), "table", spec.seasonality,
-                                      ctx.tables):
+        if (
+            ctx.known(site.at(key), "field", name, fields, "unknown-field", f"entity '{entity}': ")
+            and fields[name].kind not in kinds
+        ):
+            ctx.error(
+                site.at(key),
+                "type-mismatch",
+                f"'{key}' field '{name}' is "
+                f"{fields[name].describe()}; it must be {' or '.join(kinds)}",
+            )
+    if spec.seasonality and ctx.known(
+        site.at("seasonality"), "table", spec.seasonality, ctx.tables
+    ):
         table = ctx.tables[spec.seasonality].spec
         if not table.range or "coefficient" not in table.columns:
-            ctx.error(site.at("seasonality"), "bad-table", f"table '{spec.seasonality}' must "
-                      "have a date 'range' and a 'coefficient' column")
+            ctx.error(
+                site.at("seasonality"),
+                "bad-table",
+                f"table '{spec.seasonality}' must have a date 'range' and a 'coefficient' column",
+            )
 
 
 def check_notification(ctx: Context, entry: Entry[NotificationSpec]) -> None:

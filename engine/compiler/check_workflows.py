@@ -31,9 +31,20 @@ def resolve_workflow(ctx: Context, entry: Entry[WorkflowSpec]) -> ResolvedWorkfl
     """Return the workflow's body, filling a template's parameters when it uses one."""
     spec, site = entry.spec, entry.site
     if spec.template is None:
-        body = WorkflowBody.model_validate(spec.model_dump(
-            include={"entity", "title", "description", "applies_when", "stages", "exits",
-                     "moves"}, by_alias=True))
+        body = WorkflowBody.model_validate(
+            spec.model_dump(
+                include={
+                    "entity",
+                    "title",
+                    "description",
+                    "applies_when",
+                    "stages",
+                    "exits",
+                    "moves",
+                },
+                by_alias=True,
+            )
+        )
         return ResolvedWorkflow(spec.name, body, site, {}, None)
     templates = ctx.of("workflow_template")
     if not ctx.known(site.at("template"), "workflow template", spec.template, templates):
@@ -41,33 +52,50 @@ def resolve_workflow(ctx: Context, entry: Entry[WorkflowSpec]) -> ResolvedWorkfl
     tentry: Entry[WorkflowTemplateSpec] = templates[spec.template]
     params = _fill_params(ctx, site, spec.params, tentry.spec)
     body = tentry.spec.workflow
-    overrides = {k: getattr(spec, k) for k in ("title", "description", "applies_when")
-                 if getattr(spec, k)}
+    overrides = {
+        k: getattr(spec, k) for k in ("title", "description", "applies_when") if getattr(spec, k)
+    }
     if spec.entity and spec.entity != body.entity:
-        ctx.error(site.at("entity"), "template-entity", f"template '{spec.template}' is for "
-                  f"entity '{body.entity}', not '{spec.entity}'")
+        ctx.error(
+            site.at("entity"),
+            "template-entity",
+            f"template '{spec.template}' is for entity '{body.entity}', not '{spec.entity}'",
+        )
     if overrides:
         body = body.model_copy(update=overrides)
     return ResolvedWorkflow(spec.name, body, tentry.site.at("workflow"), params, spec.template)
 
 
-def _fill_params(ctx: Context, site: Site, given: dict[str, Any],
-                 template: WorkflowTemplateSpec) -> dict[str, Any]:
+def _fill_params(
+    ctx: Context, site: Site, given: dict[str, Any], template: WorkflowTemplateSpec
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for name, value in given.items():
-        if not ctx.known(site.at("params", name), "parameter", name, template.params,
-                         "unknown-param", f"template '{template.name}': "):
+        if not ctx.known(
+            site.at("params", name),
+            "parameter",
+            name,
+            template.params,
+            "unknown-param",
+            f"template '{template.name}': ",
+        ):
             continue
         kind = template.params[name].type
         if kind != "duration" and not value_fits(kind, value):
-            ctx.error(site.at("params", name), "bad-type", f"parameter '{name}' takes "
-                      f"{kind} values, got {shorten(value)}")
+            ctx.error(
+                site.at("params", name),
+                "bad-type",
+                f"parameter '{name}' takes {kind} values, got {shorten(value)}",
+            )
         values[name] = value
     for name, param in template.params.items():
         if name not in values:
             if param.required and param.default is None:
-                ctx.error(site.at("params"), "missing-param",
-                          f"template '{template.name}' needs parameter '{name}'")
+                ctx.error(
+                    site.at("params"),
+                    "missing-param",
+                    f"template '{template.name}' needs parameter '{name}'",
+                )
             values[name] = param.default
     return values
 
@@ -103,11 +131,17 @@ def check_workflow(ctx: Context, wf: ResolvedWorkflow) -> dict[str, CompiledExpr
     for kind, move in [*moves, *[("extra", m) for m in body.moves.extra]]:
         j = (body.moves.back if kind == "back" else body.moves.extra).index(move)
         source, target = parse_move(move)
-        ok = all(ctx.known(site.at("moves", kind, j), "stage", s, stage_ids, "unknown-stage")
-                 for s in (source, target))
+        ok = all(
+            ctx.known(site.at("moves", kind, j), "stage", s, stage_ids, "unknown-stage")
+            for s in (source, target)
+        )
         if ok and kind == "back" and order[target] >= order[source]:
-            ctx.error(site.at("moves", kind, j), "not-backward", f"'{move}' does not go back",
-                      "list it under 'extra'")
+            ctx.error(
+                site.at("moves", kind, j),
+                "not-backward",
+                f"'{move}' does not go back",
+                "list it under 'extra'",
+            )
     return compiled
 
 
@@ -115,24 +149,42 @@ def _unique(ctx: Context, site: Site, what: str, ids: list[str]) -> None:
     seen: set[str] = set()
     for i, ident in enumerate(ids):
         if ident in seen:
-            ctx.error(site.at(what, i, "id") if i < len(ids) else site, "duplicate-stage",
-                      f"stage or exit '{ident}' is declared twice")
+            ctx.error(
+                site.at(what, i, "id") if i < len(ids) else site,
+                "duplicate-stage",
+                f"stage or exit '{ident}' is declared twice",
+            )
         seen.add(ident)
 
 
-def _check_gate(ctx: Context, at: Site, stage: StageSpec | ExitSpec, entity: str,
-                constants: dict[str, Any] | None, compiled: dict[str, CompiledExpression],
-                names: list[str]) -> None:
+def _check_gate(
+    ctx: Context,
+    at: Site,
+    stage: StageSpec | ExitSpec,
+    entity: str,
+    constants: dict[str, Any] | None,
+    compiled: dict[str, CompiledExpression],
+    names: list[str],
+) -> None:
     fields = ctx.entities[entity]
     for j, field in enumerate(stage.require):
-        ctx.known(at.at("require", j), "field", field, fields, "unknown-field",
-                  message=f"stage '{stage.id}' requires field '{field}', which entity "
-                  f"'{entity}' does not define")
+        ctx.known(
+            at.at("require", j),
+            "field",
+            field,
+            fields,
+            "unknown-field",
+            message=f"stage '{stage.id}' requires field '{field}', which entity "
+            f"'{entity}' does not define",
+        )
     kinds = [e.kind for e in stage.evidence]
     for j, kind in enumerate(kinds):
         if kinds.index(kind) != j:
-            ctx.error(at.at("evidence", j, "kind"), "duplicate-evidence",
-                      f"evidence '{kind}' is listed twice in stage '{stage.id}'")
+            ctx.error(
+                at.at("evidence", j, "kind"),
+                "duplicate-evidence",
+                f"evidence '{kind}' is listed twice in stage '{stage.id}'",
+            )
         ev = stage.evidence[j]
         if ev.max is not None and ev.max < ev.min:
             ctx.error(at.at("evidence", j, "max"), "invalid", "max is less than min")
@@ -145,26 +197,35 @@ def _check_gate(ctx: Context, at: Site, stage: StageSpec | ExitSpec, entity: str
         ctx.template(at.at("guards", j, "message"), guard.message, names)
 
 
-def _check_stage_extras(ctx: Context, at: Site, stage: StageSpec, entity: str,
-                        constants: dict[str, Any] | None) -> None:
+def _check_stage_extras(
+    ctx: Context, at: Site, stage: StageSpec, entity: str, constants: dict[str, Any] | None
+) -> None:
     scope = ctx.scope_for(entity, constants=constants)
     if stage.sla:
         sla = stage.sla
         calendars = ctx.manifest.spec.calendars if ctx.manifest else {}
         ctx.known(at.at("sla", "calendar"), "calendar", sla.calendar, calendars)
         if sla.within and sla.within.working and not sla.calendar:
-            ctx.error(at.at("sla", "within"), "no-calendar", "working time needs a calendar",
-                      "add 'calendar: <name>'")
+            ctx.error(
+                at.at("sla", "within"),
+                "no-calendar",
+                "working time needs a calendar",
+                "add 'calendar: <name>'",
+            )
         ctx.expr(at.at("sla", "within_expr"), sla.within_expr, scope, T.DURATION)
         for j, before in enumerate(sla.remind_before):
             if sla.within and before.seconds >= sla.within.seconds:
-                ctx.error(at.at("sla", "remind_before", j), "invalid",
-                          f"reminder {before} is not before the limit {sla.within}")
+                ctx.error(
+                    at.at("sla", "remind_before", j),
+                    "invalid",
+                    f"reminder {before} is not before the limit {sla.within}",
+                )
         check_actions(ctx, at.at("sla", "on_remind"), sla.on_remind, entity, constants=constants)
         check_actions(ctx, at.at("sla", "on_breach"), sla.on_breach, entity, constants=constants)
     for j, link in enumerate(stage.knowledge):
-        if link.table and ctx.known(at.at("knowledge", j, "table"), "table", link.table,
-                                    ctx.tables):
+        if link.table and ctx.known(
+            at.at("knowledge", j, "table"), "table", link.table, ctx.tables
+        ):
             row = T.record(f"table '{link.table}' row", dict(ctx.table_sigs[link.table].columns))
             rscope = ctx.scope_for(entity, context={"row": row}, constants=constants)
             ctx.expr(at.at("knowledge", j, "where"), link.where, rscope, T.BOOL)

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
-
 from functools import lru_cache
+from typing import Any, Generic, TypeVar
 
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
-from engine.diagnostics import Diagnostic, Severity, quote_list
 from engine.compiler.scopes import make_scope
+from engine.diagnostics import Diagnostic, Severity, quote_list
 from engine.expr import (
     CompiledExpression,
     ExpressionError,
@@ -52,8 +51,15 @@ class Site:
         """Return the site of a part of this spec."""
         return Site(self.doc, (*self.base, *path))
 
-    def diagnostic(self, code: str, message: str, hint: str = "", *,
-                   severity: Severity = Severity.ERROR, key: bool = False) -> Diagnostic:
+    def diagnostic(
+        self,
+        code: str,
+        message: str,
+        hint: str = "",
+        *,
+        severity: Severity = Severity.ERROR,
+        key: bool = False,
+    ) -> Diagnostic:
         """Build a diagnostic at this site."""
         return self.doc.diagnostic(self.base, code, message, hint, key=key, severity=severity)
 
@@ -90,25 +96,38 @@ class Context:
     user: ExprType = ExprType.ANY
     stage_ids: dict[str, list[str]] = field(default_factory=dict)
     workflow_stages: dict[str, list[str]] = field(default_factory=dict)
+    broken: set[str] = field(default_factory=set)
 
     def stages_of(self, entity: str) -> list[str]:
         """Return the stage and exit ids of every workflow of an entity."""
         return self.stage_ids.get(entity, [])
 
-    def scope_for(self, entity: str | None, *, context: dict[str, ExprType] | None = None,
-                  constants: dict[str, Any] | None = None) -> Scope:
+    def scope_for(
+        self,
+        entity: str | None,
+        *,
+        context: dict[str, ExprType] | None = None,
+        constants: dict[str, Any] | None = None,
+    ) -> Scope:
         """Return the scope of expressions about records of `entity` (or of no record)."""
         fields = self.entities.get(entity or "", {})
         subject = f"entity '{entity}'" if entity else "this rule"
-        return make_scope(fields, subject=subject, tables=self.table_sigs,
-                          metrics=self.metric_sigs, context=context, constants=constants)
+        return make_scope(
+            fields,
+            subject=subject,
+            tables=self.table_sigs,
+            metrics=self.metric_sigs,
+            context=context,
+            constants=constants,
+        )
 
     def of(self, kind: str) -> dict[str, Entry[Any]]:
         """Return the specs of one kind by name."""
         return self.specs.setdefault(kind, {})
 
-    def error(self, site: Site, code: str, message: str, hint: str = "", *,
-              key: bool = False) -> None:
+    def error(
+        self, site: Site, code: str, message: str, hint: str = "", *, key: bool = False
+    ) -> None:
         """Report an error at a site."""
         self.diagnostics.append(site.diagnostic(code, message, hint, key=key))
 
@@ -116,17 +135,26 @@ class Context:
         """Report a warning at a site."""
         self.diagnostics.append(site.diagnostic(code, message, hint, severity=Severity.WARNING))
 
-    def known(self, site: Site, what: str, name: str | None, pool: Iterable[str],
-              code: str = "unknown-reference", context: str = "", *,
-              message: str | None = None) -> bool:
+    def known(
+        self,
+        site: Site,
+        what: str,
+        name: str | None,
+        pool: Iterable[str],
+        code: str = "unknown-reference",
+        context: str = "",
+        *,
+        message: str | None = None,
+    ) -> bool:
         """Check that `name` is one of `pool`; report a did-you-mean error when it is not."""
         if name is None:
             return True
         names = list(pool)
-        if name in names:
-            return True
+        if name in names or name in self.broken:
+            return name in names
         hint = did_you_mean(name, names) or (
-            f"known: {quote_list(names)}" if names else f"no {what} is defined")
+            f"known: {quote_list(names)}" if names else f"no {what} is defined"
+        )
         self.error(site, code, message or f"{context}{what} '{name}' is not defined", hint)
         return False
 
@@ -140,8 +168,9 @@ class Context:
         for i, role in enumerate(roles or []):
             self.known(site.at(i), "role", role, self.roles)
 
-    def expr(self, site: Site, source: str | None, scope: Scope,
-             expect: ExprType | None = None) -> CompiledExpression | None:
+    def expr(
+        self, site: Site, source: str | None, scope: Scope, expect: ExprType | None = None
+    ) -> CompiledExpression | None:
         """Compile an expression, reporting each problem at its character."""
         if source is None:
             return None
@@ -150,8 +179,17 @@ class Context:
         except ExpressionError as exc:
             for issue in exc.issues:
                 line, col = site.shift(issue.offset)
-                self.diagnostics.append(Diagnostic(site.doc.path, line, col, Severity.ERROR,
-                                                   issue.code, issue.message, issue.hint))
+                self.diagnostics.append(
+                    Diagnostic(
+                        site.doc.path,
+                        line,
+                        col,
+                        Severity.ERROR,
+                        issue.code,
+                        issue.message,
+                        issue.hint,
+                    )
+                )
             return None
 
     def template(self, site: Site, source: str | None, names: Iterable[str]) -> None:
@@ -162,12 +200,23 @@ class Context:
             used = template_variables(source)
         except TemplateSyntaxError as exc:
             line, col = site.doc.locate(site.base)
-            self.diagnostics.append(Diagnostic(
-                site.doc.path, line + max(exc.lineno - 1, 0), col, Severity.ERROR,
-                "template-syntax", f"template: {exc.message}",
-                "placeholders are written {{ name }}"))
+            self.diagnostics.append(
+                Diagnostic(
+                    site.doc.path,
+                    line + max(exc.lineno - 1, 0),
+                    col,
+                    Severity.ERROR,
+                    "template-syntax",
+                    f"template: {exc.message}",
+                    "placeholders are written {{ name }}",
+                )
+            )
             return
         allowed = set(names)
         for name in sorted(used - allowed):
-            self.error(site, "unknown-name", f"template uses '{name}', which is not defined here",
-                       did_you_mean(name, allowed) or f"available: {quote_list(allowed)}")
+            self.error(
+                site,
+                "unknown-name",
+                f"template uses '{name}', which is not defined here",
+                did_you_mean(name, allowed) or f"available: {quote_list(allowed)}",
+            )

@@ -35,7 +35,12 @@ _PHRASES = {
     "none_required": "must be empty",
 }
 _SHAPE_ERRORS = {
-    "model_type", "dict_type", "model_attributes_type", "list_type", "string_type", "literal_error",
+    "model_type",
+    "dict_type",
+    "model_attributes_type",
+    "list_type",
+    "string_type",
+    "literal_error",
 }
 _BOUNDS = {
     "greater_than_equal": "must be at least",
@@ -74,8 +79,9 @@ def _model_at(model: type[BaseModel], loc: Path) -> type[BaseModel] | None:
         for cand in candidates:
             origin = typing.get_origin(cand)
             if isinstance(cand, type) and issubclass(cand, BaseModel) and isinstance(part, str):
-                field = next((f for n, f in cand.model_fields.items()
-                              if part in (n, f.alias)), None)
+                field = next(
+                    (f for n, f in cand.model_fields.items() if part in (n, f.alias)), None
+                )
                 if field is not None:
                     nxt = field.annotation
             elif origin in (list, tuple) and isinstance(part, int):
@@ -87,8 +93,9 @@ def _model_at(model: type[BaseModel], loc: Path) -> type[BaseModel] | None:
         if nxt is None:
             return None
         current = nxt
-    return next((c for c in _unwrap(current) if isinstance(c, type) and issubclass(c, BaseModel)),
-                None)
+    return next(
+        (c for c in _unwrap(current) if isinstance(c, type) and issubclass(c, BaseModel)), None
+    )
 
 
 def _keys_of(model: type[BaseModel] | None) -> list[str]:
@@ -97,15 +104,20 @@ def _keys_of(model: type[BaseModel] | None) -> list[str]:
     return [f.alias or n for n, f in model.model_fields.items()]
 
 
+def _has(node: Any, part: str | int) -> bool:
+    """Tell whether `part` is a key (or index) present in `node`."""
+    if isinstance(node, dict):
+        return isinstance(part, str) and part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+
+
 def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[Path, bool]:
     """Drop loc parts that are not in the data (union branch tags); report if any were."""
     path: list[str | int] = []
     node = data
     dropped = False
     for part in loc:
-        if isinstance(node, dict) and isinstance(part, str) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if _has(node, part):
             node = node[part]
         elif isinstance(part, str) and _is_union_tag(part):
             dropped = True
@@ -135,24 +147,33 @@ def _translate(doc: Document, kind: str, model: type[BaseModel], err: ErrorDetai
     if kind_type == "missing":
         parent = path[:-1]
         where = _where(kind, parent)
-        return doc.diagnostic(parent, "missing-key",
-                              f"{where} is missing required key '{path[-1]}'")
+        return doc.diagnostic(
+            parent, "missing-key", f"{where} is missing required key '{path[-1]}'"
+        )
     if kind_type == "extra_forbidden":
         key = str(path[-1])
         allowed = _keys_of(_model_at(model, path[:-1]))
         hint = did_you_mean(key, allowed) or (
-            f"allowed keys: {', '.join(allowed)}" if allowed else "")
-        return doc.diagnostic(path, "unknown-key",
-                              f"unknown key '{shorten(key)}' in {_where(kind, path[:-1])}",
-                              hint, key=True)
+            f"allowed keys: {', '.join(allowed)}" if allowed else ""
+        )
+        return doc.diagnostic(
+            path,
+            "unknown-key",
+            f"unknown key '{shorten(key)}' in {_where(kind, path[:-1])}",
+            hint,
+            key=True,
+        )
     shown = shorten(err["input"]) if err["input"] is not None else "nothing"
     if kind_type == "literal_error":
-        expected = [e.strip(" '") for e in str(ctx.get("expected", "")).replace(" or ", ", ")
-                    .split(",")]
-        return doc.diagnostic(path, "bad-value",
-                              f"{_where(kind, path)} is '{shown}', which is not one of: "
-                              f"{', '.join(expected)}",
-                              did_you_mean(str(err["input"]), expected))
+        expected = [
+            e.strip(" '") for e in str(ctx.get("expected", "")).replace(" or ", ", ").split(",")
+        ]
+        return doc.diagnostic(
+            path,
+            "bad-value",
+            f"{_where(kind, path)} is '{shown}', which is not one of: {', '.join(expected)}",
+            did_you_mean(str(err["input"]), expected),
+        )
     if kind_type == "value_error":
         message = err["msg"].removeprefix("Value error, ")
         return doc.diagnostic(path, "invalid", f"{_where(kind, path)}: {message}")
@@ -187,8 +208,11 @@ def _prefer_specific(found: list[tuple[Path, str, bool, Diagnostic]]) -> list[Di
         by_path.setdefault(path, []).append((etype, union, diag))
     kept: list[Diagnostic] = []
     for path, items in by_path.items():
-        deeper = any(len(p) > len(path) and p[: len(path)] == path
-                     for p, more in by_path.items() if any(u for _, u, _ in more))
+        deeper = any(
+            len(p) > len(path) and p[: len(path)] == path
+            for p, more in by_path.items()
+            if any(u for _, u, _ in more)
+        )
         branchy = [d for t, u, d in items if u and t in _SHAPE_ERRORS]
         plain = [d for t, u, d in items if not (u and t in _SHAPE_ERRORS)]
         literal = [d for t, u, d in items if u and t == "literal_error"]
@@ -207,26 +231,47 @@ def parse_document(doc: Document) -> tuple[DocumentSpec | None, list[Diagnostic]
     """Check `kind` and `version`, then validate the document against its spec model."""
     data = doc.data
     if not isinstance(data, dict):
-        return None, [doc.diagnostic((), "not-a-definition",
-                                     "a definition is a mapping that starts with 'kind:'",
-                                     f"got {type(data).__name__ if data is not None else 'nothing'}")]
+        return None, [
+            doc.diagnostic(
+                (),
+                "not-a-definition",
+                "a definition is a mapping that starts with 'kind:'",
+                f"got {type(data).__name__ if data is not None else 'nothing'}",
+            )
+        ]
     kind = data.get("kind")
     if kind is None:
-        return None, [doc.diagnostic((), "missing-kind", "missing 'kind:'",
-                                     f"one of: {', '.join(KINDS)}")]
+        return None, [
+            doc.diagnostic((), "missing-kind", "missing 'kind:'", f"one of: {', '.join(KINDS)}")
+        ]
     if not isinstance(kind, str) or kind not in KINDS:
-        return None, [doc.diagnostic(("kind",), "unknown-kind",
-                                     f"unknown kind '{shorten(kind)}'",
-                                     did_you_mean(str(kind), KINDS) or
-                                     f"one of: {', '.join(KINDS)}")]
+        return None, [
+            doc.diagnostic(
+                ("kind",),
+                "unknown-kind",
+                f"unknown kind '{shorten(kind)}'",
+                did_you_mean(str(kind), KINDS) or f"one of: {', '.join(KINDS)}",
+            )
+        ]
     version = data.get("version")
     if version is None:
-        return None, [doc.diagnostic((), "missing-version", f"{kind} is missing 'version:'",
-                                     f"add 'version: {LANGUAGE_VERSION}'")]
+        return None, [
+            doc.diagnostic(
+                (),
+                "missing-version",
+                f"{kind} is missing 'version:'",
+                f"add 'version: {LANGUAGE_VERSION}'",
+            )
+        ]
     if version != LANGUAGE_VERSION or isinstance(version, bool):
-        return None, [doc.diagnostic(("version",), "unsupported-version",
-                                     f"language version '{shorten(version)}' is not supported",
-                                     f"this sopflow reads version {LANGUAGE_VERSION}")]
+        return None, [
+            doc.diagnostic(
+                ("version",),
+                "unsupported-version",
+                f"language version '{shorten(version)}' is not supported",
+                f"this sopflow reads version {LANGUAGE_VERSION}",
+            )
+        ]
     model = KINDS[kind]
     try:
         return model.model_validate(data), []

@@ -38,7 +38,7 @@ from engine.compiler.scopes import entity_fields, table_sig, user_type
 from engine.diagnostics import Diagnostic, Severity, errors
 from engine.expr import ExprType
 from engine.spec import BundleManifest, FormSpec, TableDocument
-from engine.spec.workflow import WorkflowBody
+from engine.spec.workflow import WorkflowBody, parse_move
 from engine.yamlsource import Document, load_documents
 
 # Why: a bundle is a folder of hand-written files; more than this is a wrong folder.
@@ -62,8 +62,13 @@ class CompileResult:
 
 def discover(root: Path) -> list[Path]:
     """List the definition files under `root`, sorted, skipping hidden folders."""
-    found = [p for p in root.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file()
-             and not any(part.startswith(".") for part in p.relative_to(root).parts)]
+    found = [
+        p
+        for p in root.rglob("*")
+        if p.suffix in YAML_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    ]
     return sorted(found)
 
 
@@ -72,13 +77,26 @@ def compile_bundle(root: Path | str, *, display_root: str | None = None) -> Comp
     root = Path(root)
     shown = display_root if display_root is not None else str(root)
     if not root.is_dir():
-        return CompileResult(None, [Diagnostic(shown, 1, 1, Severity.ERROR, "no-bundle",
-                                               "not a folder of definitions")])
+        return CompileResult(
+            None,
+            [Diagnostic(shown, 1, 1, Severity.ERROR, "no-bundle", "not a folder of definitions")],
+        )
     files = discover(root)
     ctx = Context()
     if len(files) > MAX_FILES:
-        return CompileResult(None, [Diagnostic(shown, 1, 1, Severity.ERROR, "too-many-files",
-                                               f"{len(files)} files; the limit is {MAX_FILES}")])
+        return CompileResult(
+            None,
+            [
+                Diagnostic(
+                    shown,
+                    1,
+                    1,
+                    Severity.ERROR,
+                    "too-many-files",
+                    f"{len(files)} files; the limit is {MAX_FILES}",
+                )
+            ],
+        )
     digest = hashlib.sha256()
     docs: list[Document] = []
     for path in files:
@@ -93,11 +111,28 @@ def compile_bundle(root: Path | str, *, display_root: str | None = None) -> Comp
         ctx.diagnostics.extend(problems)
         if spec is not None:
             _register(ctx, spec, doc)
-    bundle = _check_and_build(ctx, digest.hexdigest(), [str(f.relative_to(root)) for f in files],
-                              shown)
-    diagnostics = sorted(set(ctx.diagnostics),
-                         key=lambda d: (d.path, d.line, d.col, d.code, d.message))
+        elif isinstance(doc.data, dict):
+            _remember_broken(ctx, doc.data)
+    bundle = _check_and_build(
+        ctx, digest.hexdigest(), [str(f.relative_to(root)) for f in files], shown
+    )
+    diagnostics = sorted(
+        set(ctx.diagnostics), key=lambda d: (d.path, d.line, d.col, d.code, d.message)
+    )
     return CompileResult(bundle if not errors(diagnostics) else None, diagnostics, len(files))
+
+
+def _remember_broken(ctx: Context, data: dict[str, Any]) -> None:
+    """Note what a document that failed to parse defined, so references to it stay quiet."""
+    kind = data.get("kind")
+    ctx.broken.add(str(kind))
+    for key in ("name", "entity"):
+        if isinstance(data.get(key), str):
+            ctx.broken.add(data[key])
+    if kind == "bundle":
+        for key in ("roles", "users", "teams", "queues", "tables", "calendars"):
+            if isinstance(data.get(key), dict | list):
+                ctx.broken.update(str(k) for k in data[key])
 
 
 def _register(ctx: Context, spec: Any, doc: Document) -> None:
@@ -105,8 +140,12 @@ def _register(ctx: Context, spec: Any, doc: Document) -> None:
     if isinstance(spec, BundleManifest):
         if ctx.manifest is not None:
             first = ctx.manifest.site.doc
-            ctx.error(Site(doc, ("kind",)), "duplicate-definition", "a second bundle manifest",
-                      f"first at {first.path}:{first.start[0]}")
+            ctx.error(
+                Site(doc, ("kind",)),
+                "duplicate-definition",
+                "a second bundle manifest",
+                f"first at {first.path}:{first.start[0]}",
+            )
             return
         ctx.manifest = Entry(spec, site)
         for name, table in spec.tables.items():
@@ -119,13 +158,18 @@ def _register(ctx: Context, spec: Any, doc: Document) -> None:
     _add(ctx, ctx.of(spec.kind), spec.kind, name, Entry(spec, site))
 
 
-def _add(ctx: Context, pool: dict[str, Entry[Any]], kind: str, name: str,
-         entry: Entry[Any]) -> None:
+def _add(
+    ctx: Context, pool: dict[str, Entry[Any]], kind: str, name: str, entry: Entry[Any]
+) -> None:
     if name in pool:
         first = pool[name].site
         line, _ = first.doc.locate(first.base)
-        ctx.error(entry.site, "duplicate-definition", f"{kind} '{name}' is defined twice",
-                  f"first at {first.doc.path}:{line}")
+        ctx.error(
+            entry.site,
+            "duplicate-definition",
+            f"{kind} '{name}' is defined twice",
+            f"first at {first.doc.path}:{line}",
+        )
         return
     pool[name] = entry
 
@@ -133,34 +177,36 @@ def _add(ctx: Context, pool: dict[str, Entry[Any]], kind: str, name: str,
 def _prepare(ctx: Context) -> dict[str, ResolvedWorkflow]:
     """Build the types every expression is checked against."""
     manifest = ctx.manifest.spec if ctx.manifest else None
-    for name, entry in ctx.tables.items():
-        ctx.table_sigs[name] = table_sig(name, entry.spec)
+    for name, table in ctx.tables.items():
+        ctx.table_sigs[name] = table_sig(name, table.spec)
     forms: dict[str, Entry[FormSpec]] = ctx.of("form")
-    for entity, entry in forms.items():
-        enums = {n: enum_values(ctx, f) for n, f in entry.spec.fields.items() if f.values_from}
-        ctx.entities[entity] = entity_fields(entry.spec, enums)
+    for entity, form in forms.items():
+        enums = {n: enum_values(ctx, f) for n, f in form.spec.fields.items() if f.values_from}
+        ctx.entities[entity] = entity_fields(form.spec, enums)
     ctx.user = user_type(manifest.user_fields if manifest else {})
     resolved = {}
     for name, entry in ctx.of("workflow").items():
         wf = resolve_workflow(ctx, entry)
         if wf is not None:
             resolved[name] = wf
-            ctx.workflow_stages[name] = [s.id for s in [*wf.body.stages, *wf.body.exits]]
+            ctx.workflow_stages[name] = _ids(wf.body)
             ids = ctx.stage_ids.setdefault(wf.body.entity, [])
-            ids.extend(s.id for s in [*wf.body.stages, *wf.body.exits] if s.id not in ids)
+            ids.extend(i for i in _ids(wf.body) if i not in ids)
     for entity, ids in ctx.stage_ids.items():
         if entity in ctx.entities:
             ctx.entities[entity]["stage"] = ExprType.enum(tuple(ids))
-    for name, entry in ctx.of("metric").items():
-        ctx.metric_sigs[name] = metric_sig(ctx, entry.spec)
+    for name, metric in ctx.of("metric").items():
+        ctx.metric_sigs[name] = metric_sig(ctx, metric.spec)
     return resolved
 
 
-def _moves(body: WorkflowBody) -> frozenset[tuple[str, str]]:
-    from engine.spec.workflow import parse_move
+def _ids(body: WorkflowBody) -> list[str]:
+    return [s.id for s in body.stages] + [e.id for e in body.exits]
 
+
+def _moves(body: WorkflowBody) -> frozenset[tuple[str, str]]:
     ids = [s.id for s in body.stages]
-    moves = set()
+    moves: set[tuple[str, str]] = set()
     for i, source in enumerate(ids):
         later = ids[i + 1 :] if body.moves.forward == "any_later" else ids[i + 1 : i + 2]
         moves.update((source, t) for t in later)
@@ -176,9 +222,19 @@ def _moves(body: WorkflowBody) -> frozenset[tuple[str, str]]:
 
 def _check_and_build(ctx: Context, digest: str, files: list[str], shown: str) -> Bundle | None:
     if ctx.manifest is None:
-        ctx.diagnostics.append(Diagnostic(shown, 1, 1, Severity.ERROR, "no-manifest",
-                                          "no 'kind: bundle' manifest in the folder",
-                                          "add bundle.yaml with kind: bundle"))
+        if "bundle" in ctx.broken:
+            return None
+        ctx.diagnostics.append(
+            Diagnostic(
+                shown,
+                1,
+                1,
+                Severity.ERROR,
+                "no-manifest",
+                "no 'kind: bundle' manifest in the folder",
+                "add bundle.yaml with kind: bundle",
+            )
+        )
         return None
     resolved = _prepare(ctx)
     check_manifest(ctx, ctx.manifest)
@@ -188,15 +244,19 @@ def _check_and_build(ctx: Context, digest: str, files: list[str], shown: str) ->
     for entity, fentry in ctx.of("form").items():
         check_form(ctx, fentry)
         computed, order = compile_computed(ctx, fentry)
-        forms[entity] = CompiledForm(fentry.spec, frozen(ctx.entities[entity]), frozen(computed),
-                                     tuple(order))
+        forms[entity] = CompiledForm(
+            fentry.spec, frozen(ctx.entities[entity]), frozen(computed), tuple(order)
+        )
     workflows = {}
     for name, wf in resolved.items():
         guards = check_workflow(ctx, wf)
-        workflows[name] = CompiledWorkflow(name, wf.body, frozen(wf.params), wf.template,
-                                           _moves(wf.body), frozen(guards))
-    scorings = {n: CompiledScoring(e.spec, tuple(check_scoring(ctx, e)))
-                for n, e in ctx.of("scoring").items()}
+        workflows[name] = CompiledWorkflow(
+            name, wf.body, frozen(wf.params), wf.template, _moves(wf.body), frozen(guards)
+        )
+    scorings = {
+        n: CompiledScoring(e.spec, tuple(check_scoring(ctx, e)))
+        for n, e in ctx.of("scoring").items()
+    }
     tables = {}
     for name, dentry in ctx.of("decision_table").items():
         inputs, rows = check_decision_table(ctx, dentry)
@@ -206,6 +266,13 @@ def _check_and_build(ctx: Context, digest: str, files: list[str], shown: str) ->
         expr = check_validation(ctx, ventry)
         if expr is not None:
             validations[name] = (ventry.spec, expr)
+    _check_signals(ctx, resolved)
+    if errors(ctx.diagnostics):
+        return None
+    return _build(ctx, digest, files, forms, workflows, scorings, tables, validations)
+
+
+def _check_signals(ctx: Context, resolved: dict[str, ResolvedWorkflow]) -> None:
     for entry in ctx.of("routing").values():
         check_routing(ctx, entry)
     for entry in ctx.of("metric").values():
@@ -219,23 +286,55 @@ def _check_and_build(ctx: Context, digest: str, files: list[str], shown: str) ->
         check_forecast(ctx, entry, wf.body.entity if wf else None)
     for entry in ctx.of("notification").values():
         check_notification(ctx, entry)
-    if errors(ctx.diagnostics):
-        return None
-    specs = {k: frozen({n: e.spec for n, e in ctx.of(k).items()})
-             for k in ("routing", "alert", "metric", "schedule", "forecast", "notification")}
-    counts = {"form": len(forms), "workflow": len(workflows),
-              "workflow_template": len(ctx.of("workflow_template")), "table": len(ctx.tables),
-              "scoring": len(scorings), "routing": len(specs["routing"]),
-              "decision_table": len(tables), "validation": len(validations),
-              "alert": len(specs["alert"]), "metric": len(specs["metric"]),
-              "schedule": len(specs["schedule"]), "forecast": len(specs["forecast"]),
-              "notification": len(specs["notification"])}
+
+
+def _build(
+    ctx: Context,
+    digest: str,
+    files: list[str],
+    forms: dict[str, CompiledForm],
+    workflows: dict[str, CompiledWorkflow],
+    scorings: dict[str, CompiledScoring],
+    tables: dict[str, CompiledDecisionTable],
+    validations: dict[str, tuple[Any, Any]],
+) -> Bundle:
+    assert ctx.manifest is not None
+    specs = {
+        k: frozen({n: e.spec for n, e in ctx.of(k).items()})
+        for k in ("routing", "alert", "metric", "schedule", "forecast", "notification")
+    }
+    counts = {
+        "form": len(forms),
+        "workflow": len(workflows),
+        "workflow_template": len(ctx.of("workflow_template")),
+        "table": len(ctx.tables),
+        "scoring": len(scorings),
+        "routing": len(specs["routing"]),
+        "decision_table": len(tables),
+        "validation": len(validations),
+        "alert": len(specs["alert"]),
+        "metric": len(specs["metric"]),
+        "schedule": len(specs["schedule"]),
+        "forecast": len(specs["forecast"]),
+        "notification": len(specs["notification"]),
+    }
     manifest = ctx.manifest.spec
     return Bundle(
-        name=manifest.name, hash=digest, manifest=manifest, files=tuple(files),
-        tables=frozen({n: e.spec for n, e in ctx.tables.items()}), forms=frozen(forms),
-        workflows=frozen(workflows), scorings=frozen(scorings), decision_tables=frozen(tables),
-        validations=frozen(validations), routings=specs["routing"], alerts=specs["alert"],
-        metrics=specs["metric"], schedules=specs["schedule"], forecasts=specs["forecast"],
-        notifications=specs["notification"], counts=frozen(counts),
+        name=manifest.name,
+        hash=digest,
+        manifest=manifest,
+        files=tuple(files),
+        tables=frozen({n: e.spec for n, e in ctx.tables.items()}),
+        forms=frozen(forms),
+        workflows=frozen(workflows),
+        scorings=frozen(scorings),
+        decision_tables=frozen(tables),
+        validations=frozen(validations),
+        routings=specs["routing"],
+        alerts=specs["alert"],
+        metrics=specs["metric"],
+        schedules=specs["schedule"],
+        forecasts=specs["forecast"],
+        notifications=specs["notification"],
+        counts=frozen(counts),
     )

@@ -11,22 +11,44 @@ from engine.spec.manifest import UserFieldSpec
 
 T = ExprType
 _SCALARS: dict[str, ExprType] = {
-    "string": T.STRING, "text": T.STRING, "phone": T.STRING, "address": T.STRING,
-    "email": T.STRING, "ref": T.STRING, "integer": T.INTEGER, "decimal": T.NUMBER,
-    "boolean": T.BOOL, "date": T.DATE, "datetime": T.DATETIME, "list": T.list_of(T.ANY),
+    "string": T.STRING,
+    "text": T.STRING,
+    "phone": T.STRING,
+    "address": T.STRING,
+    "email": T.STRING,
+    "ref": T.STRING,
+    "integer": T.INTEGER,
+    "decimal": T.NUMBER,
+    "boolean": T.BOOL,
+    "date": T.DATE,
+    "datetime": T.DATETIME,
+    "list": T.list_of(T.ANY),
     "duration": T.DURATION,
 }
 # Columns every record has, whatever its entity (ARCHITECTURE.md decision 7).
 CORE_FIELDS: dict[str, ExprType] = {
-    "id": T.STRING, "entity": T.STRING, "stage": T.STRING, "workflow": T.STRING,
-    "status": T.enum(("open", "won", "lost", "closed")), "owner": T.STRING, "queue": T.STRING,
-    "created_at": T.DATETIME, "updated_at": T.DATETIME, "stage_entered_at": T.DATETIME,
+    "id": T.STRING,
+    "entity": T.STRING,
+    "stage": T.STRING,
+    "workflow": T.STRING,
+    "status": T.enum(("open", "won", "lost", "closed")),
+    "owner": T.STRING,
+    "queue": T.STRING,
+    "created_at": T.DATETIME,
+    "updated_at": T.DATETIME,
+    "stage_entered_at": T.DATETIME,
     "schema_version": T.INTEGER,
 }
 USER_CORE: dict[str, ExprType] = {
-    "id": T.STRING, "name": T.STRING, "email": T.STRING, "roles": T.list_of(T.STRING),
-    "teams": T.list_of(T.STRING), "manager": T.STRING, "capacity": T.INTEGER,
-    "load": T.INTEGER, "available": T.BOOL,
+    "id": T.STRING,
+    "name": T.STRING,
+    "email": T.STRING,
+    "roles": T.list_of(T.STRING),
+    "teams": T.list_of(T.STRING),
+    "manager": T.STRING,
+    "capacity": T.INTEGER,
+    "load": T.INTEGER,
+    "available": T.BOOL,
 }
 NOW = {"now": T.DATETIME}
 
@@ -84,13 +106,24 @@ def user_type(user_fields: Mapping[str, UserFieldSpec]) -> ExprType:
     return T.record("user", fields)
 
 
-def make_scope(record: Mapping[str, ExprType], *, subject: str,
-               tables: Mapping[str, TableSig], metrics: Mapping[str, MetricSig],
-               context: Mapping[str, ExprType] | None = None,
-               constants: Mapping[str, Any] | None = None) -> Scope:
+def make_scope(
+    record: Mapping[str, ExprType],
+    *,
+    subject: str,
+    tables: Mapping[str, TableSig],
+    metrics: Mapping[str, MetricSig],
+    context: Mapping[str, ExprType] | None = None,
+    constants: Mapping[str, Any] | None = None,
+) -> Scope:
     """Build a scope: bare record names, `record.x`, `now`, plus extra context names."""
     ctx: dict[str, ExprType] = dict(NOW)
     ctx["record"] = T.record(subject, dict(record))
     ctx.update(context or {})
-    return Scope(record=dict(record), context=ctx, constants=dict(constants or {}),
-                 tables=tables, metrics=metrics, subject=subject)
+    return Scope(
+        record=dict(record),
+        context=ctx,
+        constants=dict(constants or {}),
+        tables=tables,
+        metrics=metrics,
+        subject=subject,
+    )

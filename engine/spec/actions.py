@@ -142,6 +142,12 @@ class ActionSpec(Spec):
 
 
 ACTION_KEYS = (
-    "notify", "create_record", "set", "assign", "start_workflow", "webhook",
-    "recompute_forecast", "suggest",
+    "notify",
+    "create_record",
+    "set",
+    "assign",
+    "start_workflow",
+    "webhook",
+    "recompute_forecast",
+    "suggest",
 )

@@ -54,16 +54,26 @@ Template = Annotated[
 Text = Annotated[str, StringConstraints(max_length=20000)]
 
 _UNIT_SECONDS = {
-    "s": 1, "sec": 1, "second": 1, "seconds": 1,
-    "m": 60, "min": 60, "minute": 60, "minutes": 60,
-    "h": 3600, "hour": 3600, "hours": 3600,
-    "d": 86400, "day": 86400, "days": 86400,
-    "w": 604800, "week": 604800, "weeks": 604800,
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "seconds": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "minutes": 60,
+    "h": 3600,
+    "hour": 3600,
+    "hours": 3600,
+    "d": 86400,
+    "day": 86400,
+    "days": 86400,
+    "w": 604800,
+    "week": 604800,
+    "weeks": 604800,
 }
 _PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*")
-DURATION_PATTERN = (
-    r"^\s*(\d+(\.\d+)?\s*(working\s+)?[a-z]+\s*)+$"
-)
+DURATION_PATTERN = r"^\s*(\d+(\.\d+)?\s*(working\s+)?[a-z]+\s*)+$"
 
 
 @dataclass(frozen=True)
@@ -110,12 +120,14 @@ DurationText = Annotated[
     Duration,
     PlainValidator(parse_duration),
     PlainSerializer(lambda d: d.text, return_type=str),
-    WithJsonSchema({
-        "type": "string",
-        "pattern": DURATION_PATTERN,
-        "description": "A duration: '72h', '14 days', '1h30m', '2 working days'.",
-        "examples": ["72h", "14 days", "2 working days"],
-    }),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": DURATION_PATTERN,
+            "description": "A duration: '72h', '14 days', '1h30m', '2 working days'.",
+            "examples": ["72h", "14 days", "2 working days"],
+        }
+    ),
 ]
 
 Roles = Annotated[list[UserId], Field(description="Role ids declared in the bundle manifest.")]

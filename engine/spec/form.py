@@ -9,8 +9,21 @@ from pydantic import Field, field_validator, model_validator
 from engine.spec.base import DocumentSpec, Expr, Name, Roles, Spec, Text
 
 FieldType = Literal[
-    "string", "text", "integer", "decimal", "boolean", "date", "datetime", "enum",
-    "multi_enum", "ref", "list", "evidence", "phone", "address", "email",
+    "string",
+    "text",
+    "integer",
+    "decimal",
+    "boolean",
+    "date",
+    "datetime",
+    "enum",
+    "multi_enum",
+    "ref",
+    "list",
+    "evidence",
+    "phone",
+    "address",
+    "email",
 ]
 ItemType = Literal["string", "integer", "decimal", "boolean", "date", "datetime", "enum", "ref"]
 SimpleNormalizer = Literal["trim", "lower", "upper", "collapse_spaces", "digits_only"]

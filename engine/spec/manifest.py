@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
@@ -26,14 +27,16 @@ class Calendar(Spec):
     """Working time: which weekdays and hours count, and which dates are holidays."""
 
     weekdays: list[Weekday] = Field(
-        default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"],
+        default=["mon", "tue", "wed", "thu", "fri"],
         description="Days that have working hours.",
     )
     hours: Annotated[list[str], one_or_many({"type": "string"})] = Field(
-        default_factory=lambda: ["09:00-18:00"],
+        default=["09:00-18:00"],
         description="Working hours of a working day, e.g. ['09:00-12:00', '13:00-18:00'].",
     )
-    holidays: list[dt.date] = Field(default_factory=list, description="Dates with no working hours.")
+    holidays: list[dt.date] = Field(
+        default_factory=list, description="Dates with no working hours."
+    )
     holidays_table: Name | None = Field(
         default=None, description="A table with a `date` column listing more holidays."
     )
@@ -118,7 +121,8 @@ class TableSpec(Spec):
     columns: dict[Name, ColumnType] = Field(description="Column names and their types.")
     key: list[Name] = Field(default_factory=list, description="Columns that identify a row.")
     range: Annotated[list[Name], Field(min_length=2, max_length=2)] | None = Field(
-        default=None, description="[from, to] date columns: rows cover date ranges.",
+        default=None,
+        description="[from, to] date columns: rows cover date ranges.",
     )
     rows: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -141,10 +145,14 @@ class BundleManifest(DocumentSpec):
     calendars: dict[Name, Calendar] = Field(default_factory=dict)
     roles: Annotated[
         dict[UserId, RoleSpec],
-        WithJsonSchema({"anyOf": [
-            {"type": "object", "additionalProperties": {"$ref": "#/$defs/RoleSpec"}},
-            {"type": "array", "items": {"type": "string"}},
-        ]}),
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "object", "additionalProperties": RoleSpec.model_json_schema()},
+                    {"type": "array", "items": {"type": "string"}},
+                ]
+            }
+        ),
     ] = Field(description="Every role; a list of names also works.")
     user_fields: dict[Name, UserFieldSpec] = Field(default_factory=dict)
     users: dict[UserId, UserSpec] = Field(default_factory=dict)
@@ -162,8 +170,6 @@ class BundleManifest(DocumentSpec):
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):

@@ -52,7 +52,7 @@ class ScoringSpec(DocumentSpec):
         "{value: x}: count as x.",
     )
     features: dict[Name, FeatureSpec] = Field(min_length=1)
-    on: list[Trigger] = Field(default_factory=lambda: ["created", "updated"])
+    on: list[Trigger] = ["created", "updated"]
 
     @model_validator(mode="after")
     def _check(self) -> ScoringSpec:
@@ -87,7 +87,7 @@ class RoutingSpec(DocumentSpec):
     entity: Name
     title: str = ""
     description: Text = ""
-    on: list[Trigger] = Field(default_factory=lambda: ["created"])
+    on: list[Trigger] = ["created"]
     when: Expr | None = Field(default=None, description="Route only records where this holds.")
     candidates: Candidates
     eligible: Expr | None = Field(
@@ -97,7 +97,9 @@ class RoutingSpec(DocumentSpec):
     threshold: float | None = Field(default=None, description="Least match score to receive.")
     strategy: Literal["best_match", "round_robin", "least_loaded", "load_weighted"] = "best_match"
     load_weight: float | None = Field(
-        default=None, ge=0, le=1,
+        default=None,
+        ge=0,
+        le=1,
         description="load_weighted: rank = match * (1 - load_weight * load / capacity).",
     )
     skip_unavailable: bool = Field(default=True, description="Skip people on leave or off hours.")
@@ -126,7 +128,7 @@ class DecisionTableSpec(DocumentSpec):
     title: str = ""
     description: Text = ""
     hit: Literal["first", "unique", "collect"] = "first"
-    on: list[Trigger] = Field(default_factory=lambda: ["created", "updated"])
+    on: list[Trigger] = ["created", "updated"]
     inputs: list[Expr] = Field(min_length=1, description="Expressions the cells test.")
     outputs: list[Name] = Field(min_length=1, description="Fields the table sets.")
     rows: list[list[Any]] = Field(min_length=1)
@@ -141,7 +143,7 @@ class ValidationSpec(DocumentSpec):
     entity: Name
     title: str = ""
     description: Text = ""
-    on: list[Literal["save", "leave_stage"]] = Field(default_factory=lambda: ["save"])
+    on: list[Literal["save", "leave_stage"]] = ["save"]
     stages: list[Name] = Field(
         default_factory=list, description="Only while the record is in these stages."
     )

@@ -15,9 +15,14 @@ Measure = Literal["count", "count_distinct", "sum", "avg", "min", "max", "median
 
 
 class MetricWindow(Spec):
-    """Only rows whose time column lies within the last span."""
+    """Only rows whose time column lies within a span ending now (or `offset` ago).
+
+    `{last: 30 days}` and `{last: 30 days, offset: 30 days}` give this month and the
+    month before, so two metrics express month-over-month change (P13).
+    """
 
     last: DurationText
+    offset: DurationText | None = Field(default=None, description="End the span this long ago.")
     on: Name = Field(default="created_at", description="The time column to window on.")
 
 
@@ -82,12 +87,21 @@ class AlertSpec(DocumentSpec):
         return self
 
 
-_CRON_FIELD = re.compile(r"^(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[0-9]+)?(,(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[0-9]+)?)*$")
+_CRON_FIELD = re.compile(
+    r"^(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[0-9]+)?(,(\*|[0-9a-z]+(-[0-9a-z]+)?)(/[0-9]+)?)*$"
+)
 _CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
-_CRON_NAMES = (
-    {}, {},  {},
-    {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())},
-    {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())},
+_CRON_NAMES: tuple[dict[str, int], ...] = (
+    {},
+    {},
+    {},
+    {
+        m: i + 1
+        for i, m in enumerate(
+            ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+        )
+    },
+    {d: i for i, d in enumerate(["sun", "mon", "tue", "wed", "thu", "fri", "sat"])},
 )
 _CRON_LABELS = ("minute", "hour", "day of month", "month", "day of week")
 
@@ -96,8 +110,9 @@ def check_cron(text: str) -> str:
     """Check a five-field crontab expression (minute hour day month weekday)."""
     parts = text.split()
     if len(parts) != 5:
-        raise ValueError(f"'{text}' has {len(parts)} fields; cron takes 5: minute hour day "
-                         "month weekday")
+        raise ValueError(
+            f"'{text}' has {len(parts)} fields; cron takes 5: minute hour day month weekday"
+        )
     for part, (low, high), names, label in zip(
         parts, _CRON_RANGES, _CRON_NAMES, _CRON_LABELS, strict=True
     ):

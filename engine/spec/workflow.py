@@ -64,6 +64,11 @@ class SlaSpec(Spec):
     ] = Field(default_factory=list)
     on_remind: list[ActionSpec] = Field(default_factory=list)
     on_breach: list[ActionSpec] = Field(default_factory=list)
+    missed: Literal["run_late", "mark_late", "skip"] = Field(
+        default="run_late",
+        description="A reminder or breach that fell due while the server was down: run its "
+        "actions late, only record it as late, or skip it.",
+    )
 
     @field_validator("remind_before", mode="before")
     @classmethod
