@@ -41,18 +41,20 @@ class Document:
     data: Any
     start: tuple[int, int]
     text: str = ""
-    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    # ruamel marks (0-based line/column), turned 1-based by `locate`.
+    values: dict[Path, Any] = field(default_factory=dict)
+    keys: dict[Path, Any] = field(default_factory=dict)
 
     def locate(self, loc: Path, *, key: bool = False) -> tuple[int, int]:
         """Return the 1-based (line, col) of the value (or key) at `loc`, or its nearest parent."""
-        table = self.keys if key else self.values
-        if key and loc in table:
-            return table[loc]
+        if key and loc in self.keys:
+            mark = self.keys[loc]
+            return mark.line + 1, mark.column + 1
         probe = tuple(loc)
         while probe:
             if probe in self.values:
-                return self.values[probe]
+                mark = self.values[probe]
+                return mark.line + 1, mark.column + 1
             probe = probe[:-1]
         return self.start
 
@@ -144,13 +146,13 @@ class _Walker:
             )
         if depth > MAX_DEPTH:
             raise _Budget(node, "yaml-too-deep", f"nesting deeper than {MAX_DEPTH} levels")
-        self.doc.values.setdefault(path, _pos(node))
+        self.doc.values.setdefault(path, node.start_mark)
+        if isinstance(node, ScalarNode):
+            return self.scalar(node)
         if id(node) in self.active:
             raise _Budget(
                 node, "yaml-recursive-alias", "an alias refers to a node that contains it"
             )
-        if isinstance(node, ScalarNode):
-            return self.scalar(node)
         self.active.add(id(node))
         try:
             if isinstance(node, SequenceNode):
@@ -188,7 +190,7 @@ class _Walker:
                 raise _Budget(key_node, "yaml-complex-key", "a mapping key must be a plain value")
             key = str(self.scalar(key_node))
             if key in result:
-                first = self.doc.keys[(*path, key)]
+                first = self.doc.locate((*path, key), key=True)
                 self.problems.append(
                     Diagnostic(
                         self.doc.path,
@@ -200,7 +202,7 @@ class _Walker:
                     )
                 )
                 continue
-            self.doc.keys[(*path, key)] = _pos(key_node)
+            self.doc.keys[(*path, key)] = key_node.start_mark
             result[key] = self.walk(value_node, (*path, key), depth + 1)
         for key, value in merged.items():
             result.setdefault(key, value)

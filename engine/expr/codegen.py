@@ -1,0 +1,294 @@
+"""Generate Python functions from checked expressions: a fast body and a null-safe body."""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from engine.expr import runtime as rt
+from engine.expr.checker import Checker
+from engine.expr.functions import AGGREGATES
+from engine.expr.operators import BINOPS, COMPARE, ORDERING
+from engine.expr.tables import table_index
+from engine.expr.types import NUMERIC
+
+Fn = Callable[..., Any]
+# Operand kinds for which '+' and '*' cannot grow a text or list: plain operators suffice.
+_PLAIN_GROWTH = NUMERIC | {"bool", "duration", "date", "datetime"}
+_PLAIN_MOD = NUMERIC | {"bool", "duration"}
+_SAFE_COMPARE: dict[type[ast.cmpop], tuple[str, Fn]] = {
+    ast.Lt: ("_n_lt", rt.n_lt),
+    ast.LtE: ("_n_le", rt.n_le),
+    ast.Gt: ("_n_gt", rt.n_gt),
+    ast.GtE: ("_n_ge", rt.n_ge),
+}
+_HEADER = "def {name}(r, c=_EMPTY):\n"
+_FAST_THEN_SAFE = """\
+    try:
+        return {fast}
+    except _ABSORBED:
+        pass
+    except _Error as exc:
+        {on_error}
+    try:
+        return {safe}
+    except _Error as exc:
+        {on_error}
+"""
+
+
+class Generator:
+    """Turn checked ASTs into Python source, collecting the globals that source needs."""
+
+    def __init__(self) -> None:
+        """Start with the globals every generated function needs, and no builtins."""
+        self.globals: dict[str, Any] = {
+            "__builtins__": {},
+            "_EMPTY": rt.EMPTY,
+            "_ABSORBED": rt.ABSORBED,
+            "_Error": Exception,
+        }
+        self._bound: dict[int, str] = {}
+        self.ch: Checker | None = None
+
+    def bind(self, value: Any, prefix: str) -> str:
+        """Make `value` a global of the generated code and return its name."""
+        key = id(value)
+        if key not in self._bound:
+            name = f"{prefix}{len(self._bound)}"
+            self._bound[key] = name
+            self.globals[name] = value
+        return self._bound[key]
+
+    def helper(self, name: str, fn: Fn) -> str:
+        """Make a run-time helper available under `name`."""
+        if self.globals.setdefault(name, fn) is not fn:
+            raise RuntimeError(f"two helpers named {name!r}")  # a bug in this module
+        return name
+
+    def const(self, value: Any) -> str:
+        """Emit a constant as a literal when it is a plain one, else as a bound global."""
+        if value is None or isinstance(value, bool | int | str):
+            return repr(value)
+        if isinstance(value, float) and math.isfinite(value):
+            return repr(value)
+        if isinstance(value, tuple | list) and len(value) <= 64:
+            items = [self.const(item) for item in value]
+            return _tuple(items) if isinstance(value, tuple) else "[" + ", ".join(items) + "]"
+        return self.bind(value, "_k")
+
+    def emit(self, ch: Checker, safe: bool) -> str:
+        """Return the source of the fast or null-safe body of a checked expression."""
+        self.ch = ch
+        assert ch.parsed.tree is not None
+        return self.node(ch.parsed.tree.body, safe)
+
+    def node(self, node: ast.expr, safe: bool, lazy: bool = False) -> str:
+        """Emit one node; `lazy` keeps a generator expression lazy (aggregate argument)."""
+        ch = self.ch
+        assert ch is not None
+        if id(node) in ch.consts:
+            return self.const(ch.consts[id(node)])
+        if isinstance(node, ast.GeneratorExp | ast.ListComp):
+            return self.comprehension(node, safe, lazy)
+        method: Callable[[Any, bool], str] = getattr(self, "emit_" + type(node).__name__)
+        return method(node, safe)
+
+    def emit_Name(self, node: ast.Name, safe: bool) -> str:
+        """Read a record or context key, or a loop variable."""
+        assert self.ch is not None
+        where, key = self.ch.bindings[id(node)]
+        if where == "loop":
+            return key
+        source = "r" if where == "record" else "c"
+        return f"{source}.get({key!r})" if safe else f"{source}[{key!r}]"
+
+    def emit_Attribute(self, node: ast.Attribute | ast.Subscript, safe: bool) -> str:
+        """Read a field or item: records are dicts at run time."""
+        assert self.ch is not None
+        value, key = self.node(node.value, safe), self.ch.keys[id(node)]
+        if safe:
+            return f"{self.helper('_n_get', rt.n_get)}({value}, {key!r})"
+        return f"{value}[{key!r}]"
+
+    emit_Subscript = emit_Attribute
+
+    def emit_List(self, node: ast.List, safe: bool) -> str:
+        """Emit a list display."""
+        return "[" + ", ".join(self.node(elt, safe) for elt in node.elts) + "]"
+
+    def emit_Tuple(self, node: ast.Tuple, safe: bool) -> str:
+        """Emit a tuple display."""
+        return _tuple([self.node(elt, safe) for elt in node.elts])
+
+    def emit_UnaryOp(self, node: ast.UnaryOp, safe: bool) -> str:
+        """Emit not / - / +."""
+        operand = self.node(node.operand, safe)
+        if isinstance(node.op, ast.Not):
+            return f"(not {operand})"
+        symbol, helper = ("-", rt.n_neg) if isinstance(node.op, ast.USub) else ("+", rt.n_pos)
+        if safe:
+            return f"{self.helper('_n_neg' if symbol == '-' else '_n_pos', helper)}({operand})"
+        return f"({symbol}{operand})"
+
+    def emit_BinOp(self, node: ast.BinOp, safe: bool) -> str:
+        """Emit arithmetic: plain operators where types allow, limited helpers elsewhere."""
+        ch = self.ch
+        assert ch is not None
+        left, right = self.node(node.left, safe), self.node(node.right, safe)
+        symbol, safe_helper = BINOPS[type(node.op)]
+        if safe:
+            name = f"_n_{type(node.op).__name__.lower()}"
+            return f"{self.helper(name, safe_helper)}({left}, {right})"
+        kinds = {ch.types[id(node.left)].kind, ch.types[id(node.right)].kind}
+        if symbol == "**":
+            return f"{self.helper('_pow', rt.power)}({left}, {right})"
+        if symbol == "+" and not kinds <= _PLAIN_GROWTH:
+            return f"{self.helper('_s_add', rt.safe_add)}({left}, {right})"
+        if symbol == "*" and not kinds <= _PLAIN_GROWTH:
+            return f"{self.helper('_s_mul', rt.safe_mult)}({left}, {right})"
+        if symbol == "%" and not kinds <= _PLAIN_MOD:
+            return f"{self.helper('_mod', rt.mod_checked)}({left}, {right})"
+        return f"({left} {symbol} {right})"
+
+    def emit_BoolOp(self, node: ast.BoolOp, safe: bool) -> str:
+        """Emit and / or."""
+        joiner = " and " if isinstance(node.op, ast.And) else " or "
+        return "(" + joiner.join(self.node(value, safe) for value in node.values) + ")"
+
+    def emit_IfExp(self, node: ast.IfExp, safe: bool) -> str:
+        """Emit 'a if cond else b'."""
+        body, test = self.node(node.body, safe), self.node(node.test, safe)
+        return f"({body} if {test} else {self.node(node.orelse, safe)})"
+
+    def emit_Compare(self, node: ast.Compare, safe: bool) -> str:
+        """Emit a comparison chain; the safe form checks link by link."""
+        operands = [self.node(op, safe) for op in [node.left, *node.comparators]]
+        if not safe:
+            parts = [operands[0]]
+            for op, operand in zip(node.ops, operands[1:], strict=True):
+                parts += [COMPARE[type(op)], operand]
+            return "(" + " ".join(parts) + ")"
+        links = []
+        for index, op in enumerate(node.ops):
+            left, right = operands[index], operands[index + 1]
+            if isinstance(op, ORDERING):
+                links.append(f"{self.helper(*_SAFE_COMPARE[type(op)])}({left}, {right})")
+            elif isinstance(op, ast.In | ast.NotIn):
+                test = f"{self.helper('_n_in', rt.n_in)}({left}, {right})"
+                links.append(test if isinstance(op, ast.In) else f"(not {test})")
+            else:
+                links.append(f"({left} {COMPARE[type(op)]} {right})")
+        return "(" + " and ".join(links) + ")"
+
+    def comprehension(self, node: ast.GeneratorExp | ast.ListComp, safe: bool, lazy: bool) -> str:
+        """Emit a one-'for' comprehension, lazy only as the argument of an aggregate."""
+        assert self.ch is not None
+        loop = node.generators[0]
+        var = self.ch.loops[id(loop)]
+        items = self.node(loop.iter, safe)
+        if safe:
+            items = f"{self.helper('_n_iter', rt.n_iter)}({items})"
+        else:
+            items = f"{self.helper('_bounded', rt.bounded)}({items})"
+        conditions = "".join(f" if {self.node(cond, safe)}" for cond in loop.ifs)
+        body = f"{self.node(node.elt, safe)} for {var} in {items}{conditions}"
+        lazy = lazy and isinstance(node, ast.GeneratorExp)
+        return f"({body})" if lazy else f"[{body}]"
+
+    def emit_Call(self, node: ast.Call, safe: bool) -> str:
+        """Emit a whitelisted function call."""
+        assert self.ch is not None
+        info = self.ch.calls[id(node)]
+        sig, name = info.sig, info.sig.name
+        lazy = name in AGGREGATES
+        args = [self.node(arg, safe, lazy) for arg in info.args]
+        if name == "lookup":
+            table = info.extra
+            index = self.bind(table_index(table), "_t")
+            if table.range:
+                return f"{index}.find({_tuple(args[:-1])}, {args[-1]})"
+            return f"{index}.get({args[0] if len(args) == 1 else _tuple(args)})"
+        if name == "metric":
+            group = _tuple(args)
+            if safe:
+                return f"{self.helper('_n_metric', rt.n_metric)}(c, {info.extra!r}, {group})"
+            return f"c['metric']({info.extra!r}, {group})"
+        if name in ("hours_since", "days_since"):
+            args.append("c.get('now')" if safe else "c['now']")
+        elif name == "matches":
+            args.insert(0, self.bind(info.extra, "_rx"))
+        elif info.form == "args":
+            args = [_tuple(args)]
+        fn = sig.safe_impl if safe else sig.fast
+        assert fn is not None
+        helper = self.helper(f"_{'fs' if safe else 'fn'}_{name}", fn)
+        return f"{helper}({', '.join(args)})"
+
+
+def _tuple(items: Sequence[str]) -> str:
+    """Emit a tuple display of already emitted items."""
+    return "(" + "".join(f"{item}, " for item in items) + ")"
+
+
+def _compile(source: str, globals_: dict[str, Any], label: str) -> dict[str, Any]:
+    code = compile(source, f"<expression {label[:60]!r}>", "exec")
+    exec(code, globals_)
+    return globals_
+
+
+def build_function(ch: Checker, source: str) -> Fn:
+    """Generate fn(r, c): the fast body, then the null-safe body, then EvaluationError."""
+    gen = Generator()
+    gen.globals["_fail"] = rt.failure(source)
+    text = _HEADER.format(name="_expr") + _FAST_THEN_SAFE.format(
+        fast=gen.emit(ch, safe=False),
+        safe=gen.emit(ch, safe=True),
+        on_error="raise _fail(exc) from exc",
+    )
+    fn: Fn = _compile(text, gen.globals, source)["_expr"]
+    return fn
+
+
+def build_group(checkers: Sequence[Checker], sources: Sequence[str]) -> Fn:
+    """Generate one function returning every expression's value; a failing one gives None."""
+    gen = Generator()
+    fast = [gen.emit(ch, safe=False) for ch in checkers]
+    parts = []
+    for index, ch in enumerate(checkers):
+        parts.append(
+            _HEADER.format(name=f"_g{index}")
+            + _FAST_THEN_SAFE.format(
+                fast=fast[index], safe=gen.emit(ch, safe=True), on_error="return None"
+            )
+        )
+    fallback = "".join(f"_g{index}(r, c), " for index in range(len(checkers)))
+    values = "".join(f"{body}, " for body in fast)
+    parts.append(
+        _HEADER.format(name="_group") + "    try:\n"
+        f"        return ({values})\n    except _Error:\n        pass\n"
+        f"    return ({fallback})\n"
+    )
+    group: Fn = _compile("\n".join(parts), gen.globals, " | ".join(sources))["_group"]
+    return group
+
+
+def build_paths(ch: Checker) -> tuple[Fn, Fn]:
+    """Generate the fast body and the null-safe body as two separate functions (for tests)."""
+    gen = Generator()
+    text = (
+        _HEADER.format(name="_fast")
+        + f"    return {gen.emit(ch, safe=False)}\n"
+        + _HEADER.format(name="_safe")
+        + f"    return {gen.emit(ch, safe=True)}\n"
+    )
+    namespace = _compile(text, gen.globals, "paths")
+    return namespace["_fast"], namespace["_safe"]
+
+
+def generated_source(ch: Checker) -> Mapping[str, str]:
+    """Return the fast and safe bodies as text (for debugging and docs)."""
+    gen = Generator()
+    return {"fast": gen.emit(ch, safe=False), "safe": gen.emit(ch, safe=True)}

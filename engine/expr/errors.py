@@ -1,0 +1,67 @@
+"""Issues and exceptions of the expression language."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from engine.expr.limits import MAX_QUOTE
+
+
+@dataclass(frozen=True)
+class ExprIssue:
+    """Describe one compile-time problem of an expression, with a stable code and an offset."""
+
+    code: str
+    message: str
+    hint: str = ""
+    offset: int = 0
+
+    def __str__(self) -> str:
+        """Render as 'error[code]: message (hint)'."""
+        hint = f" ({self.hint})" if self.hint else ""
+        return f"error[{self.code}]: {self.message}{hint}"
+
+
+class ExpressionError(Exception):
+    """Report every compile-time issue of one expression."""
+
+    def __init__(self, issues: list[ExprIssue], source: str = "", index: int | None = None):
+        """Keep the issues, the source and (for groups) the index of the failing expression."""
+        self.issues = issues
+        self.source = source
+        self.index = index
+        count = f"{len(issues)} problems" if len(issues) != 1 else "1 problem"
+        details = "; ".join(str(issue) for issue in issues)
+        super().__init__(f"{count} in expression {quote(source)}: {details}")
+
+
+class EvaluationError(Exception):
+    """Report a run-time failure the missing-value rules could not absorb."""
+
+    def __init__(self, source: str, message: str):
+        """Keep the source and the plain-words reason."""
+        self.source = source
+        self.message = message
+        super().__init__(f"cannot evaluate {quote(source)}: {message}")
+
+
+def quote(text: str) -> str:
+    """Quote a piece of user input for a message, shortened to MAX_QUOTE characters."""
+    text = " ".join(text.split())
+    if len(text) > MAX_QUOTE:
+        text = text[: MAX_QUOTE - 3] + "..."
+    return f'"{text}"' if "'" in text and '"' not in text else f"'{text}'"
+
+
+def suggest(word: str, candidates: Iterable[str]) -> str:
+    """Return a 'did you mean ...?' hint for the closest candidate, or an empty string."""
+    by_lower: dict[str, str] = {}
+    for candidate in sorted(candidates):
+        by_lower.setdefault(candidate.lower(), candidate)
+    lowered = word.lower()
+    if lowered in by_lower and by_lower[lowered] != word:
+        return f"did you mean '{by_lower[lowered]}'?"
+    close = difflib.get_close_matches(lowered, list(by_lower), n=1)
+    return f"did you mean '{by_lower[close[0]]}'?" if close else ""
