@@ -82,6 +82,11 @@ class _Budget(Exception):
 
 
 _TAGS: dict[str, Tag] = {}
+_UNREADABLE = {
+    "int": ("number", "numbers have at most 4300 digits; quote it to keep it as text"),
+    "float": ("number", "quote it to keep it as text"),
+    "timestamp": ("date", "a date is written 2026-01-31; quote it to keep it as text"),
+}
 
 
 def _tag(node: Node) -> str:
@@ -167,10 +172,16 @@ class _Walker:
         tag = _tag(node)
         if tag == STR_TAG:
             return node.value
-        if tag == INT_TAG and node.value.isdigit():
+        if tag == INT_TAG and node.value.isdigit() and len(node.value) < 19:
             return int(node.value)
         try:
             return self.constructor.construct_object(node, deep=True)
+        except ValueError:
+            kind = tag.rpartition(":")[2]
+            what, hint = _UNREADABLE.get(kind, (kind or "a value", "quote it to keep it as text"))
+            raise _Budget(
+                node, "yaml-value", f"'{shorten(node.value)}' is not a valid {what}", hint
+            ) from None
         except YAMLError:
             raise _Budget(
                 node,

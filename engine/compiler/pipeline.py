@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,19 @@ def discover(root: Path) -> list[Path]:
 
 def compile_bundle(root: Path | str, *, display_root: str | None = None) -> CompileResult:
     """Compile the definitions under `root`."""
+    # Why: composing YAML allocates hundreds of thousands of short-lived nodes, and the
+    # cyclic GC's passes over them cost a third of a 500-file compile; nothing here
+    # builds reference cycles that must be reclaimed before it returns.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _compile(root, display_root)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _compile(root: Path | str, display_root: str | None) -> CompileResult:
     root = Path(root)
     shown = display_root if display_root is not None else str(root)
     if not root.is_dir():

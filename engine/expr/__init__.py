@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property, partial
 from typing import Any
 
 from engine.expr.checker import Checker
@@ -35,14 +36,23 @@ __all__ = [
 Record = Mapping[str, Any]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class CompiledExpression:
-    """Hold a compiled expression: its source, static type, record names read and function."""
+    """Hold a compiled expression: its source, static type, record names read and function.
+
+    The expression is parsed and checked when compiled; its Python function is generated
+    on first use, so validating a bundle never pays for code it will not run.
+    """
 
     source: str
     type: ExprType
     names: frozenset[str]
-    fn: Callable[[Record, Record], Any]
+    build: Callable[[], Callable[[Record, Record], Any]] = field(repr=False)
+
+    @cached_property
+    def fn(self) -> Callable[[Record, Record], Any]:
+        """Return the generated function fn(r, c), generating it the first time."""
+        return self.build()
 
     def __call__(self, r: Record, c: Record = EMPTY) -> Any:
         """Evaluate against record `r` and context `c` (hot loops call `fn` directly)."""
@@ -87,8 +97,9 @@ def compile_expression(
 ) -> CompiledExpression:
     """Check `source` and generate its evaluation function fn(r, c)."""
     checker = _check(source, scope, expect)
-    fn = build_function(checker, source)
-    return CompiledExpression(source, checker.type, frozenset(checker.names), fn)
+    return CompiledExpression(
+        source, checker.type, frozenset(checker.names), partial(build_function, checker, source)
+    )
 
 
 def compile_group(

@@ -1,0 +1,34 @@
+"""Parametrize tests over the bundles in tests/fixtures/definitions/{valid,invalid}/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures" / "definitions"
+# A case folder holding this file documents a compiler bug: its expected.txt is the output
+# the compiler *should* give, so the case runs as a strict xfail until the bug is fixed.
+KNOWN_ISSUE = "known_issue.txt"
+
+
+def cases(group: str) -> list[Path]:
+    """Return the case folders of `valid` or `invalid`, sorted by name."""
+    return sorted(p for p in (FIXTURES / group).iterdir() if p.is_dir())
+
+
+def _param(case: Path) -> object:
+    issue = case / KNOWN_ISSUE
+    if not issue.is_file():
+        return pytest.param(case, id=case.name)
+    reason = issue.read_text(encoding="utf-8").splitlines()[0]
+    return pytest.param(case, id=case.name, marks=pytest.mark.xfail(reason=reason, strict=True))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Give every test asking for `valid_case` / `invalid_case` one run per fixture folder."""
+    if "valid_case" in metafunc.fixturenames:
+        metafunc.parametrize("valid_case", [_param(c) for c in cases("valid")])
+    if "invalid_case" in metafunc.fixturenames:
+        metafunc.parametrize("invalid_case", [_param(c) for c in cases("invalid")])
