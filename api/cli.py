@@ -14,6 +14,7 @@ from engine.diagnostics import errors, warnings
 from engine.schema import definition_schema
 
 DEFAULT_DIR = "definitions"
+INTERNAL_ERROR = 3
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -36,13 +37,24 @@ def main() -> None:
 def validate(directory: str, fmt: str, strict: bool) -> None:
     """Compile the definitions in DIRECTORY and report every problem.
 
-    Exit status: 0 valid, 1 definition errors, 2 usage error.
+    Exit status: 0 valid, 1 definition errors, 2 usage error, 3 internal error (a bug).
     """
     path = Path(directory)
     if not path.is_dir():
         raise click.UsageError(f"'{directory}' is not a folder of definitions")
     started = time.perf_counter()
-    result = compile_bundle(path, display_root=directory.rstrip("/"))
+    try:
+        result = compile_bundle(path, display_root=directory.rstrip("/"))
+    except Exception as exc:  # a bug in sopflow, not in the definitions
+        click.echo(
+            f"sopflow: internal error while compiling '{directory}': {type(exc).__name__}: {exc}",
+            err=True,
+        )
+        click.echo(
+            "sopflow: this is a bug in sopflow; please report it with the folder that caused it",
+            err=True,
+        )
+        sys.exit(INTERNAL_ERROR)
     elapsed_ms = (time.perf_counter() - started) * 1000
     errs, warns = errors(result.diagnostics), warnings(result.diagnostics)
     failed = bool(errs) or (strict and bool(warns))
@@ -65,7 +77,11 @@ def validate(directory: str, fmt: str, strict: bool) -> None:
     else:
         for diag in result.diagnostics:
             click.echo(diag.render_github() if fmt == "github" else diag.render())
-        if result.bundle is not None:
+        if failed and not errs:
+            summary = "FAILED (--strict: warnings count as errors): " + (
+                result.bundle.summary() if result.bundle else ""
+            )
+        elif result.bundle is not None:
             summary = f"ok: {result.bundle.summary()}"
         else:
             summary = f"FAILED: {len(errs)} error{'s' if len(errs) != 1 else ''}"

@@ -45,11 +45,16 @@ class Diagnostic:
         """Render as a GitHub Actions workflow command (an annotation on the file)."""
         level = "error" if self.severity is Severity.ERROR else "warning"
         message = f"{self.message} ({self.hint})" if self.hint else self.message
-        message = message.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
         return (
-            f"::{level} file={self.path},line={self.line},col={self.col},"
-            f"title={self.code}::{message}"
+            f"::{level} file={_escape(self.path, True)},line={self.line},col={self.col},"
+            f"title={_escape(self.code, True)}::{_escape(message)}"
         )
+
+
+def _escape(text: str, prop: bool = False) -> str:
+    """Escape text for a GitHub workflow command (properties also escape ':' and ',')."""
+    text = text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.replace(":", "%3A").replace(",", "%2C") if prop else text
 
 
 def shorten(value: object, limit: int = MAX_SHOWN_INPUT) -> str:

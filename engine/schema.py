@@ -25,7 +25,7 @@ def definition_schema() -> dict[str, Any]:
         }
         for kind, model in KINDS.items()
     ]
-    return {
+    schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "sopflow definition",
@@ -39,3 +39,17 @@ def definition_schema() -> dict[str, Any]:
         "allOf": branches,
         "$defs": top.get("$defs", {}),
     }
+    _close_key_patterns(schema)
+    return schema
+
+
+def _close_key_patterns(node: Any) -> None:
+    """Make mappings keyed by names refuse other keys, as the compiler does."""
+    if isinstance(node, dict):
+        if "patternProperties" in node and "additionalProperties" not in node:
+            node["additionalProperties"] = False
+        for value in node.values():
+            _close_key_patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            _close_key_patterns(value)

@@ -76,9 +76,11 @@ class Document:
 class _Budget(Exception):
     """The document expands past a limit; carries the diagnostic to report."""
 
-    def __init__(self, node: Node, code: str, message: str, hint: str = "") -> None:
+    def __init__(
+        self, node: Node, code: str, message: str, hint: str = "", at: Path | None = None
+    ) -> None:
         super().__init__(message)
-        self.node, self.code, self.message, self.hint = node, code, message, hint
+        self.node, self.code, self.message, self.hint, self.at = node, code, message, hint, at
 
 
 _TAGS: dict[str, Tag] = {}
@@ -137,6 +139,8 @@ class _Walker:
         self.doc = doc
         self.count = 0
         self.active: set[int] = set()
+        self.seen: set[int] = set()
+        self.aliases: list[Path] = []  # paths reached through an alias, outermost first
         self.problems: list[Diagnostic] = []
         self.constructor = _YAML.constructor
 
@@ -148,6 +152,7 @@ class _Walker:
                 "yaml-too-large",
                 f"document expands to more than {MAX_NODES} values",
                 "aliases (*name) that repeat large blocks multiply its size",
+                at=self.aliases[0][:-1] if self.aliases else None,
             )
         if depth > MAX_DEPTH:
             raise _Budget(node, "yaml-too-deep", f"nesting deeper than {MAX_DEPTH} levels")
@@ -159,6 +164,10 @@ class _Walker:
                 node, "yaml-recursive-alias", "an alias refers to a node that contains it"
             )
         self.active.add(id(node))
+        aliased = id(node) in self.seen
+        self.seen.add(id(node))
+        if aliased:
+            self.aliases.append(path)
         try:
             if isinstance(node, SequenceNode):
                 return [self.walk(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
@@ -166,6 +175,8 @@ class _Walker:
                 return self.mapping(node, path, depth)
         finally:
             self.active.discard(id(node))
+            if aliased:
+                self.aliases.pop()
         raise _Budget(node, "yaml-syntax", "unsupported YAML node")  # pragma: no cover
 
     def scalar(self, node: ScalarNode) -> Any:
@@ -327,10 +338,9 @@ def load_documents(path: str, raw: bytes) -> tuple[list[Document], list[Diagnost
             try:
                 doc.data = walker.walk(node, ())
             except _Budget as exc:
+                where = doc.locate(exc.at) if exc.at is not None else _pos(exc.node)
                 problems.append(
-                    Diagnostic(
-                        path, *_pos(exc.node), Severity.ERROR, exc.code, exc.message, exc.hint
-                    )
+                    Diagnostic(path, *where, Severity.ERROR, exc.code, exc.message, exc.hint)
                 )
                 continue
             problems.extend(walker.problems)

@@ -41,7 +41,7 @@ f: [*e, *e, *e, *e]
         ),
         (
             BOMB,
-            "f.yaml:1:32: error[yaml-too-large]: document expands to more than 200000 values "
+            "f.yaml:6:4: error[yaml-too-large]: document expands to more than 200000 values "
             "(aliases (*name) that repeat large blocks multiply its size)",
         ),
         (

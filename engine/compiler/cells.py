@@ -92,6 +92,8 @@ def parse_cell(cell: Any) -> Matcher:
         items = tuple(_literal(p) for p in match.group(2).split(",") if p.strip())
         op = "not in" if match.group(1).startswith("not") else "in"
         return Matcher(op, items)
+    if re.match(r"^(not\s+)?in\s*\[", text):
+        raise ValueError(f"'{text}' opens '[' but does not close it")
     if match := _HAS.match(text):
         return Matcher("has", _literal(match.group(1)))
     if match := _COMPARE.match(text):

@@ -61,7 +61,14 @@ def check_form(ctx: Context, entry: Entry[FormSpec]) -> None:
             "unknown-field",
             f"entity '{form.entity}': ",
         )
-    ctx.known(site.at("title_field"), "field", form.title_field, form.fields, "unknown-field")
+    ctx.known(
+        site.at("title_field"),
+        "field",
+        form.title_field,
+        form.fields,
+        "unknown-field",
+        f"entity '{form.entity}': ",
+    )
     placed: dict[str, Site] = {}
     for t, tab in enumerate(form.layout):
         ctx.check_roles(site.at("layout", t, "roles"), tab.roles)
@@ -130,7 +137,7 @@ def _check_field(ctx: Context, at: Site, field: FieldSpec) -> None:
                 ctx.error(
                     at.at(bound),
                     "bad-type",
-                    f"'{bound}' of a {field.type} field must be "
+                    f"'{bound}' of {_article(field.type)} {field.type} field must be "
                     f"{'a number' if field.type in ('integer', 'decimal') else 'a date'}, "
                     f"got {shorten(value)}",
                 )
@@ -149,6 +156,10 @@ def _check_field(ctx: Context, at: Site, field: FieldSpec) -> None:
                         f"table '{c.table}': ",
                     )
     _check_default(ctx, at, field)
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def _check_default(ctx: Context, at: Site, field: FieldSpec) -> None:
@@ -185,7 +196,8 @@ def compile_computed(
     try:
         order = list(TopologicalSorter(graph).static_order())
     except CycleError as exc:
-        cycle = list(dict.fromkeys(exc.args[1]))
+        # graphlib lists each node before its predecessor; reverse to read "x uses y".
+        cycle = list(dict.fromkeys(reversed(exc.args[1])))
         ctx.error(
             site.at("fields", cycle[0], "computed"),
             "computed-cycle",

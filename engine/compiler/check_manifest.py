@@ -92,6 +92,15 @@ def _check_attributes(
                 ctx.known(where, f"value of '{key}'", str(item), spec.values, "unknown-enum-value")
 
 
+def _hashable(value: Any) -> Any:
+    """Make a cell value usable as part of a row key (lists and mappings included)."""
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
 def check_table(ctx: Context, name: str, entry: Entry[TableSpec]) -> None:
     """Check a reference table: key and range columns, and every row against the columns."""
     table, site = entry.spec, entry.site
@@ -131,7 +140,7 @@ def check_table(ctx: Context, name: str, entry: Entry[TableSpec]) -> None:
                     "missing-key",
                     f"row {i + 1} of table '{name}' has no value for key column '{col}'",
                 )
-        ident = tuple(row.get(k) for k in table.key) if table.key else ()
+        ident = tuple(_hashable(row.get(k)) for k in table.key) if table.key else ()
         if table.key and ident in seen:
             ctx.error(
                 at,

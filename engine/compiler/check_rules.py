@@ -130,7 +130,8 @@ def check_decision_table(
                 at,
                 "row-width",
                 f"row {r + 1} has {len(row)} cells; the table has "
-                f"{len(spec.inputs)} inputs and {len(spec.outputs)} outputs ({width})",
+                f"{_count(len(spec.inputs), 'input')} and "
+                f"{_count(len(spec.outputs), 'output')} ({width} cells)",
             )
             continue
         matchers = []
@@ -141,13 +142,23 @@ def check_decision_table(
                 ctx.error(at.at(i), "bad-cell", f"row {r + 1}, input {i + 1}: {exc}")
                 continue
             expr = inputs[i]
-            _check_literals(
-                ctx, at.at(i), matcher.literals(), expr.type if expr else T.ANY, spec.inputs[i]
+            check_literals(
+                ctx,
+                at.at(i),
+                matcher.literals(),
+                expr.type if expr else T.ANY,
+                spec.inputs[i],
+                f"row {r + 1}, input {i + 1}: ",
             )
             matchers.append(matcher)
         for j, value in enumerate(row[len(spec.inputs) :]):
-            _check_literals(
-                ctx, at.at(len(spec.inputs) + j), [value], outputs[j] or T.ANY, spec.outputs[j]
+            check_literals(
+                ctx,
+                at.at(len(spec.inputs) + j),
+                [value],
+                outputs[j] or T.ANY,
+                spec.outputs[j],
+                f"row {r + 1}, output {j + 1}: ",
             )
         rows.append(tuple(matchers))
     if spec.default is not None:
@@ -158,15 +169,20 @@ def check_decision_table(
                 f"default has {len(spec.default)} values for {len(spec.outputs)} outputs",
             )
         for j, value in enumerate(spec.default[: len(outputs)]):
-            _check_literals(
+            check_literals(
                 ctx, site.at("default", j), [value], outputs[j] or T.ANY, spec.outputs[j]
             )
     return [e for e in inputs if e is not None], rows
 
 
-def _check_literals(
-    ctx: Context, site: Site, values: list[Any], target: ExprType, column: str
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def check_literals(
+    ctx: Context, site: Site, values: list[Any], target: ExprType, column: str, where: str = ""
 ) -> None:
+    """Check cell or filter values against a column's type and enum values."""
     kind = target.item.kind if target.kind == "list" and target.item else target.kind
     enum = target.item.values if target.kind == "list" and target.item else target.values
     for value in values:
@@ -176,7 +192,7 @@ def _check_literals(
             ctx.error(
                 site,
                 "type-mismatch",
-                f"{shorten(value)} is not a number, and column '{shorten(column)}' is numeric",
+                f"{where}{_shown(value)} is not a number, and '{shorten(column)}' is numeric",
             )
         elif enum and isinstance(value, str) and value not in enum:
             ctx.known(
@@ -185,9 +201,12 @@ def _check_literals(
                 value,
                 enum,
                 "unknown-enum-value",
-                message=f"'{shorten(value)}' is not a value of '{shorten(column)}' "
-                f"(values: {', '.join(enum)})",
+                message=f"{where}'{shorten(value)}' is not a value of '{shorten(column)}'",
             )
+
+
+def _shown(value: Any) -> str:
+    return f"'{shorten(value)}'" if isinstance(value, str) else shorten(value)
 
 
 def check_validation(ctx: Context, entry: Entry[ValidationSpec]) -> CompiledExpression | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from engine.compiler.check_actions import NOTIFICATION_NAMES, check_actions
+from engine.compiler.check_rules import check_literals
 from engine.compiler.context import Context, Entry
 from engine.expr import ExprType, MetricSig
 from engine.spec import AlertSpec, ForecastSpec, MetricSpec, NotificationSpec, ScheduleSpec
@@ -74,8 +75,10 @@ def check_metric(ctx: Context, entry: Entry[MetricSpec]) -> None:
             "type-mismatch",
             f"'{spec.measure}' needs a number column; '{spec.of}' is {columns[spec.of].describe()}",
         )
-    for name in spec.where:
-        ctx.known(site.at("where", name), "column", name, columns, "unknown-field", label)
+    for name, value in spec.where.items():
+        if ctx.known(site.at("where", name), "column", name, columns, "unknown-field", label):
+            values = value if isinstance(value, list) else [value]
+            check_literals(ctx, site.at("where", name), values, columns[name], name)
     for i, name in enumerate(spec.group_by):
         ctx.known(site.at("group_by", i), "column", name, columns, "unknown-field", label)
     if (

@@ -25,6 +25,9 @@ class ResolvedWorkflow:
     body_site: Site
     params: dict[str, Any]
     template: str | None
+    param_errors: bool = False
+    instance_site: Site | None = None
+    typed_params: dict[str, ExprType] | None = None
 
 
 def resolve_workflow(ctx: Context, entry: Entry[WorkflowSpec]) -> ResolvedWorkflow | None:
@@ -50,7 +53,9 @@ def resolve_workflow(ctx: Context, entry: Entry[WorkflowSpec]) -> ResolvedWorkfl
     if not ctx.known(site.at("template"), "workflow template", spec.template, templates):
         return None
     tentry: Entry[WorkflowTemplateSpec] = templates[spec.template]
+    before = len(ctx.diagnostics)
     params = _fill_params(ctx, site, spec.params, tentry.spec)
+    param_errors = len(ctx.diagnostics) > before
     body = tentry.spec.workflow
     overrides = {
         k: getattr(spec, k) for k in ("title", "description", "applies_when") if getattr(spec, k)
@@ -63,7 +68,28 @@ def resolve_workflow(ctx: Context, entry: Entry[WorkflowSpec]) -> ResolvedWorkfl
         )
     if overrides:
         body = body.model_copy(update=overrides)
-    return ResolvedWorkflow(spec.name, body, tentry.site.at("workflow"), params, spec.template)
+    return ResolvedWorkflow(
+        spec.name, body, tentry.site.at("workflow"), params, spec.template, param_errors, site
+    )
+
+
+_PARAM_TYPES = {
+    "string": T.STRING,
+    "integer": T.INTEGER,
+    "decimal": T.NUMBER,
+    "boolean": T.BOOL,
+    "list": T.list_of(T.ANY),
+    "duration": T.DURATION,
+}
+
+
+def template_as_workflow(entry: Entry[WorkflowTemplateSpec]) -> ResolvedWorkflow:
+    """Return a template as a workflow whose `params` are typed, not filled in."""
+    spec = entry.spec
+    types = {n: _PARAM_TYPES[p.type] for n, p in spec.params.items()}
+    return ResolvedWorkflow(
+        spec.name, spec.workflow, entry.site.at("workflow"), {}, spec.name, typed_params=types
+    )
 
 
 def _fill_params(
@@ -78,6 +104,7 @@ def _fill_params(
             template.params,
             "unknown-param",
             f"template '{template.name}': ",
+            key=True,
         ):
             continue
         kind = template.params[name].type
@@ -105,7 +132,8 @@ def check_workflow(ctx: Context, wf: ResolvedWorkflow) -> dict[str, CompiledExpr
     body, site = wf.body, wf.body_site
     if not ctx.known(site.at("entity"), "entity", body.entity, ctx.entities):
         return {}
-    constants = {"params": wf.params} if wf.template else None
+    constants = {"params": wf.params} if wf.template and wf.typed_params is None else None
+    ctx.param_types = wf.typed_params
     scope = ctx.scope_for(body.entity, constants=constants)
     ctx.expr(site.at("applies_when"), body.applies_when, scope, T.BOOL)
     stage_ids = [s.id for s in body.stages]
@@ -135,7 +163,14 @@ def check_workflow(ctx: Context, wf: ResolvedWorkflow) -> dict[str, CompiledExpr
             ctx.known(site.at("moves", kind, j), "stage", s, stage_ids, "unknown-stage")
             for s in (source, target)
         )
-        if ok and kind == "back" and order[target] >= order[source]:
+        if ok and source == target:
+            ctx.error(
+                site.at("moves", kind, j),
+                "invalid",
+                f"'{move}' goes from a stage to itself",
+                "remove it: a record already in a stage stays there",
+            )
+        elif ok and kind == "back" and order[target] >= order[source]:
             ctx.error(
                 site.at("moves", kind, j),
                 "not-backward",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,6 +28,44 @@ from engine.yamlsource import Document, Path
 
 S = TypeVar("S")
 JINJA = SandboxedEnvironment(autoescape=False)
+
+
+_FORBIDDEN = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
+
+
+@lru_cache(maxsize=4096)
+def template_problems(source: str) -> tuple[tuple[str, str, str, str], ...]:
+    """Return (code, message, hint, word) for unknown filters/tests and include-like tags."""
+    if "{" not in source:
+        return ()
+    parsed = JINJA.parse(source)
+    found: list[tuple[str, str, str, str]] = []
+    for node in parsed.find_all(_FORBIDDEN):
+        word = type(node).__name__.lower().replace("fromimport", "import")
+        found.append(
+            (
+                "template-include",
+                f"templates cannot use '{word}'",
+                "a notification is one self-contained template",
+                word,
+            )
+        )
+    for kind, pool, node_type in (
+        ("filter", JINJA.filters, nodes.Filter),
+        ("test", JINJA.tests, nodes.Test),
+    ):
+        for used in parsed.find_all(node_type):
+            name = getattr(used, "name", "")
+            if name and name not in pool:
+                found.append(
+                    (
+                        f"unknown-{kind}",
+                        f"template uses unknown {kind} '{name}'",
+                        did_you_mean(name, pool) or f"see jinja2's built-in {kind}s",
+                        name,
+                    )
+                )
+    return tuple(found)
 
 
 @lru_cache(maxsize=4096)
@@ -63,14 +102,21 @@ class Site:
         """Build a diagnostic at this site."""
         return self.doc.diagnostic(self.base, code, message, hint, key=key, severity=severity)
 
-    def shift(self, offset: int) -> tuple[int, int]:
-        """Return line/col of character `offset` inside the scalar at this site."""
+    def shift(self, offset: int, source: str = "") -> tuple[int, int]:
+        """Return line/col of character `offset` of the scalar `source` at this site."""
         line, col = self.doc.locate(self.base)
         lines = self.doc.text.splitlines()
         text = lines[line - 1] if 0 < line <= len(lines) else ""
         opener = text[col - 1 : col]
+        before = source[:offset]
         if opener in ("|", ">"):
-            return line, col
+            # A block scalar's text starts on the next line, indented.
+            row = line + 1 + before.count("\n")
+            body = lines[row - 1] if 0 < row <= len(lines) else ""
+            indent = len(body) - len(body.lstrip(" "))
+            return row, indent + 1 + len(before) - (before.rfind("\n") + 1)
+        if "\n" in before:
+            return line + before.count("\n"), 1
         return line, col + offset + (1 if opener in ("'", '"') else 0)
 
 
@@ -97,6 +143,7 @@ class Context:
     stage_ids: dict[str, list[str]] = field(default_factory=dict)
     workflow_stages: dict[str, list[str]] = field(default_factory=dict)
     broken: set[str] = field(default_factory=set)
+    param_types: dict[str, ExprType] | None = None
 
     def stages_of(self, entity: str) -> list[str]:
         """Return the stage and exit ids of every workflow of an entity."""
@@ -112,6 +159,9 @@ class Context:
         """Return the scope of expressions about records of `entity` (or of no record)."""
         fields = self.entities.get(entity or "", {})
         subject = f"entity '{entity}'" if entity else "this rule"
+        if self.param_types is not None:
+            params = ExprType.record("template parameters", dict(self.param_types))
+            context = {**(context or {}), "params": params}
         return make_scope(
             fields,
             subject=subject,
@@ -145,6 +195,7 @@ class Context:
         context: str = "",
         *,
         message: str | None = None,
+        key: bool = False,
     ) -> bool:
         """Check that `name` is one of `pool`; report a did-you-mean error when it is not."""
         if name is None:
@@ -155,7 +206,7 @@ class Context:
         hint = did_you_mean(name, names) or (
             f"known: {quote_list(names)}" if names else f"no {what} is defined"
         )
-        self.error(site, code, message or f"{context}{what} '{name}' is not defined", hint)
+        self.error(site, code, message or f"{context}{what} '{name}' is not defined", hint, key=key)
         return False
 
     @property
@@ -178,7 +229,7 @@ class Context:
             return compile_expression(source, scope, expect=expect)
         except ExpressionError as exc:
             for issue in exc.issues:
-                line, col = site.shift(issue.offset)
+                line, col = site.shift(issue.offset, source)
                 self.diagnostics.append(
                     Diagnostic(
                         site.doc.path,
@@ -193,17 +244,19 @@ class Context:
             return None
 
     def template(self, site: Site, source: str | None, names: Iterable[str]) -> None:
-        """Check a jinja2 text template: syntax, and that every variable it reads exists."""
+        """Check a jinja2 text template: syntax, filters, and every variable it reads."""
         if source is None:
             return
         try:
             used = template_variables(source)
+            problems = template_problems(source)
         except TemplateSyntaxError as exc:
-            line, col = site.doc.locate(site.base)
+            offset = _line_offset(source, exc.lineno)
+            line, col = site.shift(offset, source)
             self.diagnostics.append(
                 Diagnostic(
                     site.doc.path,
-                    line + max(exc.lineno - 1, 0),
+                    line,
                     col,
                     Severity.ERROR,
                     "template-syntax",
@@ -212,11 +265,43 @@ class Context:
                 )
             )
             return
+        for code, message, hint, word in problems:
+            line, col = site.shift(_find(source, word), source)
+            self.diagnostics.append(
+                Diagnostic(site.doc.path, line, col, Severity.ERROR, code, message, hint)
+            )
         allowed = set(names)
         for name in sorted(used - allowed):
-            self.error(
-                site,
-                "unknown-name",
-                f"template uses '{name}', which is not defined here",
-                did_you_mean(name, allowed) or f"available: {quote_list(allowed)}",
+            line, col = site.shift(_find(source, name), source)
+            self.diagnostics.append(
+                Diagnostic(
+                    site.doc.path,
+                    line,
+                    col,
+                    Severity.ERROR,
+                    "unknown-name",
+                    f"template uses '{name}', which is not defined here",
+                    did_you_mean(name, allowed) or f"available: {quote_list(allowed, 30)}",
+                )
             )
+
+
+def _line_offset(source: str, lineno: int) -> int:
+    """Return the character offset where 1-based line `lineno` of `source` starts."""
+    offset = 0
+    for _ in range(max(lineno - 1, 0)):
+        nxt = source.find("\n", offset)
+        if nxt < 0:
+            break
+        offset = nxt + 1
+    return offset
+
+
+def _find(source: str, word: str) -> int:
+    """Return the offset of `word` used inside a {{ }} or {% %} tag of `source` (else 0)."""
+    for match in re.finditer(rf"(?<![\w.]){re.escape(word)}\b", source):
+        before = source[: match.start()]
+        opened = before.count("{{") + before.count("{%")
+        if opened > before.count("}}") + before.count("%}"):
+            return match.start()
+    return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import types
 import typing
 from typing import Any
@@ -43,15 +44,23 @@ _SHAPE_ERRORS = {
     "literal_error",
 }
 _BOUNDS = {
-    "greater_than_equal": "must be at least",
-    "greater_than": "must be more than",
-    "less_than_equal": "must be at most",
-    "less_than": "must be less than",
-    "too_short": "needs at least this many items:",
-    "too_long": "allows at most this many items:",
-    "string_too_long": "allows at most this many characters:",
-    "string_too_short": "needs at least this many characters:",
+    "greater_than_equal": ("must be at least", "ge"),
+    "greater_than": ("must be more than", "gt"),
+    "less_than_equal": ("must be at most", "le"),
+    "less_than": ("must be less than", "lt"),
+    "too_short": ("needs at least this many items:", "min_length"),
+    "too_long": ("allows at most this many items:", "max_length"),
+    "string_too_long": ("allows at most this many characters:", "max_length"),
+    "string_too_short": ("needs at least this many characters:", "min_length"),
 }
+_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _name_of(doc: Document) -> str:
+    data = doc.data if isinstance(doc.data, dict) else {}
+    return str(data.get("name") or data.get("entity") or "?")
+
+
 _SCALAR_TAGS = {"str", "int", "float", "bool", "date", "datetime", "none", "dict", "list", "tuple"}
 
 
@@ -137,8 +146,40 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[Path, bool]:
 def _where(kind: str, path: Path) -> str:
     shown = ""
     for part in path:
-        shown += f"[{part}]" if isinstance(part, int) else (f".{part}" if shown else part)
+        if isinstance(part, int):
+            shown += f"[{part}]"
+        elif not _PLAIN_KEY.match(part):
+            shown += f'["{part}"]'
+        else:
+            shown += f".{part}" if shown else part
     return f"'{shown}'" if shown else kind
+
+
+def _quoted(value: object) -> str:
+    """Show an input in a message: text in quotes, other values as written."""
+    if value is None:
+        return "nothing"
+    return f"'{shorten(value)}'" if isinstance(value, str) else shorten(value)
+
+
+def _is_mapping(doc: Document, path: Path) -> bool:
+    node = doc.data
+    for part in path:
+        node = node[part] if _has(node, part) else None
+    return isinstance(node, dict)
+
+
+def _at_named_key(doc: Document, path: Path, message: str) -> Path:
+    """Point a whole-mapping error at the last key it names that the mapping holds."""
+    node = doc.data
+    for part in path:
+        node = node[part] if _has(node, part) else None
+    if not isinstance(node, dict):
+        return path
+    named = [k for k in re.findall(r"'([a-z_]+)'", message) if k in node]
+    if not named:
+        return path
+    return max(((*path, k) for k in named), key=lambda p: doc.locate(p, key=True))
 
 
 def _translate(doc: Document, kind: str, model: type[BaseModel], err: ErrorDetails) -> Diagnostic:
@@ -163,7 +204,7 @@ def _translate(doc: Document, kind: str, model: type[BaseModel], err: ErrorDetai
             hint,
             key=True,
         )
-    shown = shorten(err["input"]) if err["input"] is not None else "nothing"
+    shown = _quoted(err["input"])
     if kind_type == "literal_error":
         expected = [
             e.strip(" '") for e in str(ctx.get("expected", "")).replace(" or ", ", ").split(",")
@@ -171,15 +212,19 @@ def _translate(doc: Document, kind: str, model: type[BaseModel], err: ErrorDetai
         return doc.diagnostic(
             path,
             "bad-value",
-            f"{_where(kind, path)} is '{shown}', which is not one of: {', '.join(expected)}",
+            f"{_where(kind, path)} is {shown}, which is not one of: {', '.join(expected)}",
             did_you_mean(str(err["input"]), expected),
         )
     if kind_type == "value_error":
         message = err["msg"].removeprefix("Value error, ")
-        return doc.diagnostic(path, "invalid", f"{_where(kind, path)}: {message}")
+        where = _where(kind, path) if path else f"{kind} '{_name_of(doc)}'"
+        target = _at_named_key(doc, path, message) if _is_mapping(doc, path) else path
+        return doc.diagnostic(target, "invalid", f"{where}: {message}", key=target != path)
     if kind_type in _BOUNDS:
-        bound = next(iter(ctx.values()), "")
-        message = f"{_where(kind, path)} {_BOUNDS[kind_type]} {bound}, got {shown}"
+        phrase, bound_key = _BOUNDS[kind_type]
+        bound = ctx.get(bound_key, "")
+        got = ctx.get("actual_length", shown)
+        message = f"{_where(kind, path)} {phrase} {bound}, got {got}"
     elif kind_type in _PHRASES:
         message = f"{_where(kind, path)} {_PHRASES[kind_type]}, got {shown}"
     elif kind_type == "string_pattern_mismatch":
@@ -193,12 +238,12 @@ def _translate(doc: Document, kind: str, model: type[BaseModel], err: ErrorDetai
 def _pattern_message(kind: str, path: Path, shown: str, pattern: str) -> str:
     where = _where(kind, path)
     if pattern.startswith("^[a-z][a-z0-9_]*$"):
-        return f"{where} is '{shown}'; a name is snake_case: lower-case letters, digits and '_'"
+        return f"{where} is {shown}; a name is snake_case: lower-case letters, digits and '_'"
     if pattern.startswith("^[a-z][a-z0-9_.-]*$"):
-        return f"{where} is '{shown}'; an id is lower-case letters, digits, '.', '-' and '_'"
+        return f"{where} is {shown}; an id is lower-case letters, digits, '.', '-' and '_'"
     if pattern.startswith("^https?://"):
-        return f"{where} is '{shown}'; a URL starts with http:// or https://"
-    return f"{where} is '{shown}', which does not match {pattern}"
+        return f"{where} is {shown}; a URL starts with http:// or https://"
+    return f"{where} is {shown}, which does not match {pattern}"
 
 
 def _prefer_specific(found: list[tuple[Path, str, bool, Diagnostic]]) -> list[Diagnostic]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,17 @@ from engine.compiler.check_signals import (
     check_schedule,
     metric_sig,
 )
-from engine.compiler.check_workflows import ResolvedWorkflow, check_workflow, resolve_workflow
+from engine.compiler.check_workflows import (
+    ResolvedWorkflow,
+    check_workflow,
+    resolve_workflow,
+    template_as_workflow,
+)
 from engine.compiler.context import Context, Entry, Site
 from engine.compiler.parse import parse_document
 from engine.compiler.scopes import entity_fields, table_sig, user_type
 from engine.diagnostics import Diagnostic, Severity, errors
-from engine.expr import ExprType
+from engine.expr import CompiledExpression, ExprType
 from engine.spec import BundleManifest, FormSpec, TableDocument
 from engine.spec.workflow import WorkflowBody, parse_move
 from engine.yamlsource import Document, load_documents
@@ -45,6 +50,7 @@ from engine.yamlsource import Document, load_documents
 # Why: a bundle is a folder of hand-written files; more than this is a wrong folder.
 MAX_FILES = 5000
 YAML_SUFFIXES = (".yaml", ".yml")
+_NAME_KEY = {"form": "entity"}
 
 
 @dataclass
@@ -177,9 +183,10 @@ def _add(
 ) -> None:
     if name in pool:
         first = pool[name].site
-        line, _ = first.doc.locate(first.base)
+        key = _NAME_KEY.get(kind, "name")
+        line, _ = first.doc.locate((*first.base, key))
         ctx.error(
-            entry.site,
+            entry.site.at(key),
             "duplicate-definition",
             f"{kind} '{name}' is defined twice",
             f"first at {first.doc.path}:{line}",
@@ -235,9 +242,12 @@ def _moves(body: WorkflowBody) -> frozenset[tuple[str, str]]:
 
 
 def _check_and_build(ctx: Context, digest: str, files: list[str], shown: str) -> Bundle | None:
+    if ctx.manifest is None and "bundle" in ctx.broken:
+        # The manifest has errors of its own: check the rest against an empty one, whose
+        # missing names are already known to be broken (no echo errors).
+        _check_rest(ctx, _prepare(ctx))
+        return None
     if ctx.manifest is None:
-        if "bundle" in ctx.broken:
-            return None
         ctx.diagnostics.append(
             Diagnostic(
                 shown,
@@ -250,8 +260,17 @@ def _check_and_build(ctx: Context, digest: str, files: list[str], shown: str) ->
             )
         )
         return None
-    resolved = _prepare(ctx)
     check_manifest(ctx, ctx.manifest)
+    return _check_rest(ctx, _prepare(ctx), digest, files)
+
+
+def _check_rest(
+    ctx: Context,
+    resolved: dict[str, ResolvedWorkflow],
+    digest: str = "",
+    files: list[str] | None = None,
+) -> Bundle | None:
+    """Check tables, forms, workflows and rules; build the Bundle when there are no errors."""
     for name, tentry in ctx.tables.items():
         check_table(ctx, name, tentry)
     forms = {}
@@ -261,9 +280,12 @@ def _check_and_build(ctx: Context, digest: str, files: list[str], shown: str) ->
         forms[entity] = CompiledForm(
             fentry.spec, frozen(ctx.entities[entity]), frozen(computed), tuple(order)
         )
+    template_sites = _check_templates(ctx)
     workflows = {}
     for name, wf in resolved.items():
-        guards = check_workflow(ctx, wf)
+        guards = (
+            _check_instance(ctx, wf, template_sites) if wf.template else check_workflow(ctx, wf)
+        )
         workflows[name] = CompiledWorkflow(
             name, wf.body, frozen(wf.params), wf.template, _moves(wf.body), frozen(guards)
         )
@@ -283,7 +305,42 @@ def _check_and_build(ctx: Context, digest: str, files: list[str], shown: str) ->
     _check_signals(ctx, resolved)
     if errors(ctx.diagnostics):
         return None
-    return _build(ctx, digest, files, forms, workflows, scorings, tables, validations)
+    return _build(ctx, digest, files or [], forms, workflows, scorings, tables, validations)
+
+
+def _check_templates(ctx: Context) -> set[tuple[str, int, int, str]]:
+    """Check each template once, with typed params; return where it reported problems."""
+    start = len(ctx.diagnostics)
+    for entry in ctx.of("workflow_template").values():
+        check_workflow(ctx, template_as_workflow(entry))
+    ctx.param_types = None
+    return {(d.path, d.line, d.col, d.code) for d in ctx.diagnostics[start:]}
+
+
+def _check_instance(
+    ctx: Context, wf: ResolvedWorkflow, template_sites: set[tuple[str, int, int, str]]
+) -> dict[str, CompiledExpression]:
+    """Compile a template's body with one workflow's params; keep only its own problems."""
+    start = len(ctx.diagnostics)
+    guards = check_workflow(ctx, wf)
+    found = ctx.diagnostics[start:]
+    del ctx.diagnostics[start:]
+    if wf.param_errors or wf.instance_site is None:
+        return guards  # the parameter errors are reported; their echoes would mislead
+    line, col = wf.instance_site.doc.locate((*wf.instance_site.base, "params"), key=True)
+    ctx.diagnostics.extend(
+        replace(
+            d,
+            path=wf.instance_site.doc.path,
+            line=line,
+            col=col,
+            message=f"with these params, template '{wf.template}' fails at "
+            f"{d.path}:{d.line}:{d.col}: {d.message}",
+        )
+        for d in found
+        if (d.path, d.line, d.col, d.code) not in template_sites
+    )
+    return guards
 
 
 def _check_signals(ctx: Context, resolved: dict[str, ResolvedWorkflow]) -> None:

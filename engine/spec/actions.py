@@ -6,7 +6,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from engine.spec.base import DurationText, Expr, Name, Spec, Template, UserId, one_or_many
+from engine.spec.base import (
+    DurationText,
+    Expr,
+    Name,
+    Spec,
+    Template,
+    UserId,
+    exactly_one,
+    one_or_many,
+)
 
 RECIPIENT_HELP = (
     "role:<role>, user:<id>, team:<id>, owner, owner.manager, queue:<name> or field:<user field>"
@@ -69,8 +78,7 @@ class AssignAction(Spec):
 
     @model_validator(mode="after")
     def _one(self) -> AssignAction:
-        if sum(v is not None for v in (self.routing, self.user, self.queue)) != 1:
-            raise ValueError("assign takes exactly one of 'routing', 'user' or 'queue'")
+        exactly_one("assign", routing=self.routing, user=self.user, queue=self.queue)
         return self
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -12,6 +13,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PlainValidator,
+    Strict,
     StringConstraints,
     WithJsonSchema,
 )
@@ -22,7 +24,9 @@ LANGUAGE_VERSION = 1
 class Spec(BaseModel):
     """Base of every spec model: immutable, strict about unknown keys."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # strict: YAML already types its scalars, so 'yes' or '40' in quotes stay text and a
+    # `required: yes` is an error rather than a silent true (docs/decisions.md).
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, strict=True)
 
 
 class DocumentSpec(Spec):
@@ -73,7 +77,7 @@ _UNIT_SECONDS = {
     "weeks": 604800,
 }
 _PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-z]+)\s*")
-DURATION_PATTERN = r"^\s*(\d+(\.\d+)?\s*(working\s+)?[a-z]+\s*)+$"
+DURATION_PATTERN = r"^\s*(\d+(\.\d+)?\s*([Ww]orking\s+)?[A-Za-z]+\s*)+$"
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,22 @@ DurationText = Annotated[
     ),
 ]
 
+# Dates may be written bare (YAML reads a date) or quoted ('2026-01-31').
+Date = Annotated[dt.date, Strict(False)]
+
 Roles = Annotated[list[UserId], Field(description="Role ids declared in the bundle manifest.")]
+
+
+def exactly_one(what: str, **given: object) -> None:
+    """Raise a clear error unless exactly one of the named keys has a value."""
+    present = [k for k, v in given.items() if v not in (None, [], {})]
+    keys = [f"'{k}'" for k in given]
+    names = ", ".join(keys[:-1]) + f" or {keys[-1]}"
+    if not present:
+        raise ValueError(f"{what} needs {names}")
+    if len(present) > 1:
+        both = "not both" if len(present) == 2 else "only one"
+        raise ValueError(f"{what} takes {names}, {both}")
 
 
 def one_or_many(item: dict[str, Any]) -> WithJsonSchema:

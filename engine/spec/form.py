@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from engine.spec.base import DocumentSpec, Expr, Name, Roles, Spec, Text
+from engine.spec.base import DocumentSpec, Expr, Name, Roles, Spec, Text, exactly_one
 
 FieldType = Literal[
     "string",
@@ -66,8 +66,7 @@ class NormalizerSpec(Spec):
 
     @model_validator(mode="after")
     def _one(self) -> NormalizerSpec:
-        if (self.canonical is None) == (self.replace is None):
-            raise ValueError("a normaliser step has exactly one of 'canonical' or 'replace'")
+        exactly_one("a normaliser step", canonical=self.canonical, replace=self.replace)
         return self
 
 

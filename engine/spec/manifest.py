@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
-from engine.spec.base import DocumentSpec, Name, Roles, Spec, Text, UserId, one_or_many
+from engine.spec.base import Date, DocumentSpec, Name, Roles, Spec, Text, UserId, one_or_many
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ColumnType = Literal["string", "integer", "decimal", "boolean", "date", "datetime", "list"]
@@ -34,9 +33,7 @@ class Calendar(Spec):
         default=["09:00-18:00"],
         description="Working hours of a working day, e.g. ['09:00-12:00', '13:00-18:00'].",
     )
-    holidays: list[dt.date] = Field(
-        default_factory=list, description="Dates with no working hours."
-    )
+    holidays: list[Date] = Field(default_factory=list, description="Dates with no working hours.")
     holidays_table: Name | None = Field(
         default=None, description="A table with a `date` column listing more holidays."
     )
@@ -62,8 +59,8 @@ class Calendar(Spec):
 class LeaveSpec(Spec):
     """A period a user is away (inclusive dates): routing skips them."""
 
-    start: dt.date = Field(alias="from")
-    end: dt.date = Field(alias="to")
+    start: Date = Field(alias="from")
+    end: Date = Field(alias="to")
 
     @model_validator(mode="after")
     def _ordered(self) -> LeaveSpec:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from engine.spec.actions import ActionSpec
-from engine.spec.base import DocumentSpec, Expr, Name, Spec, Template, Text, UserId
+from engine.spec.base import Date, DocumentSpec, Expr, Name, Spec, Template, Text, UserId
 
 Trigger = Literal["created", "updated", "stage_entered", "evidence_attached"]
 
@@ -45,7 +44,9 @@ class ScoringSpec(DocumentSpec):
         default=None, description="users: score each (record, candidate user) pair."
     )
     output: Name | None = Field(default=None, description="Field the score is written to.")
-    scale: tuple[float, float] = Field(default=(0, 100), description="[low, high] of the score.")
+    scale: list[float] = Field(
+        default=[0, 100], min_length=2, max_length=2, description="[low, high] of the score."
+    )
     missing: Literal["zero", "skip", "fail"] | MissingPolicy = Field(
         default="zero",
         description="zero: count as 0; skip: leave out and re-weigh; fail: no score; "
@@ -150,9 +151,7 @@ class ValidationSpec(DocumentSpec):
     refuse_if: Expr
     message: Template
     severity: Literal["error", "warning"] = "error"
-    effective_from: dt.date | None = Field(
-        default=None, description="Date the rule starts to apply."
-    )
+    effective_from: Date | None = Field(default=None, description="Date the rule starts to apply.")
 
 
 __all__ = ["ActionSpec"]

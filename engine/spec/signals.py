@@ -8,7 +8,16 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from engine.spec.actions import ActionSpec
-from engine.spec.base import DocumentSpec, DurationText, Expr, Name, Spec, Template, Text
+from engine.spec.base import (
+    DocumentSpec,
+    DurationText,
+    Expr,
+    Name,
+    Spec,
+    Template,
+    Text,
+    exactly_one,
+)
 
 MetricSource = Literal["records", "stage_history", "alerts"]
 Measure = Literal["count", "count_distinct", "sum", "avg", "min", "max", "median", "p90"]
@@ -82,8 +91,7 @@ class AlertSpec(DocumentSpec):
 
     @model_validator(mode="after")
     def _subject(self) -> AlertSpec:
-        if (self.entity is None) == (self.metric is None):
-            raise ValueError("an alert watches exactly one of 'entity' or 'metric'")
+        exactly_one("an alert", entity=self.entity, metric=self.metric)
         return self
 
 
@@ -149,8 +157,7 @@ class ScheduleSpec(DocumentSpec):
 
     @model_validator(mode="after")
     def _one(self) -> ScheduleSpec:
-        if (self.every is None) == (self.cron is None):
-            raise ValueError("a schedule has exactly one of 'every' or 'cron'")
+        exactly_one("a schedule", every=self.every, cron=self.cron)
         return self
 
 

@@ -18,6 +18,7 @@ from engine.spec.base import (
     Spec,
     Template,
     Text,
+    exactly_one,
     one_or_many,
 )
 
@@ -77,8 +78,7 @@ class SlaSpec(Spec):
 
     @model_validator(mode="after")
     def _one_limit(self) -> SlaSpec:
-        if (self.within is None) == (self.within_expr is None):
-            raise ValueError("an sla has exactly one of 'within' or 'within_expr'")
+        exactly_one("an sla", within=self.within, within_expr=self.within_expr)
         return self
 
 
