@@ -8,9 +8,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "definitions"
-# A case folder holding this file documents a compiler bug: its expected.txt is the output
-# the compiler *should* give, so the case runs as a strict xfail until the bug is fixed.
-KNOWN_ISSUE = "known_issue.txt"
 
 
 def cases(group: str) -> list[Path]:
@@ -19,11 +16,7 @@ def cases(group: str) -> list[Path]:
 
 
 def _param(case: Path) -> object:
-    issue = case / KNOWN_ISSUE
-    if not issue.is_file():
-        return pytest.param(case, id=case.name)
-    reason = issue.read_text(encoding="utf-8").splitlines()[0]
-    return pytest.param(case, id=case.name, marks=pytest.mark.xfail(reason=reason, strict=True))
+    return pytest.param(case, id=case.name)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -169,23 +169,13 @@ def test_schema_rejects_the_invalid_fixture(case: str, file: str) -> None:
 
 
 # Documents on which the schema (what an editor shows) and the compiler must agree.
-# The xfail ones disagree today; each reason names the file to fix.
-LAX = "engine/spec/base.py: pydantic's lax mode coerces text; the schema (rightly) does not"
-DURATION_CASE = (
-    "engine/spec/base.py: parse_duration lower-cases; DURATION_PATTERN allows [a-z] only"
-)
-KEY_PATTERN = (
-    "engine/schema.py: dict[Name, X] gives patternProperties without additionalProperties: false,"
-    " so keys that miss the pattern are not checked at all"
-)
 BUNDLE = "kind: bundle\nversion: 1\nname: b\ntimezone: UTC\n"
 SCHEDULE = "kind: schedule\nversion: 1\nname: s\nactions:\n  - recompute_forecast: {forecast: f}\n"
 WORKFLOW = "kind: workflow\nversion: 1\nname: w\nentity: e\nstages:\n"
 
 
-def agree(name: str, text: str, accepted: bool, bug: str = "") -> Any:
-    marks = [pytest.mark.xfail(strict=True, reason=bug)] if bug else []
-    return pytest.param(text, accepted, id=name, marks=marks)
+def agree(name: str, text: str, accepted: bool) -> Any:
+    return pytest.param(text, accepted, id=name)
 
 
 AGREEMENT = [
@@ -195,23 +185,19 @@ AGREEMENT = [
     agree("forecast weight above 1", WORKFLOW + "  - {id: a, forecast_weight: 2}\n", False),
     agree("version true", FORM.replace("version: 1", "version: true"), False),
     agree("every without unit", SCHEDULE + "every: 72\n", False),
-    agree("required: yes", FORM.replace("string}", "string, required: yes}"), False, LAX),
-    agree(
-        "capacity as text", BUNDLE + "roles: [rep]\nusers:\n  li: {capacity: '40'}\n", False, LAX
-    ),
+    agree("required: yes", FORM.replace("string}", "string, required: yes}"), False),
+    agree("capacity as text", BUNDLE + "roles: [rep]\nusers:\n  li: {capacity: '40'}\n", False),
     agree(
         "weight as text",
         "kind: scoring\nversion: 1\nname: s\nentity: e\n"
         "features:\n  a: {value: '1', weight: '0.4'}\n",
         False,
-        LAX,
     ),
-    agree("duration in capitals", SCHEDULE + "every: 72H\n", True, DURATION_CASE),
+    agree("duration in capitals", SCHEDULE + "every: 72H\n", True),
     agree(
         "field name not snake_case",
         "kind: form\nversion: 1\nentity: lead\nfields:\n  Quote Price: {type: decimal}\n",
         False,
-        KEY_PATTERN,
     ),
 ]
 

@@ -183,10 +183,6 @@ def test_strict_leaves_a_clean_bundle_alone() -> None:
     assert run("validate", str(REPO / "definitions"), "--strict").exit_code == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/cli.py: under --strict a warnings-only bundle exits 1 but still prints 'ok: ...'",
-)
 def test_strict_failure_summary_does_not_say_ok(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(INVALID)
     summary = run("validate", "warnings_only", "--strict").output.splitlines()[-1]

@@ -6,12 +6,10 @@ Each folder under tests/fixtures/definitions/ is one bundle, compiled with
 - valid/<case>/: compiles with no diagnostic at all; EXPECTED_COUNTS says what it holds.
 - invalid/<case>/: renders exactly the lines of its expected.txt, in the compiler's order.
   A case with only warnings (warnings_only) must still give a bundle.
-- invalid/<case>/known_issue.txt: the case shows a compiler bug; expected.txt holds the
-  output the compiler should give, and the case is a strict xfail (see tests/conftest.py).
 
 Regenerate expected.txt after a deliberate message change with
 `SOPFLOW_REGEN_GOLDEN=1 .venv/bin/pytest tests/compiler/test_golden.py`, then read
-every changed line before committing it: regeneration never touches known issues.
+every changed line before committing it.
 """
 
 from __future__ import annotations
@@ -216,7 +214,7 @@ def test_invalid_case_reports_exactly_the_expected_diagnostics(invalid_case: Pat
     result = compile_case(invalid_case)
     actual = [d.render() for d in result.diagnostics]
     expected_file = invalid_case / "expected.txt"
-    if REGEN and not (invalid_case / "known_issue.txt").exists():
+    if REGEN:
         expected_file.write_text("".join(f"{line}\n" for line in actual), encoding="utf-8")
     expected = expected_file.read_text(encoding="utf-8").splitlines()
     assert expected, "an invalid case must expect at least one diagnostic"
@@ -251,10 +249,3 @@ def test_not_utf8_fixture_is_still_gbk() -> None:
     with pytest.raises(UnicodeDecodeError):
         raw.decode("utf-8")
     assert "药店线索" in raw.decode("gbk")  # an editor must not have re-encoded it
-
-
-def test_known_issues_explain_themselves() -> None:
-    for issue in (FIXTURES / "invalid").glob("*/known_issue.txt"):
-        lines = issue.read_text(encoding="utf-8").splitlines()
-        assert len(lines) >= 3 and lines[0] and "fix:" in issue.read_text().lower(), issue
-        assert (issue.parent / "expected.txt").is_file(), issue

@@ -99,7 +99,7 @@ def messages(text: str) -> list[str]:
         (
             "kind: scoring\nversion: 1\nname: s\nentity: lead\nfeatures:\n"
             "  f: {value: x, weight: high}\n",
-            ["f.yaml:6:25: error[bad-type]: 'features.f.weight' must be a number, got high"],
+            ["f.yaml:6:25: error[bad-type]: 'features.f.weight' must be a number, got 'high'"],
         ),
         (
             "kind: schedule\nversion: 1\nname: s\ncron: '0 25 * * *'\nactions: [{}]\n",
