@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from engine.spec.base import DocumentSpec, Expr, Name, Roles, Spec, Text, exactly_one
+from engine.spec.base import Date, DocumentSpec, Expr, Name, Roles, Spec, Text, exactly_one
 
 FieldType = Literal[
     "string",
@@ -85,8 +85,8 @@ class FieldSpec(Spec):
     )
     to: Name | None = Field(default=None, description="The entity a ref points to.")
     of: ItemType | None = Field(default=None, description="Item type of a list.")
-    min: float | str | None = None
-    max: float | str | None = None
+    min: float | Date | str | None = None
+    max: float | Date | str | None = None
     min_length: int | None = Field(default=None, ge=0)
     max_length: int | None = Field(default=None, ge=0)
     pattern: str | None = Field(default=None, description="Regular expression the text must match.")
