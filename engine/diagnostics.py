@@ -59,7 +59,12 @@ def _escape(text: str, prop: bool = False) -> str:
 
 def shorten(value: object, limit: int = MAX_SHOWN_INPUT) -> str:
     """Show a user's input in a message, cut to `limit` characters."""
-    text = value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+    try:
+        text = (
+            value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False)
+        )
+    except (ValueError, TypeError, RecursionError):
+        text = f"<{type(value).__name__}>"
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 

@@ -24,6 +24,8 @@ from engine.diagnostics import Diagnostic, Severity, shorten
 MAX_FILE_BYTES = 1024 * 1024
 # Why: caps what aliases may expand to (billion-laughs), per document.
 MAX_NODES = 200_000
+# Why: no business number needs more; huge ones only make messages and hashing slow.
+MAX_INT_BITS = 256
 # Why: deeper nesting than this is never a definition and risks recursion limits.
 MAX_DEPTH = 64
 
@@ -186,8 +188,8 @@ class _Walker:
         if tag == INT_TAG and node.value.isdigit() and len(node.value) < 19:
             return int(node.value)
         try:
-            return self.constructor.construct_object(node, deep=True)
-        except ValueError:
+            value = self.constructor.construct_object(node, deep=True)
+        except (ValueError, KeyError, TypeError, OverflowError):
             kind = tag.rpartition(":")[2]
             what, hint = _UNREADABLE.get(kind, (kind or "a value", "quote it to keep it as text"))
             raise _Budget(
@@ -200,6 +202,14 @@ class _Walker:
                 f"unsupported tag '{node.tag}'",
                 "definitions use plain YAML values; remove the '!' tag",
             ) from None
+        if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+            raise _Budget(
+                node,
+                "yaml-value",
+                "number is too large",
+                f"numbers in definitions have at most {MAX_INT_BITS} bits",
+            )
+        return value
 
     def mapping(self, node: MappingNode, path: Path, depth: int) -> dict[str, Any]:
         result: dict[str, Any] = {}

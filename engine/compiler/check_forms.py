@@ -126,6 +126,13 @@ def _check_field(ctx: Context, at: Site, field: FieldSpec) -> None:
             ctx.error(
                 at.at("pattern"), "bad-pattern", f"pattern is not a regular expression: {exc.msg}"
             )
+        except (OverflowError, RecursionError, ValueError):
+            ctx.error(
+                at.at("pattern"),
+                "bad-pattern",
+                "pattern is too large or too deeply nested to compile",
+                "simplify the regular expression",
+            )
     for bound in ("min", "max"):
         value = getattr(field, bound)
         if isinstance(value, str):

@@ -250,6 +250,14 @@ class Context:
         try:
             used = template_variables(source)
             problems = template_problems(source)
+        except (RecursionError, ValueError, OverflowError, MemoryError):
+            self.error(
+                site,
+                "template-too-complex",
+                "template is too deeply nested or holds a number too large to read",
+                "simplify the template",
+            )
+            return
         except TemplateSyntaxError as exc:
             offset = _line_offset(source, exc.lineno)
             line, col = site.shift(offset, source)

@@ -43,6 +43,7 @@ from engine.compiler.parse import parse_document
 from engine.compiler.scopes import entity_fields, table_sig, user_type
 from engine.diagnostics import Diagnostic, Severity, errors
 from engine.expr import CompiledExpression, ExprType
+from engine.frozen import deep_freeze
 from engine.spec import BundleManifest, FormSpec, TableDocument
 from engine.spec.workflow import WorkflowBody, parse_move
 from engine.yamlsource import Document, load_documents
@@ -390,7 +391,7 @@ def _build(
         "notification": len(specs["notification"]),
     }
     manifest = ctx.manifest.spec
-    return Bundle(
+    bundle = Bundle(
         name=manifest.name,
         hash=digest,
         manifest=manifest,
@@ -408,4 +409,6 @@ def _build(
         forecasts=specs["forecast"],
         notifications=specs["notification"],
         counts=frozen(counts),
-    )
+    )  # One Bundle serves every request: nothing reachable from it may change.
+    deep_freeze(bundle)
+    return bundle

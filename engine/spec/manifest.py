@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -122,6 +124,31 @@ class TableSpec(Spec):
         description="[from, to] date columns: rows cover date ranges.",
     )
     rows: list[dict[str, Any]] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dates_in_rows(cls, data: Any) -> Any:
+        """Read quoted dates in date columns as dates, as date fields do."""
+        if not isinstance(data, dict) or not isinstance(data.get("columns"), dict):
+            return data
+        readers = {"date": dt.date.fromisoformat, "datetime": dt.datetime.fromisoformat}
+        typed = {c: readers[t] for c, t in data["columns"].items() if t in readers}
+        rows = data.get("rows")
+        if not typed or not isinstance(rows, list):
+            return data
+        return {**data, "rows": [_read_dates(row, typed) for row in rows]}
+
+
+def _read_dates(row: Any, typed: dict[str, Any]) -> Any:
+    if not isinstance(row, dict):
+        return row
+    out = dict(row)
+    for column, read in typed.items():
+        if isinstance(out.get(column), str):
+            # An unreadable date stays text; the table check reports its row and column.
+            with contextlib.suppress(ValueError):
+                out[column] = read(out[column])
+    return out
 
 
 class TableDocument(TableSpec, DocumentSpec):
