@@ -229,19 +229,17 @@ class Context:
             return compile_expression(source, scope, expect=expect)
         except ExpressionError as exc:
             for issue in exc.issues:
-                line, col = site.shift(issue.offset, source)
-                self.diagnostics.append(
-                    Diagnostic(
-                        site.doc.path,
-                        line,
-                        col,
-                        Severity.ERROR,
-                        issue.code,
-                        issue.message,
-                        issue.hint,
-                    )
-                )
+                self.error_at(site, source, issue.offset, issue.code, issue.message, issue.hint)
             return None
+
+    def error_at(
+        self, site: Site, source: str, offset: int, code: str, message: str, hint: str = ""
+    ) -> None:
+        """Report an error at character `offset` of the scalar `source` at `site`."""
+        line, col = site.shift(offset, source)
+        self.diagnostics.append(
+            Diagnostic(site.doc.path, line, col, Severity.ERROR, code, message, hint)
+        )
 
     def template(self, site: Site, source: str | None, names: Iterable[str]) -> None:
         """Check a jinja2 text template: syntax, filters, and every variable it reads."""
@@ -260,37 +258,26 @@ class Context:
             return
         except TemplateSyntaxError as exc:
             offset = _line_offset(source, exc.lineno)
-            line, col = site.shift(offset, source)
-            self.diagnostics.append(
-                Diagnostic(
-                    site.doc.path,
-                    line,
-                    col,
-                    Severity.ERROR,
-                    "template-syntax",
-                    f"template: {exc.message}",
-                    "placeholders are written {{ name }}",
-                )
+            self.error_at(
+                site,
+                source,
+                offset,
+                "template-syntax",
+                f"template: {exc.message}",
+                "placeholders are written {{ name }}",
             )
             return
         for code, message, hint, word in problems:
-            line, col = site.shift(_find(source, word), source)
-            self.diagnostics.append(
-                Diagnostic(site.doc.path, line, col, Severity.ERROR, code, message, hint)
-            )
+            self.error_at(site, source, _find(source, word), code, message, hint)
         allowed = set(names)
         for name in sorted(used - allowed):
-            line, col = site.shift(_find(source, name), source)
-            self.diagnostics.append(
-                Diagnostic(
-                    site.doc.path,
-                    line,
-                    col,
-                    Severity.ERROR,
-                    "unknown-name",
-                    f"template uses '{name}', which is not defined here",
-                    did_you_mean(name, allowed) or f"available: {quote_list(allowed, 30)}",
-                )
+            self.error_at(
+                site,
+                source,
+                _find(source, name),
+                "unknown-name",
+                f"template uses '{name}', which is not defined here",
+                did_you_mean(name, allowed) or f"available: {quote_list(allowed, 30)}",
             )
 
 
