@@ -117,7 +117,15 @@ class Site:
             return row, indent + 1 + len(before) - (before.rfind("\n") + 1)
         if "\n" in before:
             return line + before.count("\n"), 1
-        return line, col + offset + (1 if opener in ("'", '"') else 0)
+        # A plain or quoted scalar may be folded over several lines: each line break
+        # became one space in `source`; continuation lines are indented.
+        pos, remaining = col - 1 + (1 if opener in ("'", '"') else 0), offset
+        while remaining > len(text) - pos and line < len(lines):
+            remaining -= len(text) - pos + 1
+            line += 1
+            text = lines[line - 1]
+            pos = len(text) - len(text.lstrip(" "))
+        return line, pos + max(remaining, 0) + 1
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -70,6 +71,24 @@ class NormalizerSpec(Spec):
         return self
 
 
+_DATE_READERS: dict[str, Any] = {
+    "date": dt.date.fromisoformat,
+    "datetime": dt.datetime.fromisoformat,
+}
+
+
+def _read_dates(read: Any, value: Any) -> Any:
+    """Read ISO text (or a list of it) with `read`; leave anything else for the checks."""
+    if isinstance(value, list):
+        return [_read_dates(read, v) for v in value]
+    if isinstance(value, str):
+        try:
+            return read(value)
+        except ValueError:
+            return value  # reported by the checks, with the field
+    return value
+
+
 class FieldSpec(Spec):
     """One field of an entity: its type, constraints, defaults and who may see or change it."""
 
@@ -98,6 +117,21 @@ class FieldSpec(Spec):
     read: Roles | None = Field(default=None, description="Roles that may see it (default: all).")
     write: Roles | None = Field(default=None, description="Roles that may change it.")
     since: int = Field(default=1, ge=1, description="Schema version that added this field.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dated_values(cls, data: Any) -> Any:
+        """Read quoted `default`, `min` and `max` of date and datetime fields as dates."""
+        if not isinstance(data, dict):
+            return data
+        kind = data.get("of") if data.get("type") == "list" else data.get("type")
+        read = _DATE_READERS.get(str(kind))
+        if read is None:
+            return data
+        out = dict(data)
+        for key in ("default", "min", "max"):
+            out[key] = _read_dates(read, data.get(key))
+        return {k: v for k, v in out.items() if k in data}
 
     @model_validator(mode="after")
     def _fits_type(self) -> FieldSpec:

@@ -132,7 +132,9 @@ class TableSpec(Spec):
         if not isinstance(data, dict) or not isinstance(data.get("columns"), dict):
             return data
         readers = {"date": dt.date.fromisoformat, "datetime": dt.datetime.fromisoformat}
-        typed = {c: readers[t] for c, t in data["columns"].items() if t in readers}
+        typed = {
+            c: readers[t] for c, t in data["columns"].items() if isinstance(t, str) and t in readers
+        }
         rows = data.get("rows")
         if not typed or not isinstance(rows, list):
             return data

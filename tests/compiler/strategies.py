@@ -123,11 +123,14 @@ NASTY_TEXT = [
     "\r\n", "ü", "中文", "🎉", "\u202e", "\u0000", "\ufeff", "\u2028", "- ", ": ", "#", "&a",
     "*a", "!!str", "%", "@", "`", "->", "a -> b", "${x}", "null", "~", "yes", "1e999", ".inf",
     "2026-13-45", "72h", "0h", "1 working day", "role:", "owner.manager", "https://", "a.b",
-    "x" * 4001, "²", "١٢", "_", "__class__", "*", "in [a, b]", "1..3", "3..1", ">= x", "has",
+    "²", "١٢", "_", "__class__", "*", "in [a, b]", "1..3", "3..1", ">= x", "has",
 ]  # fmt: skip
+# Built by .map() so that strategy reprs (which Hypothesis renders) stay short.
+LONG_TEXT = st.sampled_from([4001, 20001]).map(lambda n: "x" * n)
 TEXT = st.one_of(
     st.text(max_size=30),
     st.sampled_from(NASTY_TEXT),
+    LONG_TEXT,
     st.lists(st.sampled_from(NASTY_TEXT) | st.text(max_size=4), max_size=6).map("".join),
 )
 INTS = st.one_of(
@@ -140,10 +143,12 @@ DATES = st.dates(dt.date(1, 1, 1), dt.date(9999, 12, 31))
 DATETIMES = st.datetimes(dt.datetime(1900, 1, 1), dt.datetime(2200, 1, 1))
 KEYS = st.one_of(st.sampled_from(_model_keys()), TEXT)
 SCALARS = st.one_of(INTS, FLOATS, st.booleans(), st.none(), TEXT, DATES, DATETIMES)
-VALUES = st.recursive(
-    SCALARS,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
-    max_leaves=6,
+# Nested values. `st.deferred` rather than `st.recursive`: Hypothesis' shrinker renders the
+# strategy's repr, which grows exponentially with st.recursive (it exhausted 24 GB here).
+VALUES: st.SearchStrategy[Any] = st.deferred(
+    lambda: (
+        SCALARS | SCALARS | st.lists(VALUES, max_size=3) | st.dictionaries(KEYS, VALUES, max_size=3)
+    )
 )
 BY_KIND: dict[str, st.SearchStrategy[Any]] = {
     "int": INTS,
@@ -169,10 +174,9 @@ def kind_of(value: Any) -> str:
 
 
 @st.composite
-def other_type(draw: st.DrawFn, value: Any) -> Any:
-    """Draw a value of a different type than `value`."""
-    kind = draw(st.sampled_from(sorted(set(BY_KIND) - {kind_of(value)})))
-    return draw(BY_KIND[kind])
+def other_type(draw: st.DrawFn, kind: str) -> Any:
+    """Draw a value of a different type than `kind` (a key of BY_KIND)."""
+    return draw(BY_KIND[draw(st.sampled_from(sorted(set(BY_KIND) - {kind})))])
 
 
 # --- expressions --------------------------------------------------------------------------
@@ -221,7 +225,8 @@ def _compound(inner: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     )
 
 
-GRAMMAR = st.recursive(st.one_of(NAMES, NUMBERS, STRINGS), _compound, max_leaves=12)
+ATOMS = st.one_of(NAMES, NUMBERS, STRINGS)
+GRAMMAR: st.SearchStrategy[str] = st.deferred(lambda: ATOMS | ATOMS | _compound(GRAMMAR))
 EXPRESSIONS = st.one_of(
     GRAMMAR,
     TEXT,
@@ -318,7 +323,7 @@ RAW_INSERTS = [
     b"\t", b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\x80", b"\xef\xbb\xbf",
     b"\x00", b"&a ", b"*a", b"*a\n", b"<<: *a\n", b"!!python/object:os.system ", b"!!binary ",
     b"\n---\n", b"\n...\n", b"%YAML 1.1\n", b"? ", b"{", b"[", b"]", b"'", b'"', b"\n- ", b": ",
-    b"&a [*a, *a]", b"\r", b"\x85", b"|", b">-\n", b"!!int ", b"!!float ", b"!!bool ", b"9" * 4400,
+    b"&a [*a, *a]", b"\r", b"\x85", b"|", b">-\n", b"!!int ", b"!!float ", b"!!bool ",
 ]  # fmt: skip
 # YAML text put in place of one scalar (plain, unquoted): tags, bad timestamps, huge numbers.
 RAW_SCALARS = [
@@ -400,7 +405,8 @@ def mutations(draw: st.DrawFn) -> Mutation:
     if draw(st.booleans()):  # one file first, so that small files get their share
         chosen = draw(st.sampled_from(sorted({f for f, _, _ in sites})))
         sites = tuple(s for s in sites if s[0] == chosen)
-    file, index, path = draw(st.sampled_from(sites))
+    # An index, not sampled_from(sites): Hypothesis renders strategy reprs, and sites is long.
+    file, index, path = sites[draw(st.integers(0, len(sites) - 1))]
     value = _get(_corpus()[1][file][index], path)
     payload = {
         "delete_key": st.none(),
@@ -411,7 +417,7 @@ def mutations(draw: st.DrawFn) -> Mutation:
         "truncate_list": st.integers(0, max(len(value) - 1, 0))
         if isinstance(value, list)
         else st.none(),
-        "retype": other_type(value),
+        "retype": other_type(kind_of(value)),
         "random_text": text_for(path[-1] if path else ""),
         "expression": EXPRESSIONS,
         "add_key": _new_key(_corpus()[1][file][index].get("kind"), path),
@@ -439,6 +445,8 @@ def apply(corpus: Corpus, mutation: Mutation) -> bool:
     except (KeyError, IndexError, TypeError):
         return False
     if op in ("duplicate_item", "truncate_list") and not (isinstance(value, list) and value):
+        return False
+    if op == "add_key" and not isinstance(value, dict):
         return False
     if op == "delete_key":
         del parent[key]
@@ -512,16 +520,16 @@ def mutated_bundles(draw: st.DrawFn, max_mutations: int = 4) -> Mutant:
         changed[file] = re.sub(
             rf"{SENTINEL}(\d+)x", lambda m: RAW_SCALARS[int(m.group(1))], text
         ).encode("utf-8")
-    if draw(st.integers(0, 4)) == 0:
+    if draw(st.integers(0, 4)) == 4:  # one time in five; shrinks towards none
         file = draw(st.sampled_from(sorted(definition_files())))
         raw = changed.get(file, definition_files()[file])
         at = draw(st.integers(0, len(raw)))
         how = draw(st.sampled_from(["insert", "cut", "bytes"]))
         insert = b""
-        if how != "cut":
-            insert = draw(
-                st.sampled_from(RAW_INSERTS) if how == "insert" else st.binary(max_size=6)
-            )
+        if how == "insert":
+            insert = draw(st.sampled_from(RAW_INSERTS) | st.just(4400).map(lambda n: b"9" * n))
+        elif how == "bytes":
+            insert = draw(st.binary(max_size=6))
         changed[file] = raw[:at] + insert + (raw[at:] if how != "cut" else b"")
         changes.append(f"bytes {file}@{at}: {'cut' if how == 'cut' else insert!r}")
     return Mutant(tuple(changes), changed, frozenset(touched))
@@ -537,14 +545,18 @@ EXPR = st.one_of(WORDS, GRAMMAR.filter(lambda e: 0 < len(e) <= 4000))
 ROLES = st.lists(USER_ID, max_size=3)
 NUMBER = st.one_of(st.integers(-(10**9), 10**9), st.floats(allow_nan=False, allow_infinity=False))
 OFFSETS = st.integers(-23 * 60 + 1, 23 * 60 - 1).map(lambda m: dt.timezone(dt.timedelta(minutes=m)))
-ANY = st.recursive(
-    st.one_of(
-        st.none(), st.booleans(), st.integers(-(2**64), 2**64), NUMBER, PLAIN, DATES,
-        st.datetimes(timezones=st.none() | OFFSETS),
-    ),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(PLAIN, inner, max_size=3),
-    max_leaves=5,
+ANY_SCALAR = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**64), 2**64), NUMBER, PLAIN, DATES,
+    st.datetimes(timezones=st.none() | OFFSETS),
 )  # fmt: skip
+ANY: st.SearchStrategy[Any] = st.deferred(
+    lambda: (
+        ANY_SCALAR
+        | ANY_SCALAR
+        | st.lists(ANY, max_size=3)
+        | st.dictionaries(PLAIN, ANY, max_size=3)
+    )
+)
 UNITS = ["s", "sec", "m", "min", "minutes", "h", "hour", "hours", "d", "day", "days", "w", "weeks"]
 
 
@@ -563,7 +575,7 @@ def record(required: dict[str, Any], optional: dict[str, Any] | None = None) -> 
 def durations(draw: st.DrawFn) -> str:
     """A duration text: '72h', '1h30m', '2 working days', '1.5 hours'."""
     number = st.integers(1, 999).map(str) | st.sampled_from(["0.5", "1.25", "10.0"])
-    if draw(st.integers(0, 4)) == 0:
+    if draw(st.integers(0, 4)) == 4:  # one time in five; shrinks towards none
         return f"{draw(number)} working {draw(st.sampled_from(UNITS))}"
     space = draw(st.sampled_from(["", " "]))
     parts = [
@@ -609,7 +621,8 @@ ACTION_BODIES = {
 ACTION = st.sampled_from(sorted(ACTION_BODIES)).flatmap(
     lambda k: record({k: ACTION_BODIES[k]}, opt(when=EXPR))
 )
-ACTIONS = st.lists(ACTION, max_size=2)
+# deferred(): a short repr (Hypothesis renders them) for strategies used in many places.
+ACTIONS = st.lists(st.deferred(lambda: ACTION), max_size=2)
 
 # Which optional keys apply to which field types (mirrors engine/spec/form.py _APPLIES).
 _NUMERIC, _TEXTUAL = {"integer", "decimal"}, {"string", "text", "phone", "address", "email"}
@@ -617,7 +630,7 @@ NORMALIZER = st.one_of(
     st.sampled_from(["trim", "lower", "upper", "collapse_spaces", "digits_only"]),
     record({"canonical": record({"table": NAME}, opt(match=NAME, to=NAME,
            unmatched=st.sampled_from(["keep", "reject"])))}),
-    record({"replace": st.dictionaries(PLAIN, PLAIN, max_size=2)}),
+    record({"replace": st.dictionaries(PLAIN, PLAIN, min_size=1, max_size=2)}),
 )  # fmt: skip
 
 
@@ -654,7 +667,7 @@ def field_specs(draw: st.DrawFn) -> dict[str, Any]:
     if ftype in _NUMERIC:
         data |= draw(record({}, opt(min=NUMBER, max=NUMBER)))
     if ftype in {"date", "datetime"}:
-        data |= draw(record({}, opt(min=DATES.map(str), max=DATES.map(str))))
+        data |= draw(record({}, opt(min=DATES | DATES.map(str), max=DATES | DATES.map(str))))
     if ftype in _TEXTUAL | {"list", "multi_enum"}:
         sizes = st.integers(0, 10**6)
         data |= draw(record({}, opt(min_length=sizes, max_length=sizes)))
@@ -706,7 +719,7 @@ SLA = st.one_of(
             on_remind=ACTIONS, on_breach=ACTIONS),
     )
 )  # fmt: skip
-STAGE = record(
+_STAGE = record(
     {"id": NAME},
     opt(
         title=PLAIN, guidance=PLAIN,
@@ -718,12 +731,13 @@ STAGE = record(
         forecast_weight=st.floats(0, 1), on_enter=ACTIONS, on_exit=ACTIONS,
     ),
 )  # fmt: skip
-EXIT = record(
+_EXIT = record(
     {"id": NAME, "outcome": st.sampled_from(["won", "lost", "closed"])},
     opt(title=PLAIN, **{"from": st.lists(NAME, max_size=2)}, require=st.lists(NAME, max_size=2),
         evidence=st.lists(EVIDENCE, max_size=2), guards=st.lists(GUARD, max_size=2), roles=ROLES,
         on_enter=ACTIONS),
 )  # fmt: skip
+STAGE, EXIT = st.deferred(lambda: _STAGE), st.deferred(lambda: _EXIT)
 MOVE = st.tuples(NAME, st.sampled_from(["->", " -> ", "  ->\t"]), NAME).map("".join)
 MOVES = record(
     {},

@@ -7,7 +7,7 @@ import re
 import signal
 import tempfile
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType, MappingProxyType
@@ -39,10 +39,12 @@ from engine.spec import KINDS, DocumentSpec
 from engine.yamlsource import load_documents
 
 KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+# What the YAML reader counts as a line break (so what its line numbers count).
+YAML_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 # Why: the example bundle compiles in ~40 ms; ten seconds means a hang, not a slow machine.
 COMPILE_TIMEOUT_S = 10
 FUZZ = settings(
-    max_examples=250,
+    max_examples=400,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -83,9 +85,10 @@ def compile_files(files: Mapping[str, bytes]) -> tuple[CompileResult, str]:
         with time_limit(COMPILE_TIMEOUT_S), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = compile_bundle(tmp)
-    # Python flags generated code that is sure to fail; under `-W error` that is a crash.
+    # A SyntaxWarning from compiling user input (or generated code) goes to the server's
+    # stderr, and under `python -W error` it is an exception: the outcome depends on flags.
     flagged = [str(w.message) for w in caught if issubclass(w.category, SyntaxWarning)]
-    assert flagged == [], f"the compiler generated code Python warns about: {flagged}"
+    assert flagged == [], f"compiling raised Python SyntaxWarnings: {flagged}"
     return result, tmp
 
 
@@ -98,6 +101,12 @@ def check_well_formed(result: CompileResult, root: str, files: Mapping[str, byte
         assert diag.path in allowed, f"path outside the folder: {shown}"
         assert isinstance(diag.line, int) and diag.line >= 1, f"bad line: {shown}"
         assert isinstance(diag.col, int) and diag.col >= 1, f"bad column: {shown}"
+        if diag.path != root:  # it points at a character of the file (or just past its end)
+            text = files[diag.path[len(root) + 1 :]].decode("utf-8", "replace")
+            lines = YAML_LINE_BREAK.split(text)
+            width = len(lines[diag.line - 1]) if diag.line <= len(lines) else 0
+            assert diag.line <= len(lines) + 1, f"line past the end of the file: {shown}"
+            assert diag.col <= width + 1, f"column past the end of line ({width}): {shown}"
         assert isinstance(diag.code, str) and KEBAB.match(diag.code), f"bad code: {shown}"
         assert isinstance(diag.message, str) and diag.message.strip(), f"no message: {shown}"
         assert diag.severity in (Severity.ERROR, Severity.WARNING), shown
@@ -123,44 +132,61 @@ def test_mutated_bundle_compiles_to_diagnostics(mutant: Mutant) -> None:
 
 
 TEXTUAL = {"string", "text", "phone", "address", "email"}
+Site = tuple[str, int, tuple[str | int, ...]]
 
 
-def _text_sites() -> list[tuple[str, int, tuple[str | int, ...]]]:
-    """Expression and template values, and the `pattern` key of every text field."""
-    sites = []
+def _text_sites() -> dict[str, list[Site]]:
+    """Expression and template values, and the (new) `pattern` key of every text field."""
+    sites: dict[str, list[Site]] = {"expression": [], "template": [], "pattern": []}
     for file, docs in sorted(definition_data().items()):
         for index, doc in enumerate(docs):
             for path, value in nodes(doc):
-                key = path[-1] if path else None
-                if isinstance(value, str) and (is_expression(path) or key in TEMPLATE_KEYS):
-                    sites.append((file, index, path))
+                if isinstance(value, str) and is_expression(path):
+                    sites["expression"].append((file, index, path))
+                elif isinstance(value, str) and path and path[-1] in TEMPLATE_KEYS:
+                    sites["template"].append((file, index, path))
                 elif (
                     doc.get("kind") == "form"
                     and len(path) == 2
                     and path[0] == "fields"
                     and value.get("type") in TEXTUAL
                 ):
-                    sites.append((file, index, (*path, "pattern")))
+                    sites["pattern"].append((file, index, (*path, "pattern")))
     return sites
 
 
 TEXT_SITES = _text_sites()
 
 
-@FUZZ
-@given(st.sampled_from(TEXT_SITES).flatmap(lambda s: st.tuples(st.just(s), text_for(s[2][-1]))))
-def test_random_expression_or_template_compiles_to_diagnostics(
-    case: tuple[tuple[str, int, tuple[str | int, ...]], str],
-) -> None:
-    (file, index, path), source = case
+def check_text_at(site: Site, text: str) -> None:
+    """Put `text` at one site of the example bundle, compile, check the diagnostics."""
+    file, index, path = site
     corpus = definition_data()
     parent = corpus[file][index]
     for part in path[:-1]:
         parent = parent[part]
-    parent[path[-1]] = source
+    parent[path[-1]] = text
     files = {**definition_files(), file: yaml_text(corpus[file], many=True).encode()}
     result, root = compile_files(files)
     check_well_formed(result, root, files)
+
+
+@settings(FUZZ, max_examples=200)
+@given(st.sampled_from(TEXT_SITES["expression"]), text_for("when"))
+def test_random_expression_compiles_to_diagnostics(site: Site, text: str) -> None:
+    check_text_at(site, text)
+
+
+@settings(FUZZ, max_examples=150)
+@given(st.sampled_from(TEXT_SITES["template"]), text_for("message"))
+def test_random_template_compiles_to_diagnostics(site: Site, text: str) -> None:
+    check_text_at(site, text)
+
+
+@settings(FUZZ, max_examples=60)
+@given(st.sampled_from(TEXT_SITES["pattern"]), text_for("pattern"))
+def test_random_pattern_compiles_to_diagnostics(site: Site, text: str) -> None:
+    check_text_at(site, text)
 
 
 # --- (2) round trips: load(dump(spec)) == spec --------------------------------------------
@@ -218,8 +244,35 @@ def test_example_spec_round_trips(spec: DocumentSpec) -> None:
     assert_round_trip(spec)
 
 
-@pytest.mark.parametrize("spec", EXAMPLE_SPECS)
-def test_example_spec_round_trips_through_json(spec: DocumentSpec) -> None:
+# Dates whose type the same document declares: their JSON text can be read back as dates.
+TYPED_DATES = {
+    "form-date-default": "kind: form\nversion: 1\nentity: a\nfields:\n"
+    "  d: {type: date, default: 2026-01-31, min: 2026-01-01}\n",
+    "form-datetime-default": "kind: form\nversion: 1\nentity: a\nfields:\n"
+    "  t:\n    type: datetime\n    default: 2026-01-31T10:00:00+08:00\n",
+    "form-date-list-default": "kind: form\nversion: 1\nentity: a\nfields:\n"
+    "  d: {type: list, of: date, default: [2026-01-31]}\n",
+    "table-date-rows": "kind: table\nversion: 1\nname: t\nkey: [a]\n"
+    "columns: {a: datetime, b: date}\nrows:\n  - a: 2026-01-31T10:00:00+08:00\n    b: 2026-01-01\n",
+    "validation-effective-from": "kind: validation\nversion: 1\nname: v\nentity: a\n"
+    "refuse_if: x\nmessage: m\neffective_from: 2026-01-01\n",
+    "manifest-holidays-leave": "kind: bundle\nversion: 1\nname: b\ntimezone: UTC\nroles: [a]\n"
+    "calendars: {c: {holidays: [2026-01-01]}}\n"
+    "users:\n  u: {leave: [{from: 2026-01-01, to: 2026-01-02}]}\n",
+}
+
+
+def _typed_date_specs() -> list[Any]:
+    params = []
+    for name, text in TYPED_DATES.items():
+        spec, problems = parse_text(text)
+        assert problems == [], problems
+        params.append(pytest.param(spec, id=name))
+    return params
+
+
+@pytest.mark.parametrize("spec", [*EXAMPLE_SPECS, *_typed_date_specs()])
+def test_spec_round_trips_through_json(spec: DocumentSpec) -> None:
     # The JSON form is what the API and the JSON Schema speak (ARCHITECTURE decision 1).
     assert_round_trip(spec, mode="json")
 
@@ -290,21 +343,51 @@ def test_bundle_mappings_are_read_only(bundle: Bundle) -> None:
                 del mapping[key]  # type: ignore[attr-defined]
 
 
-_MUTABLE = (list, dict, set, bytearray)
+def _no_op_changes(value: Any) -> list[tuple[str, Callable[[], object]]]:
+    """Changes that leave a list, dict, set or bytearray as it is (if they are allowed)."""
+    if isinstance(value, list):
+        return [
+            ("extend", lambda: value.extend([])),
+            ("slice assignment", lambda: value.__setitem__(slice(0, 0), [])),
+            ("+=", lambda: value.__iadd__([])),
+        ]
+    if isinstance(value, dict):
+        probes = [("update", lambda: value.update({})), ("|=", lambda: value.__ior__({}))]
+        if value:
+            key = next(iter(value))
+            probes.append(("item assignment", lambda: value.__setitem__(key, value[key])))
+        return probes
+    if isinstance(value, set):
+        return [("update", lambda: value.update(()))]
+    if isinstance(value, bytearray):
+        return [("extend", lambda: value.extend(b""))]
+    return []
+
+
+def _changes_allowed(value: Any) -> list[str]:
+    """Return the no-op changes `value` accepts (a read-only container refuses them all)."""
+    allowed = []
+    for name, probe in _no_op_changes(value):
+        try:
+            probe()
+        except Exception:  # refused, as it should be
+            continue
+        allowed.append(name)
+    return allowed
 
 
 def _mutable_parts(value: Any, where: str, seen: set[int]) -> Iterator[str]:
-    """Yield where a list, dict or set can be reached from `value` (a Bundle, at first)."""
+    """Yield where a list, dict or set reachable from `value` (a Bundle) accepts changes."""
     if id(value) in seen or (callable(value) and not isinstance(value, BaseModel | type)):
         return
     seen.add(id(value))
-    if isinstance(value, _MUTABLE):
-        yield f"{where} ({type(value).__name__})"
+    if allowed := _changes_allowed(value):
+        yield f"{where} ({type(value).__name__} allows {', '.join(allowed)})"
         return
     if isinstance(value, Mapping):
         for key, item in value.items():
             yield from _mutable_parts(item, f"{where}[{key!r}]", seen)
-    elif isinstance(value, tuple | frozenset):
+    elif isinstance(value, tuple | frozenset | list):
         for i, item in enumerate(value):
             yield from _mutable_parts(item, f"{where}[{i}]", seen)
     elif isinstance(value, BaseModel):
