@@ -137,6 +137,27 @@ DurationText = Annotated[
 # Dates may be written bare (YAML reads a date) or quoted ('2026-01-31').
 Date = Annotated[dt.date, Strict(False)]
 
+
+def read_dates(kind: object, value: Any) -> Any:
+    """Read ISO text (or a list of it) as a date if `kind` is 'date' or 'datetime'.
+
+    Anything else, and text that is not a valid date, is left for the checks to report.
+    """
+    read = {"date": dt.date.fromisoformat, "datetime": dt.datetime.fromisoformat}.get(
+        kind if isinstance(kind, str) else ""
+    )
+    if read is None:
+        return value
+    if isinstance(value, list):
+        return [read_dates(kind, v) for v in value]
+    if isinstance(value, str):
+        try:
+            return read(value)
+        except ValueError:
+            return value
+    return value
+
+
 Roles = Annotated[list[UserId], Field(description="Role ids declared in the bundle manifest.")]
 
 

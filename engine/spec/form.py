@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from engine.spec.base import Date, DocumentSpec, Expr, Name, Roles, Spec, Text, exactly_one
+from engine.spec.base import (
+    Date,
+    DocumentSpec,
+    Expr,
+    Name,
+    Roles,
+    Spec,
+    Text,
+    exactly_one,
+    read_dates,
+)
 
 FieldType = Literal[
     "string",
@@ -71,24 +80,6 @@ class NormalizerSpec(Spec):
         return self
 
 
-_DATE_READERS: dict[str, Any] = {
-    "date": dt.date.fromisoformat,
-    "datetime": dt.datetime.fromisoformat,
-}
-
-
-def _read_dates(read: Any, value: Any) -> Any:
-    """Read ISO text (or a list of it) with `read`; leave anything else for the checks."""
-    if isinstance(value, list):
-        return [_read_dates(read, v) for v in value]
-    if isinstance(value, str):
-        try:
-            return read(value)
-        except ValueError:
-            return value  # reported by the checks, with the field
-    return value
-
-
 class FieldSpec(Spec):
     """One field of an entity: its type, constraints, defaults and who may see or change it."""
 
@@ -125,13 +116,9 @@ class FieldSpec(Spec):
         if not isinstance(data, dict):
             return data
         kind = data.get("of") if data.get("type") == "list" else data.get("type")
-        read = _DATE_READERS.get(str(kind))
-        if read is None:
-            return data
-        out = dict(data)
-        for key in ("default", "min", "max"):
-            out[key] = _read_dates(read, data.get(key))
-        return {k: v for k, v in out.items() if k in data}
+        return {
+            k: read_dates(kind, v) if k in ("default", "min", "max") else v for k, v in data.items()
+        }
 
     @model_validator(mode="after")
     def _fits_type(self) -> FieldSpec:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
-import contextlib
-import datetime as dt
 import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
-from engine.spec.base import Date, DocumentSpec, Name, Roles, Spec, Text, UserId, one_or_many
+from engine.spec.base import (
+    Date,
+    DocumentSpec,
+    Name,
+    Roles,
+    Spec,
+    Text,
+    UserId,
+    one_or_many,
+    read_dates,
+)
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ColumnType = Literal["string", "integer", "decimal", "boolean", "date", "datetime", "list"]
@@ -131,26 +139,16 @@ class TableSpec(Spec):
         """Read quoted dates in date columns as dates, as date fields do."""
         if not isinstance(data, dict) or not isinstance(data.get("columns"), dict):
             return data
-        readers = {"date": dt.date.fromisoformat, "datetime": dt.datetime.fromisoformat}
-        typed = {
-            c: readers[t] for c, t in data["columns"].items() if isinstance(t, str) and t in readers
-        }
-        rows = data.get("rows")
-        if not typed or not isinstance(rows, list):
+        columns, rows = data["columns"], data.get("rows")
+        if not isinstance(rows, list):
             return data
-        return {**data, "rows": [_read_dates(row, typed) for row in rows]}
-
-
-def _read_dates(row: Any, typed: dict[str, Any]) -> Any:
-    if not isinstance(row, dict):
-        return row
-    out = dict(row)
-    for column, read in typed.items():
-        if isinstance(out.get(column), str):
-            # An unreadable date stays text; the table check reports its row and column.
-            with contextlib.suppress(ValueError):
-                out[column] = read(out[column])
-    return out
+        rows = [
+            {c: read_dates(columns.get(c), v) for c, v in row.items()}
+            if isinstance(row, dict)
+            else row
+            for row in rows
+        ]
+        return {**data, "rows": rows}
 
 
 class TableDocument(TableSpec, DocumentSpec):
