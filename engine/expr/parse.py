@@ -6,6 +6,7 @@ import ast
 import io
 import re
 import tokenize
+import warnings
 from dataclasses import dataclass
 
 from engine.expr.errors import ExprIssue
@@ -97,6 +98,16 @@ def _too_large(what: str, limit: int | None = None, offset: int = 0) -> ExprIssu
     )
 
 
+def _parse_strictly(text: str) -> ast.Expression:
+    """Parse like ast.parse, but treat Python's SyntaxWarnings (e.g. `0in x`) as errors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SyntaxWarning)
+        try:
+            return ast.parse(text, mode="eval")
+        except SyntaxWarning as warning:
+            raise SyntaxError(str(warning)) from None
+
+
 def parse(source: str) -> Parsed:
     """Parse `source` (multi-line allowed) and check its size, depth and node count."""
     if len(source) > MAX_SOURCE_LENGTH:
@@ -108,14 +119,14 @@ def parse(source: str) -> Parsed:
         issue = ExprIssue("syntax", "the expression is empty", "write a value or a condition")
         return Parsed(None, source, 0, (issue,))
     try:
-        tree, shift = ast.parse(text, mode="eval"), lead
+        tree, shift = _parse_strictly(text), lead
     except SyntaxError as error:
         first = _syntax_issue(error, text, lead, len(source))
         # A multi-line YAML value parses like Python inside parentheses.
         if ("\n" not in text and "\r" not in text) or not _balanced(text):
             return Parsed(None, source, 0, (first,))
         try:
-            tree, shift, text = ast.parse(f"({text}\n)", mode="eval"), lead - 1, f"({text}\n)"
+            tree, shift, text = _parse_strictly(f"({text}\n)"), lead - 1, f"({text}\n)"
         except SyntaxError as wrapped:
             return Parsed(
                 None, source, 0, (_syntax_issue(wrapped, f"({text}\n)", lead - 1, len(source)),)

@@ -26,7 +26,9 @@ class Spec(BaseModel):
 
     # strict: YAML already types its scalars, so 'yes' or '40' in quotes stay text and a
     # `required: yes` is an error rather than a silent true (docs/decisions.md).
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, strict=True)
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, strict=True, allow_inf_nan=False
+    )
 
 
 class DocumentSpec(Spec):
