@@ -7,11 +7,16 @@ from collections.abc import Iterable
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """Return `did you mean 'x'?` for the closest candidate, or an empty string."""
-    pool = [c for c in candidates if c]
-    best = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
-    if not best:
-        lowered = {c.lower(): c for c in pool}
-        best = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.6)
-        best = [lowered[b] for b in best]
-    return f"did you mean '{best[0]}'?" if best else ""
+    """Return `did you mean 'x'?` for the closest candidate, or an empty string.
+
+    A candidate that differs only in case wins; otherwise difflib's closest match,
+    compared case-insensitively.
+    """
+    by_lower: dict[str, str] = {}
+    for candidate in sorted(c for c in candidates if c):
+        by_lower.setdefault(candidate.lower(), candidate)
+    lowered = word.lower()
+    if lowered in by_lower and by_lower[lowered] != word:
+        return f"did you mean '{by_lower[lowered]}'?"
+    close = difflib.get_close_matches(lowered, list(by_lower), n=1)
+    return f"did you mean '{by_lower[close[0]]}'?" if close else ""

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from engine.expr.limits import MAX_QUOTE
+from engine.suggest import did_you_mean
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,4 @@ def quote(text: str) -> str:
 
 def suggest(word: str, candidates: Iterable[str]) -> str:
     """Return a 'did you mean ...?' hint for the closest candidate, or an empty string."""
-    by_lower: dict[str, str] = {}
-    for candidate in sorted(candidates):
-        by_lower.setdefault(candidate.lower(), candidate)
-    lowered = word.lower()
-    if lowered in by_lower and by_lower[lowered] != word:
-        return f"did you mean '{by_lower[lowered]}'?"
-    close = difflib.get_close_matches(lowered, list(by_lower), n=1)
-    return f"did you mean '{by_lower[close[0]]}'?" if close else ""
+    return did_you_mean(word, candidates)
