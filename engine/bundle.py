@@ -119,6 +119,24 @@ class Bundle:
     forecasts: Mapping[str, ForecastSpec]
     notifications: Mapping[str, NotificationSpec]
     counts: Mapping[str, int] = field(default_factory=dict)
+    expressions: Mapping[tuple[int, str], CompiledExpression] = field(
+        default_factory=dict, repr=False
+    )
+
+    def expr(self, part: object, attr: str) -> CompiledExpression:
+        """Return the compiled expression at `attr` of a spec part held by this bundle.
+
+        `part` is the very object found in the bundle (an ActionSpec for `when`, a
+        RoutingSpec for `eligible`, a SetFieldsAction for `fields.<name>`...). Every
+        expression was compiled and checked when the bundle was built; a miss here
+        is a bug in the caller (an object from another bundle), not bad input.
+        """
+        try:
+            return self.expressions[(id(part), attr)]
+        except KeyError:
+            raise LookupError(
+                f"no compiled expression '{attr}' on {type(part).__name__} in this bundle"
+            ) from None
 
     def summary(self) -> str:
         """Return one line saying what was compiled."""

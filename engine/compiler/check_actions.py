@@ -7,7 +7,7 @@ from typing import Any
 
 from engine.compiler.context import Context, Site
 from engine.expr import ExprType
-from engine.spec.actions import ActionSpec, NotifyAction
+from engine.spec.actions import ActionSpec, NotifyAction, SetFieldsAction, SuggestAction
 
 # Names a notification template may read (the runtime renders with exactly these).
 NOTIFICATION_NAMES = (
@@ -39,7 +39,7 @@ def check_actions(
     scope = ctx.scope_for(entity, context=context, constants=constants)
     for i, action in enumerate(actions):
         at = site.at(i)
-        ctx.expr(at.at("when"), action.when, scope, ExprType.BOOL)
+        ctx.expr(at.at("when"), action.when, scope, ExprType.BOOL, owner=action, attr="when")
         body = action.body
         here = at.at(action.name)
         if isinstance(body, NotifyAction):
@@ -57,10 +57,12 @@ def check_actions(
                         "unknown-field",
                         f"entity '{spec.entity}': ",
                     ):
-                        ctx.expr(here.at("data", name), expr, scope)
+                        ctx.expr(
+                            here.at("data", name), expr, scope, owner=spec, attr=f"data.{name}"
+                        )
             ctx.known(here.at("workflow"), "workflow", spec.workflow, ctx.of("workflow"))
         elif action.set:
-            _check_set(ctx, here, action.set.fields, entity, scope)
+            _check_set(ctx, here, action.set, entity, scope)
         elif action.assign:
             a = action.assign
             ctx.known(here.at("routing"), "routing rule", a.routing, ctx.of("routing"))
@@ -81,9 +83,7 @@ def check_actions(
                 ctx.of("forecast"),
             )
         elif action.suggest:
-            _check_suggest(
-                ctx, here, action.suggest.table, action.suggest.where, entity, context, constants
-            )
+            _check_suggest(ctx, here, action.suggest, entity, context, constants)
 
 
 def _users(ctx: Context) -> list[str]:
@@ -120,32 +120,32 @@ def _check_notify(ctx: Context, site: Site, spec: NotifyAction, entity: str | No
 
 
 def _check_set(
-    ctx: Context, site: Site, fields: dict[str, str], entity: str | None, scope: Any
+    ctx: Context, site: Site, action: SetFieldsAction, entity: str | None, scope: Any
 ) -> None:
     if entity is None:
         ctx.error(site, "no-record", "'set' needs a record, and this action has none")
         return
     target = ctx.entities.get(entity, {})
-    for name, expr in fields.items():
+    for name, expr in action.fields.items():
         if ctx.known(
             site.at("fields", name), "field", name, target, "unknown-field", f"entity '{entity}': "
         ):
-            ctx.expr(site.at("fields", name), expr, scope)
+            ctx.expr(site.at("fields", name), expr, scope, owner=action, attr=f"fields.{name}")
 
 
 def _check_suggest(
     ctx: Context,
     site: Site,
-    table: str,
-    where: str,
+    suggest: SuggestAction,
     entity: str | None,
     context: dict[str, ExprType] | None,
     constants: dict[str, Any] | None,
 ) -> None:
+    table = suggest.table
     if not ctx.known(site.at("table"), "table", table, ctx.tables):
         return
     row = ctx.table_sigs[table]
     extra = dict(context or {})
     extra["row"] = ExprType.record(f"table '{table}' row", dict(row.columns))
     scope = ctx.scope_for(entity, context=extra, constants=constants)
-    ctx.expr(site.at("where"), where, scope, ExprType.BOOL)
+    ctx.expr(site.at("where"), suggest.where, scope, ExprType.BOOL, owner=suggest, attr="where")

@@ -43,7 +43,9 @@ def check_scoring(ctx: Context, entry: Entry[ScoringSpec]) -> list[CompiledExpre
     scope = ctx.scope_for(spec.entity, context=context)
     compiled = []
     for name, feature in spec.features.items():
-        expr = ctx.expr(site.at("features", name, "value"), feature.value, scope)
+        expr = ctx.expr(
+            site.at("features", name, "value"), feature.value, scope, owner=feature, attr="value"
+        )
         if expr is not None and expr.type.kind not in (*_NUMERIC, "bool"):
             ctx.error(
                 site.at("features", name, "value"),
@@ -73,8 +75,10 @@ def check_routing(ctx: Context, entry: Entry[RoutingSpec]) -> None:
             site.at("candidates", "users", i), "user", user, manifest.users if manifest else []
         )
     scope = ctx.scope_for(spec.entity, context={"candidate": ctx.user})
-    ctx.expr(site.at("eligible"), spec.eligible, scope, T.BOOL)
-    ctx.expr(site.at("when"), spec.when, ctx.scope_for(spec.entity), T.BOOL)
+    ctx.expr(site.at("eligible"), spec.eligible, scope, T.BOOL, owner=spec, attr="eligible")
+    ctx.expr(
+        site.at("when"), spec.when, ctx.scope_for(spec.entity), T.BOOL, owner=spec, attr="when"
+    )
     scorings = ctx.of("scoring")
     if spec.match and ctx.known(site.at("match"), "scoring model", spec.match, scorings):
         model: ScoringSpec = scorings[spec.match].spec

@@ -123,8 +123,10 @@ def check_alert(ctx: Context, entry: Entry[AlertSpec]) -> None:
         scope = ctx.scope_for(None, context=row)
         names = [*row, "now"]
         entity = None
-    ctx.expr(site.at("when"), spec.when, scope, T.BOOL)
-    ctx.expr(site.at("resolve_when"), spec.resolve_when, scope, T.BOOL)
+    ctx.expr(site.at("when"), spec.when, scope, T.BOOL, owner=spec, attr="when")
+    ctx.expr(
+        site.at("resolve_when"), spec.resolve_when, scope, T.BOOL, owner=spec, attr="resolve_when"
+    )
     ctx.template(site.at("dedup_key"), spec.dedup_key, names)
     extra = None if entity else dict(scope.context)
     check_actions(ctx, site.at("actions"), spec.actions, entity, context=extra)

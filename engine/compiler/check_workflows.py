@@ -135,7 +135,9 @@ def check_workflow(ctx: Context, wf: ResolvedWorkflow) -> dict[str, CompiledExpr
     constants = {"params": wf.params} if wf.template and wf.typed_params is None else None
     ctx.param_types = wf.typed_params
     scope = ctx.scope_for(body.entity, constants=constants)
-    ctx.expr(site.at("applies_when"), body.applies_when, scope, T.BOOL)
+    ctx.expr(
+        site.at("applies_when"), body.applies_when, scope, T.BOOL, owner=body, attr="applies_when"
+    )
     stage_ids = [s.id for s in body.stages]
     exit_ids = [e.id for e in body.exits]
     _unique(ctx, site, "stages", stage_ids + exit_ids)
@@ -226,7 +228,14 @@ def _check_gate(
     scope = ctx.scope_for(entity, constants=constants)
     guards: list[Guard] = stage.guards
     for j, guard in enumerate(guards):
-        expr = ctx.expr(at.at("guards", j, "refuse_if"), guard.refuse_if, scope, T.BOOL)
+        expr = ctx.expr(
+            at.at("guards", j, "refuse_if"),
+            guard.refuse_if,
+            scope,
+            T.BOOL,
+            owner=guard,
+            attr="refuse_if",
+        )
         if expr is not None:
             compiled[f"{stage.id}.guards.{j}"] = expr
         ctx.template(at.at("guards", j, "message"), guard.message, names)
@@ -247,7 +256,14 @@ def _check_stage_extras(
                 "working time needs a calendar",
                 "add 'calendar: <name>'",
             )
-        ctx.expr(at.at("sla", "within_expr"), sla.within_expr, scope, T.DURATION)
+        ctx.expr(
+            at.at("sla", "within_expr"),
+            sla.within_expr,
+            scope,
+            T.DURATION,
+            owner=sla,
+            attr="within_expr",
+        )
         for j, before in enumerate(sla.remind_before):
             if sla.within and before.seconds >= sla.within.seconds:
                 ctx.error(
@@ -263,11 +279,13 @@ def _check_stage_extras(
         ):
             row = T.record(f"table '{link.table}' row", dict(ctx.table_sigs[link.table].columns))
             rscope = ctx.scope_for(entity, context={"row": row}, constants=constants)
-            ctx.expr(at.at("knowledge", j, "where"), link.where, rscope, T.BOOL)
+            ctx.expr(
+                at.at("knowledge", j, "where"), link.where, rscope, T.BOOL, owner=link, attr="where"
+            )
         elif not link.table and not link.url:
             ctx.error(at.at("knowledge", j), "invalid", "a knowledge link needs 'url' or 'table'")
     for j, insight in enumerate(stage.insights):
-        ctx.expr(at.at("insights", j, "value"), insight.value, scope)
+        ctx.expr(at.at("insights", j, "value"), insight.value, scope, owner=insight, attr="value")
     ctx.template(at.at("guidance"), stage.guidance or None, ["params", "record", "now"])
     check_actions(ctx, at.at("on_enter"), stage.on_enter, entity, constants=constants)
     check_actions(ctx, at.at("on_exit"), stage.on_exit, entity, constants=constants)

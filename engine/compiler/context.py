@@ -152,6 +152,10 @@ class Context:
     workflow_stages: dict[str, list[str]] = field(default_factory=dict)
     broken: set[str] = field(default_factory=set)
     param_types: dict[str, ExprType] | None = None
+    # Compiled expressions by (id of the spec part holding them, attribute): the runtime
+    # looks them up through Bundle.expr(part, attribute). The first compile of a part
+    # wins, so a template's body keeps its typed-`params` version (read from the context).
+    compiled: dict[tuple[int, str], CompiledExpression] = field(default_factory=dict)
 
     def stages_of(self, entity: str) -> list[str]:
         """Return the stage and exit ids of every workflow of an entity."""
@@ -228,17 +232,31 @@ class Context:
             self.known(site.at(i), "role", role, self.roles)
 
     def expr(
-        self, site: Site, source: str | None, scope: Scope, expect: ExprType | None = None
+        self,
+        site: Site,
+        source: str | None,
+        scope: Scope,
+        expect: ExprType | None = None,
+        *,
+        owner: object = None,
+        attr: str = "",
     ) -> CompiledExpression | None:
-        """Compile an expression, reporting each problem at its character."""
+        """Compile an expression, reporting each problem at its character.
+
+        With `owner` (the spec part holding the expression) and `attr` (its key there),
+        the result is kept for the runtime, which finds it with Bundle.expr(owner, attr).
+        """
         if source is None:
             return None
         try:
-            return compile_expression(source, scope, expect=expect)
+            compiled = compile_expression(source, scope, expect=expect)
         except ExpressionError as exc:
             for issue in exc.issues:
                 self.error_at(site, source, issue.offset, issue.code, issue.message, issue.hint)
             return None
+        if owner is not None:
+            self.compiled.setdefault((id(owner), attr), compiled)
+        return compiled
 
     def error_at(
         self, site: Site, source: str, offset: int, code: str, message: str, hint: str = ""

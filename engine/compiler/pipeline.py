@@ -6,6 +6,7 @@ import gc
 import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from engine.bundle import (
@@ -409,6 +410,7 @@ def _build(
         forecasts=specs["forecast"],
         notifications=specs["notification"],
         counts=frozen(counts),
+        expressions=MappingProxyType(dict(ctx.compiled)),
     )  # One Bundle serves every request: nothing reachable from it may change.
     deep_freeze(bundle)
     return bundle

@@ -94,6 +94,27 @@ class Duration:
         return self.text
 
 
+def duration_parts(text: str) -> list[tuple[float, int]]:
+    """Split duration text into (amount, seconds per unit) parts: '1h30m' -> [(1, 3600), (30, 60)].
+
+    The word 'working' is ignored here; raise ValueError when the text is not a duration.
+    """
+    body = re.sub(r"\bworking\b", "", text.lower())
+    parts: list[tuple[float, int]] = []
+    pos = 0
+    while pos < len(body):
+        match = _PART.match(body, pos)
+        if not match or match.end() == pos:
+            raise ValueError(f"'{text}' is not a duration; write e.g. '72h', '14 days', '1h30m'")
+        unit = match.group(2)
+        if unit not in _UNIT_SECONDS:
+            units = "s, m, h, d, w, minutes, hours, days, weeks"
+            raise ValueError(f"unknown time unit '{unit}' in '{text}' (units: {units})")
+        parts.append((float(match.group(1)), _UNIT_SECONDS[unit]))
+        pos = match.end()
+    return parts
+
+
 def parse_duration(value: Any) -> Duration:
     """Parse `72h`, `14 days`, `2 working days` or `1h30m` into a Duration."""
     if isinstance(value, Duration):
@@ -104,19 +125,7 @@ def parse_duration(value: Any) -> Duration:
     if isinstance(value, int):
         raise ValueError(f"'{text}' has no unit; write e.g. '{text}h' or '{text} days'")
     working = " working " in f" {text.lower()} "
-    body = re.sub(r"\bworking\b", "", text.lower())
-    seconds = 0.0
-    pos = 0
-    while pos < len(body):
-        match = _PART.match(body, pos)
-        if not match or match.end() == pos:
-            raise ValueError(f"'{text}' is not a duration; write e.g. '72h', '14 days', '1h30m'")
-        unit = match.group(2)
-        if unit not in _UNIT_SECONDS:
-            units = "s, m, h, d, w, minutes, hours, days, weeks"
-            raise ValueError(f"unknown time unit '{unit}' in '{text}' (units: {units})")
-        seconds += float(match.group(1)) * _UNIT_SECONDS[unit]
-        pos = match.end()
+    seconds = sum(amount * unit for amount, unit in duration_parts(text))
     if seconds <= 0:
         raise ValueError(f"'{text}' must be longer than zero")
     return Duration(seconds, working, text)

@@ -17,7 +17,7 @@ def test_serves_the_default_bundle() -> None:
     assert body["ok"] is True
     assert body["summary"].startswith("bundle 'regional-distribution'")
     assert len(body["hash"]) == 64
-    assert body["counts"]["form"] == 5
+    assert body["counts"]["form"] == 7
     assert body["diagnostics"] == []
 
 
