@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format bench schema validate clean
+.PHONY: help venv run test lint format bench schema validate clean db
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,7 +24,8 @@ venv: $(STAMP) ## Create .venv and install sopflow with its dev tools (done by e
 run: $(STAMP) ## Serve the default bundle (prints the URL)
 	$(BIN)/sopflow serve $(DEFINITIONS) --host $(HOST) --port $(PORT)
 
-test: $(STAMP) ## Run the whole test suite
+test: $(STAMP) ## Run the whole test suite (SQLite and PostgreSQL; starts PostgreSQL if needed)
+	@sh scripts/ensure-postgres.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP) ## ruff, ruff format --check, mypy, layer check
@@ -36,6 +37,9 @@ lint: $(STAMP) ## ruff, ruff format --check, mypy, layer check
 format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff format engine runtime api tests bench
 	$(BIN)/ruff check --fix engine runtime api tests bench
+
+db: $(STAMP) ## Create or upgrade the database ($$SOPFLOW_DATABASE_URL, default sqlite sopflow.db)
+	$(BIN)/sopflow db upgrade
 
 bench: $(STAMP) ## Run the benchmarks and write docs/benchmarks.md
 	$(BIN)/python -m bench

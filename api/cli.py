@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from api.cli_db import db
 from engine.compiler.pipeline import compile_bundle
 from engine.diagnostics import errors, warnings
 from engine.schema import definition_schema
@@ -126,3 +127,6 @@ def schema(out: str | None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main()
+
+
+main.add_command(db)

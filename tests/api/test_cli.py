@@ -201,3 +201,30 @@ def test_schema_prints_the_schema() -> None:
     result = CliRunner().invoke(main, ["schema"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == definition_schema()
+
+
+def test_db_upgrade_creates_a_fresh_database(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    runner = CliRunner()
+    first = runner.invoke(main, ["db", "upgrade", "--url", url])
+    assert first.exit_code == 0, first.output
+    assert "schema at version 0001" in first.output
+    shown = runner.invoke(main, ["db", "version", "--url", url])
+    assert "at 0001; newest 0001" in shown.output
+
+
+def test_db_upgrade_reports_an_unreachable_database_in_one_line() -> None:
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    result = CliRunner().invoke(
+        main, ["db", "upgrade", "--url", "postgresql://nobody@127.0.0.1:1/none"]
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith("error: cannot upgrade")
+    assert "Traceback" not in result.output

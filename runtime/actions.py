@@ -1,0 +1,236 @@
+"""Running actions (notify, webhook, set, create_record, assign, ...) inside a unit of work.
+
+Effects that leave the system (notifications, webhooks) are written to the outbox in
+the same transaction; the outbox worker delivers them after commit (decision 6).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from engine.expr import EvaluationError
+from engine.spec.actions import ActionSpec
+from runtime import outbox
+from runtime.data import to_json
+from runtime.errors import Invalid, Problem
+from runtime.people import recipients
+from runtime.records import RecordView
+from runtime.render import RenderError, render_json
+from runtime.unit import Unit, safe_render
+
+MAX_DEPTH = 8  # actions that create records that run actions...: a loop guard
+
+
+class Operations(Protocol):
+    """What actions may ask of the runtime."""
+
+    def create_in(
+        self, unit: Unit, entity: str, data: dict[str, Any], workflow: str | None
+    ) -> RecordView: ...
+
+    def assign_in(
+        self,
+        unit: Unit,
+        record: RecordView,
+        *,
+        user: str | None = None,
+        queue: str | None = None,
+        routing: str | None = None,
+    ) -> None: ...
+
+    def start_workflow_in(self, unit: Unit, record: RecordView, workflow: str) -> None: ...
+
+    def recompute_forecast_in(self, unit: Unit, name: str) -> dict[str, Any]: ...
+
+
+def run_actions(
+    ops: Operations,
+    unit: Unit,
+    actions: Sequence[ActionSpec],
+    record: RecordView | None,
+    cause: str,
+    extra: Mapping[str, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Run each action whose `when` holds; return what each did (for the audit log)."""
+    if unit.depth > MAX_DEPTH:
+        raise Invalid(
+            "actions nest too deep",
+            [Problem("action-loop", f"more than {MAX_DEPTH} nested actions from {cause}")],
+        )
+    variables: dict[str, Any] = dict(extra or {})
+    done: list[dict[str, Any]] = []
+    unit.depth += 1
+    try:
+        for action in actions:
+            scope = record.scope() if record is not None else {}
+            c = unit.context(scope if record is not None else None, **variables)
+            if action.when is not None:
+                try:
+                    if not unit.bundle.expr(action, "when").fn(scope, c):
+                        continue
+                except EvaluationError as exc:
+                    done.append({"action": action.name, "skipped": str(exc)})
+                    continue
+            done.append(_run(ops, unit, action, record, scope, c, variables, cause))
+    finally:
+        unit.depth -= 1
+    return done
+
+
+def _run(
+    ops: Operations,
+    unit: Unit,
+    action: ActionSpec,
+    record: RecordView | None,
+    scope: dict[str, Any],
+    c: dict[str, Any],
+    variables: dict[str, Any],
+    cause: str,
+) -> dict[str, Any]:
+    bundle = unit.bundle
+    if action.notify:
+        return _notify(unit, action, record, scope, variables, cause)
+    if action.webhook:
+        hook = action.webhook
+        names = _names(unit, record, scope, variables)
+        try:
+            body = render_json(hook.body, names) if hook.body else None
+        except RenderError as exc:
+            return {"action": "webhook", "error": str(exc)}
+        payload = {
+            "url": safe_render(hook.url, names),
+            "method": hook.method,
+            "headers": dict(hook.headers),
+            "body": to_json(body) if isinstance(body, dict) else body,
+            "timeout": hook.timeout.seconds if hook.timeout else None,
+        }
+        key = uuid.uuid4().hex
+        outbox.enqueue(
+            unit.tx,
+            action="webhook",
+            channel="webhook",
+            payload=payload,
+            key=key,
+            record_id=record.id if record else None,
+        )
+        return {"action": "webhook", "url": payload["url"], "key": key}
+    if action.set and record is not None:
+        changes = {}
+        for name in action.set.fields:
+            try:
+                changes[name] = bundle.expr(action.set, f"fields.{name}").fn(scope, c)
+            except EvaluationError as exc:
+                return {"action": "set", "error": str(exc)}
+        record.data.update(changes)
+        return {"action": "set", "fields": to_json(changes)}
+    if action.create_record:
+        spec = action.create_record
+        data = {}
+        for name in spec.data:
+            try:
+                data[name] = bundle.expr(spec, f"data.{name}").fn(scope, c)
+            except EvaluationError as exc:
+                return {"action": "create_record", "error": str(exc)}
+        created = ops.create_in(unit, spec.entity, data, spec.workflow)
+        return {"action": "create_record", "entity": spec.entity, "record": created.id}
+    if action.assign and record is not None:
+        a = action.assign
+        ops.assign_in(unit, record, user=a.user, queue=a.queue, routing=a.routing)
+        return {"action": "assign", "owner": record.owner, "queue": record.queue}
+    if action.start_workflow and record is not None:
+        ops.start_workflow_in(unit, record, action.start_workflow.workflow)
+        return {"action": "start_workflow", "workflow": action.start_workflow.workflow}
+    if action.recompute_forecast:
+        result = ops.recompute_forecast_in(unit, action.recompute_forecast.forecast)
+        variables["forecast"] = result
+        return {"action": "recompute_forecast", **result}
+    if action.suggest:
+        links = suggest(unit, action, scope, c)
+        variables["links"] = links
+        return {"action": "suggest", "table": action.suggest.table, "rows": links}
+    return {"action": action.name, "skipped": "needs a record"}
+
+
+def suggest(
+    unit: Unit, action: ActionSpec, scope: dict[str, Any], c: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Return the table rows a `suggest` action picks (success cases, standard answers)."""
+    spec = action.suggest
+    assert spec is not None
+    table = unit.bundle.tables[spec.table]
+    where = unit.bundle.expr(spec, "where")
+    found = []
+    for row in table.rows:
+        try:
+            if where.fn(scope, {**c, "row": row}):
+                found.append(to_json(dict(row)))
+        except EvaluationError:
+            continue
+        if len(found) >= spec.limit:
+            break
+    return found
+
+
+def _names(
+    unit: Unit, record: RecordView | None, scope: dict[str, Any], variables: Mapping[str, Any]
+) -> dict[str, Any]:
+    names = {"now": unit.now, "bundle": {"name": unit.bundle.name, "hash": unit.bundle.hash}}
+    names.update(variables)
+    if record is not None:
+        shown = {**to_json(scope), **to_json(dict(variables.get("record_extra") or {}))}
+        names["record"] = shown
+        names.update({k: v for k, v in shown.items() if k not in names})
+    return names
+
+
+def _notify(
+    unit: Unit,
+    action: ActionSpec,
+    record: RecordView | None,
+    scope: dict[str, Any],
+    variables: Mapping[str, Any],
+    cause: str,
+) -> dict[str, Any]:
+    spec = action.notify
+    assert spec is not None
+    template = unit.bundle.notifications[spec.template]
+    channel = spec.channel or template.channel
+    to = recipients(unit.bundle, spec.to, scope if record is not None else None)
+    names = _names(unit, record, scope, variables)
+    sent = []
+    for user in to:
+        person = unit.bundle.manifest.users.get(user)
+        names["recipient"] = {"id": user, "name": person.name if person else user}
+        payload: dict[str, Any] = {
+            "to": user,
+            "email": person.email if person else "",
+            "template": spec.template,
+            "subject": safe_render(template.subject, names),
+            "body": safe_render(template.body, names),
+            "cause": cause,
+        }
+        if channel == "webhook":
+            # A notification over a webhook posts to the recipient's own `webhook_url`
+            # (a user attribute); without one the outbox dead-letters it and says why.
+            extra = (person.model_extra or {}) if person else {}
+            payload.update(
+                url=str(extra.get("webhook_url") or ""),
+                method="POST",
+                headers={},
+                body={k: payload[k] for k in ("to", "template", "subject", "body")},
+            )
+        key = uuid.uuid4().hex
+        outbox.enqueue(
+            unit.tx,
+            action="notify",
+            channel=channel,
+            payload=payload,
+            key=key,
+            record_id=record.id if record else None,
+        )
+        sent.append(user)
+    if not to:
+        return {"action": "notify", "template": spec.template, "to": [], "note": "no recipient"}
+    return {"action": "notify", "template": spec.template, "to": sent, "channel": channel}

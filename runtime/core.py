@@ -1,0 +1,680 @@
+"""The Runtime: a Bundle executing against a Store, one transaction per command.
+
+Commands (create, ingest, update, transition, attach evidence, assign, alert
+acknowledgement and feedback) are the Python API the server and the CLI call. Each
+happens whole or not at all; rules that react run inside the same transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from engine.bundle import Bundle
+from engine.spec.workflow import StageSpec
+from runtime import alerts, records, stages, timers
+from runtime.actions import run_actions
+from runtime.clock import Clock, SystemClock
+from runtime.data import form_model, json_value, to_json
+from runtime.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Refused
+from runtime.evidence import MAX_BYTES, BlobStore, accepts, media_type_of
+from runtime.explain import Explanations
+from runtime.forecast import compute_forecast, snapshot_forecast
+from runtime.metrics import MetricCache
+from runtime.people import allowed, change_load
+from runtime.records import RecordView
+from runtime.rules import check_validations, route, score
+from runtime.store import T_EVIDENCE, Store
+from runtime.ticking import Ticker
+from runtime.unit import Unit, safe_render
+
+log = logging.getLogger("sopflow.runtime")
+
+
+class Runtime(Explanations, Ticker):
+    """Executes one Bundle (swapped whole on reload) against one Store."""
+
+    def __init__(
+        self,
+        bundle: Bundle,
+        store: Store,
+        clock: Clock | None = None,
+        *,
+        evidence_dir: Path | str = "evidence",
+        worker_id: str = "runtime",
+        late_grace: timedelta = timedelta(minutes=5),
+    ) -> None:
+        self._bundle = bundle
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.blobs = BlobStore(evidence_dir)
+        self.worker_id = worker_id
+        self.late_grace = late_grace
+        self._metric_checked: datetime | None = None
+
+    # -- the bundle ---------------------------------------------------------------
+    @property
+    def bundle(self) -> Bundle:
+        """Return the Bundle every new command runs on."""
+        return self._bundle
+
+    def swap(self, bundle: Bundle) -> None:
+        """Serve a new Bundle from the next command on (one reference assignment)."""
+        self._bundle = bundle
+
+    @contextmanager
+    def unit(self, actor: str | None = None, now: datetime | None = None) -> Iterator[Unit]:
+        """Open one command's transaction on the current bundle."""
+        bundle = self._bundle
+        when = now or self.clock.now()
+        with self.store.begin(when, actor, bundle.hash) as tx:
+            cache = MetricCache(tx.conn, bundle.metrics, when)
+            yield Unit(bundle, tx, lambda name, group: cache.value(name, *group), self.blobs)
+
+    # -- commands -----------------------------------------------------------------
+    def create(
+        self,
+        entity: str,
+        data: Mapping[str, Any],
+        *,
+        actor: str | None = None,
+        workflow: str | None = None,
+    ) -> RecordView:
+        """Create a record: normalise, validate, compute, score, route, start its workflow."""
+        with self.unit(actor) as unit:
+            return self.create_in(unit, entity, dict(data), workflow)
+
+    def ingest(
+        self, entity: str, data: Mapping[str, Any], *, actor: str | None = None
+    ) -> tuple[RecordView, bool]:
+        """Create, or merge into the record with the same dedup key (P1); say which."""
+        for attempt in (1, 2):
+            try:
+                with self.unit(actor) as unit:
+                    return self._ingest_in(unit, entity, dict(data))
+            except IntegrityError:
+                # Two ingests of one new key raced; the loser now finds the winner's row.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _ingest_in(self, unit: Unit, entity: str, data: dict[str, Any]) -> tuple[RecordView, bool]:
+        fm = form_model(unit.bundle, entity)
+        if not fm.spec.key:
+            raise Invalid(
+                f"entity '{entity}' declares no key, so it cannot be ingested with dedup",
+                [Problem("no-key", "add 'key: [field, ...]' to the form")],
+            )
+        key = self._dedup_key(unit, entity, fm.validate(fm.normalise(data), partial=True))
+        existing = records.find_by_key(unit.tx.conn, unit.bundle, entity, key)
+        if existing is None:
+            return self.create_in(unit, entity, data, None), True
+        changes = {k: v for k, v in data.items() if v is not None}
+        return self._update_in(unit, existing, changes, "ingested"), False
+
+    def update(
+        self,
+        record_id: str,
+        changes: Mapping[str, Any],
+        *,
+        actor: str | None = None,
+        expected_version: int | None = None,
+    ) -> RecordView:
+        """Change fields of a record (checking its row version when one is given)."""
+        with self.unit(actor) as unit:
+            view = records.load(unit.tx.conn, unit.bundle, record_id)
+            _expect(view, expected_version)
+            return self._update_in(unit, view, dict(changes), "updated")
+
+    def transition(
+        self,
+        record_id: str,
+        target: str,
+        *,
+        actor: str | None = None,
+        expected_version: int | None = None,
+    ) -> RecordView:
+        """Move a record to another stage or exit; refuse with every unmet requirement."""
+        try:
+            with self.unit(actor) as unit:
+                view = records.load(unit.tx.conn, unit.bundle, record_id)
+                _expect(view, expected_version)
+                return self._move(unit, view, target)
+        except Refused as refused:
+            self._note_refusal(record_id, target, actor, refused)
+            raise
+
+    def check_transition(
+        self, record_id: str, target: str, *, actor: str | None = None
+    ) -> list[Problem]:
+        """Return what keeps a record from moving to `target` (nothing is written)."""
+        with self.unit(actor) as unit:
+            view = records.load(unit.tx.conn, unit.bundle, record_id)
+            wf = self._workflow(unit, view)
+            problems = stages.move_problems(unit, wf, view, target)
+            unit.tx.conn.rollback()
+            return problems
+
+    def attach_evidence(
+        self,
+        record_id: str,
+        kind: str,
+        content: bytes,
+        *,
+        file_name: str,
+        media_type: str = "application/octet-stream",
+        actor: str | None = None,
+    ) -> dict[str, Any]:
+        """Attach a file as evidence of `kind`; its bytes are stored once by sha256."""
+        if not content:
+            raise Invalid("the file is empty", [Problem("empty-file", file_name)])
+        if len(content) > MAX_BYTES:
+            raise Invalid(
+                f"the file is {len(content)} bytes; the limit is {MAX_BYTES}",
+                [Problem("too-large", file_name)],
+            )
+        media = media_type_of(content, media_type)
+        with self.unit(actor) as unit:
+            view = records.load(unit.tx.conn, unit.bundle, record_id)
+            if view.status != "open":
+                raise Refused(f"the record is {view.status}; it takes no more evidence")
+            self._check_evidence_kind(unit, view, kind, media)
+            sha = self.blobs.put(content)
+            evidence_id = records.new_id()
+            row = {
+                "id": evidence_id,
+                "record_id": record_id,
+                "kind": kind,
+                "stage": view.stage,
+                "sha256": sha,
+                "file_name": file_name[:255] or "file",
+                "media_type": media,
+                "size": len(content),
+                "uploader": actor,
+                "uploaded_at": unit.now,
+            }
+            unit.tx.conn.execute(T_EVIDENCE.insert(), row)
+            stages.note_evidence(unit, record_id, evidence_id, kind)
+            unit.tx.event(
+                "evidence_attached",
+                record_id,
+                view.entity,
+                evidence=evidence_id,
+                evidence_kind=kind,
+            )
+            work = view.copy()
+            if self._react(unit, work, "evidence_attached"):
+                records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
+            return to_json(row)
+
+    def assign(
+        self,
+        record_id: str,
+        *,
+        user: str | None = None,
+        queue: str | None = None,
+        routing: str | None = None,
+        actor: str | None = None,
+        expected_version: int | None = None,
+    ) -> RecordView:
+        """Give a record to a user, put it in a queue, or route it by a routing rule."""
+        with self.unit(actor) as unit:
+            view = records.load(unit.tx.conn, unit.bundle, record_id)
+            _expect(view, expected_version)
+            work = view.copy()
+            self.assign_in(unit, work, user=user, queue=queue, routing=routing)
+            return records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
+
+    def acknowledge_alert(self, alert_id: int, *, actor: str | None = None) -> dict[str, Any]:
+        """Acknowledge an alert (its response time is tracked)."""
+        with self.unit(actor) as unit:
+            return alerts.acknowledge(unit.tx, alert_id)
+
+    def alert_feedback(
+        self, alert_id: int, verdict: str, *, actor: str | None = None, note: str = ""
+    ) -> dict[str, Any]:
+        """Mark an alert useful or a false positive (F10)."""
+        with self.unit(actor) as unit:
+            return alerts.feedback(unit.tx, alert_id, verdict, note)
+
+    def import_legacy(
+        self, entity: str, data: Mapping[str, Any], schema_version: int, *, actor: str | None = None
+    ) -> RecordView:
+        """Keep a record from an older schema (P12): readable; read-only if it fails the form."""
+        with self.unit(actor) as unit:
+            fm = form_model(unit.bundle, entity)
+            if fm.spec.legacy.policy == "reject":
+                raise Refused(f"entity '{entity}' does not accept legacy records")
+            values = fm.read(fm.normalise(dict(data)))
+            problems = fm.problems(values)
+            view = RecordView(
+                id=records.new_id(),
+                entity=entity,
+                data=values,
+                schema_version=schema_version,
+                read_only=bool(problems) and fm.spec.legacy.policy == "read_only_if_invalid",
+                created_by=unit.actor,
+            )
+            records.insert_record(unit.tx.conn, view, unit.now)
+            unit.tx.event(
+                "imported",
+                view.id,
+                entity,
+                schema_version=schema_version,
+                problems=[p.to_dict() for p in problems],
+            )
+            return view
+
+    # -- inside a unit ------------------------------------------------------------
+    def create_in(
+        self, unit: Unit, entity: str, data: dict[str, Any], workflow: str | None
+    ) -> RecordView:
+        """Create a record inside an open unit of work (also used by actions)."""
+        bundle = unit.bundle
+        fm = form_model(bundle, entity)
+        if not allowed(bundle, unit.actor, fm.spec.permissions.create):
+            raise Forbidden(f"your roles may not create {entity} records")
+        self._check_field_roles(unit, entity, data)
+        values = fm.validate({**fm.defaults(), **fm.normalise(data)})
+        view = RecordView(
+            id=records.new_id(),
+            entity=entity,
+            data=values,
+            schema_version=fm.spec.schema_version,
+            created_by=unit.actor,
+        )
+        view.created_at = view.updated_at = unit.now
+        if fm.spec.key:
+            view.dedup_key = self._dedup_key(unit, entity, values)
+        wf = self._pick_workflow(unit, view, workflow)
+        if wf is not None:
+            view.workflow, view.stage, view.stage_entered_at = (
+                wf.name,
+                wf.body.stages[0].id,
+                unit.now,
+            )
+        self._compute(unit, view)
+        self._rules(unit, view, "created")
+        self._validate_save(unit, view)
+        if wf is not None:
+            self._enter(unit, wf, view, view.stage or "", None)
+        self._route(unit, view, "created")
+        if view.owner is None and view.queue is None and unit.actor in bundle.manifest.users:
+            view.owner = unit.actor  # nobody routed it: whoever created it holds it
+            change_load(unit.tx.conn, view.owner, +1)
+        self._entity_alerts(unit, view)
+        records.insert_record(unit.tx.conn, view, unit.now)
+        unit.tx.event("created", view.id, entity, data=to_json(values), workflow=view.workflow)
+        unit.created.append(view.id)
+        return view
+
+    def _update_in(
+        self, unit: Unit, view: RecordView, changes: dict[str, Any], kind: str
+    ) -> RecordView:
+        bundle = unit.bundle
+        fm = form_model(bundle, view.entity)
+        if not allowed(bundle, unit.actor, fm.spec.permissions.write):
+            raise Forbidden(f"your roles may not change {view.entity} records")
+        changes = fm.normalise(changes)
+        self._check_field_roles(unit, view.entity, changes)
+        typed = fm.validate(changes, partial=True)
+        if view.status != "open" and kind == "updated":
+            raise Refused(f"the record is {view.status}; it can no longer change")
+        work = view.copy()
+        work.data.update(typed)
+        for name, value in changes.items():
+            if value is None and name in fm.spec.fields:
+                work.data[name] = None
+        self._legacy_gate(fm, work)
+        self._compute(unit, work)
+        self._rules(unit, work, "updated")
+        if not work.read_only:
+            fm.validate(
+                {k: v for k, v in work.data.items() if k not in fm.computed and v is not None}
+            )
+        self._validate_save(unit, work)
+        changed = {k: v for k, v in work.data.items() if view.data.get(k) != v}
+        if not changed and work.owner == view.owner:
+            return view
+        self._route(unit, work, "updated")
+        self._entity_alerts(unit, work)
+        records.save_record(unit.tx.conn, bundle, work, unit.now)
+        unit.tx.event(kind, work.id, work.entity, changes=to_json(changed))
+        return work
+
+    def _legacy_gate(self, fm: Any, work: RecordView) -> None:
+        if work.schema_version >= fm.spec.schema_version:
+            return
+        problems = fm.problems(work.data)
+        if not problems:
+            work.schema_version, work.read_only = fm.spec.schema_version, False
+        elif fm.spec.legacy.policy == "read_only_if_invalid":
+            raise Refused(
+                f"this record was stored under schema {work.schema_version} and is read-only "
+                "until a change makes it pass the current form",
+                problems,
+            )
+
+    def _move(self, unit: Unit, view: RecordView, target: str) -> RecordView:
+        wf = self._workflow(unit, view)
+        problems = stages.move_problems(unit, wf, view, target)
+        if problems:
+            raise Refused(f"cannot move to '{target}'", problems)
+        work = view.copy()
+        source = view.stage or ""
+        goal = stages.find(wf, target)
+        outcome = getattr(goal, "outcome", None)
+        dwell = stages.close_stay(unit, work, target, outcome)
+        timers.cancel(unit.tx, work.id, timers.SLA_KINDS)
+        here = stages.find(wf, source)
+        if here is not None and hasattr(here, "on_exit"):
+            run_actions(self, unit, here.on_exit, work, f"left {source}", {"params": wf.params})
+        work.stage, work.stage_entered_at = target, unit.now
+        if outcome is not None:
+            work.status = outcome
+            change_load(unit.tx.conn, work.owner, -1)
+        unit.tx.event(
+            "stage_changed",
+            work.id,
+            work.entity,
+            workflow=wf.name,
+            source=source,
+            target=target,
+            dwell_seconds=dwell,
+        )
+        self._enter(unit, wf, work, target, source)
+        self._rules(unit, work, "stage_entered")
+        self._entity_alerts(unit, work)
+        return records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
+
+    def _enter(
+        self, unit: Unit, wf: Any, view: RecordView, stage_id: str, source: str | None
+    ) -> None:
+        gate = stages.find(wf, stage_id)
+        if gate is None:
+            return
+        if isinstance(gate, StageSpec):
+            stages.open_stay(unit, view, stage_id, source)
+            stages.start_sla(unit, wf, gate, view)
+        run_actions(self, unit, gate.on_enter, view, f"entered {stage_id}", {"params": wf.params})
+
+    def assign_in(
+        self,
+        unit: Unit,
+        record: RecordView,
+        *,
+        user: str | None = None,
+        queue: str | None = None,
+        routing: str | None = None,
+    ) -> None:
+        """Give a record to a user or queue, or route it (inside a unit of work)."""
+        bundle = unit.bundle
+        before = record.owner
+        if routing is not None:
+            spec = bundle.routings.get(routing)
+            if spec is None:
+                raise NotFound(f"routing rule '{routing}' does not exist")
+            self._apply_routing(unit, record, spec)
+            return
+        if user is not None and user not in bundle.manifest.users:
+            raise Invalid(f"user '{user}' does not exist", [Problem("unknown-user", user)])
+        if queue is not None and queue not in bundle.manifest.queues:
+            raise Invalid(f"queue '{queue}' does not exist", [Problem("unknown-queue", queue)])
+        record.owner, record.queue = user, (queue if user is None else None)
+        if record.status == "open" and before != record.owner:
+            change_load(unit.tx.conn, before, -1)
+            change_load(unit.tx.conn, record.owner, +1)
+        unit.tx.event(
+            "assigned",
+            record.id,
+            record.entity,
+            owner=record.owner,
+            queue=record.queue,
+            previous=before,
+        )
+
+    def start_workflow_in(self, unit: Unit, record: RecordView, workflow: str) -> None:
+        """Start a workflow on a record that has none (or has finished one)."""
+        wf = unit.bundle.workflows.get(workflow)
+        if wf is None or wf.entity != record.entity:
+            raise Invalid(
+                f"workflow '{workflow}' does not run on {record.entity}",
+                [Problem("bad-workflow", workflow)],
+            )
+        if record.workflow and record.status == "open":
+            stages.close_stay(unit, record, wf.body.stages[0].id, None)
+            timers.cancel(unit.tx, record.id, timers.SLA_KINDS)
+        record.workflow, record.status = workflow, "open"
+        record.stage, record.stage_entered_at = wf.body.stages[0].id, unit.now
+        self._enter(unit, wf, record, record.stage, None)
+
+    def recompute_forecast_in(self, unit: Unit, name: str) -> dict[str, Any]:
+        """Recompute a forecast and keep the snapshot (F8)."""
+        spec = unit.bundle.forecasts[name]
+        wf = unit.bundle.workflows[spec.workflow]
+        weights = {s.id: s.forecast_weight for s in wf.body.stages if s.forecast_weight is not None}
+        table = unit.bundle.tables.get(spec.seasonality or "")
+        buckets = compute_forecast(unit.tx.conn, spec, weights, table, unit.now)
+        snapshot_forecast(unit.tx, name, buckets, unit.now)
+        total = sum(b.expected for b in buckets)
+        unit.tx.event("forecast_recomputed", None, None, forecast=name, total=total)
+        return {"forecast": name, "total": round(total, 2), "buckets": len(buckets)}
+
+    # -- rules --------------------------------------------------------------------
+    def _compute(self, unit: Unit, view: RecordView) -> None:
+        fm = form_model(unit.bundle, view.entity)
+        scope = view.scope()
+        fm.compute(scope, unit.context(scope))
+        for name in fm.form.computed_order:
+            view.data[name] = scope[name]
+
+    def _rules(self, unit: Unit, view: RecordView, trigger: str) -> bool:
+        """Run decision tables and scores that react to `trigger`; tell if data changed."""
+        bundle = unit.bundle
+        before = dict(view.data)
+        for name, table in bundle.decision_tables.items():
+            spec = table.spec
+            if spec.entity != view.entity or trigger not in spec.on:
+                continue
+            scope = view.scope()
+            try:
+                hits = table.decide(scope, unit.context(scope))
+            except (ValueError, Exception) as exc:
+                unit.tx.decision(view.id, "decision_table", name, "failed", {"error": str(exc)})
+                continue
+            if hits:
+                view.data.update(zip(spec.outputs, hits[0], strict=False))
+            unit.tx.decision(
+                view.id,
+                "decision_table",
+                name,
+                repr(hits[0]) if hits else "no row matched",
+                {"inputs": list(spec.inputs), "rows": json_value(hits)},
+            )
+            self._compute(unit, view)
+        for name, model in bundle.scorings.items():
+            scoring = model.spec
+            if scoring.entity != view.entity or scoring.against or trigger not in scoring.on:
+                continue
+            scope = view.scope()
+            result = score(model, scope, unit.context(scope))
+            if scoring.output:
+                view.data[scoring.output] = result.score
+            unit.tx.decision(view.id, "score", name, str(result.score), result.explain())
+            self._compute(unit, view)
+        return view.data != before
+
+    def _react(self, unit: Unit, view: RecordView, trigger: str) -> bool:
+        changed = self._rules(unit, view, trigger)
+        self._entity_alerts(unit, view)
+        return changed
+
+    def _route(self, unit: Unit, view: RecordView, trigger: str) -> None:
+        for spec in unit.bundle.routings.values():
+            if spec.entity != view.entity or trigger not in spec.on:
+                continue
+            if view.owner is not None or view.status != "open":
+                return
+            scope = view.scope()
+            if spec.when and not unit.bundle.expr(spec, "when").fn(scope, unit.context(scope)):
+                continue
+            self._apply_routing(unit, view, spec)
+            return
+
+    def _apply_routing(self, unit: Unit, view: RecordView, spec: Any) -> None:
+        scope = view.scope()
+        result = route(unit.bundle, spec, scope, unit.context(scope), unit.tx.conn, unit.now)
+        before = view.owner
+        view.owner, view.queue = result.owner, result.queue
+        unit.tx.decision(
+            view.id, "routing", spec.name, result.owner or f"queue:{result.queue}", result.explain()
+        )
+        if view.status == "open" and before != view.owner:
+            change_load(unit.tx.conn, before, -1)
+            picked = unit.now if spec.strategy == "round_robin" else None
+            change_load(unit.tx.conn, view.owner, +1, picked)
+        unit.tx.event(
+            "routed",
+            view.id,
+            view.entity,
+            rule=spec.name,
+            owner=view.owner,
+            queue=view.queue,
+            reason=result.reason,
+        )
+        if result.owner is not None:
+            extra = {"assignment": {"owner": result.owner, "reason": result.reason}}
+            run_actions(self, unit, spec.on_assign, view, f"routed by {spec.name}", extra)
+
+    def _validate_save(self, unit: Unit, view: RecordView) -> None:
+        scope = view.scope()
+        errors, warnings = check_validations(
+            unit.bundle,
+            view.entity,
+            "save",
+            scope,
+            unit.context(scope),
+            view.stage,
+            unit.now,
+            safe_render,
+        )
+        if errors:
+            raise Refused("the record breaks a rule", errors)
+        view.warnings = [w.to_dict() for w in warnings]
+
+    def _entity_alerts(self, unit: Unit, view: RecordView) -> None:
+        for spec in unit.bundle.alerts.values():
+            if spec.entity != view.entity:
+                continue
+            scope = view.scope()
+            names = {**to_json(scope), "record": to_json(scope)}
+            key = alerts.key_of(spec, names, view.id)
+            values = {k: scope.get(k) for k in unit.bundle.expr(spec, "when").names}
+
+            def run(alert_spec: Any, info: Mapping[str, Any], resolved: bool) -> list[Any]:
+                actions = alert_spec.on_resolve if resolved else alert_spec.actions
+                return run_actions(
+                    self, unit, actions, view, f"alert {alert_spec.name}", {"alert": dict(info)}
+                )
+
+            alerts.evaluate(unit, spec, scope, unit.context(scope), key, view.id, values, run)
+
+    # -- helpers ------------------------------------------------------------------
+    def _workflow(self, unit: Unit, view: RecordView) -> Any:
+        if view.workflow is None or view.workflow not in unit.bundle.workflows:
+            raise Refused(
+                f"record '{view.id}' runs no workflow"
+                + (f" ('{view.workflow}' is no longer defined)" if view.workflow else ""),
+                [Problem("no-workflow", "start a workflow on it first")],
+            )
+        return unit.bundle.workflows[view.workflow]
+
+    def _pick_workflow(self, unit: Unit, view: RecordView, name: str | None) -> Any:
+        bundle = unit.bundle
+        if name is not None:
+            wf = bundle.workflows.get(name)
+            if wf is None or wf.entity != view.entity:
+                raise Invalid(
+                    f"workflow '{name}' does not run on {view.entity}",
+                    [Problem("bad-workflow", str(name))],
+                )
+            return wf
+        scope = view.scope()
+        for wf in bundle.workflows.values():
+            if wf.entity != view.entity:
+                continue
+            if wf.body.applies_when is None:
+                return wf
+            c = unit.context(scope, params=dict(wf.params))
+            if bundle.expr(wf.body, "applies_when").fn(scope, c):
+                return wf
+        return None
+
+    def _dedup_key(self, unit: Unit, entity: str, values: Mapping[str, Any]) -> str:
+        fm = form_model(unit.bundle, entity)
+        missing = [k for k in fm.spec.key if values.get(k) in (None, "")]
+        if missing:
+            raise Invalid(
+                f"the key fields {', '.join(missing)} are needed to match existing records",
+                [Problem("missing-key", f"'{k}' is part of the key", k) for k in missing],
+            )
+        return "\x1f".join(str(to_json({"v": values[k]})["v"]) for k in fm.spec.key)[:512]
+
+    def _check_field_roles(self, unit: Unit, entity: str, data: Mapping[str, Any]) -> None:
+        fields = unit.bundle.forms[entity].spec.fields
+        denied = [
+            Problem("field-forbidden", f"your roles may not set '{k}'", k)
+            for k in data
+            if k in fields and not allowed(unit.bundle, unit.actor, fields[k].write)
+        ]
+        if denied:
+            raise Forbidden("some fields are not yours to set", denied)
+
+    def _check_evidence_kind(self, unit: Unit, view: RecordView, kind: str, media: str) -> None:
+        wf = unit.bundle.workflows.get(view.workflow or "")
+        all_gates = stages.gates(wf) if wf else []
+        needs = [e for g in all_gates for e in g.evidence if e.kind == kind]
+        fields = unit.bundle.forms[view.entity].spec.fields
+        field = fields.get(kind)
+        if not needs and not (field and field.type == "evidence"):
+            known = sorted({e.kind for g in all_gates for e in g.evidence})
+            raise Invalid(
+                f"'{kind}' is not an evidence kind of this record",
+                [Problem("unknown-evidence", f"known kinds: {', '.join(known) or 'none'}")],
+            )
+        patterns = [t for e in needs for t in e.types] + (list(field.accept) if field else [])
+        if not accepts(media, patterns):
+            raise Invalid(
+                f"a {media} file is not accepted as {kind}",
+                [Problem("media-type", f"accepted: {', '.join(patterns)}", detail={"got": media})],
+            )
+
+    def _note_refusal(
+        self, record_id: str, target: str, actor: str | None, refused: Refused
+    ) -> None:
+        """Keep a refused move's reasons with the record (in a transaction of its own)."""
+        try:
+            with self.store.begin(self.clock.now(), actor, self._bundle.hash) as tx:
+                tx.decision(
+                    record_id,
+                    "transition",
+                    target,
+                    "refused",
+                    {"problems": [p.to_dict() for p in refused.problems]},
+                )
+        except Exception:
+            log.exception("could not record a refused transition")
+
+
+def _expect(view: RecordView, expected: int | None) -> None:
+    if expected is not None and expected != view.row_version:
+        raise Conflict(f"record '{view.id}' is at version {view.row_version}, not {expected}", view)
+
+
+__all__ = ["Runtime"]

@@ -1,0 +1,255 @@
+"""An entity's data: normalise, validate against its form (pydantic), compute fields.
+
+Each form becomes a pydantic model once per Bundle; records keep their fields as JSON
+(ISO dates) in the store and as typed Python values (dates, numbers) in expressions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from functools import cached_property
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import create_model as _create_model
+
+from engine.bundle import Bundle, CompiledForm
+from engine.expr import EvaluationError
+from engine.spec import FieldSpec, TableSpec
+from engine.spec.form import NormalizerSpec
+from runtime.errors import Invalid, Problem
+
+# Why: a JSON number or string is accepted for a decimal, an integer only as a number,
+# text only as text: the form is the contract, and "3" is not a count.
+_Number = Annotated[float, Field(allow_inf_nan=False)]
+_SCALAR: dict[str, Any] = {
+    "string": str,
+    "text": str,
+    "phone": str,
+    "address": str,
+    "email": str,
+    "ref": str,
+    "integer": StrictInt,
+    "decimal": _Number,
+    "boolean": StrictBool,
+    "date": date,
+    "datetime": datetime,
+}
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+def _enum(values: tuple[str, ...]) -> Any:
+    return Literal[values] if values else str
+
+
+def _python_type(name: str, spec: FieldSpec, form: CompiledForm) -> Any:
+    values = tuple(form.types[name].values or ()) if name in form.types else ()
+    if spec.type == "enum":
+        return _enum(values)
+    if spec.type == "multi_enum":
+        return list[_enum(values)]  # type: ignore[misc]
+    if spec.type == "evidence":
+        return list[str]
+    if spec.type == "list":
+        item = (
+            _enum(tuple(spec.values or ())) if spec.of == "enum" else _SCALAR[spec.of or "string"]
+        )
+        return list[item]  # type: ignore[valid-type]
+    return _SCALAR[spec.type]
+
+
+def _constraints(spec: FieldSpec) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if spec.type in ("integer", "decimal", "date", "datetime"):
+        if spec.min is not None:
+            found["ge"] = spec.min
+        if spec.max is not None:
+            found["le"] = spec.max
+    if spec.min_length is not None:
+        found["min_length"] = spec.min_length
+    if spec.max_length is not None:
+        found["max_length"] = spec.max_length
+    if spec.pattern:
+        found["pattern"] = spec.pattern
+    elif spec.type == "email":
+        found["pattern"] = _EMAIL
+    return found
+
+
+class FormModel:
+    """One entity's form, ready to check data: a pydantic model plus normalisers."""
+
+    def __init__(self, form: CompiledForm, tables: Mapping[str, TableSpec]) -> None:
+        self.form = form
+        self.spec = form.spec
+        self.tables = tables
+        self.computed = set(form.computed)
+
+    @cached_property
+    def strict(self) -> type[BaseModel]:
+        """The model new data must pass: required fields required, extra keys refused."""
+        return self._model(required=True)
+
+    @cached_property
+    def lenient(self) -> type[BaseModel]:
+        """The model old data is read with: nothing required, unknown keys kept."""
+        return self._model(required=False)
+
+    def _model(self, *, required: bool) -> type[BaseModel]:
+        fields: dict[str, Any] = {}
+        for name, spec in self.spec.fields.items():
+            kind = _python_type(name, spec, self.form)
+            constraints = _constraints(spec)
+            if required and spec.required and not spec.computed:
+                fields[name] = (kind, Field(..., **constraints))
+            else:
+                fields[name] = (kind | None, Field(None, **constraints))
+        config = ConfigDict(extra="forbid" if required else "allow", str_max_length=100_000)
+        model: type[BaseModel] = _create_model(
+            f"{self.spec.entity}_data", __config__=config, **fields
+        )
+        return model
+
+    def normalise(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply each field's normalisers (P11) to the values given."""
+        out = dict(data)
+        for name, value in data.items():
+            spec = self.spec.fields.get(name)
+            if spec is None or not spec.normalize or not isinstance(value, str):
+                continue
+            out[name] = self._normalise_text(name, spec, value)
+        return out
+
+    def _normalise_text(self, name: str, spec: FieldSpec, value: str) -> str:
+        for step in spec.normalize:
+            if step == "trim":
+                value = value.strip()
+            elif step == "lower":
+                value = value.lower()
+            elif step == "upper":
+                value = value.upper()
+            elif step == "collapse_spaces":
+                value = re.sub(r"\s+", " ", value)
+            elif step == "digits_only":
+                value = re.sub(r"\D", "", value)
+            elif isinstance(step, NormalizerSpec) and step.replace:
+                for old, new in step.replace.items():
+                    value = value.replace(old, new)
+            elif isinstance(step, NormalizerSpec) and step.canonical:
+                value = self._canonical(name, step, value)
+        return value
+
+    def _canonical(self, name: str, step: NormalizerSpec, value: str) -> str:
+        canon = step.canonical
+        assert canon is not None
+        table = self.tables.get(canon.table)
+        for row in table.rows if table else ():
+            if row.get(canon.match) == value or row.get(canon.to) == value:
+                return str(row.get(canon.to))
+        if canon.unmatched == "reject":
+            raise Invalid(
+                f"'{value}' is not a known {name}",
+                [Problem("not-canonical", f"'{value}' is not in table '{canon.table}'", name)],
+            )
+        return value
+
+    def validate(self, data: Mapping[str, Any], *, partial: bool = False) -> dict[str, Any]:
+        """Check data against the strict model; return it typed. Raise Invalid listing all."""
+        given = {k: v for k, v in data.items() if v is not None or not partial}
+        problems = [
+            Problem("computed-field", f"'{k}' is computed; it cannot be set", k)
+            for k in given
+            if k in self.computed
+        ]
+        if problems:
+            raise Invalid(f"invalid {self.spec.entity}", problems)
+        model = self.lenient if partial else self.strict
+        try:
+            typed = model.model_validate(given)
+        except ValidationError as exc:
+            raise Invalid(f"invalid {self.spec.entity}", _problems(exc)) from None
+        return {k: getattr(typed, k) for k in given if k in self.spec.fields}
+
+    def read(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Turn stored JSON data into typed values (leniently: old records may not fit)."""
+        try:
+            typed = self.lenient.model_validate(dict(data))
+        except ValidationError:
+            return dict(data)
+        out = typed.model_dump()
+        out.update((k, v) for k, v in (typed.model_extra or {}).items())
+        return out
+
+    def problems(self, data: Mapping[str, Any]) -> list[Problem]:
+        """Return what keeps stored data from passing today's strict form."""
+        known = {k: v for k, v in data.items() if k in self.spec.fields and k not in self.computed}
+        try:
+            self.strict.model_validate(known)
+        except ValidationError as exc:
+            return _problems(exc)
+        return []
+
+    def compute(self, values: dict[str, Any], context: Mapping[str, Any]) -> list[Problem]:
+        """Set computed fields in dependency order; return problems of failing ones."""
+        failed = []
+        for name in self.form.computed_order:
+            try:
+                values[name] = self.form.computed[name].fn(values, context)
+            except EvaluationError as exc:
+                values[name] = None
+                failed.append(Problem("computed-failed", str(exc), name))
+        return failed
+
+    def defaults(self) -> dict[str, Any]:
+        """Return the declared default of each field that has one."""
+        return {n: s.default for n, s in self.spec.fields.items() if s.default is not None}
+
+
+def _problems(exc: ValidationError) -> list[Problem]:
+    found = []
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"]]
+        name = loc[0] if loc else None
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "is not a field of this form"
+        elif err["type"] == "literal_error":
+            message = f"must be one of: {err.get('ctx', {}).get('expected', '')}"
+        where = ".".join(loc)
+        found.append(Problem(err["type"], f"{where}: {message}", name))
+    return found
+
+
+def to_json(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Return data as JSON-ready values (dates as ISO text)."""
+    return {k: json_value(v) for k, v in values.items()}
+
+
+def json_value(value: Any) -> Any:
+    """Return a value as JSON-ready data (dates as ISO text, tuples as lists)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_value(v) for k, v in value.items()}
+    return value
+
+
+_FORMS: dict[tuple[int, str], FormModel] = {}
+
+
+def form_model(bundle: Bundle, entity: str) -> FormModel:
+    """Return the FormModel of an entity in a bundle (built once per bundle)."""
+    key = (id(bundle), entity)
+    found = _FORMS.get(key)
+    if found is None or found.form is not bundle.forms.get(entity):
+        if entity not in bundle.forms:
+            raise Invalid(f"unknown entity '{entity}'", [Problem("unknown-entity", entity)])
+        found = FormModel(bundle.forms[entity], bundle.tables)
+        if len(_FORMS) > 256:
+            _FORMS.clear()
+        _FORMS[key] = found
+    return found

@@ -1,0 +1,76 @@
+"""Database connections: SQLite (embedded default) or PostgreSQL (scale-out), one code path."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+DEFAULT_SQLITE = "sopflow.db"
+ENV_URL = "SOPFLOW_DATABASE_URL"
+
+
+def database_url(default: str | Path = DEFAULT_SQLITE) -> str:
+    """Return the database URL: $SOPFLOW_DATABASE_URL, else a SQLite file."""
+    url = os.environ.get(ENV_URL, "").strip()
+    return url or f"sqlite:///{default}"
+
+
+def normalise_url(url: str) -> str:
+    """Use the psycopg 3 driver for plain postgresql:// URLs."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> Engine:
+    """Create an engine tuned for sopflow: SQLite in WAL mode, PostgreSQL with a pool.
+
+    `schema` (PostgreSQL only) puts every table in that schema, so that test runs or
+    tenants sharing one database never see each other.
+    """
+    url = normalise_url(url)
+    parsed = make_url(url)
+    kwargs: dict[str, Any] = {"echo": echo}
+    if parsed.get_backend_name() == "sqlite":
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        # Why: pysqlite opens transactions lazily and never for SELECT, so two writers
+        # could both read a row version before either writes; BEGIN IMMEDIATE makes a
+        # command's transaction take the write lock up front. Reads (Store.read) begin
+        # deferred: in WAL mode they see a snapshot and never hold the write lock.
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if schema:
+        kwargs["connect_args"] = {"options": f"-csearch_path={schema}"}
+    kwargs.update(pool_size=5, max_overflow=10, pool_pre_ping=True)
+    return create_engine(url, **kwargs)
+
+
+READ_ONLY = "sopflow_read_only"
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    deferred = conn.get_execution_options().get(READ_ONLY, False)
+    conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself (see make_engine) instead of pysqlite.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """Tell whether the engine talks to SQLite."""
+    return engine.dialect.name == "sqlite"

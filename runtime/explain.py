@@ -1,0 +1,77 @@
+"""Reads that answer "why did this happen?": decisions, history, events, alerts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from runtime import alerts, records
+from runtime.data import to_json
+from runtime.records import RecordView
+from runtime.store import T_DECISION, T_EVENT, T_EVIDENCE, T_STAY, Store
+
+
+class Explanations:
+    """Read-side methods of the Runtime (mixed in; needs `store` and `bundle`)."""
+
+    store: Store
+
+    @property
+    def bundle(self) -> Any:  # pragma: no cover - provided by Runtime
+        raise NotImplementedError
+
+    def get(self, record_id: str) -> RecordView:
+        """Return one record."""
+        with self.store.read() as conn:
+            return records.load(conn, self.bundle, record_id)
+
+    def history(self, record_id: str) -> list[dict[str, Any]]:
+        """Return a record's stays in stages, oldest first."""
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(T_STAY).where(T_STAY.c.record_id == record_id).order_by(T_STAY.c.id)
+            ).all()
+        return [to_json(dict(r._mapping)) for r in rows]
+
+    def events(self, record_id: str) -> list[dict[str, Any]]:
+        """Return a record's audit trail, oldest first."""
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(T_EVENT).where(T_EVENT.c.record_id == record_id).order_by(T_EVENT.c.id)
+            ).all()
+        return [to_json(dict(r._mapping)) for r in rows]
+
+    def evidence(self, record_id: str) -> list[dict[str, Any]]:
+        """Return the evidence files attached to a record."""
+        with self.store.read() as conn:
+            rows = conn.execute(
+                select(T_EVIDENCE)
+                .where(T_EVIDENCE.c.record_id == record_id)
+                .order_by(T_EVIDENCE.c.uploaded_at, T_EVIDENCE.c.id)
+            ).all()
+        return [to_json(dict(r._mapping)) for r in rows]
+
+    def explain(self, record_id: str, kind: str | None = None) -> list[dict[str, Any]]:
+        """Return every automated decision about a record with its reasons, oldest first.
+
+        Scores carry their per-feature breakdown, routing every candidate considered and
+        why the winner won (or why the record went to a queue), refused moves the rule
+        and expression that refused them.
+        """
+        query = select(T_DECISION).where(T_DECISION.c.record_id == record_id)
+        if kind:
+            query = query.where(T_DECISION.c.kind == kind)
+        with self.store.read() as conn:
+            rows = conn.execute(query.order_by(T_DECISION.c.id)).all()
+        return [to_json(dict(r._mapping)) for r in rows]
+
+    def alerts(self, *, rule: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
+        """Return alerts, newest first; each keeps the values that made it fire."""
+        with self.store.read() as conn:
+            return alerts.listing(conn, rule=rule, state=state)
+
+    def alert_precision(self) -> list[dict[str, Any]]:
+        """Return each alert rule's precision from feedback (F10)."""
+        with self.store.read() as conn:
+            return alerts.precision(conn)

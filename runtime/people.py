@@ -1,0 +1,117 @@
+"""Users, roles, teams and their current load, as the bundle declares them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from engine.bundle import Bundle
+from runtime.store import T_LOAD
+
+
+def roles_of(bundle: Bundle, user: str | None) -> set[str]:
+    """Return the roles a user holds (empty for unknown users)."""
+    spec = bundle.manifest.users.get(user or "")
+    return set(spec.roles) if spec else set()
+
+
+def allowed(bundle: Bundle, actor: str | None, roles: Iterable[str] | None) -> bool:
+    """Tell whether `actor` may act where `roles` are required (None: everyone; system: yes)."""
+    if actor is None or roles is None:
+        return True
+    return bool(roles_of(bundle, actor) & set(roles))
+
+
+def users_with_role(bundle: Bundle, role: str) -> list[str]:
+    """Return active users holding a role, in declaration order."""
+    return [u for u, s in bundle.manifest.users.items() if role in s.roles and s.active]
+
+
+def team_members(bundle: Bundle, team: str) -> list[str]:
+    """Return the members of a team (and users who list the team)."""
+    spec = bundle.manifest.teams.get(team)
+    members = list(spec.members) if spec else []
+    members += [u for u, s in bundle.manifest.users.items() if team in s.teams and u not in members]
+    return members
+
+
+def on_leave(bundle: Bundle, user: str, now: datetime) -> bool:
+    """Tell whether a user is on leave today."""
+    spec = bundle.manifest.users.get(user)
+    today = now.date()
+    return bool(spec) and any(leave.start <= today <= leave.end for leave in spec.leave)  # type: ignore[union-attr]
+
+
+def loads(conn: Connection, users: Iterable[str]) -> dict[str, tuple[int, datetime | None]]:
+    """Return (open records, last round-robin pick) per user."""
+    ids = list(users)
+    rows = conn.execute(select(T_LOAD).where(T_LOAD.c.user_id.in_(ids))).all()
+    found = {r.user_id: (r.open_count, r.round_robin_at) for r in rows}
+    return {u: found.get(u, (0, None)) for u in ids}
+
+
+def change_load(
+    conn: Connection, user: str | None, delta: int, picked: datetime | None = None
+) -> None:
+    """Add `delta` to a user's open-record count (and note a round-robin pick)."""
+    if user is None:
+        return
+    values: dict[str, Any] = {"open_count": T_LOAD.c.open_count + delta}
+    if picked is not None:
+        values["round_robin_at"] = picked
+    result = conn.execute(update(T_LOAD).where(T_LOAD.c.user_id == user).values(**values))
+    if result.rowcount == 0:
+        conn.execute(
+            insert(T_LOAD),
+            {"user_id": user, "open_count": max(delta, 0), "round_robin_at": picked},
+        )
+
+
+def candidate(bundle: Bundle, user: str, load: int, now: datetime) -> dict[str, Any]:
+    """Return a user as routing expressions see them (`candidate.x`)."""
+    spec = bundle.manifest.users[user]
+    values: dict[str, Any] = dict(spec.model_extra or {})
+    values.update(
+        id=user,
+        name=spec.name,
+        email=spec.email,
+        roles=list(spec.roles),
+        teams=list(spec.teams),
+        manager=spec.manager,
+        capacity=spec.capacity,
+        load=load,
+        available=spec.active and not on_leave(bundle, user, now),
+    )
+    return values
+
+
+def recipients(bundle: Bundle, targets: Iterable[str], record: dict[str, Any] | None) -> list[str]:
+    """Resolve recipient references (owner, role:x, team:x, ...) to user ids, in order."""
+    found: list[str] = []
+    for target in targets:
+        kind, _, name = target.partition(":")
+        owner = (record or {}).get("owner")
+        if target == "owner":
+            ids = [owner] if owner else []
+        elif target == "owner.manager":
+            spec = bundle.manifest.users.get(owner or "")
+            ids = [spec.manager] if spec and spec.manager else []
+        elif kind == "role":
+            ids = users_with_role(bundle, name)
+        elif kind == "user":
+            ids = [name]
+        elif kind == "team":
+            ids = team_members(bundle, name)
+        elif kind == "queue":
+            queue = bundle.manifest.queues.get(name)
+            ids = [
+                u for r in (queue.visible_to if queue else []) for u in users_with_role(bundle, r)
+            ]
+        else:  # field:<name>
+            value = (record or {}).get(name)
+            ids = [value] if isinstance(value, str) and value else []
+        found.extend(i for i in ids if i and i not in found)
+    return found

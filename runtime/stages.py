@@ -1,0 +1,263 @@
+"""Stage SOPs: what a record needs before it may move, and what entering a stage starts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+
+from engine.bundle import CompiledWorkflow
+from engine.expr import EvaluationError
+from engine.spec.base import Duration
+from engine.spec.workflow import ExitSpec, StageSpec
+from runtime import timers
+from runtime.calendar import add_duration
+from runtime.errors import Problem
+from runtime.evidence import accepts
+from runtime.people import allowed
+from runtime.records import RecordView
+from runtime.rules import check_validations
+from runtime.store import T_EVIDENCE, T_STAY
+from runtime.timers import SLA_KINDS
+from runtime.unit import Unit, safe_render
+
+__all__ = ["SLA_KINDS", "StageSpec", "find", "gates", "timers"]
+
+
+def find(wf: CompiledWorkflow, stage_id: str) -> StageSpec | ExitSpec | None:
+    """Return the stage or exit with this id."""
+    return next((item for item in gates(wf) if item.id == stage_id), None)
+
+
+def gates(wf: CompiledWorkflow) -> list[StageSpec | ExitSpec]:
+    """Return a workflow's stages then its exits."""
+    return [*wf.body.stages, *wf.body.exits]
+
+
+def is_forward(wf: CompiledWorkflow, source: str, target: str) -> bool:
+    """Tell whether a move goes forward (to a later stage or to a won/closed exit)."""
+    ids = [s.id for s in wf.body.stages]
+    if target in ids and source in ids:
+        return ids.index(target) > ids.index(source)
+    exit_ = find(wf, target)
+    return isinstance(exit_, ExitSpec) and exit_.outcome != "lost"
+
+
+def evidence_counts(unit: Unit, record_id: str) -> dict[tuple[str, str], int]:
+    """Return how many evidence files a record holds, by (kind, media type)."""
+    rows = unit.tx.conn.execute(
+        select(T_EVIDENCE.c.kind, T_EVIDENCE.c.media_type, func.count())
+        .where(T_EVIDENCE.c.record_id == record_id)
+        .group_by(T_EVIDENCE.c.kind, T_EVIDENCE.c.media_type)
+    ).all()
+    return {(k, m): int(n) for k, m, n in rows}
+
+
+def _requirements(
+    unit: Unit, gate: StageSpec | ExitSpec, record: RecordView, params: dict[str, Any]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for name in gate.require:
+        if record.data.get(name) in (None, "", []):
+            problems.append(
+                Problem("required-field", f"'{name}' must be filled in before leaving", name)
+            )
+    counts = evidence_counts(unit, record.id) if gate.evidence else {}
+    for need in gate.evidence:
+        have = sum(n for (k, m), n in counts.items() if k == need.kind and accepts(m, need.types))
+        title = need.title or need.kind
+        if have < need.min:
+            kinds = f" ({', '.join(need.types)})" if need.types else ""
+            problems.append(
+                Problem(
+                    "missing-evidence",
+                    f"{title}: {have} of {need.min} attached{kinds}",
+                    detail={"kind": need.kind, "have": have, "min": need.min},
+                )
+            )
+        if need.max is not None and have > need.max:
+            problems.append(
+                Problem(
+                    "too-much-evidence",
+                    f"{title}: {have} attached, at most {need.max}",
+                    detail={"kind": need.kind, "have": have, "max": need.max},
+                )
+            )
+    scope = record.scope()
+    c = unit.context(scope, params=params)
+    for guard in gate.guards:
+        try:
+            refused = bool(unit.bundle.expr(guard, "refuse_if").fn(scope, c))
+            message = safe_render(guard.message, {**scope, "record": scope, "params": params})
+        except EvaluationError as exc:
+            refused, message = True, f"the check '{guard.refuse_if}' could not run: {exc}"
+        if refused:
+            problems.append(Problem("guard-refused", message, expression=guard.refuse_if))
+    return problems
+
+
+def move_problems(
+    unit: Unit, wf: CompiledWorkflow, record: RecordView, target: str
+) -> list[Problem]:
+    """Return every reason `record` may not move to `target` now (empty: it may)."""
+    source = record.stage or ""
+    problems: list[Problem] = []
+    if record.status != "open":
+        return [Problem("closed", f"the record is {record.status}; it cannot move")]
+    goal = find(wf, target)
+    if goal is None:
+        known = ", ".join(s.id for s in gates(wf))
+        return [Problem("unknown-stage", f"'{target}' is not a stage of {wf.name} ({known})")]
+    if target == source:
+        return [Problem("same-stage", f"the record is already in '{target}'")]
+    if not wf.may_move(source, target):
+        nexts = sorted(t for s, t in wf.moves if s == source)
+        problems.append(
+            Problem(
+                "move-not-allowed",
+                f"{wf.name} does not allow '{source}' -> '{target}'"
+                + (f"; from here: {', '.join(nexts)}" if nexts else ""),
+            )
+        )
+    here = find(wf, source)
+    for roles, what in (
+        (wf.body.moves.roles, "move records in this workflow"),
+        (here.roles if here else None, f"move records out of '{source}'"),
+        (goal.roles if isinstance(goal, ExitSpec) else None, f"close as '{target}'"),
+    ):
+        if not allowed(unit.bundle, unit.actor, roles):
+            problems.append(
+                Problem("forbidden", f"only {', '.join(roles or [])} may {what}", rule="roles")
+            )
+    params = dict(wf.params)
+    if here is not None and is_forward(wf, source, target):
+        problems += _requirements(unit, here, record, params)
+    if isinstance(goal, ExitSpec):
+        problems += _requirements(unit, goal, record, params)
+    scope = record.scope()
+    errors, _ = check_validations(
+        unit.bundle,
+        record.entity,
+        "leave_stage",
+        scope,
+        unit.context(scope),
+        source,
+        unit.now,
+        safe_render,
+    )
+    return problems + errors
+
+
+def open_stay(unit: Unit, record: RecordView, stage: str, source: str | None) -> None:
+    """Start a record's stay in a stage (history row)."""
+    unit.tx.conn.execute(
+        insert(T_STAY),
+        {
+            "record_id": record.id,
+            "entity": record.entity,
+            "workflow": record.workflow,
+            "stage": stage,
+            "from_stage": source,
+            "entered_at": unit.now,
+            "actor": unit.actor,
+            "owner": record.owner,
+            "region": _text(record.data.get("region")),
+            "evidence_ids": [],
+        },
+    )
+
+
+def close_stay(unit: Unit, record: RecordView, target: str, outcome: str | None) -> float:
+    """End a record's open stay; return its dwell in seconds."""
+    conn = unit.tx.conn
+    row = conn.execute(
+        select(T_STAY.c.id, T_STAY.c.entered_at).where(
+            T_STAY.c.record_id == record.id, T_STAY.c.left_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        return 0.0
+    dwell = float((unit.now - row.entered_at).total_seconds())
+    conn.execute(
+        update(T_STAY)
+        .where(T_STAY.c.id == row.id)
+        .values(
+            left_at=unit.now,
+            to_stage=target,
+            dwell_seconds=dwell,
+            left_by=unit.actor,
+            outcome=outcome,
+            owner=record.owner,
+        )
+    )
+    return dwell
+
+
+def note_evidence(unit: Unit, record_id: str, evidence_id: str, kind: str) -> None:
+    """Add an evidence file to the open stay's history row."""
+    conn = unit.tx.conn
+    row = conn.execute(
+        select(T_STAY.c.id, T_STAY.c.evidence_ids, T_STAY.c.evidence_kind).where(
+            T_STAY.c.record_id == record_id, T_STAY.c.left_at.is_(None)
+        )
+    ).first()
+    if row is None:
+        return
+    kinds = [k for k in (row.evidence_kind or "").split(",") if k]
+    if kind not in kinds:
+        kinds.append(kind)
+    conn.execute(
+        update(T_STAY)
+        .where(T_STAY.c.id == row.id)
+        .values(
+            evidence_ids=[*(row.evidence_ids or []), evidence_id],
+            evidence_kind=",".join(kinds)[:512],
+        )
+    )
+
+
+def _text(value: Any) -> str | None:
+    return str(value)[:64] if value is not None else None
+
+
+def sla_limit(
+    unit: Unit, stage: StageSpec, record: RecordView, params: dict[str, Any]
+) -> Duration | None:
+    """Return how long a record may stay in a stage (fixed or per record)."""
+    sla = stage.sla
+    if sla is None:
+        return None
+    if sla.within is not None:
+        return sla.within
+    scope = record.scope()
+    try:
+        value = unit.bundle.expr(sla, "within_expr").fn(scope, unit.context(scope, params=params))
+    except EvaluationError:
+        return None
+    if isinstance(value, timedelta):
+        return Duration(value.total_seconds(), False, str(value))
+    return None
+
+
+def start_sla(unit: Unit, wf: CompiledWorkflow, stage: StageSpec, record: RecordView) -> None:
+    """Start the stage's SLA: a breach timer and one timer per reminder (F4)."""
+    limit = sla_limit(unit, stage, record, dict(wf.params))
+    if limit is None or stage.sla is None:
+        return
+    manifest = unit.bundle.manifest
+    calendar = manifest.calendars.get(stage.sla.calendar or "")
+    due = add_duration(unit.now, limit, calendar, manifest.timezone)
+    payload = {"stage": stage.id, "workflow": wf.name, "due": due.isoformat()}
+    timers.add(unit.tx, "sla_breach", due, record_id=record.id, ref=stage.id, payload=payload)
+    for before in stage.sla.remind_before:
+        at = due - timedelta(seconds=before.seconds)
+        if at > unit.now:
+            timers.add(
+                unit.tx,
+                "sla_remind",
+                at,
+                record_id=record.id,
+                ref=stage.id,
+                payload={**payload, "before": str(before)},
+            )

@@ -1,0 +1,287 @@
+"""Time-driven work: `tick(now)` fires due timers, runs due schedules, checks metric alerts.
+
+APScheduler (runtime/scheduler.py) only decides when to call tick; every piece of state
+is in the store, so a restart (or another process) picks up exactly where this left off.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import insert, select, update
+
+from engine.spec import AlertSpec, ScheduleSpec
+from runtime import alerts, records, stages, timers
+from runtime.actions import Operations, run_actions
+from runtime.data import json_value
+from runtime.errors import NotFound
+from runtime.metrics import compute_metric
+from runtime.records import RecordView
+from runtime.store import T_SCHEDULE
+from runtime.unit import Unit
+
+log = logging.getLogger("sopflow.tick")
+METRIC_ALERT_EVERY = timedelta(minutes=1)
+
+
+@dataclass
+class TickReport:
+    """What one tick did."""
+
+    now: datetime
+    timers: int = 0
+    late: int = 0
+    schedules: list[str] = field(default_factory=list)
+    alerts: dict[str, int] = field(default_factory=dict)
+    failed: int = 0
+
+
+class Ticker:
+    """The tick side of the Runtime (mixed in)."""
+
+    worker_id: str
+    late_grace: timedelta
+    _metric_checked: datetime | None
+    clock: Any
+
+    @property
+    def ops(self) -> Operations:
+        """Return the runtime as the operations actions may call."""
+        return cast(Operations, self)
+
+    def unit(
+        self, actor: str | None = None, now: datetime | None = None
+    ) -> AbstractContextManager[Unit]:  # pragma: no cover
+        raise NotImplementedError
+
+    def tick(self, now: datetime | None = None, *, batch: int = 500) -> TickReport:
+        """Process everything due at `now`: timers, schedules, metric alerts."""
+        when = now or self.clock.now()
+        report = TickReport(when)
+        while True:
+            done = self._timers(when, batch, report)
+            if done < batch:
+                break
+        self._schedules(when, report)
+        if self._metric_checked is None or when - self._metric_checked >= METRIC_ALERT_EVERY:
+            self._metric_alerts(when, report)
+            self._metric_checked = when
+        return report
+
+    # -- timers -------------------------------------------------------------------
+    def _timers(self, now: datetime, batch: int, report: TickReport) -> int:
+        with self.unit(None, now) as unit:
+            conn = unit.tx.conn
+            due = timers.due(conn, now, batch, skip_locked=unit.tx.postgres)
+            for row in due:
+                try:
+                    with conn.begin_nested():
+                        self._fire(unit, row, report)
+                        timers.mark_fired(conn, row.id, now, self.worker_id)
+                except Exception:
+                    log.exception("timer %s (%s) failed", row.id, row.kind)
+                    report.failed += 1
+                    timers.mark_fired(conn, row.id, now, f"failed:{self.worker_id}"[:64])
+            report.timers += len(due)
+            return len(due)
+
+    def _fire(self, unit: Unit, row: Any, report: TickReport) -> None:
+        if row.kind in timers.SLA_KINDS:
+            self._sla(unit, row, report)
+        elif row.kind == "alert_for":
+            self._alert_for(unit, row, report)
+
+    def _sla(self, unit: Unit, row: Any, report: TickReport) -> None:
+        try:
+            view = records.load(unit.tx.conn, unit.bundle, row.record_id)
+        except NotFound:
+            return
+        payload = row.payload or {}
+        if view.status != "open" or view.stage != payload.get("stage"):
+            return  # the record moved on; this timer is stale
+        wf = unit.bundle.workflows.get(view.workflow or "")
+        stage = stages.find(wf, view.stage or "") if wf else None
+        sla = getattr(stage, "sla", None)
+        if wf is None or sla is None:
+            return
+        late = timers.late(row.due_at, unit.now, self.late_grace)
+        breach = row.kind == "sla_breach"
+        unit.tx.event(
+            "sla_breached" if breach else "sla_reminder",
+            view.id,
+            view.entity,
+            stage=view.stage,
+            due=payload.get("due"),
+            late=late,
+            policy=sla.missed if late else None,
+        )
+        if late:
+            report.late += 1
+            if sla.missed != "run_late":
+                return
+        actions = sla.on_breach if breach else sla.on_remind
+        work = view.copy()
+        extra = {
+            "params": dict(wf.params),
+            "sla_due": payload.get("due"),
+            "record_extra": {"sla_due": payload.get("due")},
+        }
+        run_actions(self.ops, unit, actions, work, row.kind, extra)
+        if work.data != view.data or work.owner != view.owner:
+            records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
+
+    def _alert_for(self, unit: Unit, row: Any, report: TickReport) -> None:
+        spec = unit.bundle.alerts.get(row.ref)
+        key = (row.payload or {}).get("key", "")
+        if spec is None:
+            return
+        if spec.entity is not None:
+            try:
+                view = records.load(unit.tx.conn, unit.bundle, row.record_id)
+            except NotFound:
+                return
+            scope = view.scope()
+            values = {k: scope.get(k) for k in unit.bundle.expr(spec, "when").names}
+            changed = alerts.promote(
+                unit,
+                spec,
+                key,
+                scope,
+                unit.context(scope),
+                values,
+                self._alert_runner(unit, view),
+            )
+        else:
+            changed = None
+            for groups, r, c, values in self._metric_rows(unit, spec):
+                if alerts.key_of(spec, {**groups, **values}, _group_key(groups)) == key:
+                    changed = alerts.promote(
+                        unit, spec, key, r, c, values, self._alert_runner(unit, None)
+                    )
+                    break
+            else:
+                alerts.promote(
+                    unit, spec, key, {}, {"now": unit.now}, {}, self._alert_runner(unit, None)
+                )
+        if changed:
+            report.alerts[changed] = report.alerts.get(changed, 0) + 1
+
+    def _alert_runner(self, unit: Unit, view: RecordView | None) -> Any:
+        def run(spec: AlertSpec, info: Mapping[str, Any], resolved: bool) -> list[Any]:
+            actions = spec.on_resolve if resolved else spec.actions
+            extra: dict[str, Any] = {"alert": dict(info)}
+            if view is None:
+                # A metric alert's actions read its group values and `value` by name, as
+                # the compiler checked them (P5: success cases of the slow `stage`).
+                extra = {**info, **extra}
+            return run_actions(self.ops, unit, actions, view, f"alert {spec.name}", extra)
+
+        return run
+
+    # -- metric alerts --------------------------------------------------------------
+    def _metric_rows(
+        self, unit: Unit, spec: AlertSpec
+    ) -> Iterator[tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]]:
+        metric = unit.bundle.metrics[spec.metric or ""]
+        for row in compute_metric(unit.tx.conn, metric, unit.now):
+            groups = dict(row.groups)
+            values = {**groups, "value": row.value, metric.name: row.value, "count": row.count}
+            c = unit.context(None, **values)
+            yield groups, {}, c, values
+
+    def _metric_alerts(self, now: datetime, report: TickReport) -> None:
+        with self.unit(None, now) as unit:
+            for spec in unit.bundle.alerts.values():
+                if spec.metric is None:
+                    continue
+                for groups, r, c, values in self._metric_rows(unit, spec):
+                    key = alerts.key_of(spec, {**groups, **values}, _group_key(groups))
+                    changed = alerts.evaluate(
+                        unit, spec, r, c, key, None, values, self._alert_runner(unit, None)
+                    )
+                    if changed:
+                        report.alerts[changed] = report.alerts.get(changed, 0) + 1
+
+    # -- schedules ----------------------------------------------------------------
+    def _schedules(self, now: datetime, report: TickReport) -> None:
+        with self.unit(None, now) as unit:
+            names = list(unit.bundle.schedules)
+        for name in names:
+            with self.unit(None, now) as unit:
+                spec = unit.bundle.schedules.get(name)
+                if spec is not None and self._schedule(unit, spec):
+                    report.schedules.append(name)
+
+    def _schedule(self, unit: Unit, spec: ScheduleSpec) -> bool:
+        conn, now = unit.tx.conn, unit.now
+        row = conn.execute(select(T_SCHEDULE).where(T_SCHEDULE.c.name == spec.name)).first()
+        if row is None:
+            first = next_run(spec, now, unit.bundle.manifest.timezone)
+            conn.execute(insert(T_SCHEDULE), {"name": spec.name, "next_due_at": first})
+            return False
+        if row.next_due_at is None or row.next_due_at > now:
+            return False
+        following = next_run(spec, now, unit.bundle.manifest.timezone)
+        # Claim this run: only one process moves next_due_at on from this value.
+        claimed = conn.execute(
+            update(T_SCHEDULE)
+            .where(T_SCHEDULE.c.name == spec.name, T_SCHEDULE.c.next_due_at == row.next_due_at)
+            .values(next_due_at=following)
+        ).rowcount
+        if claimed != 1:
+            return False
+        late = timers.late(row.next_due_at, now, self.late_grace)
+        missed = row.missed + (1 if late else 0)
+        unit.tx.event(
+            "schedule_due",
+            None,
+            None,
+            schedule=spec.name,
+            due=row.next_due_at.isoformat(),
+            late=late,
+            policy=spec.missed if late else None,
+        )
+        if late and spec.missed != "run_late":
+            conn.execute(
+                update(T_SCHEDULE).where(T_SCHEDULE.c.name == spec.name).values(missed=missed)
+            )
+            return False
+        done = run_actions(
+            self.ops,
+            unit,
+            spec.actions,
+            None,
+            f"schedule {spec.name}",
+            {"schedule": {"name": spec.name, "due": row.next_due_at.isoformat()}},
+        )
+        conn.execute(
+            update(T_SCHEDULE)
+            .where(T_SCHEDULE.c.name == spec.name)
+            .values(last_run_at=now, runs=row.runs + 1, missed=missed)
+        )
+        unit.tx.event("schedule_ran", None, None, schedule=spec.name, actions=json_value(done))
+        return True
+
+
+def next_run(spec: ScheduleSpec, after: datetime, timezone: str) -> datetime:
+    """Return when a schedule next falls due after `after` (naive UTC)."""
+    if spec.every is not None:
+        return after + timedelta(seconds=spec.every.seconds)
+    tz = ZoneInfo(timezone)
+    trigger = CronTrigger.from_crontab(spec.cron or "* * * * *", timezone=tz)
+    aware = after.replace(tzinfo=UTC).astimezone(tz)
+    fire = trigger.get_next_fire_time(None, aware + timedelta(seconds=1))
+    assert fire is not None
+    result: datetime = fire.astimezone(UTC).replace(tzinfo=None)
+    return result
+
+
+def _group_key(groups: Mapping[str, Any]) -> str:
+    return "/".join(f"{k}={v}" for k, v in groups.items()) or "all"

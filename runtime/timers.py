@@ -1,0 +1,86 @@
+"""Durable timers (decision 5): an SLA or an alert's `for:` is a row with a due time.
+
+Detecting a breach costs O(due timers): `due()` reads an index on (fired, due_at).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, insert, select, update
+
+from runtime.store import T_TIMER, Tx
+
+SLA_KINDS = ("sla_breach", "sla_remind")
+
+
+def add(
+    tx: Tx,
+    kind: str,
+    due_at: datetime,
+    *,
+    record_id: str | None = None,
+    ref: str = "",
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """Add a timer that fires at `due_at`."""
+    tx.conn.execute(
+        insert(T_TIMER),
+        {
+            "due_at": due_at,
+            "kind": kind,
+            "record_id": record_id,
+            "ref": ref,
+            "payload": payload or {},
+            "fired": False,
+        },
+    )
+
+
+def cancel(tx: Tx, record_id: str, kinds: tuple[str, ...], ref: str | None = None) -> int:
+    """Drop a record's pending timers of some kinds (e.g. its stage's SLA on leaving)."""
+    condition = and_(
+        T_TIMER.c.record_id == record_id, T_TIMER.c.kind.in_(kinds), T_TIMER.c.fired.is_(False)
+    )
+    if ref is not None:
+        condition = and_(condition, T_TIMER.c.ref == ref)
+    return tx.conn.execute(delete(T_TIMER).where(condition)).rowcount
+
+
+def due(conn: Connection, now: datetime, limit: int, *, skip_locked: bool) -> list[Any]:
+    """Return up to `limit` unfired timers due at `now`, oldest first (claimed on PostgreSQL)."""
+    query = (
+        select(T_TIMER)
+        .where(T_TIMER.c.fired.is_(False), T_TIMER.c.due_at <= now)
+        .order_by(T_TIMER.c.due_at, T_TIMER.c.id)
+        .limit(limit)
+    )
+    if skip_locked:
+        query = query.with_for_update(skip_locked=True)
+    return list(conn.execute(query).all())
+
+
+def mark_fired(conn: Connection, timer_id: int, now: datetime, worker: str | None) -> None:
+    """Mark a timer as done (kept for the audit of what fired when)."""
+    conn.execute(
+        update(T_TIMER)
+        .where(T_TIMER.c.id == timer_id)
+        .values(fired=True, claimed_at=now, claimed_by=worker)
+    )
+
+
+def pending(conn: Connection, record_id: str) -> list[Any]:
+    """Return a record's unfired timers."""
+    return list(
+        conn.execute(
+            select(T_TIMER)
+            .where(T_TIMER.c.record_id == record_id, T_TIMER.c.fired.is_(False))
+            .order_by(T_TIMER.c.due_at)
+        ).all()
+    )
+
+
+def late(timer_due: datetime, now: datetime, grace: timedelta) -> bool:
+    """Tell whether a timer fires late (it fell due while nothing was ticking)."""
+    return now - timer_due > grace

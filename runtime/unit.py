@@ -1,0 +1,50 @@
+"""A unit of work: one command's transaction, the bundle it runs on, and its helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from engine.bundle import Bundle
+from runtime.render import RenderError, render
+from runtime.store import Tx
+
+
+def safe_render(source: str, variables: Mapping[str, Any]) -> str:
+    """Render a message template; a template that fails says so instead of raising."""
+    try:
+        return render(source, variables)
+    except RenderError as exc:
+        return f"[template failed: {exc}]"
+
+
+@dataclass
+class Unit:
+    """Everything one command needs: bundle, transaction, time, actor, metric lookups."""
+
+    bundle: Bundle
+    tx: Tx
+    metric: Callable[[str, tuple[Any, ...]], Any]
+    evidence_dir: Any = None
+    created: list[str] = field(default_factory=list)
+    depth: int = 0
+
+    @property
+    def now(self) -> datetime:
+        """Return the time the unit runs at."""
+        return self.tx.now
+
+    @property
+    def actor(self) -> str | None:
+        """Return who acts (None: the system)."""
+        return self.tx.actor
+
+    def context(self, record: Mapping[str, Any] | None, **extra: Any) -> dict[str, Any]:
+        """Return the context `c` expressions read: now, record, metric lookups, extras."""
+        c: dict[str, Any] = {"now": self.now, "metric": self.metric}
+        if record is not None:
+            c["record"] = record
+        c.update(extra)
+        return c

@@ -1,0 +1,123 @@
+"""P3 lead routing: specialty and territory, a match of at least 82, hard rules, the queue."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.bundle import Bundle
+from runtime.clock import FakeClock
+from runtime.core import Runtime
+from runtime.people import candidate
+from runtime.rules import score
+from tests.runtime.scenarios.support import MANAGER, OTHER_REP, REP, START, outbox
+
+HARD_RULE = "not eligible: specialty in candidate.specialty and (specialty != 'prescription' or candidate.gsp_certified)"
+
+
+def lead(external_id: str, specialty: str, district: str) -> dict[str, Any]:
+    return {
+        "source": "meituan",
+        "external_id": external_id,
+        "pharmacy_name": f"Pharmacy {external_id}",
+        "district": district,
+        "specialty": specialty,
+        "orders_90d": 6,
+    }
+
+
+def routing_of(runtime: Runtime, record_id: str) -> dict[str, Any]:
+    [decision] = runtime.explain(record_id, kind="routing")
+    assert decision["rule"] == "lead_routing"
+    return decision
+
+
+def candidates(decision: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["user"]: row for row in decision["detail"]["candidates"]}
+
+
+def model_match(bundle: Bundle, record: dict[str, Any], user: str) -> float | None:
+    """The match score alone, as if no hard rule existed."""
+    pair = {"candidate": candidate(bundle, user, 0, START)}
+    return score(bundle.scorings["lead_rep_match"], record, pair).score
+
+
+def test_the_rep_whose_specialty_and_territory_match_gets_the_lead_and_why(
+    runtime: Runtime,
+) -> None:
+    """P3: an OTC lead in Jinjiang goes to li.wei (match 100); explain says who and why."""
+    record, created = runtime.ingest("lead", lead("M-1", "otc", "jinjiang"))
+    assert created
+    assert (record.owner, record.queue) == (REP, None)
+
+    decision = routing_of(runtime, record.id)
+    assert decision["outcome"] == REP
+    assert decision["detail"]["reason"] == "least loaded: 0 open records"
+    rows = candidates(decision)
+    assert rows[REP]["match"] == 100.0 and rows[REP]["chosen"] is True
+    assert [f["feature"] for f in rows[REP]["features"]] == ["specialty", "territory"]
+    assert rows[OTHER_REP]["excluded"] == HARD_RULE  # no OTC in chen.jie's specialties
+    assert "match" not in rows[OTHER_REP] and rows[OTHER_REP]["chosen"] is False
+
+    [note] = outbox(runtime, template="lead_assigned")
+    assert note["payload"]["to"] == REP and note["record_id"] == record.id
+    assert note["payload"]["subject"] == "New lead: Pharmacy M-1"
+
+
+def test_the_hard_rule_refuses_a_rep_whose_match_score_passes(
+    runtime: Runtime, bundle: Bundle
+) -> None:
+    """P3: both checks must pass: li.wei matches a prescription lead at 100, but only a
+    GSP-certified rep may take it, so it goes to chen.jie."""
+    data = lead("M-2", "prescription", "jinjiang")
+    assert model_match(bundle, data, REP) == 100.0  # the model alone would let him have it
+
+    record = runtime.create("lead", data)
+
+    assert record.owner == OTHER_REP
+    rows = candidates(routing_of(runtime, record.id))
+    assert rows[REP]["excluded"] == HARD_RULE
+    assert rows[OTHER_REP]["match"] == 100.0 and rows[OTHER_REP]["chosen"] is True
+    assert [n["payload"]["to"] for n in outbox(runtime, template="lead_assigned")] == [OTHER_REP]
+
+
+def test_a_lead_nobody_may_take_waits_visibly_in_the_named_queue(
+    runtime: Runtime, bundle: Bundle, clock: FakeClock
+) -> None:
+    """P3: in Wuhou the certified rep matches only 60 (< 82) and the rep who matches 100 is
+    refused by the hard rule: the lead waits in `unmatched_leads`, not lost, until a
+    manager hands it out."""
+    data = lead("M-3", "prescription", "wuhou")
+    assert model_match(bundle, data, REP) == 100.0
+
+    record = runtime.create("lead", data)
+
+    assert (record.owner, record.queue) == (None, "unmatched_leads")
+    decision = routing_of(runtime, record.id)
+    assert decision["outcome"] == "queue:unmatched_leads"
+    assert decision["detail"]["reason"] == "no candidate passed; waiting in queue 'unmatched_leads'"
+    rows = candidates(decision)
+    assert rows[REP]["excluded"] == HARD_RULE
+    assert rows[OTHER_REP]["match"] == 60.0
+    assert rows[OTHER_REP]["excluded"] == "match 60.0 is below the threshold 82.0"
+    assert outbox(runtime, template="lead_assigned") == []
+    routed = [e for e in runtime.events(record.id) if e["kind"] == "routed"]
+    assert routed[0]["detail"]["queue"] == "unmatched_leads"
+    assert "unmatched_leads" in bundle.manifest.queues
+    assert bundle.manifest.queues["unmatched_leads"].visible_to == ["manager", "director"]
+
+    # Still there a week later, and a manager can hand it out from the queue.
+    clock.advance(days=7)
+    assert runtime.get(record.id).queue == "unmatched_leads"
+    taken = runtime.assign(record.id, user=OTHER_REP, actor=MANAGER)
+    assert (taken.owner, taken.queue) == (OTHER_REP, None)
+
+
+def test_the_score_threshold_alone_also_sends_a_lead_to_the_queue(runtime: Runtime) -> None:
+    """P3: a device lead outside every territory: chen.jie passes the hard rule but matches
+    only 60, li.wei fails the hard rule; nobody gets it."""
+    record = runtime.create("lead", lead("M-4", "devices", "chenghua"))
+
+    assert (record.owner, record.queue) == (None, "unmatched_leads")
+    rows = candidates(routing_of(runtime, record.id))
+    assert rows[OTHER_REP]["excluded"] == "match 60.0 is below the threshold 82.0"
+    assert rows[REP]["excluded"] == HARD_RULE
