@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
 
 from bench import __main__ as bench_main
-from bench import expressions, report, runner, validate_bundle
+from bench import (
+    expressions,
+    lead_creation,
+    report,
+    runner,
+    runtime_bundles,
+    sla_tick,
+    transitions,
+    validate_bundle,
+)
 from bench.bundle_gen import generate_bundle
 from bench.common import Machine, Result, Stats, machine
+from bench.runtime_support import PG_URL, postgres_problem, statement_kinds
 from engine.compiler.pipeline import compile_bundle
 
 
@@ -56,6 +67,98 @@ def test_feature_expressions_match_the_hand_written_ones() -> None:
     group = expressions.compile_group(expressions.FEATURES, expressions.SCOPE)
     for r in records:
         assert group(r) == expressions.features_by_hand(r) == expressions.features_inline(r)
+
+
+def test_runtime_benchmarks_are_registered() -> None:
+    assert {"transitions", "lead_creation", "sla_tick"} <= set(runner.RUNNERS)
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        runtime_bundles.write_transitions_bundle,
+        runtime_bundles.write_lead_bundle,
+        runtime_bundles.write_sla_bundle,
+    ],
+)
+def test_runtime_bundles_compile_cleanly(tmp_path: Path, write: object) -> None:
+    write(tmp_path)  # type: ignore[operator]
+    result = compile_bundle(tmp_path)
+    assert result.ok and result.diagnostics == [], [d.render() for d in result.diagnostics]
+
+
+def test_transitions_benchmark_runs(here: Machine) -> None:
+    result = transitions.run(
+        records=4,
+        repeats=1,
+        floor_ops=20,
+        pg_records=2,
+        pg_floor_ops=10,
+        machine=here,
+        profile_top=3,
+    )
+    assert result.name == "transitions" and isinstance(result.passed, bool)
+    ratios = result.data["ratios"]
+    assert ratios["sqlite"] > 0
+    if postgres_problem(PG_URL) is None:
+        assert ratios["postgresql"] > 0
+    else:
+        assert "not measured" in result.data["skipped"]
+    side = result.data["sides"]["sqlite"]
+    assert side["ops"] == (20, 4 * transitions.MOVES) and side["profiled"]
+    assert "INSERT sf_timer" in side["statements"] and side["raw_ratio"] > 0
+    assert pickle.loads(pickle.dumps(result)).markdown == result.markdown  # crosses processes
+    assert "### SQLite" in result.markdown and "| variant |" in result.markdown
+
+
+def test_lead_creation_benchmark_runs(here: Machine) -> None:
+    result = lead_creation.run(leads=8, repeats=1, machine=here, profile_top=3)
+    assert result.name == "lead_creation" and result.passed is None
+    assert result.data["ratio"] > 0 and result.data["leads"] == 8 + 50  # + the warm-up
+    assert set(result.data["rates"]) == {
+        lead_creation.SOPFLOW,
+        lead_creation.BASELINE,
+        lead_creation.INSERT_ONLY,
+    }
+    assert "### Where a lead's time goes" in result.markdown
+    assert pickle.loads(pickle.dumps(result)).data["ratio"] == result.data["ratio"]
+
+
+def test_hand_written_lead_score_matches_the_bundle(tmp_path: Path) -> None:
+    from bench.runtime_bundles import compiled, make_leads, write_lead_bundle
+    from runtime.data import form_model
+    from runtime.rules import score
+
+    write_lead_bundle(tmp_path)
+    bundle = compiled(tmp_path)
+    fm = form_model(bundle, "lead")
+    for body in make_leads(50):
+        values = fm.validate({**fm.defaults(), **fm.normalise(body)})
+        got = score(bundle.scorings["lead_quality"], values, {}).score
+        assert got is not None
+        assert abs(got - lead_creation.quality_by_hand(values)) < 1e-6
+
+
+def test_sla_tick_benchmark_runs(here: Machine) -> None:
+    result = sla_tick.run(sizes=(200, 400), repeats=2, due=5, machine=here, profile_top=3)
+    assert result.name == "sla_tick" and isinstance(result.passed, bool)
+    assert set(result.data["sizes"]) == {200, 400}
+    assert all(s.n == 2 and s.median > 0 for s in result.data["sizes"].values())
+    assert "ix_sf_timer_due" in result.markdown
+    assert "INSERT sf_outbox" in result.data["statements"]
+    assert pickle.loads(pickle.dumps(result)).data["growth"] == result.data["growth"]
+
+
+def test_statement_kinds_names_verb_and_table() -> None:
+    sent = [
+        'SELECT sf_record.id FROM "sf_record" WHERE id = ?',
+        "INSERT INTO sf_event (at) VALUES (?)",
+        "UPDATE sf_timer SET fired=? WHERE id = ?",
+        "UPDATE sf_timer SET fired=? WHERE id = ?",
+    ]
+    assert (
+        statement_kinds(sent, 2) == "1 UPDATE sf_timer, 0.5 SELECT sf_record, 0.5 INSERT sf_event"
+    )
 
 
 def _result(name: str, text: str) -> Result:
