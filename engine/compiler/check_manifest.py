@@ -56,6 +56,8 @@ def check_manifest(ctx: Context, entry: Entry[BundleManifest]) -> None:
         for i, member in enumerate(team_spec.members):
             ctx.known(site.at("teams", tid, "members", i), "user", member, users)
         ctx.known(site.at("teams", tid, "lead"), "user", team_spec.lead, users)
+    for part in ("definitions", "users", "alerts", "metrics"):
+        ctx.check_roles(site.at("access", part), getattr(spec.access, part) or [])
     for qid, queue in spec.queues.items():
         ctx.check_roles(site.at("queues", qid, "visible_to"), queue.visible_to)
     if not roles:

@@ -158,6 +158,24 @@ class TableDocument(TableSpec, DocumentSpec):
     name: Name
 
 
+class AccessSpec(Spec):
+    """Who may use the bundle-wide parts of the server (F12). Records follow their forms."""
+
+    definitions: Roles = Field(
+        default_factory=list,
+        description="Roles that may validate uploaded bundles and reload the definitions.",
+    )
+    users: Roles = Field(
+        default_factory=list, description="Roles that may manage API tokens and API users."
+    )
+    alerts: Roles | None = Field(
+        default=None, description="Roles that see, acknowledge and rate alerts (default: all)."
+    )
+    metrics: Roles | None = Field(
+        default=None, description="Roles that read metrics, funnels and forecasts (default: all)."
+    )
+
+
 class BundleManifest(DocumentSpec):
     """The bundle manifest (`kind: bundle`): who works here, when, and shared reference data."""
 
@@ -183,6 +201,7 @@ class BundleManifest(DocumentSpec):
     teams: dict[UserId, TeamSpec] = Field(default_factory=dict)
     queues: dict[Name, QueueSpec] = Field(default_factory=dict)
     tables: dict[Name, TableSpec] = Field(default_factory=dict)
+    access: AccessSpec = Field(default_factory=AccessSpec)
 
     @field_validator("roles", mode="before")
     @classmethod
