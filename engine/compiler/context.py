@@ -109,8 +109,10 @@ class Site:
         text = lines[line - 1] if 0 < line <= len(lines) else ""
         opener = text[col - 1 : col]
         before = source[:offset]
-        if opener in ("|", ">"):
-            # A block scalar's text starts on the next line, indented.
+        if opener == ">":
+            return _folded(lines, line + 1, offset)
+        if opener == "|":
+            # A literal block scalar's text starts on the next line, indented.
             row = line + 1 + before.count("\n")
             body = lines[row - 1] if 0 < row <= len(lines) else ""
             indent = len(body) - len(body.lstrip(" "))
@@ -126,6 +128,24 @@ class Site:
             text = lines[line - 1]
             pos = len(text) - len(text.lstrip(" "))
         return line, pos + max(remaining, 0) + 1
+
+
+def _folded(lines: list[str], row: int, offset: int) -> tuple[int, int]:
+    """Line/col of character `offset` of a folded block scalar (`>`) starting at `row`.
+
+    Folding turned each line break between the body's lines into one space (a blank
+    line into a newline), so each line takes its text plus one character.
+    """
+    remaining = offset
+    while 0 < row <= len(lines):
+        body = lines[row - 1]
+        indent = len(body) - len(body.lstrip(" "))
+        width = len(body) - indent
+        if remaining <= width or row == len(lines):
+            return row, indent + 1 + min(remaining, width)
+        remaining -= width + 1
+        row += 1
+    return max(row - 1, 1), 1
 
 
 @dataclass
