@@ -373,7 +373,9 @@ def report(
         "still open in the stage, writes the `sla_breached` event, runs `on_breach` (a "
         f"notification to the owner and their manager: {RECIPIENTS} outbox rows with "
         "rendered subject and body) and marks the timer fired, all in one transaction "
-        "with a savepoint per timer; then the (empty) schedule and metric-alert passes. "
+        "under one savepoint for the batch (redone with one savepoint per timer only if a "
+        "timer fails), the timers marked fired in one UPDATE; then the (empty) schedule "
+        "and metric-alert passes. "
         f"Before each of the {repeats} measured ticks, {due} other records' timers are "
         "re-armed; one untimed tick first. Times are wall clock; the idle tick is the "
         "same call with nothing due.",

@@ -39,7 +39,6 @@ from typing import Any, Protocol
 
 import httpx
 from sqlalchemy import Connection, and_, func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from runtime.clock import Clock
 from runtime.store import T_OUTBOX, Store, Tx
@@ -100,7 +99,8 @@ class DeliveryReport:
 # ---------------------------------------------------------------------------- enqueue
 
 
-def _check(action: str, channel: str, payload: Any, key: str) -> None:
+def _check(action: str, channel: str, payload: Any, key: str) -> str:
+    """Check an effect; return its payload as JSON text."""
     if action not in ACTIONS:
         raise ValueError(f"unknown outbox action '{action}' (one of: {', '.join(ACTIONS)})")
     if channel not in CHANNELS:
@@ -110,9 +110,18 @@ def _check(action: str, channel: str, payload: Any, key: str) -> None:
     if not isinstance(payload, dict):
         raise ValueError("an outbox payload is a mapping")
     try:
-        json.dumps(payload)
+        return json.dumps(payload)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"the outbox payload is not JSON: {exc}") from None
+
+
+# Insert-or-ignore, written once (SQLite >= 3.35 and PostgreSQL share the syntax).
+_ENQUEUE = (
+    "INSERT INTO sf_outbox (idempotency_key, action, channel, payload, record_id, state, "
+    "attempts, next_attempt_at, created_at) VALUES (:idempotency_key, :action, :channel, "
+    ":payload, :record_id, :state, :attempts, :next_attempt_at, :created_at) "
+    "ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+)
 
 
 def enqueue(
@@ -129,7 +138,7 @@ def enqueue(
     Return False (and change nothing) if an effect with this idempotency key exists.
     Raises ValueError for an unknown action or channel, a bad key or a non-JSON payload.
     """
-    _check(action, channel, payload, key)
+    text = _check(action, channel, payload, key)
     row = {
         "idempotency_key": key,
         "action": action,
@@ -141,16 +150,10 @@ def enqueue(
         "next_attempt_at": tx.now,
         "created_at": tx.now,
     }
-    dialect = tx.conn.dialect.name
-    if dialect in ("postgresql", "sqlite"):
-        build = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        stmt = (
-            build(T_OUTBOX)
-            .values(row)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-            .returning(T_OUTBOX.c.id)
-        )
-        return tx.conn.execute(stmt).first() is not None
+    if tx.conn.dialect.name in ("postgresql", "sqlite"):
+        at = tx.time(tx.now)
+        params = {**row, "payload": text, "next_attempt_at": at, "created_at": at}
+        return tx.sql(_ENQUEUE, params).fetchone() is not None
     found = tx.conn.execute(select(T_OUTBOX.c.id).where(T_OUTBOX.c.idempotency_key == key)).first()
     if found is not None:
         return False

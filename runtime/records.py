@@ -7,12 +7,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, insert, select
 
 from engine.bundle import Bundle
 from runtime.data import form_model, to_json
 from runtime.errors import Conflict, NotFound
-from runtime.store import T_RECORD
+from runtime.store import T_RECORD, db_json, db_time, is_postgres, py_json, py_time, run_sql
 
 CORE = (
     "id",
@@ -50,6 +50,9 @@ class RecordView:
     stage_entered_at: datetime | None = None
     created_by: str | None = None
     warnings: list[dict[str, Any]] = field(default_factory=list)
+    # The writable columns as the store holds them at `row_version` (None: not stored
+    # yet): `save_record` writes only what differs, so unchanged indexes stay untouched.
+    stored: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def scope(self) -> dict[str, Any]:
         """Return what expressions read: the fields plus the core columns."""
@@ -96,10 +99,9 @@ def new_id() -> str:
 def view_of(row: Any, bundle: Bundle) -> RecordView:
     """Build a typed view of a record row (data read leniently: it may be old)."""
     entity = row.entity
-    data = row.data or {}
-    if entity in bundle.forms:
-        data = form_model(bundle, entity).read(data)
-    return RecordView(
+    raw = row.data or {}
+    data = form_model(bundle, entity).read(raw) if entity in bundle.forms else dict(raw)
+    view = RecordView(
         id=row.id,
         entity=entity,
         data=data,
@@ -117,14 +119,56 @@ def view_of(row: Any, bundle: Bundle) -> RecordView:
         stage_entered_at=row.stage_entered_at,
         created_by=row.created_by,
     )
+    view.stored = _stored(view, row.data)
+    return view
+
+
+def _stored(view: RecordView, data: Any) -> dict[str, Any]:
+    """Snapshot the writable columns; `data` as JSON text (so no alias can change it)."""
+    text = data if isinstance(data, str) else db_json(data)
+    return {**_columns(view, with_data=False), "data": text}
+
+
+_LOAD = (
+    "SELECT id, entity, workflow, stage, status, owner, queue, dedup_key, data, "
+    "schema_version, read_only, row_version, created_at, updated_at, stage_entered_at, "
+    "created_by FROM sf_record WHERE id = :id"
+)
+
+
+def _loaded(row: Any, bundle: Bundle) -> RecordView:
+    """Build a view of a row read through the driver (text dates and JSON on SQLite)."""
+    (rid, entity, workflow, stage, status, owner, queue, dedup_key, text) = row[:9]
+    raw = py_json(text) or {}
+    data = form_model(bundle, entity).read(raw) if entity in bundle.forms else dict(raw)
+    view = RecordView(
+        id=rid,
+        entity=entity,
+        data=data,
+        workflow=workflow,
+        stage=stage,
+        status=status,
+        owner=owner,
+        queue=queue,
+        dedup_key=dedup_key,
+        schema_version=row[9],
+        read_only=bool(row[10]),
+        row_version=row[11],
+        created_at=py_time(row[12]),
+        updated_at=py_time(row[13]),
+        stage_entered_at=py_time(row[14]),
+        created_by=row[15],
+    )
+    view.stored = _stored(view, text)
+    return view
 
 
 def load(conn: Connection, bundle: Bundle, record_id: str) -> RecordView:
     """Load one record; raise NotFound when there is none."""
-    row = conn.execute(select(T_RECORD).where(T_RECORD.c.id == record_id)).first()
+    row = run_sql(conn, _LOAD, {"id": record_id}).fetchone()
     if row is None:
         raise NotFound(f"record '{record_id}' does not exist")
-    return view_of(row, bundle)
+    return _loaded(row, bundle)
 
 
 def find_by_key(conn: Connection, bundle: Bundle, entity: str, key: str) -> RecordView | None:
@@ -135,25 +179,28 @@ def find_by_key(conn: Connection, bundle: Bundle, entity: str, key: str) -> Reco
     return view_of(row, bundle) if row is not None else None
 
 
-def _columns(view: RecordView) -> dict[str, Any]:
-    return {
+def _columns(view: RecordView, *, with_data: bool = True) -> dict[str, Any]:
+    columns: dict[str, Any] = {
         "workflow": view.workflow,
         "stage": view.stage,
         "status": view.status,
         "owner": view.owner,
         "queue": view.queue,
         "dedup_key": view.dedup_key,
-        "data": to_json(view.data),
         "schema_version": view.schema_version,
         "read_only": view.read_only,
         "stage_entered_at": view.stage_entered_at,
     }
+    if with_data:
+        columns["data"] = to_json(view.data)
+    return columns
 
 
 def insert_record(conn: Connection, view: RecordView, now: datetime) -> RecordView:
     """Insert a new record row (version 1)."""
     view.created_at = view.updated_at = now
     view.row_version = 1
+    columns = _columns(view)
     conn.execute(
         insert(T_RECORD),
         {
@@ -163,22 +210,53 @@ def insert_record(conn: Connection, view: RecordView, now: datetime) -> RecordVi
             "updated_at": now,
             "row_version": 1,
             "created_by": view.created_by,
-            **_columns(view),
+            **columns,
         },
     )
     return view
 
 
+def _update_sql(names: tuple[str, ...]) -> str:
+    sets = "".join(f", {name} = :{name}" for name in names)
+    return (
+        f"UPDATE sf_record SET updated_at = :updated_at, row_version = :next{sets} "
+        "WHERE id = :id AND row_version = :version"
+    )
+
+
+def _changed(view: RecordView, columns: dict[str, Any]) -> dict[str, Any]:
+    """Return the columns whose value differs from what the store holds."""
+    stored = view.stored
+    if stored is None:
+        return columns
+    return {k: v for k, v in columns.items() if k not in stored or stored[k] != v}
+
+
+def _bind(changed: dict[str, Any], postgres: bool) -> dict[str, Any]:
+    params = dict(changed)
+    if "stage_entered_at" in params:
+        params["stage_entered_at"] = db_time(params["stage_entered_at"], postgres)
+    return params
+
+
 def save_record(conn: Connection, bundle: Bundle, view: RecordView, now: datetime) -> RecordView:
     """Write a changed record if nobody changed it since `view.row_version` was read.
 
-    Raise Conflict carrying the current record when the version moved on (decision 8).
+    Only the columns that differ from the stored row are written (besides the version
+    and `updated_at`). Raise Conflict carrying the current record when the version
+    moved on (decision 8).
     """
-    result = conn.execute(
-        update(T_RECORD)
-        .where(T_RECORD.c.id == view.id, T_RECORD.c.row_version == view.row_version)
-        .values(updated_at=now, row_version=view.row_version + 1, **_columns(view))
+    postgres = is_postgres(conn)
+    columns = {**_columns(view, with_data=False), "data": db_json(to_json(view.data))}
+    changed = _changed(view, columns)
+    params = _bind(changed, postgres)
+    params.update(
+        updated_at=db_time(now, postgres),
+        next=view.row_version + 1,
+        id=view.id,
+        version=view.row_version,
     )
+    result = run_sql(conn, _update_sql(tuple(changed)), params)
     if result.rowcount != 1:
         current = load(conn, bundle, view.id)
         raise Conflict(
@@ -188,4 +266,5 @@ def save_record(conn: Connection, bundle: Bundle, view: RecordView, now: datetim
         )
     view.row_version += 1
     view.updated_at = now
+    view.stored = columns
     return view

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import select, update
 
 from engine.bundle import CompiledWorkflow
 from engine.expr import EvaluationError
@@ -18,7 +18,7 @@ from runtime.evidence import accepts
 from runtime.people import allowed
 from runtime.records import RecordView
 from runtime.rules import check_validations
-from runtime.store import T_EVIDENCE, T_STAY
+from runtime.store import T_STAY, db_json, py_time
 from runtime.timers import SLA_KINDS
 from runtime.unit import Unit, safe_render
 
@@ -44,13 +44,15 @@ def is_forward(wf: CompiledWorkflow, source: str, target: str) -> bool:
     return isinstance(exit_, ExitSpec) and exit_.outcome != "lost"
 
 
+_EVIDENCE_COUNTS = (
+    "SELECT kind, media_type, count(*) FROM sf_evidence WHERE record_id = :record_id "
+    "GROUP BY kind, media_type"
+)
+
+
 def evidence_counts(unit: Unit, record_id: str) -> dict[tuple[str, str], int]:
     """Return how many evidence files a record holds, by (kind, media type)."""
-    rows = unit.tx.conn.execute(
-        select(T_EVIDENCE.c.kind, T_EVIDENCE.c.media_type, func.count())
-        .where(T_EVIDENCE.c.record_id == record_id)
-        .group_by(T_EVIDENCE.c.kind, T_EVIDENCE.c.media_type)
-    ).all()
+    rows = unit.tx.sql(_EVIDENCE_COUNTS, {"record_id": record_id}).fetchall()
     return {(k, m): int(n) for k, m, n in rows}
 
 
@@ -149,48 +151,66 @@ def move_problems(
     return problems + errors
 
 
+_OPEN_STAY = (
+    "INSERT INTO sf_stage_history (record_id, entity, workflow, stage, from_stage, "
+    "entered_at, actor, owner, region, evidence_ids) VALUES (:record_id, :entity, "
+    ":workflow, :stage, :from_stage, :entered_at, :actor, :owner, :region, :evidence_ids)"
+)
+# One statement closes the open stay and tells when it began; the dwell it writes is
+# reckoned from the record's `stage_entered_at` (the same instant in every path that
+# opens a stay) and corrected in the rare case the two differ.
+_CLOSE_STAY = (
+    "UPDATE sf_stage_history SET left_at = :now, to_stage = :target, "
+    "dwell_seconds = :dwell, left_by = :actor, outcome = :outcome, owner = :owner "
+    "WHERE id = (SELECT id FROM sf_stage_history WHERE record_id = :record_id "
+    "AND left_at IS NULL LIMIT 1) RETURNING id, entered_at"
+)
+_FIX_DWELL = "UPDATE sf_stage_history SET dwell_seconds = :dwell WHERE id = :id"
+
+
 def open_stay(unit: Unit, record: RecordView, stage: str, source: str | None) -> None:
     """Start a record's stay in a stage (history row)."""
-    unit.tx.conn.execute(
-        insert(T_STAY),
+    tx = unit.tx
+    tx.sql(
+        _OPEN_STAY,
         {
             "record_id": record.id,
             "entity": record.entity,
             "workflow": record.workflow,
             "stage": stage,
             "from_stage": source,
-            "entered_at": unit.now,
-            "actor": unit.actor,
+            "entered_at": tx.time(tx.now),
+            "actor": tx.actor,
             "owner": record.owner,
             "region": _text(record.data.get("region")),
-            "evidence_ids": [],
+            "evidence_ids": db_json([]),
         },
     )
 
 
 def close_stay(unit: Unit, record: RecordView, target: str, outcome: str | None) -> float:
     """End a record's open stay; return its dwell in seconds."""
-    conn = unit.tx.conn
-    row = conn.execute(
-        select(T_STAY.c.id, T_STAY.c.entered_at).where(
-            T_STAY.c.record_id == record.id, T_STAY.c.left_at.is_(None)
-        )
-    ).first()
+    tx, now = unit.tx, unit.now
+    entered = record.stage_entered_at
+    guess = float((now - entered).total_seconds()) if entered is not None else 0.0
+    row = tx.sql(
+        _CLOSE_STAY,
+        {
+            "now": tx.time(now),
+            "target": target,
+            "dwell": guess,
+            "actor": tx.actor,
+            "outcome": outcome,
+            "owner": record.owner,
+            "record_id": record.id,
+        },
+    ).fetchone()
     if row is None:
         return 0.0
-    dwell = float((unit.now - row.entered_at).total_seconds())
-    conn.execute(
-        update(T_STAY)
-        .where(T_STAY.c.id == row.id)
-        .values(
-            left_at=unit.now,
-            to_stage=target,
-            dwell_seconds=dwell,
-            left_by=unit.actor,
-            outcome=outcome,
-            owner=record.owner,
-        )
-    )
+    stay_id, began = row[0], py_time(row[1])
+    dwell = float((now - began).total_seconds()) if began is not None else 0.0
+    if dwell != guess:
+        tx.sql(_FIX_DWELL, {"dwell": dwell, "id": stay_id})
     return dwell
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import re
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, insert
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 from runtime import migrate, models
@@ -28,6 +32,103 @@ T_FORECAST: Table = models.ForecastSnapshot.__table__  # type: ignore[attr-defin
 T_BUNDLE: Table = models.BundleVersion.__table__  # type: ignore[attr-defined]
 
 
+# -- hot-path SQL -------------------------------------------------------------------------
+# The statements a transition or a tick sends many times are written out once as SQL
+# text with `:name` parameters and run with `exec_driver_sql`: no statement is built,
+# compiled or cache-keyed per call (profiles showed that to be most of a command's
+# time). Values cross in the driver's own terms: on SQLite, datetimes as the text
+# SQLAlchemy stores and JSON as text; on PostgreSQL, as they are.
+
+_NAMED = re.compile(r"(?<!:):(\w+)")
+
+
+@lru_cache(maxsize=256)
+def driver_sql(text: str, postgres: bool) -> str:
+    """Return `text` (with `:name` parameters) in the driver's parameter style."""
+    return _NAMED.sub(r"%(\1)s", text) if postgres else text
+
+
+def is_postgres(conn: Connection) -> bool:
+    """Tell whether a connection talks to PostgreSQL."""
+    return bool(conn.dialect.name == "postgresql")
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What one hand-written statement returned: its rows (all read) and rowcount."""
+
+    rows: list[Any]
+    rowcount: int
+
+    def fetchone(self) -> Any:
+        """Return the first row, or None."""
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[Any]:
+        """Return every row (they index by position)."""
+        return self.rows
+
+
+def run_sql(conn: Connection, text: str, params: Mapping[str, Any]) -> Ran:
+    """Run one hand-written statement (`:name` parameters) on `conn`.
+
+    Its rows are read at once and its cursor closed, so no statement stays open on the
+    connection. When something listens to the connection's statements (statement
+    counters, tracing), the statement goes through SQLAlchemy so they see it; otherwise
+    straight to the driver's cursor, in the connection's transaction. Driver errors are
+    raised as SQLAlchemy's, as `Connection.execute` raises them.
+    """
+    sql = driver_sql(text, is_postgres(conn))
+    if conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute:
+        result = conn.exec_driver_sql(sql, dict(params))
+        found: list[Any] = list(result.fetchall()) if result.returns_rows else []
+        result.close()
+        return Ran(found, result.rowcount)
+    dbapi = conn.dialect.loaded_dbapi
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params)
+        rows: list[Any] = list(cursor.fetchall()) if cursor.description is not None else []
+        return Ran(rows, cursor.rowcount)
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(sql, dict(params), exc, dbapi.Error) from exc
+    finally:
+        cursor.close()
+
+
+def db_time(value: datetime | None, postgres: bool) -> Any:
+    """Return a datetime as the driver stores it (SQLite: SQLAlchemy's text form)."""
+    if value is None or postgres:
+        return value
+    return (
+        f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
+        f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"
+    )
+
+
+def py_time(value: Any) -> datetime | None:
+    """Return a datetime column's value read through the driver as a datetime."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def db_json(value: Any) -> str:
+    """Return a JSON column's value as the driver takes it (text on both databases)."""
+    return json.dumps(value)
+
+
+def py_json(value: Any) -> Any:
+    """Return a JSON column's value read through the driver as Python data."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+_INSERT_EVENT = (
+    "INSERT INTO sf_event (at, record_id, entity, kind, actor, bundle_hash, detail) "
+    "VALUES (:at, :record_id, :entity, :kind, :actor, :bundle_hash, :detail)"
+)
+
+
 @dataclass
 class Tx:
     """One transaction: a connection, the time it runs at, who acts, and what it wrote.
@@ -40,11 +141,18 @@ class Tx:
     actor: str | None = None
     bundle_hash: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
+    postgres: bool = field(init=False)
 
-    @property
-    def postgres(self) -> bool:
-        """Tell whether this transaction runs on PostgreSQL."""
-        return self.conn.dialect.name == "postgresql"
+    def __post_init__(self) -> None:
+        self.postgres = is_postgres(self.conn)
+
+    def sql(self, text: str, params: Mapping[str, Any]) -> Ran:
+        """Run one hand-written statement (`:name` parameters) in this transaction."""
+        return run_sql(self.conn, text, params)
+
+    def time(self, value: datetime | None) -> Any:
+        """Return a datetime as this transaction's driver stores it."""
+        return db_time(value, self.postgres)
 
     def event(self, kind: str, record_id: str | None, entity: str | None, **detail: Any) -> None:
         """Append an entry to the audit/event log."""
@@ -57,7 +165,10 @@ class Tx:
             "bundle_hash": self.bundle_hash,
             "detail": detail,
         }
-        self.conn.execute(insert(T_EVENT), row)
+        self.sql(
+            _INSERT_EVENT,
+            {**row, "at": self.time(self.now), "detail": db_json(detail)},
+        )
         self.events.append(row)
 
     def decision(

@@ -6,6 +6,7 @@ is in the store, so a restart (or another process) picks up exactly where this l
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -15,7 +16,7 @@ from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, text, update
 
 from engine.spec import AlertSpec, ScheduleSpec
 from runtime import alerts, records, stages, timers
@@ -41,6 +42,22 @@ class TickReport:
     schedules: list[str] = field(default_factory=list)
     alerts: dict[str, int] = field(default_factory=dict)
     failed: int = 0
+
+
+def cluster_lock(conn: Connection, name: str) -> bool:
+    """Take a transaction-scoped advisory lock on PostgreSQL (True: this process holds it).
+
+    Several server processes share one PostgreSQL: a cron schedule runs in the one
+    that takes its lock, the others skip it without waiting. The conditional update
+    of sf_schedule still makes the run happen once; the lock keeps a long run (a
+    forecast recompute) from making the others queue on its row. SQLite has a
+    single writer already.
+    """
+    if conn.dialect.name != "postgresql":
+        return True
+    digest = hashlib.sha256(f"sopflow:{name}".encode()).digest()
+    key = int.from_bytes(digest[:8], "big", signed=True)
+    return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar())
 
 
 class Ticker:
@@ -78,19 +95,43 @@ class Ticker:
     # -- timers -------------------------------------------------------------------
     def _timers(self, now: datetime, batch: int, report: TickReport) -> int:
         with self.unit(None, now) as unit:
-            conn = unit.tx.conn
-            due = timers.due(conn, now, batch, skip_locked=unit.tx.postgres)
-            for row in due:
-                try:
-                    with conn.begin_nested():
-                        self._fire(unit, row, report)
-                        timers.mark_fired(conn, row.id, now, self.worker_id)
-                except Exception:
-                    log.exception("timer %s (%s) failed", row.id, row.kind)
-                    report.failed += 1
-                    timers.mark_fired(conn, row.id, now, f"failed:{self.worker_id}"[:64])
+            due = timers.due(unit.tx.conn, now, batch, skip_locked=unit.tx.postgres)
+            if due and not self._fire_batch(unit, due, report):
+                self._fire_each(unit, due, report)
             report.timers += len(due)
             return len(due)
+
+    def _fire_batch(self, unit: Unit, due: list[Any], report: TickReport) -> bool:
+        """Fire every due timer under one savepoint; on any failure undo all, say False.
+
+        One savepoint per batch instead of one per timer, and the timers marked fired in
+        one statement; `_fire_each` then redoes the batch one savepoint per timer, so a
+        failing timer still costs only itself.
+        """
+        tx = unit.tx
+        before = (report.late, dict(report.alerts), len(unit.created), len(tx.events))
+        try:
+            with tx.conn.begin_nested():
+                for row in due:
+                    self._fire(unit, row, report)
+                timers.mark_all_fired(tx.conn, [row.id for row in due], unit.now, self.worker_id)
+        except Exception:
+            report.late, report.alerts = before[0], before[1]
+            del unit.created[before[2] :], tx.events[before[3] :]
+            return False
+        return True
+
+    def _fire_each(self, unit: Unit, due: list[Any], report: TickReport) -> None:
+        conn, now = unit.tx.conn, unit.now
+        for row in due:
+            try:
+                with conn.begin_nested():
+                    self._fire(unit, row, report)
+                    timers.mark_fired(conn, row.id, now, self.worker_id)
+            except Exception:
+                log.exception("timer %s (%s) failed", row.id, row.kind)
+                report.failed += 1
+                timers.mark_fired(conn, row.id, now, f"failed:{self.worker_id}"[:64])
 
     def _fire(self, unit: Unit, row: Any, report: TickReport) -> None:
         if row.kind in timers.SLA_KINDS:
@@ -221,6 +262,8 @@ class Ticker:
 
     def _schedule(self, unit: Unit, spec: ScheduleSpec) -> bool:
         conn, now = unit.tx.conn, unit.now
+        if not cluster_lock(conn, f"schedule:{spec.name}"):
+            return False  # another process runs this schedule right now
         row = conn.execute(select(T_SCHEDULE).where(T_SCHEDULE.c.name == spec.name)).first()
         if row is None:
             first = next_run(spec, now, unit.bundle.manifest.timezone)

@@ -8,11 +8,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, and_, delete, select
 
-from runtime.store import T_TIMER, Tx
+from runtime.store import T_TIMER, Tx, db_json, db_time, is_postgres, run_sql
 
 SLA_KINDS = ("sla_breach", "sla_remind")
+
+_INSERT = (
+    "INSERT INTO sf_timer (due_at, kind, record_id, ref, payload, fired) "
+    "VALUES (:due_at, :kind, :record_id, :ref, :payload, :fired)"
+)
+_CANCEL_SLA = (
+    "DELETE FROM sf_timer WHERE record_id = :record_id "
+    "AND kind IN ('sla_breach', 'sla_remind') AND fired = :fired"
+)
 
 
 def add(
@@ -25,14 +34,14 @@ def add(
     payload: dict[str, Any] | None = None,
 ) -> None:
     """Add a timer that fires at `due_at`."""
-    tx.conn.execute(
-        insert(T_TIMER),
+    tx.sql(
+        _INSERT,
         {
-            "due_at": due_at,
+            "due_at": tx.time(due_at),
             "kind": kind,
             "record_id": record_id,
             "ref": ref,
-            "payload": payload or {},
+            "payload": db_json(payload or {}),
             "fired": False,
         },
     )
@@ -40,12 +49,14 @@ def add(
 
 def cancel(tx: Tx, record_id: str, kinds: tuple[str, ...], ref: str | None = None) -> int:
     """Drop a record's pending timers of some kinds (e.g. its stage's SLA on leaving)."""
+    if kinds == SLA_KINDS and ref is None:  # the hot case, on every stage change
+        return int(tx.sql(_CANCEL_SLA, {"record_id": record_id, "fired": False}).rowcount)
     condition = and_(
         T_TIMER.c.record_id == record_id, T_TIMER.c.kind.in_(kinds), T_TIMER.c.fired.is_(False)
     )
     if ref is not None:
         condition = and_(condition, T_TIMER.c.ref == ref)
-    return tx.conn.execute(delete(T_TIMER).where(condition)).rowcount
+    return int(tx.conn.execute(delete(T_TIMER).where(condition)).rowcount)
 
 
 def due(conn: Connection, now: datetime, limit: int, *, skip_locked: bool) -> list[Any]:
@@ -61,13 +72,23 @@ def due(conn: Connection, now: datetime, limit: int, *, skip_locked: bool) -> li
     return list(conn.execute(query).all())
 
 
+_FIRED = "UPDATE sf_timer SET fired = :fired, claimed_at = :now, claimed_by = :worker WHERE id "
+
+
 def mark_fired(conn: Connection, timer_id: int, now: datetime, worker: str | None) -> None:
     """Mark a timer as done (kept for the audit of what fired when)."""
-    conn.execute(
-        update(T_TIMER)
-        .where(T_TIMER.c.id == timer_id)
-        .values(fired=True, claimed_at=now, claimed_by=worker)
-    )
+    mark_all_fired(conn, [timer_id], now, worker)
+
+
+def mark_all_fired(conn: Connection, ids: list[int], now: datetime, worker: str | None) -> None:
+    """Mark timers as done in one statement."""
+    if not ids:
+        return
+    postgres = is_postgres(conn)
+    marks = ", ".join(f":t{k}" for k in range(len(ids)))
+    params: dict[str, Any] = {f"t{k}": timer_id for k, timer_id in enumerate(ids)}
+    params.update(fired=True, now=db_time(now, postgres), worker=worker)
+    run_sql(conn, _FIRED + ("= :t0" if len(ids) == 1 else f"IN ({marks})"), params)
 
 
 def pending(conn: Connection, record_id: str) -> list[Any]:
