@@ -182,6 +182,9 @@ class Runtime(Explanations, Ticker):
         media = media_type_of(content, media_type)
         with self.unit(actor) as unit:
             view = records.load(unit.tx.conn, unit.bundle, record_id)
+            write = unit.bundle.forms[view.entity].spec.permissions.write
+            if not allowed(unit.bundle, unit.actor, write):
+                raise Forbidden(f"your roles may not add evidence to {view.entity} records")
             if view.status != "open":
                 raise Refused(f"the record is {view.status}; it takes no more evidence")
             self._check_evidence_kind(unit, view, kind, media)

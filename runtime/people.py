@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
@@ -11,11 +12,26 @@ from sqlalchemy import Connection, insert, select, update
 from engine.bundle import Bundle
 from runtime.store import T_LOAD
 
+# Who acts in this context when the bundle does not declare them: an API user an
+# admin created (runtime/access.py). The server sets it for each request it
+# authenticates; a command run elsewhere sees only the bundle's users.
+_ACTING: ContextVar[tuple[str, frozenset[str]] | None] = ContextVar("sopflow_acting", default=None)
+
+
+def acting_as(user: str, roles: frozenset[str]) -> None:
+    """Give `user` (not declared in the bundle) `roles` for commands in this context."""
+    _ACTING.set((user, roles))
+
 
 def roles_of(bundle: Bundle, user: str | None) -> set[str]:
-    """Return the roles a user holds (empty for unknown users)."""
+    """Return the roles a user holds: the bundle's users, then the acting API user."""
     spec = bundle.manifest.users.get(user or "")
-    return set(spec.roles) if spec else set()
+    if spec is not None:
+        return set(spec.roles)
+    acting = _ACTING.get()
+    if acting is not None and acting[0] == user:
+        return set(acting[1]) & set(bundle.manifest.roles)
+    return set()
 
 
 def allowed(bundle: Bundle, actor: str | None, roles: Iterable[str] | None) -> bool:

@@ -218,3 +218,34 @@ def test_a_closed_record_takes_no_more_evidence(rt: Runtime) -> None:
     rt.transition(record.id, "lost", actor="li.wei")
     with pytest.raises(Refused, match="it takes no more evidence"):
         rt.attach_evidence(record.id, "shelf_photo", JPEG, file_name="a.jpg")
+
+
+def test_only_roles_that_may_write_a_record_add_evidence(rt: Runtime, store: Store) -> None:
+    record = rt.create("opportunity", OPPORTUNITY, actor="li.wei")  # write: [rep, manager]
+    with pytest.raises(Forbidden, match="may not add evidence to opportunity"):
+        rt.attach_evidence(record.id, "shelf_photo", JPEG, file_name="a.jpg", actor="zhao.lei")
+    assert count(store, T_EVIDENCE) == 0
+    rt.attach_evidence(record.id, "shelf_photo", JPEG, file_name="a.jpg", actor="zhang.min")
+    assert count(store, T_EVIDENCE) == 1
+
+
+def test_a_schedule_another_process_is_running_is_skipped(
+    rt: Runtime, store: Store, backend: str
+) -> None:
+    """On PostgreSQL a cron run holds an advisory lock; a second process skips it."""
+    from runtime.ticking import cluster_lock
+
+    clock = rt.clock
+    rt.tick()  # first sight: due in 72 hours
+    clock.advance(hours=72)  # type: ignore[attr-defined]
+    if backend == "postgresql":
+        with store.begin(clock.now()) as other:  # another process, mid-run of the schedule
+            assert cluster_lock(other.conn, "schedule:forecast_recompute")
+            assert rt.tick().schedules == []  # skipped without waiting
+        # The other run ended without running it: now this process does, once.
+        assert rt.tick().schedules == ["forecast_recompute"]
+    else:  # one writer at a time already: the lock is not needed and always granted
+        with store.read() as conn:
+            assert cluster_lock(conn, "schedule:forecast_recompute")
+        assert rt.tick().schedules == ["forecast_recompute"]
+    assert rt.tick().schedules == []

@@ -1,0 +1,368 @@
+"""Read queries: list records with filters, sorting and pages; what waits in queues.
+
+Everything is filtered, sorted, counted and cut into pages by the database (SQLite or
+PostgreSQL alike); only the rows of one page come back. A record's own fields live in
+its JSON `data` column and are read with the dialect-aware helpers of
+`runtime.metrics.StoreSql` (a numeric filter never casts text that is not a number, so
+an old record holding a string where a number now belongs cannot break a listing).
+
+Bad input (an unknown field or column, a value that does not fit the field's type) is
+a `QueryError` listing every problem with a did-you-mean where one is near.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from engine.bundle import Bundle, CompiledForm
+from engine.spec import FieldSpec
+from runtime.errors import Problem
+from runtime.metrics import StoreSql
+from runtime.records import RecordView, view_of
+from runtime.store import T_RECORD
+
+CORE_FILTERS = ("stage", "status", "owner", "queue", "workflow")
+CORE_SORTS = (
+    "created_at",
+    "updated_at",
+    "stage_entered_at",
+    "stage",
+    "status",
+    "owner",
+    "queue",
+    "workflow",
+    "id",
+)
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+TEXT_TYPES = {"string", "text", "phone", "address", "email", "ref", "enum"}
+NUMBER_TYPES = {"integer", "decimal"}
+LIST_TYPES = {"list", "multi_enum", "evidence"}
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+
+class QueryError(ValueError):
+    """A listing asked for something that does not exist or does not fit: every problem."""
+
+    def __init__(self, message: str, problems: list[Problem]) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class FieldFilter:
+    """`data.<name>` equals one of `values` (typed like the field)."""
+
+    name: str
+    type: str
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class SortKey:
+    """Order by a core column or a data field (`type` is None for core columns)."""
+
+    name: str
+    descending: bool = False
+    type: str | None = None
+
+
+@dataclass
+class RecordQuery:
+    """What a listing asks for: entities, filters, order, one page."""
+
+    entities: tuple[str, ...]
+    core: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+    fields: list[FieldFilter] = field(default_factory=list)
+    sort: list[SortKey] = field(default_factory=list)
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+
+@dataclass
+class Page:
+    """One page of records, how many match in all, and the offset of the next page."""
+
+    items: list[RecordView]
+    total: int
+    next: int | None
+
+
+# -- parsing what a caller asked for ------------------------------------------------------
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """Return ' (did you mean 'x'?)' when a known name is close to `name`, else ''."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def readable_fields(form: CompiledForm, hidden: Iterable[str] = ()) -> dict[str, FieldSpec]:
+    """Return the fields of a form a caller may read (filter and sort on)."""
+    out = set(hidden)
+    return {n: s for n, s in form.spec.fields.items() if n not in out}
+
+
+def enum_values(form: CompiledForm, name: str) -> tuple[str, ...]:
+    """Return the allowed values of an enum field (declared or from a table)."""
+    typed = form.types.get(name)
+    if typed is not None and typed.values:
+        return tuple(typed.values)
+    spec = form.spec.fields[name]
+    return tuple(spec.values or ())
+
+
+def _unknown_field(name: str, fields: Mapping[str, FieldSpec]) -> Problem:
+    listed = ", ".join(sorted(fields)) or "none"
+    return Problem(
+        "unknown-field",
+        f"'{name}' is not a field of this entity{did_you_mean(name, fields)}; fields: {listed}",
+        name,
+    )
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not an integer") from None
+
+
+def _decimal(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a number") from None
+    if not math.isfinite(number):
+        raise ValueError(f"'{text}' is not a finite number")
+    return number
+
+
+def _boolean(text: str) -> bool:
+    if text.lower() in _TRUE | _FALSE:
+        return text.lower() in _TRUE
+    raise ValueError(f"'{text}' is not a boolean (true or false)")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+
+
+def _datetime(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"'{text}' is not an ISO date and time") from None
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "integer": _integer,
+    "decimal": _decimal,
+    "boolean": _boolean,
+    "date": _date,
+    "datetime": _datetime,
+}
+
+
+def coerce(form: CompiledForm, spec: FieldSpec, name: str, raw: str) -> Any:
+    """Return a query-string value as the field's type; raise ValueError saying why not."""
+    kind = spec.type
+    if kind == "enum":
+        allowed = enum_values(form, name)
+        if allowed and raw not in allowed:
+            raise ValueError(f"'{raw}' is not one of: {', '.join(allowed)}")
+        return raw
+    if kind in TEXT_TYPES:
+        return raw
+    parse = _PARSERS.get(kind)
+    if parse is None:
+        raise ValueError(f"a {kind} field holds a list; it cannot be filtered by equality")
+    return parse(raw.strip())
+
+
+def field_filters(
+    form: CompiledForm, fields: Mapping[str, FieldSpec], asked: Mapping[str, Sequence[str]]
+) -> list[FieldFilter]:
+    """Turn `{name: [raw values]}` into typed filters; raise QueryError listing all problems."""
+    found: list[FieldFilter] = []
+    problems: list[Problem] = []
+    for name, raws in asked.items():
+        spec = fields.get(name)
+        if spec is None:
+            problems.append(_unknown_field(name, fields))
+            continue
+        try:
+            values = tuple(coerce(form, spec, name, raw) for raw in raws)
+        except ValueError as exc:
+            problems.append(Problem("bad-value", f"field.{name}: {exc}", name))
+            continue
+        found.append(FieldFilter(name, spec.type, values))
+    if problems:
+        raise QueryError("the filters do not fit this entity", problems)
+    return found
+
+
+def sort_keys(fields: Mapping[str, FieldSpec], text: str) -> list[SortKey]:
+    """Parse `-created_at,field.amount` (a `-` sorts descending); raise QueryError."""
+    keys: list[SortKey] = []
+    problems: list[Problem] = []
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        descending = part.startswith("-")
+        name = part.lstrip("+-")
+        if name in CORE_SORTS:
+            keys.append(SortKey(name, descending))
+            continue
+        bare = name.removeprefix("field.")
+        spec = fields.get(bare)
+        if spec is None:
+            known = [*CORE_SORTS, *(f"field.{f}" for f in fields)]
+            problems.append(
+                Problem(
+                    "unknown-sort",
+                    f"cannot sort on '{name}'{did_you_mean(name, known)}; sort on a core "
+                    f"column ({', '.join(CORE_SORTS)}) or field.<name>",
+                    name,
+                )
+            )
+        elif spec.type in LIST_TYPES:
+            problems.append(Problem("bad-sort", f"'{bare}' holds a list; it has no order", bare))
+        else:
+            keys.append(SortKey(bare, descending, spec.type))
+    if problems:
+        raise QueryError("the sort order does not fit this entity", problems)
+    return keys
+
+
+# -- SQL -----------------------------------------------------------------------------------
+def _field_value(sql: StoreSql, kind: str, name: str) -> ColumnElement[Any]:
+    data = T_RECORD.c.data
+    if kind in NUMBER_TYPES:
+        return sql.number(data, name)
+    return sql.ordered(sql.text(data, name))
+
+
+def _field_condition(sql: StoreSql, flt: FieldFilter) -> ColumnElement[bool]:
+    data = T_RECORD.c.data
+    if flt.type == "datetime":
+        # Stored as ISO text, as given: equal text, equal value.
+        values: tuple[Any, ...] = tuple(v.isoformat() for v in flt.values)
+        return or_(*(sql.text(data, flt.name) == v for v in values))
+    return or_(*(sql.equals(data, flt.name, v) for v in flt.values))
+
+
+def _where(sql: StoreSql, query: RecordQuery) -> list[ColumnElement[bool]]:
+    c = T_RECORD.c
+    conditions: list[ColumnElement[bool]] = [c.entity.in_(query.entities)]
+    for name, values in query.core.items():
+        column = c[name]
+        conditions.append(column == values[0] if len(values) == 1 else column.in_(values))
+    for column, low, high in (
+        (c.created_at, query.created_from, query.created_to),
+        (c.updated_at, query.updated_from, query.updated_to),
+    ):
+        if low is not None:
+            conditions.append(column >= low)
+        if high is not None:
+            conditions.append(column < high)
+    conditions.extend(_field_condition(sql, f) for f in query.fields)
+    return conditions
+
+
+def _order(sql: StoreSql, keys: Sequence[SortKey]) -> list[Any]:
+    order: list[Any] = []
+    for key in keys:
+        if key.type is None:
+            column: ColumnElement[Any] = T_RECORD.c[key.name]
+            if key.name in CORE_FILTERS or key.name == "id":
+                column = sql.ordered(column)
+        else:
+            column = _field_value(sql, key.type, key.name)
+        order.append((column.desc() if key.descending else column.asc()).nulls_last())
+    if not any(k.name == "id" and k.type is None for k in keys):
+        order.append(sql.ordered(T_RECORD.c.id).asc())  # a total order: pages never overlap
+    return order
+
+
+def list_records(conn: Connection, bundle: Bundle, query: RecordQuery) -> Page:
+    """Return one page of the records matching `query`, and how many match in all."""
+    if not query.entities:
+        return Page([], 0, None)
+    sql = StoreSql(conn)
+    where = and_(*_where(sql, query))
+    total = int(conn.execute(select(func.count()).select_from(T_RECORD).where(where)).scalar_one())
+    limit = max(1, min(query.limit, MAX_LIMIT))
+    offset = max(0, query.offset)
+    statement = (
+        select(T_RECORD).where(where).order_by(*_order(sql, query.sort)).limit(limit).offset(offset)
+    )
+    items = [view_of(row, bundle) for row in conn.execute(statement).all()]
+    end = offset + len(items)
+    return Page(items, total, end if items and end < total else None)
+
+
+def waiting(
+    conn: Connection,
+    bundle: Bundle,
+    queue: str,
+    entities: Iterable[str],
+    *,
+    limit: int = DEFAULT_LIMIT,
+    offset: int = 0,
+) -> Page:
+    """Return the open records waiting in a queue (oldest first), one page."""
+    query = RecordQuery(
+        tuple(entities),
+        core={"queue": (queue,), "status": ("open",)},
+        sort=[SortKey("created_at")],
+        limit=limit,
+        offset=offset,
+    )
+    return list_records(conn, bundle, query)
+
+
+def queue_sizes(conn: Connection, queues: Iterable[str], entities: Iterable[str]) -> dict[str, int]:
+    """Return how many open records of `entities` wait in each queue (one query)."""
+    names, kinds = list(queues), list(entities)
+    counts = dict.fromkeys(names, 0)
+    if not names or not kinds:
+        return counts
+    c = T_RECORD.c
+    rows = conn.execute(
+        select(c.queue, func.count())
+        .where(c.queue.in_(names), c.status == "open", c.entity.in_(kinds))
+        .group_by(c.queue)
+    ).all()
+    counts.update({str(queue): int(n) for queue, n in rows})
+    return counts
+
+
+__all__ = [
+    "MAX_LIMIT",
+    "FieldFilter",
+    "Page",
+    "QueryError",
+    "RecordQuery",
+    "SortKey",
+    "field_filters",
+    "list_records",
+    "queue_sizes",
+    "sort_keys",
+    "waiting",
+]

@@ -1,0 +1,335 @@
+"""Reads for the console: alert pages, funnel, dwell with SLA breaches, forecast, metric values.
+
+What runtime/metrics.py and runtime/forecast.py already compute is reused (stage dwell,
+metric values, forecast buckets and accuracy); this module adds the grouped SQL they do
+not offer. Every report aggregates in the database: only one row per stage, group or
+snapshot comes back, never the records themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
+
+from engine.bundle import Bundle, CompiledWorkflow
+from engine.spec import ForecastSpec, MetricSpec
+from runtime.alerts import as_dict
+from runtime.data import to_json
+from runtime.forecast import compute_forecast, forecast_accuracy
+from runtime.metrics import StoreSql, compute_metric, stage_dwell
+from runtime.store import T_ALERT, T_EVENT, T_FORECAST, T_RECORD, T_STAY, Store
+
+MAX_SNAPSHOTS = 50
+T = TypeVar("T")
+
+
+def read(store: Store, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Run one report `fn(conn, *args, **kwargs)` on a read connection of `store`."""
+    with store.read() as conn:
+        return fn(conn, *args, **kwargs)
+
+
+# -- alerts ---------------------------------------------------------------------------
+def alert_page(
+    conn: Connection,
+    *,
+    state: str | None = None,
+    rule: str | None = None,
+    record_id: str | None = None,
+    severity: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[dict[str, Any]], int]:
+    """Return one page of alerts (newest first) matching the filters, and how many match."""
+    conditions: list[ColumnElement[bool]] = []
+    for column, wanted in (
+        (T_ALERT.c.state, state),
+        (T_ALERT.c.rule, rule),
+        (T_ALERT.c.record_id, record_id),
+        (T_ALERT.c.severity, severity),
+    ):
+        if wanted is not None:
+            conditions.append(column == wanted)
+    total = conn.execute(select(func.count()).select_from(T_ALERT).where(*conditions)).scalar_one()
+    query = (
+        select(T_ALERT)
+        .where(*conditions)
+        .order_by(T_ALERT.c.started_at.desc(), T_ALERT.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [as_dict(r) for r in conn.execute(query).all()], int(total)
+
+
+def alert_by_id(conn: Connection, alert_id: int) -> dict[str, Any] | None:
+    """Return one alert, or None when there is no such alert."""
+    row = conn.execute(select(T_ALERT).where(T_ALERT.c.id == alert_id)).first()
+    return None if row is None else as_dict(row)
+
+
+# -- funnel ---------------------------------------------------------------------------
+def _cohort(
+    workflow: str, since: datetime | None, until: datetime | None
+) -> ColumnElement[bool] | None:
+    """Return `record_id IN (records that entered the workflow in [since, until))`."""
+    if since is None and until is None:
+        return None
+    first = func.min(T_STAY.c.entered_at)
+    having = [first >= since] if since is not None else []
+    if until is not None:
+        having.append(first < until)
+    entered = (
+        select(T_STAY.c.record_id)
+        .where(T_STAY.c.workflow == workflow)
+        .group_by(T_STAY.c.record_id)
+        .having(and_(*having))
+    )
+    return T_STAY.c.record_id.in_(entered)
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def funnel(
+    conn: Connection,
+    wf: CompiledWorkflow,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    """Return a workflow's funnel: per stage (in order) the records that reached it, the
+    records in it now and the conversion from the previous stage; per exit the records
+    that left through it and their share of all that entered.
+
+    With `since`/`until` only the cohort of records that entered the workflow (their
+    first stay in it began) in `[since, until)` is counted. A record counts once per
+    stage however often it came back to it.
+    """
+    name = wf.name
+    cohort = _cohort(name, since, until)
+    scoped = [T_STAY.c.workflow == name, *([cohort] if cohort is not None else [])]
+    reached_rows = conn.execute(
+        select(T_STAY.c.stage, func.count(T_STAY.c.record_id.distinct()))
+        .where(*scoped)
+        .group_by(T_STAY.c.stage)
+    ).all()
+    reached = {stage: int(n) for stage, n in reached_rows}
+    entered = int(
+        conn.execute(select(func.count(T_STAY.c.record_id.distinct())).where(*scoped)).scalar_one()
+    )
+    exit_ids = [e.id for e in wf.body.exits]
+    exit_rows = conn.execute(
+        select(T_STAY.c.to_stage, func.count(T_STAY.c.record_id.distinct()))
+        .where(*scoped, T_STAY.c.to_stage.in_(exit_ids))
+        .group_by(T_STAY.c.to_stage)
+    ).all()
+    exited = {stage: int(n) for stage, n in exit_rows}
+    now_query = (
+        select(T_RECORD.c.stage, func.count())
+        .where(T_RECORD.c.workflow == name, T_RECORD.c.status == "open")
+        .group_by(T_RECORD.c.stage)
+    )
+    if cohort is not None:
+        members = select(T_STAY.c.record_id).where(*scoped)
+        now_query = now_query.where(T_RECORD.c.id.in_(members))
+    current = {stage: int(n) for stage, n in conn.execute(now_query).all()}
+    stages: list[dict[str, Any]] = []
+    previous: int | None = None
+    for stage in wf.body.stages:
+        count = reached.get(stage.id, 0)
+        stages.append(
+            {
+                "stage": stage.id,
+                "title": stage.title or stage.id,
+                "reached": count,
+                "current": current.get(stage.id, 0),
+                "conversion": None if previous is None else _ratio(count, previous),
+            }
+        )
+        previous = count
+    exits = [
+        {
+            "exit": e.id,
+            "title": e.title or e.id,
+            "outcome": e.outcome,
+            "records": exited.get(e.id, 0),
+            "share": _ratio(exited.get(e.id, 0), entered),
+        }
+        for e in wf.body.exits
+    ]
+    return {"workflow": name, "entered": entered, "stages": stages, "exits": exits}
+
+
+# -- dwell ----------------------------------------------------------------------------
+def sla_breaches(conn: Connection, workflow: str) -> dict[str, int]:
+    """Return per stage how many stays of a workflow breached their SLA.
+
+    A breach is the `sla_breached` event the runtime writes when a stay's SLA timer
+    fires while the record is still in the stage (runtime/ticking.py); it is matched
+    with the stay it happened in (same record and stage, within the stay's span).
+    """
+    stage_of = StoreSql(conn).text(T_EVENT.c.detail, "stage")
+    query = (
+        select(T_STAY.c.stage, func.count(T_STAY.c.id.distinct()))
+        .join(T_EVENT, T_EVENT.c.record_id == T_STAY.c.record_id)
+        .where(
+            T_STAY.c.workflow == workflow,
+            T_EVENT.c.kind == "sla_breached",
+            stage_of == T_STAY.c.stage,
+            T_EVENT.c.at >= T_STAY.c.entered_at,
+            or_(T_STAY.c.left_at.is_(None), T_EVENT.c.at <= T_STAY.c.left_at),
+        )
+        .group_by(T_STAY.c.stage)
+    )
+    return {stage: int(n) for stage, n in conn.execute(query).all()}
+
+
+def _seconds(hours: float | None) -> float | None:
+    return None if hours is None else round(hours * 3600.0, 3)
+
+
+def dwell(conn: Connection, wf: CompiledWorkflow, now: datetime) -> list[dict[str, Any]]:
+    """Return per stage (in workflow order) stays, open stays, mean, median and p90 dwell
+    in seconds (open stays count their time so far), the SLA limit and its breaches."""
+    found = {row["stage"]: row for row in stage_dwell(conn, wf.name, now)}
+    breaches = sla_breaches(conn, wf.name)
+    out = []
+    for stage in wf.body.stages:
+        row = found.get(stage.id, {})
+        sla = stage.sla
+        out.append(
+            {
+                "stage": stage.id,
+                "title": stage.title or stage.id,
+                "stays": int(row.get("stays", 0)),
+                "open": int(row.get("open", 0)),
+                "mean_seconds": _seconds(row.get("avg_hours")),
+                "median_seconds": _seconds(row.get("median_hours")),
+                "p90_seconds": _seconds(row.get("p90_hours")),
+                "sla_seconds": sla.within.seconds if sla and sla.within else None,
+                "sla_breaches": breaches.get(stage.id, 0),
+            }
+        )
+    return out
+
+
+# -- forecast -------------------------------------------------------------------------
+def forecast_snapshots(
+    conn: Connection, name: str, limit: int = MAX_SNAPSHOTS
+) -> list[dict[str, Any]]:
+    """Return the kept snapshots of a forecast, newest first: when, total, buckets."""
+    f = T_FORECAST
+    query = (
+        select(
+            f.c.computed_at,
+            func.sum(f.c.expected),
+            func.count(),
+            func.min(f.c.bucket_start),
+            func.max(f.c.bucket_start),
+        )
+        .where(f.c.forecast == name)
+        .group_by(f.c.computed_at)
+        .order_by(f.c.computed_at.desc())
+        .limit(limit)
+    )
+    return [
+        {
+            "computed_at": at.isoformat(),
+            "expected": round(float(total or 0.0), 2),
+            "buckets": int(n),
+            "first_bucket": first.isoformat() if first else None,
+            "last_bucket": last.isoformat() if last else None,
+        }
+        for at, total, n, first, last in conn.execute(query).all()
+    ]
+
+
+def forecast_report(
+    conn: Connection, bundle: Bundle, spec: ForecastSpec, now: datetime
+) -> dict[str, Any]:
+    """Return a forecast computed now (F8), its kept snapshots and their accuracy."""
+    wf = bundle.workflows[spec.workflow]
+    weights = {s.id: s.forecast_weight for s in wf.body.stages if s.forecast_weight is not None}
+    table = bundle.tables.get(spec.seasonality or "")
+    buckets = compute_forecast(conn, spec, weights, table, now)
+    accuracy = forecast_accuracy(conn, spec, now)
+    judged = [a["pct_error"] for a in accuracy if a["pct_error"] is not None]
+    return {
+        "name": spec.name,
+        "title": spec.title or spec.name,
+        "workflow": spec.workflow,
+        "bucket": spec.bucket,
+        "computed_at": now.isoformat(),
+        "stage_weights": weights,
+        "expected": round(sum(b.expected for b in buckets), 2),
+        "weighted": round(sum(b.weighted for b in buckets), 2),
+        "pipeline": round(sum(b.pipeline for b in buckets), 2),
+        "open_records": sum(b.open_records for b in buckets),
+        "buckets": [
+            {
+                "start": b.start.isoformat(),
+                "end": b.end.isoformat(),
+                "expected": round(b.expected, 2),
+                "weighted": round(b.weighted, 2),
+                "pipeline": round(b.pipeline, 2),
+                "coefficient": round(b.coefficient, 4),
+                "open_records": b.open_records,
+            }
+            for b in buckets
+        ],
+        "snapshots": forecast_snapshots(conn, spec.name),
+        "accuracy": [to_json(a) for a in accuracy],
+        "mean_abs_pct_error": round(sum(judged) / len(judged), 2) if judged else None,
+    }
+
+
+# -- metrics --------------------------------------------------------------------------
+def metric_report(
+    conn: Connection, spec: MetricSpec, now: datetime, group_by: list[str] | None = None
+) -> dict[str, Any]:
+    """Return a metric's overall value and, when grouped, its value per group.
+
+    `group_by` picks some of the metric's own `group_by` columns (None: all of them;
+    an empty list: no groups).
+    """
+    columns = list(spec.group_by) if group_by is None else group_by
+    [overall] = compute_metric(conn, spec.model_copy(update={"group_by": []}), now)
+    groups = []
+    if columns:
+        regrouped = spec.model_copy(update={"group_by": columns})
+        groups = [
+            {**to_json(row.groups), "value": row.value, "count": row.count}
+            for row in compute_metric(conn, regrouped, now)
+        ]
+    return {
+        "name": spec.name,
+        "title": spec.title or spec.name,
+        "unit": spec.unit,
+        "kpi": spec.kpi,
+        "source": spec.source,
+        "measure": spec.measure,
+        "of": spec.of,
+        "group_by": columns,
+        "computed_at": now.isoformat(),
+        "value": overall.value,
+        "count": overall.count,
+        "groups": groups,
+    }
+
+
+__all__ = [
+    "alert_by_id",
+    "alert_page",
+    "dwell",
+    "forecast_report",
+    "forecast_snapshots",
+    "funnel",
+    "metric_report",
+    "read",
+    "sla_breaches",
+]
