@@ -21,8 +21,11 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install sopflow with its dev tools (done by every target)
 
-run: $(STAMP) ## Serve the default bundle (prints the URL)
-	$(BIN)/sopflow serve $(DEFINITIONS) --host $(HOST) --port $(PORT)
+run: $(STAMP) ## Serve the default bundle on SQLite in var/ (prints the URL and a first token)
+	@mkdir -p var
+	SOPFLOW_DATABASE_URL=$${SOPFLOW_DATABASE_URL:-sqlite:///var/sopflow.db} \
+	SOPFLOW_EVIDENCE_DIR=$${SOPFLOW_EVIDENCE_DIR:-var/evidence} SOPFLOW_MAILBOX_DIR=$${SOPFLOW_MAILBOX_DIR:-var/mailbox} \
+		$(BIN)/sopflow serve $(DEFINITIONS) --host $(HOST) --port $(PORT) --log-format text
 
 test: $(STAMP) ## Run the whole test suite (SQLite and PostgreSQL; starts PostgreSQL if needed)
 	@sh scripts/ensure-postgres.sh
@@ -41,7 +44,9 @@ format: $(STAMP) ## Format the code with ruff
 db: $(STAMP) ## Create or upgrade the database ($$SOPFLOW_DATABASE_URL, default sqlite sopflow.db)
 	$(BIN)/sopflow db upgrade
 
-bench: $(STAMP) ## Run the benchmarks and write docs/benchmarks.md
+bench: $(STAMP) ## Run the benchmarks and write docs/benchmarks.md (installs wrk if missing)
+	@sh scripts/ensure-wrk.sh
+	@sh scripts/ensure-postgres.sh
 	$(BIN)/python -m bench
 
 validate: $(STAMP) ## Validate the default bundle

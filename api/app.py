@@ -1,60 +1,71 @@
-"""The Litestar application: for now, the compiled bundle and its diagnostics, read-only."""
+"""The Litestar application: `create_app()` builds one server process's app.
+
+Routes live in `api/routes/*` (each module exports `ROUTES`); they translate HTTP
+into runtime calls and back, nothing more (ARCHITECTURE.md: api/ only translates).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import gc
 from pathlib import Path
 from typing import Any
 
-from litestar import Litestar, get
+from litestar import Litestar
 from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
 
-from engine.compiler.pipeline import CompileResult, compile_bundle
-from engine.schema import definition_schema
+from api import openapi
+from api.auth import auth_middleware
+from api.config import Config
+from api.errors import EXCEPTION_HANDLERS
+from api.routes import admin, definitions, ops, records, system
+from api.server import Server
+from runtime.clock import Clock
 
-
-@dataclass(frozen=True)
-class Served:
-    """What the server serves: the folder and the result of compiling it."""
-
-    directory: Path
-    result: CompileResult
-
-
-def _served(state: State) -> Served:
-    served: Served = state.served
-    return served
+VERSION = "0.5.0"
 
 
-@get("/healthz", sync_to_thread=False)
-def healthz() -> dict[str, str]:
-    """Say the process is up."""
-    return {"status": "ok"}
+def create_app(
+    config: Config | str | Path | None = None, *, clock: Clock | None = None, **flags: Any
+) -> Litestar:
+    """Build the app: a Config, or a definitions folder (plus Config.load flags)."""
+    if not isinstance(config, Config):
+        if config is not None:
+            flags["directory"] = Path(config)
+        config = Config.load(**flags)
+    server = Server(config, clock)
 
+    async def start(app: Litestar) -> None:
+        server.start_background()
+        server.start_watching(app)
+        gc.collect()
+        gc.freeze()  # long-lived start-up objects out of the collector's way (p99)
 
-@get("/definitions", sync_to_thread=False)
-def definitions(state: State) -> dict[str, Any]:
-    """Return the current bundle (hash, what it holds) and every diagnostic."""
-    served = _served(state)
-    bundle = served.result.bundle
-    return {
-        "directory": str(served.directory),
-        "ok": bundle is not None,
-        "hash": bundle.hash if bundle else None,
-        "summary": bundle.summary() if bundle else None,
-        "counts": dict(bundle.counts) if bundle else {},
-        "diagnostics": [d.to_dict() for d in served.result.diagnostics],
-    }
+    async def stop(_: Litestar) -> None:
+        await server.stop_watching()
+        server.close()
 
-
-@get("/definitions/schema", sync_to_thread=False)
-def schema() -> dict[str, Any]:
-    """Return the JSON Schema of definition files."""
-    return definition_schema()
-
-
-def create_app(directory: str | Path = "definitions") -> Litestar:
-    """Build the application serving the bundle in `directory`."""
-    path = Path(directory)
-    served = Served(path, compile_bundle(path, display_root=str(directory)))
-    return Litestar(route_handlers=[healthz, definitions, schema], state=State({"served": served}))
+    app = Litestar(
+        route_handlers=[
+            *system.ROUTES,
+            *records.ROUTES,
+            *ops.ROUTES,
+            *definitions.ROUTES,
+            *admin.ROUTES,
+        ],
+        state=State({"server": server}),
+        middleware=[auth_middleware()],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(
+            title="sopflow",
+            version=VERSION,
+            description="Records, stages, evidence, alerts and metrics of the bundle being served.",
+            path="/schema",
+        ),
+        on_startup=[start],
+        on_shutdown=[stop],
+        request_max_body_size=config.max_body_bytes,
+        logging_config=None,
+    )
+    openapi.follow(app, server)
+    return app

@@ -1,4 +1,4 @@
-"""The `sopflow` command line: validate definitions, export the JSON Schema."""
+"""The `sopflow` command line: validate, schema, serve, db, token, user."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from api.cli_db import db
+from api.cli_serve import serve, token, user
 from engine.compiler.pipeline import compile_bundle
 from engine.diagnostics import errors, warnings
 from engine.schema import definition_schema
@@ -90,30 +91,6 @@ def validate(directory: str, fmt: str, strict: bool) -> None:
 
 
 @main.command()
-@click.argument("directory", default=DEFAULT_DIR, type=click.Path(file_okay=False))
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8000, show_default=True, type=int)
-def serve(directory: str, host: str, port: int) -> None:
-    """Serve the bundle in DIRECTORY over HTTP."""
-    import uvicorn  # noqa: PLC0415  (only `serve` needs the server stack)
-
-    from api.app import create_app  # noqa: PLC0415
-
-    if not Path(directory).is_dir():
-        raise click.UsageError(f"'{directory}' is not a folder of definitions")
-    app = create_app(directory)
-    served = app.state.served.result
-    status = (
-        served.bundle.summary()
-        if served.bundle
-        else (f"bundle has {len(errors(served.diagnostics))} errors: see /definitions")
-    )
-    click.echo(f"sopflow: {status}")
-    click.echo(f"sopflow: serving on http://{host}:{port}/definitions")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
-
-
-@main.command()
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the schema to this file.")
 def schema(out: str | None) -> None:
     """Print the JSON Schema (draft 2020-12) of definition files, for editors and CI."""
@@ -125,8 +102,8 @@ def schema(out: str | None) -> None:
         click.echo(text, nl=False)
 
 
+for command in (db, serve, token, user):
+    main.add_command(command)
+
 if __name__ == "__main__":  # pragma: no cover
     main()
-
-
-main.add_command(db)

@@ -1,0 +1,176 @@
+"""`sopflow serve`, and the admin commands for API tokens and API users."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from api.config import Config
+from engine.bundle import Bundle
+from engine.compiler.pipeline import compile_bundle
+from engine.diagnostics import errors
+from runtime import access as tokens
+from runtime.clock import SystemClock
+from runtime.errors import CommandError
+from runtime.store import Store
+
+DEFAULT_DIR = "definitions"
+log = logging.getLogger("sopflow.server")
+
+
+@click.command()
+@click.argument("directory", default=DEFAULT_DIR, type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--database-url", default=None, help="Default: $SOPFLOW_DATABASE_URL or sqlite.")
+@click.option("--evidence-dir", default=None, help="Default: $SOPFLOW_EVIDENCE_DIR or ./evidence.")
+@click.option("--watch/--no-watch", default=True, show_default=True, help="Reload on file changes.")
+@click.option("--log-format", type=click.Choice(["json", "text"]), default=None)
+def serve(
+    directory: str,
+    host: str,
+    port: int,
+    database_url: str | None,
+    evidence_dir: str | None,
+    watch: bool,
+    log_format: str | None,
+) -> None:
+    """Serve the bundle in DIRECTORY: REST API, scheduler, outbox worker, hot reload."""
+    import uvicorn  # noqa: PLC0415  (only `serve` needs the server stack)
+
+    from api import logs  # noqa: PLC0415
+    from api.app import create_app  # noqa: PLC0415
+
+    if not Path(directory).is_dir():
+        raise click.UsageError(f"'{directory}' is not a folder of definitions")
+    config = Config.load(
+        directory=Path(directory),
+        host=host,
+        port=port,
+        database_url=database_url,
+        evidence_dir=Path(evidence_dir) if evidence_dir else None,
+        watch=watch,
+        log_format=log_format,
+    )
+    logs.configure(config.log_format)
+    app = create_app(config)
+    server = app.state.server
+    bundle = server.bundle
+    if bundle is None:
+        click.echo(f"sopflow: the definitions in {directory} have errors; not ready until fixed")
+    else:
+        click.echo(f"sopflow: {bundle.summary()}")
+        _first_token(server.store, bundle)
+    click.echo(f"sopflow: serving on http://{host}:{port}/ (API under /api/v1, docs at /schema)")
+    uvicorn.run(
+        app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30
+    )
+
+
+def _first_token(store: Store, bundle: Bundle) -> None:
+    """On a store with no tokens, make one for the first user who may manage users."""
+    if tokens.list_tokens(store):
+        click.echo("sopflow: API tokens exist; make another with 'sopflow token create USER'")
+        return
+    admins = tokens_admins(bundle)
+    if not admins:
+        click.echo("sopflow: no token exists; create one with 'sopflow token create USER'")
+        return
+    _, token = tokens.create_token(store, bundle, admins[0], SystemClock().now(), name="first")
+    click.echo(f"sopflow: first API token, for '{admins[0]}' (shown once): {token}")
+
+
+def tokens_admins(bundle: Bundle) -> list[str]:
+    """Return the bundle's active users who may manage tokens and users."""
+    allowed = set(bundle.manifest.access.users)
+    return [u for u, s in bundle.manifest.users.items() if s.active and allowed & set(s.roles)]
+
+
+def _open(directory: str, url: str | None) -> tuple[Store, Bundle]:
+    result = compile_bundle(Path(directory), display_root=directory)
+    if result.bundle is None or errors(result.diagnostics):
+        click.echo(f"error: the definitions in {directory} have errors; run 'sopflow validate'")
+        sys.exit(1)
+    config = Config.load(database_url=url)
+    return Store.open(config.database_url, schema=config.database_schema), result.bundle
+
+
+def _fail(exc: CommandError) -> None:
+    click.echo(f"error: {exc.message}")
+    for problem in exc.problems:
+        click.echo(f"  - {problem.message}")
+    sys.exit(1)
+
+
+_dir = click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True)
+_url = click.option("--url", default=None, help="Database URL (default: $SOPFLOW_DATABASE_URL).")
+
+
+@click.group()
+def token() -> None:
+    """Create, list and revoke API tokens."""
+
+
+@token.command("create")
+@click.argument("user")
+@click.option("--name", default="", help="What the token is for.")
+@_dir
+@_url
+def token_create(user: str, name: str, directory: str, url: str | None) -> None:
+    """Create a token for USER (a bundle user or an API user); it is printed once."""
+    store, bundle = _open(directory, url)
+    try:
+        _, value = tokens.create_token(store, bundle, user, SystemClock().now(), name=name)
+    except CommandError as exc:
+        _fail(exc)
+    click.echo(value)
+
+
+@token.command("list")
+@_url
+def token_list(url: str | None) -> None:
+    """List tokens (never the tokens themselves)."""
+    config = Config.load(database_url=url)
+    store = Store.open(config.database_url, schema=config.database_schema)
+    for row in tokens.list_tokens(store):
+        state = f"revoked {row['revoked_at']:%Y-%m-%d %H:%M}" if row["revoked_at"] else "active"
+        click.echo(f"{row['id']}\t{row['user_id']}\t{row['name'] or '-'}\t{state}")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=int)
+@_url
+def token_revoke(token_id: int, url: str | None) -> None:
+    """Revoke the token with id TOKEN_ID."""
+    config = Config.load(database_url=url)
+    store = Store.open(config.database_url, schema=config.database_schema)
+    try:
+        tokens.revoke_token(store, token_id, SystemClock().now())
+    except CommandError as exc:
+        _fail(exc)
+    click.echo(f"revoked token {token_id}")
+
+
+@click.group()
+def user() -> None:
+    """Create API users (people or services the bundle does not list)."""
+
+
+@user.command("add")
+@click.argument("user_id")
+@click.option("--role", "roles", multiple=True, required=True, help="A bundle role (repeatable).")
+@click.option("--name", default="")
+@_dir
+@_url
+def user_add(user_id: str, roles: Any, name: str, directory: str, url: str | None) -> None:
+    """Create the API user USER_ID holding bundle roles."""
+    store, bundle = _open(directory, url)
+    try:
+        tokens.create_user(store, bundle, user_id, list(roles), SystemClock().now(), name=name)
+    except CommandError as exc:
+        _fail(exc)
+    click.echo(f"created user {user_id} with roles {', '.join(sorted(roles))}")

@@ -1,0 +1,53 @@
+"""Server configuration: flags first, then the environment, then defaults."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from runtime.db import database_url
+
+ENV_SCHEMA = "SOPFLOW_DATABASE_SCHEMA"
+ENV_EVIDENCE = "SOPFLOW_EVIDENCE_DIR"
+ENV_MAILBOX = "SOPFLOW_MAILBOX_DIR"
+ENV_LOG_FORMAT = "SOPFLOW_LOG_FORMAT"
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything `create_app` needs; build it with `Config.load(...)`."""
+
+    directory: Path = Path("definitions")
+    database_url: str = "sqlite:///sopflow.db"
+    database_schema: str | None = None  # PostgreSQL: put the tables in this schema
+    evidence_dir: Path = Path("evidence")
+    mailbox_dir: Path = Path("mailbox")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    watch: bool = True  # reload when a file in `directory` changes
+    watch_debounce_ms: int = 50
+    background: bool = True  # run the scheduler and the outbox worker in this process
+    tick_every: float = 5.0
+    deliver_every: float = 2.0
+    log_format: str = "json"  # json | text
+    max_upload_bytes: int = 25 * MiB
+    max_body_bytes: int = 32 * MiB
+
+    @classmethod
+    def load(cls, **flags: Any) -> Config:
+        """Return the configuration: given flags win over the environment (None: unset)."""
+        env = {
+            "database_url": database_url(),
+            "database_schema": os.environ.get(ENV_SCHEMA) or None,
+            "evidence_dir": Path(os.environ.get(ENV_EVIDENCE, "evidence")),
+            "mailbox_dir": Path(os.environ.get(ENV_MAILBOX, "mailbox")),
+            "log_format": os.environ.get(ENV_LOG_FORMAT, "json"),
+        }
+        given = {k: v for k, v in flags.items() if v is not None}
+        config = replace(cls(), **{**env, **given})
+        if config.log_format not in ("json", "text"):
+            raise ValueError(f"log format '{config.log_format}' is neither json nor text")
+        return config

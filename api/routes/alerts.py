@@ -1,0 +1,174 @@
+"""Alerts: list and filter, read one, acknowledge, feedback, per-rule precision (F9, F10).
+
+Every route needs one of the roles the bundle's `access.alerts` names.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from litestar import Request, get, post
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from msgspec import Struct
+
+from api.auth import access, require
+from api.calls import call
+from api.routes.common import API, caller, runtime_of, server_of
+from engine.bundle import Bundle
+from runtime import reports
+from runtime.alerts import VERDICTS
+from runtime.core import Runtime
+
+MAX_PAGE = 500
+STATES = ("pending", "firing", "resolved")
+Severity = Literal["critical", "high", "warning", "info"]
+
+
+class Feedback(Struct, forbid_unknown_fields=True):
+    """Whether an alert that fired was `useful` or a `false_positive` (F10), and why."""
+
+    verdict: str
+    note: str = ""
+
+
+def _alerts(request: Request[Any, Any, Any]) -> tuple[Runtime, Bundle]:
+    """Return runtime and bundle once the caller may use alerts (else 403)."""
+    runtime, bundle = runtime_of(request)
+    require(caller(request), access(bundle, "alerts"), "see or handle alerts")
+    return runtime, bundle
+
+
+def _described(alert: dict[str, Any], bundle: Bundle) -> dict[str, Any]:
+    """Add the rule's title (and whether the current bundle still declares it)."""
+    spec = bundle.alerts.get(alert["rule"])
+    return {**alert, "title": spec.title if spec else "", "declared": spec is not None}
+
+
+@get(f"{API}/alerts", tags=["alerts"])
+async def list_alerts(
+    request: Request[Any, Any, Any],
+    alert_state: Annotated[
+        str | None, QueryParameter(name="state", description="pending, firing or resolved")
+    ] = None,
+    rule: FromQuery[str | None] = None,
+    record_id: FromQuery[str | None] = None,
+    severity: FromQuery[Severity | None] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, QueryParameter(ge=0)] = 0,
+) -> dict[str, Any]:
+    """List alerts, newest first, filtered by state, rule, record and severity (paged)."""
+    runtime, bundle = _alerts(request)
+    if alert_state is not None and alert_state not in STATES:
+        raise ValidationException(
+            f"an alert's state is one of {', '.join(STATES)}",
+            extra=[{"key": "state", "message": f"'{alert_state}' is not one", "source": "query"}],
+        )
+    items, total = await call(
+        server_of(request).inline,
+        reports.read,
+        runtime.store,
+        reports.alert_page,
+        state=alert_state,
+        rule=rule,
+        record_id=record_id,
+        severity=severity,
+        limit=limit,
+        offset=offset,
+    )
+    return {
+        "items": [_described(a, bundle) for a in items],
+        "total": total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@get(f"{API}/alerts/precision", tags=["alerts"])
+async def alert_precision(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Per alert rule: alerts fired, judged, useful, false positives and precision (F10).
+
+    Precision is useful / judged (None until an alert of the rule is judged). Every rule
+    the bundle declares is listed, with zeros when it never fired.
+    """
+    runtime, bundle = _alerts(request)
+    found = await call(server_of(request).inline, runtime.alert_precision)
+    by_rule = {row["rule"]: row for row in found}
+    empty = {"fired": 0, "judged": 0, "useful": 0, "false_positive": 0, "precision": None}
+    rules = [
+        {
+            **by_rule.get(name, {"rule": name, **empty}),
+            "title": spec.title,
+            "severity": spec.severity,
+            "declared": True,
+        }
+        for name, spec in sorted(bundle.alerts.items())
+    ]
+    rules += [
+        {**row, "declared": False} for name, row in by_rule.items() if name not in bundle.alerts
+    ]
+    judged = sum(r["judged"] for r in rules)
+    useful = sum(r["useful"] for r in rules)
+    return {
+        "rules": rules,
+        "verdicts": list(VERDICTS),
+        "overall": {
+            "fired": sum(r["fired"] for r in rules),
+            "judged": judged,
+            "useful": useful,
+            "false_positive": judged - useful,
+            "precision": round(useful / judged, 4) if judged else None,
+        },
+    }
+
+
+@get(f"{API}/alerts/{{alert_id:int}}", tags=["alerts"])
+async def get_alert(request: Request[Any, Any, Any], alert_id: FromPath[int]) -> dict[str, Any]:
+    """Return one alert with the values that made it fire."""
+    runtime, bundle = _alerts(request)
+    found = await call(
+        server_of(request).inline, reports.read, runtime.store, reports.alert_by_id, alert_id
+    )
+    if found is None:
+        raise NotFoundException(
+            f"alert {alert_id} does not exist",
+            extra=[{"key": "alert_id", "message": "no such alert", "source": "path"}],
+        )
+    return _described(found, bundle)
+
+
+@post(f"{API}/alerts/{{alert_id:int}}/acknowledge", tags=["alerts"], status_code=200)
+async def acknowledge_alert(
+    request: Request[Any, Any, Any], alert_id: FromPath[int]
+) -> dict[str, Any]:
+    """Take an alert in hand: its response time is tracked (F9). Acknowledging twice keeps
+    the first acknowledgement."""
+    runtime, bundle = _alerts(request)
+    done = await call(
+        server_of(request).inline,
+        runtime.acknowledge_alert,
+        alert_id,
+        actor=caller(request).user,
+    )
+    return _described(done, bundle)
+
+
+@post(f"{API}/alerts/{{alert_id:int}}/feedback", tags=["alerts"], status_code=200)
+async def alert_feedback(
+    request: Request[Any, Any, Any], alert_id: FromPath[int], data: JSONBody[Feedback]
+) -> dict[str, Any]:
+    """Judge an alert that fired: `useful` or `false_positive` (F10); a later verdict
+    replaces an earlier one."""
+    runtime, bundle = _alerts(request)
+    done = await call(
+        server_of(request).inline,
+        runtime.alert_feedback,
+        alert_id,
+        data.verdict,
+        actor=caller(request).user,
+        note=data.note,
+    )
+    return _described(done, bundle)
+
+
+ROUTES = [list_alerts, alert_precision, get_alert, acknowledge_alert, alert_feedback]

@@ -1,0 +1,194 @@
+"""Metrics for the console: funnel, dwell per stage, forecast (F8), declared metrics (P14).
+
+Every route needs one of the roles the bundle's `access.metrics` names. Each answer is
+aggregated in the database (runtime/reports.py, runtime/metrics.py, runtime/forecast.py).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+from litestar import Request, get
+from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import FromPath, FromQuery, QueryParameter
+
+from api.auth import access, require
+from api.calls import call
+from api.routes.common import API, caller, runtime_of, server_of
+from engine.bundle import Bundle, CompiledWorkflow
+from engine.suggest import did_you_mean
+from runtime import reports
+from runtime.core import Runtime
+
+
+def _metrics(request: Request[Any, Any, Any]) -> tuple[Runtime, Bundle]:
+    """Return runtime and bundle once the caller may see metrics (else 403)."""
+    runtime, bundle = runtime_of(request)
+    require(caller(request), access(bundle, "metrics"), "see metrics")
+    return runtime, bundle
+
+
+def _unknown(what: str, name: str, known: list[str], key: str, source: str) -> NotFoundException:
+    """Return a 404 naming the unknown thing, the closest known name and the known ones."""
+    hint = did_you_mean(name, known)
+    listed = ", ".join(sorted(known)) or "none"
+    detail = f"{what} '{name}' does not exist" + (f"; {hint}" if hint else "")
+    return NotFoundException(
+        detail, extra=[{"key": key, "message": f"known: {listed}", "source": source}]
+    )
+
+
+def _workflow(bundle: Bundle, name: str) -> CompiledWorkflow:
+    wf = bundle.workflows.get(name)
+    if wf is None:
+        raise _unknown("workflow", name, list(bundle.workflows), "workflow", "query")
+    return wf
+
+
+def _midnight_utc(day: date, timezone: str) -> datetime:
+    """Return the start of `day` in the bundle's timezone as naive UTC (the store's time)."""
+    local = datetime.combine(day, time(), tzinfo=ZoneInfo(timezone))
+    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+@get(f"{API}/metrics/funnel", tags=["metrics"])
+async def funnel(
+    request: Request[Any, Any, Any],
+    workflow: FromQuery[str],
+    since: Annotated[date | None, QueryParameter(name="from")] = None,
+    until: Annotated[date | None, QueryParameter(name="to")] = None,
+) -> dict[str, Any]:
+    """Per stage in workflow order: records that reached it, records in it now and the
+    conversion from the previous stage; per exit (won/lost): records and share.
+
+    `from`/`to` (dates in the bundle's timezone, both included) keep the records that
+    entered the workflow on those days.
+    """
+    runtime, bundle = _metrics(request)
+    wf = _workflow(bundle, workflow)
+    if since is not None and until is not None and until < since:
+        raise ValidationException(
+            "'to' is before 'from'",
+            extra=[{"key": "to", "message": f"{until} is before {since}", "source": "query"}],
+        )
+    zone = bundle.manifest.timezone
+    start = _midnight_utc(since, zone) if since else None
+    end = _midnight_utc(until + timedelta(days=1), zone) if until else None
+    found: dict[str, Any] = await call(
+        server_of(request).inline,
+        reports.read,
+        runtime.store,
+        reports.funnel,
+        wf,
+        since=start,
+        until=end,
+    )
+    return {
+        **found,
+        "entity": wf.entity,
+        "from": since.isoformat() if since else None,
+        "to": until.isoformat() if until else None,
+    }
+
+
+@get(f"{API}/metrics/dwell", tags=["metrics"])
+async def dwell(request: Request[Any, Any, Any], workflow: FromQuery[str]) -> dict[str, Any]:
+    """Per stage in workflow order: stays, open stays, mean, median and p90 dwell in
+    seconds (a stay still open counts its time so far) and SLA breaches."""
+    runtime, bundle = _metrics(request)
+    wf = _workflow(bundle, workflow)
+    now = server_of(request).clock.now()
+    stages = await call(
+        server_of(request).inline, reports.read, runtime.store, reports.dwell, wf, now
+    )
+    return {"workflow": wf.name, "computed_at": now.isoformat(), "stages": stages}
+
+
+@get(f"{API}/metrics/forecast/{{name:str}}", tags=["metrics"])
+async def forecast(request: Request[Any, Any, Any], name: FromPath[str]) -> dict[str, Any]:
+    """A forecast (F8): the weighted pipeline now, per bucket, and the kept snapshots with
+    their accuracy against what was actually won."""
+    runtime, bundle = _metrics(request)
+    spec = bundle.forecasts.get(name)
+    if spec is None:
+        raise _unknown("forecast", name, list(bundle.forecasts), "name", "path")
+    now = server_of(request).clock.now()
+    report: dict[str, Any] = await call(
+        server_of(request).inline,
+        reports.read,
+        runtime.store,
+        reports.forecast_report,
+        bundle,
+        spec,
+        now,
+    )
+    return report
+
+
+def _all_metrics(conn: Any, bundle: Bundle, names: list[str], now: datetime) -> list[Any]:
+    return [reports.metric_report(conn, bundle.metrics[n], now, []) for n in names]
+
+
+@get(f"{API}/metrics", tags=["metrics"])
+async def list_metrics(
+    request: Request[Any, Any, Any], kpi: FromQuery[bool | None] = None
+) -> dict[str, Any]:
+    """The metrics the bundle declares (`kpi: true` ones make the KPI board, P14), each
+    with its overall value now; `?kpi=true` keeps the KPIs only."""
+    runtime, bundle = _metrics(request)
+    names = sorted(n for n, s in bundle.metrics.items() if kpi is None or s.kpi == kpi)
+    now = server_of(request).clock.now()
+    found = await call(
+        server_of(request).inline, reports.read, runtime.store, _all_metrics, bundle, names, now
+    )
+    for item, name in zip(found, names, strict=True):
+        item["group_by"] = list(bundle.metrics[name].group_by)
+        del item["groups"]
+    return {"computed_at": now.isoformat(), "metrics": found}
+
+
+def _grouping(spec_groups: list[str], asked: list[str] | None) -> list[str] | None:
+    """Return the group columns asked for (None: the metric's own); each must be one of the
+    metric's `group_by` columns."""
+    if asked is None:
+        return None
+    columns = [c.strip() for item in asked for c in item.split(",") if c.strip()]
+    wrong = [c for c in columns if c not in spec_groups]
+    if wrong:
+        allowed = ", ".join(spec_groups) or "none (the metric is not grouped)"
+        raise ValidationException(
+            f"the metric cannot be grouped by {', '.join(wrong)}",
+            extra=[{"key": "group", "message": f"allowed: {allowed}", "source": "query"}],
+        )
+    return list(dict.fromkeys(columns))
+
+
+@get(f"{API}/metrics/{{name:str}}", tags=["metrics"])
+async def metric(
+    request: Request[Any, Any, Any],
+    name: FromPath[str],
+    group: FromQuery[list[str] | None] = None,
+) -> dict[str, Any]:
+    """A declared metric's value now, overall and per group (`?group=region`: some of the
+    metric's own `group_by` columns; `?group=` for none; default: all of them)."""
+    runtime, bundle = _metrics(request)
+    spec = bundle.metrics.get(name)
+    if spec is None:
+        raise _unknown("metric", name, list(bundle.metrics), "name", "path")
+    columns = _grouping(list(spec.group_by), group)
+    now = server_of(request).clock.now()
+    report: dict[str, Any] = await call(
+        server_of(request).inline,
+        reports.read,
+        runtime.store,
+        reports.metric_report,
+        spec,
+        now,
+        columns,
+    )
+    return report
+
+
+ROUTES = [funnel, dwell, forecast, list_metrics, metric]

@@ -1,0 +1,297 @@
+"""Around a record: evidence files, stage history, audit trail, explanations,
+assignment, and the queues records wait in (P3).
+
+Evidence is uploaded as multipart (`kind`, `file`); the upload limit is the server's
+`max_upload_bytes` (413 past it), the media type is read from the content by the
+runtime, and the bytes are stored once by sha256.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from litestar import Request, Response, get, post
+from litestar.datastructures import UploadFile
+from litestar.exceptions import HTTPException
+from litestar.params import FromPath, FromQuery, JSONBody, MultipartBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_413_REQUEST_ENTITY_TOO_LARGE
+from msgspec import Struct
+
+from api.auth import may
+from api.calls import call
+from api.routes.common import API, server_of
+from api.routes.record_common import (
+    TAGS,
+    Ctx,
+    bad_request,
+    entity_readable,
+    hidden_fields,
+    present,
+    runtime_and_bundle,
+    scrub,
+)
+from engine.bundle import Bundle
+from engine.spec.manifest import QueueSpec
+from runtime import queries
+from runtime.access import Principal
+from runtime.errors import Forbidden, NotFound, Problem
+from runtime.queries import DEFAULT_LIMIT, MAX_LIMIT, did_you_mean
+
+RECORD = f"{API}/records/{{entity:str}}/{{record_id:str}}"
+MAX_OFFSET = 1_000_000_000
+Limit = Annotated[int, QueryParameter(ge=1, le=MAX_LIMIT, description="Records per page.")]
+Offset = Annotated[
+    int, QueryParameter(ge=0, le=MAX_OFFSET, description="Records to skip (`next` of a page).")
+]
+
+
+@dataclass
+class EvidenceUpload:
+    """A multipart upload: the evidence kind and the file."""
+
+    kind: str
+    file: UploadFile
+
+
+class AssignRequest(Struct, forbid_unknown_fields=True):
+    """Exactly one of: a user to own the record, a queue to wait in, a routing rule to run."""
+
+    user: str | None = None
+    queue: str | None = None
+    routing: str | None = None
+    row_version: int | None = None
+
+
+# -- evidence ----------------------------------------------------------------------------
+@post(f"{RECORD}/evidence", tags=TAGS, status_code=HTTP_201_CREATED)
+async def upload_evidence(
+    request: Request[Any, Any, Any],
+    entity: FromPath[str],
+    record_id: FromPath[str],
+    data: MultipartBody[EvidenceUpload],
+) -> dict[str, Any]:
+    """Attach a file as evidence of `kind` (multipart fields `kind` and `file`); 201 + row.
+
+    Past the server's upload limit the answer is 413; a file whose content is not of a
+    media type the stage accepts (whatever its name or declared type) is a 422.
+    """
+    ctx = Ctx(request, entity)
+    await ctx.record(record_id)
+    limit = server_of(request).config.max_upload_bytes
+    content = await data.file.read(limit + 1)
+    await data.file.close()
+    if len(content) > limit:
+        raise HTTPException(
+            status_code=HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            detail=f"the file is larger than the upload limit of {limit} bytes",
+            extra=[{"key": "file", "message": f"at most {limit} bytes", "source": "body"}],
+        )
+    row: dict[str, Any] = await ctx.run(
+        ctx.runtime.attach_evidence,
+        record_id,
+        data.kind,
+        content,
+        file_name=data.file.filename or "file",
+        media_type=data.file.content_type or "application/octet-stream",
+        actor=ctx.who.user,
+    )
+    return row
+
+
+@get(f"{RECORD}/evidence", tags=TAGS)
+async def list_evidence(
+    request: Request[Any, Any, Any], entity: FromPath[str], record_id: FromPath[str]
+) -> list[dict[str, Any]]:
+    """The evidence files attached to a record (kind, stage, sha256, media type, size)."""
+    ctx = Ctx(request, entity)
+    await ctx.record(record_id)
+    rows = await ctx.run(ctx.runtime.evidence, record_id)
+    return [r for r in rows if r["kind"] not in ctx.hidden]
+
+
+@get(f"{RECORD}/evidence/{{evidence_id:str}}/content", tags=TAGS)
+async def evidence_content(
+    request: Request[Any, Any, Any],
+    entity: FromPath[str],
+    record_id: FromPath[str],
+    evidence_id: FromPath[str],
+) -> Response[bytes]:
+    """Download an evidence file's bytes with its media type."""
+    ctx = Ctx(request, entity)
+    await ctx.record(record_id)
+    rows = await ctx.run(ctx.runtime.evidence, record_id)
+    row = next((r for r in rows if r["id"] == evidence_id and r["kind"] not in ctx.hidden), None)
+    if row is None:
+        raise NotFound(f"record '{record_id}' has no evidence '{evidence_id}'")
+    content = await ctx.run(ctx.runtime.blobs.get, row["sha256"])
+    name = quote(str(row["file_name"]))
+    return Response(
+        content,
+        media_type=str(row["media_type"]),
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
+    )
+
+
+# -- history, audit, explanations ---------------------------------------------------------
+@get(f"{RECORD}/history", tags=TAGS)
+async def record_history(
+    request: Request[Any, Any, Any], entity: FromPath[str], record_id: FromPath[str]
+) -> list[dict[str, Any]]:
+    """The record's stays in stages, oldest first (entered/left, by whom, dwell)."""
+    ctx = Ctx(request, entity)
+    await ctx.record(record_id)
+    rows = await ctx.run(ctx.runtime.history, record_id)
+    return [scrub(r, ctx.hidden) for r in rows]
+
+
+@get(f"{RECORD}/audit", tags=TAGS)
+async def record_audit(
+    request: Request[Any, Any, Any], entity: FromPath[str], record_id: FromPath[str]
+) -> list[dict[str, Any]]:
+    """The record's audit trail, oldest first: every change, who made it and when."""
+    ctx = Ctx(request, entity)
+    await ctx.record(record_id)
+    rows = await ctx.run(ctx.runtime.events, record_id)
+    return [scrub(r, ctx.hidden) for r in rows]
+
+
+@get(f"{RECORD}/explain", tags=TAGS)
+async def record_explain(
+    request: Request[Any, Any, Any],
+    entity: FromPath[str],
+    record_id: FromPath[str],
+    kind: FromQuery[str | None] = None,
+) -> list[dict[str, Any]]:
+    """Every automated decision about the record with its reasons (`?kind=score` etc.).
+
+    Decisions that set a field the caller may not read are left out.
+    """
+    ctx = Ctx(request, entity)
+    await ctx.record(record_id)
+    rows = await ctx.run(ctx.runtime.explain, record_id, kind)
+    return [scrub(r, ctx.hidden) for r in rows if not _sets_hidden(ctx.bundle, r, ctx.hidden)]
+
+
+def _sets_hidden(bundle: Bundle, row: dict[str, Any], hidden: frozenset[str]) -> bool:
+    """Tell whether a decision's outcome is the value of a hidden field."""
+    if not hidden:
+        return False
+    if row.get("kind") == "score" and row.get("rule") in bundle.scorings:
+        return bundle.scorings[row["rule"]].spec.output in hidden
+    if row.get("kind") == "decision_table" and row.get("rule") in bundle.decision_tables:
+        return bool(set(bundle.decision_tables[row["rule"]].spec.outputs) & hidden)
+    return False
+
+
+# -- assignment and queues ---------------------------------------------------------------
+@post(f"{RECORD}/assign", tags=TAGS, status_code=HTTP_200_OK)
+async def assign_record(
+    request: Request[Any, Any, Any],
+    entity: FromPath[str],
+    record_id: FromPath[str],
+    data: JSONBody[AssignRequest],
+) -> dict[str, Any]:
+    """Give the record to a user, put it in a queue, or route it again (P3); 200 + record.
+
+    Body: exactly one of `{"user": id}`, `{"queue": name}`, `{"routing": rule}`, and
+    optionally `row_version` (409 with `current` when stale). Needs the entity's write
+    roles.
+    """
+    chosen = [k for k in ("user", "queue", "routing") if getattr(data, k) is not None]
+    if len(chosen) != 1:
+        raise bad_request("send exactly one of 'user', 'queue' or 'routing'", "user")
+    ctx = Ctx(request, entity)
+    if not may(ctx.who, ctx.form.spec.permissions.write):
+        raise Forbidden(f"your roles may not change {entity} records")
+    await ctx.record(record_id)
+    view = await ctx.run(
+        ctx.runtime.assign,
+        record_id,
+        user=data.user,
+        queue=data.queue,
+        routing=data.routing,
+        actor=ctx.who.user,
+        expected_version=data.row_version,
+    )
+    return ctx.show(view)
+
+
+def _visible(spec: QueueSpec, who: Principal) -> bool:
+    """A queue lists the roles that see it; one that lists none is seen by everyone."""
+    return not spec.visible_to or may(who, spec.visible_to)
+
+
+def _readable_entities(bundle: Bundle, who: Principal) -> list[str]:
+    return [name for name, form in bundle.forms.items() if entity_readable(form, who)]
+
+
+@get(f"{API}/queues", tags=["queues"])
+async def list_queues(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    """The queues the caller's roles see, with how many open records wait in each."""
+    runtime, bundle, who = runtime_and_bundle(request)
+    shown = {n: q for n, q in bundle.manifest.queues.items() if _visible(q, who)}
+    entities = _readable_entities(bundle, who)
+
+    def sizes() -> dict[str, int]:
+        with runtime.store.read() as conn:
+            return queries.queue_sizes(conn, shown, entities)
+
+    counts = await call(server_of(request).inline, sizes)
+    return [
+        {
+            "name": name,
+            "title": spec.title or name,
+            "description": spec.description,
+            "visible_to": list(spec.visible_to),
+            "waiting": counts.get(name, 0),
+        }
+        for name, spec in shown.items()
+    ]
+
+
+@get(f"{API}/queues/{{name:str}}", tags=["queues"])
+async def queue_contents(
+    request: Request[Any, Any, Any],
+    name: FromPath[str],
+    limit: Limit = DEFAULT_LIMIT,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """The open records waiting in a queue, oldest first: `{items, total, next}`."""
+    runtime, bundle, who = runtime_and_bundle(request)
+    spec = bundle.manifest.queues.get(name)
+    if spec is None:
+        known = sorted(bundle.manifest.queues)
+        raise NotFound(
+            f"there is no queue '{name}'{did_you_mean(name, known)}",
+            [Problem("unknown-queue", f"queues: {', '.join(known) or 'none'}")],
+        )
+    if not _visible(spec, who):
+        raise Forbidden(f"your roles do not see queue '{name}'")
+    entities = _readable_entities(bundle, who)
+
+    def page() -> queries.Page:
+        with runtime.store.read() as conn:
+            return queries.waiting(conn, bundle, name, entities, limit=limit, offset=offset)
+
+    found = await call(server_of(request).inline, page)
+    hidden = {e: hidden_fields(bundle.forms[e], who) for e in entities}
+    return {
+        "items": [present(v, bundle.forms[v.entity], hidden[v.entity]) for v in found.items],
+        "total": found.total,
+        "next": found.next,
+    }
+
+
+ROUTES: list[Any] = [
+    upload_evidence,
+    list_evidence,
+    evidence_content,
+    record_history,
+    record_audit,
+    record_explain,
+    assign_record,
+    list_queues,
+    queue_contents,
+]

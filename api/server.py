@@ -1,0 +1,218 @@
+"""What one server process holds: the store, the runtime, the current bundle, its workers.
+
+`Server` is built by `create_app` and lives in the app's state. The Bundle is swapped
+whole on reload (`apply`); every request reads `server.runtime.bundle` once and works
+with that object, so a reload never changes a request halfway.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import httpx
+from sqlalchemy import insert, select
+
+from api.auth import TokenCache
+from api.config import Config
+from engine.bundle import Bundle
+from engine.compiler.pipeline import CompileResult, compile_bundle
+from engine.diagnostics import errors
+from runtime.clock import Clock, SystemClock
+from runtime.core import Runtime
+from runtime.outbox import LogChannel, MailboxChannel, OutboxWorker, WebhookChannel
+from runtime.scheduler import RuntimeScheduler
+from runtime.store import T_BUNDLE, Store
+
+log = logging.getLogger("sopflow.server")
+
+
+@dataclass
+class ReloadResult:
+    """The last attempt to load the definitions: when, by whom, and what it found."""
+
+    at: datetime
+    trigger: str  # startup | watch | api
+    author: str | None
+    applied: bool
+    hash: str | None
+    diagnostics: list[dict[str, Any]] = field(default_factory=list)
+    preflight: list[dict[str, Any]] = field(default_factory=list)
+    changes: dict[str, Any] = field(default_factory=dict)
+    duration_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as JSON-ready data."""
+        return {
+            "at": self.at.isoformat(),
+            "trigger": self.trigger,
+            "author": self.author,
+            "applied": self.applied,
+            "hash": self.hash,
+            "errors": sum(1 for d in self.diagnostics if d.get("severity") == "error"),
+            "diagnostics": self.diagnostics,
+            "preflight": self.preflight,
+            "changes": self.changes,
+            "duration_ms": round(self.duration_ms, 1),
+        }
+
+
+class NoBundle(Exception):
+    """The definitions on disk have errors and no good version was ever loaded."""
+
+
+class Server:
+    """The store, the runtime on the current bundle, the scheduler and the outbox worker."""
+
+    def __init__(self, config: Config, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.store = Store.open(config.database_url, schema=config.database_schema)
+        self.inline = self.store.sqlite  # see api/calls.py
+        self.lock = threading.Lock()  # one reload at a time
+        self.runtime: Runtime | None = None
+        self.last: ReloadResult | None = None
+        self.scheduler: RuntimeScheduler | None = None
+        self._http = httpx.Client(timeout=10.0)
+        self.outbox = OutboxWorker(
+            self.store,
+            self.clock,
+            {
+                "log": LogChannel(),
+                "mailbox": MailboxChannel(config.mailbox_dir),
+                "webhook": WebhookChannel(self._http),
+            },
+            worker_id="server",
+        )
+        self.listeners: list[Any] = []  # called with the new Bundle after each swap
+        self.tokens = TokenCache()
+        self.watcher: Any = None
+        result = compile_bundle(config.directory, display_root=str(config.directory))
+        self._first(result)
+
+    # -- the bundle ----------------------------------------------------------------------
+    @property
+    def bundle(self) -> Bundle | None:
+        """Return the bundle being served (None until a good one was compiled)."""
+        return self.runtime.bundle if self.runtime else None
+
+    def _first(self, result: CompileResult) -> None:
+        now = self.clock.now()
+        diagnostics = [d.to_dict() for d in result.diagnostics]
+        bundle = result.bundle if not errors(result.diagnostics) else None
+        if bundle is not None:
+            self.runtime = Runtime(
+                bundle, self.store, self.clock, evidence_dir=self.config.evidence_dir
+            )
+            self.record_version(bundle, None, "startup", {})
+        else:
+            for diagnostic in result.diagnostics:
+                log.error("definitions: %s", diagnostic.render())
+            log.error("the definitions have errors; nothing is served until they are fixed")
+        self.last = ReloadResult(
+            now, "startup", None, bundle is not None, bundle.hash if bundle else None, diagnostics
+        )
+
+    def apply(
+        self, bundle: Bundle, author: str | None, trigger: str, changes: dict[str, Any]
+    ) -> None:
+        """Serve `bundle` from the next request on; record the version; tell the workers."""
+        if self.runtime is None:
+            self.runtime = Runtime(
+                bundle, self.store, self.clock, evidence_dir=self.config.evidence_dir
+            )
+            if self.config.background and self.scheduler is None:
+                self.start_background()
+        else:
+            self.runtime.swap(bundle)
+        if self.scheduler is not None:
+            self.scheduler.sync(bundle)
+        self.record_version(bundle, author, trigger, changes)
+        for listener in self.listeners:
+            listener(bundle)
+
+    def record_version(
+        self, bundle: Bundle, author: str | None, trigger: str, changes: dict[str, Any]
+    ) -> None:
+        """Keep an applied bundle in sf_bundle_version (a restart on the same hash is not new)."""
+        with self.store.begin(self.clock.now(), author, bundle.hash) as tx:
+            last = tx.conn.execute(
+                select(T_BUNDLE.c.hash).order_by(T_BUNDLE.c.id.desc()).limit(1)
+            ).scalar()
+            if last == bundle.hash:
+                return
+            tx.conn.execute(
+                insert(T_BUNDLE).values(
+                    hash=bundle.hash,
+                    name=bundle.manifest.name,
+                    applied_at=tx.now,
+                    author=author,
+                    summary=f"{trigger}: {bundle.summary()}"[:2000],
+                    changes=changes,
+                )
+            )
+            tx.event("definitions_applied", None, None, hash=bundle.hash, trigger=trigger)
+
+    def versions(self, limit: int = 20) -> list[dict[str, Any]]:
+        """Return the applied bundle versions, newest first."""
+        with self.store.read() as conn:
+            rows = conn.execute(select(T_BUNDLE).order_by(T_BUNDLE.c.id.desc()).limit(limit))
+            return [
+                {**dict(r._mapping), "applied_at": r.applied_at.isoformat()} for r in rows.all()
+            ]
+
+    # -- workers -------------------------------------------------------------------------
+    def start_background(self) -> None:
+        """Start the scheduler (tick, schedules) and the outbox worker in this process."""
+        if self.runtime is None or not self.config.background:
+            return
+        self.scheduler = RuntimeScheduler(
+            self.runtime,
+            self.outbox.run_once,
+            tick_every=self.config.tick_every,
+            deliver_every=self.config.deliver_every,
+        )
+        self.scheduler.start()
+
+    def reload(self, trigger: str, author: str | None = None) -> ReloadResult:
+        """Compile the folder again, pre-flight it against live data, swap if it is good."""
+        from api.reload import reload  # noqa: PLC0415  (reload imports this module)
+
+        return reload(self, trigger, author)
+
+    def start_watching(self, app: Any) -> None:
+        """Reload whenever a file in the definitions folder changes (config.watch)."""
+        if not self.config.watch:
+            return
+        from api.reload import Watcher  # noqa: PLC0415
+
+        self.watcher = Watcher(self)
+        self.watcher.start()
+
+    async def stop_watching(self) -> None:
+        """Stop watching the folder."""
+        if self.watcher is not None:
+            await self.watcher.stop()
+            self.watcher = None
+
+    def close(self) -> None:
+        """Stop the workers (finishing a running tick or delivery), then the store."""
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=True)
+            self.scheduler = None
+        self._http.close()
+        self.store.dispose()
+
+    def ready(self) -> tuple[bool, str]:
+        """Tell whether requests can be served, and if not why."""
+        if self.runtime is None:
+            return False, "the definitions have errors and no good version is loaded"
+        try:
+            with self.store.read() as conn:
+                conn.exec_driver_sql("SELECT 1")
+        except Exception as exc:  # any database failure means not ready
+            return False, f"the database does not answer: {type(exc).__name__}"
+        return True, "ready"
