@@ -12,7 +12,15 @@ import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
-from bench import expressions, lead_creation, sla_tick, transitions, validate_bundle
+from bench import (
+    expressions,
+    lead_creation,
+    reload_latency,
+    server_requests,
+    sla_tick,
+    transitions,
+    validate_bundle,
+)
 from bench.common import Machine, Result
 
 Runner = Callable[[bool, Machine, bool], Result]
@@ -73,6 +81,14 @@ def _sla_tick(quick: bool, where: Machine, profile: bool) -> Result:
     )
 
 
+def _reload_latency(quick: bool, where: Machine, profile: bool) -> Result:
+    return reload_latency.run(edits=5 if quick else 20, machine=where)
+
+
+def _server_requests(quick: bool, where: Machine, profile: bool) -> Result:
+    return server_requests.run(seconds=3 if quick else 10, rounds=1 if quick else 3, machine=where)
+
+
 # In document order; a new benchmark adds its module and one line here.
 RUNNERS: dict[str, Runner] = {
     validate_bundle.NAME: _validate,
@@ -80,6 +96,8 @@ RUNNERS: dict[str, Runner] = {
     transitions.NAME: _transitions,
     lead_creation.NAME: _lead_creation,
     sla_tick.NAME: _sla_tick,
+    server_requests.NAME: _server_requests,
+    reload_latency.NAME: _reload_latency,
 }
 
 

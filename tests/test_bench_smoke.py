@@ -183,3 +183,30 @@ def test_main_writes_the_doc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     doc = tmp_path / "benchmarks.md"
     assert bench_main.main(["--quick", "--write", "--in-process", "--doc", str(doc)]) == 0
     assert "<!-- bench:expressions -->" in doc.read_text()
+
+
+WRK_OUTPUT = """Running 3s test @ http://127.0.0.1:8000/hello
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     2.05ms  800.00us  12.01ms   90.00%
+    Req/Sec     7.81k   300.00     8.20k    70.00%
+  Latency Distribution
+     50%    1.74ms
+     75%    2.10ms
+     90%    2.90ms
+     99%    7.92ms
+  23430 requests in 3.00s, 3.40MB read
+  Non-2xx or 3xx responses: 3
+  Socket errors: connect 0, read 1, write 0, timeout 2
+Requests/sec:   7809.12
+Transfer/sec:      1.13MB
+"""
+
+
+def test_server_benchmark_reads_wrk_and_counts_failures() -> None:
+    from bench.server_requests import parse_wrk
+
+    run = parse_wrk(WRK_OUTPUT)
+    assert (run.rps, run.p50_ms, run.p99_ms, run.requests) == (7809.12, 1.74, 7.92, 23430)
+    assert run.failed == 6  # 3 non-2xx + 3 socket errors
+    assert parse_wrk(WRK_OUTPUT.replace("     99%    7.92ms", "     99%  650.00us")).p99_ms == 0.65
