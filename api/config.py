@@ -51,3 +51,15 @@ class Config:
         if config.log_format not in ("json", "text"):
             raise ValueError(f"log format '{config.log_format}' is neither json nor text")
         return config
+
+    @classmethod
+    def under(cls, root: Path, **flags: Any) -> Config:
+        """Return a configuration keeping the SQLite file, evidence and mailbox in `root`."""
+        return cls.load(
+            **{
+                "database_url": f"sqlite:///{root / 'sopflow.db'}",
+                "evidence_dir": root / "evidence",
+                "mailbox_dir": root / "mailbox",
+                **flags,
+            }
+        )

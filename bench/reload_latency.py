@@ -51,16 +51,17 @@ def _serve(directory: str, database: str, port: int) -> None:
     import uvicorn  # noqa: PLC0415
 
     from api.app import create_app  # noqa: PLC0415
+    from api.config import Config  # noqa: PLC0415
 
-    root = Path(database).parent
     app = create_app(
-        directory,
-        database_url=f"sqlite:///{database}",
-        evidence_dir=root / "evidence",
-        mailbox_dir=root / "mailbox",
-        background=False,
-        watch=True,
-        log_format="text",
+        Config.under(
+            Path(database).parent,
+            directory=Path(directory),
+            database_url=f"sqlite:///{database}",
+            background=False,
+            watch=True,
+            log_format="text",
+        )
     )
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="error", access_log=False)
 

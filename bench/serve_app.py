@@ -40,13 +40,7 @@ def sopflow_app(directory: Path, db: Path, port: int) -> Any:
     from api.config import Config  # noqa: PLC0415
     from runtime.access import create_token  # noqa: PLC0415
 
-    config = Config.load(
-        directory=directory,
-        database_url=f"sqlite:///{db}",
-        evidence_dir=db.parent / "evidence",
-        mailbox_dir=db.parent / "mailbox",
-        port=port,
-    )
+    config = Config.under(db.parent, directory=directory, database_url=f"sqlite:///{db}", port=port)
     app = create_app(config)
     server = app.state.server
     _, token = create_token(server.store, server.bundle, "rep.000", server.clock.now())

@@ -17,6 +17,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from api.app import create_app
+from api.config import Config
 from api.server import Server
 from engine.schema import definition_schema
 from runtime.access import create_token
@@ -27,13 +28,7 @@ BROKEN = "kind: bundle\nversion: 1\nname: b\ntimezone: Mars/Olympus\nroles: [adm
 
 def app_on(directory: Path, tmp_path: Path, **flags: Any) -> Litestar:
     return create_app(
-        directory,
-        database_url=f"sqlite:///{tmp_path / 'sopflow.db'}",
-        evidence_dir=tmp_path / "evidence",
-        mailbox_dir=tmp_path / "mailbox",
-        background=False,
-        watch=False,
-        **flags,
+        Config.under(tmp_path, directory=directory, background=False, watch=False, **flags)
     )
 
 

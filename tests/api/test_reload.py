@@ -25,6 +25,7 @@ import uvicorn
 from sqlalchemy import select
 
 from api.app import create_app
+from api.config import Config
 from api.reload import changes, definition_file
 from api.server import Server
 from bench import reload_latency
@@ -85,14 +86,7 @@ class Running:
 def running(tmp_path: Path) -> Iterator[Running]:
     directory = tmp_path / "definitions"
     shutil.copytree(DEFINITIONS, directory)
-    app = create_app(
-        directory,
-        database_url=f"sqlite:///{tmp_path / 'sopflow.db'}",
-        evidence_dir=tmp_path / "evidence",
-        mailbox_dir=tmp_path / "mailbox",
-        background=False,
-        watch=True,
-    )
+    app = create_app(Config.under(tmp_path, directory=directory, background=False, watch=True))
     server: Server = app.state.server
     assert server.bundle is not None
     port = free_port()
