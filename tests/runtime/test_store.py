@@ -73,3 +73,35 @@ def test_migrations_match_the_models(store: Store) -> None:
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
     assert diff == []
+
+
+def test_the_store_recovers_after_its_connections_are_cut(store: Store, backend: str) -> None:
+    """A database restart cuts pooled connections: at most one command fails, then it heals."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import DBAPIError
+
+    from runtime.db import normalise_url
+    from tests.runtime.conftest import PG_URL
+
+    now = datetime(2026, 1, 1)
+    with store.begin(now) as tx:
+        tx.event("created", "r1", "lead")
+    if backend == "postgresql":
+        with store.read() as conn:
+            pid = conn.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        admin = create_engine(normalise_url(PG_URL))
+        with admin.begin() as conn:
+            assert conn.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid}).scalar()
+        admin.dispose()
+    failures = 0
+    for attempt in range(3):
+        try:
+            with store.begin(now) as tx:
+                tx.event("created", f"r{attempt + 2}", "lead")
+            break
+        except DBAPIError as exc:
+            assert exc.connection_invalidated
+            failures += 1
+    assert failures <= 1
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(T_EVENT)).scalar_one() == 2
