@@ -346,7 +346,9 @@ def report(
         "variants in rotating order; the cyclic GC stays on.",
         "",
         f"SQL per lead (besides the COMMIT): {m.statements}. Explanation JSON kept per "
-        f"lead (average `sf_decision.detail` size): {sizes}.",
+        f"lead (average `sf_decision.detail` size): {sizes}; every candidate considered "
+        "and every feature is kept, as columns (`Runtime.explain` spells them out one "
+        "dict per candidate and feature).",
         "",
         md_table(RATE_HEADER, rate_rows(m.variants, BASELINE)),
     ]

@@ -9,7 +9,23 @@ from sqlalchemy import select
 from runtime import alerts, records
 from runtime.data import to_json
 from runtime.records import RecordView
+from runtime.rules import expand_routing, expand_score
 from runtime.store import T_DECISION, T_EVENT, T_EVIDENCE, T_STAY, Store
+
+
+def _readable(decision: dict[str, Any]) -> dict[str, Any]:
+    """Spell out a decision kept as columns: one dict per feature, one per candidate.
+
+    Scores and routings keep their breakdowns column by column (runtime/rules.py);
+    readers get them as they always did. Rows written before that pass unchanged.
+    """
+    detail = decision.get("detail")
+    if isinstance(detail, dict):
+        if decision.get("kind") == "score":
+            decision["detail"] = expand_score(detail)
+        elif decision.get("kind") == "routing":
+            decision["detail"] = expand_routing(detail)
+    return decision
 
 
 class Explanations:
@@ -64,7 +80,7 @@ class Explanations:
             query = query.where(T_DECISION.c.kind == kind)
         with self.store.read() as conn:
             rows = conn.execute(query.order_by(T_DECISION.c.id)).all()
-        return [to_json(dict(r._mapping)) for r in rows]
+        return [_readable(to_json(dict(r._mapping))) for r in rows]
 
     def alerts(self, *, rule: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
         """Return alerts, newest first; each keeps the values that made it fire."""

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection
 
 from engine.bundle import Bundle
-from runtime.store import T_LOAD
+from runtime.store import db_time, is_postgres, py_time, run_sql
 
 # Who acts in this context when the bundle does not declare them: an API user an
 # admin created (runtime/access.py). The server sets it for each request it
@@ -61,12 +62,40 @@ def on_leave(bundle: Bundle, user: str, now: datetime) -> bool:
     return bool(spec) and any(leave.start <= today <= leave.end for leave in spec.leave)  # type: ignore[union-attr]
 
 
+# Loads are read and written on every routed command: the statements are written out
+# once and run on the driver (runtime/store.py `run_sql`). The users to read cross as
+# one parameter: a JSON array on SQLite, an array on PostgreSQL.
+_LOADS_SQLITE = (
+    "SELECT user_id, open_count, round_robin_at FROM sf_load "
+    "WHERE user_id IN (SELECT value FROM json_each(:ids))"
+)
+_LOADS_POSTGRES = (
+    "SELECT user_id, open_count, round_robin_at FROM sf_load WHERE user_id = ANY(:ids)"
+)
+_ADD_LOAD = "UPDATE sf_load SET open_count = open_count + :delta WHERE user_id = :user"
+_ADD_LOAD_PICKED = (
+    "UPDATE sf_load SET open_count = open_count + :delta, round_robin_at = :picked "
+    "WHERE user_id = :user"
+)
+_NEW_LOAD = (
+    "INSERT INTO sf_load (user_id, open_count, round_robin_at) VALUES (:user, :count, :picked)"
+)
+
+
 def loads(conn: Connection, users: Iterable[str]) -> dict[str, tuple[int, datetime | None]]:
     """Return (open records, last round-robin pick) per user."""
     ids = list(users)
-    rows = conn.execute(select(T_LOAD).where(T_LOAD.c.user_id.in_(ids))).all()
-    found = {r.user_id: (r.open_count, r.round_robin_at) for r in rows}
-    return {u: found.get(u, (0, None)) for u in ids}
+    if not ids:
+        return {}
+    if is_postgres(conn):
+        rows = run_sql(conn, _LOADS_POSTGRES, {"ids": ids}).rows
+    else:
+        rows = run_sql(conn, _LOADS_SQLITE, {"ids": json.dumps(ids)}).rows
+    found = {
+        user: (count, picked if picked is None else py_time(picked)) for user, count, picked in rows
+    }
+    none = (0, None)
+    return {u: found.get(u, none) for u in ids}
 
 
 def change_load(
@@ -75,19 +104,21 @@ def change_load(
     """Add `delta` to a user's open-record count (and note a round-robin pick)."""
     if user is None:
         return
-    values: dict[str, Any] = {"open_count": T_LOAD.c.open_count + delta}
+    postgres = is_postgres(conn)
+    params: dict[str, Any] = {"user": user, "delta": delta}
     if picked is not None:
-        values["round_robin_at"] = picked
-    result = conn.execute(update(T_LOAD).where(T_LOAD.c.user_id == user).values(**values))
+        params["picked"] = db_time(picked, postgres)
+    result = run_sql(conn, _ADD_LOAD if picked is None else _ADD_LOAD_PICKED, params)
     if result.rowcount == 0:
-        conn.execute(
-            insert(T_LOAD),
-            {"user_id": user, "open_count": max(delta, 0), "round_robin_at": picked},
+        run_sql(
+            conn,
+            _NEW_LOAD,
+            {"user": user, "count": max(delta, 0), "picked": db_time(picked, postgres)},
         )
 
 
-def candidate(bundle: Bundle, user: str, load: int, now: datetime) -> dict[str, Any]:
-    """Return a user as routing expressions see them (`candidate.x`)."""
+def candidate_base(bundle: Bundle, user: str) -> dict[str, Any]:
+    """Return what routing expressions read of a user (`candidate.x`) but load/available."""
     spec = bundle.manifest.users[user]
     values: dict[str, Any] = dict(spec.model_extra or {})
     values.update(
@@ -98,8 +129,16 @@ def candidate(bundle: Bundle, user: str, load: int, now: datetime) -> dict[str, 
         teams=list(spec.teams),
         manager=spec.manager,
         capacity=spec.capacity,
+    )
+    return values
+
+
+def candidate(bundle: Bundle, user: str, load: int, now: datetime) -> dict[str, Any]:
+    """Return a user as routing expressions see them (`candidate.x`)."""
+    values = candidate_base(bundle, user)
+    values.update(
         load=load,
-        available=spec.active and not on_leave(bundle, user, now),
+        available=bundle.manifest.users[user].active and not on_leave(bundle, user, now),
     )
     return values
 

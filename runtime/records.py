@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, select
 
 from engine.bundle import Bundle
 from runtime.data import form_model, to_json
@@ -196,23 +196,32 @@ def _columns(view: RecordView, *, with_data: bool = True) -> dict[str, Any]:
     return columns
 
 
+_INSERT = (
+    "INSERT INTO sf_record (id, entity, workflow, stage, status, owner, queue, dedup_key, "
+    "data, schema_version, read_only, row_version, created_at, updated_at, "
+    "stage_entered_at, created_by) VALUES (:id, :entity, :workflow, :stage, :status, "
+    ":owner, :queue, :dedup_key, :data, :schema_version, :read_only, :row_version, "
+    ":created_at, :updated_at, :stage_entered_at, :created_by)"
+)
+
+
 def insert_record(conn: Connection, view: RecordView, now: datetime) -> RecordView:
     """Insert a new record row (version 1)."""
     view.created_at = view.updated_at = now
     view.row_version = 1
-    columns = _columns(view)
-    conn.execute(
-        insert(T_RECORD),
-        {
-            "id": view.id,
-            "entity": view.entity,
-            "created_at": now,
-            "updated_at": now,
-            "row_version": 1,
-            "created_by": view.created_by,
-            **columns,
-        },
+    postgres = is_postgres(conn)
+    stamp = db_time(now, postgres)
+    params = _bind(_columns(view, with_data=False), postgres)
+    params.update(
+        id=view.id,
+        entity=view.entity,
+        data=db_json(to_json(view.data)),
+        row_version=1,
+        created_at=stamp,
+        updated_at=stamp,
+        created_by=view.created_by,
     )
+    run_sql(conn, _INSERT, params)
     return view
 
 

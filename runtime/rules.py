@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from engine.bundle import Bundle, CompiledScoring
@@ -16,19 +16,143 @@ from engine.expr import EvaluationError
 from engine.spec import RoutingSpec, ValidationSpec
 from engine.spec.rules import MissingPolicy
 from runtime.errors import Problem
-from runtime.people import candidate, loads, on_leave, team_members, users_with_role
+from runtime.people import candidate_base, loads, team_members, users_with_role
+
+# -- scores ------------------------------------------------------------------------------
+# A breakdown is kept column by column: the model's feature names, titles and weights
+# once, then each feature's value and contribution as lists. `features` (and
+# `expand_features`, for what the store holds) turns it back into one dict per feature.
+
+
+@dataclass(frozen=True)
+class _Model:
+    """What scoring needs of a model, worked out once per compiled model."""
+
+    compiled: CompiledScoring
+    names: list[str]
+    titles: list[str]
+    weights: list[float]
+    policies: tuple[Any, ...]
+    fns: tuple[Any, ...]
+    span: float
+    low: float
+
+
+_MODELS: dict[int, _Model] = {}
+
+
+def _model(compiled: CompiledScoring) -> _Model:
+    found = _MODELS.get(id(compiled))
+    if found is not None and found.compiled is compiled:
+        return found
+    spec = compiled.spec
+    low, high = spec.scale
+    found = _Model(
+        compiled,
+        list(spec.features),
+        [f.title for f in spec.features.values()],
+        [f.weight for f in spec.features.values()],
+        tuple(f.missing or spec.missing for f in spec.features.values()),
+        tuple(expr.fn for expr in compiled.features),
+        high - low,
+        low,
+    )
+    if len(spec.features) != len(compiled.features):
+        raise ValueError(f"scoring '{spec.name}' has {len(compiled.features)} compiled features")
+    if len(_MODELS) > 256:
+        _MODELS.clear()
+    _MODELS[id(compiled)] = found
+    return found
 
 
 @dataclass
 class ScoreResult:
-    """A score and its per-feature breakdown."""
+    """A score and its per-feature breakdown, kept as columns.
+
+    `values`, `contributions` run over the features evaluated (all of them unless a
+    missing value under the `fail` policy stopped the score there: `failed`);
+    `missing` lists the indexes of missing values, `errors` the evaluation errors.
+    """
 
     score: float | None
-    features: list[dict[str, Any]] = field(default_factory=list)
+    names: list[str]
+    titles: list[str]
+    weights: list[float]
+    values: list[float | None] = field(default_factory=list)
+    contributions: list[float] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)
+    errors: dict[str, str | None] = field(default_factory=dict)
+    failed: bool = False
+
+    def columns(self) -> dict[str, Any]:
+        """Return the breakdown as compact JSON-ready columns (see `expand_features`)."""
+        n = len(self.values)
+        out: dict[str, Any] = {
+            "feature": self.names[:n],
+            "weight": self.weights[:n],
+            "value": self.values,
+            "contribution": self.contributions,
+        }
+        if any(self.titles):
+            out["title"] = self.titles[:n]
+        if self.missing:
+            out["missing"] = self.missing
+        if self.errors:
+            out["error"] = self.errors
+        if self.failed:
+            out["failed"] = True
+        return out
+
+    @property
+    def features(self) -> list[dict[str, Any]]:
+        """Return the breakdown as one dict per feature."""
+        return expand_features(self.columns())
 
     def explain(self) -> dict[str, Any]:
-        """Return the breakdown as JSON-ready data."""
-        return {"score": self.score, "features": self.features}
+        """Return the breakdown as JSON-ready data (columns; see `expand_features`)."""
+        return {"score": self.score, "features": self.columns()}
+
+
+def expand_features(cols: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Return a breakdown kept as columns as one dict per feature.
+
+    Each: feature, title, value, weight, contribution, missing (and error when one was
+    raised); the feature that failed a `fail` policy: feature, value, missing, error.
+    """
+    names = cols["feature"]
+    n = len(names)
+    titles = cols.get("title") or [""] * n
+    missing = set(cols.get("missing") or ())
+    errors = cols.get("error") or {}
+    last = n - 1 if cols.get("failed") else -1
+    out: list[dict[str, Any]] = []
+    for i, (name, title, value, weight, contribution) in enumerate(
+        zip(names, titles, cols["value"], cols["weight"], cols["contribution"], strict=True)
+    ):
+        error = errors.get(str(i))
+        if i == last:
+            out.append({"feature": name, "value": None, "missing": True, "error": error})
+            continue
+        part = {
+            "feature": name,
+            "title": title,
+            "value": value,
+            "weight": weight,
+            "contribution": contribution,
+            "missing": i in missing,
+        }
+        if error:
+            part["error"] = error
+        out.append(part)
+    return out
+
+
+def expand_score(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a score explanation with its breakdown as one dict per feature."""
+    features = detail.get("features")
+    if not isinstance(features, Mapping):
+        return dict(detail)
+    return {**detail, "features": expand_features(features)}
 
 
 def _feature_value(value: Any) -> float | None:
@@ -41,45 +165,60 @@ def _feature_value(value: Any) -> float | None:
 
 def score(model: CompiledScoring, r: Mapping[str, Any], c: Mapping[str, Any]) -> ScoreResult:
     """Score a record (or a record/candidate pair): low + (high-low) * weighted mean."""
-    spec = model.spec
-    low, high = spec.scale
+    m = _model(model)
+    value, values, parts, missing, errors, failed = _evaluate(m, r, c)
+    return ScoreResult(
+        value, m.names, m.titles, m.weights, values, parts, missing or [], errors or {}, failed
+    )
+
+
+_Evaluated = tuple[
+    float | None,
+    list[float | None],
+    list[float],
+    list[int] | None,
+    dict[str, str | None] | None,
+    bool,
+]
+
+
+def _evaluate(m: _Model, r: Mapping[str, Any], c: Mapping[str, Any]) -> _Evaluated:
+    """Return (score, values, contributions, missing indexes, errors, failed)."""
+    span = m.span
     total = weight_sum = 0.0
-    parts: list[dict[str, Any]] = []
-    for (name, feature), expr in zip(spec.features.items(), model.features, strict=True):
+    values: list[float | None] = []
+    parts: list[float] = []
+    missing: list[int] | None = None
+    errors: dict[str, str | None] | None = None
+    for i, (fn, policy, declared) in enumerate(zip(m.fns, m.policies, m.weights, strict=True)):
         error = None
         try:
-            value = _feature_value(expr.fn(r, c))
+            value = _feature_value(fn(r, c))
         except (EvaluationError, TypeError, ValueError) as exc:
             value, error = None, str(exc)
-        policy = feature.missing or spec.missing
-        weight = feature.weight
+        weight = declared
         used = value
         if value is None:
+            missing = [*(missing or ()), i]
             if policy == "fail":
-                parts.append({"feature": name, "value": None, "missing": True, "error": error})
-                return ScoreResult(None, parts)
+                values.append(None)
+                parts.append(0.0)
+                if error is not None:
+                    errors = {**(errors or {}), str(i): error}
+                return None, values, parts, missing, errors, True
             if policy == "skip":
                 weight = 0.0
             used = policy.value if isinstance(policy, MissingPolicy) else 0.0
+            if error:
+                errors = {**(errors or {}), str(i): error}
         total += weight * (used or 0.0)
         weight_sum += weight
-        parts.append(
-            {
-                "feature": name,
-                "title": feature.title,
-                "value": used,
-                "weight": feature.weight,
-                "contribution": round((high - low) * weight * (used or 0.0), 6),
-                "missing": value is None,
-                **({"error": error} if error else {}),
-            }
-        )
+        values.append(used)
+        parts.append(round(span * weight * (used or 0.0), 6))
     if weight_sum <= 0:
-        return ScoreResult(None, parts)
-    result = low + (high - low) * total / weight_sum
-    for part in parts:
-        part["contribution"] = round(part["contribution"] / weight_sum, 6)
-    return ScoreResult(round(result, 6), parts)
+        return None, values, parts, missing, errors, False
+    result = round(m.low + span * total / weight_sum, 6)
+    return result, values, [round(part / weight_sum, 6) for part in parts], missing, errors, False
 
 
 def validation_applies(spec: ValidationSpec, stage: str | None, now: datetime) -> bool:
@@ -118,6 +257,16 @@ def check_validations(
     return errors, warnings
 
 
+# -- routing -----------------------------------------------------------------------------
+# Every candidate considered is kept, column by column: `user`, `load`, `capacity` (one
+# value when all share it), `excluded` (an index into `reasons`, None for those who
+# passed), `error` (by position, eligibility errors), `scored`/`match` (the positions
+# scored and their match), `features` (the match model's names and weights once, then
+# each scored candidate's values and contributions), `rank` (load_weighted) and
+# `chosen` (the winner's position). `candidates` / `expand_candidates` give one dict
+# per candidate, as readers see them.
+
+
 @dataclass
 class RoutingResult:
     """Who got the record (or which queue), with every candidate considered."""
@@ -125,16 +274,90 @@ class RoutingResult:
     owner: str | None
     queue: str | None
     reason: str
-    candidates: list[dict[str, Any]]
+    columns: dict[str, Any]
+
+    @property
+    def candidates(self) -> list[dict[str, Any]]:
+        """Return every candidate considered as one dict each (see `expand_candidates`)."""
+        return expand_candidates(self.columns)
 
     def explain(self) -> dict[str, Any]:
-        """Return the routing decision as JSON-ready data."""
+        """Return the routing decision as JSON-ready data (candidates as columns)."""
         return {
             "owner": self.owner,
             "queue": self.queue,
             "reason": self.reason,
-            "candidates": self.candidates,
+            "candidates": self.columns,
         }
+
+
+def _scored_features(features: Mapping[str, Any], pos: int) -> dict[str, Any]:
+    """Return one scored candidate's breakdown columns out of the routing columns."""
+    values = features["value"][pos]
+    n = len(values)
+    key = str(pos)
+    cols: dict[str, Any] = {
+        "feature": features["feature"][:n],
+        "weight": features["weight"][:n],
+        "value": values,
+        "contribution": features["contribution"][pos],
+        "missing": (features.get("missing") or {}).get(key),
+        "error": (features.get("error") or {}).get(key),
+        "failed": pos in (features.get("failed") or ()),
+    }
+    if "title" in features:
+        cols["title"] = features["title"][:n]
+    return cols
+
+
+def expand_candidates(cols: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Return routing columns as one dict per candidate considered.
+
+    Each: user, load, capacity; error (eligibility failed to evaluate); match and
+    features (scored); excluded (why not); rank (load_weighted); chosen (once someone
+    won).
+    """
+    users = cols["user"]
+    n = len(users)
+    capacity = cols.get("capacity")
+    capacities = capacity if isinstance(capacity, list) else [capacity] * n
+    reasons = cols.get("reasons") or []
+    excluded = cols.get("excluded") or [None] * n
+    errors = cols.get("error") or {}
+    scored = {i: pos for pos, i in enumerate(cols.get("scored") or ())}
+    matches = cols.get("match") or []
+    features = cols.get("features") or {}
+    ranks = cols.get("rank") or {}
+    has_winner = "chosen" in cols
+    winner = cols.get("chosen")
+    rows: list[dict[str, Any]] = []
+    for i, (user, load, cap, code) in enumerate(
+        zip(users, cols["load"], capacities, excluded, strict=True)
+    ):
+        key = str(i)
+        row: dict[str, Any] = {"user": user, "load": load, "capacity": cap}
+        if key in errors:
+            row["error"] = errors[key]
+        pos = scored.get(i)
+        if pos is not None:
+            row["match"] = matches[pos]
+            row["features"] = expand_features(_scored_features(features, pos))
+        if code is not None:
+            row["excluded"] = reasons[code]
+        if key in ranks:
+            row["rank"] = ranks[key]
+        if has_winner:
+            row["chosen"] = i == winner
+        rows.append(row)
+    return rows
+
+
+def expand_routing(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a routing explanation with one dict per candidate considered."""
+    candidates = detail.get("candidates")
+    if not isinstance(candidates, Mapping):
+        return dict(detail)
+    return {**detail, "candidates": expand_candidates(candidates)}
 
 
 def candidate_ids(bundle: Bundle, spec: RoutingSpec) -> list[str]:
@@ -148,6 +371,153 @@ def candidate_ids(bundle: Bundle, spec: RoutingSpec) -> list[str]:
     return [u for u in dict.fromkeys(found) if u in bundle.manifest.users]
 
 
+@dataclass(frozen=True)
+class _Pool:
+    """A routing rule's candidates as a bundle declares them, worked out once."""
+
+    bundle: Bundle
+    spec: RoutingSpec
+    ids: list[str]
+    # (user, active, leave periods, capacity, what `candidate.x` reads but load/available)
+    people: tuple[tuple[str, bool, tuple[Any, ...], int | None, dict[str, Any]], ...]
+    capacity: Any  # the capacity column: one value when everyone shares it
+
+
+_POOLS: dict[tuple[int, int], _Pool] = {}
+
+
+def _pool(bundle: Bundle, spec: RoutingSpec) -> _Pool:
+    key = (id(bundle), id(spec))
+    found = _POOLS.get(key)
+    if found is not None and found.bundle is bundle and found.spec is spec:
+        return found
+    ids = candidate_ids(bundle, spec)
+    users = bundle.manifest.users
+    people = tuple(
+        (u, users[u].active, tuple(users[u].leave), users[u].capacity, candidate_base(bundle, u))
+        for u in ids
+    )
+    capacities = [p[3] for p in people]
+    same = len(set(capacities)) <= 1
+    capacity = (capacities[0] if capacities else None) if same else capacities
+    found = _Pool(bundle, spec, ids, people, capacity)
+    if len(_POOLS) > 256:
+        _POOLS.clear()
+    _POOLS[key] = found
+    return found
+
+
+def _away(leave: tuple[Any, ...], today: date) -> bool:
+    return any(period.start <= today <= period.end for period in leave)
+
+
+@dataclass
+class _Considered:
+    """The routing columns as they fill up, candidate by candidate."""
+
+    load: list[int] = field(default_factory=list)
+    excluded: list[int | None] = field(default_factory=list)
+    reasons: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    scored: list[int] = field(default_factory=list)
+    matches: list[float | None] = field(default_factory=list)
+    values: list[list[float | None]] = field(default_factory=list)
+    contributions: list[list[float]] = field(default_factory=list)
+    missing: dict[str, list[int]] = field(default_factory=dict)
+    feature_errors: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    failed: list[int] = field(default_factory=list)
+
+    def exclude(self, reason: str) -> None:
+        """Note that the candidate just considered was left out, and why."""
+        code = self.reasons.get(reason)
+        if code is None:
+            code = self.reasons[reason] = len(self.reasons)
+        self.excluded.append(code)
+
+    def score(self, i: int, evaluated: _Evaluated) -> float | None:
+        """Note candidate `i`'s match and its breakdown; return the match."""
+        match, values, parts, missing, errors, failed = evaluated
+        pos = str(len(self.scored))
+        self.scored.append(i)
+        self.matches.append(match)
+        self.values.append(values)
+        self.contributions.append(parts)
+        if missing:
+            self.missing[pos] = missing
+        if errors:
+            self.feature_errors[pos] = errors
+        if failed:
+            self.failed.append(int(pos))
+        return match
+
+    def columns(self, pool: _Pool, m: _Model | None) -> dict[str, Any]:
+        """Return the columns kept with the decision (see `expand_candidates`)."""
+        cols: dict[str, Any] = {
+            "user": list(pool.ids),
+            "load": self.load,
+            "capacity": pool.capacity,
+            "excluded": self.excluded,
+            "reasons": list(self.reasons),
+        }
+        if self.errors:
+            cols["error"] = self.errors
+        if m is None:
+            return cols
+        features: dict[str, Any] = {
+            "feature": m.names,
+            "weight": m.weights,
+            "value": self.values,
+            "contribution": self.contributions,
+        }
+        if any(m.titles):
+            features["title"] = m.titles
+        if self.missing:
+            features["missing"] = self.missing
+        if self.feature_errors:
+            features["error"] = self.feature_errors
+        if self.failed:
+            features["failed"] = self.failed
+        cols.update(scored=self.scored, match=self.matches, features=features)
+        return cols
+
+
+def _unavailable(
+    spec: RoutingSpec, active: bool, away: bool, load: int, capacity: int | None
+) -> str | None:
+    """Return why a candidate cannot take records now (None: they can)."""
+    if not active:
+        return "inactive"
+    if spec.skip_unavailable and away:
+        return "on leave"
+    if capacity is not None and load >= capacity:
+        return f"at capacity ({load}/{capacity})"
+    return None
+
+
+def _qualify(
+    spec: RoutingSpec,
+    eligible: Any,
+    m: _Model | None,
+    r: Mapping[str, Any],
+    context: Mapping[str, Any],
+    seen: _Considered,
+    i: int,
+) -> str | None:
+    """Check candidate `i` against the eligible rule and the match threshold."""
+    if eligible is not None:
+        try:
+            ok = bool(eligible(r, context))
+        except EvaluationError as exc:
+            ok, seen.errors[str(i)] = False, str(exc)
+        if not ok:
+            return f"not eligible: {spec.eligible}"
+    if m is not None:
+        match = seen.score(i, _evaluate(m, r, context))
+        if spec.threshold is not None and (match or 0) < spec.threshold:
+            return f"match {match} is below the threshold {spec.threshold}"
+    return None
+
+
 def route(
     bundle: Bundle,
     spec: RoutingSpec,
@@ -157,58 +527,44 @@ def route(
     now: datetime,
 ) -> RoutingResult:
     """Pick an owner: eligibility and threshold first, then the strategy; else the queue."""
-    ids = candidate_ids(bundle, spec)
-    current = loads(conn, ids)
+    pool = _pool(bundle, spec)
+    current = loads(conn, pool.ids)
     model = bundle.scorings.get(spec.match) if spec.match else None
-    eligible_expr = bundle.expr(spec, "eligible") if spec.eligible else None
-    considered: list[dict[str, Any]] = []
+    m = _model(model) if model is not None else None
+    eligible = bundle.expr(spec, "eligible").fn if spec.eligible else None
+    today = now.date()
+    context = dict(c)
+    seen = _Considered()
     passing: list[dict[str, Any]] = []
-    for user in ids:
+    for i, (user, active, leave, capacity, base) in enumerate(pool.people):
         load, picked = current[user]
-        cand = candidate(bundle, user, load, now)
-        row: dict[str, Any] = {"user": user, "load": load, "capacity": cand["capacity"]}
-        considered.append(row)
-        if not bundle.manifest.users[user].active:
-            row["excluded"] = "inactive"
+        seen.load.append(load)
+        away = bool(leave) and _away(leave, today)
+        reason = _unavailable(spec, active, away, load, capacity)
+        if reason is None:
+            context["candidate"] = {**base, "load": load, "available": not away}
+            reason = _qualify(spec, eligible, m, r, context, seen, i)
+        if reason is not None:
+            seen.exclude(reason)
             continue
-        if spec.skip_unavailable and on_leave(bundle, user, now):
-            row["excluded"] = "on leave"
-            continue
-        if cand["capacity"] is not None and load >= cand["capacity"]:
-            row["excluded"] = f"at capacity ({load}/{cand['capacity']})"
-            continue
-        context = {**c, "candidate": cand}
-        if eligible_expr is not None:
-            try:
-                ok = bool(eligible_expr.fn(r, context))
-            except EvaluationError as exc:
-                ok, row["error"] = False, str(exc)
-            if not ok:
-                row["excluded"] = f"not eligible: {spec.eligible}"
-                continue
-        if model is not None:
-            result = score(model, r, context)
-            row["match"] = result.score
-            row["features"] = result.features
-            if spec.threshold is not None and (result.score or 0) < spec.threshold:
-                row["excluded"] = f"match {result.score} is below the threshold {spec.threshold}"
-                continue
-        row["_picked"] = picked
+        seen.excluded.append(None)
+        row = {"i": i, "user": user, "load": load, "capacity": capacity, "_picked": picked}
+        if m is not None:
+            row["match"] = seen.matches[-1]
         passing.append(row)
+    cols = seen.columns(pool, m)
     if not passing:
-        for row in considered:
-            row.pop("_picked", None)
         return RoutingResult(
             None,
             spec.fallback_queue,
             f"no candidate passed; waiting in queue '{spec.fallback_queue}'",
-            considered,
+            cols,
         )
     winner, why = _choose(spec, passing)
-    for row in considered:
-        row.pop("_picked", None)
-        row["chosen"] = row is winner
-    return RoutingResult(winner["user"], None, why, considered)
+    if "rank" in winner:
+        cols["rank"] = {str(row["i"]): row["rank"] for row in passing}
+    cols["chosen"] = winner["i"]
+    return RoutingResult(winner["user"], None, why, cols)
 
 
 def _ratio(row: dict[str, Any]) -> float:

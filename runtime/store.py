@@ -11,7 +11,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, insert
+from sqlalchemy import Connection, Engine, Table
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
@@ -129,6 +129,12 @@ _INSERT_EVENT = (
 )
 
 
+_INSERT_DECISION = (
+    "INSERT INTO sf_decision (record_id, kind, rule, at, outcome, detail) "
+    "VALUES (:record_id, :kind, :rule, :at, :outcome, :detail)"
+)
+
+
 @dataclass
 class Tx:
     """One transaction: a connection, the time it runs at, who acts, and what it wrote.
@@ -175,15 +181,15 @@ class Tx:
         self, record_id: str | None, kind: str, rule: str, outcome: str, detail: dict[str, Any]
     ) -> None:
         """Keep why an automated decision came out as it did."""
-        self.conn.execute(
-            insert(T_DECISION),
+        self.sql(
+            _INSERT_DECISION,
             {
                 "record_id": record_id,
                 "kind": kind,
                 "rule": rule,
-                "at": self.now,
+                "at": self.time(self.now),
                 "outcome": outcome[:255],
-                "detail": detail,
+                "detail": db_json(detail),
             },
         )
 
