@@ -32,10 +32,7 @@ class Explanations:
     """Read-side methods of the Runtime (mixed in; needs `store` and `bundle`)."""
 
     store: Store
-
-    @property
-    def bundle(self) -> Any:  # pragma: no cover - provided by Runtime
-        raise NotImplementedError
+    bundle: Any  # the Runtime's current Bundle
 
     def get(self, record_id: str) -> RecordView:
         """Return one record."""

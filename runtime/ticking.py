@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -73,10 +73,7 @@ class Ticker:
         """Return the runtime as the operations actions may call."""
         return cast(Operations, self)
 
-    def unit(
-        self, actor: str | None = None, now: datetime | None = None
-    ) -> AbstractContextManager[Unit]:  # pragma: no cover
-        raise NotImplementedError
+    unit: Callable[..., AbstractContextManager[Unit]]  # Runtime.unit(actor, now)
 
     def tick(self, now: datetime | None = None, *, batch: int = 500) -> TickReport:
         """Process everything due at `now`: timers, schedules, metric alerts."""
