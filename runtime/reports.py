@@ -8,7 +8,7 @@ snapshot comes back, never the records themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -43,9 +43,13 @@ def alert_page(
     severity: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    exclude_rules: Sequence[str] = (),
 ) -> tuple[list[dict[str, Any]], int]:
-    """Return one page of alerts (newest first) matching the filters, and how many match."""
+    """Return one page of alerts (newest first) matching the filters, and how many match;
+    alerts of `exclude_rules` (rules the caller may not see) are left out."""
     conditions: list[ColumnElement[bool]] = []
+    if exclude_rules:
+        conditions.append(T_ALERT.c.rule.not_in(list(exclude_rules)))
     for column, wanted in (
         (T_ALERT.c.state, state),
         (T_ALERT.c.rule, rule),

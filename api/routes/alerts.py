@@ -15,8 +15,10 @@ from msgspec import Struct
 from api.auth import access, require
 from api.calls import call
 from api.routes.common import API, caller, runtime_of, server_of
+from api.routes.record_common import entity_readable, hidden_fields
 from engine.bundle import Bundle
 from runtime import reports
+from runtime.access import Principal
 from runtime.alerts import VERDICTS
 from runtime.core import Runtime
 
@@ -39,10 +41,41 @@ def _alerts(request: Request[Any, Any, Any]) -> tuple[Runtime, Bundle]:
     return runtime, bundle
 
 
-def _described(alert: dict[str, Any], bundle: Bundle) -> dict[str, Any]:
-    """Add the rule's title (and whether the current bundle still declares it)."""
+def _hidden_rules(bundle: Bundle, who: Principal) -> list[str]:
+    """Return the alert rules watching an entity the caller may not read (F12)."""
+    hidden = []
+    for name, spec in bundle.alerts.items():
+        form = bundle.forms.get(spec.entity or "")
+        if form is not None and not entity_readable(form, who):
+            hidden.append(name)
+    return sorted(hidden)
+
+
+def _described(alert: dict[str, Any], bundle: Bundle, who: Principal) -> dict[str, Any]:
+    """Add the rule's title (and whether the current bundle still declares it); leave out
+    the values of fields the caller may not read."""
     spec = bundle.alerts.get(alert["rule"])
-    return {**alert, "title": spec.title if spec else "", "declared": spec is not None}
+    values = alert.get("values") or {}
+    form = bundle.forms.get(spec.entity or "") if spec is not None else None
+    if form is not None and isinstance(values, dict):
+        hidden = hidden_fields(form, who)
+        values = {k: v for k, v in values.items() if k not in hidden}
+    return {
+        **alert,
+        "values": values,
+        "title": spec.title if spec else "",
+        "declared": spec is not None,
+    }
+
+
+def _visible(alert: dict[str, Any] | None, alert_id: int, hidden: list[str]) -> dict[str, Any]:
+    """Return the alert, or 404 when it is missing or watches what the caller may not read."""
+    if alert is None or alert["rule"] in hidden:
+        raise NotFoundException(
+            f"alert {alert_id} does not exist",
+            extra=[{"key": "alert_id", "message": "no such alert", "source": "path"}],
+        )
+    return alert
 
 
 @get(f"{API}/alerts", tags=["alerts"])
@@ -57,8 +90,12 @@ async def list_alerts(
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, QueryParameter(ge=0)] = 0,
 ) -> dict[str, Any]:
-    """List alerts, newest first, filtered by state, rule, record and severity (paged)."""
+    """List alerts, newest first, filtered by state, rule, record and severity (paged).
+
+    Alerts of rules watching an entity the caller may not read are left out, and alert
+    values of fields the caller may not read are hidden (as in records)."""
     runtime, bundle = _alerts(request)
+    who = caller(request)
     if alert_state is not None and alert_state not in STATES:
         raise ValidationException(
             f"an alert's state is one of {', '.join(STATES)}",
@@ -75,9 +112,10 @@ async def list_alerts(
         severity=severity,
         limit=limit,
         offset=offset,
+        exclude_rules=_hidden_rules(bundle, who),
     )
     return {
-        "items": [_described(a, bundle) for a in items],
+        "items": [_described(a, bundle, who) for a in items],
         "total": total,
         "limit": limit,
         "offset": offset,
@@ -126,15 +164,15 @@ async def alert_precision(request: Request[Any, Any, Any]) -> dict[str, Any]:
 async def get_alert(request: Request[Any, Any, Any], alert_id: FromPath[int]) -> dict[str, Any]:
     """Return one alert with the values that made it fire."""
     runtime, bundle = _alerts(request)
-    found = await call(
+    who = caller(request)
+    found = await _one(request, runtime, alert_id)
+    return _described(_visible(found, alert_id, _hidden_rules(bundle, who)), bundle, who)
+
+
+async def _one(request: Request[Any, Any, Any], runtime: Runtime, alert_id: int) -> Any:
+    return await call(
         server_of(request).inline, reports.read, runtime.store, reports.alert_by_id, alert_id
     )
-    if found is None:
-        raise NotFoundException(
-            f"alert {alert_id} does not exist",
-            extra=[{"key": "alert_id", "message": "no such alert", "source": "path"}],
-        )
-    return _described(found, bundle)
 
 
 @post(f"{API}/alerts/{{alert_id:int}}/acknowledge", tags=["alerts"], status_code=200)
@@ -144,13 +182,15 @@ async def acknowledge_alert(
     """Take an alert in hand: its response time is tracked (F9). Acknowledging twice keeps
     the first acknowledgement."""
     runtime, bundle = _alerts(request)
+    who = caller(request)
+    _visible(await _one(request, runtime, alert_id), alert_id, _hidden_rules(bundle, who))
     done = await call(
         server_of(request).inline,
         runtime.acknowledge_alert,
         alert_id,
         actor=caller(request).user,
     )
-    return _described(done, bundle)
+    return _described(done, bundle, who)
 
 
 @post(f"{API}/alerts/{{alert_id:int}}/feedback", tags=["alerts"], status_code=200)
@@ -160,6 +200,8 @@ async def alert_feedback(
     """Judge an alert that fired: `useful` or `false_positive` (F10); a later verdict
     replaces an earlier one."""
     runtime, bundle = _alerts(request)
+    who = caller(request)
+    _visible(await _one(request, runtime, alert_id), alert_id, _hidden_rules(bundle, who))
     done = await call(
         server_of(request).inline,
         runtime.alert_feedback,
@@ -168,7 +210,7 @@ async def alert_feedback(
         actor=caller(request).user,
         note=data.note,
     )
-    return _described(done, bundle)
+    return _described(done, bundle, who)
 
 
 ROUTES = [list_alerts, alert_precision, get_alert, acknowledge_alert, alert_feedback]

@@ -397,3 +397,37 @@ def test_metric_values_grouping_and_roles(make_api: MakeApi) -> None:
             denied = get(api, path, user=user, status=403)
             assert denied["detail"].startswith("your roles may not see metrics")
     assert get(api, "/metrics", user=ADMIN)["computed_at"] == START.isoformat()
+
+
+def test_alerts_follow_what_the_caller_may_read(make_api: MakeApi, tmp_path: Any) -> None:
+    """F12: an alert watching an entity the caller may not read is not theirs to see or
+    handle, and its values hide the fields the caller may not read."""
+    import shutil
+
+    from tests.api.conftest import DEFINITIONS
+
+    bundle = tmp_path / "restricted"
+    shutil.copytree(DEFINITIONS, bundle)
+    form = bundle / "forms" / "distributor_stock.yaml"
+    text = form.read_text(encoding="utf-8")
+    computed = (
+        '  stock_days: {type: decimal, computed: "on_hand / daily_sales if daily_sales else 999"'
+    )
+    assert computed in text
+    text = text.replace(computed, computed + ", read: [director]")
+    form.write_text(text + "\npermissions: {read: [manager, director]}\n", encoding="utf-8")
+    api = make_api(bundle)
+    stock(api, EAST, 100, 25)  # 4 days of sales: fires stock_below_safety
+    alert = get(api, "/alerts", DIRECTOR)["items"][0]
+    assert alert["rule"] == "stock_below_safety" and alert["values"] == {"stock_days": 4.0}
+    shown = get(api, f"/alerts/{alert['id']}", MANAGER)
+    assert shown["values"] == {} and shown["rule"] == "stock_below_safety"
+    assert get(api, "/alerts", AGENT) == {"items": [], "total": 0, "limit": 50, "offset": 0}
+    assert api.call("GET", f"{V1}/alerts/{alert['id']}", AGENT).status_code == 404
+    assert api.call("POST", f"{V1}/alerts/{alert['id']}/acknowledge", AGENT).status_code == 404
+    verdict = {"verdict": "useful"}
+    assert (
+        api.call("POST", f"{V1}/alerts/{alert['id']}/feedback", AGENT, json=verdict).status_code
+        == 404
+    )
+    assert get(api, f"/alerts/{alert['id']}", DIRECTOR)["acked_at"] is None  # nothing changed
