@@ -34,7 +34,8 @@ def test_serve_prints_the_url_and_a_token_and_stops_on_sigterm(tmp_path: Path) -
         "SOPFLOW_EVIDENCE_DIR": str(tmp_path / "evidence"),
         "SOPFLOW_MAILBOX_DIR": str(tmp_path / "mailbox"),
     }
-    cmd = [sys.executable, "-m", "api.cli", "serve", str(REPO / "definitions"), "--port", str(port)]
+    env["SOPFLOW_PORT"] = str(port)  # the port comes from the environment
+    cmd = [sys.executable, "-m", "api.cli", "serve", str(REPO / "definitions")]
     log = (tmp_path / "server.log").open("w")
     proc = subprocess.Popen(
         cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=log, text=True
