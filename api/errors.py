@@ -14,6 +14,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
+from sqlalchemy.exc import DataError
 
 from runtime.data import to_json
 from runtime.errors import CommandError, Conflict, Problem
@@ -105,8 +106,26 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
     )
 
 
+def out_of_range(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A number or date too large for Python's or the database's types: a 400, not a 500."""
+    log.info("out-of-range value on %s %s: %s", request.method, request.url.path, exc)
+    return error(
+        HTTP_400_BAD_REQUEST,
+        "a value of this request is out of range or not storable",
+        [
+            {
+                "key": "",
+                "message": "a number, date or text is too large or malformed",
+                "source": "request",
+            }
+        ],
+    )
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     CommandError: command_error,
     HTTPException: http_error,
+    OverflowError: out_of_range,
+    DataError: out_of_range,
     Exception: internal_error,
 }

@@ -12,7 +12,15 @@ from datetime import date, datetime
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+)
 from pydantic import create_model as _create_model
 
 from engine.bundle import Bundle, CompiledForm
@@ -24,14 +32,28 @@ from runtime.errors import Invalid, Problem
 # Why: a JSON number or string is accepted for a decimal, an integer only as a number,
 # text only as text: the form is the contract, and "3" is not a count.
 _Number = Annotated[float, Field(allow_inf_nan=False)]
+# Every stored value must also be one the databases can compare and index: integers fit
+# in 64 bits, decimals are finite, text holds no NUL character (PostgreSQL refuses it).
+INT64 = 2**63 - 1
+
+
+def _no_nul(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("text may not contain a NUL character (\\u0000)")
+    return text
+
+
+_Text = Annotated[str, AfterValidator(_no_nul)]
+_Int = Annotated[StrictInt, Field(ge=-INT64, le=INT64)]
+
 _SCALAR: dict[str, Any] = {
-    "string": str,
-    "text": str,
-    "phone": str,
-    "address": str,
-    "email": str,
-    "ref": str,
-    "integer": StrictInt,
+    "string": _Text,
+    "text": _Text,
+    "phone": _Text,
+    "address": _Text,
+    "email": _Text,
+    "ref": _Text,
+    "integer": _Int,
     "decimal": _Number,
     "boolean": StrictBool,
     "date": date,

@@ -24,6 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from engine.bundle import Bundle, CompiledForm
 from engine.spec import FieldSpec
+from runtime.data import INT64
 from runtime.errors import Problem
 from runtime.metrics import StoreSql
 from runtime.records import RecordView, view_of
@@ -135,17 +136,20 @@ def _unknown_field(name: str, fields: Mapping[str, FieldSpec]) -> Problem:
 
 def _integer(text: str) -> int:
     try:
-        return int(text)
+        number = int(text)
     except ValueError:
-        raise ValueError(f"'{text}' is not an integer") from None
+        raise ValueError(f"'{text[:40]}' is not an integer") from None
+    if abs(number) > INT64:
+        raise ValueError("the integer is out of range (64 bits)")
+    return number
 
 
 def _decimal(text: str) -> float:
     try:
         number = float(text)
     except ValueError:
-        raise ValueError(f"'{text}' is not a number") from None
-    if not math.isfinite(number):
+        raise ValueError(f"'{text[:40]}' is not a number") from None
+    if not math.isfinite(number) or abs(number) > 1e300:
         raise ValueError(f"'{text}' is not a finite number")
     return number
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import JSONBody, PathParameter
 from msgspec import Struct
 
 from api.auth import access, require
 from api.calls import call
 from api.routes.common import API, caller, runtime_of, server_of
 from runtime import access as tokens
-from runtime.data import to_json
+from runtime.data import INT64, to_json
+
+TokenId = Annotated[int, PathParameter(ge=1, le=INT64)]
 
 
 class TokenRequest(Struct, forbid_unknown_fields=True):
@@ -66,7 +68,9 @@ async def list_tokens(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
 
 
 @delete(f"{API}/admin/tokens/{{token_id:int}}", tags=["admin"], status_code=204)
-async def revoke_token(request: Request[Any, Any, Any], token_id: FromPath[int]) -> None:
+async def revoke_token(
+    request: Request[Any, Any, Any], token_id: Annotated[int, PathParameter(ge=1, le=INT64)]
+) -> None:
     """Revoke a token; it stops working at once in this process."""
     _admin(request)
     server = server_of(request)

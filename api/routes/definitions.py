@@ -224,14 +224,16 @@ def _safe_path(name: str) -> str:
     path = PurePosixPath(name.replace("\\", "/"))
     if (
         not name
+        or not path.parts
+        or path.parts == (".",)
         or path.is_absolute()
         or ":" in path.parts[0]
         or any(p in ("..", "") for p in path.parts)
         or "\0" in name
     ):
         _bad("files", f"'{name[:80]}' is not a relative path inside the bundle")
-    if len(name) > 300:
-        _bad("files", f"'{name[:80]}...' is longer than 300 characters")
+    if len(name) > 300 or any(len(p.encode()) > 200 for p in path.parts):
+        _bad("files", f"'{name[:80]}' is too long (300 characters, 200 bytes a part)")
     return path.as_posix()
 
 
@@ -281,14 +283,21 @@ def _check(server: Server, served: Bundle, files: dict[str, bytes]) -> dict[str,
         _bad("files", f"more than {MAX_FILES} definition files")
     if sum(len(v) for v in files.values()) > MAX_TOTAL_BYTES:
         _bad("files", f"the bundle is larger than {MAX_TOTAL_BYTES // 2**20} MiB")
+    folders = {str(p) for n in files for p in PurePosixPath(n).parents}
+    clash = sorted(n for n in files if n in folders)
+    if clash:
+        _bad("files", f"'{clash[0]}' is both a file and a folder of the upload")
     root = Path(tempfile.mkdtemp(prefix="sopflow-validate-"))
     try:
         for name, data in files.items():
             target = (root / name).resolve()
             if not target.is_relative_to(root.resolve()):
                 _bad("files", f"'{name}' is not inside the bundle")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+            except OSError as exc:
+                _bad("files", f"'{name[:80]}' cannot be unpacked: {exc.strerror or exc}")
         result = compile_bundle(root, display_root="")
     finally:
         shutil.rmtree(root, ignore_errors=True)

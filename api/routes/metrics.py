@@ -47,6 +47,9 @@ def _workflow(bundle: Bundle, name: str) -> CompiledWorkflow:
     return wf
 
 
+MIN_DAY, MAX_DAY = date(1900, 1, 1), date(9000, 12, 31)
+
+
 def _midnight_utc(day: date, timezone: str) -> datetime:
     """Return the start of `day` in the bundle's timezone as naive UTC (the store's time)."""
     local = datetime.combine(day, time(), tzinfo=ZoneInfo(timezone))
@@ -73,6 +76,18 @@ async def funnel(
             "'to' is before 'from'",
             extra=[{"key": "to", "message": f"{until} is before {since}", "source": "query"}],
         )
+    for key, day in (("from", since), ("to", until)):
+        if day is not None and not MIN_DAY <= day <= MAX_DAY:
+            raise ValidationException(
+                f"'{key}' is out of range",
+                extra=[
+                    {
+                        "key": key,
+                        "message": f"{day} is not between {MIN_DAY} and {MAX_DAY}",
+                        "source": "query",
+                    }
+                ],
+            )
     zone = bundle.manifest.timezone
     start = _midnight_utc(since, zone) if since else None
     end = _midnight_utc(until + timedelta(days=1), zone) if until else None
