@@ -423,6 +423,11 @@ class Runtime(Explanations, Ticker):
             spec = bundle.routings.get(routing)
             if spec is None:
                 raise NotFound(f"routing rule '{routing}' does not exist")
+            if spec.entity != record.entity:
+                raise Invalid(
+                    f"routing rule '{routing}' routes {spec.entity} records, not {record.entity}",
+                    [Problem("wrong-entity", f"pick a routing rule of {record.entity}", "routing")],
+                )
             self._apply_routing(unit, record, spec)
             return
         if user is not None and user not in bundle.manifest.users:

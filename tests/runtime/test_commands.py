@@ -249,3 +249,11 @@ def test_a_schedule_another_process_is_running_is_skipped(
             assert cluster_lock(conn, "schedule:forecast_recompute")
         assert rt.tick().schedules == ["forecast_recompute"]
     assert rt.tick().schedules == []
+
+
+def test_a_routing_rule_only_routes_its_own_entity(rt: Runtime) -> None:
+    deal = rt.create("distributor_deal", {"distributor": "D", "region": "east"}, actor="wang.fang")
+    with pytest.raises(Invalid, match="routes lead records, not distributor_deal"):
+        rt.assign(deal.id, routing="lead_routing", actor="wang.fang")
+    after = rt.get(deal.id)
+    assert (after.owner, after.queue, after.row_version) == (deal.owner, deal.queue, 1)
