@@ -119,18 +119,36 @@ class Server:
     def apply(
         self, bundle: Bundle, author: str | None, trigger: str, changes: dict[str, Any]
     ) -> None:
-        """Serve `bundle` from the next request on; record the version; tell the workers."""
+        """Serve `bundle` from the next request on; record the version; tell the workers.
+
+        All or nothing: if a step after the swap fails (scheduler, listeners, the version
+        row), the old bundle is swapped back and the error raised, so a reload is never
+        reported applied while half of it is missing.
+        """
+        old = self.runtime.bundle if self.runtime is not None else None
         if self.runtime is None:
             self.runtime = Runtime(
                 bundle, self.store, self.clock, evidence_dir=self.config.evidence_dir
             )
-            if self.config.background and self.scheduler is None:
-                self.start_background()
         else:
             self.runtime.swap(bundle)
+        try:
+            self._follow(bundle)
+            self.record_version(bundle, author, trigger, changes)
+        except Exception:
+            if old is None:
+                self.runtime = None
+            else:
+                self.runtime.swap(old)
+                self._follow(old)
+            raise
+        if self.config.background and self.scheduler is None:
+            self.start_background()
+
+    def _follow(self, bundle: Bundle) -> None:
+        """Bring the scheduler's jobs and the listeners (OpenAPI) to `bundle`."""
         if self.scheduler is not None:
             self.scheduler.sync(bundle)
-        self.record_version(bundle, author, trigger, changes)
         for listener in self.listeners:
             listener(bundle)
 

@@ -55,3 +55,33 @@ def test_the_document_needs_a_token(make_api: Callable[..., Api]) -> None:
     response = api.client.get(SCHEMA)
     assert response.status_code == 401
     assert response.json()["extra"] == [] and "token" in response.json()["detail"]
+
+
+def test_a_failed_apply_swaps_the_old_bundle_back(
+    make_api: Callable[..., Api], monkeypatch: Any
+) -> None:
+    """A step after the swap fails (here: writing the version row): nothing is half-applied."""
+    api = make_api()
+    server = api.server
+    old = server.bundle
+    assert old is not None
+
+    def broken(*_: Any, **__: Any) -> None:
+        raise RuntimeError("the store refused the version row")
+
+    monkeypatch.setattr(server, "record_version", broken)
+    form = api.directory / "forms" / "lead.yaml"
+    form.write_text(
+        form.read_text(encoding="utf-8").replace(
+            "fields:\n", "fields:\n  extra_note: {type: text}\n", 1
+        ),
+        encoding="utf-8",
+    )
+    result = server.reload("api", "admin")
+    assert not result.applied
+    assert server.bundle is old
+    assert "extra_note" not in _document(api)["components"]["schemas"]["LeadInput"]["properties"]
+    monkeypatch.undo()
+    again = server.reload("api", "admin")  # the next reload is not taken for "unchanged"
+    assert again.applied, again.to_dict()
+    assert "extra_note" in _document(api)["components"]["schemas"]["LeadInput"]["properties"]
