@@ -44,12 +44,19 @@ def alert_page(
     limit: int = 50,
     offset: int = 0,
     exclude_rules: Sequence[str] = (),
+    exclude_entities: Sequence[str] = (),
 ) -> tuple[list[dict[str, Any]], int]:
     """Return one page of alerts (newest first) matching the filters, and how many match;
-    alerts of `exclude_rules` (rules the caller may not see) are left out."""
+    alerts of `exclude_rules`, and alerts about records of `exclude_entities` (what the
+    caller may not see), are left out."""
     conditions: list[ColumnElement[bool]] = []
     if exclude_rules:
         conditions.append(T_ALERT.c.rule.not_in(list(exclude_rules)))
+    if exclude_entities:
+        hidden = select(T_RECORD.c.id).where(
+            T_RECORD.c.id == T_ALERT.c.record_id, T_RECORD.c.entity.in_(list(exclude_entities))
+        )
+        conditions.append(~hidden.exists())
     for column, wanted in (
         (T_ALERT.c.state, state),
         (T_ALERT.c.rule, rule),
@@ -73,6 +80,14 @@ def alert_by_id(conn: Connection, alert_id: int) -> dict[str, Any] | None:
     """Return one alert, or None when there is no such alert."""
     row = conn.execute(select(T_ALERT).where(T_ALERT.c.id == alert_id)).first()
     return None if row is None else as_dict(row)
+
+
+def record_entity(conn: Connection, record_id: str | None) -> str | None:
+    """Return the entity of a record (None: no record)."""
+    if record_id is None:
+        return None
+    found = conn.execute(select(T_RECORD.c.entity).where(T_RECORD.c.id == record_id)).scalar()
+    return None if found is None else str(found)
 
 
 # -- funnel ---------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 
 from litestar import Request, get, post
 from litestar.exceptions import NotFoundException, ValidationException
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from msgspec import Struct
 
 from api.auth import access, require
@@ -21,8 +21,11 @@ from runtime import reports
 from runtime.access import Principal
 from runtime.alerts import VERDICTS
 from runtime.core import Runtime
+from runtime.data import INT64
 
 MAX_PAGE = 500
+MAX_OFFSET = 10**9
+AlertId = Annotated[int, PathParameter(ge=1, le=INT64)]
 STATES = ("pending", "firing", "resolved")
 Severity = Literal["critical", "high", "warning", "info"]
 
@@ -41,41 +44,55 @@ def _alerts(request: Request[Any, Any, Any]) -> tuple[Runtime, Bundle]:
     return runtime, bundle
 
 
+def _unreadable(bundle: Bundle, who: Principal) -> list[str]:
+    """Return the entities the caller may not read (F12)."""
+    return sorted(e for e, form in bundle.forms.items() if not entity_readable(form, who))
+
+
 def _hidden_rules(bundle: Bundle, who: Principal) -> list[str]:
-    """Return the alert rules watching an entity the caller may not read (F12)."""
-    hidden = []
-    for name, spec in bundle.alerts.items():
-        form = bundle.forms.get(spec.entity or "")
-        if form is not None and not entity_readable(form, who):
-            hidden.append(name)
-    return sorted(hidden)
+    """Return the alert rules watching an entity the caller may not read."""
+    hidden = set(_unreadable(bundle, who))
+    return sorted(n for n, spec in bundle.alerts.items() if spec.entity in hidden)
 
 
 def _described(alert: dict[str, Any], bundle: Bundle, who: Principal) -> dict[str, Any]:
     """Add the rule's title (and whether the current bundle still declares it); leave out
-    the values of fields the caller may not read."""
+    what the caller may not read: values of hidden fields, and the dedup key (made of
+    field values) when any field is hidden. An alert of a rule the bundle no longer
+    declares keeps neither values nor key: nothing says which fields they came from."""
     spec = bundle.alerts.get(alert["rule"])
     values = alert.get("values") or {}
     form = bundle.forms.get(spec.entity or "") if spec is not None else None
-    if form is not None and isinstance(values, dict):
-        hidden = hidden_fields(form, who)
+    hidden = hidden_fields(form, who) if form is not None else frozenset()
+    if spec is None or (form is None and spec.entity):
+        values, key = {}, None
+    else:
         values = {k: v for k, v in values.items() if k not in hidden}
+        key = None if hidden else alert.get("dedup_key")
     return {
         **alert,
         "values": values,
+        "dedup_key": key,
         "title": spec.title if spec else "",
         "declared": spec is not None,
     }
 
 
-def _visible(alert: dict[str, Any] | None, alert_id: int, hidden: list[str]) -> dict[str, Any]:
+def _visible(
+    alert: dict[str, Any] | None, alert_id: int, bundle: Bundle, who: Principal
+) -> dict[str, Any]:
     """Return the alert, or 404 when it is missing or watches what the caller may not read."""
-    if alert is None or alert["rule"] in hidden:
+    unreadable = set(_unreadable(bundle, who))
+    if (
+        alert is None
+        or alert["rule"] in _hidden_rules(bundle, who)
+        or alert.get("entity") in unreadable
+    ):
         raise NotFoundException(
             f"alert {alert_id} does not exist",
             extra=[{"key": "alert_id", "message": "no such alert", "source": "path"}],
         )
-    return alert
+    return {k: v for k, v in alert.items() if k != "entity"}  # as in the list
 
 
 @get(f"{API}/alerts", tags=["alerts"])
@@ -88,7 +105,7 @@ async def list_alerts(
     record_id: FromQuery[str | None] = None,
     severity: FromQuery[Severity | None] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
-    offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    offset: Annotated[int, QueryParameter(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     """List alerts, newest first, filtered by state, rule, record and severity (paged).
 
@@ -113,6 +130,7 @@ async def list_alerts(
         limit=limit,
         offset=offset,
         exclude_rules=_hidden_rules(bundle, who),
+        exclude_entities=_unreadable(bundle, who),
     )
     return {
         "items": [_described(a, bundle, who) for a in items],
@@ -161,29 +179,38 @@ async def alert_precision(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 @get(f"{API}/alerts/{{alert_id:int}}", tags=["alerts"])
-async def get_alert(request: Request[Any, Any, Any], alert_id: FromPath[int]) -> dict[str, Any]:
+async def get_alert(request: Request[Any, Any, Any], alert_id: AlertId) -> dict[str, Any]:
     """Return one alert with the values that made it fire."""
     runtime, bundle = _alerts(request)
     who = caller(request)
     found = await _one(request, runtime, alert_id)
-    return _described(_visible(found, alert_id, _hidden_rules(bundle, who)), bundle, who)
+    return _described(_visible(found, alert_id, bundle, who), bundle, who)
 
 
-async def _one(request: Request[Any, Any, Any], runtime: Runtime, alert_id: int) -> Any:
-    return await call(
-        server_of(request).inline, reports.read, runtime.store, reports.alert_by_id, alert_id
+async def _one(
+    request: Request[Any, Any, Any], runtime: Runtime, alert_id: int
+) -> dict[str, Any] | None:
+    """Return one alert with the entity of its record (None: no such alert)."""
+
+    def read(conn: Any) -> dict[str, Any] | None:
+        found = reports.alert_by_id(conn, alert_id)
+        if found is not None:
+            found["entity"] = reports.record_entity(conn, found.get("record_id"))
+        return found
+
+    found: dict[str, Any] | None = await call(
+        server_of(request).inline, reports.read, runtime.store, read
     )
+    return found
 
 
 @post(f"{API}/alerts/{{alert_id:int}}/acknowledge", tags=["alerts"], status_code=200)
-async def acknowledge_alert(
-    request: Request[Any, Any, Any], alert_id: FromPath[int]
-) -> dict[str, Any]:
+async def acknowledge_alert(request: Request[Any, Any, Any], alert_id: AlertId) -> dict[str, Any]:
     """Take an alert in hand: its response time is tracked (F9). Acknowledging twice keeps
     the first acknowledgement."""
     runtime, bundle = _alerts(request)
     who = caller(request)
-    _visible(await _one(request, runtime, alert_id), alert_id, _hidden_rules(bundle, who))
+    _visible(await _one(request, runtime, alert_id), alert_id, bundle, who)
     done = await call(
         server_of(request).inline,
         runtime.acknowledge_alert,
@@ -195,13 +222,13 @@ async def acknowledge_alert(
 
 @post(f"{API}/alerts/{{alert_id:int}}/feedback", tags=["alerts"], status_code=200)
 async def alert_feedback(
-    request: Request[Any, Any, Any], alert_id: FromPath[int], data: JSONBody[Feedback]
+    request: Request[Any, Any, Any], alert_id: AlertId, data: JSONBody[Feedback]
 ) -> dict[str, Any]:
     """Judge an alert that fired: `useful` or `false_positive` (F10); a later verdict
     replaces an earlier one."""
     runtime, bundle = _alerts(request)
     who = caller(request)
-    _visible(await _one(request, runtime, alert_id), alert_id, _hidden_rules(bundle, who))
+    _visible(await _one(request, runtime, alert_id), alert_id, bundle, who)
     done = await call(
         server_of(request).inline,
         runtime.alert_feedback,

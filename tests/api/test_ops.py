@@ -431,3 +431,16 @@ def test_alerts_follow_what_the_caller_may_read(make_api: MakeApi, tmp_path: Any
         == 404
     )
     assert get(api, f"/alerts/{alert['id']}", DIRECTOR)["acked_at"] is None  # nothing changed
+    assert shown["dedup_key"] is None  # made of field values; the manager has a hidden field
+    # The rule is renamed: its old alerts still follow the record they are about.
+    rules = api.directory / "rules" / "alerts.yaml"
+    renamed = rules.read_text(encoding="utf-8").replace(
+        "name: stock_below_safety\n", "name: stock_below_safety_v2\n"
+    )
+    assert "stock_below_safety_v2" in renamed
+    rules.write_text(renamed, encoding="utf-8")
+    assert api.server.reload("api", ADMIN).applied
+    assert get(api, "/alerts", AGENT)["total"] == 0
+    assert api.call("GET", f"{V1}/alerts/{alert['id']}", AGENT).status_code == 404
+    old = get(api, f"/alerts/{alert['id']}", DIRECTOR)
+    assert (old["declared"], old["values"], old["dedup_key"]) == (False, {}, None)
