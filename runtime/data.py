@@ -275,3 +275,17 @@ def form_model(bundle: Bundle, entity: str) -> FormModel:
             _FORMS.clear()
         _FORMS[key] = found
     return found
+
+
+def shareable(bundle: Bundle, entity: str, scope: Mapping[str, Any]) -> dict[str, Any]:
+    """Return `scope` without the fields only some roles may read (`read:` roles).
+
+    Messages rendered from a record (validation and guard refusals) are shown to whoever
+    acts and kept with the record for every reader, so they must not quote a field that
+    some reader may not see: such a field renders empty.
+    """
+    form = bundle.forms.get(entity)
+    if form is None:
+        return dict(scope)
+    restricted = {name for name, spec in form.spec.fields.items() if spec.read is not None}
+    return {k: v for k, v in scope.items() if k not in restricted}

@@ -15,6 +15,7 @@ from engine.bundle import Bundle, CompiledScoring
 from engine.expr import EvaluationError
 from engine.spec import RoutingSpec, ValidationSpec
 from engine.spec.rules import MissingPolicy
+from runtime.data import shareable
 from runtime.errors import Problem
 from runtime.people import candidate_base, loads, team_members, users_with_role
 
@@ -250,7 +251,10 @@ def check_validations(
             refused = True
             message = f"rule '{name}' could not be checked: {exc}"
         else:
-            message = render(spec.message, {**r, "record": r, "now": now}) if refused else ""
+            message = ""
+            if refused:
+                shown = shareable(bundle, entity, r)
+                message = render(spec.message, {**shown, "record": shown, "now": now})
         if refused:
             problem = Problem("rule-refused", message, rule=name, expression=spec.refuse_if)
             (errors if spec.severity == "error" else warnings).append(problem)

@@ -13,6 +13,7 @@ from engine.spec.base import Duration
 from engine.spec.workflow import ExitSpec, StageSpec
 from runtime import timers
 from runtime.calendar import add_duration
+from runtime.data import shareable
 from runtime.errors import Problem
 from runtime.evidence import accepts
 from runtime.people import allowed
@@ -91,7 +92,8 @@ def _requirements(
     for guard in gate.guards:
         try:
             refused = bool(unit.bundle.expr(guard, "refuse_if").fn(scope, c))
-            message = safe_render(guard.message, {**scope, "record": scope, "params": params})
+            shown = shareable(unit.bundle, record.entity, scope)
+            message = safe_render(guard.message, {**shown, "record": shown, "params": params})
         except EvaluationError as exc:
             refused, message = True, f"the check '{guard.refuse_if}' could not run: {exc}"
         if refused:

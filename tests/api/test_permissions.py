@@ -221,3 +221,27 @@ def test_an_api_user_writes_with_the_roles_an_admin_gave_it(make_api: Callable[.
         json={"pharmacy_name": "K", "region": "sichuan"},
     )
     assert refused.status_code == 403
+
+
+def test_refusal_messages_never_quote_a_field_some_roles_may_not_read(
+    make_api: Callable[..., Api], tmp_path: Any
+) -> None:
+    """A rule's message renders a restricted field (`read:` roles) empty, for everyone."""
+    import shutil
+
+    from tests.api.conftest import DEFINITIONS
+
+    bundle = tmp_path / "credit"
+    shutil.copytree(DEFINITIONS, bundle)
+    (bundle / "rules" / "credit.yaml").write_text(
+        "kind: validation\nversion: 1\nname: credit_cap\nentity: distributor_deal\n"
+        'on: [save]\nrefuse_if: "amount > credit_limit"\n'
+        'message: "{{ amount }} is above the credit limit ({{ credit_limit }})."\n',
+        encoding="utf-8",
+    )
+    api = make_api(bundle)
+    body = {"distributor": "D", "region": "east", "credit_limit": 1000, "amount": 5000}
+    refused = api.call("POST", f"{V1}/records/distributor_deal", "wang.fang", json=body)
+    assert refused.status_code == 422, refused.text
+    messages = [e["message"] for e in refused.json()["extra"]]
+    assert messages == ["5000.0 is above the credit limit ()."]
