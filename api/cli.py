@@ -1,4 +1,4 @@
-"""The `sopflow` command line: validate, schema, serve, db, token, user."""
+"""The `sopflow` command line: validate, test, schema, serve, db, token, user."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import click
 
 from api.cli_db import db
 from api.cli_serve import serve, token, user
+from api.cli_test import test_command
 from engine.compiler.pipeline import compile_bundle
 from engine.diagnostics import errors, warnings
 from engine.schema import definition_schema
@@ -102,7 +103,7 @@ def schema(out: str | None) -> None:
         click.echo(text, nl=False)
 
 
-for command in (db, serve, token, user):
+for command in (db, serve, test_command, token, user):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

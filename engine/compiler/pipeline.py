@@ -46,6 +46,7 @@ from engine.diagnostics import Diagnostic, Severity, errors
 from engine.expr import CompiledExpression, ExprType
 from engine.frozen import deep_freeze
 from engine.spec import BundleManifest, FormSpec, TableDocument
+from engine.spec.testing import is_test
 from engine.spec.workflow import WorkflowBody, parse_move
 from engine.yamlsource import Document, load_documents
 
@@ -121,13 +122,18 @@ def _compile(root: Path | str, display_root: str | None) -> CompileResult:
         )
     digest = hashlib.sha256()
     docs: list[Document] = []
+    kept: list[Path] = []
     for path in files:
         rel = path.relative_to(root).as_posix()
         raw = path.read_bytes()
-        digest.update(rel.encode() + b"\0" + raw + b"\0")
         found, problems = load_documents(f"{shown.rstrip('/')}/{rel}" if shown else rel, raw)
+        definitions = [d for d in found if not is_test(d)]
+        if found and not definitions:
+            continue  # a file of definition tests: `sopflow test` reads it, the Bundle does not
+        digest.update(rel.encode() + b"\0" + raw + b"\0")
+        kept.append(path)
         ctx.diagnostics.extend(problems)
-        docs.extend(found)
+        docs.extend(definitions)
     for doc in docs:
         spec, problems = parse_document(doc)
         ctx.diagnostics.extend(problems)
@@ -136,7 +142,7 @@ def _compile(root: Path | str, display_root: str | None) -> CompileResult:
         elif isinstance(doc.data, dict):
             _remember_broken(ctx, doc.data)
     bundle = _check_and_build(
-        ctx, digest.hexdigest(), [str(f.relative_to(root)) for f in files], shown
+        ctx, digest.hexdigest(), [str(f.relative_to(root)) for f in kept], shown
     )
     diagnostics = sorted(
         set(ctx.diagnostics), key=lambda d: (d.path, d.line, d.col, d.code, d.message)
