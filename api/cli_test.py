@@ -9,7 +9,7 @@ from xml.etree import ElementTree as ET
 import click
 
 from engine.compiler.pipeline import compile_bundle, discover
-from engine.diagnostics import Diagnostic, errors
+from engine.diagnostics import Diagnostic, Severity, errors
 from engine.testfiles import load_tests
 from runtime.testing import CaseResult, TestRun, run_cases
 
@@ -130,7 +130,7 @@ def _report(run: TestRun, fmt: str, output: str | None) -> None:
                 failure.path,
                 failure.line,
                 failure.col,
-                "error",  # type: ignore[arg-type]
+                Severity.ERROR,
                 f"fail-{failure.code}",
                 failure.message,
             )

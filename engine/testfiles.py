@@ -24,6 +24,8 @@ from engine.yamlsource import Document, load_documents
 class TestCase:
     """One parsed test document and where it came from."""
 
+    __test__ = False  # not a pytest test class
+
     spec: TestSpec
     doc: Document
 

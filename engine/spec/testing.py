@@ -113,6 +113,12 @@ class TickStep(Spec):
     after: str | None = Field(default=None, description="A duration: '72h', '3 days'.")
     every: str | None = Field(default=None, description="Also tick at this interval on the way.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bare_time(cls, data: Any) -> Any:
+        """Read `tick: 2026-01-08 09:00` as `tick: {to: 2026-01-08 09:00}`."""
+        return data if isinstance(data, dict) else {"to": data}
+
     @model_validator(mode="after")
     def _one_end(self) -> TickStep:
         exactly_one("tick", to=self.to, after=self.after)
@@ -289,7 +295,7 @@ class Step(Spec):
     assign: AssignStep | None = None
     acknowledge: AlertStep | None = None
     feedback: AlertStep | None = None
-    tick: TickStep | When | None = None
+    tick: TickStep | None = None
     refused: RefusalExpect | None = None
     expect: Expectations | None = None
 
@@ -323,12 +329,18 @@ ACTIONS: tuple[str, ...] = (
 class TestSpec(DocumentSpec):
     """One definition test case: `kind: test`."""
 
+    __test__ = False  # not a pytest test class
+
     kind: Literal["test"]
     name: Annotated[str, Field(min_length=1, max_length=200, description="What the case shows.")]
     description: Text = ""
     start: When | None = Field(default=None, description="The clock's start (default Mon 09:00).")
     by: UserId | None = Field(default=None, description="Who acts when a step does not say.")
     users: dict[UserId, UserState] = Field(default_factory=dict)
+    covers: list[str] = Field(
+        default_factory=list,
+        description="Language keys whose effect the case shows, as 'Model.key' (conformance).",
+    )
     steps: list[Step] = Field(min_length=1)
 
 

@@ -110,7 +110,7 @@ class CaseRun:
                 self._step(i, step)
         except StopCase:
             pass
-        return self.failures
+        return sorted(self.failures, key=lambda f: (f.line, f.col))
 
     def _setup(self) -> None:
         known = self.runtime.bundle.manifest.users
@@ -230,20 +230,17 @@ class CaseRun:
         return int(ids[0])
 
     # -- time -----------------------------------------------------------------------
-    def _tick(self, arg: Any, loc: tuple[str | int, ...]) -> None:
+    def _tick(self, arg: TickStep, loc: tuple[str | int, ...]) -> None:
         now = self.clock.now()
-        if isinstance(arg, TickStep):
-            try:
-                if arg.to is not None:
-                    target = self._time(arg.to, *loc, "to")
-                else:
-                    target = now + timedelta(seconds=seconds_of(arg.after or ""))
-                every = timedelta(seconds=seconds_of(arg.every)) if arg.every else None
-            except ValueError as exc:
-                self.fail(loc, "time", str(exc))
-                raise StopCase from None
-        else:
-            target, every = self._time(arg, *loc), None
+        try:
+            if arg.to is not None:
+                target = self._time(arg.to, *loc, "to")
+            else:
+                target = now + timedelta(seconds=seconds_of(arg.after or ""))
+            every = timedelta(seconds=seconds_of(arg.every)) if arg.every else None
+        except ValueError as exc:
+            self.fail(loc, "time", str(exc))
+            raise StopCase from None
         if target < now:
             self.fail(loc, "time", f"the clock is at {now} UTC; it does not go back")
             raise StopCase

@@ -193,7 +193,7 @@ class Checker:
         """Check the core columns, the fields and the warnings of the last save."""
         for key in _RECORD_KEYS[1:]:
             expected = getattr(want, key)
-            if expected is not None and not same(expected, getattr(view, key)):
+            if key in want.model_fields_set and not same(expected, getattr(view, key)):
                 self.mismatch((*loc, key), key, f"{what} {key}", expected, getattr(view, key))
         scope = view.scope()
         for field, expected in want.fields.items():
@@ -253,7 +253,7 @@ class Checker:
         detail = found[-1]["detail"]
         for key in ("owner", "queue", "reason"):
             expected = getattr(want, key)
-            if expected is not None and expected != detail.get(key):
+            if key in want.model_fields_set and expected != detail.get(key):
                 self.mismatch(
                     (*loc, key), "routing", f"{what} routing {key}", expected, detail.get(key)
                 )
@@ -387,16 +387,17 @@ class Checker:
             "outbox",
             len(matching),
             want.count,
-            f"{len(rows)} {want.action} in all",
-            want.payload,
+            f"{len(rows)} in all",
+            {"action": want.action, **want.payload},
         )
 
     def _count(self, loc: Loc, code: str, got: int, want: int | None, seen: str, what: Any) -> None:
+        noun = "notifications" if code == "notification" else "outbox entries"
         if want is None and got == 0:
             self.fail(loc, code, f"no {code} like {what}; queued: {seen}", what, seen)
         elif want is not None and got != want:
             self.fail(
-                (*loc, "count"), code, f"{code}s like {what} expected {want}, got {got}", want, got
+                (*loc, "count"), code, f"{noun} like {what} expected {want}, got {got}", want, got
             )
 
     def _metric(self, want: Any, loc: Loc) -> None:

@@ -81,6 +81,8 @@ class Databases:
 class TestRun:
     """What a `sopflow test` run gave: one result per case, and how long it took."""
 
+    __test__ = False  # not a pytest test class
+
     results: list[CaseResult] = field(default_factory=list)
     seconds: float = 0.0
 
