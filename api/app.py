@@ -18,7 +18,7 @@ from api import openapi
 from api.auth import auth_middleware
 from api.config import Config
 from api.errors import EXCEPTION_HANDLERS
-from api.routes import admin, definitions, ops, records, system
+from api.routes import admin, definitions, guide, ops, records, system
 from api.server import Server
 from runtime.clock import Clock
 
@@ -52,6 +52,7 @@ def create_app(
             *ops.ROUTES,
             *definitions.ROUTES,
             *admin.ROUTES,
+            *guide.ROUTES,
         ],
         state=State({"server": server}),
         middleware=[auth_middleware()],

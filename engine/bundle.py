@@ -23,7 +23,7 @@ from engine.spec import (
     TableSpec,
     ValidationSpec,
 )
-from engine.spec.workflow import WorkflowBody
+from engine.spec.workflow import WorkflowBody, WorkflowTemplateSpec
 
 
 def frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -119,6 +119,7 @@ class Bundle:
     forecasts: Mapping[str, ForecastSpec]
     notifications: Mapping[str, NotificationSpec]
     counts: Mapping[str, int] = field(default_factory=dict)
+    templates: Mapping[str, WorkflowTemplateSpec] = field(default_factory=dict)
     expressions: Mapping[tuple[int, str], CompiledExpression] = field(
         default_factory=dict, repr=False
     )

@@ -417,6 +417,7 @@ def _build(
         notifications=specs["notification"],
         counts=frozen(counts),
         expressions=MappingProxyType(dict(ctx.compiled)),
+        templates=frozen({n: e.spec for n, e in ctx.of("workflow_template").items()}),
     )  # One Bundle serves every request: nothing reachable from it may change.
     deep_freeze(bundle)
     return bundle

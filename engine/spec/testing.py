@@ -243,6 +243,31 @@ class LoadExpect(Spec):
     value: int
 
 
+class GuideExpect(Spec):
+    """What a person sees beside a record: its layout and its stage's guide (P7)."""
+
+    record: Alias
+    by: UserId | None = Field(default=None, description="Whose view (default: the actor).")
+    name: Scalar | None = None
+    entity_title: str | None = None
+    workflow_title: str | None = None
+    stage: str | None = None
+    stage_title: str | None = None
+    guidance: str | None = None
+    knowledge: dict[str, int | str] = Field(
+        default_factory=dict, description="link title -> rows it picks, or its url."
+    )
+    insights: dict[str, Any] = Field(default_factory=dict, description="title -> value.")
+    evidence: dict[str, str] = Field(
+        default_factory=dict, description="kind -> 'Title: attached/min'."
+    )
+    path: dict[str, str] = Field(default_factory=dict, description="stage -> 'Title: state'.")
+    moves: list[str] | None = None
+    layout: dict[str, list[str]] | None = Field(
+        default=None, description="tab -> field titles ('Section / Field' inside sections)."
+    )
+
+
 class Expectations(Spec):
     """What a check step asserts; each key is checked and reported on its own."""
 
@@ -270,6 +295,10 @@ class Expectations(Spec):
     queues: list[QueueExpect] = Field(default_factory=list)
     loads: list[LoadExpect] = Field(default_factory=list)
     late_timers: int | None = Field(default=None, ge=0, description="Timers fired late so far.")
+    guide: GuideExpect | None = None
+    catalog: dict[str, str] = Field(
+        default_factory=dict, description="'kind.name.path.title' -> the text people read."
+    )
 
     @model_validator(mode="after")
     def _record_named(self) -> Expectations:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
+from engine.catalog import catalog, lookup
 from engine.spec.testing import (
     AlertExpect,
     Expectations,
@@ -20,6 +21,7 @@ from engine.spec.testing import (
 )
 from runtime.data import to_json
 from runtime.errors import CommandError, Conflict, Forbidden, Invalid, NotFound, Refused
+from runtime.guide import guide_of
 from runtime.metrics import MetricCache
 from runtime.people import loads
 from runtime.queries import waiting
@@ -126,33 +128,35 @@ class Checker:
         """Check every key of an `expect:` step."""
         if want.record is not None:
             self._record(want, loc)
-        for j, alert in enumerate(want.alerts):
-            self._alert(alert, (*loc, "alerts", j))
-        for j, note in enumerate(want.notifications):
-            self._notification(note, (*loc, "notifications", j))
-        for j, effect in enumerate(want.outbox):
-            self._outbox(effect, (*loc, "outbox", j))
-        for j, metric in enumerate(want.metrics):
-            self._metric(metric, (*loc, "metrics", j))
-        for j, forecast in enumerate(want.forecasts):
-            self._forecast(forecast, (*loc, "forecasts", j))
-        for j, schedule in enumerate(want.schedules):
-            self._schedule(schedule, (*loc, "schedules", j))
-        for j, queue in enumerate(want.queues):
-            self._queue(queue.name, queue.records, (*loc, "queues", j))
-        for j, load in enumerate(want.loads):
-            with self.rt.store.read() as conn:
-                got = loads(conn, [load.user])[load.user][0]
-            if got != load.value:
-                self.mismatch(
-                    (*loc, "loads", j, "value"), "load", f"load of '{load.user}'", load.value, got
-                )
+        lists = (
+            ("alerts", self._alert),
+            ("notifications", self._notification),
+            ("outbox", self._outbox),
+            ("metrics", self._metric),
+            ("forecasts", self._forecast),
+            ("schedules", self._schedule),
+            ("queues", self._queue),
+            ("loads", self._load),
+        )
+        for key, check in lists:
+            for j, item in enumerate(getattr(want, key)):
+                check(item, (*loc, key, j))
+        if want.guide is not None:
+            self._guide(want.guide, (*loc, "guide"))
+        if want.catalog:
+            self._catalog(want.catalog, (*loc, "catalog"))
         if want.late_timers is not None:
             got = sum(r.late for r in self.run.ticks)
             if got != want.late_timers:
                 self.mismatch(
                     (*loc, "late_timers"), "late", "timers fired late", want.late_timers, got
                 )
+
+    def _load(self, want: Any, loc: Loc) -> None:
+        with self.rt.store.read() as conn:
+            got = loads(conn, [want.user])[want.user][0]
+        if got != want.value:
+            self.mismatch((*loc, "value"), "load", f"load of '{want.user}'", want.value, got)
 
     def _record(self, want: Expectations, loc: Loc) -> None:
         name = want.record or ""
@@ -465,7 +469,34 @@ class Checker:
                     (*loc, key), "schedule", f"schedule '{want.name}' {key}", expected, got
                 )
 
-    def _queue(self, name: str, want: list[str], loc: Loc) -> None:
+    def _guide(self, want: Any, loc: Loc) -> None:
+        rid = self.run.record_id(want.record, (*loc, "record"))
+        viewer = want.by or self.run.spec.by
+        got = guide_view(guide_of(self.rt, rid, viewer))
+        about = f"guide of '{want.record}'"
+        for key in want.model_fields_set - {"record", "by"}:
+            expected = getattr(want, key)
+            if isinstance(expected, dict) and key != "layout":
+                for item, value in expected.items():
+                    found = got[key].get(item, "<absent>")
+                    if not same(value, found):
+                        self.mismatch(
+                            (*loc, key, item), "guide", f"{about} {key} '{item}'", value, found
+                        )
+            elif not same(expected, got[key]):
+                self.mismatch((*loc, key), "guide", f"{about} {key}", expected, got[key])
+
+    def _catalog(self, want: Mapping[str, str], loc: Loc) -> None:
+        shown_now = catalog(self.rt.bundle)
+        for path, expected in want.items():
+            found, value = lookup(shown_now, path)
+            if not found:
+                self.fail((*loc, path), "catalog", f"nothing at '{path}' in the catalog")
+            elif value != expected:
+                self.mismatch((*loc, path), "catalog", f"catalog '{path}'", expected, value)
+
+    def _queue(self, expect: Any, loc: Loc) -> None:
+        name, want = expect.name, expect.records
         bundle = self.rt.bundle
         with self.rt.store.read() as conn:
             page = waiting(conn, bundle, name, list(bundle.forms), limit=1000)
@@ -475,6 +506,37 @@ class Checker:
             self.mismatch(
                 (*loc, "records"), "queue", f"queue '{name}' records", sorted(want), sorted(got)
             )
+
+
+def guide_view(guide: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a guide in the shape a test's `guide:` expectation writes it."""
+    stage = guide.get("stage") or {}
+    tabs: dict[str, list[str]] = {}
+    for tab in guide.get("layout") or []:
+        titles = [f["title"] for f in tab["fields"]]
+        for section in tab["sections"]:
+            titles += [f"{section['section']} / {f['title']}" for f in section["fields"]]
+        tabs[tab["tab"]] = titles
+    knowledge: dict[str, Any] = {}
+    for link in stage.get("knowledge", []):
+        knowledge[link["title"]] = len(link["rows"]) if "rows" in link else link.get("url")
+    return {
+        "name": guide.get("name"),
+        "entity_title": guide.get("entity_title"),
+        "workflow_title": (guide.get("workflow") or {}).get("title"),
+        "stage": stage.get("id"),
+        "stage_title": stage.get("title"),
+        "guidance": stage.get("guidance"),
+        "knowledge": knowledge,
+        "insights": {i["title"]: i["value"] for i in stage.get("insights", [])},
+        "evidence": {
+            e["kind"]: f"{e['title']}: {e['attached']}/{e['min']}"
+            for e in stage.get("evidence", [])
+        },
+        "path": {p["id"]: f"{p['title']}: {p['state']}" for p in guide.get("path", [])},
+        "moves": stage.get("moves"),
+        "layout": tabs,
+    }
 
 
 def _problem_matches(want: Mapping[str, Any], got: Mapping[str, Any]) -> bool:

@@ -1,0 +1,43 @@
+"""What people read beside the data: a record's guide (P7) and the bundle's catalog."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.params import FromPath
+
+from api.auth import access, require
+from api.routes.common import API, caller, runtime_of
+from api.routes.record_common import Ctx
+from api.routes.record_parts import RECORD
+from engine.catalog import catalog as bundle_catalog
+from runtime.guide import guide_of
+
+
+@get(f"{RECORD}/guide", tags=["records"])
+async def record_guide(
+    request: Request[Any, Any, Any], entity: FromPath[str], record_id: FromPath[str]
+) -> dict[str, Any]:
+    """Show what goes beside a record: layout, name, stage path and the stage's guide.
+
+    The layout follows the caller's roles; the guide holds the current stage's title,
+    guidance, knowledge (links and the rows they pick), insights, evidence checklist
+    and the moves open from it.
+    """
+    ctx = Ctx(request, entity)
+    await ctx.record(record_id)
+    return await ctx.run(guide_of, ctx.runtime, record_id, ctx.who.user)
+
+
+@get(f"{API}/definitions/catalog", tags=["definitions"])
+async def catalog(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """Return every title, description and note of the served bundle, by kind and name."""
+    _, bundle = runtime_of(request)
+    require(caller(request), access(bundle, "definitions"), "read the definitions")
+    return bundle_catalog(bundle)
+
+
+ROUTES = [record_guide, catalog]
+
+__all__ = ["ROUTES"]

@@ -1,0 +1,173 @@
+"""What a person working on a record sees: its form's layout and its stage's guide (P7).
+
+The guide of a record gathers what the definitions say to show beside it: the form's
+tabs and sections (as the reader's roles may see them), the record's readable name
+(`title_field`), the stage path, and for the current stage its title, guidance,
+knowledge (links and the table rows they pick), insights (values computed now) and the
+evidence checklist with what is already attached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.bundle import CompiledWorkflow
+from engine.expr import EvaluationError
+from engine.spec.form import FormSpec
+from engine.spec.workflow import StageSpec
+from runtime import records
+from runtime.data import shareable, to_json
+from runtime.people import allowed
+from runtime.records import RecordView
+from runtime.stages import evidence_counts
+from runtime.unit import Unit, safe_render
+
+
+def layout(unit: Unit, form: FormSpec) -> list[dict[str, Any]]:
+    """Return the form's tabs the reader's roles may see, with field titles (hidden left out)."""
+
+    def shown(names: list[str]) -> list[dict[str, Any]]:
+        out = []
+        for name in names:
+            spec = form.fields.get(name)
+            if spec is None or not allowed(unit.bundle, unit.actor, spec.read):
+                continue
+            item = {"field": name, "title": spec.title or name, "type": spec.type}
+            if spec.description:
+                item["description"] = spec.description
+            out.append(item)
+        return out
+
+    tabs = []
+    for tab in form.layout:
+        if not allowed(unit.bundle, unit.actor, tab.roles):
+            continue
+        tabs.append(
+            {
+                "tab": tab.tab,
+                "fields": shown(tab.fields),
+                "sections": [
+                    {"section": s.section, "fields": shown(s.fields)} for s in tab.sections
+                ],
+            }
+        )
+    return tabs
+
+
+def _knowledge(unit: Unit, stage: StageSpec, scope: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    c = unit.context(scope)
+    for link in stage.knowledge:
+        item: dict[str, Any] = {"title": link.title}
+        if link.url:
+            item["url"] = link.url
+        if link.table:
+            table = unit.bundle.tables[link.table]
+            where = unit.bundle.expr(link, "where").fn if link.where else None
+            rows = []
+            for row in table.rows:
+                try:
+                    if where is None or where(scope, {**c, "row": row}):
+                        rows.append(to_json(dict(row)))
+                except EvaluationError:
+                    continue
+            item.update(table=link.table, rows=rows)
+        out.append(item)
+    return out
+
+
+def _insights(unit: Unit, stage: StageSpec, scope: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    c = unit.context(scope)
+    for insight in stage.insights:
+        try:
+            value = unit.bundle.expr(insight, "value").fn(scope, c)
+            out.append({"title": insight.title, "value": to_json({"v": value})["v"]})
+        except EvaluationError as exc:
+            out.append({"title": insight.title, "value": None, "error": str(exc)})
+    return out
+
+
+def _path(wf: CompiledWorkflow, current: str | None) -> list[dict[str, Any]]:
+    ids = [s.id for s in wf.body.stages]
+    at = ids.index(current) if current in ids else len(ids)
+    path = [
+        {
+            "id": s.id,
+            "title": s.title or s.id,
+            "state": "done" if i < at else "current" if i == at else "next",
+        }
+        for i, s in enumerate(wf.body.stages)
+    ]
+    for exit_ in wf.body.exits:
+        path.append(
+            {
+                "id": exit_.id,
+                "title": exit_.title or exit_.id,
+                "state": "current" if exit_.id == current else "exit",
+            }
+        )
+    return path
+
+
+def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
+    """Return what to show beside a record: layout, name, stage path and the stage's guide."""
+    bundle = unit.bundle
+    form = bundle.forms[view.entity].spec
+    scope = view.scope()
+    shown = shareable(bundle, view.entity, scope)
+    guide: dict[str, Any] = {
+        "record": view.id,
+        "entity": view.entity,
+        "entity_title": form.title or view.entity,
+        "name": to_json({"v": shown.get(form.title_field)})["v"] if form.title_field else None,
+        "layout": layout(unit, form),
+        "workflow": None,
+        "stage": None,
+    }
+    wf = bundle.workflows.get(view.workflow or "")
+    if wf is None:
+        return guide
+    guide["workflow"] = {"name": wf.name, "title": wf.body.title or wf.name}
+    guide["path"] = _path(wf, view.stage)
+    stage = next((s for s in wf.body.stages if s.id == view.stage), None)
+    if stage is None:
+        return guide
+    counts = evidence_counts(unit, view.id)
+    names = {**shown, "record": shown, "params": dict(wf.params), "now": unit.now}
+    guide["stage"] = {
+        "id": stage.id,
+        "title": stage.title or stage.id,
+        "guidance": safe_render(stage.guidance, names) if stage.guidance else "",
+        "knowledge": _knowledge(unit, stage, scope),
+        "insights": _insights(unit, stage, scope),
+        "evidence": [
+            {
+                "kind": need.kind,
+                "title": need.title or need.kind,
+                "types": list(need.types),
+                "min": need.min,
+                "max": need.max,
+                "attached": sum(n for (k, _), n in counts.items() if k == need.kind),
+            }
+            for need in stage.evidence
+        ],
+        "require": [
+            {"field": name, "filled": view.data.get(name) not in (None, "", [])}
+            for name in stage.require
+        ],
+        "moves": sorted(t for s, t in wf.moves if s == stage.id),
+    }
+    return guide
+
+
+def guide_of(runtime: Any, record_id: str, actor: str | None = None) -> dict[str, Any]:
+    """Return a record's guide as `actor` sees it (nothing is written)."""
+    with runtime.unit(actor) as unit:
+        view = records.load(unit.tx.conn, unit.bundle, record_id)
+        guide = record_guide(unit, view)
+        unit.tx.conn.rollback()
+        return guide
+
+
+__all__ = ["guide_of", "layout", "record_guide"]
