@@ -39,9 +39,9 @@ def _describe(value: Any) -> Any:
         for i, item in enumerate(value):
             inner = _describe(item)
             if inner:
-                label = next(
-                    (getattr(item, k, None) for k in _ID_KEYS if getattr(item, k, None)), i
-                )
+                fields = type(item).model_fields if isinstance(item, BaseModel) else {}
+                ids = [getattr(item, k) for k in _ID_KEYS if k in fields and getattr(item, k)]
+                label = ids[0] if ids else i
                 items[str(label)] = inner
         return items
     if isinstance(value, Mapping):
