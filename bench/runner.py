@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
 from bench import (
+    definition_tests,
     expressions,
     lead_creation,
     reload_latency,
@@ -81,6 +82,10 @@ def _sla_tick(quick: bool, where: Machine, profile: bool) -> Result:
     )
 
 
+def _definition_tests(quick: bool, where: Machine, profile: bool) -> Result:
+    return definition_tests.run(repeats=2 if quick else 5, machine=where)
+
+
 def _reload_latency(quick: bool, where: Machine, profile: bool) -> Result:
     return reload_latency.run(edits=5 if quick else 20, machine=where)
 
@@ -98,6 +103,7 @@ RUNNERS: dict[str, Runner] = {
     sla_tick.NAME: _sla_tick,
     server_requests.NAME: _server_requests,
     reload_latency.NAME: _reload_latency,
+    definition_tests.NAME: _definition_tests,
 }
 
 

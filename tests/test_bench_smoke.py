@@ -210,3 +210,13 @@ def test_server_benchmark_reads_wrk_and_counts_failures() -> None:
     assert (run.rps, run.p50_ms, run.p99_ms, run.requests) == (7809.12, 1.74, 7.92, 23430)
     assert run.failed == 6  # 3 non-2xx + 3 socket errors
     assert parse_wrk(WRK_OUTPUT.replace("     99%    7.92ms", "     99%  650.00us")).p99_ms == 0.65
+
+
+def test_definition_tests_benchmark_runs(here: Machine) -> None:
+    from bench import definition_tests
+
+    assert definition_tests.NAME in runner.RUNNERS
+    result = definition_tests.run(repeats=1, machine=here)
+    assert result.name == "definition_tests" and isinstance(result.passed, bool)
+    assert result.data["count"] >= 4 and result.data["cases"] > 0
+    assert "`sopflow test definitions` (fresh process)" in result.markdown
