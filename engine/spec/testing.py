@@ -188,6 +188,7 @@ class NotificationExpect(Spec):
     body: str | None = None
     contains: str | None = None
     channel: str | None = None
+    at: When | None = Field(default=None, description="When it was queued.")
     count: int | None = Field(default=None, ge=0, description="Exactly this many (default >= 1).")
 
 
@@ -197,6 +198,7 @@ class OutboxExpect(Spec):
     action: str
     record: Alias | None = None
     payload: dict[str, Any] = Field(default_factory=dict)
+    at: When | None = Field(default=None, description="When it was queued.")
     count: int | None = Field(default=None, ge=0)
 
 

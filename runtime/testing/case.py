@@ -76,7 +76,7 @@ class CaseRun:
         self.spec = case.spec
         self.zone = zone_of(bundle.manifest.timezone)
         self.failures: list[Failure] = []
-        start = DEFAULT_START
+        start = to_utc(DEFAULT_START, self.zone)
         if self.spec.start is not None:
             start = self._time(self.spec.start, "start")
         self.clock = FakeClock(start)
@@ -93,6 +93,10 @@ class CaseRun:
         """Note a failure located at `loc` in the test document."""
         line, col = self.case.locate(*loc)
         self.failures.append(Failure(self.case.path, line, col, code, message, **kw))
+
+    def when(self, value: Any, loc: tuple[str | int, ...]) -> datetime:
+        """Return a time of the test file as the runtime's clock reads it (stop if bad)."""
+        return self._time(value, *loc)
 
     def _time(self, value: Any, *loc: str | int) -> datetime:
         try:

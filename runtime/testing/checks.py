@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
@@ -378,13 +378,17 @@ class Checker:
                 want.contains is None
                 or want.contains in f"{r['payload'].get('subject')}\n{r['payload'].get('body')}"
             )
+            and self._queued_at(want, r, loc)
         ]
         self._count(loc, "notification", len(matching), want.count, _notes(rows), exact)
 
     def _outbox(self, want: OutboxExpect, loc: Loc) -> None:
         rows = self._outbox_rows(want.action, want.record, loc)
         matching = [
-            r for r in rows if all(same(v, r["payload"].get(k)) for k, v in want.payload.items())
+            r
+            for r in rows
+            if all(same(v, r["payload"].get(k)) for k, v in want.payload.items())
+            and self._queued_at(want, r, loc)
         ]
         self._count(
             loc,
@@ -394,6 +398,12 @@ class Checker:
             f"{len(rows)} in all",
             {"action": want.action, **want.payload},
         )
+
+    def _queued_at(self, want: Any, row: Mapping[str, Any], loc: Loc) -> bool:
+        """Tell whether an outbox row was queued when `want.at` says (always, without `at`)."""
+        if want.at is None:
+            return True
+        return bool(_naive(row["created_at"]) == self.run.when(want.at, (*loc, "at")))
 
     def _count(self, loc: Loc, code: str, got: int, want: int | None, seen: str, what: Any) -> None:
         noun = "notifications" if code == "notification" else "outbox entries"
@@ -537,6 +547,14 @@ def guide_view(guide: Mapping[str, Any]) -> dict[str, Any]:
         "moves": stage.get("moves"),
         "layout": tabs,
     }
+
+
+def _naive(value: Any) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value  # type: ignore[no-any-return]
 
 
 def _problem_matches(want: Mapping[str, Any], got: Mapping[str, Any]) -> bool:
