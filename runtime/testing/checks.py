@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from engine.catalog import catalog, lookup
-from engine.spec.testing import (
-    AlertExpect,
-    Expectations,
-    NotificationExpect,
-    OutboxExpect,
-    RefusalExpect,
-    RoutingExpect,
-    ScoreExpect,
-)
-from runtime.data import to_json
+from engine.spec.testing import Expectations, RefusalExpect, RoutingExpect, ScoreExpect
 from runtime.errors import CommandError, Conflict, Forbidden, Invalid, NotFound, Refused
-from runtime.guide import guide_of
-from runtime.metrics import MetricCache
-from runtime.people import loads
-from runtime.queries import waiting
-from runtime.reports import forecast_report
-from runtime.store import T_ALERT, T_EVENT, T_EVIDENCE, T_OUTBOX, T_SCHEDULE
+from runtime.store import T_EVENT, T_EVIDENCE
+from runtime.testing.compare import Loc, all_text, problem_matches, same, shown
+from runtime.testing.effects import EffectChecks
 
 if TYPE_CHECKING:
     from runtime.records import RecordView
     from runtime.testing.case import CaseRun
 
-Loc = tuple[str | int, ...]
 _STATUS: dict[type[CommandError], str] = {
     Refused: "refused",
     Invalid: "invalid",
@@ -43,56 +27,12 @@ _STATUS: dict[type[CommandError], str] = {
 _RECORD_KEYS = ("exists", "stage", "status", "workflow", "owner", "queue", "read_only")
 
 
-def same(expected: Any, got: Any) -> bool:
-    """Compare a test file's value with the runtime's: numbers closely, the rest as JSON."""
-    if isinstance(expected, bool) or isinstance(got, bool):
-        return expected is got or (expected == got and type(expected) is type(got))
-    if isinstance(expected, int | float) and isinstance(got, int | float):
-        return math.isclose(expected, got, rel_tol=1e-9, abs_tol=1e-9)
-    if isinstance(expected, list) and isinstance(got, list):
-        return len(expected) == len(got) and all(map(same, expected, got))
-    if isinstance(expected, dict) and isinstance(got, dict):
-        return expected.keys() == got.keys() and all(same(v, got[k]) for k, v in expected.items())
-    return bool(_plain(expected) == _plain(got))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    return to_json({"v": value})["v"]
-
-
-def shown(value: Any) -> str:
-    """Show a value in a failure message."""
-    if isinstance(value, str):
-        return f"'{value}'"
-    if value is None:
-        return "nothing"
-    return str(_plain(value))
-
-
-class Checker:
+class Checker(EffectChecks):
     """Checks expectations for one case run."""
 
     def __init__(self, run: CaseRun) -> None:
         self.run = run
 
-    @property
-    def rt(self) -> Any:
-        """Return the case's runtime."""
-        return self.run.runtime
-
-    def fail(
-        self, loc: Loc, code: str, message: str, expected: Any = None, got: Any = None
-    ) -> None:
-        """Note a failure with expected and got values."""
-        self.run.fail(loc, code, message, expected=expected, got=got)
-
-    def mismatch(self, loc: Loc, code: str, what: str, expected: Any, got: Any) -> None:
-        """Note that `what` was `got` where `expected` was expected."""
-        self.fail(loc, code, f"{what} expected {shown(expected)}, got {shown(got)}", expected, got)
-
-    # -- refusals -------------------------------------------------------------------
     def refusal(self, want: RefusalExpect, exc: CommandError, loc: Loc) -> None:
         """Check a refused step against what the test expected of the refusal."""
         status = _STATUS.get(type(exc), "rejected")
@@ -102,18 +42,18 @@ class Checker:
             self.mismatch(
                 (*loc, "message"), "refused", "refusal message", want.message, exc.message
             )
-        if want.contains is not None and want.contains not in _all_text(exc):
+        if want.contains is not None and want.contains not in all_text(exc):
             self.fail(
                 (*loc, "contains"),
                 "refused",
-                f"refusal does not mention '{want.contains}': {_all_text(exc)}",
+                f"refusal does not mention '{want.contains}': {all_text(exc)}",
             )
         codes = [p.code for p in exc.problems]
         if want.codes is not None and sorted(want.codes) != sorted(codes):
             self.mismatch((*loc, "codes"), "refused", "refusal codes", want.codes, codes)
         for j, expected in enumerate(want.problems):
             wanted = expected.model_dump(exclude_none=True)
-            if not any(_problem_matches(wanted, p.to_dict()) for p in exc.problems):
+            if not any(problem_matches(wanted, p.to_dict()) for p in exc.problems):
                 listed = "; ".join(f"[{p.code}] {p.message}" for p in exc.problems) or "none"
                 self.fail(
                     (*loc, "problems", j),
@@ -151,12 +91,6 @@ class Checker:
                 self.mismatch(
                     (*loc, "late_timers"), "late", "timers fired late", want.late_timers, got
                 )
-
-    def _load(self, want: Any, loc: Loc) -> None:
-        with self.rt.store.read() as conn:
-            got = loads(conn, [want.user])[want.user][0]
-        if got != want.value:
-            self.mismatch((*loc, "value"), "load", f"load of '{want.user}'", want.value, got)
 
     def _record(self, want: Expectations, loc: Loc) -> None:
         name = want.record or ""
@@ -311,272 +245,6 @@ class Checker:
                 self.mismatch(
                     (*loc, kind), "events", f"{what} '{kind}' events", expected, counts.get(kind, 0)
                 )
-
-    def _alert(self, want: AlertExpect, loc: Loc) -> None:
-        query = select(T_ALERT).where(T_ALERT.c.rule == want.rule)
-        if want.record is not None:
-            rid = self.run.record_id(want.record, (*loc, "record"))
-            query = query.where(T_ALERT.c.record_id == rid)
-        with self.rt.store.read() as conn:
-            rows = [dict(r._mapping) for r in conn.execute(query.order_by(T_ALERT.c.id)).all()]
-        about = f"alert '{want.rule}'" + (f" on '{want.record}'" if want.record else "")
-        latest = rows[-1] if rows else None
-        state = latest["state"] if latest else "none"
-        if state != want.state:
-            self.mismatch((*loc, "state"), "alert", f"{about} state", want.state, state)
-        if want.count is not None and len(rows) != want.count:
-            self.mismatch((*loc, "count"), "alert", f"{about} count", want.count, len(rows))
-        if latest is None:
-            return
-        values = latest.get("values") or {}
-        for key, expected in want.values.items():
-            if not same(expected, values.get(key)):
-                self.mismatch(
-                    (*loc, "values", key),
-                    "alert",
-                    f"{about} value '{key}'",
-                    expected,
-                    values.get(key),
-                )
-        if want.acknowledged is not None and want.acknowledged != (latest["acked_at"] is not None):
-            self.mismatch(
-                (*loc, "acknowledged"),
-                "alert",
-                f"{about} acknowledged",
-                want.acknowledged,
-                not want.acknowledged,
-            )
-        if want.feedback is not None and want.feedback != latest["feedback"]:
-            self.mismatch(
-                (*loc, "feedback"), "alert", f"{about} feedback", want.feedback, latest["feedback"]
-            )
-
-    def _outbox_rows(self, action: str, record: str | None, loc: Loc) -> list[dict[str, Any]]:
-        query = select(T_OUTBOX).where(T_OUTBOX.c.action == action)
-        if record is not None:
-            query = query.where(
-                T_OUTBOX.c.record_id == self.run.record_id(record, (*loc, "record"))
-            )
-        with self.rt.store.read() as conn:
-            return [dict(r._mapping) for r in conn.execute(query.order_by(T_OUTBOX.c.id)).all()]
-
-    def _notification(self, want: NotificationExpect, loc: Loc) -> None:
-        rows = self._outbox_rows("notify", want.record, loc)
-        exact = {
-            "template": want.template,
-            "to": want.to,
-            "subject": want.subject,
-            "body": want.body,
-        }
-        exact = {k: v for k, v in exact.items() if v is not None}
-        matching = [
-            r
-            for r in rows
-            if all(r["payload"].get(k) == v for k, v in exact.items())
-            and (want.channel is None or r["channel"] == want.channel)
-            and (
-                want.contains is None
-                or want.contains in f"{r['payload'].get('subject')}\n{r['payload'].get('body')}"
-            )
-            and self._queued_at(want, r, loc)
-        ]
-        self._count(loc, "notification", len(matching), want.count, _notes(rows), exact)
-
-    def _outbox(self, want: OutboxExpect, loc: Loc) -> None:
-        rows = self._outbox_rows(want.action, want.record, loc)
-        matching = [
-            r
-            for r in rows
-            if all(same(v, r["payload"].get(k)) for k, v in want.payload.items())
-            and self._queued_at(want, r, loc)
-        ]
-        self._count(
-            loc,
-            "outbox",
-            len(matching),
-            want.count,
-            f"{len(rows)} in all",
-            {"action": want.action, **want.payload},
-        )
-
-    def _queued_at(self, want: Any, row: Mapping[str, Any], loc: Loc) -> bool:
-        """Tell whether an outbox row was queued when `want.at` says (always, without `at`)."""
-        if want.at is None:
-            return True
-        return bool(_naive(row["created_at"]) == self.run.when(want.at, (*loc, "at")))
-
-    def _count(self, loc: Loc, code: str, got: int, want: int | None, seen: str, what: Any) -> None:
-        noun = "notifications" if code == "notification" else "outbox entries"
-        if want is None and got == 0:
-            self.fail(loc, code, f"no {code} like {what}; queued: {seen}", what, seen)
-        elif want is not None and got != want:
-            self.fail(
-                (*loc, "count"), code, f"{noun} like {what} expected {want}, got {got}", want, got
-            )
-
-    def _metric(self, want: Any, loc: Loc) -> None:
-        bundle = self.rt.bundle
-        if want.name not in bundle.metrics:
-            self.fail((*loc, "name"), "metric", f"no metric '{want.name}' in the bundle")
-            return
-        spec = bundle.metrics[want.name]
-        with self.rt.store.read() as conn:
-            cache = MetricCache(conn, bundle.metrics, self.run.clock.now())
-            rows = cache.rows(want.name)
-        group = tuple(want.group.get(g) for g in spec.group_by) if want.group else None
-        row = next(
-            (
-                r
-                for r in rows
-                if group is None or tuple(r.groups.get(g) for g in spec.group_by) == group
-            ),
-            None,
-        )
-        if row is None:
-            self.fail(loc, "metric", f"metric '{want.name}' has no row for {want.group}")
-            return
-        if want.value is not None and not same(want.value, row.value):
-            self.mismatch((*loc, "value"), "metric", f"metric '{want.name}'", want.value, row.value)
-        if want.count is not None and want.count != row.count:
-            self.mismatch(
-                (*loc, "count"), "metric", f"metric '{want.name}' count", want.count, row.count
-            )
-
-    def _forecast(self, want: Any, loc: Loc) -> None:
-        bundle = self.rt.bundle
-        if want.name not in bundle.forecasts:
-            self.fail((*loc, "name"), "forecast", f"no forecast '{want.name}' in the bundle")
-            return
-        with self.rt.store.read() as conn:
-            got = forecast_report(conn, bundle, bundle.forecasts[want.name], self.run.clock.now())
-        for key in ("expected", "weighted", "pipeline", "open_records", "buckets"):
-            expected = getattr(want, key)
-            if expected is None:
-                continue
-            value = got[key]
-            if key == "buckets":
-                value = [{k: b.get(k) for k in e} for b, e in zip(got[key], expected, strict=False)]
-            if not same(expected, value):
-                self.mismatch(
-                    (*loc, key), "forecast", f"forecast '{want.name}' {key}", expected, value
-                )
-
-    def _schedule(self, want: Any, loc: Loc) -> None:
-        with self.rt.store.read() as conn:
-            row = conn.execute(select(T_SCHEDULE).where(T_SCHEDULE.c.name == want.name)).first()
-        if want.name not in self.rt.bundle.schedules:
-            self.fail((*loc, "name"), "schedule", f"no schedule '{want.name}' in the bundle")
-            return
-        runs = int(row.runs) if row is not None else 0
-        late = int(row.missed) if row is not None else 0
-        failed = sum(
-            1 for r in self.run.ticks for n in getattr(r, "failed_schedules", ()) if n == want.name
-        )
-        for key, got in (("runs", runs), ("late", late), ("failed", failed)):
-            expected = getattr(want, key)
-            if expected is not None and expected != got:
-                self.mismatch(
-                    (*loc, key), "schedule", f"schedule '{want.name}' {key}", expected, got
-                )
-
-    def _guide(self, want: Any, loc: Loc) -> None:
-        rid = self.run.record_id(want.record, (*loc, "record"))
-        viewer = want.by or self.run.spec.by
-        got = guide_view(guide_of(self.rt, rid, viewer))
-        about = f"guide of '{want.record}'"
-        for key in want.model_fields_set - {"record", "by"}:
-            expected = getattr(want, key)
-            if isinstance(expected, dict) and key != "layout":
-                for item, value in expected.items():
-                    found = got[key].get(item, "<absent>")
-                    if not same(value, found):
-                        self.mismatch(
-                            (*loc, key, item), "guide", f"{about} {key} '{item}'", value, found
-                        )
-            elif not same(expected, got[key]):
-                self.mismatch((*loc, key), "guide", f"{about} {key}", expected, got[key])
-
-    def _catalog(self, want: Mapping[str, str], loc: Loc) -> None:
-        shown_now = catalog(self.rt.bundle)
-        for path, expected in want.items():
-            found, value = lookup(shown_now, path)
-            if not found:
-                self.fail((*loc, path), "catalog", f"nothing at '{path}' in the catalog")
-            elif value != expected:
-                self.mismatch((*loc, path), "catalog", f"catalog '{path}'", expected, value)
-
-    def _queue(self, expect: Any, loc: Loc) -> None:
-        name, want = expect.name, expect.records
-        bundle = self.rt.bundle
-        with self.rt.store.read() as conn:
-            page = waiting(conn, bundle, name, list(bundle.forms), limit=1000)
-        back = {v: k for k, v in self.run.names.items()}
-        got = [back.get(r.id, r.id) for r in page.items]
-        if sorted(got) != sorted(want):
-            self.mismatch(
-                (*loc, "records"), "queue", f"queue '{name}' records", sorted(want), sorted(got)
-            )
-
-
-def guide_view(guide: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a guide in the shape a test's `guide:` expectation writes it."""
-    stage = guide.get("stage") or {}
-    tabs: dict[str, list[str]] = {}
-    for tab in guide.get("layout") or []:
-        titles = [f["title"] for f in tab["fields"]]
-        for section in tab["sections"]:
-            titles += [f"{section['section']} / {f['title']}" for f in section["fields"]]
-        tabs[tab["tab"]] = titles
-    knowledge: dict[str, Any] = {}
-    for link in stage.get("knowledge", []):
-        knowledge[link["title"]] = len(link["rows"]) if "rows" in link else link.get("url")
-    return {
-        "name": guide.get("name"),
-        "entity_title": guide.get("entity_title"),
-        "workflow_title": (guide.get("workflow") or {}).get("title"),
-        "stage": stage.get("id"),
-        "stage_title": stage.get("title"),
-        "guidance": stage.get("guidance"),
-        "knowledge": knowledge,
-        "insights": {i["title"]: i["value"] for i in stage.get("insights", [])},
-        "evidence": {
-            e["kind"]: f"{e['title']}: {e['attached']}/{e['min']}"
-            for e in stage.get("evidence", [])
-        },
-        "path": {p["id"]: f"{p['title']}: {p['state']}" for p in guide.get("path", [])},
-        "moves": stage.get("moves"),
-        "layout": tabs,
-    }
-
-
-def _naive(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value  # type: ignore[no-any-return]
-
-
-def _problem_matches(want: Mapping[str, Any], got: Mapping[str, Any]) -> bool:
-    for key, value in want.items():
-        if key == "contains":
-            if value not in str(got.get("message", "")):
-                return False
-        elif got.get(key) != value:
-            return False
-    return True
-
-
-def _all_text(exc: CommandError) -> str:
-    return " | ".join([exc.message, *(p.message for p in exc.problems)])
-
-
-def _notes(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "none"
-    shown_rows = [f"{r['payload'].get('template')} to {r['payload'].get('to')}" for r in rows[:8]]
-    more = f" and {len(rows) - 8} more" if len(rows) > 8 else ""
-    return ", ".join(shown_rows) + more
 
 
 __all__ = ["Checker", "same", "shown"]
