@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from engine.bundle import Bundle, CompiledScoring
 from engine.expr import EvaluationError
@@ -222,11 +223,19 @@ def _evaluate(m: _Model, r: Mapping[str, Any], c: Mapping[str, Any]) -> _Evaluat
     return result, values, [round(part / weight_sum, 6) for part in parts], missing, errors, False
 
 
-def validation_applies(spec: ValidationSpec, stage: str | None, now: datetime) -> bool:
-    """Tell whether a validation rule applies to a record in `stage` at `now`."""
+def validation_applies(
+    spec: ValidationSpec, stage: str | None, now: datetime, timezone: str = "UTC"
+) -> bool:
+    """Tell whether a validation rule applies to a record in `stage` at `now` (naive UTC).
+
+    `effective_from` is a date where the business is: it starts at local midnight.
+    """
     if spec.stages and stage not in spec.stages:
         return False
-    return spec.effective_from is None or now.date() >= spec.effective_from
+    if spec.effective_from is None:
+        return True
+    local = now.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date()
+    return local >= spec.effective_from
 
 
 def check_validations(
@@ -243,7 +252,11 @@ def check_validations(
     errors: list[Problem] = []
     warnings: list[Problem] = []
     for name, (spec, expr) in bundle.validations.items():
-        if spec.entity != entity or when not in spec.on or not validation_applies(spec, stage, now):
+        if (
+            spec.entity != entity
+            or when not in spec.on
+            or not validation_applies(spec, stage, now, bundle.manifest.timezone)
+        ):
             continue
         try:
             refused = bool(expr.fn(r, c))
