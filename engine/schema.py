@@ -7,14 +7,16 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from engine.spec import KINDS, LANGUAGE_VERSION
+from engine.spec.testing import TEST_KIND, TestSpec
 
 SCHEMA_ID = "https://sopflow.dev/schema/definitions-v1.json"
 
 
 def definition_schema() -> dict[str, Any]:
-    """Return one schema that checks any definition document by its `kind`."""
+    """Return one schema that checks any definition document (or test) by its `kind`."""
+    kinds: dict[str, type[Any]] = {**KINDS, TEST_KIND: TestSpec}
     _, top = models_json_schema(
-        [(model, "validation") for model in KINDS.values()],
+        [(model, "validation") for model in kinds.values()],
         ref_template="#/$defs/{model}",
         by_alias=True,
     )
@@ -23,7 +25,7 @@ def definition_schema() -> dict[str, Any]:
             "if": {"properties": {"kind": {"const": kind}}, "required": ["kind"]},
             "then": {"$ref": f"#/$defs/{model.__name__}"},
         }
-        for kind, model in KINDS.items()
+        for kind, model in kinds.items()
     ]
     schema = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -33,7 +35,7 @@ def definition_schema() -> dict[str, Any]:
         "type": "object",
         "required": ["kind", "version"],
         "properties": {
-            "kind": {"enum": list(KINDS), "description": "What this document defines."},
+            "kind": {"enum": list(kinds), "description": "What this document defines."},
             "version": {"const": LANGUAGE_VERSION, "description": "Language version."},
         },
         "allOf": branches,

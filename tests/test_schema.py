@@ -87,10 +87,11 @@ def test_every_ref_points_into_defs() -> None:
     assert [r for r in refs if r.removeprefix("#/$defs/") not in SCHEMA["$defs"]] == []
 
 
-def test_one_branch_per_kind() -> None:
-    assert SCHEMA["properties"]["kind"]["enum"] == list(KINDS)
+def test_one_branch_per_kind_and_one_for_tests() -> None:
+    assert SCHEMA["properties"]["kind"]["enum"] == [*KINDS, "test"]
     branches = {b["if"]["properties"]["kind"]["const"]: b["then"]["$ref"] for b in SCHEMA["allOf"]}
-    assert branches == {kind: f"#/$defs/{model.__name__}" for kind, model in KINDS.items()}
+    expected = {kind: f"#/$defs/{model.__name__}" for kind, model in KINDS.items()}
+    assert branches == {**expected, "test": "#/$defs/TestSpec"}
 
 
 @pytest.mark.parametrize("data", VALID_DOCUMENTS)
@@ -99,7 +100,7 @@ def test_valid_document_matches_the_schema(data: Any) -> None:
 
 
 def test_valid_documents_cover_every_kind() -> None:
-    assert {p.values[0]["kind"] for p in VALID_DOCUMENTS} == set(KINDS)
+    assert {p.values[0]["kind"] for p in VALID_DOCUMENTS} == {*KINDS, "test"}
 
 
 FORM = "kind: form\nversion: 1\nentity: lead\nfields:\n  pharmacy_name: {type: string}\n"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from engine.spec.base import DocumentSpec, Name, Spec, Text, UserId, exactly_one
 from engine.spec.manifest import LeaveSpec
@@ -112,12 +112,6 @@ class TickStep(Spec):
     to: When | None = None
     after: str | None = Field(default=None, description="A duration: '72h', '3 days'.")
     every: str | None = Field(default=None, description="Also tick at this interval on the way.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _bare_time(cls, data: Any) -> Any:
-        """Read `tick: 2026-01-08 09:00` as `tick: {to: 2026-01-08 09:00}`."""
-        return data if isinstance(data, dict) else {"to": data}
 
     @model_validator(mode="after")
     def _one_end(self) -> TickStep:
@@ -313,8 +307,17 @@ class Expectations(Spec):
         return self
 
 
+def _tick_may_be_a_time(schema: dict[str, Any]) -> None:
+    """Let editors accept `tick: 2026-01-08 09:00` (the model reads it as `{to: ...}`)."""
+    tick = schema.get("properties", {}).get("tick")
+    if isinstance(tick, dict):
+        schema["properties"]["tick"] = {"anyOf": [tick, {"type": "string"}]}
+
+
 class Step(Spec):
     """One step of a test: an action, a check, or both (the check runs after the action)."""
+
+    model_config = ConfigDict(**Spec.model_config, json_schema_extra=_tick_may_be_a_time)
 
     at: When | None = Field(default=None, description="Set the clock to this time first.")
     by: UserId | None = Field(default=None, description="Who acts (default: the test's actor).")
@@ -329,6 +332,12 @@ class Step(Spec):
     tick: TickStep | None = None
     refused: RefusalExpect | None = None
     expect: Expectations | None = None
+
+    @field_validator("tick", mode="before")
+    @classmethod
+    def _bare_time(cls, value: Any) -> Any:
+        """Read `tick: 2026-01-08 09:00` as `tick: {to: 2026-01-08 09:00}`."""
+        return value if value is None or isinstance(value, dict) else {"to": value}
 
     @model_validator(mode="after")
     def _one_action(self) -> Step:
