@@ -228,6 +228,7 @@ def _check_collect(
                 spec.outputs,
                 "unknown-output",
                 f"table '{spec.name}': ",
+                key=True,
             )
     if spec.hit != "collect":
         return

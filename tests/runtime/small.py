@@ -49,4 +49,4 @@ def diagnostics(root: Path, files: dict[str, str]) -> list[str]:
 
 
 def _relative(d: Diagnostic, root: Path) -> str:
-    return d.render().replace(f"{root.name}/", "")
+    return d.render().replace(f"{root}/", "").replace(f"{root.name}/", "")
