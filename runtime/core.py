@@ -506,7 +506,7 @@ class Runtime(Explanations, Ticker):
                     [
                         Problem(
                             "overlapping-rows",
-                            "make the rows exclusive",
+                            "make the rows exclusive, or use hit: first",
                             rule=exc.table,
                             detail={"rows": exc.rows},
                         )
