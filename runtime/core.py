@@ -310,8 +310,8 @@ class Runtime(Explanations, Ticker):
         self._route(unit, view, "created")
         if view.owner is None and view.queue is None and unit.actor in bundle.manifest.users:
             view.owner = unit.actor  # nobody routed it: whoever created it holds it
-        if view.owner is not None:
             load.settle(unit, view)
+        load.recount(unit, view)
         self._entity_alerts(unit, view)
         records.insert_record(unit.tx.conn, view, unit.now)
         unit.tx.event("created", view.id, entity, data=to_json(values), workflow=view.workflow)
@@ -347,7 +347,7 @@ class Runtime(Explanations, Ticker):
         if not changed and work.owner == view.owner:
             return view
         self._route(unit, work, "updated")
-        self._settle_load(unit, work)
+        load.recount(unit, work)
         self._entity_alerts(unit, work)
         records.save_record(unit.tx.conn, bundle, work, unit.now)
         unit.tx.event(kind, work.id, work.entity, changes=to_json(changed))
@@ -395,10 +395,10 @@ class Runtime(Explanations, Ticker):
         self._enter(unit, wf, work, target, source)
         self._rules(unit, work, "stage_entered")
         self._route(unit, work, "stage_entered")
-        if outcome is not None or work.owner != view.owner:
+        if outcome is not None:
             load.settle(unit, work)
         else:
-            self._settle_load(unit, work)
+            load.recount(unit, work)
         self._entity_alerts(unit, work)
         return records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
 
@@ -546,15 +546,9 @@ class Runtime(Explanations, Ticker):
         owner = view.owner
         changed = self._rules(unit, view, trigger)
         self._route(unit, view, trigger)
-        self._settle_load(unit, view)
+        load.recount(unit, view)
         self._entity_alerts(unit, view)
         return changed or view.owner != owner
-
-    def _settle_load(self, unit: Unit, view: RecordView) -> None:
-        """Recount the record in its owner's load when its entity's `load` reads its data."""
-        spec = load.load_spec(unit, view.entity)
-        if view.owner is not None and spec is not None and spec.counts_while is not None:
-            load.settle(unit, view)
 
     def _route(self, unit: Unit, view: RecordView, trigger: str) -> None:
         """Route by the first rule of the record's entity that reacts to `trigger`.
@@ -576,7 +570,12 @@ class Runtime(Explanations, Ticker):
 
     def _apply_routing(self, unit: Unit, view: RecordView, spec: Any) -> None:
         scope = view.scope()
-        result = route(unit.bundle, spec, scope, unit.context(scope), unit.tx.conn, unit.now)
+        # Routed again, the record leaves its owner's load if it moves: so it does not
+        # count against them (capacity, least loaded) when they may keep it.
+        holder = view.owner if view.owner and load.counts_now(unit, view.id) else None
+        result = route(
+            unit.bundle, spec, scope, unit.context(scope), unit.tx.conn, unit.now, holder
+        )
         before = view.owner
         view.owner, view.queue = result.owner, result.queue
         unit.tx.decision(

@@ -93,6 +93,13 @@ def settle(unit: Unit, view: RecordView) -> None:
         tx.sql(_UPDATE, params)
 
 
+def recount(unit: Unit, view: RecordView) -> None:
+    """Settle an owned record whose entity's `load` reads its data (after a change of it)."""
+    spec = load_spec(unit, view.entity)
+    if view.owner is not None and spec is not None and spec.counts_while is not None:
+        settle(unit, view)
+
+
 def window_ended(unit: Unit, record_id: str | None) -> None:
     """A load window's timer fell due: settle its record (a stale timer changes nothing)."""
     try:

@@ -174,6 +174,7 @@ class Ticker:
             "record_extra": {"sla_due": payload.get("due")},
         }
         run_actions(self.ops, unit, actions, work, row.kind, extra)
+        load.recount(unit, work)
         if work.data != view.data or work.owner != view.owner:
             records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
 

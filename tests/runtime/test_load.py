@@ -188,3 +188,17 @@ def test_a_workflow_record_leaves_the_load_when_it_reaches_an_exit(rt: Runtime) 
     assert load_of(rt) == {"ann": 1, "bob": 2}
     assert rt.create("deal", {"name": "next"}).owner == "ann"
     assert load_of(rt) == {"ann": 2, "bob": 2}
+
+
+def test_routing_again_does_not_count_the_record_against_its_owner(rt: Runtime) -> None:
+    ids = [lead(rt, f"lead {i}")[0] for i in range(4)]
+    assert load_of(rt) == {"ann": 2, "bob": 2}
+    again = rt.assign(ids[0], routing="lead_routing")
+    assert (again.owner, again.queue) == ("ann", None)  # ann at 2/2 may keep her own lead
+    assert load_of(rt) == {"ann": 2, "bob": 2}
+    rt.update(ids[1], {"state": "won"})
+    rt.update(ids[3], {"state": "won"})
+    assert load_of(rt) == {"ann": 2, "bob": 0}
+    moved = rt.assign(ids[0], routing="lead_routing")
+    assert moved.owner == "bob"  # ann 1 without it, bob 0: the lead moves to bob
+    assert load_of(rt) == {"ann": 1, "bob": 1}
