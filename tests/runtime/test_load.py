@@ -202,3 +202,40 @@ def test_routing_again_does_not_count_the_record_against_its_owner(rt: Runtime) 
     moved = rt.assign(ids[0], routing="lead_routing")
     assert moved.owner == "bob"  # ann 1 without it, bob 0: the lead moves to bob
     assert load_of(rt) == {"ann": 1, "bob": 1}
+
+
+def test_the_migration_counts_open_owned_records_as_before(
+    db_url: tuple[str, str | None],
+) -> None:
+    """Stores upgraded to 0003 keep their loads: open, owned records count for their owner."""
+    from sqlalchemy import text
+
+    from runtime import migrate
+
+    url, schema = db_url
+    old = Store.open(url, schema=schema, upgrade=False)
+    try:
+        migrate.upgrade(old.engine, "0002")
+        stamp = START
+        with old.engine.begin() as conn:
+            for rid, status, owner in [
+                ("r1", "open", "ann"),
+                ("r2", "won", "ann"),
+                ("r3", "open", None),
+            ]:
+                conn.execute(
+                    text(
+                        "INSERT INTO sf_record (id, entity, status, owner, data, schema_version, "
+                        "read_only, row_version, created_at, updated_at) VALUES "
+                        "(:id, 'lead', :status, :owner, '{}', 1, false, 1, :at, :at)"
+                    ),
+                    {"id": rid, "status": status, "owner": owner, "at": stamp},
+                )
+        assert old.upgrade() == migrate.head()
+        with old.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT record_id, owner, counted, until FROM sf_load_item")
+            ).all()
+        assert [(r[0], r[1], bool(r[2]), r[3]) for r in rows] == [("r1", "ann", True, None)]
+    finally:
+        old.dispose()
