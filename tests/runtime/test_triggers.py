@@ -121,11 +121,34 @@ fallback_queue: overflow
 """
 
 
+NOTE = """\
+kind: form
+version: 1
+entity: note
+fields:
+  ready: {type: boolean, default: false}
+---
+kind: routing
+version: 1
+name: note_routing
+entity: note
+on: [updated]
+when: "ready"
+candidates: {users: [bob, ann]}
+fallback_queue: overflow
+"""
+
+
 @pytest.fixture
 def bundle(tmp_path: Path) -> Bundle:
     return small_bundle(
         tmp_path / "defs",
-        {"forms/claim.yaml": CLAIM, "workflows/claim.yaml": FLOW, "rules/claim.yaml": RULES},
+        {
+            "forms/claim.yaml": CLAIM,
+            "workflows/claim.yaml": FLOW,
+            "rules/claim.yaml": RULES,
+            "forms/note.yaml": NOTE,
+        },
     )
 
 
@@ -174,3 +197,15 @@ def test_routing_on_stage_entered_skips_stages_its_when_rejects(rt: Runtime) -> 
     assert back.owner == "rita"
     again = rt.transition(claim.id, "intake")
     assert again.owner == "rita"  # when: stage == 'review' fails: nobody re-routes
+
+
+def test_routing_on_updated_gives_an_unowned_record_an_owner_once(rt: Runtime) -> None:
+    note = rt.create("note", {})
+    assert (note.owner, note.queue) == (None, None)  # not routed on created
+    assert rt.update(note.id, {"ready": False}).owner is None  # unchanged: nothing runs
+    ready = rt.update(note.id, {"ready": True})
+    assert ready.owner == "bob"  # best match: a tie, broken by the higher name
+    rt.assign(note.id, user="ann")
+    assert rt.update(note.id, {"ready": False}).owner == "ann"
+    assert rt.update(note.id, {"ready": True}).owner == "ann"  # owned: left alone
+    assert load_of(rt) == {"ann": 1, "bob": 0, "rita": 0}
