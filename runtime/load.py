@@ -110,6 +110,6 @@ def window_ended(unit: Unit, record_id: str | None) -> None:
 
 
 def counts_now(unit: Unit, record_id: str) -> bool:
-    """Tell whether a record counts in its owner's load now (for tests and explanations)."""
+    """Tell whether a record counts in its owner's load now (routing it again reads this)."""
     row = unit.tx.sql(_GET, {"id": record_id}).fetchone()
     return bool(row and row[1])
