@@ -70,6 +70,37 @@ class CompiledScoring:
     features: tuple[CompiledExpression, ...]
 
 
+class UniqueHitError(ValueError):
+    """A `hit: unique` decision table matched more than one row (1-based row numbers)."""
+
+    def __init__(self, table: str, rows: list[int]) -> None:
+        self.table, self.rows = table, rows
+        shown = ", ".join(str(r) for r in rows[:-1]) + f" and {rows[-1]}"
+        super().__init__(f"decision table '{table}' (hit: unique) matched rows {shown}")
+
+
+@dataclass(frozen=True)
+class TableResult:
+    """What a decision table decided: the matching rows (0-based) and the outputs to set."""
+
+    rows: list[int]
+    values: list[Any] | None  # None: no row matched and there is no default
+    defaulted: bool = False
+
+
+def _aggregate(how: str | None, column: list[Any]) -> Any:
+    if how is None:
+        return column
+    if how == "count":
+        return len(column)
+    present = [v for v in column if v is not None]
+    if how == "sum":
+        return sum(present)
+    if not present:
+        return None
+    return max(present) if how == "max" else min(present)
+
+
 @dataclass(frozen=True)
 class CompiledDecisionTable:
     """A decision table: compiled inputs and one matcher per input cell of each row."""
@@ -78,24 +109,43 @@ class CompiledDecisionTable:
     inputs: tuple[CompiledExpression, ...]
     rows: tuple[tuple[Matcher, ...], ...]
 
-    def decide(self, record: Mapping[str, Any], context: Mapping[str, Any]) -> list[list[Any]]:
-        """Return the outputs of the matching rows, per the hit policy (first/unique/collect)."""
+    def evaluate(self, record: Mapping[str, Any], context: Mapping[str, Any]) -> TableResult:
+        """Return the matching rows and the outputs they set, per the hit policy.
+
+        first: the first matching row; unique: the only one (more raise UniqueHitError);
+        collect: every matching row, each output a list or its declared aggregate.
+        No row: the default's values when there is one.
+        """
         values = [expr.fn(record, context) for expr in self.inputs]
-        width = len(self.spec.inputs)
-        hits = [
-            list(self.spec.rows[i][width:])
+        spec = self.spec
+        width = len(spec.inputs)
+        matched = [
+            i
             for i, row in enumerate(self.rows)
             if all(m(v) for m, v in zip(row, values, strict=True))
         ]
-        if not hits and self.spec.default is not None:
-            return [list(self.spec.default)]
-        if self.spec.hit == "first":
-            return hits[:1]
-        if self.spec.hit == "unique" and len(hits) > 1:
-            raise ValueError(
-                f"decision table '{self.spec.name}' (hit: unique) matched {len(hits)} rows"
-            )
-        return hits
+        if not matched:
+            default = list(spec.default) if spec.default is not None else None
+            return TableResult([], default, default is not None)
+        if spec.hit == "unique" and len(matched) > 1:
+            raise UniqueHitError(spec.name, [i + 1 for i in matched])
+        if spec.hit != "collect":
+            return TableResult(matched[:1], list(spec.rows[matched[0]][width:]))
+        outputs = [
+            _aggregate(spec.aggregate_of(name), [spec.rows[i][width + j] for i in matched])
+            for j, name in enumerate(spec.outputs)
+        ]
+        return TableResult(matched, outputs)
+
+    def decide(self, record: Mapping[str, Any], context: Mapping[str, Any]) -> list[list[Any]]:
+        """Return the outputs of the matching rows, per the hit policy (first/unique/collect)."""
+        result = self.evaluate(record, context)
+        if result.values is None:
+            return []
+        if result.defaulted or self.spec.hit != "collect":
+            return [result.values]
+        width = len(self.spec.inputs)
+        return [list(self.spec.rows[i][width:]) for i in result.rows]
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from engine.bundle import Bundle
+from engine.bundle import Bundle, UniqueHitError
 from engine.spec.workflow import StageSpec
-from runtime import alerts, records, stages, timers
+from runtime import alerts, load, records, stages, timers
 from runtime.actions import run_actions
 from runtime.clock import Clock, SystemClock
 from runtime.data import form_model, json_value, to_json
@@ -310,7 +310,8 @@ class Runtime(Explanations, Ticker):
         self._route(unit, view, "created")
         if view.owner is None and view.queue is None and unit.actor in bundle.manifest.users:
             view.owner = unit.actor  # nobody routed it: whoever created it holds it
-            change_load(unit.tx.conn, view.owner, +1)
+            load.settle(unit, view)
+        load.recount(unit, view)
         self._entity_alerts(unit, view)
         records.insert_record(unit.tx.conn, view, unit.now)
         unit.tx.event("created", view.id, entity, data=to_json(values), workflow=view.workflow)
@@ -346,6 +347,7 @@ class Runtime(Explanations, Ticker):
         if not changed and work.owner == view.owner:
             return view
         self._route(unit, work, "updated")
+        load.recount(unit, work)
         self._entity_alerts(unit, work)
         records.save_record(unit.tx.conn, bundle, work, unit.now)
         unit.tx.event(kind, work.id, work.entity, changes=to_json(changed))
@@ -381,7 +383,6 @@ class Runtime(Explanations, Ticker):
         work.stage, work.stage_entered_at = target, unit.now
         if outcome is not None:
             work.status = outcome
-            change_load(unit.tx.conn, work.owner, -1)
         unit.tx.event(
             "stage_changed",
             work.id,
@@ -393,6 +394,11 @@ class Runtime(Explanations, Ticker):
         )
         self._enter(unit, wf, work, target, source)
         self._rules(unit, work, "stage_entered")
+        self._route(unit, work, "stage_entered")
+        if outcome is not None:
+            load.settle(unit, work)
+        else:
+            load.recount(unit, work)
         self._entity_alerts(unit, work)
         return records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
 
@@ -435,9 +441,8 @@ class Runtime(Explanations, Ticker):
         if queue is not None and queue not in bundle.manifest.queues:
             raise Invalid(f"queue '{queue}' does not exist", [Problem("unknown-queue", queue)])
         record.owner, record.queue = user, (queue if user is None else None)
-        if record.status == "open" and before != record.owner:
-            change_load(unit.tx.conn, before, -1)
-            change_load(unit.tx.conn, record.owner, +1)
+        if before != record.owner:
+            load.settle(unit, record)
         unit.tx.event(
             "assigned",
             record.id,
@@ -461,6 +466,8 @@ class Runtime(Explanations, Ticker):
         record.workflow, record.status = workflow, "open"
         record.stage, record.stage_entered_at = wf.body.stages[0].id, unit.now
         self._enter(unit, wf, record, record.stage, None)
+        if record.owner is not None:
+            load.settle(unit, record)  # a finished record reopens: it is open work again
 
     def recompute_forecast_in(self, unit: Unit, name: str) -> dict[str, Any]:
         """Recompute a forecast and keep the snapshot (F8)."""
@@ -492,18 +499,34 @@ class Runtime(Explanations, Ticker):
                 continue
             scope = view.scope()
             try:
-                hits = table.decide(scope, unit.context(scope))
-            except (ValueError, Exception) as exc:
+                decided = table.evaluate(scope, unit.context(scope))
+            except UniqueHitError as exc:
+                raise Refused(
+                    str(exc),
+                    [
+                        Problem(
+                            "overlapping-rows",
+                            "make the rows exclusive, or use hit: first",
+                            rule=exc.table,
+                            detail={"rows": exc.rows},
+                        )
+                    ],
+                ) from exc
+            except Exception as exc:
                 unit.tx.decision(view.id, "decision_table", name, "failed", {"error": str(exc)})
                 continue
-            if hits:
-                view.data.update(zip(spec.outputs, hits[0], strict=False))
+            if decided.values is not None:
+                view.data.update(zip(spec.outputs, decided.values, strict=False))
             unit.tx.decision(
                 view.id,
                 "decision_table",
                 name,
-                repr(hits[0]) if hits else "no row matched",
-                {"inputs": list(spec.inputs), "rows": json_value(hits)},
+                repr(decided.values) if decided.values is not None else "no row matched",
+                {
+                    "inputs": list(spec.inputs),
+                    "rows": [i + 1 for i in decided.rows],
+                    "outputs": json_value(decided.values),
+                },
             )
             self._compute(unit, view)
         for name, model in bundle.scorings.items():
@@ -519,15 +542,25 @@ class Runtime(Explanations, Ticker):
         return view.data != before
 
     def _react(self, unit: Unit, view: RecordView, trigger: str) -> bool:
+        """Run what reacts to `trigger` (rules, then routing); tell if the record changed."""
+        owner = view.owner
         changed = self._rules(unit, view, trigger)
+        self._route(unit, view, trigger)
+        load.recount(unit, view)
         self._entity_alerts(unit, view)
-        return changed
+        return changed or view.owner != owner
 
     def _route(self, unit: Unit, view: RecordView, trigger: str) -> None:
+        """Route by the first rule of the record's entity that reacts to `trigger`.
+
+        On created and updated a rule fills in a missing owner; on stage_entered and
+        evidence_attached it routes the record again, whoever holds it.
+        """
+        again = trigger in ("stage_entered", "evidence_attached")
         for spec in unit.bundle.routings.values():
             if spec.entity != view.entity or trigger not in spec.on:
                 continue
-            if view.owner is not None or view.status != "open":
+            if (view.owner is not None and not again) or view.status != "open":
                 return
             scope = view.scope()
             if spec.when and not unit.bundle.expr(spec, "when").fn(scope, unit.context(scope)):
@@ -537,16 +570,21 @@ class Runtime(Explanations, Ticker):
 
     def _apply_routing(self, unit: Unit, view: RecordView, spec: Any) -> None:
         scope = view.scope()
-        result = route(unit.bundle, spec, scope, unit.context(scope), unit.tx.conn, unit.now)
+        # Routed again, the record leaves its owner's load if it moves: so it does not
+        # count against them (capacity, least loaded) when they may keep it.
+        holder = view.owner if view.owner and load.counts_now(unit, view.id) else None
+        result = route(
+            unit.bundle, spec, scope, unit.context(scope), unit.tx.conn, unit.now, holder
+        )
         before = view.owner
         view.owner, view.queue = result.owner, result.queue
         unit.tx.decision(
             view.id, "routing", spec.name, result.owner or f"queue:{result.queue}", result.explain()
         )
-        if view.status == "open" and before != view.owner:
-            change_load(unit.tx.conn, before, -1)
-            picked = unit.now if spec.strategy == "round_robin" else None
-            change_load(unit.tx.conn, view.owner, +1, picked)
+        if before != view.owner:
+            load.settle(unit, view)
+        if spec.strategy == "round_robin" and view.owner is not None:
+            change_load(unit.tx.conn, view.owner, 0, unit.now)  # note the pick
         unit.tx.event(
             "routed",
             view.id,

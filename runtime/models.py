@@ -196,6 +196,17 @@ class Assignment(SQLModel, table=True):
     round_robin_at: datetime | None = _time()
 
 
+class LoadItem(SQLModel, table=True):
+    """An owned record and whether it counts in its owner's load now (runtime/load.py)."""
+
+    __tablename__ = "sf_load_item"
+
+    record_id: str = Field(primary_key=True, max_length=32)
+    owner: str = Field(max_length=64)  # the owner at the record's last assignment
+    counted: bool = False  # it is one of `owner`'s sf_load.open_count
+    until: datetime | None = _time()  # the end of its load window (form `load: {for: ...}`)
+
+
 class ScheduleRun(SQLModel, table=True):
     """When each schedule last ran and is next due (survives restarts: missed runs)."""
 

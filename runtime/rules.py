@@ -542,10 +542,18 @@ def route(
     c: Mapping[str, Any],
     conn: Any,
     now: datetime,
+    holder: str | None = None,
 ) -> RoutingResult:
-    """Pick an owner: eligibility and threshold first, then the strategy; else the queue."""
+    """Pick an owner: eligibility and threshold first, then the strategy; else the queue.
+
+    `holder`: who owns the record and counts it in their load now (routing it again):
+    it is left out of their load, which is what it would be if they kept it.
+    """
     pool = _pool(bundle, spec)
     current = loads(conn, pool.ids)
+    if holder in current:
+        held, last = current[holder]
+        current[holder] = (max(held - 1, 0), last)
     model = bundle.scorings.get(spec.match) if spec.match else None
     m = _model(model) if model is not None else None
     eligible = bundle.expr(spec, "eligible").fn if spec.eligible else None

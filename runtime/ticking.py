@@ -19,7 +19,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, insert, select, text, update
 
 from engine.spec import AlertSpec, ScheduleSpec
-from runtime import alerts, records, stages, timers
+from runtime import alerts, load, records, stages, timers
 from runtime.actions import Operations, run_actions
 from runtime.data import json_value
 from runtime.errors import NotFound
@@ -135,6 +135,8 @@ class Ticker:
             self._sla(unit, row, report)
         elif row.kind == "alert_for":
             self._alert_for(unit, row, report)
+        elif row.kind == load.WINDOW:
+            load.window_ended(unit, row.record_id)
 
     def _sla(self, unit: Unit, row: Any, report: TickReport) -> None:
         try:
@@ -172,6 +174,7 @@ class Ticker:
             "record_extra": {"sla_due": payload.get("due")},
         }
         run_actions(self.ops, unit, actions, work, row.kind, extra)
+        load.recount(unit, work)
         if work.data != view.data or work.owner != view.owner:
             records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
 

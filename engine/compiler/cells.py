@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import operator
 import re
 from collections.abc import Callable
@@ -99,3 +100,43 @@ def parse_cell(cell: Any) -> Matcher:
     if match := _COMPARE.match(text):
         return Matcher(match.group(1), _literal(match.group(2)))
     return Matcher("==", _literal(text))
+
+
+def _near(value: Any) -> list[Any]:
+    """Return values next to a literal, of its own kind (ints stay ints)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return [value]
+    return [value - 1, value, value + 1]
+
+
+def _witnesses(a: Matcher, b: Matcher) -> list[Any]:
+    """Return values that may match both cells, built only from the cells' own literals."""
+    literals = a.literals() + b.literals()
+    found: list[Any] = []
+    for value in literals:
+        found += _near(value)
+    numbers = sorted(v for v in literals if isinstance(v, int | float) and not isinstance(v, bool))
+    if any(isinstance(v, float) for v in numbers):
+        found += [(x + y) / 2 for x, y in itertools.pairwise(numbers)]
+    for cell in (a, b):
+        if cell.op == "has":
+            found.append([cell.value])
+    if a.op == "has" and b.op == "has":
+        found.append([a.value, b.value])
+    return found
+
+
+def cells_overlap(a: Matcher, b: Matcher) -> bool:
+    """Tell whether some input value surely matches both cells.
+
+    True only with proof: one cell is '*', or a value made of the cells' own literals
+    (or a neighbour of the same kind) passes both. False means 'not shown', not 'never'.
+    """
+    if a.op == "any" or b.op == "any":
+        return True
+    return any(a(value) and b(value) for value in _witnesses(a, b))
+
+
+def rows_overlap(a: tuple[Matcher, ...], b: tuple[Matcher, ...]) -> bool:
+    """Tell whether some inputs surely match both rows (every column overlaps)."""
+    return all(cells_overlap(x, y) for x, y in zip(a, b, strict=True))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.compiler.cells import Matcher, parse_cell
+from engine.compiler.cells import Matcher, parse_cell, rows_overlap
 from engine.compiler.check_actions import check_actions
 from engine.compiler.context import Context, Entry, Site
 from engine.diagnostics import shorten
 from engine.expr import CompiledExpression, ExprType
-from engine.spec import DecisionTableSpec, RoutingSpec, ScoringSpec, ValidationSpec
+from engine.spec import DecisionTableSpec, FormSpec, RoutingSpec, ScoringSpec, ValidationSpec
 
 T = ExprType
 _NUMERIC = ("integer", "number", "any")
@@ -156,15 +156,19 @@ def check_decision_table(
             )
             matchers.append(matcher)
         for j, value in enumerate(row[len(spec.inputs) :]):
+            counted = spec.hit == "collect" and spec.aggregate_of(spec.outputs[j]) == "count"
             check_literals(
                 ctx,
                 at.at(len(spec.inputs) + j),
                 [value],
-                outputs[j] or T.ANY,
+                T.ANY if counted else outputs[j] or T.ANY,
                 spec.outputs[j],
                 f"row {r + 1}, output {j + 1}: ",
             )
+        if len(matchers) == len(spec.inputs):
+            _check_unique(ctx, spec, at, rows, tuple(matchers))
         rows.append(tuple(matchers))
+    _check_collect(ctx, entry, outputs)
     if spec.default is not None:
         if len(spec.default) != len(spec.outputs):
             ctx.error(
@@ -177,6 +181,98 @@ def check_decision_table(
                 ctx, site.at("default", j), [value], outputs[j] or T.ANY, spec.outputs[j]
             )
     return [e for e in inputs if e is not None], rows
+
+
+def _check_unique(
+    ctx: Context,
+    spec: DecisionTableSpec,
+    at: Site,
+    earlier: list[tuple[Matcher, ...]],
+    row: tuple[Matcher, ...],
+) -> None:
+    """hit: unique: a row that surely matches the same inputs as an earlier row is an error."""
+    if spec.hit != "unique":
+        return
+    for k, other in enumerate(earlier):
+        if len(other) == len(row) and rows_overlap(other, row):
+            ctx.error(
+                at,
+                "overlapping-rows",
+                f"rows {k + 1} and {len(earlier) + 1} can both match the same inputs, "
+                f"and table '{spec.name}' is hit: unique",
+                "make the rows exclusive, or use hit: first or hit: collect",
+            )
+            return
+
+
+def _check_collect(
+    ctx: Context, entry: Entry[DecisionTableSpec], outputs: list[ExprType | None]
+) -> None:
+    """Check `aggregate` and that each output of hit: collect can hold what it gets."""
+    spec, site = entry.spec, entry.site
+    if spec.aggregate is not None and spec.hit != "collect":
+        ctx.error(
+            site.at("aggregate"),
+            "invalid",
+            f"'aggregate' combines the rows of hit: collect; table '{spec.name}' is "
+            f"hit: {spec.hit}",
+            "use hit: collect, or drop 'aggregate'",
+        )
+        return
+    if isinstance(spec.aggregate, dict):
+        for name in spec.aggregate:
+            ctx.known(
+                site.at("aggregate", name),
+                "output",
+                name,
+                spec.outputs,
+                "unknown-output",
+                f"table '{spec.name}': ",
+                key=True,
+            )
+    if spec.hit != "collect":
+        return
+    for j, (name, target) in enumerate(zip(spec.outputs, outputs, strict=True)):
+        if target is None or target.kind == "any":
+            continue
+        how = spec.aggregate_of(name)
+        if how is None and target.kind != "list":
+            ctx.error(
+                site.at("outputs", j),
+                "type-mismatch",
+                f"hit: collect gives '{name}' the list of every matching row's value; "
+                f"it is a {target.describe()} field",
+                "give the table an 'aggregate' (sum, max, min, count) or make it a list field",
+            )
+        elif how is not None and target.kind not in _NUMERIC:
+            ctx.error(
+                site.at("outputs", j),
+                "type-mismatch",
+                f"aggregate {how} gives '{name}' a number; it is a {target.describe()} field",
+            )
+
+
+def check_load(ctx: Context, entry: Entry[FormSpec]) -> None:
+    """Check a form's `load`: a true/false condition over the record, a calendar-time window."""
+    spec, site = entry.spec, entry.site
+    load = spec.load
+    if load is None:
+        return
+    ctx.expr(
+        site.at("load", "counts_while"),
+        load.counts_while,
+        ctx.scope_for(spec.entity),
+        T.BOOL,
+        owner=load,
+        attr="counts_while",
+    )
+    if load.for_ is not None and load.for_.working:
+        ctx.error(
+            site.at("load", "for"),
+            "invalid",
+            f"load 'for: {load.for_}' counts working time; a load window runs on the clock",
+            "write it in hours or days, e.g. '7 days'",
+        )
 
 
 def _count(n: int, noun: str) -> str:

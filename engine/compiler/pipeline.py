@@ -21,6 +21,7 @@ from engine.compiler.check_forms import check_form, compile_computed, enum_value
 from engine.compiler.check_manifest import check_manifest, check_table
 from engine.compiler.check_rules import (
     check_decision_table,
+    check_load,
     check_routing,
     check_scoring,
     check_validation,
@@ -285,6 +286,7 @@ def _check_rest(
     for entity, fentry in ctx.of("form").items():
         check_form(ctx, fentry)
         computed, order = compile_computed(ctx, fentry)
+        check_load(ctx, fentry)
         forms[entity] = CompiledForm(
             fentry.spec, frozen(ctx.entities[entity]), frozen(computed), tuple(order)
         )

@@ -9,6 +9,7 @@ from pydantic import Field, field_validator, model_validator
 from engine.spec.base import (
     Date,
     DocumentSpec,
+    DurationText,
     Expr,
     Name,
     Roles,
@@ -180,6 +181,25 @@ class Permissions(Spec):
     delete: Roles | None = None
 
 
+class LoadSpec(Spec):
+    """When an owned, open record counts as open work of its owner (routing capacity)."""
+
+    counts_while: Expr | None = Field(
+        default=None, description="The record counts only while this holds (checked on changes)."
+    )
+    for_: DurationText | None = Field(
+        default=None,
+        alias="for",
+        description="The record counts at most this long after each assignment (a timer).",
+    )
+
+    @model_validator(mode="after")
+    def _some(self) -> LoadSpec:
+        if self.counts_while is None and self.for_ is None:
+            raise ValueError("load needs 'counts_while', 'for' or both")
+        return self
+
+
 class FormSpec(DocumentSpec):
     """An entity and its form: the fields a record holds and how it is shown."""
 
@@ -196,3 +216,8 @@ class FormSpec(DocumentSpec):
     fields: dict[Name, FieldSpec]
     layout: list[LayoutTab] = Field(default_factory=list)
     permissions: Permissions = Field(default_factory=Permissions)
+    load: LoadSpec | None = Field(
+        default=None,
+        description="When an owned record stops counting toward its owner's load "
+        "(default: while it is open).",
+    )

@@ -10,6 +10,7 @@ from engine.spec.actions import ActionSpec
 from engine.spec.base import Date, DocumentSpec, Expr, Name, Spec, Template, Text, UserId
 
 Trigger = Literal["created", "updated", "stage_entered", "evidence_attached"]
+Aggregate = Literal["sum", "max", "min", "count"]
 
 
 class MissingPolicy(Spec):
@@ -129,11 +130,22 @@ class DecisionTableSpec(DocumentSpec):
     title: str = ""
     description: Text = ""
     hit: Literal["first", "unique", "collect"] = "first"
+    aggregate: Aggregate | dict[Name, Aggregate] | None = Field(
+        default=None,
+        description="hit: collect: sum, max, min or count the matching rows' outputs "
+        "(one for every output, or per output); without it each output gets a list.",
+    )
     on: list[Trigger] = ["created", "updated"]
     inputs: list[Expr] = Field(min_length=1, description="Expressions the cells test.")
     outputs: list[Name] = Field(min_length=1, description="Fields the table sets.")
     rows: list[list[Any]] = Field(min_length=1)
     default: list[Any] | None = Field(default=None, description="Outputs when no row matches.")
+
+    def aggregate_of(self, output: str) -> str | None:
+        """Return how `hit: collect` combines an output's values (None: a list of them)."""
+        if isinstance(self.aggregate, dict):
+            return self.aggregate.get(output)
+        return self.aggregate
 
 
 class ValidationSpec(DocumentSpec):
