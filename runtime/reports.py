@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from engine.bundle import Bundle, CompiledWorkflow
 from engine.spec import ForecastSpec, MetricSpec
 from runtime.alerts import as_dict
+from runtime.calendar import WorkingTime
 from runtime.data import to_json
 from runtime.forecast import compute_forecast, forecast_accuracy
 from runtime.metrics import StoreSql, compute_metric, stage_dwell
@@ -212,10 +213,13 @@ def _seconds(hours: float | None) -> float | None:
     return None if hours is None else round(hours * 3600.0, 3)
 
 
-def dwell(conn: Connection, wf: CompiledWorkflow, now: datetime) -> list[dict[str, Any]]:
+def dwell(
+    conn: Connection, wf: CompiledWorkflow, now: datetime, working: WorkingTime | None = None
+) -> list[dict[str, Any]]:
     """Return per stage (in workflow order) stays, open stays, mean, median and p90 dwell
-    in seconds (open stays count their time so far), the SLA limit and its breaches."""
-    found = {row["stage"]: row for row in stage_dwell(conn, wf.name, now)}
+    in seconds (open stays count their time so far; with `working`, working seconds of
+    that calendar), the SLA limit and its breaches."""
+    found = {row["stage"]: row for row in stage_dwell(conn, wf.name, now, working)}
     breaches = sla_breaches(conn, wf.name)
     out = []
     for stage in wf.body.stages:
@@ -309,21 +313,26 @@ def forecast_report(
 
 # -- metrics --------------------------------------------------------------------------
 def metric_report(
-    conn: Connection, spec: MetricSpec, now: datetime, group_by: list[str] | None = None
+    conn: Connection,
+    spec: MetricSpec,
+    now: datetime,
+    group_by: list[str] | None = None,
+    bundle: Bundle | None = None,
 ) -> dict[str, Any]:
     """Return a metric's overall value and, when grouped, its value per group.
 
     `group_by` picks some of the metric's own `group_by` columns (None: all of them;
-    an empty list: no groups).
+    an empty list: no groups). `bundle` gives the calendar a metric may count in.
     """
     columns = list(spec.group_by) if group_by is None else group_by
-    [overall] = compute_metric(conn, spec.model_copy(update={"group_by": []}), now)
+    overall_spec = spec.model_copy(update={"group_by": []})
+    [overall] = compute_metric(conn, overall_spec, now, bundle=bundle)
     groups = []
     if columns:
         regrouped = spec.model_copy(update={"group_by": columns})
         groups = [
             {**to_json(row.groups), "value": row.value, "count": row.count}
-            for row in compute_metric(conn, regrouped, now)
+            for row in compute_metric(conn, regrouped, now, bundle=bundle)
         ]
     return {
         "name": spec.name,
