@@ -122,13 +122,14 @@ def _check_calendar(ctx: Context, entry: Entry[MetricSpec]) -> None:
             f"a calendar counts the working time of '{duration}'; this metric measures {measured}",
             f"measure 'of: {duration}' or remove 'calendar'",
         )
-    for name in [*spec.where, *spec.group_by]:
-        if name == duration:
-            ctx.error(
-                site.at("where" if name in spec.where else "group_by"),
-                "calendar-without-duration",
-                f"with a calendar, '{name}' may only be measured, not filtered or grouped by",
-            )
+    places = [site.at("where", n) for n in spec.where if n == duration]
+    places += [site.at("group_by", i) for i, n in enumerate(spec.group_by) if n == duration]
+    for place in places:
+        ctx.error(
+            place,
+            "calendar-without-duration",
+            f"with a calendar, '{duration}' may only be measured, not filtered or grouped by",
+        )
 
 
 def metric_sig(ctx: Context, spec: MetricSpec) -> MetricSig:
