@@ -58,10 +58,12 @@ class Calendar(Spec):
 
     weekdays: list[Weekday] = Field(
         default=["mon", "tue", "wed", "thu", "fri"],
+        min_length=1,
         description="Days that have working hours.",
     )
     hours: Annotated[list[HoursRange], one_or_many({"type": "string"})] = Field(
         default=["09:00-18:00"],
+        min_length=1,
         description="Working hours of a working day, e.g. ['09:00-12:00', '13:00-18:00'].",
     )
     holidays: list[Date] = Field(default_factory=list, description="Dates with no working hours.")

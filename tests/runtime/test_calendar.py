@@ -107,14 +107,27 @@ def test_days_keep_local_time_across_a_dst_change() -> None:
     assert got - start == timedelta(days=3) - timedelta(hours=1)
 
 
+# The compiler refuses these (weekdays and hours need an item each); the runtime still
+# refuses to count in them rather than loop.
+NO_DAYS = Calendar.model_construct(weekdays=[], hours=["09:00-18:00"], holidays=[])
+NO_HOURS = Calendar.model_construct(weekdays=["mon"], hours=[], holidays=[])
+
+
+def test_calendar_without_working_time_is_refused_by_the_model() -> None:
+    with pytest.raises(ValueError, match="at least 1 item"):
+        Calendar(weekdays=[])
+    with pytest.raises(ValueError, match="at least 1 item"):
+        Calendar(hours=[])
+
+
 def test_calendar_without_working_time_is_an_error() -> None:
     start = local(SH, 2026, 1, 5, 9, 0)
     with pytest.raises(ValueError, match="no working time"):
-        add(start, "1 working hour", Calendar(weekdays=[]))
+        add(start, "1 working hour", NO_DAYS)
     with pytest.raises(ValueError, match="no working time"):
-        add(start, "1 working day", Calendar(hours=[]))
+        add(start, "1 working day", NO_HOURS)
     with pytest.raises(ValueError, match="no working time"):
-        working_seconds_between(start, start + timedelta(days=1), Calendar(weekdays=[]), SH)
+        working_seconds_between(start, start + timedelta(days=1), NO_DAYS, SH)
 
 
 def test_a_year_of_holidays_stops_at_the_cap(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -256,7 +269,7 @@ def test_working_at_split_hours_weekends_and_holidays() -> None:
     assert split.working_at(local(SH, 2026, 1, 5, 13, 0)) is True
     assert split.working_at(local(SH, 2026, 1, 7, 10, 0)) is False  # the extra holiday
     assert split.working_at(local(SH, 2026, 1, 10, 10, 0)) is False  # Saturday
-    assert WorkingTime(Calendar(weekdays=[]), SH).working_at(local(SH, 2026, 1, 5, 10, 0)) is False
+    assert WorkingTime(NO_DAYS, SH).working_at(local(SH, 2026, 1, 5, 10, 0)) is False
 
 
 def test_a_day_ending_at_midnight() -> None:
