@@ -246,9 +246,16 @@ class WorkingTime:
         return at
 
     def working_at(self, when: datetime) -> bool:
-        """Tell whether naive-UTC `when` is working time (an hours range's end is not)."""
-        day = self.plan.local_date(when)
-        return any(begin <= when < end for begin, end in self.plan.intervals(day))
+        """Tell whether naive-UTC `when` is working time (an hours range's end is not).
+
+        The local wall time is compared with the ranges, so a repeated hour at the end
+        of summer time counts (or not) both times, like any other hour.
+        """
+        local = when.replace(tzinfo=UTC).astimezone(self.plan.zone)
+        if not self.plan.working_day(local.date()):
+            return False
+        minute = local.hour * 60 + local.minute + (local.second + local.microsecond / 1e6) / 60
+        return any(start <= minute < end for start, end in self.plan.hours)
 
     def seconds_between(self, a: datetime, b: datetime) -> float:
         """Return the working seconds from naive-UTC `a` to `b` (negative if `b` is earlier)."""

@@ -309,6 +309,17 @@ def test_berlin_days_keep_local_time_across_the_autumn_change() -> None:
     assert working_seconds_between(*spring, always, BERLIN) == 23 * 3600
 
 
+def test_berlin_working_at_in_the_repeated_and_the_skipped_hour() -> None:
+    night = WorkingTime(Calendar(weekdays=["sun"], hours=["02:00-03:00"]), BERLIN)
+    # 2026-10-25: 02:00-03:00 happens twice (CEST, then CET); both count.
+    assert night.working_at(datetime(2026, 10, 25, 0, 30)) is True  # 02:30 CEST
+    assert night.working_at(datetime(2026, 10, 25, 1, 30)) is True  # 02:30 CET
+    assert night.working_at(datetime(2026, 10, 25, 2, 0)) is False  # 03:00 CET
+    # 2026-03-29: 02:00-03:00 does not exist; 01:59 CET is followed by 03:00 CEST.
+    assert night.working_at(datetime(2026, 3, 29, 0, 59)) is False
+    assert night.working_at(datetime(2026, 3, 29, 1, 0)) is False
+
+
 @pytest.fixture
 def new_york_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Run a test on a machine whose local time zone is America/New_York."""
