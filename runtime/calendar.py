@@ -245,6 +245,16 @@ class WorkingTime:
             at = _shift_days(plan, at, -days)
         return at
 
+    def length(self, duration: Duration) -> float:
+        """Return the working seconds a working duration stands for (else its seconds).
+
+        `2 working days` is two working days' hours (16 hours of 09:00-12:00, 13:00-18:00).
+        """
+        if not duration.working:
+            return duration.seconds
+        days, seconds = _split(duration, self.plan)
+        return days * self.plan.day_seconds + seconds
+
     def working_at(self, when: datetime) -> bool:
         """Tell whether naive-UTC `when` is working time (an hours range's end is not).
 

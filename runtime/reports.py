@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from engine.bundle import Bundle, CompiledWorkflow
 from engine.spec import ForecastSpec, MetricSpec
+from engine.spec.base import Duration
 from runtime.alerts import as_dict
 from runtime.calendar import WorkingTime
 from runtime.data import to_json
@@ -209,6 +210,13 @@ def sla_breaches(conn: Connection, workflow: str) -> dict[str, int]:
     return {stage: int(n) for stage, n in conn.execute(query).all()}
 
 
+def _limit(within: Duration | None, working: WorkingTime | None) -> float | None:
+    """Return an SLA limit in seconds: working seconds when dwell counts working time."""
+    if within is None:
+        return None
+    return working.length(within) if working is not None else within.seconds
+
+
 def _seconds(hours: float | None) -> float | None:
     return None if hours is None else round(hours * 3600.0, 3)
 
@@ -218,7 +226,8 @@ def dwell(
 ) -> list[dict[str, Any]]:
     """Return per stage (in workflow order) stays, open stays, mean, median and p90 dwell
     in seconds (open stays count their time so far; with `working`, working seconds of
-    that calendar), the SLA limit and its breaches."""
+    that calendar), the SLA limit (a working limit in working seconds when `working`
+    is given) and its breaches."""
     found = {row["stage"]: row for row in stage_dwell(conn, wf.name, now, working)}
     breaches = sla_breaches(conn, wf.name)
     out = []
@@ -234,7 +243,7 @@ def dwell(
                 "mean_seconds": _seconds(row.get("avg_hours")),
                 "median_seconds": _seconds(row.get("median_hours")),
                 "p90_seconds": _seconds(row.get("p90_hours")),
-                "sla_seconds": sla.within.seconds if sla and sla.within else None,
+                "sla_seconds": _limit(sla.within if sla else None, working),
                 "sla_breaches": breaches.get(stage.id, 0),
             }
         )

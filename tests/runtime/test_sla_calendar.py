@@ -13,7 +13,8 @@ import pytest
 
 from engine.bundle import Bundle
 from engine.compiler.pipeline import compile_bundle
-from runtime import timers
+from runtime import reports, timers
+from runtime.calendar import working_time
 from runtime.clock import FakeClock
 from runtime.core import Runtime
 from runtime.store import Store
@@ -165,3 +166,22 @@ def test_the_machine_time_zone_changes_nothing(
     assert got["breach"] == berlin(4, 8, 10)
     assert got["1 working day"] == berlin(4, 7, 10)
     assert got["4 working hours"] == berlin(4, 7, 15)
+
+
+def test_dwell_report_in_working_time_gives_the_limit_in_working_seconds(
+    store: Store, bundle: Bundle, tmp_path: Path
+) -> None:
+    created = berlin(3, 5, 10)  # Thursday 10:00
+    rt = Runtime(bundle, store, FakeClock(created), evidence_dir=tmp_path / "evidence")
+    record = rt.create("case", {"subject": "printer"})
+    rt.clock.set(berlin(3, 6, 12))  # type: ignore[attr-defined]
+    rt.transition(record.id, "done")
+    wf = bundle.workflows["case_flow"]
+    office = working_time(bundle, "office")
+    with store.read() as conn:
+        [working, _] = reports.dwell(conn, wf, berlin(3, 6, 12), office)
+        [clock, _] = reports.dwell(conn, wf, berlin(3, 6, 12))
+    assert working["sla_seconds"] == 2 * 9 * 3600  # two 9-hour days
+    assert working["mean_seconds"] == (8 + 3) * 3600  # Thursday 10-18, Friday 09-12
+    assert clock["sla_seconds"] == 2 * 86400
+    assert clock["mean_seconds"] == 26 * 3600
