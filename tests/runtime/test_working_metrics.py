@@ -12,6 +12,7 @@ from sqlalchemy import Connection, insert
 from engine.spec import MetricSpec
 from runtime.calendar import working_time
 from runtime.metrics import MetricCache, MetricRow, compute_metric, stage_dwell
+from runtime.reports import metric_report
 from runtime.store import T_ALERT, T_STAY, Store
 from runtime.working_metrics import aggregate
 from tests.runtime.helpers import default_bundle
@@ -202,3 +203,14 @@ def test_python_aggregates_of_nothing() -> None:
         None,
     ]
     assert aggregate("p90", [5.0]) == 5.0
+
+
+def test_metric_report_counts_in_working_time(stays: Store) -> None:
+    spec = metric(measure="max", of="dwell_hours", calendar="office", group_by=["stage"])
+    with stays.read() as conn:
+        report = metric_report(conn, spec, NOW, bundle=default_bundle())
+    assert (report["value"], report["count"]) == (8.0, 6)
+    assert [(g["stage"], g["value"], g["count"]) for g in report["groups"]] == [
+        ("proposal_demo", 4.0, 4),
+        ("quote", 8.0, 2),
+    ]
