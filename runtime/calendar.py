@@ -14,6 +14,12 @@ A working duration is read from its text (`Duration.text`):
 
 A Duration whose text cannot be read falls back to its seconds: a whole number of days
 counts working days, anything else working hours.
+
+Subtracting (`subtract_duration`, for SLA reminders) mirrors adding: from a deadline
+outside working time, counting starts at the last working moment before it; hour parts
+are taken back through working hours, day parts go back whole working days to the same
+local time. Holidays are the calendar's `holidays` plus the `date` column of its
+`holidays_table` (`working_time` reads both for a bundle's calendar).
 """
 
 from __future__ import annotations
@@ -21,10 +27,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from engine.bundle import Bundle
 from engine.spec.base import Duration, duration_parts
 from engine.spec.manifest import Calendar
 
@@ -106,12 +113,16 @@ def _parse_hours(ranges: Collection[str]) -> tuple[tuple[int, int], ...]:
 
 def _plan(calendar: Calendar, tz: str, holidays: Collection[date]) -> _Plan:
     weekdays = frozenset(_WEEKDAYS[d] for d in calendar.weekdays)
-    plan = _Plan(
+    return _Plan(
         _zone(tz),
         weekdays,
         _parse_hours(calendar.hours),
         frozenset(calendar.holidays) | frozenset(holidays),
     )
+
+
+def _timed(plan: _Plan) -> _Plan:
+    """Return `plan`, or raise ValueError when it has no working time to count."""
     if not plan.weekdays or not plan.hours:
         raise ValueError(
             "the calendar has no working time (it needs at least one weekday and one hours range)"
@@ -124,6 +135,14 @@ def _days_from(first: date) -> Iterator[date]:
         yield first + timedelta(days=offset)
     raise ValueError(
         f"the calendar has no working time within {MAX_DAYS} days after {first.isoformat()}"
+    )
+
+
+def _days_back(first: date) -> Iterator[date]:
+    for offset in range(MAX_DAYS + 1):
+        yield first - timedelta(days=offset)
+    raise ValueError(
+        f"the calendar has no working time within {MAX_DAYS} days before {first.isoformat()}"
     )
 
 
@@ -140,6 +159,37 @@ def _consume(plan: _Plan, start: datetime, seconds: float) -> datetime:
                 return origin + timedelta(seconds=remaining)
             remaining -= available
     raise AssertionError("unreachable")  # pragma: no cover - _days_from raises first
+
+
+def _consume_back(plan: _Plan, end: datetime, seconds: float) -> datetime:
+    """Move back from `end` through `seconds` of working time (0: the last working moment)."""
+    remaining = seconds
+    for day in _days_back(plan.local_date(end)):
+        for begin, finish in reversed(plan.intervals(day)):
+            if begin > end:
+                continue
+            origin = min(finish, end)
+            available = (origin - begin).total_seconds()
+            if remaining <= available:
+                return origin - timedelta(seconds=remaining)
+            remaining -= available
+    raise AssertionError("unreachable")  # pragma: no cover - _days_back raises first
+
+
+def _shift_days(plan: _Plan, at: datetime, days: int) -> datetime:
+    """Move naive-UTC `at` by `days` working days (negative: back), keeping its local time."""
+    local = at.replace(tzinfo=UTC).astimezone(plan.zone)
+    step = 1 if days > 0 else -1
+    walk = _days_from if days > 0 else _days_back
+    counted = 0
+    day = local.date()
+    for day in walk(local.date() + timedelta(days=step)):
+        if plan.working_day(day):
+            counted += 1
+            if counted == abs(days):
+                break
+    wall = datetime.combine(day, local.time(), tzinfo=plan.zone)
+    return wall.astimezone(UTC).replace(tzinfo=None)
 
 
 def _split(duration: Duration, plan: _Plan) -> tuple[int, float]:
@@ -159,6 +209,115 @@ def _split(duration: Duration, plan: _Plan) -> tuple[int, float]:
     return 0, duration.seconds
 
 
+@dataclass(frozen=True)
+class WorkingTime:
+    """A calendar read in a time zone with all its holidays: working-time arithmetic."""
+
+    calendar: Calendar
+    tz: str
+    holidays: frozenset[date] = frozenset()
+    plan: _Plan = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "plan", _plan(self.calendar, self.tz, self.holidays))
+
+    def add(self, start: datetime, duration: Duration) -> datetime:
+        """Return naive-UTC `start` plus `duration` (working time if the duration says so)."""
+        if not duration.working or duration.seconds <= 0:
+            return start + timedelta(seconds=duration.seconds)
+        plan = _timed(self.plan)
+        days, seconds = _split(duration, plan)
+        at = _consume(plan, start, 0.0)  # the next moment of working time
+        if days:
+            at = _shift_days(plan, at, days)
+        if seconds > 0:
+            at = _consume(plan, at, seconds)
+        return at
+
+    def subtract(self, end: datetime, duration: Duration) -> datetime:
+        """Return naive-UTC `end` minus `duration` (working time if the duration says so)."""
+        if not duration.working or duration.seconds <= 0:
+            return end - timedelta(seconds=duration.seconds)
+        plan = _timed(self.plan)
+        days, seconds = _split(duration, plan)
+        at = _consume_back(plan, end, seconds)
+        if days:
+            at = _shift_days(plan, at, -days)
+        return at
+
+    def length(self, duration: Duration) -> float:
+        """Return the working seconds a working duration stands for (else its seconds).
+
+        `2 working days` is two working days' hours (16 hours of 09:00-12:00, 13:00-18:00).
+        """
+        if not duration.working:
+            return duration.seconds
+        days, seconds = _split(duration, self.plan)
+        return days * self.plan.day_seconds + seconds
+
+    def working_at(self, when: datetime) -> bool:
+        """Tell whether naive-UTC `when` is working time (an hours range's end is not).
+
+        The local wall time is compared with the ranges, so a repeated hour at the end
+        of summer time counts (or not) both times, like any other hour.
+        """
+        local = when.replace(tzinfo=UTC).astimezone(self.plan.zone)
+        if not self.plan.working_day(local.date()):
+            return False
+        minute = local.hour * 60 + local.minute + (local.second + local.microsecond / 1e6) / 60
+        return any(start <= minute < end for start, end in self.plan.hours)
+
+    def seconds_between(self, a: datetime, b: datetime) -> float:
+        """Return the working seconds from naive-UTC `a` to `b` (negative if `b` is earlier)."""
+        if b < a:
+            return -self.seconds_between(b, a)
+        plan = _timed(self.plan)
+        first, last = plan.local_date(a), plan.local_date(b)
+        if (last - first).days > MAX_DAYS:
+            raise ValueError(f"cannot count working time over more than {MAX_DAYS} days")
+        total = 0.0
+        day = first
+        while day <= last:
+            for begin, end in plan.intervals(day):
+                overlap = (min(end, b) - max(begin, a)).total_seconds()
+                total += max(0.0, overlap)
+            day += timedelta(days=1)
+        return total
+
+
+def table_holidays(bundle: Bundle, calendar: Calendar) -> frozenset[date]:
+    """Return the dates in the `date` column of a calendar's `holidays_table` (if any)."""
+    table = bundle.tables.get(calendar.holidays_table or "")
+    if table is None:
+        return frozenset()
+    days = (row.get("date") for row in table.rows)
+    return frozenset(d for d in days if isinstance(d, date) and not isinstance(d, datetime))
+
+
+_BUNDLE_CALENDARS: dict[tuple[int, str], tuple[Bundle, WorkingTime]] = {}
+
+
+def working_time(bundle: Bundle, name: str | None) -> WorkingTime | None:
+    """Return a bundle's calendar `name` in its time zone with every holiday (None: no such)."""
+    calendar = bundle.manifest.calendars.get(name or "")
+    if calendar is None:
+        return None
+    key = (id(bundle), name or "")
+    found = _BUNDLE_CALENDARS.get(key)
+    if found is not None and found[0] is bundle:
+        return found[1]
+    made = WorkingTime(calendar, bundle.manifest.timezone, table_holidays(bundle, calendar))
+    if len(_BUNDLE_CALENDARS) > 256:
+        _BUNDLE_CALENDARS.clear()
+    _BUNDLE_CALENDARS[key] = (bundle, made)
+    return made
+
+
+def local_date(bundle: Bundle, when: datetime) -> date:
+    """Return the date in the bundle's time zone at naive-UTC `when`."""
+    return when.replace(tzinfo=UTC).astimezone(_zone(bundle.manifest.timezone)).date()
+
+
 def add_duration(
     start: datetime,
     duration: Duration,
@@ -173,23 +332,20 @@ def add_duration(
     """
     if not duration.working or calendar is None or duration.seconds <= 0:
         return start + timedelta(seconds=duration.seconds)
-    plan = _plan(calendar, tz, holidays)
-    days, seconds = _split(duration, plan)
-    at = _consume(plan, start, 0.0)  # the next moment of working time
-    if days:
-        local = at.replace(tzinfo=UTC).astimezone(plan.zone)
-        counted = 0
-        day = local.date()
-        for day in _days_from(local.date() + timedelta(days=1)):
-            if plan.working_day(day):
-                counted += 1
-                if counted == days:
-                    break
-        wall = datetime.combine(day, local.time(), tzinfo=plan.zone)
-        at = wall.astimezone(UTC).replace(tzinfo=None)
-    if seconds > 0:
-        at = _consume(plan, at, seconds)
-    return at
+    return WorkingTime(calendar, tz, frozenset(holidays)).add(start, duration)
+
+
+def subtract_duration(
+    end: datetime,
+    duration: Duration,
+    calendar: Calendar | None,
+    tz: str,
+    holidays: Collection[date] = (),
+) -> datetime:
+    """Return naive-UTC `end` minus `duration`, in working time if the duration says so."""
+    if not duration.working or calendar is None or duration.seconds <= 0:
+        return end - timedelta(seconds=duration.seconds)
+    return WorkingTime(calendar, tz, frozenset(holidays)).subtract(end, duration)
 
 
 def working_seconds_between(
@@ -205,17 +361,4 @@ def working_seconds_between(
     """
     if calendar is None:
         return (b - a).total_seconds()
-    if b < a:
-        return -working_seconds_between(b, a, calendar, tz, holidays)
-    plan = _plan(calendar, tz, holidays)
-    first, last = plan.local_date(a), plan.local_date(b)
-    if (last - first).days > MAX_DAYS:
-        raise ValueError(f"cannot count working time over more than {MAX_DAYS} days")
-    total = 0.0
-    day = first
-    while day <= last:
-        for begin, end in plan.intervals(day):
-            overlap = (min(end, b) - max(begin, a)).total_seconds()
-            total += max(0.0, overlap)
-        day += timedelta(days=1)
-    return total
+    return WorkingTime(calendar, tz, frozenset(holidays)).seconds_between(a, b)

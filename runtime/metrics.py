@@ -53,13 +53,22 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import ColumnElement
 
+from engine.bundle import Bundle
 from engine.spec import MetricSpec
 from engine.spec.signals import MetricWindow
+from runtime.calendar import WorkingTime, working_time
 from runtime.store import T_ALERT, T_RECORD, T_STAY
+from runtime.working_metrics import aggregate, working_spans
 
 Kind = Literal["text", "time", "number"]
 _QUANTILES = {"median": 0.5, "p90": 0.9}
 _NUMERIC = ("sum", "avg", "min", "max", "median", "p90")
+# The duration a metric's `calendar` counts in working time, per source: its column,
+# the span's start and end, whether an open span ends now, and its unit in seconds.
+_SPANS: dict[str, tuple[str, Any, Any, bool, float]] = {
+    "stage_history": ("dwell_hours", T_STAY.c.entered_at, T_STAY.c.left_at, True, 3600.0),
+    "alerts": ("response_hours", T_ALERT.c.fired_at, T_ALERT.c.acked_at, False, 3600.0),
+}
 
 
 @dataclass(frozen=True)
@@ -378,16 +387,21 @@ def compute_metric(
     now: datetime,
     *,
     group: Mapping[str, Any] | None = None,
+    bundle: Bundle | None = None,
 ) -> list[MetricRow]:
     """Compute a metric in SQL: one row per group (one row in all when ungrouped).
 
     `where` keeps rows whose column equals the value (any of a list's values; None
     means NULL). `window` keeps rows whose `on` column lies in
     `(now - offset - last, now - offset]`; a JSON date field compares as ISO text, so a
-    bare date counts as its midnight. Working-day durations count as calendar time here.
+    bare date counts as its midnight; a window's `last` is clock time.
     `group` (column -> value) restricts the result to one group, as a
     `metric('name', value)` lookup does. An ungrouped metric over no rows still gives
     one row: count 0, value 0 for `count`, else None. Rows come sorted by group values.
+
+    A metric with a `calendar` measures its duration column (`dwell_hours`,
+    `response_hours`) in working time of that calendar of `bundle`, in Python
+    (runtime/working_metrics.py); ValueError when `bundle` is not given.
     """
     resolver = _Resolver(conn, spec.source, now)
     filters = _filters(resolver, spec)
@@ -396,6 +410,20 @@ def compute_metric(
     for name, value in (group or {}).items():
         filters.append(resolver.condition(name, value))
     groups = [(name, resolver.group(name)) for name in spec.group_by]
+    if spec.calendar is not None:
+        working = working_time(bundle, spec.calendar) if bundle is not None else None
+        span = _SPANS.get(spec.source)
+        if working is None or span is None or spec.of != span[0]:
+            raise ValueError(
+                f"metric '{spec.name}' cannot count working time of calendar '{spec.calendar}'"
+            )
+        _, start, end, open_now, scale = span
+        spans = working_spans(
+            conn, resolver.table, filters, groups, (start, end, open_now), now, working, scale
+        )
+        if not spans and not groups:
+            spans = [({}, [])]
+        return [MetricRow(keys, aggregate(spec.measure, vals), len(vals)) for keys, vals in spans]
     found = _aggregate(conn, resolver.table, filters, groups, [_measure(resolver, spec)])
     return [MetricRow(keys, values[0], count) for keys, count, values in found]
 
@@ -418,28 +446,35 @@ def _measure(resolver: _Resolver, spec: MetricSpec) -> _Measure:
     return _Measure(spec.measure, resolver.group(spec.of))
 
 
-def stage_dwell(conn: Connection, workflow: str, now: datetime) -> list[dict[str, Any]]:
+def stage_dwell(
+    conn: Connection, workflow: str, now: datetime, working: WorkingTime | None = None
+) -> list[dict[str, Any]]:
     """Return dwell per stage of a workflow (the P5 heatmap), in one query.
 
     Each stage gives `stays` (rows), `open` (stays not yet left), and `avg_hours`,
     `median_hours`, `p90_hours`; open stays count their time so far. Sorted by stage.
+    With `working`, the hours are working hours of that calendar, counted in Python
+    over the stays (runtime/working_metrics.py).
     """
     resolver = _Resolver(conn, "stage_history", now)
     dwell = resolver.number("dwell_hours", "avg")
     still_open = case((T_STAY.c.left_at.is_(None), 1), else_=null())
-    measures = [
-        _Measure("count", still_open),
-        _Measure("avg", dwell),
-        _Measure("median", dwell),
-        _Measure("p90", dwell),
-    ]
-    found = _aggregate(
-        conn,
-        resolver.table,
-        [T_STAY.c.workflow == workflow],
-        [("stage", T_STAY.c.stage)],
-        measures,
-    )
+    where = [T_STAY.c.workflow == workflow]
+    by_stage = [("stage", T_STAY.c.stage)]
+    measures = [_Measure("count", still_open)]
+    if working is None:
+        measures += [_Measure(m, dwell) for m in _HOURLY]
+    found = _aggregate(conn, resolver.table, where, by_stage, measures)
+    if working is not None:
+        _, start, end, _, scale = _SPANS["stage_history"]
+        spans = working_spans(
+            conn, resolver.table, where, by_stage, (start, end, True), now, working, scale
+        )
+        hours = {keys["stage"]: vals for keys, vals in spans}
+        found = [
+            (keys, count, [values[0], *(aggregate(m, hours[keys["stage"]]) for m in _HOURLY)])
+            for keys, count, values in found
+        ]
     return [
         {
             "stage": keys["stage"],
@@ -451,6 +486,9 @@ def stage_dwell(conn: Connection, workflow: str, now: datetime) -> list[dict[str
         }
         for keys, count, values in found
     ]
+
+
+_HOURLY = ("avg", "median", "p90")
 
 
 def _key(value: Any) -> Any:
@@ -473,10 +511,17 @@ class MetricCache:
     query; later lookups (any group) answer from memory.
     """
 
-    def __init__(self, conn: Connection, metrics: Mapping[str, MetricSpec], now: datetime) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        metrics: Mapping[str, MetricSpec],
+        now: datetime,
+        bundle: Bundle | None = None,
+    ) -> None:
         self.conn = conn
         self.metrics = metrics
         self.now = now
+        self.bundle = bundle  # for metrics counting working time of its calendars
         self._rows: dict[str, list[MetricRow]] = {}
         self._values: dict[str, dict[tuple[Any, ...], float | None]] = {}
 
@@ -490,7 +535,9 @@ class MetricCache:
         """Return every group of a metric (e.g. for a metric alert), computed once."""
         found = self._rows.get(name)
         if found is None:
-            found = self._rows[name] = compute_metric(self.conn, self._spec(name), self.now)
+            spec = self._spec(name)
+            found = compute_metric(self.conn, spec, self.now, bundle=self.bundle)
+            self._rows[name] = found
         return found
 
     def value(self, name: str, *groups: Any) -> float | None:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from engine.bundle import Bundle
+from runtime.calendar import local_date, working_time
 from runtime.store import db_time, is_postgres, py_time, run_sql
 
 # Who acts in this context when the bundle does not declare them: an API user an
@@ -56,10 +57,17 @@ def team_members(bundle: Bundle, team: str) -> list[str]:
 
 
 def on_leave(bundle: Bundle, user: str, now: datetime) -> bool:
-    """Tell whether a user is on leave today."""
+    """Tell whether a user is on leave today (the date where the business is)."""
     spec = bundle.manifest.users.get(user)
-    today = now.date()
+    today = local_date(bundle, now)
     return bool(spec) and any(leave.start <= today <= leave.end for leave in spec.leave)  # type: ignore[union-attr]
+
+
+def off_hours(bundle: Bundle, user: str, now: datetime) -> bool:
+    """Tell whether a user's calendar (if they have one) says they are not working at `now`."""
+    spec = bundle.manifest.users.get(user)
+    calendar = working_time(bundle, spec.calendar) if spec else None
+    return calendar is not None and not calendar.working_at(now)
 
 
 # Loads are read and written on every routed command: the statements are written out
@@ -138,7 +146,9 @@ def candidate(bundle: Bundle, user: str, load: int, now: datetime) -> dict[str, 
     values = candidate_base(bundle, user)
     values.update(
         load=load,
-        available=bundle.manifest.users[user].active and not on_leave(bundle, user, now),
+        available=bundle.manifest.users[user].active
+        and not on_leave(bundle, user, now)
+        and not off_hours(bundle, user, now),
     )
     return values
 

@@ -17,7 +17,9 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from engine.bundle import Bundle, CompiledWorkflow
 from engine.spec import ForecastSpec, MetricSpec
+from engine.spec.base import Duration
 from runtime.alerts import as_dict
+from runtime.calendar import WorkingTime
 from runtime.data import to_json
 from runtime.forecast import compute_forecast, forecast_accuracy
 from runtime.metrics import StoreSql, compute_metric, stage_dwell
@@ -208,14 +210,25 @@ def sla_breaches(conn: Connection, workflow: str) -> dict[str, int]:
     return {stage: int(n) for stage, n in conn.execute(query).all()}
 
 
+def _limit(within: Duration | None, working: WorkingTime | None) -> float | None:
+    """Return an SLA limit in seconds: working seconds when dwell counts working time."""
+    if within is None:
+        return None
+    return working.length(within) if working is not None else within.seconds
+
+
 def _seconds(hours: float | None) -> float | None:
     return None if hours is None else round(hours * 3600.0, 3)
 
 
-def dwell(conn: Connection, wf: CompiledWorkflow, now: datetime) -> list[dict[str, Any]]:
+def dwell(
+    conn: Connection, wf: CompiledWorkflow, now: datetime, working: WorkingTime | None = None
+) -> list[dict[str, Any]]:
     """Return per stage (in workflow order) stays, open stays, mean, median and p90 dwell
-    in seconds (open stays count their time so far), the SLA limit and its breaches."""
-    found = {row["stage"]: row for row in stage_dwell(conn, wf.name, now)}
+    in seconds (open stays count their time so far; with `working`, working seconds of
+    that calendar), the SLA limit (a working limit in working seconds when `working`
+    is given) and its breaches."""
+    found = {row["stage"]: row for row in stage_dwell(conn, wf.name, now, working)}
     breaches = sla_breaches(conn, wf.name)
     out = []
     for stage in wf.body.stages:
@@ -230,7 +243,7 @@ def dwell(conn: Connection, wf: CompiledWorkflow, now: datetime) -> list[dict[st
                 "mean_seconds": _seconds(row.get("avg_hours")),
                 "median_seconds": _seconds(row.get("median_hours")),
                 "p90_seconds": _seconds(row.get("p90_hours")),
-                "sla_seconds": sla.within.seconds if sla and sla.within else None,
+                "sla_seconds": _limit(sla.within if sla else None, working),
                 "sla_breaches": breaches.get(stage.id, 0),
             }
         )
@@ -309,21 +322,26 @@ def forecast_report(
 
 # -- metrics --------------------------------------------------------------------------
 def metric_report(
-    conn: Connection, spec: MetricSpec, now: datetime, group_by: list[str] | None = None
+    conn: Connection,
+    spec: MetricSpec,
+    now: datetime,
+    group_by: list[str] | None = None,
+    bundle: Bundle | None = None,
 ) -> dict[str, Any]:
     """Return a metric's overall value and, when grouped, its value per group.
 
     `group_by` picks some of the metric's own `group_by` columns (None: all of them;
-    an empty list: no groups).
+    an empty list: no groups). `bundle` gives the calendar a metric may count in.
     """
     columns = list(spec.group_by) if group_by is None else group_by
-    [overall] = compute_metric(conn, spec.model_copy(update={"group_by": []}), now)
+    overall_spec = spec.model_copy(update={"group_by": []})
+    [overall] = compute_metric(conn, overall_spec, now, bundle=bundle)
     groups = []
     if columns:
         regrouped = spec.model_copy(update={"group_by": columns})
         groups = [
             {**to_json(row.groups), "value": row.value, "count": row.count}
-            for row in compute_metric(conn, regrouped, now)
+            for row in compute_metric(conn, regrouped, now, bundle=bundle)
         ]
     return {
         "name": spec.name,

@@ -16,9 +16,10 @@ from engine.bundle import Bundle, CompiledScoring
 from engine.expr import EvaluationError
 from engine.spec import RoutingSpec, ValidationSpec
 from engine.spec.rules import MissingPolicy
+from runtime.calendar import local_date
 from runtime.data import shareable
 from runtime.errors import Problem
-from runtime.people import candidate_base, loads, team_members, users_with_role
+from runtime.people import candidate_base, loads, off_hours, team_members, users_with_role
 
 # -- scores ------------------------------------------------------------------------------
 # A breakdown is kept column by column: the model's feature names, titles and weights
@@ -499,13 +500,15 @@ class _Considered:
 
 
 def _unavailable(
-    spec: RoutingSpec, active: bool, away: bool, load: int, capacity: int | None
+    spec: RoutingSpec, active: bool, away: bool, load: int, capacity: int | None, off: bool
 ) -> str | None:
     """Return why a candidate cannot take records now (None: they can)."""
     if not active:
         return "inactive"
     if spec.skip_unavailable and away:
         return "on leave"
+    if spec.skip_unavailable and off:
+        return "outside working hours"
     if capacity is not None and load >= capacity:
         return f"at capacity ({load}/{capacity})"
     return None
@@ -557,7 +560,7 @@ def route(
     model = bundle.scorings.get(spec.match) if spec.match else None
     m = _model(model) if model is not None else None
     eligible = bundle.expr(spec, "eligible").fn if spec.eligible else None
-    today = now.date()
+    today = local_date(bundle, now)
     context = dict(c)
     seen = _Considered()
     passing: list[dict[str, Any]] = []
@@ -565,9 +568,10 @@ def route(
         load, picked = current[user]
         seen.load.append(load)
         away = bool(leave) and _away(leave, today)
-        reason = _unavailable(spec, active, away, load, capacity)
+        off = off_hours(bundle, user, now)
+        reason = _unavailable(spec, active, away, load, capacity, off)
         if reason is None:
-            context["candidate"] = {**base, "load": load, "available": not away}
+            context["candidate"] = {**base, "load": load, "available": not (away or off)}
             reason = _qualify(spec, eligible, m, r, context, seen, i)
         if reason is not None:
             seen.exclude(reason)

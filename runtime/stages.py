@@ -12,7 +12,7 @@ from engine.expr import EvaluationError
 from engine.spec.base import Duration
 from engine.spec.workflow import ExitSpec, StageSpec
 from runtime import timers
-from runtime.calendar import add_duration
+from runtime.calendar import working_time
 from runtime.data import shareable
 from runtime.errors import Problem
 from runtime.evidence import accepts
@@ -267,13 +267,14 @@ def start_sla(unit: Unit, wf: CompiledWorkflow, stage: StageSpec, record: Record
     limit = sla_limit(unit, stage, record, dict(wf.params))
     if limit is None or stage.sla is None:
         return
-    manifest = unit.bundle.manifest
-    calendar = manifest.calendars.get(stage.sla.calendar or "")
-    due = add_duration(unit.now, limit, calendar, manifest.timezone)
+    # Working durations count the SLA calendar's working time, holidays of its table too;
+    # a reminder in working time is counted back from the deadline the same way.
+    calendar = working_time(unit.bundle, stage.sla.calendar)
+    due = calendar.add(unit.now, limit) if calendar else unit.now + _clock(limit)
     payload = {"stage": stage.id, "workflow": wf.name, "due": due.isoformat()}
     timers.add(unit.tx, "sla_breach", due, record_id=record.id, ref=stage.id, payload=payload)
     for before in stage.sla.remind_before:
-        at = due - timedelta(seconds=before.seconds)
+        at = calendar.subtract(due, before) if calendar else due - _clock(before)
         if at > unit.now:
             timers.add(
                 unit.tx,
@@ -283,3 +284,7 @@ def start_sla(unit: Unit, wf: CompiledWorkflow, stage: StageSpec, record: Record
                 ref=stage.id,
                 payload={**payload, "before": str(before)},
             )
+
+
+def _clock(duration: Duration) -> timedelta:
+    return timedelta(seconds=duration.seconds)

@@ -231,7 +231,7 @@ class Ticker:
         self, unit: Unit, spec: AlertSpec
     ) -> Iterator[tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]]:
         metric = unit.bundle.metrics[spec.metric or ""]
-        for row in compute_metric(unit.tx.conn, metric, unit.now):
+        for row in compute_metric(unit.tx.conn, metric, unit.now, bundle=unit.bundle):
             groups = dict(row.groups)
             values = {**groups, "value": row.value, metric.name: row.value, "count": row.count}
             c = unit.context(None, **values)

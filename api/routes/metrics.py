@@ -20,6 +20,7 @@ from api.routes.common import API, caller, runtime_of, server_of
 from engine.bundle import Bundle, CompiledWorkflow
 from engine.suggest import did_you_mean
 from runtime import reports
+from runtime.calendar import working_time
 from runtime.core import Runtime
 
 
@@ -109,16 +110,29 @@ async def funnel(
 
 
 @get(f"{API}/metrics/dwell", tags=["metrics"])
-async def dwell(request: Request[Any, Any, Any], workflow: FromQuery[str]) -> dict[str, Any]:
+async def dwell(
+    request: Request[Any, Any, Any],
+    workflow: FromQuery[str],
+    calendar: FromQuery[str | None] = None,
+) -> dict[str, Any]:
     """Per stage in workflow order: stays, open stays, mean, median and p90 dwell in
-    seconds (a stay still open counts its time so far) and SLA breaches."""
+    seconds (a stay still open counts its time so far) and SLA breaches; with
+    `?calendar=office`, dwell counts only that calendar's working time."""
     runtime, bundle = _metrics(request)
     wf = _workflow(bundle, workflow)
+    working = working_time(bundle, calendar)
+    if calendar is not None and working is None:
+        raise _unknown("calendar", calendar, list(bundle.manifest.calendars), "calendar", "query")
     now = server_of(request).clock.now()
     stages = await call(
-        server_of(request).inline, reports.read, runtime.store, reports.dwell, wf, now
+        server_of(request).inline, reports.read, runtime.store, reports.dwell, wf, now, working
     )
-    return {"workflow": wf.name, "computed_at": now.isoformat(), "stages": stages}
+    return {
+        "workflow": wf.name,
+        "calendar": calendar,
+        "computed_at": now.isoformat(),
+        "stages": stages,
+    }
 
 
 @get(f"{API}/metrics/forecast/{{name:str}}", tags=["metrics"])
@@ -143,7 +157,7 @@ async def forecast(request: Request[Any, Any, Any], name: FromPath[str]) -> dict
 
 
 def _all_metrics(conn: Any, bundle: Bundle, names: list[str], now: datetime) -> list[Any]:
-    return [reports.metric_report(conn, bundle.metrics[n], now, []) for n in names]
+    return [reports.metric_report(conn, bundle.metrics[n], now, [], bundle) for n in names]
 
 
 @get(f"{API}/metrics", tags=["metrics"])
@@ -202,6 +216,7 @@ async def metric(
         spec,
         now,
         columns,
+        bundle,
     )
     return report
 

@@ -37,13 +37,7 @@ def check_manifest(ctx: Context, entry: Entry[BundleManifest]) -> None:
     spec, site = entry.spec, entry.site
     roles, users, teams = set(spec.roles), set(spec.users), set(spec.teams)
     for name, cal in spec.calendars.items():
-        if cal.holidays_table:
-            ctx.known(
-                site.at("calendars", name, "holidays_table"),
-                "table",
-                cal.holidays_table,
-                ctx.tables,
-            )
+        _check_holidays_table(ctx, site.at("calendars", name, "holidays_table"), cal.holidays_table)
     for uid, user in spec.users.items():
         at = site.at("users", uid)
         ctx.check_roles(at.at("roles"), user.roles)
@@ -66,6 +60,27 @@ def check_manifest(ctx: Context, entry: Entry[BundleManifest]) -> None:
             "no-roles",
             "the bundle declares no roles",
             "list at least one, e.g. roles: [admin]",
+        )
+
+
+def _check_holidays_table(ctx: Context, at: Site, table: str | None) -> None:
+    """A calendar's holidays table must exist and have a `date` column of type date."""
+    if table is None or not ctx.known(at, "table", table, ctx.tables):
+        return
+    column = ctx.tables[table].spec.columns.get("date")
+    if column is None:
+        ctx.error(
+            at,
+            "bad-holidays-table",
+            f"table '{table}' has no 'date' column to read holidays from",
+            "add 'date: date' to its columns, one row per holiday",
+        )
+    elif column != "date":
+        ctx.error(
+            at,
+            "bad-holidays-table",
+            f"the 'date' column of table '{table}' is {column}, not date",
+            "declare it 'date: date'",
         )
 
 

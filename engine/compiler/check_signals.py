@@ -36,6 +36,8 @@ ALERT_COLUMNS: dict[str, ExprType] = {
     "owner": T.STRING,
 }
 _TIME_KINDS = ("date", "datetime")
+# The duration column of each source that a metric's `calendar` counts in working time.
+DURATION_COLUMNS = {"stage_history": "dwell_hours", "alerts": "response_hours"}
 
 
 def metric_columns(ctx: Context, spec: MetricSpec) -> dict[str, ExprType]:
@@ -81,6 +83,7 @@ def check_metric(ctx: Context, entry: Entry[MetricSpec]) -> None:
             check_literals(ctx, site.at("where", name), values, columns[name], name)
     for i, name in enumerate(spec.group_by):
         ctx.known(site.at("group_by", i), "column", name, columns, "unknown-field", label)
+    _check_calendar(ctx, entry)
     if (
         spec.window
         and ctx.known(
@@ -92,6 +95,40 @@ def check_metric(ctx: Context, entry: Entry[MetricSpec]) -> None:
             site.at("window", "on"),
             "type-mismatch",
             f"window column '{spec.window.on}' must be a date or datetime",
+        )
+
+
+def _check_calendar(ctx: Context, entry: Entry[MetricSpec]) -> None:
+    """A metric's `calendar` is known and has a duration to count: the measured column."""
+    spec, site = entry.spec, entry.site
+    calendars = ctx.manifest.spec.calendars if ctx.manifest else {}
+    if spec.calendar is None or not ctx.known(
+        site.at("calendar"), "calendar", spec.calendar, calendars
+    ):
+        return
+    duration = DURATION_COLUMNS.get(spec.source)
+    if duration is None:
+        ctx.error(
+            site.at("calendar"),
+            "calendar-without-duration",
+            f"{spec.source} metrics have no duration to count in working time",
+            "remove 'calendar'",
+        )
+    elif spec.of != duration:
+        measured = f"'{spec.of}'" if spec.of else "rows"
+        ctx.error(
+            site.at("calendar"),
+            "calendar-without-duration",
+            f"a calendar counts the working time of '{duration}'; this metric measures {measured}",
+            f"measure 'of: {duration}' or remove 'calendar'",
+        )
+    places = [site.at("where", n) for n in spec.where if n == duration]
+    places += [site.at("group_by", i) for i, n in enumerate(spec.group_by) if n == duration]
+    for place in places:
+        ctx.error(
+            place,
+            "calendar-without-duration",
+            f"with a calendar, '{duration}' may only be measured, not filtered or grouped by",
         )
 
 

@@ -265,6 +265,13 @@ def _check_stage_extras(
             attr="within_expr",
         )
         for j, before in enumerate(sla.remind_before):
+            if before.working and not sla.calendar:
+                ctx.error(
+                    at.at("sla", "remind_before", j),
+                    "no-calendar",
+                    "working time needs a calendar",
+                    "add 'calendar: <name>'",
+                )
             if sla.within and before.seconds >= sla.within.seconds:
                 ctx.error(
                     at.at("sla", "remind_before", j),

@@ -6,7 +6,7 @@ import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, WithJsonSchema, field_validator, model_validator
+from pydantic import AfterValidator, Field, WithJsonSchema, field_validator, model_validator
 
 from engine.spec.base import (
     Date,
@@ -22,7 +22,28 @@ from engine.spec.base import (
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ColumnType = Literal["string", "integer", "decimal", "boolean", "date", "datetime", "list"]
-_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+_HOURS = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
+
+
+def check_hours(item: str) -> str:
+    """Check one working-hours range `HH:MM-HH:MM` of a day: 00:00 to 24:00 at most."""
+    match = _HOURS.match(item.strip())
+    if not match:
+        raise ValueError(f"'{item}' is not a time range like '09:00-18:00'")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59:
+        raise ValueError(
+            f"'{item}' is not a time range like '09:00-18:00' (hours 00-24, minutes 00-59)"
+        )
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if end > 24 * 60:
+        raise ValueError(f"'{item}' ends after 24:00; a range ends at 24:00 at the latest")
+    if start >= end:
+        raise ValueError(f"'{item}' ends before it starts")
+    return item
+
+
+HoursRange = Annotated[str, AfterValidator(check_hours)]
 
 
 class RoleSpec(Spec):
@@ -37,10 +58,12 @@ class Calendar(Spec):
 
     weekdays: list[Weekday] = Field(
         default=["mon", "tue", "wed", "thu", "fri"],
+        min_length=1,
         description="Days that have working hours.",
     )
-    hours: Annotated[list[str], one_or_many({"type": "string"})] = Field(
+    hours: Annotated[list[HoursRange], one_or_many({"type": "string"})] = Field(
         default=["09:00-18:00"],
+        min_length=1,
         description="Working hours of a working day, e.g. ['09:00-12:00', '13:00-18:00'].",
     )
     holidays: list[Date] = Field(default_factory=list, description="Dates with no working hours.")
@@ -52,18 +75,6 @@ class Calendar(Spec):
     @classmethod
     def _one_range(cls, value: Any) -> Any:
         return [value] if isinstance(value, str) else value
-
-    @field_validator("hours")
-    @classmethod
-    def _check_hours(cls, value: list[str]) -> list[str]:
-        for item in value:
-            match = _HOURS.match(item.strip())
-            if not match:
-                raise ValueError(f"'{item}' is not a time range like '09:00-18:00'")
-            start, end = item.split("-")
-            if start >= end:
-                raise ValueError(f"'{item}' ends before it starts")
-        return value
 
 
 class LeaveSpec(Spec):

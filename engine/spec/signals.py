@@ -52,6 +52,10 @@ class MetricSpec(DocumentSpec):
     )
     group_by: list[Name] = Field(default_factory=list)
     window: MetricWindow | None = None
+    calendar: Name | None = Field(
+        default=None,
+        description="Measure durations (dwell_hours, response_hours) in working time of it.",
+    )
     unit: str = ""
     kpi: bool = Field(default=False, description="Show it on the KPI board (P14).")
 

@@ -296,6 +296,38 @@ def test_dwell_median_p90_and_sla_breaches_per_stage(make_api: MakeApi) -> None:
     )
 
 
+def test_dwell_in_working_time_of_a_calendar(make_api: MakeApi) -> None:
+    """`?calendar=office` counts only office hours (Asia/Shanghai, 09-12 and 13-18):
+    START is Monday 17:00 there; stays end Tuesday 10:00 and 14:00."""
+    api = make_api()
+    runtime = runtime_of(api)
+    first, second = opportunity(api, "A"), opportunity(api, "B")
+    api.clock.advance(17 * HOUR)  # Tuesday 10:00 in Shanghai
+    runtime.transition(first, "inventory_count", actor=REP)
+    api.clock.advance(4 * HOUR)  # Tuesday 14:00
+    runtime.transition(second, "inventory_count", actor=REP)
+
+    found = get(api, "/metrics/dwell?workflow=pharmacy_visit&calendar=office")
+    assert found["calendar"] == "office"
+    stages = {s["stage"]: s for s in found["stages"]}
+    appointment = stages["appointment"]
+    # Monday 17-18 plus Tuesday 09-10: 2 h; plus 10-12 and 13-14: 5 h.
+    assert (appointment["stays"], appointment["open"]) == (2, 0)
+    assert appointment["mean_seconds"] == pytest.approx(3.5 * 3600)
+    assert appointment["median_seconds"] == pytest.approx(3.5 * 3600)
+    assert appointment["p90_seconds"] == pytest.approx((2 + 0.9 * 3) * 3600)
+    inventory = stages["inventory_count"]  # open: 3 working hours and none so far
+    assert (inventory["stays"], inventory["open"]) == (2, 2)
+    assert inventory["mean_seconds"] == pytest.approx(1.5 * 3600)
+    clock = get(api, "/metrics/dwell?workflow=pharmacy_visit")
+    assert clock["calendar"] is None
+    assert {s["stage"]: s for s in clock["stages"]}["appointment"]["mean_seconds"] == (
+        pytest.approx(19 * 3600)
+    )
+    missing = get(api, "/metrics/dwell?workflow=pharmacy_visit&calendar=ofice", status=404)
+    assert missing["detail"] == "calendar 'ofice' does not exist; did you mean 'office'?"
+
+
 # -- forecast and metrics --------------------------------------------------------------
 def test_forecast_now_snapshots_and_accuracy(make_api: MakeApi) -> None:
     """F8: the weighted pipeline now (stage weight x amount x seasonal coefficient), the

@@ -871,8 +871,8 @@ MANIFESTS = record(
         title=PLAIN, description=PLAIN,
         calendars=st.dictionaries(NAME, record({}, opt(
             weekdays=st.lists(st.sampled_from(["mon", "tue", "wed", "thu", "fri", "sat", "sun"]),
-                              max_size=3),
-            hours=hour_ranges() | st.lists(hour_ranges(), max_size=2),
+                              min_size=1, max_size=3),
+            hours=hour_ranges() | st.lists(hour_ranges(), min_size=1, max_size=2),
             holidays=st.lists(DATES, max_size=2), holidays_table=NAME,
         )), max_size=2),
         user_fields=st.dictionaries(NAME, record(
