@@ -190,8 +190,14 @@ def _check_unique(
     earlier: list[tuple[Matcher, ...]],
     row: tuple[Matcher, ...],
 ) -> None:
-    """hit: unique: a row that surely matches the same inputs as an earlier row is an error."""
-    if spec.hit != "unique":
+    """hit: unique: a row that surely matches the same inputs as an earlier row is an error.
+
+    Rows are judged column by column, which proves an overlap only when the columns
+    can take their values independently: every input is a different stored field.
+    Inputs computed from one another (`severity * 2`, `severity + 1`, computed
+    fields) are left to the run-time refusal.
+    """
+    if spec.hit != "unique" or not _independent_inputs(ctx, spec):
         return
     for k, other in enumerate(earlier):
         if len(other) == len(row) and rows_overlap(other, row):
@@ -203,6 +209,17 @@ def _check_unique(
                 "make the rows exclusive, or use hit: first or hit: collect",
             )
             return
+
+
+def _independent_inputs(ctx: Context, spec: DecisionTableSpec) -> bool:
+    """Tell whether every input is a distinct field the record stores (not computed)."""
+    form = ctx.of("form").get(spec.entity)
+    if form is None or len(set(spec.inputs)) != len(spec.inputs):
+        return False
+    fields = form.spec.fields
+    return all(
+        name.strip() in fields and fields[name.strip()].computed is None for name in spec.inputs
+    )
 
 
 def _check_collect(

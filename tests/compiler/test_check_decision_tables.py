@@ -110,3 +110,24 @@ def test_a_form_load_is_checked_where_it_is_written(tmp_path: Path) -> None:
     assert len(diagnostics(tmp_path / "d3", {"forms/lead.yaml": empty})) == 1
     good = LEAD + "  counts_while: \"state == 'new'\"\n  for: 7 days\n"
     assert diagnostics(tmp_path / "d4", {"forms/lead.yaml": good}) == []
+
+
+def test_inputs_computed_from_one_field_are_not_judged_column_by_column(tmp_path: Path) -> None:
+    """`severity * 2 > 4` and `severity + 1 < 3` never hold together, though each column
+    alone could: the compiler must not call them overlapping (the run time refuses a real
+    overlap); the same cells on two different fields do overlap."""
+    text = (
+        "kind: decision_table\nversion: 1\nname: seats\nentity: ticket\nhit: unique\n"
+        'inputs: ["severity * 2", "severity + 1"]\noutputs: [group]\nrows:\n'
+        '  - ["> 4", "*", high]\n  - ["*", "< 3", low]\n'
+    )
+    files = {"forms/ticket.yaml": FORM, "rules/seats.yaml": text}
+    assert diagnostics(tmp_path / "defs", files) == []
+    same_field = text.replace('["severity * 2", "severity + 1"]', "[severity, severity]")
+    assert diagnostics(tmp_path / "defs2", {**files, "rules/seats.yaml": same_field}) == []
+    two_fields = text.replace('["severity * 2", "severity + 1"]', "[severity, points]")
+    assert diagnostics(tmp_path / "defs3", {**files, "rules/seats.yaml": two_fields}) == [
+        "rules/seats.yaml:10:5: error[overlapping-rows]: rows 1 and 2 can both match the "
+        "same inputs, and table 'seats' is hit: unique "
+        "(make the rows exclusive, or use hit: first or hit: collect)"
+    ]
