@@ -136,7 +136,15 @@ class CaseRun:
         if action is not None:
             self._act(i, step, action)
         if step.expect is not None:
-            self.checker.check(step.expect, (*here, "expect"))
+            try:
+                self.checker.check(step.expect, (*here, "expect"))
+            except StopCase:
+                raise
+            except Exception as exc:  # a bug, or a definition that fails when read: say so
+                self.fail(
+                    (*here, "expect"), "error", f"checking raised {type(exc).__name__}: {exc}"
+                )
+                raise StopCase from None
 
     def _move_clock(self, when: datetime, loc: tuple[str | int, ...]) -> None:
         if when < self.clock.now():

@@ -156,7 +156,7 @@ class EffectChecks:
             return
         spec = bundle.metrics[want.name]
         with self.rt.store.read() as conn:
-            cache = MetricCache(conn, bundle.metrics, self.run.clock.now())
+            cache = MetricCache(conn, bundle.metrics, self.run.clock.now(), bundle)
             rows = cache.rows(want.name)
         group = tuple(want.group.get(g) for g in spec.group_by) if want.group else None
         row = next(
