@@ -26,8 +26,14 @@ log = logging.getLogger("sopflow.server")
 @click.argument("directory", default=DEFAULT_DIR, type=click.Path(file_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="SOPFLOW_HOST")
 @click.option("--port", default=8000, show_default=True, type=int, envvar="SOPFLOW_PORT")
-@click.option("--database-url", default=None, help="Default: $SOPFLOW_DATABASE_URL or sqlite.")
-@click.option("--evidence-dir", default=None, help="Default: $SOPFLOW_EVIDENCE_DIR or ./evidence.")
+@click.option(
+    "--database-url",
+    default=None,
+    help="Default: $SOPFLOW_DATABASE_URL or sqlite:///var/sopflow.db.",
+)
+@click.option(
+    "--evidence-dir", default=None, help="Default: $SOPFLOW_EVIDENCE_DIR or var/evidence."
+)
 @click.option("--watch/--no-watch", default=True, show_default=True, help="Reload on file changes.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), default=None)
 def serve(
@@ -107,7 +113,11 @@ def _fail(exc: CommandError) -> None:
 
 
 _dir = click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True)
-_url = click.option("--url", default=None, help="Database URL (default: $SOPFLOW_DATABASE_URL).")
+_url = click.option(
+    "--url",
+    default=None,
+    help="Database URL (default: $SOPFLOW_DATABASE_URL or sqlite:///var/sopflow.db).",
+)
 
 
 @click.group()
