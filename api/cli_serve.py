@@ -50,6 +50,7 @@ def serve(
 
     from api import logs  # noqa: PLC0415
     from api.app import create_app  # noqa: PLC0415
+    from api.server import StartRefused  # noqa: PLC0415
 
     if not Path(directory).is_dir():
         raise click.UsageError(f"'{directory}' is not a folder of definitions")
@@ -63,7 +64,17 @@ def serve(
         log_format=log_format,
     )
     logs.configure(config.log_format)
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except StartRefused as exc:
+        for line in exc.report():
+            click.echo(line, err=True)
+        click.echo(
+            f"sopflow: not starting: {exc}; the same edit would be refused by a reload "
+            "(fix the definitions or the data, then start again)",
+            err=True,
+        )
+        sys.exit(1)
     server = app.state.server
     bundle = server.bundle
     if bundle is None:

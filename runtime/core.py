@@ -337,9 +337,13 @@ class Runtime(Explanations, Ticker):
         self._legacy_gate(fm, work)
         self._compute(unit, work)
         self._rules(unit, work, "updated")
-        if not work.read_only:
+        if not work.read_only:  # values of fields the form no longer declares stay aside
             fm.validate(
-                {k: v for k, v in work.data.items() if k not in fm.computed and v is not None}
+                {
+                    k: v
+                    for k, v in work.data.items()
+                    if k in fm.spec.fields and k not in fm.computed and v is not None
+                }
             )
         self._validate_save(unit, work)
         changed = {k: v for k, v in work.data.items() if view.data.get(k) != v}

@@ -10,8 +10,9 @@ queried (an edit that touches no stage, field or entity costs no query at all):
   (`stage-removed`); the language has no stage mapping, so these records must be
   moved first (or the stage kept);
 - a field removed from a form while stored data still holds a value for it (the JSON
-  key is present and not null: `field-removed`); such records could never be saved
-  again, since today's form refuses unknown fields;
+  key is present and not null: `field-removed`, a warning): the values are kept
+  aside with the record (stored and shown, never validated: an update checks only the
+  fields the form declares), so such records stay updatable;
 - a field whose type or constraints changed while stored values fail the new field
   (`type-changed`): only the changed fields are read, in batches of records, and each
   value is checked with the same pydantic model the runtime reads records with. When
@@ -20,8 +21,11 @@ queried (an edit that touches no stage, field or entity costs no query at all):
   readable and become read-only where they fail.
 
 Errors refuse the reload; warnings are reported and the reload goes on. With no Bundle
-served yet (the server never had good definitions) entities and stages are checked
-against everything the store holds; fields are not (there are no old types to compare).
+served yet (server start, or the server never had good definitions) entities and
+stages are checked against everything the store holds, and, unless `fields=False`,
+every stored record's data against the new forms: values of undeclared fields
+(`field-removed`, a warning) and values the form refuses (`type-changed`: an error,
+a warning for legacy records of an older `schema_version` whose policy is not `reject`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ from runtime.store import Store, driver_sql, is_postgres, py_json
 
 EXAMPLES = 5  # record ids shown per finding
 BATCH = 1000  # records read per query when checking changed fields
+KEPT_ASIDE = (
+    "the values are kept aside: stored and shown with the record, ignored when it is "
+    "validated, so those records stay updatable"
+)
 
 
 @dataclass(frozen=True)
@@ -75,12 +83,20 @@ def blocking(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def preflight(
-    store: Store, old: Bundle | None, new: Bundle, *, batch: int = BATCH
+    store: Store, old: Bundle | None, new: Bundle, *, batch: int = BATCH, fields: bool = True
 ) -> list[Finding]:
-    """Check `new` against the live data (and against `old`, the Bundle being served)."""
+    """Check `new` against the live data (and against `old`, the Bundle being served).
+
+    `fields=False` (only with no `old`) skips reading every record's data: for a start
+    on the bundle last applied to this store, whose data was checked when it was applied.
+    """
     with store.read() as conn:
         if old is None:
-            return _against_store(conn, new)
+            found = _against_store(conn, new)
+            if fields:
+                for entity in sorted(new.forms):
+                    found += _stored_fields(conn, new, entity, batch)
+            return found
         found = _entities(conn, old, new)
         for name, wf in old.workflows.items():
             if wf.entity in new.forms:
@@ -195,9 +211,26 @@ def _against_store(conn: Connection, new: Bundle) -> list[Finding]:
         prior = merged.get(key)
         merged[key] = f if prior is None else _add_count(prior, f.count)
     return [
-        Finding(**{**asdict(f), "message": f"{f.message}, but {f.count} record(s) have it"})
+        Finding(
+            **{
+                **asdict(f),
+                "message": f"{f.message}, but {f.count} record(s) have it",
+                "examples": _examples(conn, f),
+            }
+        )
         for f in merged.values()
     ]
+
+
+def _examples(conn: Connection, finding: Finding) -> tuple[str, ...]:
+    """Return the ids of a few records a finding of `_against_store` is about."""
+    parts = {"entity": finding.entity}
+    if finding.code != "entity-removed" and finding.workflow:
+        parts["workflow"] = finding.workflow
+    if finding.code == "stage-removed" and finding.stage:
+        parts["stage"] = finding.stage
+    where = " AND ".join(f"{k} = :{k}" for k in parts)
+    return _count(conn, where, dict(parts))[1]
 
 
 def _add_count(finding: Finding, more: int) -> Finding:
@@ -253,9 +286,9 @@ def _fields(
                     "hold a value for it",
                     entity,
                     count,
+                    severity="warning",
                     field=name,
-                    hint="clear the field on those records first (set it to null), "
-                    "or keep the field",
+                    hint=KEPT_ASIDE,
                     examples=examples,
                 )
             )
@@ -321,6 +354,72 @@ def _changed_values(
                     f"declared migration (schema_version {form.spec.schema_version}): those "
                     "records stay readable, read-only where they fail"
                     if migrating
+                    else "fix the stored values first, or raise the form's schema_version "
+                    "to migrate them as legacy records (P12)"
+                ),
+                examples=tuple(ids[:EXAMPLES]),
+            )
+        )
+    return found
+
+
+def _stored_fields(conn: Connection, new: Bundle, entity: str, batch: int) -> list[Finding]:
+    """Read every record of `entity` in batches: undeclared values, values the form refuses."""
+    form = new.forms[entity]
+    model = form_model(new, entity).lenient
+    declared = set(form.spec.fields)
+    legacy_ok = form.spec.legacy.policy != "reject"
+    params: dict[str, Any] = {"entity": entity, "limit": batch, "after": ""}
+    sql = (
+        "SELECT id, data, schema_version FROM sf_record WHERE entity = :entity "
+        "AND id > :after ORDER BY id LIMIT :limit"
+    )
+    undeclared: dict[str, list[str]] = {}
+    failing: dict[tuple[str, bool], list[str]] = {}
+    first: dict[tuple[str, bool], str] = {}
+    while True:
+        rows = _sql(conn, sql, params).all()
+        for record_id, raw, version in rows:
+            data = py_json(raw)
+            if not isinstance(data, Mapping):
+                continue
+            for name in sorted(k for k, v in data.items() if k not in declared and v is not None):
+                undeclared.setdefault(name, []).append(record_id)
+            legacy = legacy_ok and int(version or 0) < form.spec.schema_version
+            known = {k: v for k, v in data.items() if k in declared}
+            for name, message in _failures(model, known):
+                failing.setdefault((name, legacy), []).append(record_id)
+                first.setdefault((name, legacy), message)
+        if len(rows) < batch:
+            break
+        params["after"] = rows[-1][0]
+    found = [
+        Finding(
+            "field-removed",
+            f"form '{entity}' has no field '{name}' but {len(ids)} record(s) hold a value for it",
+            entity,
+            len(ids),
+            severity="warning",
+            field=name,
+            hint=KEPT_ASIDE,
+            examples=tuple(ids[:EXAMPLES]),
+        )
+        for name, ids in sorted(undeclared.items())
+    ]
+    for (name, legacy), ids in sorted(failing.items()):
+        found.append(
+            Finding(
+                "type-changed",
+                f"field '{name}' of form '{entity}': {len(ids)} stored value(s) fail it "
+                f"(first: {first[(name, legacy)]})",
+                entity,
+                len(ids),
+                severity="warning" if legacy else "error",
+                field=name,
+                hint=(
+                    f"legacy records (older than schema_version {form.spec.schema_version}): "
+                    "readable, read-only where they fail"
+                    if legacy
                     else "fix the stored values first, or raise the form's schema_version "
                     "to migrate them as legacy records (P12)"
                 ),
