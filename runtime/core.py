@@ -20,6 +20,7 @@ from engine.bundle import Bundle
 from engine.spec.workflow import StageSpec
 from runtime import alerts, records, stages, timers
 from runtime.actions import run_actions
+from runtime.assigning import check_assignment, override_detail
 from runtime.clock import Clock, SystemClock
 from runtime.data import form_model, json_value, to_json
 from runtime.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Refused
@@ -438,6 +439,7 @@ class Runtime(Explanations, Ticker):
             raise Invalid(f"user '{user}' does not exist", [Problem("unknown-user", user)])
         if queue is not None and queue not in bundle.manifest.queues:
             raise Invalid(f"queue '{queue}' does not exist", [Problem("unknown-queue", queue)])
+        overridden = check_assignment(unit, record, user) if user is not None else []
         record.owner, record.queue = user, (queue if user is None else None)
         if record.status == "open" and before != record.owner:
             change_load(unit.tx.conn, before, -1)
@@ -449,6 +451,7 @@ class Runtime(Explanations, Ticker):
             owner=record.owner,
             queue=record.queue,
             previous=before,
+            **override_detail(overridden, unit),
         )
 
     def start_workflow_in(self, unit: Unit, record: RecordView, workflow: str) -> None:
