@@ -11,8 +11,8 @@ queried (an edit that touches no stage, field or entity costs no query at all):
   moved first (or the stage kept);
 - a field removed from a form while stored data still holds a value for it (the JSON
   key is present and not null: `field-removed`, a warning): the values are kept
-  aside with the record (stored and shown, never validated: an update checks only the
-  fields the form declares), so such records stay updatable;
+  aside with the record (stored, not shown by the API, never validated: an update checks
+  only the fields the form declares), so such records stay updatable;
 - a field whose type or constraints changed while stored values fail the new field
   (`type-changed`): only the changed fields are read, in batches of records, and each
   value is checked with the same pydantic model the runtime reads records with. When
@@ -45,7 +45,7 @@ from runtime.store import Store, driver_sql, is_postgres, py_json
 EXAMPLES = 5  # record ids shown per finding
 BATCH = 1000  # records read per query when checking changed fields
 KEPT_ASIDE = (
-    "the values are kept aside: stored and shown with the record, ignored when it is "
+    "the values are kept aside: stored, not shown, ignored when the record is "
     "validated, so those records stay updatable"
 )
 

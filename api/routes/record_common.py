@@ -126,16 +126,15 @@ def present(
     queues: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """Return a record as JSON-ready data: every field of its form (unset ones as null),
-    values a newer form no longer declares kept, hidden fields left out, a hidden queue
-    shown as none."""
+    hidden fields left out, a hidden queue shown as none. Values of fields the form no
+    longer declares are kept aside in the store, not shown: nothing says any more who
+    may read them."""
     out = view.to_dict()
     if out.get("queue") in queues:
         out["queue"] = None
     gone = set(hidden)
     values = out["data"]
-    data = {k: values.get(k) for k in form.spec.fields if k not in gone}
-    data.update((k, v) for k, v in values.items() if k not in data and k not in gone)
-    out["data"] = data
+    out["data"] = {k: values.get(k) for k in form.spec.fields if k not in gone}
     return out
 
 
