@@ -21,11 +21,10 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP) ## Create .venv and install sopflow with its dev tools (done by every target)
 
+# run and db use sopflow's own defaults (var/sopflow.db, var/evidence, var/mailbox, or
+# $SOPFLOW_DATABASE_URL...), the same as `sopflow token`, `sopflow user` and `sopflow db`.
 run: $(STAMP) ## Serve the default bundle on SQLite in var/ (prints the URL and a first token)
-	@mkdir -p var
-	SOPFLOW_DATABASE_URL=$${SOPFLOW_DATABASE_URL:-sqlite:///var/sopflow.db} \
-	SOPFLOW_EVIDENCE_DIR=$${SOPFLOW_EVIDENCE_DIR:-var/evidence} SOPFLOW_MAILBOX_DIR=$${SOPFLOW_MAILBOX_DIR:-var/mailbox} \
-		$(BIN)/sopflow serve $(DEFINITIONS) --host $(HOST) --port $(PORT) --log-format text
+	$(BIN)/sopflow serve $(DEFINITIONS) --host $(HOST) --port $(PORT) --log-format text
 
 test: $(STAMP) ## Run the whole test suite (SQLite and PostgreSQL; starts PostgreSQL if needed)
 	@sh scripts/ensure-postgres.sh
@@ -41,7 +40,7 @@ format: $(STAMP) ## Format the code with ruff
 	$(BIN)/ruff format engine runtime api tests bench
 	$(BIN)/ruff check --fix engine runtime api tests bench
 
-db: $(STAMP) ## Create or upgrade the database ($$SOPFLOW_DATABASE_URL, default sqlite sopflow.db)
+db: $(STAMP) ## Create or upgrade the database ($$SOPFLOW_DATABASE_URL, default var/sopflow.db)
 	$(BIN)/sopflow db upgrade
 
 bench: $(STAMP) ## Run the benchmarks and write docs/benchmarks.md (installs wrk if missing)

@@ -7,8 +7,9 @@ import sys
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
+from api.config import Config
 from runtime import migrate
-from runtime.db import database_url, make_engine
+from runtime.db import make_engine
 
 
 @click.group()
@@ -18,13 +19,16 @@ def db() -> None:
 
 @db.command()
 @click.option(
-    "--url", default=None, help="Database URL (default: $SOPFLOW_DATABASE_URL or sqlite)."
+    "--url",
+    default=None,
+    help="Database URL (default: $SOPFLOW_DATABASE_URL or sqlite:///var/sopflow.db).",
 )
 def upgrade(url: str | None) -> None:
     """Create the schema of a fresh database, or upgrade an older one."""
-    target = url or database_url()
+    config = Config.load(database_url=url)
+    target = config.database_url
     try:
-        version = migrate.upgrade(make_engine(target))
+        version = migrate.upgrade(make_engine(target, schema=config.database_schema))
     except SQLAlchemyError as exc:
         click.echo(f"error: cannot upgrade {target}: {exc.__class__.__name__}: {exc.args[0]}")
         sys.exit(1)
@@ -33,13 +37,16 @@ def upgrade(url: str | None) -> None:
 
 @db.command()
 @click.option(
-    "--url", default=None, help="Database URL (default: $SOPFLOW_DATABASE_URL or sqlite)."
+    "--url",
+    default=None,
+    help="Database URL (default: $SOPFLOW_DATABASE_URL or sqlite:///var/sopflow.db).",
 )
 def version(url: str | None) -> None:
     """Print the schema version of the database and the newest one this code knows."""
-    target = url or database_url()
+    config = Config.load(database_url=url)
+    target = config.database_url
     try:
-        found = migrate.current(make_engine(target))
+        found = migrate.current(make_engine(target, schema=config.database_schema))
     except SQLAlchemyError as exc:
         click.echo(f"error: cannot read {target}: {exc.__class__.__name__}: {exc.args[0]}")
         sys.exit(1)

@@ -26,8 +26,14 @@ log = logging.getLogger("sopflow.server")
 @click.argument("directory", default=DEFAULT_DIR, type=click.Path(file_okay=False))
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="SOPFLOW_HOST")
 @click.option("--port", default=8000, show_default=True, type=int, envvar="SOPFLOW_PORT")
-@click.option("--database-url", default=None, help="Default: $SOPFLOW_DATABASE_URL or sqlite.")
-@click.option("--evidence-dir", default=None, help="Default: $SOPFLOW_EVIDENCE_DIR or ./evidence.")
+@click.option(
+    "--database-url",
+    default=None,
+    help="Default: $SOPFLOW_DATABASE_URL or sqlite:///var/sopflow.db.",
+)
+@click.option(
+    "--evidence-dir", default=None, help="Default: $SOPFLOW_EVIDENCE_DIR or var/evidence."
+)
 @click.option("--watch/--no-watch", default=True, show_default=True, help="Reload on file changes.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), default=None)
 def serve(
@@ -44,6 +50,7 @@ def serve(
 
     from api import logs  # noqa: PLC0415
     from api.app import create_app  # noqa: PLC0415
+    from api.server import StartRefused  # noqa: PLC0415
 
     if not Path(directory).is_dir():
         raise click.UsageError(f"'{directory}' is not a folder of definitions")
@@ -57,7 +64,17 @@ def serve(
         log_format=log_format,
     )
     logs.configure(config.log_format)
-    app = create_app(config)
+    try:
+        app = create_app(config)
+    except StartRefused as exc:
+        for line in exc.report():
+            click.echo(line, err=True)
+        click.echo(
+            f"sopflow: not starting: {exc}; the same edit would be refused by a reload "
+            "(fix the definitions or the data, then start again)",
+            err=True,
+        )
+        sys.exit(1)
     server = app.state.server
     bundle = server.bundle
     if bundle is None:
@@ -107,7 +124,11 @@ def _fail(exc: CommandError) -> None:
 
 
 _dir = click.option("--dir", "directory", default=DEFAULT_DIR, show_default=True)
-_url = click.option("--url", default=None, help="Database URL (default: $SOPFLOW_DATABASE_URL).")
+_url = click.option(
+    "--url",
+    default=None,
+    help="Database URL (default: $SOPFLOW_DATABASE_URL or sqlite:///var/sopflow.db).",
+)
 
 
 @click.group()

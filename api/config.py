@@ -7,13 +7,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from runtime.db import database_url
+from runtime.db import DEFAULT_SQLITE, database_url
 
 ENV_SCHEMA = "SOPFLOW_DATABASE_SCHEMA"
 ENV_EVIDENCE = "SOPFLOW_EVIDENCE_DIR"
 ENV_MAILBOX = "SOPFLOW_MAILBOX_DIR"
 ENV_LOG_FORMAT = "SOPFLOW_LOG_FORMAT"
 MiB = 1024 * 1024
+# The one default of every command (serve, token, user, db, make run): a SQLite file,
+# evidence and mailbox under var/ of the working directory.
+DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_SQLITE}"
+DEFAULT_EVIDENCE = "var/evidence"
+DEFAULT_MAILBOX = "var/mailbox"
 
 
 @dataclass(frozen=True)
@@ -21,10 +26,10 @@ class Config:
     """Everything `create_app` needs; build it with `Config.load(...)`."""
 
     directory: Path = Path("definitions")
-    database_url: str = "sqlite:///sopflow.db"
+    database_url: str = DEFAULT_DATABASE_URL
     database_schema: str | None = None  # PostgreSQL: put the tables in this schema
-    evidence_dir: Path = Path("evidence")
-    mailbox_dir: Path = Path("mailbox")
+    evidence_dir: Path = Path(DEFAULT_EVIDENCE)
+    mailbox_dir: Path = Path(DEFAULT_MAILBOX)
     host: str = "127.0.0.1"
     port: int = 8000
     watch: bool = True  # reload when a file in `directory` changes
@@ -42,8 +47,8 @@ class Config:
         env = {
             "database_url": database_url(),
             "database_schema": os.environ.get(ENV_SCHEMA) or None,
-            "evidence_dir": Path(os.environ.get(ENV_EVIDENCE, "evidence")),
-            "mailbox_dir": Path(os.environ.get(ENV_MAILBOX, "mailbox")),
+            "evidence_dir": Path(os.environ.get(ENV_EVIDENCE) or DEFAULT_EVIDENCE),
+            "mailbox_dir": Path(os.environ.get(ENV_MAILBOX) or DEFAULT_MAILBOX),
             "log_format": os.environ.get(ENV_LOG_FORMAT, "json"),
         }
         given = {k: v for k, v in flags.items() if v is not None}

@@ -24,6 +24,8 @@ from engine.diagnostics import errors
 from runtime.clock import Clock, SystemClock
 from runtime.core import Runtime
 from runtime.outbox import LogChannel, MailboxChannel, OutboxWorker, WebhookChannel
+from runtime.preflight import Finding, blocking
+from runtime.preflight import preflight as check_live_data
 from runtime.scheduler import RuntimeScheduler
 from runtime.store import T_BUNDLE, Store
 
@@ -62,6 +64,31 @@ class ReloadResult:
 
 class NoBundle(Exception):
     """The definitions on disk have errors and no good version was ever loaded."""
+
+
+class StartRefused(Exception):
+    """The definitions contradict the live data: the server does not start (decision 10)."""
+
+    def __init__(self, result: ReloadResult) -> None:
+        self.result = result
+        refused = [p for p in result.preflight if p.get("severity") == "error"]
+        super().__init__(f"the definitions contradict the live data ({len(refused)} problem(s))")
+
+    def report(self) -> list[str]:
+        """Return the pre-flight report as lines (the same findings a reload reports)."""
+        lines = []
+        for finding in self.result.preflight:
+            where = "/".join(
+                str(finding[k]) for k in ("entity", "workflow", "stage", "field") if finding.get(k)
+            )
+            text = f"preflight {finding.get('severity')}[{finding['code']}] {where}: "
+            text += finding["message"]
+            if finding.get("hint"):
+                text += f" ({finding['hint']})"
+            if finding.get("examples"):
+                text += f"; records: {', '.join(finding['examples'])}"
+            lines.append(text)
+        return lines
 
 
 class Server:
@@ -103,7 +130,28 @@ class Server:
         now = self.clock.now()
         diagnostics = [d.to_dict() for d in result.diagnostics]
         bundle = result.bundle if not errors(result.diagnostics) else None
+        findings: list[Finding] = []
         if bundle is not None:
+            # The same pre-flight as a reload, against everything the store holds (there
+            # is no Bundle to compare with); the data is read only when the bundle is
+            # not the one last applied to this store (that one was checked then).
+            findings = check_live_data(self.store, None, bundle, fields=self._new(bundle))
+            for finding in findings:
+                level = logging.ERROR if finding.severity == "error" else logging.WARNING
+                log.log(level, "%s", finding.render())
+            if blocking(findings):
+                self.last = ReloadResult(
+                    now,
+                    "startup",
+                    None,
+                    False,
+                    bundle.hash,
+                    diagnostics,
+                    [f.to_dict() for f in findings],
+                )
+                self._http.close()
+                self.store.dispose()
+                raise StartRefused(self.last)
             self.runtime = Runtime(
                 bundle, self.store, self.clock, evidence_dir=self.config.evidence_dir
             )
@@ -113,8 +161,22 @@ class Server:
                 log.error("definitions: %s", diagnostic.render())
             log.error("the definitions have errors; nothing is served until they are fixed")
         self.last = ReloadResult(
-            now, "startup", None, bundle is not None, bundle.hash if bundle else None, diagnostics
+            now,
+            "startup",
+            None,
+            bundle is not None,
+            bundle.hash if bundle else None,
+            diagnostics,
+            [f.to_dict() for f in findings],
         )
+
+    def _new(self, bundle: Bundle) -> bool:
+        """Tell whether `bundle` is not the version last applied to this store."""
+        with self.store.read() as conn:
+            last = conn.execute(
+                select(T_BUNDLE.c.hash).order_by(T_BUNDLE.c.id.desc()).limit(1)
+            ).scalar()
+        return last != bundle.hash
 
     def apply(
         self, bundle: Bundle, author: str | None, trigger: str, changes: dict[str, Any]

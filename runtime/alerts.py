@@ -13,11 +13,13 @@ from typing import Any
 
 from sqlalchemy import case, func, insert, select, update
 
+from engine.bundle import Bundle
 from engine.expr import EvaluationError
 from engine.spec import AlertSpec
-from runtime import timers
+from runtime import records, timers
 from runtime.data import to_json
 from runtime.errors import Invalid, NotFound, Problem
+from runtime.people import recipients
 from runtime.store import T_ALERT, Tx
 from runtime.unit import Unit, safe_render
 
@@ -250,3 +252,34 @@ def listing(
 def fired_since(conn: Any, since: datetime) -> int:
     """Count alerts fired since a time."""
     return int(conn.execute(select(func.count()).where(T_ALERT.c.fired_at >= since)).scalar_one())
+
+
+# -- who an alert notifies (they may see and acknowledge it) ----------------------------
+
+
+def notify_targets(spec: AlertSpec) -> list[str]:
+    """Return the recipient references of the rule's `notify` actions (fire and resolve)."""
+    return [t for a in (*spec.actions, *spec.on_resolve) if a.notify for t in a.notify.to]
+
+
+def notified(conn: Any, bundle: Bundle, alert: Mapping[str, Any]) -> list[str]:
+    """Return the users an alert notifies, resolved against its record as it is now."""
+    spec = bundle.alerts.get(str(alert.get("rule")))
+    targets = notify_targets(spec) if spec is not None else []
+    if not targets:
+        return []
+    scope: dict[str, Any] | None = None
+    if alert.get("record_id"):
+        try:
+            view = records.load(conn, bundle, str(alert["record_id"]))
+        except NotFound:
+            view = None
+        scope = view.scope() if view is not None else None
+    return recipients(bundle, targets, scope)
+
+
+def notifying(
+    conn: Any, bundle: Bundle, alerts: list[dict[str, Any]], user: str
+) -> list[dict[str, Any]]:
+    """Keep the alerts that notify `user`."""
+    return [a for a in alerts if user in notified(conn, bundle, a)]

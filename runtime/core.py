@@ -20,6 +20,7 @@ from engine.bundle import Bundle, UniqueHitError
 from engine.spec.workflow import StageSpec
 from runtime import alerts, load, records, stages, timers
 from runtime.actions import run_actions
+from runtime.assigning import check_assignment, override_detail
 from runtime.clock import Clock, SystemClock
 from runtime.data import form_model, json_value, to_json
 from runtime.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Refused
@@ -338,9 +339,13 @@ class Runtime(Explanations, Ticker):
         self._legacy_gate(fm, work)
         self._compute(unit, work)
         self._rules(unit, work, "updated")
-        if not work.read_only:
+        if not work.read_only:  # values of fields the form no longer declares stay aside
             fm.validate(
-                {k: v for k, v in work.data.items() if k not in fm.computed and v is not None}
+                {
+                    k: v
+                    for k, v in work.data.items()
+                    if k in fm.spec.fields and k not in fm.computed and v is not None
+                }
             )
         self._validate_save(unit, work)
         changed = {k: v for k, v in work.data.items() if view.data.get(k) != v}
@@ -440,6 +445,7 @@ class Runtime(Explanations, Ticker):
             raise Invalid(f"user '{user}' does not exist", [Problem("unknown-user", user)])
         if queue is not None and queue not in bundle.manifest.queues:
             raise Invalid(f"queue '{queue}' does not exist", [Problem("unknown-queue", queue)])
+        overridden = check_assignment(unit, record, user) if user is not None else []
         record.owner, record.queue = user, (queue if user is None else None)
         if before != record.owner:
             load.settle(unit, record)
@@ -450,6 +456,7 @@ class Runtime(Explanations, Ticker):
             owner=record.owner,
             queue=record.queue,
             previous=before,
+            **override_detail(overridden, unit),
         )
 
     def start_workflow_in(self, unit: Unit, record: RecordView, workflow: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-DEFAULT_SQLITE = "sopflow.db"
+DEFAULT_SQLITE = "var/sopflow.db"  # relative to the working directory (make run, every CLI command)
 ENV_URL = "SOPFLOW_DATABASE_URL"
 
 
@@ -37,6 +37,12 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
     parsed = make_url(url)
     kwargs: dict[str, Any] = {"echo": echo}
     if parsed.get_backend_name() == "sqlite":
+        if (
+            parsed.database
+            and parsed.database != ":memory:"
+            and not parsed.database.startswith("file:")
+        ):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -10,8 +10,9 @@ queried (an edit that touches no stage, field or entity costs no query at all):
   (`stage-removed`); the language has no stage mapping, so these records must be
   moved first (or the stage kept);
 - a field removed from a form while stored data still holds a value for it (the JSON
-  key is present and not null: `field-removed`); such records could never be saved
-  again, since today's form refuses unknown fields;
+  key is present and not null: `field-removed`, a warning): the values are kept
+  aside with the record (stored, not shown by the API, never validated: an update checks
+  only the fields the form declares), so such records stay updatable;
 - a field whose type or constraints changed while stored values fail the new field
   (`type-changed`): only the changed fields are read, in batches of records, and each
   value is checked with the same pydantic model the runtime reads records with. When
@@ -20,8 +21,11 @@ queried (an edit that touches no stage, field or entity costs no query at all):
   readable and become read-only where they fail.
 
 Errors refuse the reload; warnings are reported and the reload goes on. With no Bundle
-served yet (the server never had good definitions) entities and stages are checked
-against everything the store holds; fields are not (there are no old types to compare).
+served yet (server start, or the server never had good definitions) entities and
+stages are checked against everything the store holds, and, unless `fields=False`,
+every stored record's data against the new forms: values of undeclared fields
+(`field-removed`, a warning) and values the form refuses (`type-changed`: an error,
+a warning for legacy records of an older `schema_version` whose policy is not `reject`).
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ from runtime.store import Store, driver_sql, is_postgres, py_json
 
 EXAMPLES = 5  # record ids shown per finding
 BATCH = 1000  # records read per query when checking changed fields
+KEPT_ASIDE = (
+    "the values are kept aside: stored, not shown, ignored when the record is "
+    "validated, so those records stay updatable"
+)
 
 
 @dataclass(frozen=True)
@@ -75,12 +83,18 @@ def blocking(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def preflight(
-    store: Store, old: Bundle | None, new: Bundle, *, batch: int = BATCH
+    store: Store, old: Bundle | None, new: Bundle, *, batch: int = BATCH, fields: bool = True
 ) -> list[Finding]:
-    """Check `new` against the live data (and against `old`, the Bundle being served)."""
+    """Check `new` against the live data (and against `old`, the Bundle being served).
+
+    `fields=False` (only with no `old`) skips reading every record's data: for a start
+    on the bundle last applied to this store, whose data was checked when it was applied.
+    """
     with store.read() as conn:
         if old is None:
-            return _against_store(conn, new)
+            from runtime.preflight_store import against_store  # noqa: PLC0415  (imports this)
+
+            return against_store(conn, new, batch=batch, fields=fields)
         found = _entities(conn, old, new)
         for name, wf in old.workflows.items():
             if wf.entity in new.forms:
@@ -159,51 +173,6 @@ def _workflow(
     return found
 
 
-def _against_store(conn: Connection, new: Bundle) -> list[Finding]:
-    """With no Bundle served: every entity, workflow and stage the store holds must exist."""
-    rows = _sql(
-        conn,
-        "SELECT entity, workflow, stage, COUNT(*) FROM sf_record "
-        "GROUP BY entity, workflow, stage ORDER BY entity, workflow, stage",
-        {},
-    ).all()
-    found = []
-    for entity, workflow, stage, count in rows:
-        where = {"entity": entity, "workflow": workflow, "stage": stage}
-        if entity not in new.forms:
-            found.append(
-                Finding("entity-removed", f"no form for entity '{entity}'", **where, count=count)
-            )
-        elif workflow and workflow not in new.workflows:
-            found.append(
-                Finding("workflow-removed", f"no workflow '{workflow}'", **where, count=count)
-            )
-        elif workflow and stage and stage not in _stage_ids(new.workflows[workflow]):
-            found.append(
-                Finding(
-                    "stage-removed",
-                    f"workflow '{workflow}' has no stage '{stage}'",
-                    **where,
-                    count=count,
-                )
-            )
-    merged: dict[tuple[str, str, str | None, str | None], Finding] = {}
-    for f in found:  # one entity-removed per entity, not one per stage
-        key = (f.code, f.entity, f.workflow, f.stage if f.code == "stage-removed" else None)
-        if f.code == "entity-removed":
-            key = (f.code, f.entity, None, None)
-        prior = merged.get(key)
-        merged[key] = f if prior is None else _add_count(prior, f.count)
-    return [
-        Finding(**{**asdict(f), "message": f"{f.message}, but {f.count} record(s) have it"})
-        for f in merged.values()
-    ]
-
-
-def _add_count(finding: Finding, more: int) -> Finding:
-    return Finding(**{**asdict(finding), "count": finding.count + more})
-
-
 # -- fields ----------------------------------------------------------------------------
 
 
@@ -253,9 +222,9 @@ def _fields(
                     "hold a value for it",
                     entity,
                     count,
+                    severity="warning",
                     field=name,
-                    hint="clear the field on those records first (set it to null), "
-                    "or keep the field",
+                    hint=KEPT_ASIDE,
                     examples=examples,
                 )
             )

@@ -1,6 +1,9 @@
 """Alerts: list and filter, read one, acknowledge, feedback, per-rule precision (F9, F10).
 
-Every route needs one of the roles the bundle's `access.alerts` names.
+The roles the bundle's `access.alerts` names use every route. Anyone else sees, reads,
+acknowledges and judges only the alerts that notify them (the rule's `notify`
+recipients: `role:x`, `owner`, `owner.manager`, `field:x`...; resolved against the
+alert's record as it is now); precision stays with the `access.alerts` roles.
 """
 
 from __future__ import annotations
@@ -12,14 +15,14 @@ from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromQuery, JSONBody, PathParameter, QueryParameter
 from msgspec import Struct
 
-from api.auth import access, require
+from api.auth import access, may, require
 from api.calls import call
 from api.routes.common import API, caller, runtime_of, server_of
 from api.routes.record_common import entity_readable, hidden_fields
 from engine.bundle import Bundle
 from runtime import reports
 from runtime.access import Principal
-from runtime.alerts import VERDICTS
+from runtime.alerts import VERDICTS, notified, notify_targets, notifying
 from runtime.core import Runtime
 from runtime.data import INT64
 
@@ -42,6 +45,51 @@ def _alerts(request: Request[Any, Any, Any]) -> tuple[Runtime, Bundle]:
     runtime, bundle = runtime_of(request)
     require(caller(request), access(bundle, "alerts"), "see or handle alerts")
     return runtime, bundle
+
+
+def _role(bundle: Bundle, who: Principal) -> bool:
+    """Tell whether the caller holds an `access.alerts` role (else: recipients only)."""
+    return may(who, access(bundle, "alerts"))
+
+
+def _silent_rules(bundle: Bundle) -> list[str]:
+    """Return the alert rules that notify nobody (no recipient can see their alerts)."""
+    return sorted(n for n, spec in bundle.alerts.items() if not notify_targets(spec))
+
+
+async def _as_recipient(
+    request: Request[Any, Any, Any], runtime: Runtime, bundle: Bundle, alert_id: int
+) -> dict[str, Any]:
+    """Return an alert that notifies the caller (who holds no `access.alerts` role); 403
+    for any other alert, existing or not, as for every alert before."""
+    who = caller(request)
+
+    def read(conn: Any) -> dict[str, Any] | None:
+        found = reports.alert_by_id(conn, alert_id)
+        if found is None or who.user not in notified(conn, bundle, found):
+            return None
+        return found
+
+    found: dict[str, Any] | None = await call(
+        server_of(request).inline, reports.read, runtime.store, read
+    )
+    if found is None:
+        require(who, access(bundle, "alerts"), "see or handle alerts")
+    assert found is not None
+    return found
+
+
+async def _handled(
+    request: Request[Any, Any, Any], alert_id: int
+) -> tuple[Runtime, Bundle, Principal]:
+    """Check that the caller may handle this alert (role, or recipient); 403/404 if not."""
+    runtime, bundle = runtime_of(request)
+    who = caller(request)
+    if _role(bundle, who):
+        _visible(await _one(request, runtime, alert_id), alert_id, bundle, who)
+    else:
+        await _as_recipient(request, runtime, bundle, alert_id)
+    return runtime, bundle, who
 
 
 def _unreadable(bundle: Bundle, who: Principal) -> list[str]:
@@ -111,27 +159,41 @@ async def list_alerts(
 
     Alerts of rules watching an entity the caller may not read are left out, and alert
     values of fields the caller may not read are hidden (as in records)."""
-    runtime, bundle = _alerts(request)
+    runtime, bundle = runtime_of(request)
     who = caller(request)
     if alert_state is not None and alert_state not in STATES:
         raise ValidationException(
             f"an alert's state is one of {', '.join(STATES)}",
             extra=[{"key": "state", "message": f"'{alert_state}' is not one", "source": "query"}],
         )
-    items, total = await call(
-        server_of(request).inline,
-        reports.read,
-        runtime.store,
-        reports.alert_page,
-        state=alert_state,
-        rule=rule,
-        record_id=record_id,
-        severity=severity,
-        limit=limit,
-        offset=offset,
-        exclude_rules=_hidden_rules(bundle, who),
-        exclude_entities=_unreadable(bundle, who),
-    )
+    filters: dict[str, Any] = {
+        "state": alert_state,
+        "rule": rule,
+        "record_id": record_id,
+        "severity": severity,
+    }
+    if _role(bundle, who):
+        items, total = await call(
+            server_of(request).inline,
+            reports.read,
+            runtime.store,
+            reports.alert_page,
+            **filters,
+            limit=limit,
+            offset=offset,
+            exclude_rules=_hidden_rules(bundle, who),
+            exclude_entities=_unreadable(bundle, who),
+        )
+    else:  # only the alerts that notify the caller
+
+        def mine(conn: Any) -> list[dict[str, Any]]:
+            found, _ = reports.alert_page(
+                conn, **filters, limit=MAX_OFFSET, offset=0, exclude_rules=_silent_rules(bundle)
+            )
+            return notifying(conn, bundle, found, who.user)
+
+        every = await call(server_of(request).inline, reports.read, runtime.store, mine)
+        items, total = every[offset : offset + limit], len(every)
     return {
         "items": [_described(a, bundle, who) for a in items],
         "total": total,
@@ -181,8 +243,11 @@ async def alert_precision(request: Request[Any, Any, Any]) -> dict[str, Any]:
 @get(f"{API}/alerts/{{alert_id:int}}", tags=["alerts"])
 async def get_alert(request: Request[Any, Any, Any], alert_id: AlertId) -> dict[str, Any]:
     """Return one alert with the values that made it fire."""
-    runtime, bundle = _alerts(request)
+    runtime, bundle = runtime_of(request)
     who = caller(request)
+    if not _role(bundle, who):
+        mine = await _as_recipient(request, runtime, bundle, alert_id)
+        return _described(mine, bundle, who)
     found = await _one(request, runtime, alert_id)
     return _described(_visible(found, alert_id, bundle, who), bundle, who)
 
@@ -208,9 +273,7 @@ async def _one(
 async def acknowledge_alert(request: Request[Any, Any, Any], alert_id: AlertId) -> dict[str, Any]:
     """Take an alert in hand: its response time is tracked (F9). Acknowledging twice keeps
     the first acknowledgement."""
-    runtime, bundle = _alerts(request)
-    who = caller(request)
-    _visible(await _one(request, runtime, alert_id), alert_id, bundle, who)
+    runtime, bundle, who = await _handled(request, alert_id)
     done = await call(
         server_of(request).inline,
         runtime.acknowledge_alert,
@@ -226,9 +289,7 @@ async def alert_feedback(
 ) -> dict[str, Any]:
     """Judge an alert that fired: `useful` or `false_positive` (F10); a later verdict
     replaces an earlier one."""
-    runtime, bundle = _alerts(request)
-    who = caller(request)
-    _visible(await _one(request, runtime, alert_id), alert_id, bundle, who)
+    runtime, bundle, who = await _handled(request, alert_id)
     done = await call(
         server_of(request).inline,
         runtime.alert_feedback,

@@ -17,6 +17,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 from api.auth import access, require
 from api.calls import call
 from api.routes.common import API, caller, runtime_of, server_of
+from api.routes.record_common import hidden_queues
 from engine.bundle import Bundle, CompiledWorkflow
 from engine.suggest import did_you_mean
 from runtime import reports
@@ -218,6 +219,9 @@ async def metric(
         columns,
         bundle,
     )
+    hidden = hidden_queues(bundle, caller(request))
+    if hidden and "queue" in report["group_by"]:  # a queue the caller may not see
+        report["groups"] = [g for g in report["groups"] if g.get("queue") not in hidden]
     return report
 
 

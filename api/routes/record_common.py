@@ -5,6 +5,10 @@ Read permissions are the API's to enforce (the runtime enforces writes): an enti
 `read` roles who sees that field. A field the caller may not read is left out of every
 record, list, conflict answer, audit entry and history row this module presents, and
 filtering or sorting on it is refused as if it did not exist.
+
+A queue the caller may not see (its `visible_to`) is hidden the same way: a record
+waiting in it shows `queue: null`, audit, history and explanation rows do not name it,
+and a filter or an assignment naming it is answered as for a queue that does not exist.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class Ctx:
             roles = ", ".join(self.form.spec.permissions.read or []) or "nobody"
             raise Forbidden(f"your roles may not read {entity} records (allowed: {roles})")
         self.hidden = hidden_fields(self.form, self.who)
+        self.queues = hidden_queues(self.bundle, self.who)
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kw: Any) -> T:
         """Run a runtime call (the caller acts); a conflict shows only what it may read."""
@@ -63,7 +68,11 @@ class Ctx:
 
     def show(self, view: RecordView) -> dict[str, Any]:
         """Return a record as this caller may see it."""
-        return present(view, self.form, self.hidden)
+        return present(view, self.form, self.hidden, self.queues)
+
+    def scrub(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Return an audit, history or decision row as this caller may see it."""
+        return scrub(row, self.hidden, self.queues)
 
 
 class Shown:
@@ -101,20 +110,41 @@ def hidden_fields(form: CompiledForm, who: Principal) -> frozenset[str]:
     return frozenset(n for n, s in form.spec.fields.items() if not may(who, s.read))
 
 
-def present(view: RecordView, form: CompiledForm, hidden: Iterable[str]) -> dict[str, Any]:
+def hidden_queues(bundle: Bundle, who: Principal) -> frozenset[str]:
+    """Return the queues `who` may not see (a queue listing no roles is seen by everyone)."""
+    return frozenset(
+        name
+        for name, spec in bundle.manifest.queues.items()
+        if spec.visible_to and not may(who, spec.visible_to)
+    )
+
+
+def present(
+    view: RecordView,
+    form: CompiledForm,
+    hidden: Iterable[str],
+    queues: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
     """Return a record as JSON-ready data: every field of its form (unset ones as null),
-    values a newer form no longer declares kept, hidden fields left out."""
+    hidden fields left out, a hidden queue shown as none. Values of fields the form no
+    longer declares are kept aside in the store, not shown: nothing says any more who
+    may read them."""
     out = view.to_dict()
+    if out.get("queue") in queues:
+        out["queue"] = None
     gone = set(hidden)
     values = out["data"]
-    data = {k: values.get(k) for k in form.spec.fields if k not in gone}
-    data.update((k, v) for k, v in values.items() if k not in data and k not in gone)
-    out["data"] = data
+    out["data"] = {k: values.get(k) for k in form.spec.fields if k not in gone}
     return out
 
 
-def scrub(row: Mapping[str, Any], hidden: frozenset[str]) -> dict[str, Any]:
-    """Drop hidden fields from an audit, history or decision row (and its detail)."""
+def scrub(
+    row: Mapping[str, Any], hidden: frozenset[str], queues: frozenset[str] = frozenset()
+) -> dict[str, Any]:
+    """Drop hidden fields from an audit, history or decision row (and its detail), and
+    the names of hidden queues."""
+    if queues:
+        row = _unqueue(row, queues)
     out = {k: v for k, v in row.items() if k not in hidden}
     detail = out.get("detail")
     if isinstance(detail, dict) and hidden:
@@ -125,6 +155,28 @@ def scrub(row: Mapping[str, Any], hidden: frozenset[str]) -> dict[str, Any]:
                 cleaned[part] = {k: v for k, v in inner.items() if k not in hidden}
         out["detail"] = cleaned
     return out
+
+
+def _unqueue(value: Any, queues: frozenset[str], key: str = "") -> Any:
+    """Return `value` without the names of `queues`: a `queue` value or `queue:<name>`
+    becomes None, a message quoting `queue '<name>'` says `a queue you do not see`."""
+    if isinstance(value, Mapping):
+        return {k: _unqueue(v, queues, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_unqueue(v, queues) for v in value]
+    if not isinstance(value, str):
+        return value
+    if (key in QUEUE_KEYS and value in queues) or (
+        value.startswith("queue:") and value[6:] in queues
+    ):
+        return None
+    for name in queues:
+        if f"queue '{name}'" in value:
+            value = value.replace(f"queue '{name}'", "a queue you do not see")
+    return value
+
+
+QUEUE_KEYS = frozenset({"queue", "previous_queue", "fallback_queue"})
 
 
 def bad_query(exc: QueryError) -> ValidationException:

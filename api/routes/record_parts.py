@@ -30,13 +30,12 @@ from api.routes.record_common import (
     hidden_fields,
     present,
     runtime_and_bundle,
-    scrub,
 )
 from engine.bundle import Bundle
 from engine.spec.manifest import QueueSpec
 from runtime import queries
 from runtime.access import Principal
-from runtime.errors import Forbidden, NotFound, Problem
+from runtime.errors import Forbidden, Invalid, NotFound, Problem
 from runtime.queries import DEFAULT_LIMIT, MAX_LIMIT, did_you_mean
 
 RECORD = f"{API}/records/{{entity:str}}/{{record_id:str}}"
@@ -143,7 +142,7 @@ async def record_history(
     ctx = Ctx(request, entity)
     await ctx.record(record_id)
     rows = await ctx.run(ctx.runtime.history, record_id)
-    return [scrub(r, ctx.hidden) for r in rows]
+    return [ctx.scrub(r) for r in rows]
 
 
 @get(f"{RECORD}/audit", tags=TAGS)
@@ -154,7 +153,7 @@ async def record_audit(
     ctx = Ctx(request, entity)
     await ctx.record(record_id)
     rows = await ctx.run(ctx.runtime.events, record_id)
-    return [scrub(r, ctx.hidden) for r in rows]
+    return [ctx.scrub(r) for r in rows]
 
 
 @get(f"{RECORD}/explain", tags=TAGS)
@@ -171,7 +170,7 @@ async def record_explain(
     ctx = Ctx(request, entity)
     await ctx.record(record_id)
     rows = await ctx.run(ctx.runtime.explain, record_id, kind)
-    return [scrub(r, ctx.hidden) for r in rows if not _sets_hidden(ctx.bundle, r, ctx.hidden)]
+    return [ctx.scrub(r) for r in rows if not _sets_hidden(ctx.bundle, r, ctx.hidden)]
 
 
 def _sets_hidden(bundle: Bundle, row: dict[str, Any], hidden: frozenset[str]) -> bool:
@@ -205,6 +204,10 @@ async def assign_record(
     ctx = Ctx(request, entity)
     if not may(ctx.who, ctx.form.spec.permissions.write):
         raise Forbidden(f"your roles may not change {entity} records")
+    if data.queue in ctx.queues:  # answered as for a queue that does not exist
+        raise Invalid(
+            f"queue '{data.queue}' does not exist", [Problem("unknown-queue", data.queue)]
+        )
     await ctx.record(record_id)
     view = await ctx.run(
         ctx.runtime.assign,
@@ -261,14 +264,12 @@ async def queue_contents(
     """The open records waiting in a queue, oldest first: `{items, total, next}`."""
     runtime, bundle, who = runtime_and_bundle(request)
     spec = bundle.manifest.queues.get(name)
-    if spec is None:
-        known = sorted(bundle.manifest.queues)
+    if spec is None or not _visible(spec, who):  # a hidden queue is as if it did not exist
+        known = sorted(n for n, q in bundle.manifest.queues.items() if _visible(q, who))
         raise NotFound(
             f"there is no queue '{name}'{did_you_mean(name, known)}",
             [Problem("unknown-queue", f"queues: {', '.join(known) or 'none'}")],
         )
-    if not _visible(spec, who):
-        raise Forbidden(f"your roles do not see queue '{name}'")
     entities = _readable_entities(bundle, who)
 
     def page() -> queries.Page:

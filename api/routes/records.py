@@ -198,6 +198,9 @@ def _field_params(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
     return asked
 
 
+NO_QUEUE = ""  # no queue has an empty name: a filter value that matches no record
+
+
 @get(f"{API}/records/{{entity:str}}", tags=TAGS)
 async def list_records(
     request: Request[Any, Any, Any],
@@ -238,6 +241,8 @@ async def list_records(
         )
         if values
     }
+    if "queue" in core:  # a hidden queue matches nothing, like one that does not exist
+        core["queue"] = tuple(q if q not in ctx.queues else NO_QUEUE for q in core["queue"])
     try:
         query = RecordQuery(
             (entity,),

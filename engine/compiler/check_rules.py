@@ -74,6 +74,8 @@ def check_routing(ctx: Context, entry: Entry[RoutingSpec]) -> None:
         ctx.known(
             site.at("candidates", "users", i), "user", user, manifest.users if manifest else []
         )
+    for i, role in enumerate(spec.override_roles):
+        ctx.known(site.at("override_roles", i), "role", role, ctx.roles)
     scope = ctx.scope_for(spec.entity, context={"candidate": ctx.user})
     ctx.expr(site.at("eligible"), spec.eligible, scope, T.BOOL, owner=spec, attr="eligible")
     ctx.expr(

@@ -107,6 +107,10 @@ class RoutingSpec(DocumentSpec):
     skip_unavailable: bool = Field(default=True, description="Skip people on leave or off hours.")
     fallback_queue: Name = Field(description="Queue for records nobody may take (never lost).")
     on_assign: list[ActionSpec] = Field(default_factory=list)
+    override_roles: list[Name] = Field(
+        default_factory=list,
+        description="Roles whose holders may assign a record by hand against `eligible`.",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> RoutingSpec:

@@ -105,3 +105,81 @@ def test_token_and_user_commands(tmp_path: Path) -> None:
     again = runner.invoke(main, ["token", "revoke", "1", "--url", url])
     assert again.exit_code == 1 and "no active token 1" in again.output
     assert "revoked" in runner.invoke(main, ["token", "list", "--url", url]).output
+
+
+def _clean_env(port: int) -> dict[str, str]:
+    """The environment without any sopflow setting (no database, evidence or mailbox)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPFLOW_")}
+    env["SOPFLOW_PORT"] = str(port)
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def test_token_create_and_serve_share_one_database_without_flags(tmp_path: Path) -> None:
+    """`sopflow token create` then `sopflow serve`, same folder, no database flags: the
+    token is accepted (both use var/sopflow.db of the working directory)."""
+    port = _port()
+    env = _clean_env(port)
+    defs = str(REPO / "definitions")
+    made = subprocess.run(
+        [sys.executable, "-m", "api.cli", "token", "create", "li.wei", "--dir", defs],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    value = made.stdout.strip()
+    assert value.startswith("sft_")
+    assert (tmp_path / "var" / "sopflow.db").is_file()
+    version = subprocess.run(
+        [sys.executable, "-m", "api.cli", "db", "version"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=120,
+    )
+    assert version.stdout.startswith("sqlite:///var/sopflow.db: at "), version.stdout
+    assert "nothing" not in version.stdout
+    log = (tmp_path / "server.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", defs, "--no-watch"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        printed = []
+        for line in proc.stdout:
+            printed.append(line)
+            if "serving on" in line:
+                break
+        assert "API tokens exist" in "".join(printed), "".join(printed)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/readyz")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        me = httpx.get(
+            f"http://127.0.0.1:{port}/api/v1/me", headers={"Authorization": f"Bearer {value}"}
+        )
+        assert me.status_code == 200, me.text
+        assert me.json()["user"] == "li.wei"
+    finally:
+        log.close()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,8 +1,9 @@
 """Definitions endpoints and the pre-flight of a reload, on SQLite and PostgreSQL.
 
 A reload is refused (the version served stays) when the new definitions would strand
-live data: records in a removed stage, data in a removed field, stored values a changed
-field refuses, records of a removed entity. The same edits without data are applied.
+live data: records in a removed stage, stored values a changed field refuses, records
+of a removed entity. The same edits without data are applied; data in a removed field
+is kept aside (a warning), and those records stay updatable.
 """
 
 from __future__ import annotations
@@ -265,20 +266,29 @@ def _drop_district(api: Api) -> None:
     edit(api, "rules/lead_scoring.yaml", "district in candidate.territory", "True")
 
 
-def test_removing_a_field_that_holds_data_is_refused(make_api: MakeApi) -> None:
+def test_removing_a_field_that_holds_data_keeps_the_values_aside(make_api: MakeApi) -> None:
     api = make_api()
-    first = served(api.server)
     held = lead(api, 1, district="jinjiang")
     lead(api, 2, district=None)
     lead(api, 3)
     _drop_district(api)
     result = api.server.reload("api", "admin")
-    assert result.diagnostics == []
-    assert codes(result) == ["field-removed"]
+    assert result.diagnostics == [] and codes(result) == []
+    assert result.applied
     (finding,) = result.preflight
+    assert finding["code"] == "field-removed" and finding["severity"] == "warning"
     assert finding["field"] == "district" and finding["count"] == 1
     assert finding["examples"] == [held]
-    assert served(api.server) == first
+    assert finding["hint"].startswith("the values are kept aside")
+    # the record stays updatable: the value is kept, and ignored by validation
+    runtime = api.server.runtime
+    assert runtime is not None
+    changed = runtime.update(held, {"pharmacy_name": "Renamed"}, actor="admin")
+    assert changed.data["pharmacy_name"] == "Renamed"
+    assert changed.data["district"] == "jinjiang"
+    # kept aside: stored, not shown (nothing says any more who may read it)
+    answer = api.call("GET", f"/api/v1/records/lead/{held}", "admin").json()
+    assert answer["data"]["pharmacy_name"] == "Renamed" and "district" not in answer["data"]
 
 
 def test_removing_a_field_no_record_holds_is_applied(make_api: MakeApi) -> None:

@@ -308,13 +308,16 @@ def test_queues_show_to_their_roles_and_assignment_takes_records_out(make_api: M
     """P3: a lead no rep may take waits, visibly, in the fallback queue."""
     api = make_api()
     lead = create(api, "lead", {**LEAD, "specialty": "devices", "district": "elsewhere"})
-    assert (lead["owner"], lead["queue"]) == (None, "unmatched_leads")
+    assert (lead["owner"], lead["queue"]) == (None, None)  # the rep does not see the queue
+    seen = api.call("GET", f"{V1}/records/lead/{lead['id']}", "zhang.min").json()
+    assert (seen["owner"], seen["queue"]) == (None, "unmatched_leads")
     manager = {q["name"]: q for q in api.call("GET", f"{V1}/queues", "zhang.min").json()}
     assert manager["unmatched_leads"]["waiting"] == 1
     assert manager["general_service"]["waiting"] == 0  # lists no roles: everyone sees it
     rep = [q["name"] for q in api.call("GET", f"{V1}/queues", "li.wei").json()]
     assert rep == ["general_service"]
-    assert api.call("GET", f"{V1}/queues/unmatched_leads", "li.wei").status_code == 403
+    # a queue the rep may not see is answered as one that does not exist
+    assert api.call("GET", f"{V1}/queues/unmatched_leads", "li.wei").status_code == 404
     unknown = api.call("GET", f"{V1}/queues/unmatched", "zhang.min")
     assert unknown.status_code == 404 and "unmatched_leads" in unknown.json()["detail"]
     waiting = api.call("GET", f"{V1}/queues/unmatched_leads", "zhang.min").json()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from engine.bundle import Bundle
 from runtime.clock import FakeClock
 from runtime.core import Runtime
+from runtime.errors import Refused
 from runtime.people import candidate
 from runtime.rules import score
-from tests.runtime.scenarios.support import MANAGER, OTHER_REP, REP, START, outbox
+from tests.runtime.scenarios.support import AGENT, MANAGER, OTHER_REP, REP, START, outbox
 
 HARD_RULE = "not eligible: specialty in candidate.specialty and (specialty != 'prescription' or candidate.gsp_certified)"
 
@@ -121,3 +124,53 @@ def test_the_score_threshold_alone_also_sends_a_lead_to_the_queue(runtime: Runti
     rows = candidates(routing_of(runtime, record.id))
     assert rows[OTHER_REP]["excluded"] == "match 60.0 is below the threshold 82.0"
     assert rows[REP]["excluded"] == HARD_RULE
+
+
+def _assigned(runtime: Runtime, record_id: str) -> dict[str, Any]:
+    return [e for e in runtime.events(record_id) if e["kind"] == "assigned"][-1]["detail"]
+
+
+def test_assigning_by_hand_obeys_the_hard_rules(runtime: Runtime) -> None:
+    """P3: a prescription lead may not be handed to an uncertified rep by a rep; the
+    refusal names the rule and who may override it. A certified rep is fine."""
+    record = runtime.create("lead", lead("M-5", "prescription", "wuhou"))
+    assert record.queue == "unmatched_leads"
+    with pytest.raises(Refused) as refused:
+        runtime.assign(record.id, user=REP, actor=OTHER_REP)
+    assert refused.value.message == (
+        "'li.wei' may not be given this lead: the hard rules of routing rule "
+        "'lead_routing' refuse them"
+    )
+    (problem,) = refused.value.problems
+    assert (problem.code, problem.rule, problem.field) == ("not-eligible", "lead_routing", "user")
+    assert problem.message == (
+        f"routing rule 'lead_routing': {HARD_RULE} "
+        "(roles that may override: manager, director, admin)"
+    )
+    assert runtime.get(record.id).queue == "unmatched_leads"  # nothing changed
+    # a non-rep (no specialty at all) is not eligible either
+    with pytest.raises(Refused):
+        runtime.assign(record.id, user=AGENT, actor=OTHER_REP)
+    taken = runtime.assign(record.id, user=OTHER_REP, actor=OTHER_REP)
+    assert taken.owner == OTHER_REP
+    detail = _assigned(runtime, record.id)
+    assert detail["owner"] == OTHER_REP and "override" not in detail
+
+
+def test_an_override_role_may_assign_against_the_hard_rules_and_is_audited(
+    runtime: Runtime,
+) -> None:
+    record = runtime.create("lead", lead("M-6", "prescription", "wuhou"))
+    taken = runtime.assign(record.id, user=REP, actor=MANAGER)
+    assert taken.owner == REP
+    detail = _assigned(runtime, record.id)
+    assert detail["override"] is True
+    assert detail["overridden_rules"] == ["lead_routing"]
+    assert detail["override_by"] == MANAGER
+
+
+def test_the_queue_and_unassigning_are_not_hard_rules(runtime: Runtime) -> None:
+    record = runtime.create("lead", lead("M-7", "otc", "jinjiang"))
+    assert record.owner == REP
+    queued = runtime.assign(record.id, queue="unmatched_leads", actor=OTHER_REP)
+    assert (queued.owner, queued.queue) == (None, "unmatched_leads")
