@@ -269,7 +269,8 @@ def _decode(path: str, raw: bytes) -> tuple[str | None, list[Diagnostic]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        before = raw[: exc.start]
+        # YAML breaks lines at CR LF, LF and a lone CR alike; count them so.
+        before = raw[: exc.start].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         line = before.count(b"\n") + 1
         col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
         return None, [

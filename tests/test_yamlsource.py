@@ -39,6 +39,10 @@ f: [*e, *e, *e, *e]
             b"a: 1\nb: \xff\xfe\n",
             "f.yaml:2:4: error[not-utf8]: byte 0xff is not valid UTF-8 (save the file as UTF-8)",
         ),
+        (  # a lone CR and CR LF break lines, as YAML reads them (a fuzzer's find)
+            b"\r\x80a: 1\r\nb: 2\rc: \xff",
+            "f.yaml:2:1: error[not-utf8]: byte 0x80 is not valid UTF-8 (save the file as UTF-8)",
+        ),
         (
             BOMB,
             "f.yaml:6:4: error[yaml-too-large]: document expands to more than 200000 values "
