@@ -112,7 +112,12 @@ def check_field_values(
                     )
                 )
     if problems:
-        raise Invalid(f"{len(problems)} evidence value(s) name no attached file", problems)
+        headline = (
+            problems[0].message
+            if len(problems) == 1
+            else f"{len(problems)} evidence values name no file attached to this record"
+        )
+        raise Invalid(headline, problems)
 
 
 def check_max(
