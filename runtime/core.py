@@ -663,7 +663,10 @@ class Runtime(Explanations, Ticker):
         fields = unit.bundle.forms[view.entity].spec.fields
         field = fields.get(kind)
         if not needs and not (field and field.type == "evidence"):
-            known = sorted({e.kind for g in all_gates for e in g.evidence})
+            known = sorted(
+                {e.kind for g in all_gates for e in g.evidence}
+                | {n for n, f in fields.items() if f.type == "evidence"}
+            )
             raise Invalid(
                 f"'{kind}' is not an evidence kind of this record",
                 [Problem("unknown-evidence", f"known kinds: {', '.join(known) or 'none'}")],

@@ -274,3 +274,14 @@ def test_an_alert_condition_reads_evidence_count(rt: Runtime) -> None:
     with rt.store.read() as conn:
         rows = conn.execute(select(T_ALERT.c.rule, T_ALERT.c.record_id, T_ALERT.c.state)).fetchall()
     assert [tuple(r) for r in rows] == [("many_photos", record.id, "firing")]
+
+
+def test_an_unknown_kind_is_refused_naming_stage_kinds_and_evidence_fields(rt: Runtime) -> None:
+    record = visit(rt)
+    with pytest.raises(Invalid) as caught:
+        attach(rt, record, "reciepts", 1)
+    assert caught.value.message == "'reciepts' is not an evidence kind of this record"
+    assert [p.message for p in caught.value.problems] == [
+        "known kinds: contract, receipts, shelf_photo"
+    ]
+    assert count(rt.store, T_EVIDENCE) == 0
