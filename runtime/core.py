@@ -221,6 +221,7 @@ class Runtime(Explanations, Ticker):
             if field is not None and field.type == "evidence":
                 new = attachments.Attached(evidence_id, kind, media, sha, True)
                 work.data[kind] = attachments.field_value(work.data.get(kind), files, kind, new)
+            self._compute(unit, work)  # computed fields may count evidence
             changed = work.data != view.data
             if self._react(unit, work, "evidence_attached") or changed:
                 records.save_record(unit.tx.conn, unit.bundle, work, unit.now)

@@ -38,6 +38,7 @@ fields:
   store_name: {type: string, required: true}
   note: {type: string}
   receipts: {type: evidence, accept: ["image/*"]}
+  photo_total: {type: integer, computed: "evidence_count('shelf_photo', 'any_stay')"}
 """,
     "workflows/visit_sop.yaml": """
 kind: workflow
@@ -285,3 +286,10 @@ def test_an_unknown_kind_is_refused_naming_stage_kinds_and_evidence_fields(rt: R
         "known kinds: contract, receipts, shelf_photo"
     ]
     assert count(rt.store, T_EVIDENCE) == 0
+
+
+def test_a_computed_field_counts_evidence_when_a_file_is_attached(rt: Runtime) -> None:
+    record = visit(rt)
+    assert record.data["photo_total"] == 0
+    attach(rt, record, "shelf_photo", 1, 2, 2)
+    assert rt.get(record.id).data["photo_total"] == 2
