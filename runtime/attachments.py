@@ -35,16 +35,20 @@ class Attached:
     current: bool
 
 
-def attached(conn: Connection, record_id: str) -> list[Attached]:
+def attached(conn: Connection, record_id: str, *, stays: bool = True) -> list[Attached]:
     """Return every file attached to a record, marking those of its current stay.
 
     A record outside any workflow has no stays: all its files are of its current stay.
+    With `stays=False` the stay is not read (for `any_stay` counts) and every file is
+    marked current.
     """
-    stay = conn.execute(
-        select(T_STAY.c.evidence_ids).where(
-            T_STAY.c.record_id == record_id, T_STAY.c.left_at.is_(None)
-        )
-    ).first()
+    stay = None
+    if stays:
+        stay = conn.execute(
+            select(T_STAY.c.evidence_ids).where(
+                T_STAY.c.record_id == record_id, T_STAY.c.left_at.is_(None)
+            )
+        ).first()
     current = set(stay.evidence_ids or []) if stay is not None else None
     rows = conn.execute(
         select(T_EVIDENCE.c.id, T_EVIDENCE.c.kind, T_EVIDENCE.c.media_type, T_EVIDENCE.c.sha256)
@@ -76,7 +80,8 @@ def count(conn: Connection, record_id: str | None, kind: str, stays: str | None)
         raise ValueError(f"evidence_count() counts 'current_stay' or 'any_stay', not {where!r}")
     if record_id is None:
         return 0
-    return len(distinct(attached(conn, record_id), kind, (), where))
+    files = attached(conn, record_id, stays=where == "current_stay")
+    return len(distinct(files, kind, (), where))
 
 
 def field_value(current: Any, files: Iterable[Attached], kind: str, new: Attached) -> list[str]:

@@ -51,7 +51,8 @@ def evidence_counts(unit: Unit, record_id: str, gate: StageSpec | ExitSpec) -> d
     type is one the requirement accepts, and by default only if it was attached during
     the record's current stay (`from: any_stay`: whenever it was attached).
     """
-    files = attachments.attached(unit.tx.conn, record_id)
+    stays = any(need.from_stays == "current_stay" for need in gate.evidence)
+    files = attachments.attached(unit.tx.conn, record_id, stays=stays)
     return {
         need.kind: len(attachments.distinct(files, need.kind, need.types, need.from_stays))
         for need in gate.evidence
