@@ -10,17 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from engine.spec import FormSpec
+from engine.spec.workflow import ExitSpec, StageSpec
 from runtime.errors import Invalid, Problem, Refused
 from runtime.evidence import accepts
 from runtime.store import T_EVIDENCE, T_STAY
 
-Stays = Literal["current_stay", "any_stay"]
 STAYS: tuple[str, ...] = ("current_stay", "any_stay")
 
 
@@ -126,7 +126,11 @@ def check_field_values(
 
 
 def check_max(
-    gate: Any, files: Iterable[Attached], kind: str, sha256: str, media_type: str
+    gate: StageSpec | ExitSpec | None,
+    files: Iterable[Attached],
+    kind: str,
+    sha256: str,
+    media_type: str,
 ) -> None:
     """Refuse a new file of a kind whose `max` the record's current stage has reached.
 
@@ -134,8 +138,9 @@ def check_max(
     already counted adds nothing and is let through; so is a file the requirement's
     `types` do not take (it does not count there).
     """
-    need = next((e for e in getattr(gate, "evidence", ()) if e.kind == kind), None)
-    if need is None or need.max is None or not accepts(media_type, list(need.types)):
+    needs = gate.evidence if gate is not None else []
+    need = next((e for e in needs if e.kind == kind), None)
+    if gate is None or need is None or need.max is None or not accepts(media_type, need.types):
         return
     have = distinct(files, kind, need.types, need.from_stays)
     if sha256 in have or len(have) < need.max:
