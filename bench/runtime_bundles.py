@@ -58,7 +58,8 @@ def _stage(stage: str) -> str:
   - id: {stage}
     require: [account_name, amount]
     evidence:
-      - {{kind: {EVIDENCE_KIND}, title: Site photo, types: ["image/jpeg", "image/png"], min: 1}}
+      - {{kind: {EVIDENCE_KIND}, title: Site photo, types: ["image/jpeg", "image/png"], min: 1,
+         from: any_stay}}
     guards:
       - refuse_if: "amount > 1000000 and tier != 'VIP'"
         message: "{{{{ amount }}}} is above the limit for a {{{{ tier }}}} account."
@@ -71,7 +72,8 @@ def _stage(stage: str) -> str:
 
 def write_transitions_bundle(root: Path) -> None:
     """Write a bundle with one six-stage workflow: every stage has a required-field check,
-    one evidence requirement (the same kind: one file attached beforehand satisfies all),
+    one evidence requirement (the same kind, `from: any_stay`: one file attached beforehand
+    satisfies all),
     a guard and an SLA (a breach timer cancelled on leaving, started on entering)."""
     _write(
         root,

@@ -170,15 +170,15 @@ class RawMover:
         ).fetchone()
         version, source, data, owner, entity, workflow, entered = row
         data = data if isinstance(data, dict) else json.loads(data)
-        counts = run(
+        files = run(
             self._sql(
-                "SELECT kind, media_type, count(*) FROM sf_evidence WHERE record_id = ? "
-                "GROUP BY kind, media_type"
+                "SELECT id, kind, media_type, sha256 FROM sf_evidence WHERE record_id = ? "
+                "ORDER BY uploaded_at, id"
             ),
             (record_id,),
             **prepared,
         ).fetchall()
-        if not any(kind == rb.EVIDENCE_KIND and n > 0 for kind, _, n in counts):
+        if not {sha for _, kind, _, sha in files if kind == rb.EVIDENCE_KIND}:
             raise BenchError(f"{record_id} has no {rb.EVIDENCE_KIND}")
         dwell = (now - self._when(entered)).total_seconds()
         run(

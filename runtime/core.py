@@ -7,6 +7,7 @@ happens whole or not at all; rules that react run inside the same transaction.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.bundle import Bundle, UniqueHitError
 from engine.spec.workflow import StageSpec
-from runtime import alerts, load, records, stages, timers
+from runtime import alerts, attachments, load, records, stages, timers
 from runtime.actions import run_actions
 from runtime.assigning import check_assignment, override_detail
 from runtime.clock import Clock, SystemClock
@@ -189,6 +190,10 @@ class Runtime(Explanations, Ticker):
             if view.status != "open":
                 raise Refused(f"the record is {view.status}; it takes no more evidence")
             self._check_evidence_kind(unit, view, kind, media)
+            files = attachments.attached(unit.tx.conn, record_id)
+            wf = unit.bundle.workflows.get(view.workflow or "")
+            here = stages.find(wf, view.stage or "") if wf is not None else None
+            attachments.check_max(here, files, kind, hashlib.sha256(content).hexdigest(), media)
             sha = self.blobs.put(content)
             evidence_id = records.new_id()
             row = {
@@ -213,7 +218,13 @@ class Runtime(Explanations, Ticker):
                 evidence_kind=kind,
             )
             work = view.copy()
-            if self._react(unit, work, "evidence_attached"):
+            field = unit.bundle.forms[view.entity].spec.fields.get(kind)
+            if field is not None and field.type == "evidence":
+                new = attachments.Attached(evidence_id, kind, media, sha, True)
+                work.data[kind] = attachments.field_value(work.data.get(kind), files, kind, new)
+            self._compute(unit, work)  # computed fields may count evidence
+            changed = work.data != view.data
+            if self._react(unit, work, "evidence_attached") or changed:
                 records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
             return to_json(row)
 
@@ -286,6 +297,7 @@ class Runtime(Explanations, Ticker):
             raise Forbidden(f"your roles may not create {entity} records")
         self._check_field_roles(unit, entity, data)
         values = fm.validate({**fm.defaults(), **fm.normalise(data)})
+        attachments.check_field_values(unit.tx.conn, None, fm.spec, values)
         view = RecordView(
             id=records.new_id(),
             entity=entity,
@@ -329,6 +341,7 @@ class Runtime(Explanations, Ticker):
         changes = fm.normalise(changes)
         self._check_field_roles(unit, view.entity, changes)
         typed = fm.validate(changes, partial=True)
+        attachments.check_field_values(unit.tx.conn, view.id, fm.spec, typed)
         if view.status != "open" and kind == "updated":
             raise Refused(f"the record is {view.status}; it can no longer change")
         work = view.copy()
@@ -696,7 +709,10 @@ class Runtime(Explanations, Ticker):
         fields = unit.bundle.forms[view.entity].spec.fields
         field = fields.get(kind)
         if not needs and not (field and field.type == "evidence"):
-            known = sorted({e.kind for g in all_gates for e in g.evidence})
+            known = sorted(
+                {e.kind for g in all_gates for e in g.evidence}
+                | {n for n, f in fields.items() if f.type == "evidence"}
+            )
             raise Invalid(
                 f"'{kind}' is not an evidence kind of this record",
                 [Problem("unknown-evidence", f"known kinds: {', '.join(known) or 'none'}")],

@@ -133,7 +133,7 @@ def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
     stage = next((s for s in wf.body.stages if s.id == view.stage), None)
     if stage is None:
         return guide
-    counts = evidence_counts(unit, view.id)
+    counts = evidence_counts(unit, view.id, stage)
     names = {**shown, "record": shown, "params": dict(wf.params), "now": unit.now}
     guide["stage"] = {
         "id": stage.id,
@@ -148,7 +148,7 @@ def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
                 "types": list(need.types),
                 "min": need.min,
                 "max": need.max,
-                "attached": sum(n for (k, _), n in counts.items() if k == need.kind),
+                "attached": counts.get(need.kind, 0),
             }
             for need in stage.evidence
         ],

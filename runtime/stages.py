@@ -11,11 +11,10 @@ from engine.bundle import CompiledWorkflow
 from engine.expr import EvaluationError
 from engine.spec.base import Duration
 from engine.spec.workflow import ExitSpec, StageSpec
-from runtime import timers
+from runtime import attachments, timers
 from runtime.calendar import working_time
 from runtime.data import shareable
 from runtime.errors import Problem
-from runtime.evidence import accepts
 from runtime.people import allowed
 from runtime.records import RecordView
 from runtime.rules import check_validations
@@ -45,16 +44,19 @@ def is_forward(wf: CompiledWorkflow, source: str, target: str) -> bool:
     return isinstance(exit_, ExitSpec) and exit_.outcome != "lost"
 
 
-_EVIDENCE_COUNTS = (
-    "SELECT kind, media_type, count(*) FROM sf_evidence WHERE record_id = :record_id "
-    "GROUP BY kind, media_type"
-)
+def evidence_counts(unit: Unit, record_id: str, gate: StageSpec | ExitSpec) -> dict[str, int]:
+    """Return how many distinct files count toward each of a gate's evidence kinds.
 
-
-def evidence_counts(unit: Unit, record_id: str) -> dict[tuple[str, str], int]:
-    """Return how many evidence files a record holds, by (kind, media type)."""
-    rows = unit.tx.sql(_EVIDENCE_COUNTS, {"record_id": record_id}).fetchall()
-    return {(k, m): int(n) for k, m, n in rows}
+    A file counts once however often it is attached (by its sha256), only if its media
+    type is one the requirement accepts, and by default only if it was attached during
+    the record's current stay (`from: any_stay`: whenever it was attached).
+    """
+    stays = any(need.from_stays == "current_stay" for need in gate.evidence)
+    files = attachments.attached(unit.tx.conn, record_id, stays=stays)
+    return {
+        need.kind: len(attachments.distinct(files, need.kind, need.types, need.from_stays))
+        for need in gate.evidence
+    }
 
 
 def _requirements(
@@ -66,9 +68,9 @@ def _requirements(
             problems.append(
                 Problem("required-field", f"'{name}' must be filled in before leaving", name)
             )
-    counts = evidence_counts(unit, record.id) if gate.evidence else {}
+    counts = evidence_counts(unit, record.id, gate) if gate.evidence else {}
     for need in gate.evidence:
-        have = sum(n for (k, m), n in counts.items() if k == need.kind and accepts(m, need.types))
+        have = counts[need.kind]
         title = need.title or need.kind
         if have < need.min:
             kinds = f" ({', '.join(need.types)})" if need.types else ""

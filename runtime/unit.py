@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.bundle import Bundle
+from runtime import attachments
 from runtime.render import RenderError, render
 from runtime.store import Tx
 
@@ -46,5 +47,11 @@ class Unit:
         c: dict[str, Any] = {"now": self.now, "metric": self.metric}
         if record is not None:
             c["record"] = record
+            c["evidence_count"] = self._evidence_counter(record.get("id"))
         c.update(extra)
         return c
+
+    def _evidence_counter(self, record_id: Any) -> Callable[[str, str], int]:
+        """Return `evidence_count(kind, stays)` for one record, read from the store."""
+        conn, key = self.tx.conn, str(record_id) if record_id is not None else None
+        return lambda kind, stays: attachments.count(conn, key, kind, stays)

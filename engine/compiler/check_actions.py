@@ -126,7 +126,18 @@ def _check_set(
         ctx.error(site, "no-record", "'set' needs a record, and this action has none")
         return
     target = ctx.entities.get(entity, {})
+    form = ctx.of("form").get(entity)
+    fields = form.spec.fields if form is not None else {}
     for name, expr in action.fields.items():
+        if name in fields and fields[name].type == "evidence":
+            ctx.error(
+                site.at("fields", name),
+                "evidence-field",
+                f"'{name}' is an evidence field: attaching files as '{name}' fills it",
+                "an action cannot set it",
+                key=True,
+            )
+            continue
         if ctx.known(
             site.at("fields", name), "field", name, target, "unknown-field", f"entity '{entity}': "
         ):

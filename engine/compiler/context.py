@@ -170,6 +170,8 @@ class Context:
     user: ExprType = ExprType.ANY
     stage_ids: dict[str, list[str]] = field(default_factory=dict)
     workflow_stages: dict[str, list[str]] = field(default_factory=dict)
+    # Evidence kinds of each entity: of its workflows' stages and exits, and its evidence fields.
+    evidence_kinds: dict[str, list[str]] = field(default_factory=dict)
     broken: set[str] = field(default_factory=set)
     param_types: dict[str, ExprType] | None = None
     # Compiled expressions by (id of the spec part holding them, attribute): the runtime
@@ -201,6 +203,7 @@ class Context:
             metrics=self.metric_sigs,
             context=context,
             constants=constants,
+            evidence=tuple(self.evidence_kinds.get(entity, ())) if entity else None,
         )
 
     def of(self, kind: str) -> dict[str, Entry[Any]]:

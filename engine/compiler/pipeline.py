@@ -48,7 +48,7 @@ from engine.expr import CompiledExpression, ExprType
 from engine.frozen import deep_freeze
 from engine.spec import BundleManifest, FormSpec, TableDocument
 from engine.spec.testing import is_test
-from engine.spec.workflow import WorkflowBody, parse_move
+from engine.spec.workflow import ExitSpec, StageSpec, WorkflowBody, parse_move
 from engine.yamlsource import Document, load_documents
 
 # Why: a bundle is a folder of hand-written files; more than this is a wrong folder.
@@ -222,12 +222,27 @@ def _prepare(ctx: Context) -> dict[str, ResolvedWorkflow]:
             ctx.workflow_stages[name] = _ids(wf.body)
             ids = ctx.stage_ids.setdefault(wf.body.entity, [])
             ids.extend(i for i in _ids(wf.body) if i not in ids)
+            _note_evidence_kinds(ctx, wf.body)
+    for template in ctx.of("workflow_template").values():
+        _note_evidence_kinds(ctx, template.spec.workflow)
+    for entity, form in forms.items():
+        kinds = ctx.evidence_kinds.setdefault(entity, [])
+        kinds += [n for n, f in form.spec.fields.items() if f.type == "evidence" and n not in kinds]
     for entity, ids in ctx.stage_ids.items():
         if entity in ctx.entities:
             ctx.entities[entity]["stage"] = ExprType.enum(tuple(ids))
     for name, metric in ctx.of("metric").items():
         ctx.metric_sigs[name] = metric_sig(ctx, metric.spec)
     return resolved
+
+
+def _note_evidence_kinds(ctx: Context, body: WorkflowBody) -> None:
+    """Note the evidence kinds of a workflow's stages and exits (`evidence_count()` names)."""
+    kinds = ctx.evidence_kinds.setdefault(body.entity, [])
+    gates: list[StageSpec | ExitSpec] = [*body.stages, *body.exits]
+    for need in (e for gate in gates for e in gate.evidence):
+        if need.kind not in kinds:
+            kinds.append(need.kind)
 
 
 def _ids(body: WorkflowBody) -> list[str]:

@@ -114,6 +114,7 @@ def make_scope(
     metrics: Mapping[str, MetricSig],
     context: Mapping[str, ExprType] | None = None,
     constants: Mapping[str, Any] | None = None,
+    evidence: tuple[str, ...] | None = None,
 ) -> Scope:
     """Build a scope: bare record names, `record.x`, `now`, plus extra context names."""
     ctx: dict[str, ExprType] = dict(NOW)
@@ -126,4 +127,5 @@ def make_scope(
         tables=tables,
         metrics=metrics,
         subject=subject,
+        evidence=evidence,
     )

@@ -289,6 +289,40 @@ def _metric(ch: Checker, call: Call) -> ExprType:
     return metric.type
 
 
+EVIDENCE_STAYS = ("current_stay", "any_stay")
+
+
+def _evidence_count(ch: Checker, call: Call) -> ExprType:
+    """Check evidence_count('kind', 'current_stay'|'any_stay'): fixed texts, known kind."""
+    kinds = ch.scope.evidence
+    if kinds is None:
+        message = "evidence_count() reads a record's files; no record is available in "
+        ch.issue("unknown-name", call.node, message + (ch.scope.subject or "this expression"))
+        return T.INTEGER
+    found, kind = ch.const(call.args[0])
+    if not found or not isinstance(kind, str):
+        message = "evidence_count() needs the evidence kind as a fixed text"
+        ch.issue("bad-arguments", call.args[0], message, call.usage)
+        return T.INTEGER
+    if kind not in kinds:
+        listing = "known kinds: " + ", ".join(kinds) if kinds else ""
+        hint = suggest(kind, kinds) or listing or f"{ch.scope.subject} has no evidence kinds"
+        message = f"'{kind}' is not an evidence kind of {ch.scope.subject}"
+        ch.issue("unknown-evidence", call.args[0], message, hint)
+        return T.INTEGER
+    stays = "current_stay"
+    if len(call.args) == 2:
+        found, value = ch.const(call.args[1])
+        if not found or value not in EVIDENCE_STAYS:
+            hint = (suggest(value, EVIDENCE_STAYS) if isinstance(value, str) else "") or ""
+            message = "evidence_count() counts 'current_stay' or 'any_stay' (a fixed text)"
+            ch.issue("bad-arguments", call.args[1], message, hint or call.usage)
+            return T.INTEGER
+        stays = str(value)
+    ch.calls[id(call.node)] = CallInfo(call.sig, [], extra=(kind, stays))
+    return T.INTEGER
+
+
 _SPECIAL: dict[str, Callable[[Checker, Call], ExprType]] = {
     "date": _date,
     "matches": _matches,
@@ -296,4 +330,5 @@ _SPECIAL: dict[str, Callable[[Checker, Call], ExprType]] = {
     "days_since": _since,
     "lookup": _lookup,
     "metric": _metric,
+    "evidence_count": _evidence_count,
 }

@@ -216,6 +216,12 @@ class Generator:
             if safe:
                 return f"{self.helper('_n_metric', rt.n_metric)}(c, {info.extra!r}, {group})"
             return f"c['metric']({info.extra!r}, {group})"
+        if name == "evidence_count":
+            kind, stays = info.extra
+            if safe:
+                helper = self.helper("_n_evidence_count", rt.n_evidence_count)
+                return f"{helper}(c, {kind!r}, {stays!r})"
+            return f"c['evidence_count']({kind!r}, {stays!r})"
         if name in ("hours_since", "days_since"):
             args.append("c.get('now')" if safe else "c['now']")
         elif name == "matches":

@@ -199,6 +199,11 @@ _SIGS = [
     F("metric", "metric('name', group, ...)", (Param("name", TEXT), _VALUES), T.NUMBER,
       "Value of a runtime aggregate for the given group values.", "as the runtime says",
       special=True),
+    F("evidence_count", "evidence_count('kind', 'current_stay')",
+      (Param("kind", TEXT), Param("stays", TEXT, optional=True)), T.INTEGER,
+      "Distinct files (by content) of an evidence kind attached to the record: during its "
+      "current stay in its stage (`'current_stay'`, the default) or ever (`'any_stay'`).",
+      "0 (no files)", special=True),
 ]
 # fmt: on
 

@@ -341,3 +341,11 @@ def n_metric(c: Mapping[str, Any], name: str, group: tuple[Any, ...]) -> Any:
     if provider is None:
         raise RuntimeError(f"metric '{name}' needs a metric provider in the context")
     return provider(name, group)
+
+
+def n_evidence_count(c: Mapping[str, Any], kind: str, stays: str) -> Any:
+    """Ask the run-time evidence counter c['evidence_count'] how many files of a kind."""
+    provider = c.get("evidence_count")
+    if provider is None:
+        raise RuntimeError(f"evidence_count('{kind}') needs a record's files in the context")
+    return provider(kind, stays)

@@ -127,6 +127,8 @@ class Scope:
     tables: Mapping[str, TableSig] = field(default_factory=dict)
     metrics: Mapping[str, MetricSig] = field(default_factory=dict)
     subject: str = ""
+    # Evidence kinds `evidence_count()` may name (None: the expression reads no record).
+    evidence: tuple[str, ...] | None = None
 
 
 def compatible(a: ExprType, b: ExprType) -> bool:

@@ -127,6 +127,13 @@ class FieldSpec(Spec):
             if getattr(self, key) not in (None, [], {}) and self.type not in types:
                 allowed = ", ".join(sorted(types))
                 raise ValueError(f"'{key}' does not apply to {self.type} fields (only: {allowed})")
+        if self.type == "evidence" and (
+            self.required or self.computed or self.default not in (None, [])
+        ):
+            raise ValueError(
+                "an evidence field is filled by attaching files of its kind, so it takes no "
+                "'required', 'default' or 'computed' (to need it, list it in a stage's 'require')"
+            )
         if self.type in {"enum", "multi_enum"} and not (self.values or self.values_from):
             raise ValueError(f"an {self.type} field needs 'values' or 'values_from'")
         if self.type == "ref" and not self.to:

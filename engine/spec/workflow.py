@@ -34,7 +34,15 @@ class EvidenceRequirement(Spec):
         default_factory=list, description="Accepted media types, e.g. image/jpeg, image/*."
     )
     min: int = Field(default=1, ge=1, description="How many files at least.")
-    max: int | None = Field(default=None, ge=1)
+    max: int | None = Field(
+        default=None, ge=1, description="How many files at most (more are refused at attach)."
+    )
+    from_stays: Literal["current_stay", "any_stay"] = Field(
+        default="current_stay",
+        alias="from",
+        description="Which files count: those attached during the record's current stay in "
+        "the stage it leaves (current_stay), or every file of the kind on the record (any_stay).",
+    )
 
     @field_validator("types")
     @classmethod

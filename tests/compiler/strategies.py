@@ -658,7 +658,9 @@ def field_specs(draw: st.DrawFn) -> dict[str, Any]:
         title=PLAIN, description=PLAIN, unique=st.booleans(), index=st.booleans(),
         read=ROLES, write=ROLES, since=st.integers(1, 10),
     )))  # fmt: skip
-    if draw(st.booleans()):
+    if ftype == "evidence":
+        pass  # filled by attaching files: no computed, required or default
+    elif draw(st.booleans()):
         data["computed"] = draw(EXPR)
     else:
         data |= draw(record({}, opt(required=st.booleans(), default=ANY)))
@@ -719,7 +721,7 @@ FORMS = record(
 EVIDENCE = record(
     {"kind": NAME},
     opt(title=PLAIN, types=st.lists(MEDIA, max_size=2), min=st.integers(1, 9),
-        max=st.integers(1, 9)),
+        max=st.integers(1, 9), **{"from": st.sampled_from(["current_stay", "any_stay"])}),
 )  # fmt: skip
 GUARD = record({"refuse_if": EXPR, "message": WORDS})
 SLA = st.one_of(

@@ -58,6 +58,7 @@ SCOPE = Scope(
     tables={"price_caps": PRICE_CAPS, "seasonal": SEASONAL},
     metrics={"won_rate": MetricSig("won_rate", (("region", T.STRING),))},
     subject="entity 'lead'",
+    evidence=("shelf_photo", "signed_contract"),
 )
 NO_NOW = Scope(record=RECORD, subject="entity 'lead'")
 SMALL = Scope(record={"score": T.INTEGER, "name": T.STRING})
@@ -70,10 +71,18 @@ def metric_provider(name: str, group: tuple[Any, ...]) -> float | None:
     return {("won_rate", ("north",)): 0.5, ("won_rate", ("south",)): 0.25}.get((name, group))
 
 
+def evidence_counter(kind: str, stays: str) -> int:
+    """Answer evidence_count(kind, stays) like the runtime would: 2 now, 3 over all stays."""
+    return {("shelf_photo", "current_stay"): 2, ("shelf_photo", "any_stay"): 3}.get(
+        (kind, stays), 0
+    )
+
+
 CONTEXT: dict[str, Any] = {
     "now": NOW,
     "user": {"name": "ann", "team": "sales"},
     "metric": metric_provider,
+    "evidence_count": evidence_counter,
 }
 
 

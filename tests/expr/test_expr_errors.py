@@ -179,6 +179,18 @@ GOLDEN: list[tuple[str, list[tuple[str, str, str, int]]]] = [
                                           "did you mean 'won_rate'?", 7)]),
     ("metric('won_rate') > 0.5", [("bad-arguments", "metric('won_rate') needs 1 value (region), "
                                    "got 0", "usage: metric('name', group, ...)", 0)]),
+    # unknown-evidence, and evidence_count's fixed arguments
+    ("evidence_count('shelf_foto') >= 3", [("unknown-evidence", "'shelf_foto' is not an evidence "
+                                            "kind of entity 'lead'", "did you mean 'shelf_photo'?",
+                                            15)]),
+    ("evidence_count('zzz') > 0", [("unknown-evidence", "'zzz' is not an evidence kind of entity "
+                                    "'lead'", "known kinds: shelf_photo, signed_contract", 15)]),
+    ("evidence_count(name) > 0", [("bad-arguments", "evidence_count() needs the evidence kind as "
+                                   "a fixed text", "usage: evidence_count('kind', 'current_stay')",
+                                   15)]),
+    ("evidence_count('shelf_photo', 'any_stays') > 0",
+     [("bad-arguments", "evidence_count() counts 'current_stay' or 'any_stay' (a fixed text)",
+       "did you mean 'any_stay'?", 30)]),
 ]  # fmt: skip
 
 
@@ -195,7 +207,7 @@ def test_every_issue_code_has_a_golden_case() -> None:
     assert codes == {
         "syntax", "unknown-name", "unknown-field", "unknown-function", "bad-arguments",
         "type-mismatch", "not-allowed", "too-large", "unknown-enum-value", "unknown-table",
-        "unknown-column", "unknown-metric",
+        "unknown-column", "unknown-metric", "unknown-evidence",
     }  # fmt: skip
 
 
@@ -210,6 +222,17 @@ def test_all_issues_of_one_expression_are_collected() -> None:
         ("not-allowed", 59),
     ]
     assert str(caught.value).startswith('4 problems in expression "scroe > 1 and tier == ')
+
+
+def test_evidence_count_needs_a_record() -> None:
+    with pytest.raises(ExpressionError) as caught:
+        compile_expression("evidence_count('shelf_photo') > 0", SMALL)
+    assert [(i.code, i.message) for i in caught.value.issues] == [
+        (
+            "unknown-name",
+            "evidence_count() reads a record's files; no record is available in this expression",
+        )
+    ]
 
 
 def test_hours_since_needs_now_in_the_context() -> None:

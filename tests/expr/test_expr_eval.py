@@ -141,6 +141,8 @@ FUNCTION_CASES = [
     ("weekday(order_date)", 7, None),
     ("lookup('price_caps', 'B', region).max_unit_price", 20.0, None),
     ("metric('won_rate', region)", 0.5, None),
+    ("evidence_count('shelf_photo') * 10 + evidence_count('shelf_photo', 'any_stay')", 23, 23),
+    ("evidence_count('signed_contract', stays='any_stay')", 0, 0),
 ]
 
 

@@ -94,6 +94,8 @@ class Model:
     status: str
     version: int
     evidence: Counter[tuple[str, str]] = field(default_factory=Counter)
+    # Files attached during the current stay, by content: what an evidence gate counts.
+    stay_files: set[tuple[str, str, bytes]] = field(default_factory=set)
 
 
 # ---------------------------------------------------------------------------- stores
@@ -153,8 +155,8 @@ def move_expected(model: Model, target: str, actor: str) -> bool | None:
         return True
     for need in here.evidence:
         have = sum(
-            n
-            for (k, m), n in model.evidence.items()
+            1
+            for k, m, _ in model.stay_files
             if k == need.kind and any(fnmatch(m, t) for t in need.types)
         )
         if have < need.min:
@@ -206,6 +208,8 @@ class RuntimeMachine(RuleBasedStateMachine):
         """Follow a command's result: at most one version further."""
         model = self.model[view.id]
         assert view.row_version in (model.version, model.version + 1), (view, model)
+        if view.stage != model.stage:
+            model.stay_files.clear()  # a new stay: files of the one before no longer count
         model.stage, model.status, model.version = view.stage or "", view.status, view.row_version
 
     # -- rules --------------------------------------------------------------------
@@ -286,8 +290,8 @@ class RuntimeMachine(RuleBasedStateMachine):
                 for f in ("jpeg", "png", "pdf")
                 if any(fnmatch(FILES[f][2], t) for t in need.types)
             ]
-            for _ in range(need.min):
-                self.attach(record, need.kind, data.draw(st.sampled_from(fits)))
+            for copy in range(need.min):  # distinct files: a repeat would count once
+                self.attach(record, need.kind, data.draw(st.sampled_from(fits)), copy)
         forward = [t for s, t in wf.moves if s == model.stage and is_forward(wf, s, t)]
         self.transition(record, forward[0], boss=False)
 
@@ -296,9 +300,10 @@ class RuntimeMachine(RuleBasedStateMachine):
         kind=st.sampled_from([*ACCEPT, "selfie"]),
         file=st.sampled_from(sorted(FILES)),
     )
-    def attach(self, record: str, kind: str, file: str) -> None:
+    def attach(self, record: str, kind: str, file: str, copy: int = 0) -> None:
         model = self.model[record]
         content, declared, stored = FILES[file]
+        content += b"-%d" % copy if copy else b""
         row, error = self.attempt(
             lambda: self.rt.attach_evidence(
                 record, kind, content, file_name=f"f.{file}", media_type=declared, actor=REP
@@ -315,6 +320,7 @@ class RuntimeMachine(RuleBasedStateMachine):
         assert row is not None and evidence_ok(model.entity, kind, stored), (kind, file)
         assert (row["media_type"], row["stage"]) == (stored, model.stage)
         model.evidence[(kind, stored)] += 1
+        model.stay_files.add((kind, stored, content))
         self.track(self.rt.get(record))
 
     @rule(record=records, data=st.data())

@@ -1,0 +1,159 @@
+"""A record's attached files as the evidence rules see them.
+
+A file counts once however often it is attached (its content sha256 is what counts),
+and by default only while the record stays where it was attached: the ids of the files
+attached during a stay are kept on that stay's history row (`evidence_ids`), so a record
+that comes back to a stage starts again from nothing there (`from: current_stay`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from engine.spec import FormSpec
+from engine.spec.workflow import ExitSpec, StageSpec
+from runtime.errors import Invalid, Problem, Refused
+from runtime.evidence import accepts
+from runtime.store import T_EVIDENCE, T_STAY
+
+STAYS: tuple[str, ...] = ("current_stay", "any_stay")
+
+
+@dataclass(frozen=True)
+class Attached:
+    """One attachment of a record: its id, kind, media type, content digest, and stay."""
+
+    id: str
+    kind: str
+    media_type: str
+    sha256: str
+    current: bool
+
+
+def attached(conn: Connection, record_id: str, *, stays: bool = True) -> list[Attached]:
+    """Return every file attached to a record, marking those of its current stay.
+
+    A record outside any workflow has no stays: all its files are of its current stay.
+    With `stays=False` the stay is not read (for `any_stay` counts) and every file is
+    marked current.
+    """
+    stay = None
+    if stays:
+        stay = conn.execute(
+            select(T_STAY.c.evidence_ids).where(
+                T_STAY.c.record_id == record_id, T_STAY.c.left_at.is_(None)
+            )
+        ).first()
+    current = set(stay.evidence_ids or []) if stay is not None else None
+    rows = conn.execute(
+        select(T_EVIDENCE.c.id, T_EVIDENCE.c.kind, T_EVIDENCE.c.media_type, T_EVIDENCE.c.sha256)
+        .where(T_EVIDENCE.c.record_id == record_id)
+        .order_by(T_EVIDENCE.c.uploaded_at, T_EVIDENCE.c.id)
+    ).fetchall()
+    return [
+        Attached(r.id, r.kind, r.media_type, r.sha256, current is None or r.id in current)
+        for r in rows
+    ]
+
+
+def distinct(
+    files: Iterable[Attached], kind: str, types: Iterable[str] = (), stays: str = "current_stay"
+) -> set[str]:
+    """Return the digests of the distinct files of a kind that count (types, stays)."""
+    patterns = list(types)
+    return {
+        f.sha256
+        for f in files
+        if f.kind == kind and accepts(f.media_type, patterns) and (stays == "any_stay" or f.current)
+    }
+
+
+def count(conn: Connection, record_id: str | None, kind: str, stays: str | None) -> int:
+    """Return how many distinct files of a kind a record holds (`evidence_count()`)."""
+    where = stays or "current_stay"
+    if where not in STAYS:
+        raise ValueError(f"evidence_count() counts 'current_stay' or 'any_stay', not {where!r}")
+    if record_id is None:
+        return 0
+    files = attached(conn, record_id, stays=where == "current_stay")
+    return len(distinct(files, kind, (), where))
+
+
+def field_value(current: Any, files: Iterable[Attached], kind: str, new: Attached) -> list[str]:
+    """Return an evidence field's value after `new` was attached: one id per distinct file."""
+    ids = [str(i) for i in current] if isinstance(current, list) else []
+    by_id = {f.id: f.sha256 for f in files}
+    if new.sha256 not in {by_id.get(i) for i in ids}:
+        ids.append(new.id)
+    return ids
+
+
+def check_field_values(
+    conn: Connection, record_id: str | None, form: FormSpec, data: Mapping[str, Any]
+) -> None:
+    """Refuse evidence-field values that are not ids of this record's files of that kind."""
+    names = [n for n in data if n in form.fields and form.fields[n].type == "evidence"]
+    wanted = {n: data[n] for n in names if data[n] not in (None, [])}
+    if not wanted:
+        return
+    files = {f.id: f for f in attached(conn, record_id)} if record_id else {}
+    problems: list[Problem] = []
+    for name, value in wanted.items():
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            found = files.get(item) if isinstance(item, str) else None
+            if found is None or found.kind != name:
+                problems.append(
+                    Problem(
+                        "not-attached",
+                        f"'{name}' lists {item!r}, which is not a file attached to this "
+                        f"record as '{name}'; attach the file as '{name}' and its id is added",
+                        name,
+                    )
+                )
+    if problems:
+        headline = (
+            problems[0].message
+            if len(problems) == 1
+            else f"{len(problems)} evidence values name no file attached to this record"
+        )
+        raise Invalid(headline, problems)
+
+
+def check_max(
+    gate: StageSpec | ExitSpec | None,
+    files: Iterable[Attached],
+    kind: str,
+    sha256: str,
+    media_type: str,
+) -> None:
+    """Refuse a new file of a kind whose `max` the record's current stage has reached.
+
+    `gate` is the stage the record is in (None outside a workflow). A repeat of a file
+    already counted adds nothing and is let through; so is a file the requirement's
+    `types` do not take (it does not count there).
+    """
+    needs = gate.evidence if gate is not None else []
+    need = next((e for e in needs if e.kind == kind), None)
+    if gate is None or need is None or need.max is None or not accepts(media_type, need.types):
+        return
+    have = distinct(files, kind, need.types, need.from_stays)
+    if sha256 in have or len(have) < need.max:
+        return
+    title = need.title or kind
+    raise Refused(
+        f"{title}: {len(have)} attached, at most {need.max}",
+        [
+            Problem(
+                "too-much-evidence",
+                f"'{gate.id}' takes at most {need.max} {title} files; "
+                f"{len(have)} are attached already",
+                detail={"kind": kind, "have": len(have), "max": need.max},
+            )
+        ],
+    )
