@@ -17,12 +17,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from engine.bundle import Bundle
+from engine.expr import MissingRow
 from engine.spec.workflow import StageSpec
 from runtime import alerts, records, stages, timers
 from runtime.actions import run_actions
 from runtime.clock import Clock, SystemClock
 from runtime.data import form_model, json_value, to_json
-from runtime.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Refused
+from runtime.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Refused, missing_row
 from runtime.evidence import MAX_BYTES, BlobStore, accepts, media_type_of
 from runtime.explain import Explanations
 from runtime.forecast import compute_forecast, snapshot_forecast
@@ -73,9 +74,12 @@ class Runtime(Explanations, Ticker):
         """Open one command's transaction on the current bundle."""
         bundle = self._bundle
         when = now or self.clock.now()
-        with self.store.begin(when, actor, bundle.hash) as tx:
-            cache = MetricCache(tx.conn, bundle.metrics, when)
-            yield Unit(bundle, tx, lambda name, group: cache.value(name, *group), self.blobs)
+        try:
+            with self.store.begin(when, actor, bundle.hash) as tx:
+                cache = MetricCache(tx.conn, bundle.metrics, when)
+                yield Unit(bundle, tx, lambda name, group: cache.value(name, *group), self.blobs)
+        except MissingRow as exc:  # a lookup without a row refuses the whole command
+            raise missing_row(exc) from exc
 
     # -- commands -----------------------------------------------------------------
     def create(
@@ -493,6 +497,8 @@ class Runtime(Explanations, Ticker):
             scope = view.scope()
             try:
                 hits = table.decide(scope, unit.context(scope))
+            except MissingRow:
+                raise
             except (ValueError, Exception) as exc:
                 unit.tx.decision(view.id, "decision_table", name, "failed", {"error": str(exc)})
                 continue

@@ -12,7 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from engine.bundle import Bundle, CompiledScoring
-from engine.expr import EvaluationError
+from engine.expr import EvaluationError, MissingRow
 from engine.spec import RoutingSpec, ValidationSpec
 from engine.spec.rules import MissingPolicy
 from runtime.data import shareable
@@ -195,6 +195,8 @@ def _evaluate(m: _Model, r: Mapping[str, Any], c: Mapping[str, Any]) -> _Evaluat
         error = None
         try:
             value = _feature_value(fn(r, c))
+        except MissingRow:
+            raise
         except (EvaluationError, TypeError, ValueError) as exc:
             value, error = None, str(exc)
         weight = declared
@@ -511,6 +513,8 @@ def _qualify(
     if eligible is not None:
         try:
             ok = bool(eligible(r, context))
+        except MissingRow:
+            raise
         except EvaluationError as exc:
             ok, seen.errors[str(i)] = False, str(exc)
         if not ok:
