@@ -228,8 +228,13 @@ class Context:
         *,
         message: str | None = None,
         key: bool = False,
+        part_of: str | None = None,
     ) -> bool:
-        """Check that `name` is one of `pool`; report a did-you-mean error when it is not."""
+        """Check that `name` is one of `pool`; report a did-you-mean error when it is not.
+
+        The error points at the name: at the key when `name` is the mapping key `site`
+        ends with, at its characters when it is part of the text `part_of` (`table.column`).
+        """
         if name is None:
             return True
         names = list(pool)
@@ -238,7 +243,13 @@ class Context:
         hint = did_you_mean(name, names) or (
             f"known: {quote_list(names)}" if names else f"no {what} is defined"
         )
-        self.error(site, code, message or f"{context}{what} '{name}' is not defined", hint, key=key)
+        text = message or f"{context}{what} '{name}' is not defined"
+        if part_of is not None and name in part_of:
+            start = part_of.rfind(name) if part_of.endswith(name) else part_of.find(name)
+            self.error_at(site, part_of, start, code, text, hint)
+            return False
+        key = key or (bool(site.base) and site.base[-1] == name and site.base in site.doc.keys)
+        self.error(site, code, text, hint, key=key)
         return False
 
     @property
@@ -272,11 +283,19 @@ class Context:
             compiled = compile_expression(source, scope, expect=expect)
         except ExpressionError as exc:
             for issue in exc.issues:
-                self.error_at(site, source, issue.offset, issue.code, issue.message, issue.hint)
+                if not self._echo(source, issue.code, issue.offset):
+                    self.error_at(site, source, issue.offset, issue.code, issue.message, issue.hint)
             return None
         if owner is not None:
             self.compiled.setdefault((id(owner), attr), compiled)
         return compiled
+
+    def _echo(self, source: str, code: str, offset: int) -> bool:
+        """Tell whether an expression problem is about a name whose definition is broken."""
+        if not code.startswith("unknown-"):
+            return False
+        word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", source[offset:])
+        return word is not None and word.group() in self.broken
 
     def error_at(
         self, site: Site, source: str, offset: int, code: str, message: str, hint: str = ""

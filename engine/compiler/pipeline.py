@@ -40,7 +40,7 @@ from engine.compiler.check_workflows import (
     template_as_workflow,
 )
 from engine.compiler.context import Context, Entry, Site
-from engine.compiler.parse import parse_document
+from engine.compiler.recover import parse_partial
 from engine.compiler.scopes import entity_fields, table_sig, user_type
 from engine.diagnostics import Diagnostic, Severity, errors
 from engine.expr import CompiledExpression, ExprType
@@ -129,10 +129,13 @@ def _compile(root: Path | str, display_root: str | None) -> CompileResult:
         ctx.diagnostics.extend(problems)
         docs.extend(found)
     for doc in docs:
-        spec, problems = parse_document(doc)
+        spec, problems, dropped = parse_partial(doc)
         ctx.diagnostics.extend(problems)
         if spec is not None:
+            # With bad values, what is left of the document is still checked; references
+            # to the parts left out would only echo its errors, so they stay quiet.
             _register(ctx, spec, doc)
+            ctx.broken.update(dropped or ())
         elif isinstance(doc.data, dict):
             _remember_broken(ctx, doc.data)
     bundle = _check_and_build(
