@@ -112,14 +112,15 @@ def _check_field(ctx: Context, at: Site, field: FieldSpec) -> None:
     if field.values_from:
         table, _, column = field.values_from.partition(".")
         where = at.at("values_from")
-        if ctx.known(where, "table", table, ctx.tables, part_of=field.values_from):
+        if ctx.known(where, "table", table, ctx.tables, part_of=(field.values_from, 0)):
             ctx.known(
                 where,
                 "column",
                 column,
                 ctx.tables[table].spec.columns,
                 "unknown-column",
-                part_of=field.values_from,
+                f"table '{table}': ",
+                part_of=(field.values_from, len(table) + 1),
             )
     if field.pattern:
         try:

@@ -228,12 +228,13 @@ class Context:
         *,
         message: str | None = None,
         key: bool = False,
-        part_of: str | None = None,
+        part_of: tuple[str, int] | None = None,
     ) -> bool:
         """Check that `name` is one of `pool`; report a did-you-mean error when it is not.
 
         The error points at the name: at the key when `name` is the mapping key `site`
-        ends with, at its characters when it is part of the text `part_of` (`table.column`).
+        ends with, at its characters when `part_of` says it is part of a longer text
+        (`table.column`, `a -> b`): (that text, the name's offset in it).
         """
         if name is None:
             return True
@@ -244,9 +245,8 @@ class Context:
             f"known: {quote_list(names)}" if names else f"no {what} is defined"
         )
         text = message or f"{context}{what} '{name}' is not defined"
-        if part_of is not None and name in part_of:
-            start = part_of.rfind(name) if part_of.endswith(name) else part_of.find(name)
-            self.error_at(site, part_of, start, code, text, hint)
+        if part_of is not None:
+            self.error_at(site, part_of[0], max(part_of[1], 0), code, text, hint)
             return False
         key = key or (bool(site.base) and site.base[-1] == name and site.base in site.doc.keys)
         self.error(site, code, text, hint, key=key)

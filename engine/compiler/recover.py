@@ -13,6 +13,7 @@ compiler keeps quiet about references to them: those would only echo the first e
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -30,25 +31,34 @@ _NAME_KEYS = ("id", "name", "entity")
 
 def parse_partial(
     doc: Document,
-) -> tuple[DocumentSpec | None, list[Diagnostic], frozenset[str] | None]:
-    """Return (spec, problems, dropped): dropped is None when the document had no bad value.
+) -> tuple[DocumentSpec | None, list[Diagnostic], frozenset[str] | None, Document]:
+    """Return (spec, problems, dropped, doc); dropped is None when no value was bad.
 
     With bad values, `spec` is what is left of the document once they are removed (None
-    if nothing checkable is left) and `dropped` the names it no longer defines.
+    if nothing checkable is left), `dropped` the names it no longer defines, and `doc`
+    the document with positions renumbered to the spec's lists (items were removed).
     """
     spec, problems, errors = validate_document(doc)
     if not errors or not isinstance(doc.data, dict):
-        return spec, problems, None
-    partial, dropped = recover(KINDS[doc.data["kind"]], doc.data, errors)
-    return partial, problems, frozenset(dropped)
+        return spec, problems, None, doc
+    removed: dict[Path, set[int]] = {}
+    partial, dropped = recover(KINDS[doc.data["kind"]], doc.data, errors, removed)
+    return partial, problems, frozenset(dropped), _renumbered(doc, removed)
 
 
 def recover(
-    model: type[BaseModel], data: dict[str, Any], errors: list[ErrorDetails]
+    model: type[BaseModel],
+    data: dict[str, Any],
+    errors: list[ErrorDetails],
+    removed: dict[Path, set[int]] | None = None,
 ) -> tuple[DocumentSpec | None, set[str]]:
-    """Return the document without its refused parts (None if nothing is left to check)."""
+    """Return the document without its refused parts (None if nothing is left to check).
+
+    `removed` collects the list items taken out: list path -> original indices.
+    """
     work = copy.deepcopy(data)
     dropped: set[str] = set()
+    gone: dict[Path, set[int]] = {} if removed is None else removed
     for _ in range(MAX_ROUNDS):
         targets = set()
         for err in errors:
@@ -59,7 +69,7 @@ def recover(
                 return None, dropped
             targets.add(path)
         for path in sorted(targets, key=_order, reverse=True):
-            _remove(model, work, path, dropped)
+            _remove(model, work, path, dropped, gone)
         try:
             spec = model.model_validate(work)
         except ValidationError as exc:
@@ -69,12 +79,55 @@ def recover(
     return None, dropped
 
 
+def _original(path: Path, removed: dict[Path, set[int]]) -> Path:
+    """Turn a path in the pruned data into the same part's path in the document."""
+    out: list[str | int] = []
+    for part in path:
+        if isinstance(part, int):
+            shifted = part
+            for index in sorted(removed.get(tuple(out), ())):
+                if index <= shifted:
+                    shifted += 1
+            out.append(shifted)
+        else:
+            out.append(part)
+    return tuple(out)
+
+
+def _renumbered(doc: Document, removed: dict[Path, set[int]]) -> Document:
+    """Return `doc` with its positions keyed by the pruned data's paths."""
+    if not removed:
+        return doc
+
+    def pruned(path: Path) -> Path | None:
+        out: list[str | int] = []
+        for i, part in enumerate(path):
+            gone = removed.get(path[:i])
+            if isinstance(part, int) and gone:
+                if part in gone:
+                    return None
+                out.append(part - sum(1 for index in gone if index < part))
+            else:
+                out.append(part)
+        return tuple(out)
+
+    values = {p: m for path, m in doc.values.items() if (p := pruned(path)) is not None}
+    keys = {p: m for path, m in doc.keys.items() if (p := pruned(path)) is not None}
+    return replace(doc, values=values, keys=keys)
+
+
 def _order(path: Path) -> tuple[tuple[int, int, str], ...]:
     """Sort key: later list items first, so removing one does not shift the next target."""
     return tuple((1, p, "") if isinstance(p, int) else (0, 0, p) for p in path)
 
 
-def _remove(model: type[BaseModel], data: Any, path: Path, dropped: set[str]) -> None:
+def _remove(
+    model: type[BaseModel],
+    data: Any,
+    path: Path,
+    dropped: set[str],
+    removed: dict[Path, set[int]],
+) -> None:
     """Remove the part at `path` (if still there); note the names it defined."""
     parent = data
     for part in path[:-1]:
@@ -84,10 +137,13 @@ def _remove(model: type[BaseModel], data: Any, path: Path, dropped: set[str]) ->
     last = path[-1]
     if not _has(parent, last):
         return
+    if isinstance(parent, list) and isinstance(last, int):  # a stage, a role of a list
+        where = _original(path, removed)
+        removed.setdefault(where[:-1], set()).add(int(where[-1]))
+        _note_names(parent.pop(last), dropped)
+        return
     node = parent.pop(last)
-    if isinstance(parent, list):
-        _note_names(node, dropped)  # a stage of a list, a role of a list of roles
-    elif isinstance(last, str) and not _is_model_key(model, path):
+    if isinstance(last, str) and not _is_model_key(model, path):
         dropped.add(last)  # a named entry: fields.<name>, users.<id>, ...
         _note_names(node, dropped)
 
@@ -112,3 +168,17 @@ def _note_names(node: Any, dropped: set[str]) -> None:
         dropped.add(node)
     elif isinstance(node, dict):
         dropped.update(node[k] for k in _NAME_KEYS if isinstance(node.get(k), str))
+
+
+def defined_names(data: dict[str, Any]) -> set[str]:
+    """Return what a document that failed to parse defined, so references to it stay quiet."""
+    kind = data.get("kind")
+    names = {str(kind)}
+    for key in ("name", "entity"):
+        if isinstance(data.get(key), str):
+            names.add(data[key])
+    if kind == "bundle":
+        for key in ("roles", "users", "teams", "queues", "tables", "calendars"):
+            if isinstance(data.get(key), dict | list):
+                names.update(str(k) for k in data[key])
+    return names
