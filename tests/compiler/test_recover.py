@@ -61,7 +61,7 @@ stages:
   - id: fourth
     require: [amount]
 """
-    spec, problems, dropped, checked = parse_partial(document(text))
+    spec, _, dropped, checked = parse_partial(document(text))
     assert isinstance(spec, WorkflowSpec)
     assert [s.id for s in spec.stages] == ["first", "fourth"]
     assert dropped == {"second"}
