@@ -88,6 +88,25 @@ missing: zero
 features:
   rate: {value: "lookup('owners', region).owner_region == 'sichuan'", weight: 1}
 ---
+kind: form
+version: 1
+entity: claim
+title: Claim
+fields:
+  region: {type: string, required: true}
+  desk: {type: string}
+---
+kind: decision_table
+version: 1
+name: claim_desk
+entity: claim
+title: Claim desk
+inputs: ["lookup('owners', region).owner_region"]
+outputs: [desk]
+rows:
+  - [sichuan, west]
+  - ["*", central]
+---
 kind: validation
 version: 1
 name: visit_cap
@@ -218,3 +237,15 @@ def test_a_score_feature_lookup_without_a_row_refuses_instead_of_scoring_zero(
             "lookup('owners', region).owner_region == 'sichuan'",
         )
     ]
+
+
+def test_a_decision_table_lookup_without_a_row_refuses_instead_of_deciding_nothing(
+    rt: Runtime, store: Store
+) -> None:
+    assert rt.create("claim", {"region": "sichuan"}).data["desk"] == "west"
+    with pytest.raises(Refused) as caught:
+        rt.create("claim", {"region": "tibet"})
+    assert [(p.code, p.message, p.expression) for p in caught.value.problems] == [
+        ("no-row", "no row of table 'owners' for 'tibet'", "lookup('owners', region).owner_region")
+    ]
+    assert count(store, T_RECORD) == 1
