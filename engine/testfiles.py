@@ -11,9 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from engine.compiler.parse import _data_path, _prefer_specific, _translate
+from engine.compiler.parse import validate_as
 from engine.diagnostics import Diagnostic
 from engine.spec import LANGUAGE_VERSION
 from engine.spec.testing import TEST_KIND, TestSpec, is_test
@@ -57,15 +55,8 @@ def parse_test(doc: Document) -> tuple[TestSpec | None, list[Diagnostic]]:
                 f"this sopflow reads version {LANGUAGE_VERSION}",
             )
         ]
-    try:
-        return TestSpec.model_validate(data), []
-    except ValidationError as exc:
-        found = []
-        for err in exc.errors(include_url=False):
-            diag = _translate(doc, TEST_KIND, TestSpec, err)
-            path, union = _data_path(data, err["loc"])
-            found.append((path, err["type"], union, diag))
-        return None, _prefer_specific(found)
+    spec, problems, _ = validate_as(doc, TEST_KIND, TestSpec)
+    return (spec if isinstance(spec, TestSpec) else None), problems
 
 
 def load_tests(

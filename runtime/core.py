@@ -18,13 +18,14 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from engine.bundle import Bundle, UniqueHitError
+from engine.expr import MissingRow
 from engine.spec.workflow import StageSpec
 from runtime import alerts, attachments, load, records, stages, timers
 from runtime.actions import run_actions
 from runtime.assigning import check_assignment, override_detail
 from runtime.clock import Clock, SystemClock
 from runtime.data import form_model, json_value, to_json
-from runtime.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Refused
+from runtime.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Refused, missing_row
 from runtime.evidence import MAX_BYTES, BlobStore, accepts, media_type_of
 from runtime.explain import Explanations
 from runtime.forecast import compute_forecast, snapshot_forecast
@@ -75,9 +76,12 @@ class Runtime(Explanations, Ticker):
         """Open one command's transaction on the current bundle."""
         bundle = self._bundle
         when = now or self.clock.now()
-        with self.store.begin(when, actor, bundle.hash) as tx:
-            cache = MetricCache(tx.conn, bundle.metrics, when, bundle)
-            yield Unit(bundle, tx, lambda name, group: cache.value(name, *group), self.blobs)
+        try:
+            with self.store.begin(when, actor, bundle.hash) as tx:
+                cache = MetricCache(tx.conn, bundle.metrics, when, bundle)
+                yield Unit(bundle, tx, lambda name, group: cache.value(name, *group), self.blobs)
+        except MissingRow as exc:  # a lookup without a row refuses the whole command
+            raise missing_row(exc) from exc
 
     # -- commands -----------------------------------------------------------------
     def create(
@@ -520,6 +524,8 @@ class Runtime(Explanations, Ticker):
             scope = view.scope()
             try:
                 decided = table.evaluate(scope, unit.context(scope))
+            except MissingRow:
+                raise
             except UniqueHitError as exc:
                 raise Refused(
                     str(exc),

@@ -24,10 +24,10 @@ from pydantic import (
 from pydantic import create_model as _create_model
 
 from engine.bundle import Bundle, CompiledForm
-from engine.expr import EvaluationError
+from engine.expr import EvaluationError, MissingRow
 from engine.spec import FieldSpec, TableSpec
 from engine.spec.form import NormalizerSpec
-from runtime.errors import Invalid, Problem
+from runtime.errors import Invalid, Problem, missing_row
 
 # Why: a JSON number or string is accepted for a decimal, an integer only as a number,
 # text only as text: the form is the contract, and "3" is not a count.
@@ -59,6 +59,7 @@ _SCALAR: dict[str, Any] = {
     "date": date,
     "datetime": datetime,
 }
+_TEXT_TYPES = frozenset({"string", "text", "phone", "address", "email", "ref"})
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
@@ -188,11 +189,26 @@ class FormModel:
         if problems:
             raise Invalid(f"invalid {self.spec.entity}", problems)
         model = self.lenient if partial else self.strict
+        blank = self._blank(given)
         try:
             typed = model.model_validate(given)
         except ValidationError as exc:
-            raise Invalid(f"invalid {self.spec.entity}", _problems(exc)) from None
+            raise Invalid(f"invalid {self.spec.entity}", _problems(exc) + blank) from None
+        if blank:
+            raise Invalid(f"invalid {self.spec.entity}", blank)
         return {k: getattr(typed, k) for k in given if k in self.spec.fields}
+
+    def _blank(self, given: Mapping[str, Any]) -> list[Problem]:
+        """Return a problem for each required text field given as blank (only whitespace)."""
+        return [
+            Problem("blank", f"{name}: is required and may not be blank", name)
+            for name, value in given.items()
+            if isinstance(value, str)
+            and not value.strip()
+            and (spec := self.spec.fields.get(name)) is not None
+            and spec.required
+            and spec.type in _TEXT_TYPES
+        ]
 
     def read(self, data: Mapping[str, Any]) -> dict[str, Any]:
         """Turn stored JSON data into typed values (leniently: old records may not fit)."""
@@ -219,6 +235,8 @@ class FormModel:
         for name in self.form.computed_order:
             try:
                 values[name] = self.form.computed[name].fn(values, context)
+            except MissingRow as exc:  # no row is a refusal, never an empty value
+                raise missing_row(exc, name) from exc
             except EvaluationError as exc:
                 values[name] = None
                 failed.append(Problem("computed-failed", str(exc), name))

@@ -6,6 +6,8 @@ from dataclasses import asdict, dataclass
 from dataclasses import field as dc_field
 from typing import Any
 
+from engine.expr import MissingRow
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -54,6 +56,28 @@ class Refused(CommandError):
     """A move or save was refused by the SOP: every unmet requirement is listed."""
 
     status = 422
+
+
+def missing_row(exc: MissingRow, field: str | None = None) -> Refused:
+    """Return the refusal of a command whose lookup found no row (and no default row)."""
+    problem = Problem(
+        "no-row",
+        exc.message,
+        field=field,
+        expression=exc.source or None,
+        detail={
+            "table": exc.table,
+            "key": [_plain(v) for v in exc.key],
+            **({"date": _plain(exc.when)} if exc.when is not None else {}),
+        },
+    )
+    where = f" (computed field '{field}')" if field else ""
+    return Refused(f"{exc.message}{where}", [problem])
+
+
+def _plain(value: Any) -> Any:
+    isoformat = getattr(value, "isoformat", None)
+    return isoformat() if callable(isoformat) and not isinstance(value, str) else value
 
 
 class Forbidden(CommandError):

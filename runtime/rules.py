@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.bundle import Bundle, CompiledScoring
-from engine.expr import EvaluationError
+from engine.expr import EvaluationError, MissingRow
 from engine.spec import RoutingSpec, ValidationSpec
 from engine.spec.rules import MissingPolicy
 from runtime.calendar import local_date
@@ -197,6 +197,8 @@ def _evaluate(m: _Model, r: Mapping[str, Any], c: Mapping[str, Any]) -> _Evaluat
         error = None
         try:
             value = _feature_value(fn(r, c))
+        except MissingRow:
+            raise
         except (EvaluationError, TypeError, ValueError) as exc:
             value, error = None, str(exc)
         weight = declared
@@ -527,6 +529,8 @@ def _qualify(
     if eligible is not None:
         try:
             ok = bool(eligible(r, context))
+        except MissingRow:
+            raise
         except EvaluationError as exc:
             ok, seen.errors[str(i)] = False, str(exc)
         if not ok:

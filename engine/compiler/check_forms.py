@@ -111,13 +111,16 @@ def _check_field(ctx: Context, at: Site, field: FieldSpec) -> None:
     ctx.check_roles(at.at("write"), field.write)
     if field.values_from:
         table, _, column = field.values_from.partition(".")
-        if ctx.known(at.at("values_from"), "table", table, ctx.tables):
+        where = at.at("values_from")
+        if ctx.known(where, "table", table, ctx.tables, part_of=(field.values_from, 0)):
             ctx.known(
-                at.at("values_from"),
+                where,
                 "column",
                 column,
                 ctx.tables[table].spec.columns,
                 "unknown-column",
+                f"table '{table}': ",
+                part_of=(field.values_from, len(table) + 1),
             )
     if field.pattern:
         try:
@@ -153,9 +156,9 @@ def _check_field(ctx: Context, at: Site, field: FieldSpec) -> None:
             c = step.canonical
             nat = at.at("normalize", i, "canonical")
             if ctx.known(nat.at("table"), "table", c.table, ctx.tables):
-                for col in (c.match, c.to):
+                for part, col in (("match", c.match), ("to", c.to)):
                     ctx.known(
-                        nat,
+                        nat.at(part),
                         "column",
                         col,
                         ctx.tables[c.table].spec.columns,

@@ -166,3 +166,14 @@ def check_table(ctx: Context, name: str, entry: Entry[TableSpec]) -> None:
                 f"first in row {seen[ident] + 1}",
             )
         seen.setdefault(ident, i)
+    for col, value in (table.default or {}).items():
+        at = site.at("default", col)
+        if ctx.known(
+            at, "column", col, columns, "unknown-column", f"table '{name}' default: ", key=True
+        ) and not value_fits(columns[col], value):
+            ctx.error(
+                at,
+                "bad-type",
+                f"column '{col}' of table '{name}' takes {columns[col]} values, "
+                f"got {shorten(value)}",
+            )

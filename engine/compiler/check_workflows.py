@@ -162,8 +162,15 @@ def check_workflow(ctx: Context, wf: ResolvedWorkflow) -> dict[str, CompiledExpr
         j = (body.moves.back if kind == "back" else body.moves.extra).index(move)
         source, target = parse_move(move)
         ok = all(
-            ctx.known(site.at("moves", kind, j), "stage", s, stage_ids, "unknown-stage")
-            for s in (source, target)
+            ctx.known(
+                site.at("moves", kind, j),
+                "stage",
+                s,
+                stage_ids,
+                "unknown-stage",
+                part_of=(move, offset),
+            )
+            for s, offset in ((source, move.find(source)), (target, move.rfind(target)))
         )
         if ok and source == target:
             ctx.error(

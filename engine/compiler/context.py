@@ -231,8 +231,14 @@ class Context:
         *,
         message: str | None = None,
         key: bool = False,
+        part_of: tuple[str, int] | None = None,
     ) -> bool:
-        """Check that `name` is one of `pool`; report a did-you-mean error when it is not."""
+        """Check that `name` is one of `pool`; report a did-you-mean error when it is not.
+
+        The error points at the name: at the key when `name` is the mapping key `site`
+        ends with, at its characters when `part_of` says it is part of a longer text
+        (`table.column`, `a -> b`): (that text, the name's offset in it).
+        """
         if name is None:
             return True
         names = list(pool)
@@ -241,7 +247,12 @@ class Context:
         hint = did_you_mean(name, names) or (
             f"known: {quote_list(names)}" if names else f"no {what} is defined"
         )
-        self.error(site, code, message or f"{context}{what} '{name}' is not defined", hint, key=key)
+        text = message or f"{context}{what} '{name}' is not defined"
+        if part_of is not None:
+            self.error_at(site, part_of[0], max(part_of[1], 0), code, text, hint)
+            return False
+        key = key or (bool(site.base) and site.base[-1] == name and site.base in site.doc.keys)
+        self.error(site, code, text, hint, key=key)
         return False
 
     @property
@@ -275,11 +286,19 @@ class Context:
             compiled = compile_expression(source, scope, expect=expect)
         except ExpressionError as exc:
             for issue in exc.issues:
-                self.error_at(site, source, issue.offset, issue.code, issue.message, issue.hint)
+                if not self._echo(source, issue.code, issue.offset):
+                    self.error_at(site, source, issue.offset, issue.code, issue.message, issue.hint)
             return None
         if owner is not None:
             self.compiled.setdefault((id(owner), attr), compiled)
         return compiled
+
+    def _echo(self, source: str, code: str, offset: int) -> bool:
+        """Tell whether an expression problem is about a name whose definition is broken."""
+        if not code.startswith("unknown-"):
+            return False
+        word = re.match(r"[A-Za-z_][A-Za-z0-9_]*", source[offset:])
+        return word is not None and word.group() in self.broken
 
     def error_at(
         self, site: Site, source: str, offset: int, code: str, message: str, hint: str = ""

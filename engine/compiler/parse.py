@@ -79,7 +79,7 @@ def _unwrap(annotation: Any) -> list[Any]:
     return [annotation]
 
 
-def _model_at(model: type[BaseModel], loc: Path) -> type[BaseModel] | None:
+def model_at(model: type[BaseModel], loc: Path) -> type[BaseModel] | None:
     """Follow a data path through the model's fields to the model that holds the last key."""
     current: Any = model
     for part in loc:
@@ -120,7 +120,7 @@ def _has(node: Any, part: str | int) -> bool:
     return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
-def _data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[Path, bool]:
+def data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[Path, bool]:
     """Drop loc parts that are not in the data (union branch tags); report if any were."""
     path: list[str | int] = []
     node = data
@@ -183,7 +183,7 @@ def _at_named_key(doc: Document, path: Path, message: str) -> Path:
 
 
 def _translate(doc: Document, kind: str, model: type[BaseModel], err: ErrorDetails) -> Diagnostic:
-    path, _ = _data_path(doc.data, err["loc"])
+    path, _ = data_path(doc.data, err["loc"])
     kind_type, ctx = err["type"], err.get("ctx") or {}
     if kind_type == "missing":
         parent = path[:-1]
@@ -193,7 +193,7 @@ def _translate(doc: Document, kind: str, model: type[BaseModel], err: ErrorDetai
         )
     if kind_type == "extra_forbidden":
         key = str(path[-1])
-        allowed = _keys_of(_model_at(model, path[:-1]))
+        allowed = _keys_of(model_at(model, path[:-1]))
         hint = did_you_mean(key, allowed) or (
             f"allowed keys: {', '.join(allowed)}" if allowed else ""
         )
@@ -274,9 +274,43 @@ def _prefer_specific(found: list[tuple[Path, str, bool, Diagnostic]]) -> list[Di
 
 def parse_document(doc: Document) -> tuple[DocumentSpec | None, list[Diagnostic]]:
     """Check `kind` and `version`, then validate the document against its spec model."""
+    spec, problems, _ = validate_document(doc)
+    return spec, problems
+
+
+def validate_document(
+    doc: Document,
+) -> tuple[DocumentSpec | None, list[Diagnostic], list[ErrorDetails]]:
+    """Like parse_document, also returning pydantic's errors (empty unless it refused)."""
+    found, problems = _header_problems(doc)
+    if problems:
+        return None, problems, []
+    spec, problems, errors = validate_as(doc, found, KINDS[found])
+    return spec if isinstance(spec, DocumentSpec) else None, problems, errors
+
+
+def validate_as(
+    doc: Document, kind: str, model: type[BaseModel]
+) -> tuple[BaseModel | None, list[Diagnostic], list[ErrorDetails]]:
+    """Validate a document against `model`; translate pydantic's errors into diagnostics."""
+    data = doc.data
+    try:
+        return model.model_validate(data), [], []
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        translated = []
+        for err in errors:
+            diag = _translate(doc, kind, model, err)
+            path, union = data_path(data, err["loc"])
+            translated.append((path, err["type"], union, diag))
+        return None, _prefer_specific(translated), errors
+
+
+def _header_problems(doc: Document) -> tuple[str, list[Diagnostic]]:
+    """Return the document's kind, or the problems of its `kind` and `version` keys."""
     data = doc.data
     if not isinstance(data, dict):
-        return None, [
+        return "", [
             doc.diagnostic(
                 (),
                 "not-a-definition",
@@ -286,11 +320,11 @@ def parse_document(doc: Document) -> tuple[DocumentSpec | None, list[Diagnostic]
         ]
     kind = data.get("kind")
     if kind is None:
-        return None, [
+        return "", [
             doc.diagnostic((), "missing-kind", "missing 'kind:'", f"one of: {', '.join(KINDS)}")
         ]
     if not isinstance(kind, str) or kind not in KINDS:
-        return None, [
+        return "", [
             doc.diagnostic(
                 ("kind",),
                 "unknown-kind",
@@ -300,7 +334,7 @@ def parse_document(doc: Document) -> tuple[DocumentSpec | None, list[Diagnostic]
         ]
     version = data.get("version")
     if version is None:
-        return None, [
+        return "", [
             doc.diagnostic(
                 (),
                 "missing-version",
@@ -309,7 +343,7 @@ def parse_document(doc: Document) -> tuple[DocumentSpec | None, list[Diagnostic]
             )
         ]
     if version != LANGUAGE_VERSION or isinstance(version, bool):
-        return None, [
+        return "", [
             doc.diagnostic(
                 ("version",),
                 "unsupported-version",
@@ -317,13 +351,4 @@ def parse_document(doc: Document) -> tuple[DocumentSpec | None, list[Diagnostic]
                 f"this sopflow reads version {LANGUAGE_VERSION}",
             )
         ]
-    model = KINDS[kind]
-    try:
-        return model.model_validate(data), []
-    except ValidationError as exc:
-        found = []
-        for err in exc.errors(include_url=False):
-            diag = _translate(doc, kind, model, err)
-            path, union = _data_path(data, err["loc"])
-            found.append((path, err["type"], union, diag))
-        return None, _prefer_specific(found)
+    return kind, []

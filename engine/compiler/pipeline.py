@@ -41,7 +41,7 @@ from engine.compiler.check_workflows import (
     template_as_workflow,
 )
 from engine.compiler.context import Context, Entry, Site
-from engine.compiler.parse import parse_document
+from engine.compiler.recover import defined_names, parse_partial
 from engine.compiler.scopes import entity_fields, table_sig, user_type
 from engine.diagnostics import Diagnostic, Severity, errors
 from engine.expr import CompiledExpression, ExprType
@@ -136,12 +136,15 @@ def _compile(root: Path | str, display_root: str | None) -> CompileResult:
         ctx.diagnostics.extend(problems)
         docs.extend(definitions)
     for doc in docs:
-        spec, problems = parse_document(doc)
+        spec, problems, dropped, checked = parse_partial(doc)
         ctx.diagnostics.extend(problems)
         if spec is not None:
-            _register(ctx, spec, doc)
+            # With bad values, what is left of the document is still checked; references
+            # to the parts left out would only echo its errors, so they stay quiet.
+            _register(ctx, spec, checked)
+            ctx.broken.update(dropped or ())
         elif isinstance(doc.data, dict):
-            _remember_broken(ctx, doc.data)
+            ctx.broken.update(defined_names(doc.data))
     bundle = _check_and_build(
         ctx, digest.hexdigest(), [str(f.relative_to(root)) for f in kept], shown
     )
@@ -149,19 +152,6 @@ def _compile(root: Path | str, display_root: str | None) -> CompileResult:
         set(ctx.diagnostics), key=lambda d: (d.path, d.line, d.col, d.code, d.message)
     )
     return CompileResult(bundle if not errors(diagnostics) else None, diagnostics, len(files))
-
-
-def _remember_broken(ctx: Context, data: dict[str, Any]) -> None:
-    """Note what a document that failed to parse defined, so references to it stay quiet."""
-    kind = data.get("kind")
-    ctx.broken.add(str(kind))
-    for key in ("name", "entity"):
-        if isinstance(data.get(key), str):
-            ctx.broken.add(data[key])
-    if kind == "bundle":
-        for key in ("roles", "users", "teams", "queues", "tables", "calendars"):
-            if isinstance(data.get(key), dict | list):
-                ctx.broken.update(str(k) for k in data[key])
 
 
 def _register(ctx: Context, spec: Any, doc: Document) -> None:

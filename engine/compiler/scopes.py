@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from engine.expr import ExprType, MetricSig, Scope, TableSig
@@ -96,7 +97,8 @@ def table_sig(name: str, table: TableSpec) -> TableSig:
     """Return the signature (and data) of a reference table for `lookup`."""
     columns = {c: scalar_type(t) for c, t in table.columns.items()}
     rng = (table.range[0], table.range[1]) if table.range else None
-    return TableSig(name, tuple(table.key), columns, tuple(table.rows), rng)
+    default = MappingProxyType(dict(table.default)) if table.default is not None else None
+    return TableSig(name, tuple(table.key), columns, tuple(table.rows), rng, default)
 
 
 def user_type(user_fields: Mapping[str, UserFieldSpec]) -> ExprType:

@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.expr.checker import Checker
 from engine.expr.codegen import build_function, build_group
-from engine.expr.errors import EvaluationError, ExpressionError, ExprIssue, quote
+from engine.expr.errors import EvaluationError, ExpressionError, ExprIssue, MissingRow, quote
 from engine.expr.functions import FUNCTIONS, FunctionSig, Param
 from engine.expr.parse import parse
 from engine.expr.runtime import EMPTY
@@ -25,6 +25,7 @@ __all__ = [
     "ExpressionError",
     "FunctionSig",
     "MetricSig",
+    "MissingRow",
     "Param",
     "Scope",
     "TableSig",

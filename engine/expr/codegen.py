@@ -39,6 +39,10 @@ _FAST_THEN_SAFE = """\
 """
 
 
+# In a group a failing expression gives None, but a lookup without a row still refuses.
+_GROUP_ERROR = "return _none_unless_missing_row(exc, _fail{index})"
+
+
 class Generator:
     """Turn checked ASTs into Python source, collecting the globals that source needs."""
 
@@ -208,9 +212,17 @@ class Generator:
         if name == "lookup":
             table = info.extra
             index = self.bind(table_index(table), "_t")
+            if safe:
+                sig_name = self.bind(table, "_ts")
+                if table.range:
+                    helper = self.helper("_n_lookup_range", rt.n_lookup_range)
+                    return f"{helper}({index}, {_tuple(args[:-1])}, {args[-1]}, {sig_name})"
+                helper = self.helper("_n_lookup", rt.n_lookup)
+                return f"{helper}({index}, {_tuple(args)}, {sig_name})"
+            # No row: KeyError, which sends the call to the safe path (default or refusal).
             if table.range:
-                return f"{index}.find({_tuple(args[:-1])}, {args[-1]})"
-            return f"{index}.get({args[0] if len(args) == 1 else _tuple(args)})"
+                return f"{index}.row({_tuple(args[:-1])}, {args[-1]})"
+            return f"{index}[{args[0] if len(args) == 1 else _tuple(args)}]"
         if name == "metric":
             group = _tuple(args)
             if safe:
@@ -262,12 +274,16 @@ def build_group(checkers: Sequence[Checker], sources: Sequence[str]) -> Fn:
     """Generate one function returning every expression's value; a failing one gives None."""
     gen = Generator()
     fast = [gen.emit(ch, safe=False) for ch in checkers]
+    gen.globals["_none_unless_missing_row"] = rt.none_unless_missing_row
     parts = []
     for index, ch in enumerate(checkers):
+        gen.globals[f"_fail{index}"] = rt.failure(sources[index])
         parts.append(
             _HEADER.format(name=f"_g{index}")
             + _FAST_THEN_SAFE.format(
-                fast=fast[index], safe=gen.emit(ch, safe=True), on_error="return None"
+                fast=fast[index],
+                safe=gen.emit(ch, safe=True),
+                on_error=_GROUP_ERROR.format(index=index),
             )
         )
     fallback = "".join(f"_g{index}(r, c), " for index in range(len(checkers)))

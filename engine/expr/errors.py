@@ -47,6 +47,35 @@ class EvaluationError(Exception):
         super().__init__(f"cannot evaluate {quote(source)}: {message}")
 
 
+class MissingRow(EvaluationError):
+    """Report a lookup that found no row and whose table declares no default row.
+
+    The run time refuses the command rather than reading a missing row as an empty value
+    (which would make a cap, a rate or an owner silently missing).
+    """
+
+    def __init__(self, table: str, key: tuple[object, ...], when: object = None, source: str = ""):
+        """Keep the table name, the key values and (for range tables) the date."""
+        self.table = table
+        self.key = key
+        self.when = when
+        values = [_shown(value) for value in key]
+        shown = values[0] if len(values) == 1 else "(" + ", ".join(values) + ")"
+        if when is not None:
+            shown = f"{shown} on {_shown(when)}" if values else f"the date {_shown(when)}"
+        super().__init__(source, f"no row of table '{table}' for {shown}")
+
+    def located(self, source: str) -> MissingRow:
+        """Return the same failure, now naming the expression it happened in."""
+        return MissingRow(self.table, self.key, self.when, source)
+
+
+def _shown(value: object) -> str:
+    """Show a key value as an analyst writes it: texts quoted, dates in ISO form."""
+    isoformat = getattr(value, "isoformat", None)
+    return str(isoformat()) if callable(isoformat) and not isinstance(value, str) else repr(value)
+
+
 def quote(text: str) -> str:
     """Quote a piece of user input for a message, shortened to MAX_QUOTE characters."""
     text = " ".join(text.split())

@@ -14,7 +14,7 @@ from typing import Any
 
 import simpleeval
 
-from engine.expr.errors import EvaluationError
+from engine.expr.errors import EvaluationError, MissingRow
 from engine.expr.limits import (
     MAX_COMPREHENSION_LENGTH,
     MAX_POWER_RESULT_BITS,
@@ -65,11 +65,19 @@ def failure(source: str) -> Callable[[Exception], EvaluationError]:
     """Return a converter from any exception to an EvaluationError about `source`."""
 
     def convert(exc: Exception) -> EvaluationError:
+        if isinstance(exc, MissingRow) and not exc.source:
+            return exc.located(source)
         if isinstance(exc, EvaluationError):
             return exc
         return EvaluationError(source, describe_failure(exc))
 
     return convert
+
+
+def none_unless_missing_row(exc: Exception, convert: Callable[[Exception], Exception]) -> None:
+    """Give None for a failing expression of a group; a lookup without a row still refuses."""
+    if isinstance(exc, MissingRow):
+        raise convert(exc) from exc
 
 
 # --- null-safe operators (the safe path) ------------------------------------------------
@@ -349,3 +357,39 @@ def n_evidence_count(c: Mapping[str, Any], kind: str, stays: str) -> Any:
     if provider is None:
         raise RuntimeError(f"evidence_count('{kind}') needs a record's files in the context")
     return provider(kind, stays)
+
+
+# --- lookups (the fast path indexes directly; a KeyError sends it here) ---------------
+
+
+def n_lookup(index: Mapping[Any, Any], key: tuple[Any, ...], table: Any) -> Any:
+    """Return the row of a keyed table, its default row, or refuse with MissingRow.
+
+    A missing key value gives a missing row, as a missing operand does elsewhere.
+    """
+    if any(value is None for value in key):
+        return None
+    try:
+        row = index.get(key[0] if len(key) == 1 else key)
+    except TypeError:  # an unhashable key value (a list) is in no table
+        row = None
+    if row is not None:
+        return row
+    if table.default is not None:
+        return table.default
+    raise MissingRow(table.name, key)
+
+
+def n_lookup_range(index: Any, group: tuple[Any, ...], when: Any, table: Any) -> Any:
+    """Return the row of a range table whose dates contain `when` (or its default row)."""
+    if when is None or any(value is None for value in group):
+        return None
+    try:
+        row = index.find(group, when)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{when!r} is not a date") from exc
+    if row is not None:
+        return row
+    if table.default is not None:
+        return table.default
+    raise MissingRow(table.name, group, when)

@@ -56,6 +56,13 @@ class RangeIndex:
         end, row = rows[position]
         return None if end is not None and end < day else row
 
+    def row(self, group: tuple[Any, ...], when: Any) -> Mapping[str, Any]:
+        """Return the row of `group` whose range contains `when`; KeyError if none does."""
+        found = self.find(group, when)
+        if found is None:
+            raise KeyError(group)
+        return found
+
 
 def key_index(rows: Iterable[Mapping[str, Any]], key: Sequence[str]) -> dict[Any, Any]:
     """Index rows by their key (a scalar for one key column, else a tuple); first row wins."""

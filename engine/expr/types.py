@@ -101,6 +101,7 @@ class TableSig:
     columns: Mapping[str, ExprType]
     rows: tuple[Mapping[str, Any], ...]
     range: tuple[str, str] | None = None
+    default: Mapping[str, Any] | None = None  # the row a lookup gives when none fits
 
     @property
     def row_type(self) -> ExprType:

@@ -143,6 +143,10 @@ class TableSpec(Spec):
         description="[from, to] date columns: rows cover date ranges.",
     )
     rows: list[dict[str, Any]] = Field(default_factory=list)
+    default: dict[str, Any] | None = Field(
+        default=None,
+        description="The row a lookup gives when no row fits (else the command is refused).",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -151,15 +155,21 @@ class TableSpec(Spec):
         if not isinstance(data, dict) or not isinstance(data.get("columns"), dict):
             return data
         columns, rows = data["columns"], data.get("rows")
-        if not isinstance(rows, list):
-            return data
-        rows = [
-            {c: read_dates(columns.get(c), v) for c, v in row.items()}
-            if isinstance(row, dict)
-            else row
-            for row in rows
-        ]
-        return {**data, "rows": rows}
+        if isinstance(rows, list):
+            rows = [
+                {c: read_dates(columns.get(c), v) for c, v in row.items()}
+                if isinstance(row, dict)
+                else row
+                for row in rows
+            ]
+            data = {**data, "rows": rows}
+        default = data.get("default")
+        if isinstance(default, dict):
+            data = {
+                **data,
+                "default": {c: read_dates(columns.get(c), v) for c, v in default.items()},
+            }
+        return data
 
 
 class TableDocument(TableSpec, DocumentSpec):

@@ -375,7 +375,8 @@ def test_removing_an_entity_with_records_is_refused(make_api: MakeApi) -> None:
     runtime = api.server.runtime
     assert runtime is not None
     runtime.create(
-        "distributor_stock", {"distributor": "D1", "sku": "S1", "on_hand": 50, "daily_sales": 5}
+        "distributor_stock",
+        {"distributor": "ningbo-sanjiang", "sku": "S1", "on_hand": 50, "daily_sales": 5},
     )
     (api.directory / "forms/distributor_stock.yaml").unlink()
     drop_document(api, "rules/alerts.yaml", "stock_below_safety")

@@ -240,7 +240,7 @@ def test_alert_state_and_timers_survive_a_reload(make_api: Callable[..., Api]) -
     runtime = api.server.runtime
     assert runtime is not None
     runtime.create("ticket", {"customer_tier": "VIP", "severity": 2}, actor="zhao.lei")
-    stock = {"distributor": "D1", "sku": "S1", "on_hand": 5, "daily_sales": 5}
+    stock = {"distributor": "ningbo-sanjiang", "sku": "S1", "on_hand": 5, "daily_sales": 5}
     runtime.create("distributor_stock", stock)
     timers, alerts = _state(api)
     assert {t[2] for t in timers} >= {"sla_remind"} and [a[4] for a in alerts] == ["firing"]

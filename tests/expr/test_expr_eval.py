@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import replace
 from types import MappingProxyType
 from typing import Any
 
 import pytest
-from expr_scopes import CONTEXT, NOW, SCOPE, full_record
+from expr_scopes import CONTEXT, NOW, PRICE_CAPS, SCOPE, SEASONAL, full_record
 
 from engine.expr import (
     EMPTY,
@@ -16,14 +17,16 @@ from engine.expr import (
     EvaluationError,
     ExpressionError,
     ExprType,
+    MissingRow,
     Scope,
     TableSig,
     check_expression,
     compile_expression,
     compile_group,
+    quote,
 )
 from engine.expr.checker import Checker
-from engine.expr.codegen import generated_source
+from engine.expr.codegen import build_paths, generated_source
 from engine.expr.parse import parse
 
 T = ExprType
@@ -166,10 +169,7 @@ def test_every_function_has_an_evaluation_case() -> None:
         ("north", dt.datetime(2026, 3, 31, 23, 59), 1.2),
         ("north", dt.date(2026, 4, 1), 0.9),
         ("north", dt.date(2031, 1, 1), 0.9),
-        ("north", dt.date(2025, 12, 31), None),
         ("south", dt.date(1999, 1, 1), 1.5),
-        ("south", dt.date(2026, 7, 1), None),
-        ("east", dt.date(2026, 2, 1), None),
         (None, dt.date(2026, 2, 1), None),
         ("north", None, None),
     ],
@@ -179,11 +179,85 @@ def test_lookup_on_a_range_table(region: Any, when: Any, expected: Any) -> None:
     assert expr({"region": region, "order_date": when}) == expected
 
 
+@pytest.mark.parametrize(
+    ("region", "when", "message"),
+    [
+        ("north", dt.date(2025, 12, 31), "no row of table 'seasonal' for 'north' on 2025-12-31"),
+        ("south", dt.date(2026, 7, 1), "no row of table 'seasonal' for 'south' on 2026-07-01"),
+        ("east", dt.date(2026, 2, 1), "no row of table 'seasonal' for 'east' on 2026-02-01"),
+    ],
+)
+def test_lookup_on_a_range_table_without_a_row_refuses(
+    region: str, when: Any, message: str
+) -> None:
+    source = "lookup('seasonal', region, order_date).coef"
+    expr = compile_expression(source, SCOPE)
+    with pytest.raises(MissingRow) as caught:
+        expr({"region": region, "order_date": when})
+    assert (caught.value.table, caught.value.message, caught.value.source) == (
+        "seasonal",
+        message,
+        source,
+    )
+
+
 def test_lookup_on_a_key_table_returns_the_row() -> None:
     expr = compile_expression("lookup('price_caps', product_class, region)", SCOPE)
     assert expr.type.describe() == "table 'price_caps' row"
     assert expr({"product_class": "A", "region": "south"})["max_unit_price"] == 12.5
-    assert expr({"product_class": "B", "region": "south"}) is None
+    assert expr({"product_class": None, "region": "south"}) is None
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "lookup('price_caps', product_class, region)",
+        "lookup('price_caps', product_class, region).max_unit_price",
+        "quote_price > lookup('price_caps', product_class, region).max_unit_price",
+        "coalesce(lookup('price_caps', product_class, region).max_unit_price, 0)",
+        "lookup('price_caps', product_class, region) is None",
+    ],
+)
+def test_lookup_without_a_row_refuses_on_both_paths(source: str) -> None:
+    expr = compile_expression(source, SCOPE)
+    record = {"product_class": "B", "region": "south", "quote_price": 5.0}
+    with pytest.raises(MissingRow) as caught:
+        expr(record)
+    assert str(caught.value) == (
+        f"cannot evaluate {quote(source)}: no row of table 'price_caps' for ('B', 'south')"
+    )
+    assert caught.value.key == ("B", "south")
+    parsed = parse(source)
+    assert parsed.tree is not None
+    checker = Checker(parsed, SCOPE)
+    checker.visit(parsed.tree.body)
+    fast, safe = build_paths(checker)
+    with pytest.raises(LookupError):  # the fast path hands over to the safe path
+        fast(record, EMPTY)
+    with pytest.raises(MissingRow):
+        safe(record, EMPTY)
+
+
+def test_a_default_row_answers_when_no_row_fits() -> None:
+    caps = replace(PRICE_CAPS, default={"max_unit_price": 99.0})
+    seasonal = replace(SEASONAL, default={"coef": 1.0})
+    scope = replace(SCOPE, tables={"price_caps": caps, "seasonal": seasonal})
+    cap = compile_expression("lookup('price_caps', product_class, region).max_unit_price", scope)
+    assert cap({"product_class": "B", "region": "south"}) == 99.0
+    assert cap({"product_class": "A", "region": "south"}) == 12.5
+    assert cap({"product_class": "A", "region": None}) is None
+    coef = compile_expression("lookup('seasonal', region, order_date).coef", scope)
+    assert coef({"region": "east", "order_date": dt.date(2026, 2, 1)}) == 1.0
+    assert coef({"region": "north", "order_date": dt.date(2026, 4, 1)}) == 0.9
+
+
+def test_a_group_refuses_a_lookup_without_a_row() -> None:
+    sources = ["score * 2", "lookup('price_caps', product_class, region).max_unit_price"]
+    group = compile_group(sources, SCOPE)
+    assert group({"score": 1, "product_class": "A", "region": "north"}, EMPTY) == (2, 10.0)
+    with pytest.raises(MissingRow) as caught:
+        group({"score": 1, "product_class": "B", "region": "south"}, EMPTY)
+    assert caught.value.source == sources[1]
 
 
 def test_metric_reads_the_context_provider() -> None:
@@ -323,7 +397,9 @@ def test_range_tables_accept_iso_texts_as_bounds() -> None:
     scope = Scope(record={"day": T.DATE}, tables={"rates": table})
     expr = compile_expression("lookup('rates', day).rate", scope)
     assert expr({"day": dt.date(2026, 6, 30)}) == 1.0
-    assert expr({"day": dt.date(2026, 7, 1)}) is None
+    assert expr({"day": "2026-01-01"}) == 1.0
+    with pytest.raises(MissingRow, match="no row of table 'rates' for the date 2026-07-01"):
+        expr({"day": dt.date(2026, 7, 1)})
 
 
 def test_bad_table_rows_are_a_compile_error() -> None:
