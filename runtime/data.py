@@ -235,7 +235,12 @@ class FormModel:
 
     def problems(self, data: Mapping[str, Any]) -> list[Problem]:
         """Return what keeps stored data from passing today's strict form."""
-        known = {k: v for k, v in data.items() if k in self.spec.fields and k not in self.computed}
+        # An unset field is left out (not None), so a required one reads "Field required".
+        known = {
+            k: v
+            for k, v in data.items()
+            if k in self.spec.fields and k not in self.computed and v is not None
+        }
         try:
             self.strict.model_validate(known)
         except ValidationError as exc:

@@ -9,7 +9,7 @@ import pytest
 
 from engine.bundle import Bundle
 from engine.compiler.pipeline import compile_bundle
-from runtime.errors import Invalid
+from runtime.errors import Invalid, Refused
 from runtime.store import Store
 from tests.runtime.helpers import make_runtime
 
@@ -99,3 +99,25 @@ def test_datetime_bound_with_a_time(store: Store, tmp_path: Path) -> None:
     assert _messages(refused.value) == [
         "at: Input should be less than or equal to 2026-12-31T18:00:00"
     ]
+
+
+def test_a_legacy_record_missing_a_required_field_says_it_is_required(
+    store: Store, tmp_path: Path
+) -> None:
+    root = tmp_path / "legacy"
+    root.mkdir()
+    (root / "bundle.yaml").write_text(MANIFEST, encoding="utf-8")
+    (root / "form.yaml").write_text(
+        "kind: form\nversion: 1\nentity: survey\nschema_version: 2\nfields:\n"
+        "  outlet: {type: string, required: true}\n"
+        "  visits: {type: integer, required: true, since: 2}\n",
+        encoding="utf-8",
+    )
+    result = compile_bundle(root)
+    assert result.bundle is not None
+    runtime = make_runtime(store, tmp_path, result.bundle)
+    old = runtime.import_legacy("survey", {"outlet": "Kang"}, 1)
+    assert old.read_only
+    with pytest.raises(Refused) as refused:
+        runtime.update(old.id, {"outlet": "Kangle"})
+    assert [p.message for p in refused.value.problems] == ["visits: Field required"]
