@@ -37,17 +37,27 @@ def _fields(model: type[BaseModel]) -> dict[str, Any]:
     return {info.alias or name: info.annotation for name, info in model.model_fields.items()}
 
 
+def _fits(model: type[BaseModel], data: dict[Any, Any]) -> bool:
+    """Tell whether a mapping is written for `model` (extras only where it allows them)."""
+    fields = set(_fields(model))
+    if set(data) <= fields:
+        return True
+    return model.model_config.get("extra") == "allow" and bool(set(data) & fields)
+
+
 def used_keys(data: Any, annotation: Any) -> set[Key]:
     """Return the (model, key) pairs a value written for `annotation` uses."""
     found: set[Key] = set()
     options = list(_parts(annotation))
     if isinstance(data, dict):
         models = [o for o in options if isinstance(o, type) and issubclass(o, BaseModel)]
-        fitting = [m for m in models if set(data) <= set(_fields(m))]
+        fitting = [m for m in models if _fits(m, data)]
         if fitting:
             model = fitting[0]
             fields = _fields(model)
             for key, value in data.items():
+                if key not in fields:
+                    continue  # an extra a model allows (a user's attributes): not a key
                 found.add((model.__name__, key))
                 found |= used_keys(value, fields[key])
             return found
