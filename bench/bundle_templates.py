@@ -110,7 +110,6 @@ layout:
 permissions:
   create: [rep, manager]
   write: [rep, manager]
-  delete: [admin]
 """)
 
 NOTIFICATIONS = Template("""\

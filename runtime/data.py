@@ -7,8 +7,9 @@ Each form becomes a pydantic model once per Bundle; records keep their fields as
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -19,6 +20,7 @@ from pydantic import (
     Field,
     StrictBool,
     StrictInt,
+    StringConstraints,
     ValidationError,
 )
 from pydantic import create_model as _create_model
@@ -67,8 +69,16 @@ def _enum(values: tuple[str, ...]) -> Any:
     return Literal[values] if values else str
 
 
+def _enum_values(name: str, form: CompiledForm) -> tuple[str, ...]:
+    """Return the values an enum or multi_enum field allows (`values` or `values_from`)."""
+    found = form.types.get(name)
+    if found is not None and found.item is not None:
+        found = found.item  # a multi_enum is typed as a list of its enum
+    return tuple(found.values or ()) if found is not None else ()
+
+
 def _python_type(name: str, spec: FieldSpec, form: CompiledForm) -> Any:
-    values = tuple(form.types[name].values or ()) if name in form.types else ()
+    values = _enum_values(name, form)
     if spec.type == "enum":
         return _enum(values)
     if spec.type == "multi_enum":
@@ -80,7 +90,29 @@ def _python_type(name: str, spec: FieldSpec, form: CompiledForm) -> Any:
             _enum(tuple(spec.values or ())) if spec.of == "enum" else _SCALAR[spec.of or "string"]
         )
         return list[item]  # type: ignore[valid-type]
+    if spec.type in _TEXTUAL:
+        # Lengths of text count characters (and say so); the constraint sits on the str.
+        pattern = spec.pattern or (_EMAIL if spec.type == "email" else None)
+        limits = StringConstraints(
+            min_length=spec.min_length, max_length=spec.max_length, pattern=pattern
+        )
+        return Annotated[str, limits, AfterValidator(_no_nul)]
+    if spec.type == "decimal" and spec.precision is not None:
+        return Annotated[_Number, AfterValidator(_rounder(spec.precision))]
     return _SCALAR[spec.type]
+
+
+_TEXTUAL = frozenset({"string", "text", "phone", "address", "email"})
+
+
+def _rounder(places: int) -> Callable[[float], float]:
+    """Return a function keeping `places` decimal places, halves rounded away from zero."""
+    step = Decimal(1).scaleb(-places)
+
+    def keep(value: float) -> float:
+        return float(Decimal(repr(value)).quantize(step, rounding=ROUND_HALF_UP))
+
+    return keep
 
 
 def _constraints(spec: FieldSpec) -> dict[str, Any]:
@@ -90,14 +122,11 @@ def _constraints(spec: FieldSpec) -> dict[str, Any]:
             found["ge"] = spec.min
         if spec.max is not None:
             found["le"] = spec.max
-    if spec.min_length is not None:
-        found["min_length"] = spec.min_length
-    if spec.max_length is not None:
-        found["max_length"] = spec.max_length
-    if spec.pattern:
-        found["pattern"] = spec.pattern
-    elif spec.type == "email":
-        found["pattern"] = _EMAIL
+    if spec.type not in _TEXTUAL:
+        if spec.min_length is not None:
+            found["min_length"] = spec.min_length
+        if spec.max_length is not None:
+            found["max_length"] = spec.max_length
     return found
 
 
@@ -222,7 +251,12 @@ class FormModel:
 
     def problems(self, data: Mapping[str, Any]) -> list[Problem]:
         """Return what keeps stored data from passing today's strict form."""
-        known = {k: v for k, v in data.items() if k in self.spec.fields and k not in self.computed}
+        # An unset field is left out (not None), so a required one reads "Field required".
+        known = {
+            k: v
+            for k, v in data.items()
+            if k in self.spec.fields and k not in self.computed and v is not None
+        }
         try:
             self.strict.model_validate(known)
         except ValidationError as exc:

@@ -103,10 +103,27 @@ def check_form(ctx: Context, entry: Entry[FormSpec]) -> None:
     perms = form.permissions
     for action in ("create", "read", "write", "delete"):
         ctx.check_roles(site.at("permissions", action), getattr(perms, action))
+    if perms.delete is not None:
+        ctx.error(
+            site.at("permissions", "delete"),
+            "not-implemented",
+            "'delete' is not implemented yet: records cannot be deleted",
+            "leave it out; close records through a workflow exit instead",
+            key=True,
+        )
+
+
+# Field keys the language reserves but the runtime does not honour yet: refused, never
+# accepted and ignored (key -> what the analyst can do meanwhile).
+_NOT_IMPLEMENTED = {
+    "unique": "leave it out; use the form's 'key' and ingest to merge records with one value",
+    "index": "leave it out; the store indexes core columns only",
+}
 
 
 def _check_field(ctx: Context, at: Site, field: FieldSpec) -> None:
     ctx.known(at.at("to"), "entity", field.to, ctx.entities)
+    _refuse_not_implemented(ctx, at, field)
     ctx.check_roles(at.at("read"), field.read)
     ctx.check_roles(at.at("write"), field.write)
     if field.values_from:
@@ -166,6 +183,14 @@ def _check_field(ctx: Context, at: Site, field: FieldSpec) -> None:
                         f"table '{c.table}': ",
                     )
     _check_default(ctx, at, field)
+
+
+def _refuse_not_implemented(ctx: Context, at: Site, field: FieldSpec) -> None:
+    for key, hint in _NOT_IMPLEMENTED.items():
+        if getattr(field, key):
+            ctx.error(
+                at.at(key), "not-implemented", f"'{key}' is not implemented yet", hint, key=True
+            )
 
 
 def _article(word: str) -> str:

@@ -50,6 +50,14 @@ def check_manifest(ctx: Context, entry: Entry[BundleManifest]) -> None:
         for i, member in enumerate(team_spec.members):
             ctx.known(site.at("teams", tid, "members", i), "user", member, users)
         ctx.known(site.at("teams", tid, "lead"), "user", team_spec.lead, users)
+        if team_spec.attributes:
+            ctx.error(
+                site.at("teams", tid, "attributes"),
+                "not-implemented",
+                "team 'attributes' are not implemented yet: no rule can read them",
+                "leave them out; give the members user attributes (user_fields) instead",
+                key=True,
+            )
     for part in ("definitions", "users", "alerts", "metrics"):
         ctx.check_roles(site.at("access", part), getattr(spec.access, part) or [])
     for qid, queue in spec.queues.items():

@@ -2,9 +2,9 @@
 
 A test document is one case: users and their state, then steps run in order through the
 real runtime on a throwaway database with a fake clock. A step does one thing (create,
-ingest, update, move, attach, assign, acknowledge, feedback, tick) or checks what is
-true at that moment (`expect`). Records get a test-local name (`as: L1`) that later
-steps and checks refer to.
+ingest, import_legacy, update, move, attach, assign, acknowledge, feedback, tick) or
+checks what is true at that moment (`expect`). Records get a test-local name (`as: L1`)
+that later steps and checks refer to.
 """
 
 from __future__ import annotations
@@ -57,6 +57,15 @@ class CreateStep(Spec):
     as_: Alias | None = Field(default=None, alias="as", description="The record's test name.")
     data: dict[str, Any] = Field(default_factory=dict)
     workflow: Name | None = None
+
+
+class ImportStep(Spec):
+    """Keep a record as an older schema stored it (P12), as `Runtime.import_legacy` does."""
+
+    entity: Name
+    as_: Alias | None = Field(default=None, alias="as", description="The record's test name.")
+    data: dict[str, Any] = Field(default_factory=dict)
+    schema_version: int = Field(ge=1, description="The schema version it was stored under.")
 
 
 class UpdateStep(Spec):
@@ -323,6 +332,7 @@ class Step(Spec):
     by: UserId | None = Field(default=None, description="Who acts (default: the test's actor).")
     create: CreateStep | None = None
     ingest: CreateStep | None = None
+    import_legacy: ImportStep | None = None
     update: UpdateStep | None = None
     move: MoveStep | None = None
     attach: AttachStep | None = None
@@ -356,6 +366,7 @@ class Step(Spec):
 ACTIONS: tuple[str, ...] = (
     "create",
     "ingest",
+    "import_legacy",
     "update",
     "move",
     "attach",

@@ -200,6 +200,11 @@ class CaseRun:
             if arg.as_:
                 self.names[arg.as_] = view.id
             self.last_saved[view.id] = view
+        elif action == "import_legacy":
+            view = rt.import_legacy(arg.entity, arg.data, arg.schema_version, actor=actor)
+            if arg.as_:
+                self.names[arg.as_] = view.id
+            self.last_saved[view.id] = view
         elif action == "update":
             view = rt.update(self.record_id(arg.record, (*loc, "record")), arg.data, actor=actor)
             self.last_saved[view.id] = view
