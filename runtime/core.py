@@ -357,13 +357,7 @@ class Runtime(Explanations, Ticker):
         self._compute(unit, work)
         self._rules(unit, work, "updated")
         if not work.read_only:  # values of fields the form no longer declares stay aside
-            fm.validate(
-                {
-                    k: v
-                    for k, v in work.data.items()
-                    if k in fm.spec.fields and k not in fm.computed and v is not None
-                }
-            )
+            fm.validate_stored(work.data, work.schema_version)
         self._validate_save(unit, work)
         changed = {k: v for k, v in work.data.items() if view.data.get(k) != v}
         if not changed and work.owner == view.owner:

@@ -227,6 +227,33 @@ class FormModel:
             raise Invalid(f"invalid {self.spec.entity}", blank)
         return {k: getattr(typed, k) for k in given if k in self.spec.fields}
 
+    def validate_stored(self, data: Mapping[str, Any], version: int) -> dict[str, Any]:
+        """Check a record stored under schema `version` before it is saved again.
+
+        A record of the current schema must pass the strict form. An older record (kept
+        editable by `legacy.policy: editable`) must pass the form as it stood at its
+        version: fields added later (`since` above it) are not required of it.
+        """
+        values = {
+            k: v
+            for k, v in data.items()
+            if k in self.spec.fields and k not in self.computed and v is not None
+        }
+        if version >= self.spec.schema_version:
+            return self.validate(values)
+        typed = self.validate(values, partial=True)
+        missing = [
+            Problem("missing", f"{name}: Field required", name)
+            for name, spec in self.spec.fields.items()
+            if spec.required
+            and spec.since <= version
+            and name not in self.computed
+            and values.get(name) in (None, "")
+        ]
+        if missing:
+            raise Invalid(f"invalid {self.spec.entity}", missing)
+        return typed
+
     def _blank(self, given: Mapping[str, Any]) -> list[Problem]:
         """Return a problem for each required text field given as blank (only whitespace)."""
         return [
