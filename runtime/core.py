@@ -74,7 +74,7 @@ class Runtime(Explanations, Ticker):
         bundle = self._bundle
         when = now or self.clock.now()
         with self.store.begin(when, actor, bundle.hash) as tx:
-            cache = MetricCache(tx.conn, bundle.metrics, when)
+            cache = MetricCache(tx.conn, bundle.metrics, tx.now)
             yield Unit(bundle, tx, lambda name, group: cache.value(name, *group), self.blobs)
 
     # -- commands -----------------------------------------------------------------

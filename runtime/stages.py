@@ -13,6 +13,7 @@ from engine.spec.base import Duration
 from engine.spec.workflow import ExitSpec, StageSpec
 from runtime import timers
 from runtime.calendar import add_duration
+from runtime.clock import iso
 from runtime.data import shareable
 from runtime.errors import Problem
 from runtime.evidence import accepts
@@ -270,7 +271,7 @@ def start_sla(unit: Unit, wf: CompiledWorkflow, stage: StageSpec, record: Record
     manifest = unit.bundle.manifest
     calendar = manifest.calendars.get(stage.sla.calendar or "")
     due = add_duration(unit.now, limit, calendar, manifest.timezone)
-    payload = {"stage": stage.id, "workflow": wf.name, "due": due.isoformat()}
+    payload = {"stage": stage.id, "workflow": wf.name, "due": iso(due)}
     timers.add(unit.tx, "sla_breach", due, record_id=record.id, ref=stage.id, payload=payload)
     for before in stage.sla.remind_before:
         at = due - timedelta(seconds=before.seconds)

@@ -20,6 +20,7 @@ from api.routes.common import API, caller, runtime_of, server_of
 from engine.bundle import Bundle, CompiledWorkflow
 from engine.suggest import did_you_mean
 from runtime import reports
+from runtime.clock import iso
 from runtime.core import Runtime
 
 
@@ -118,7 +119,7 @@ async def dwell(request: Request[Any, Any, Any], workflow: FromQuery[str]) -> di
     stages = await call(
         server_of(request).inline, reports.read, runtime.store, reports.dwell, wf, now
     )
-    return {"workflow": wf.name, "computed_at": now.isoformat(), "stages": stages}
+    return {"workflow": wf.name, "computed_at": iso(now), "stages": stages}
 
 
 @get(f"{API}/metrics/forecast/{{name:str}}", tags=["metrics"])
@@ -161,7 +162,7 @@ async def list_metrics(
     for item, name in zip(found, names, strict=True):
         item["group_by"] = list(bundle.metrics[name].group_by)
         del item["groups"]
-    return {"computed_at": now.isoformat(), "metrics": found}
+    return {"computed_at": iso(now), "metrics": found}
 
 
 def _grouping(spec_groups: list[str], asked: list[str] | None) -> list[str] | None:
