@@ -178,9 +178,7 @@ class Server:
         """Return the applied bundle versions, newest first."""
         with self.store.read() as conn:
             rows = conn.execute(select(T_BUNDLE).order_by(T_BUNDLE.c.id.desc()).limit(limit))
-            return [
-                {**dict(r._mapping), "applied_at": iso(r.applied_at)} for r in rows.all()
-            ]
+            return [{**dict(r._mapping), "applied_at": iso(r.applied_at)} for r in rows.all()]
 
     # -- workers -------------------------------------------------------------------------
     def start_background(self) -> None:

@@ -64,6 +64,9 @@ def run_detail(
 def error_text(exc: Exception) -> str:
     """Return an exception as the short text a failed run keeps."""
     text = str(exc) or type(exc).__name__
+    problems = getattr(exc, "problems", None) or []
+    if problems:
+        text += ": " + "; ".join(str(getattr(p, "message", p)) for p in problems)
     return text[:MAX_ERROR]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -95,8 +96,8 @@ class FieldSpec(Spec):
     )
     to: Name | None = Field(default=None, description="The entity a ref points to.")
     of: ItemType | None = Field(default=None, description="Item type of a list.")
-    min: float | Date | str | None = None
-    max: float | Date | str | None = None
+    min: float | dt.datetime | Date | str | None = None
+    max: float | dt.datetime | Date | str | None = None
     min_length: int | None = Field(default=None, ge=0)
     max_length: int | None = Field(default=None, ge=0)
     pattern: str | None = Field(default=None, description="Regular expression the text must match.")
@@ -134,6 +135,10 @@ class FieldSpec(Spec):
             raise ValueError("a list field needs 'of: <item type>'")
         if self.computed and (self.required or self.default is not None):
             raise ValueError("a computed field cannot also be required or have a default")
+        for bound in ("min", "max"):
+            value = getattr(self, bound)
+            if isinstance(value, dt.datetime) and self.type != "datetime":
+                raise ValueError(f"'{bound}' of a {self.type} field cannot have a time of day")
         return self
 
     @field_validator("values_from")
