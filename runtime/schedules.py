@@ -42,7 +42,7 @@ def next_run(spec: ScheduleSpec, after: datetime, timezone: str) -> datetime:
     tz = ZoneInfo(timezone)
     trigger = CronTrigger.from_crontab(spec.cron or "* * * * *", timezone=tz)
     local = start.replace(tzinfo=UTC).astimezone(tz)
-    fire = trigger.get_next_fire_time(None, local + timedelta(seconds=1))
+    fire: datetime | None = trigger.get_next_fire_time(None, local + timedelta(seconds=1))
     assert fire is not None
     return utc(fire)
 

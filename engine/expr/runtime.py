@@ -301,7 +301,8 @@ def f_date(*args: Any) -> dt.date | None:
         return dt.date(*args)
     (value,) = args
     if isinstance(value, dt.datetime):
-        return _utc(value).date()
+        moment: dt.datetime = _utc(value)
+        return moment.date()
     if isinstance(value, dt.date):
         return value
     try:
