@@ -7,13 +7,15 @@ offset) and as the UTC the runtime keeps, so a wrong conversion cannot hide.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from engine.spec import ScheduleSpec
+from runtime import queries
 from runtime.clock import FakeClock, iso, utc
 from runtime.core import Runtime
 from runtime.errors import Invalid
@@ -259,3 +261,27 @@ def test_a_run_just_within_the_grace_is_not_late(rt: Runtime) -> None:
     rt.clock.set(datetime(2026, 1, 7, 1, 5, 1))  # type: ignore[attr-defined]
     report = rt.tick()
     assert (report.schedules, report.late_schedules) == (["morning_shipment"], 1)
+
+
+def test_naive_datetimes_stored_before_still_read_and_match_filters(
+    rt: Runtime, store: Store
+) -> None:
+    """Data written before the convention holds naive text (UTC): it reads the same, and
+    a filter on the instant finds it next to data written with `+00:00`."""
+    old = rt.create("shipment", {"ref": "old", "promised_at": "2026-01-07T09:00:00"}, actor=REP)
+    new = rt.create("shipment", {"ref": "new", "promised_at": "2026-01-07T10:00+01:00"}, actor=REP)
+    with store.begin(rt.clock.now()) as tx:
+        row = tx.conn.execute(select(T_RECORD.c.data).where(T_RECORD.c.id == old.id)).scalar()
+        data = row if isinstance(row, dict) else json.loads(row)
+        data["promised_at"] = "2026-01-07T09:00:00"  # as the old code wrote it
+        tx.conn.execute(update(T_RECORD).where(T_RECORD.c.id == old.id).values(data=data))
+    assert rt.get(old.id).data["promised_at"] == datetime(2026, 1, 7, 9, 0)
+    instant = datetime(2026, 1, 7, 17, 0, tzinfo=PLUS8)
+    query = queries.RecordQuery(
+        ("shipment",),
+        fields=[queries.FieldFilter("promised_at", "datetime", (instant,))],
+        sort=queries.sort_keys(rt.bundle.forms["shipment"].spec.fields, "created_at"),
+    )
+    with store.read() as conn:
+        page = queries.list_records(conn, rt.bundle, query)
+    assert [v.id for v in page.items] == [old.id, new.id]
