@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from engine.spec import ScheduleSpec
+from engine.spec.base import read_dates
 from runtime import queries
 from runtime.clock import FakeClock, iso, utc
 from runtime.core import Runtime
@@ -284,3 +285,16 @@ def test_naive_datetimes_stored_before_still_read_and_match_filters(
     with store.read() as conn:
         page = queries.list_records(conn, rt.bundle, query)
     assert sorted(v.id for v in page.items) == sorted([old.id, new.id])
+
+
+def test_yaml_datetimes_with_offsets_are_read_as_utc() -> None:
+    """Field defaults and bounds and datetime table cells, as text or as YAML wrote them."""
+    assert read_dates("datetime", "2026-01-05T17:00:00+08:00") == datetime(2026, 1, 5, 9, 0)
+    assert read_dates(
+        "datetime", datetime(2026, 1, 5, 4, 0, tzinfo=timezone(timedelta(hours=-5)))
+    ) == (datetime(2026, 1, 5, 9, 0))
+    assert read_dates("datetime", ["2026-01-05T09:00:00Z", "2026-01-05T09:00:00"]) == [
+        datetime(2026, 1, 5, 9, 0),
+        datetime(2026, 1, 5, 9, 0),
+    ]
+    assert read_dates("date", "2026-01-05") == date(2026, 1, 5)
