@@ -6,7 +6,6 @@ is in the store, so a restart (or another process) picks up exactly where this l
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
@@ -51,14 +50,21 @@ def cluster_lock(conn: Connection, name: str) -> bool:
     Several server processes share one PostgreSQL: a cron schedule runs in the one
     that takes its lock, the others skip it without waiting. The conditional update
     of sf_schedule still makes the run happen once; the lock keeps a long run (a
-    forecast recompute) from making the others queue on its row. SQLite has a
-    single writer already.
+    forecast recompute) from making the others queue on its row. Advisory locks are
+    server-wide, so the key also names the database and schema: deployments (or test
+    runs) in other schemas of the same server never skip each other's runs. SQLite
+    has a single writer already.
     """
     if conn.dialect.name != "postgresql":
         return True
-    digest = hashlib.sha256(f"sopflow:{name}".encode()).digest()
-    key = int.from_bytes(digest[:8], "big", signed=True)
-    return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar())
+    held = conn.execute(
+        text(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended("
+            "'sopflow:' || current_database() || ':' || current_schema() || ':' || :name, 0))"
+        ),
+        {"name": name},
+    ).scalar()
+    return bool(held)
 
 
 class Ticker:
