@@ -21,7 +21,7 @@ from api.config import Config
 from engine.bundle import Bundle
 from engine.compiler.pipeline import CompileResult, compile_bundle
 from engine.diagnostics import errors
-from runtime.clock import Clock, SystemClock
+from runtime.clock import Clock, SystemClock, iso
 from runtime.core import Runtime
 from runtime.outbox import LogChannel, MailboxChannel, OutboxWorker, WebhookChannel
 from runtime.preflight import Finding, blocking
@@ -49,7 +49,7 @@ class ReloadResult:
     def to_dict(self) -> dict[str, Any]:
         """Return the result as JSON-ready data."""
         return {
-            "at": self.at.isoformat(),
+            "at": iso(self.at),
             "trigger": self.trigger,
             "author": self.author,
             "applied": self.applied,
@@ -240,9 +240,7 @@ class Server:
         """Return the applied bundle versions, newest first."""
         with self.store.read() as conn:
             rows = conn.execute(select(T_BUNDLE).order_by(T_BUNDLE.c.id.desc()).limit(limit))
-            return [
-                {**dict(r._mapping), "applied_at": r.applied_at.isoformat()} for r in rows.all()
-            ]
+            return [{**dict(r._mapping), "applied_at": iso(r.applied_at)} for r in rows.all()]
 
     # -- workers -------------------------------------------------------------------------
     def start_background(self) -> None:

@@ -78,7 +78,7 @@ class Runtime(Explanations, Ticker):
         when = now or self.clock.now()
         try:
             with self.store.begin(when, actor, bundle.hash) as tx:
-                cache = MetricCache(tx.conn, bundle.metrics, when, bundle)
+                cache = MetricCache(tx.conn, bundle.metrics, tx.now, bundle)
                 yield Unit(bundle, tx, lambda name, group: cache.value(name, *group), self.blobs)
         except MissingRow as exc:  # a lookup without a row refuses the whole command
             raise missing_row(exc) from exc

@@ -24,11 +24,13 @@ from pydantic import (
     ValidationError,
 )
 from pydantic import create_model as _create_model
+from pydantic_core import PydanticCustomError
 
 from engine.bundle import Bundle, CompiledForm
 from engine.expr import EvaluationError, MissingRow
 from engine.spec import FieldSpec, TableSpec
 from engine.spec.form import NormalizerSpec
+from runtime.clock import iso, utc
 from runtime.errors import Invalid, Problem, missing_row
 
 # Why: a JSON number or string is accepted for a decimal, an integer only as a number,
@@ -46,6 +48,32 @@ def _no_nul(text: str) -> str:
 
 
 _Text = Annotated[str, AfterValidator(_no_nul)]
+# A datetime may come with any offset (`Z`, `+08:00`); it is kept as naive UTC (the
+# runtime's convention, runtime/clock.py). A naive one already means UTC.
+_DateTime = Annotated[datetime, AfterValidator(utc)]
+
+
+def _datetime_bounds(low: Any, high: Any) -> Any:
+    """Return a check of a datetime's `min`/`max`, compared in UTC whatever the offsets."""
+    lo = utc(low) if isinstance(low, datetime) else None
+    hi = utc(high) if isinstance(high, datetime) else None
+
+    def check(value: datetime) -> datetime:
+        if lo is not None and value < lo:
+            raise PydanticCustomError(
+                "greater_than_equal",
+                "Input should be greater than or equal to {ge}",
+                {"ge": iso(lo)},
+            )
+        if hi is not None and value > hi:
+            raise PydanticCustomError(
+                "less_than_equal", "Input should be less than or equal to {le}", {"le": iso(hi)}
+            )
+        return value
+
+    return AfterValidator(check)
+
+
 _Int = Annotated[StrictInt, Field(ge=-INT64, le=INT64)]
 
 _SCALAR: dict[str, Any] = {
@@ -59,7 +87,7 @@ _SCALAR: dict[str, Any] = {
     "decimal": _Number,
     "boolean": StrictBool,
     "date": date,
-    "datetime": datetime,
+    "datetime": _DateTime,
 }
 _TEXT_TYPES = frozenset({"string", "text", "phone", "address", "email", "ref"})
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -90,6 +118,8 @@ def _python_type(name: str, spec: FieldSpec, form: CompiledForm) -> Any:
             _enum(tuple(spec.values or ())) if spec.of == "enum" else _SCALAR[spec.of or "string"]
         )
         return list[item]  # type: ignore[valid-type]
+    if spec.type == "datetime" and (spec.min is not None or spec.max is not None):
+        return Annotated[_DateTime, _datetime_bounds(spec.min, spec.max)]
     if spec.type in _TEXTUAL:
         # Lengths of text count characters (and say so); the constraint sits on the str.
         pattern = spec.pattern or (_EMAIL if spec.type == "email" else None)
@@ -117,7 +147,7 @@ def _rounder(places: int) -> Callable[[float], float]:
 
 def _constraints(spec: FieldSpec) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    if spec.type in ("integer", "decimal", "date", "datetime"):
+    if spec.type in ("integer", "decimal", "date"):
         if spec.min is not None:
             found["ge"] = spec.min
         if spec.max is not None:
@@ -329,8 +359,14 @@ def to_json(values: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def json_value(value: Any) -> Any:
-    """Return a value as JSON-ready data (dates as ISO text, tuples as lists)."""
-    if isinstance(value, datetime | date):
+    """Return a value as JSON-ready data (dates as ISO text, tuples as lists).
+
+    A datetime is written in UTC with its offset (`2026-01-05T09:00:00+00:00`), so every
+    datetime the store keeps and the API answers says which instant it is.
+    """
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, list | tuple):
         return [json_value(v) for v in value]

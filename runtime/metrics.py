@@ -57,6 +57,7 @@ from engine.bundle import Bundle
 from engine.spec import MetricSpec
 from engine.spec.signals import MetricWindow
 from runtime.calendar import WorkingTime, working_time
+from runtime.clock import iso, utc
 from runtime.store import T_ALERT, T_RECORD, T_STAY
 from runtime.working_metrics import aggregate, working_spans
 
@@ -142,6 +143,9 @@ class StoreSql:
             return func.json_type(data, self._path(field)) == ("true" if value else "false")
         if isinstance(value, int | float):
             return self.number(data, field) == float(value)
+        if isinstance(value, datetime):
+            # Stored with its offset (runtime/clock.py iso); older data naive (UTC).
+            return self.text(data, field).in_([iso(value), utc(value).isoformat()])
         if isinstance(value, date):
             return self.text(data, field) == value.isoformat()
         return self.text(data, field) == str(value)
@@ -283,7 +287,9 @@ class _Resolver:
         start = end - timedelta(seconds=window.last.seconds)
         if self._json(window.on):
             on = self.sql.ordered(self.sql.text(self.data(), window.on))
-            return and_(on > start.isoformat(), on <= end.isoformat())
+            # Datetimes are stored as `...+00:00` (older data naive, a prefix of it: at the
+            # same instant it sorts first, so both bounds still hold for it).
+            return and_(on > iso(start), on <= iso(end))
         column = self.columns[window.on]
         if column.kind != "time":
             raise ValueError(f"window column '{window.on}' must be a date or datetime")

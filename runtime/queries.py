@@ -24,6 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from engine.bundle import Bundle, CompiledForm
 from engine.spec import FieldSpec
+from runtime.clock import iso, utc
 from runtime.data import INT64
 from runtime.errors import Problem
 from runtime.metrics import StoreSql
@@ -265,8 +266,11 @@ def _field_value(sql: StoreSql, kind: str, name: str) -> ColumnElement[Any]:
 def _field_condition(sql: StoreSql, flt: FieldFilter) -> ColumnElement[bool]:
     data = T_RECORD.c.data
     if flt.type == "datetime":
-        # Stored as ISO text, as given: equal text, equal value.
-        values: tuple[Any, ...] = tuple(v.isoformat() for v in flt.values)
+        # Stored as ISO text in UTC with its offset (runtime/clock.py iso); older data
+        # naive (UTC): equal text, equal value.
+        values: tuple[Any, ...] = tuple(
+            text for v in flt.values for text in (iso(v), utc(v).isoformat())
+        )
         return or_(*(sql.text(data, flt.name) == v for v in values))
     return or_(*(sql.equals(data, flt.name, v) for v in flt.values))
 

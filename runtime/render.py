@@ -2,7 +2,8 @@
 
 Templates come from definition files, so they run in jinja2's immutable sandbox: no
 access to Python internals, no changing the values they are given. A missing value
-renders empty (`{{ record.nope.deeper }}` is ''), dates and datetimes print as ISO 8601,
+renders empty (`{{ record.nope.deeper }}` is ''), dates and datetimes print as ISO 8601
+(datetimes in UTC with `+00:00`),
 and `tojson` handles them too. Any failure is a RenderError with a one-line message.
 """
 
@@ -26,6 +27,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from runtime.clock import iso
+
 MAX_OUTPUT = 64 * 1024
 MAX_SEQUENCE = 1_000_000
 MAX_POWER_BITS = 65536
@@ -37,14 +40,16 @@ class RenderError(Exception):
 
 
 def _iso(value: Any) -> Any:
-    if isinstance(value, datetime | date | time):
+    if isinstance(value, datetime):
+        return iso(value)  # UTC with its offset, as the store and the API write it
+    if isinstance(value, date | time):
         return value.isoformat()
     return value
 
 
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime | date | time):
-        return value.isoformat()
+        return _iso(value)
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, set | frozenset | tuple):

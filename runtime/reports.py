@@ -20,6 +20,7 @@ from engine.spec import ForecastSpec, MetricSpec
 from engine.spec.base import Duration
 from runtime.alerts import as_dict
 from runtime.calendar import WorkingTime
+from runtime.clock import iso
 from runtime.data import to_json
 from runtime.forecast import compute_forecast, forecast_accuracy
 from runtime.metrics import StoreSql, compute_metric, stage_dwell
@@ -271,11 +272,11 @@ def forecast_snapshots(
     )
     return [
         {
-            "computed_at": at.isoformat(),
+            "computed_at": iso(at),
             "expected": round(float(total or 0.0), 2),
             "buckets": int(n),
-            "first_bucket": first.isoformat() if first else None,
-            "last_bucket": last.isoformat() if last else None,
+            "first_bucket": iso(first) if first else None,
+            "last_bucket": iso(last) if last else None,
         }
         for at, total, n, first, last in conn.execute(query).all()
     ]
@@ -296,7 +297,7 @@ def forecast_report(
         "title": spec.title or spec.name,
         "workflow": spec.workflow,
         "bucket": spec.bucket,
-        "computed_at": now.isoformat(),
+        "computed_at": iso(now),
         "stage_weights": weights,
         "expected": round(sum(b.expected for b in buckets), 2),
         "weighted": round(sum(b.weighted for b in buckets), 2),
@@ -304,8 +305,8 @@ def forecast_report(
         "open_records": sum(b.open_records for b in buckets),
         "buckets": [
             {
-                "start": b.start.isoformat(),
-                "end": b.end.isoformat(),
+                "start": iso(b.start),
+                "end": iso(b.end),
                 "expected": round(b.expected, 2),
                 "weighted": round(b.weighted, 2),
                 "pipeline": round(b.pipeline, 2),
@@ -352,7 +353,7 @@ def metric_report(
         "measure": spec.measure,
         "of": spec.of,
         "group_by": columns,
-        "computed_at": now.isoformat(),
+        "computed_at": iso(now),
         "value": overall.value,
         "count": overall.count,
         "groups": groups,

@@ -13,6 +13,7 @@ from engine.spec.base import Duration
 from engine.spec.workflow import ExitSpec, StageSpec
 from runtime import attachments, timers
 from runtime.calendar import working_time
+from runtime.clock import iso
 from runtime.data import shareable
 from runtime.errors import Problem
 from runtime.people import allowed
@@ -273,7 +274,7 @@ def start_sla(unit: Unit, wf: CompiledWorkflow, stage: StageSpec, record: Record
     # a reminder in working time is counted back from the deadline the same way.
     calendar = working_time(unit.bundle, stage.sla.calendar)
     due = calendar.add(unit.now, limit) if calendar else unit.now + _clock(limit)
-    payload = {"stage": stage.id, "workflow": wf.name, "due": due.isoformat()}
+    payload = {"stage": stage.id, "workflow": wf.name, "due": iso(due)}
     timers.add(unit.tx, "sla_breach", due, record_id=record.id, ref=stage.id, payload=payload)
     for before in stage.sla.remind_before:
         at = calendar.subtract(due, before) if calendar else due - _clock(before)

@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import SQLModel
 
 from runtime import migrate, models
+from runtime.clock import utc
 from runtime.db import READ_ONLY, is_sqlite, make_engine
 
 T_RECORD: Table = models.Record.__table__  # type: ignore[attr-defined]
@@ -227,7 +228,7 @@ class Store:
     ) -> Iterator[Tx]:
         """Open a transaction that commits when the block ends and rolls back on error."""
         with self.engine.begin() as conn:
-            yield Tx(conn, now, actor, bundle_hash)
+            yield Tx(conn, utc(now), actor, bundle_hash)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

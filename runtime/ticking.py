@@ -6,25 +6,24 @@ is in the store, so a restart (or another process) picks up exactly where this l
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, cast
-from zoneinfo import ZoneInfo
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import Connection, insert, select, text, update
 
 from engine.spec import AlertSpec, ScheduleSpec
 from runtime import alerts, load, records, stages, timers
 from runtime.actions import Operations, run_actions
+from runtime.clock import iso, utc
 from runtime.data import json_value
 from runtime.errors import NotFound
 from runtime.metrics import compute_metric
 from runtime.records import RecordView
+from runtime.schedules import error_text, next_run, run_detail
 from runtime.store import T_SCHEDULE
 from runtime.unit import Unit
 
@@ -38,8 +37,9 @@ class TickReport:
 
     now: datetime
     timers: int = 0
-    late: int = 0
+    late: int = 0  # timers that fired late
     schedules: list[str] = field(default_factory=list)
+    late_schedules: int = 0  # schedule runs that fell due while nothing ticked
     alerts: dict[str, int] = field(default_factory=dict)
     failed: int = 0
 
@@ -50,14 +50,21 @@ def cluster_lock(conn: Connection, name: str) -> bool:
     Several server processes share one PostgreSQL: a cron schedule runs in the one
     that takes its lock, the others skip it without waiting. The conditional update
     of sf_schedule still makes the run happen once; the lock keeps a long run (a
-    forecast recompute) from making the others queue on its row. SQLite has a
-    single writer already.
+    forecast recompute) from making the others queue on its row. Advisory locks are
+    server-wide, so the key also names the database and schema: deployments (or test
+    runs) in other schemas of the same server never skip each other's runs. SQLite
+    has a single writer already.
     """
     if conn.dialect.name != "postgresql":
         return True
-    digest = hashlib.sha256(f"sopflow:{name}".encode()).digest()
-    key = int.from_bytes(digest[:8], "big", signed=True)
-    return bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar())
+    held = conn.execute(
+        text(
+            "SELECT pg_try_advisory_xact_lock(hashtextextended("
+            "'sopflow:' || current_database() || ':' || current_schema() || ':' || :name, 0))"
+        ),
+        {"name": name},
+    ).scalar()
+    return bool(held)
 
 
 class Ticker:
@@ -76,8 +83,8 @@ class Ticker:
     unit: Callable[..., AbstractContextManager[Unit]]  # Runtime.unit(actor, now)
 
     def tick(self, now: datetime | None = None, *, batch: int = 500) -> TickReport:
-        """Process everything due at `now`: timers, schedules, metric alerts."""
-        when = now or self.clock.now()
+        """Process everything due at `now` (aware or naive UTC): timers, schedules, alerts."""
+        when = utc(now) if now is not None else self.clock.now()
         report = TickReport(when)
         while True:
             done = self._timers(when, batch, report)
@@ -257,21 +264,22 @@ class Ticker:
         for name in names:
             with self.unit(None, now) as unit:
                 spec = unit.bundle.schedules.get(name)
-                if spec is not None and self._schedule(unit, spec):
+                if spec is not None and self._schedule(unit, spec, report):
                     report.schedules.append(name)
 
-    def _schedule(self, unit: Unit, spec: ScheduleSpec) -> bool:
+    def _schedule(self, unit: Unit, spec: ScheduleSpec, report: TickReport) -> bool:
         conn, now = unit.tx.conn, unit.now
         if not cluster_lock(conn, f"schedule:{spec.name}"):
             return False  # another process runs this schedule right now
         row = conn.execute(select(T_SCHEDULE).where(T_SCHEDULE.c.name == spec.name)).first()
+        timezone = unit.bundle.manifest.timezone
         if row is None:
-            first = next_run(spec, now, unit.bundle.manifest.timezone)
+            first = next_run(spec, now, timezone)
             conn.execute(insert(T_SCHEDULE), {"name": spec.name, "next_due_at": first})
             return False
         if row.next_due_at is None or row.next_due_at > now:
             return False
-        following = next_run(spec, now, unit.bundle.manifest.timezone)
+        following = next_run(spec, now, timezone)
         # Claim this run: only one process moves next_due_at on from this value.
         claimed = conn.execute(
             update(T_SCHEDULE)
@@ -280,50 +288,42 @@ class Ticker:
         ).rowcount
         if claimed != 1:
             return False
-        late = timers.late(row.next_due_at, now, self.late_grace)
+        due = row.next_due_at
+        late = timers.late(due, now, self.late_grace)
+        if late:
+            report.late_schedules += 1
         missed = row.missed + (1 if late else 0)
+        policy = spec.missed if late else None
         unit.tx.event(
-            "schedule_due",
-            None,
-            None,
-            schedule=spec.name,
-            due=row.next_due_at.isoformat(),
-            late=late,
-            policy=spec.missed if late else None,
+            "schedule_due", None, None, schedule=spec.name, due=iso(due), late=late, policy=policy
         )
+        mine = T_SCHEDULE.c.name == spec.name
         if late and spec.missed != "run_late":
-            conn.execute(
-                update(T_SCHEDULE).where(T_SCHEDULE.c.name == spec.name).values(missed=missed)
-            )
+            conn.execute(update(T_SCHEDULE).where(mine).values(missed=missed))
+            detail = run_detail(spec, due, now, late, policy=spec.missed)
+            unit.tx.event("schedule_missed", None, None, **detail)
             return False
-        done = run_actions(
-            self.ops,
-            unit,
-            spec.actions,
-            None,
-            f"schedule {spec.name}",
-            {"schedule": {"name": spec.name, "due": row.next_due_at.isoformat()}},
-        )
         conn.execute(
-            update(T_SCHEDULE)
-            .where(T_SCHEDULE.c.name == spec.name)
-            .values(last_run_at=now, runs=row.runs + 1, missed=missed)
+            update(T_SCHEDULE).where(mine).values(last_run_at=now, runs=row.runs + 1, missed=missed)
         )
-        unit.tx.event("schedule_ran", None, None, schedule=spec.name, actions=json_value(done))
+        variables = {"schedule": {"name": spec.name, "due": iso(due)}}
+        before = (len(unit.created), len(unit.tx.events))
+        try:
+            with conn.begin_nested():  # a failing run undoes its own actions, nothing else
+                done = run_actions(
+                    self.ops, unit, spec.actions, None, f"schedule {spec.name}", variables
+                )
+        except Exception as exc:
+            log.exception("schedule %s failed", spec.name)
+            report.failed += 1
+            del unit.created[before[0] :], unit.tx.events[before[1] :]
+            ended = iso(max(now, self.clock.now()))
+            detail = run_detail(spec, due, now, late, finished_at=ended, error=error_text(exc))
+            unit.tx.event("schedule_failed", None, None, **detail)
+            return False
+        detail = run_detail(spec, due, now, late, finished_at=iso(max(now, self.clock.now())))
+        unit.tx.event("schedule_ran", None, None, actions=json_value(done), **detail)
         return True
-
-
-def next_run(spec: ScheduleSpec, after: datetime, timezone: str) -> datetime:
-    """Return when a schedule next falls due after `after` (naive UTC)."""
-    if spec.every is not None:
-        return after + timedelta(seconds=spec.every.seconds)
-    tz = ZoneInfo(timezone)
-    trigger = CronTrigger.from_crontab(spec.cron or "* * * * *", timezone=tz)
-    aware = after.replace(tzinfo=UTC).astimezone(tz)
-    fire = trigger.get_next_fire_time(None, aware + timedelta(seconds=1))
-    assert fire is not None
-    result: datetime = fire.astimezone(UTC).replace(tzinfo=None)
-    return result
 
 
 def _group_key(groups: Mapping[str, Any]) -> str:

@@ -22,6 +22,7 @@ from engine.bundle import Bundle, CompiledWorkflow
 from engine.suggest import did_you_mean
 from runtime import reports
 from runtime.calendar import working_time
+from runtime.clock import iso
 from runtime.core import Runtime
 
 
@@ -131,7 +132,7 @@ async def dwell(
     return {
         "workflow": wf.name,
         "calendar": calendar,
-        "computed_at": now.isoformat(),
+        "computed_at": iso(now),
         "stages": stages,
     }
 
@@ -176,7 +177,7 @@ async def list_metrics(
     for item, name in zip(found, names, strict=True):
         item["group_by"] = list(bundle.metrics[name].group_by)
         del item["groups"]
-    return {"computed_at": now.isoformat(), "metrics": found}
+    return {"computed_at": iso(now), "metrics": found}
 
 
 def _grouping(spec_groups: list[str], asked: list[str] | None) -> list[str] | None:

@@ -1,9 +1,9 @@
-"""Routes of the operations side: alerts (api/routes/alerts.py), metrics (api/routes/metrics.py)."""
+"""Routes of the operations side: alerts, metrics and schedules (api/routes/*.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from api.routes import alerts, metrics
+from api.routes import alerts, metrics, schedules
 
-ROUTES: list[Any] = [*alerts.ROUTES, *metrics.ROUTES]
+ROUTES: list[Any] = [*alerts.ROUTES, *metrics.ROUTES, *schedules.ROUTES]

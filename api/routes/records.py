@@ -12,7 +12,7 @@ A stale version is a 409 whose body carries `current`, the record as it is now.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from litestar import Request, Response, get, patch, post
@@ -35,6 +35,7 @@ from api.routes.record_common import (
 from engine.bundle import Bundle, CompiledForm
 from runtime import queries
 from runtime.access import Principal
+from runtime.clock import utc
 from runtime.data import json_value
 from runtime.errors import Problem
 from runtime.queries import CORE_FILTERS, QueryError, RecordQuery
@@ -164,12 +165,6 @@ async def ingest_record(
     return Response(body, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
 
-def _naive(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
 def _field_params(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
     """Return `field.<name>` filters; refuse query parameters nobody understands."""
     asked: dict[str, list[str]] = {}
@@ -222,10 +217,10 @@ async def list_records(
 
     Filters: core columns (`stage`, `status`, `owner`, `queue`, `workflow`; repeat one to
     match any of its values), `created_from`/`created_to`/`updated_from`/`updated_to`
-    (ISO times; from inclusive, to exclusive), and fields: `field.region=sichuan`
-    (equality, the value read as the field's type). `sort=-created_at,field.amount`
-    sorts on core columns and fields (`-` descending). An unknown filter, field or sort
-    key is a 400 naming it.
+    (ISO times with any offset, UTC without one; from inclusive, to exclusive), and
+    fields: `field.region=sichuan` (equality, the value read as the field's type).
+    `sort=-created_at,field.amount` sorts on core columns and fields (`-` descending).
+    An unknown filter, field or sort key is a 400 naming it.
     """
     ctx = Ctx(request, entity)
     fields = queries.readable_fields(ctx.form, ctx.hidden)
@@ -247,10 +242,10 @@ async def list_records(
         query = RecordQuery(
             (entity,),
             core=core,
-            created_from=_naive(created_from),
-            created_to=_naive(created_to),
-            updated_from=_naive(updated_from),
-            updated_to=_naive(updated_to),
+            created_from=utc(created_from),
+            created_to=utc(created_to),
+            updated_from=utc(updated_from),
+            updated_to=utc(updated_to),
             fields=queries.field_filters(ctx.form, fields, asked),
             sort=queries.sort_keys(fields, sort),
             limit=limit,

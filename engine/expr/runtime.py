@@ -296,9 +296,9 @@ f_minutes = _unary(lambda n: dt.timedelta(minutes=n))
 f_weeks = _unary(lambda n: dt.timedelta(weeks=n))
 f_in_hours = _unary(lambda d: d.total_seconds() / 3600)
 f_in_days = _unary(lambda d: d.total_seconds() / 86400)
-f_month = _unary(lambda d: d.month)
-f_year = _unary(lambda d: d.year)
-f_weekday = _unary(lambda d: d.isoweekday())
+f_month = _unary(lambda d: _utc(d).month)
+f_year = _unary(lambda d: _utc(d).year)
+f_weekday = _unary(lambda d: _utc(d).isoweekday())
 
 
 def f_date(*args: Any) -> dt.date | None:
@@ -309,7 +309,8 @@ def f_date(*args: Any) -> dt.date | None:
         return dt.date(*args)
     (value,) = args
     if isinstance(value, dt.datetime):
-        return value.date()
+        moment: dt.datetime = _utc(value)
+        return moment.date()
     if isinstance(value, dt.date):
         return value
     try:
@@ -318,12 +319,21 @@ def f_date(*args: Any) -> dt.date | None:
         raise ValueError(f"'{value}' is not a date like 2026-01-31") from None
 
 
+def _utc(value: Any) -> Any:
+    """Return an aware datetime as naive UTC (the runtime's convention); others as given."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
 def _align(a: Any, b: Any) -> tuple[Any, Any]:
-    """Make a date comparable with a datetime (midnight, same time zone)."""
+    """Make two moments comparable: datetimes in naive UTC, a date as its midnight (UTC)
+    when the other is a datetime."""
+    a, b = _utc(a), _utc(b)
     if isinstance(a, dt.datetime) and not isinstance(b, dt.datetime):
-        b = dt.datetime.combine(b, dt.time(), a.tzinfo)
+        b = dt.datetime.combine(b, dt.time())
     elif isinstance(b, dt.datetime) and not isinstance(a, dt.datetime):
-        a = dt.datetime.combine(a, dt.time(), b.tzinfo)
+        a = dt.datetime.combine(a, dt.time())
     return a, b
 
 

@@ -152,6 +152,8 @@ Date = Annotated[dt.date, Strict(False)]
 def read_dates(kind: object, value: Any) -> Any:
     """Read ISO text (or a list of it) as a date if `kind` is 'date' or 'datetime'.
 
+    A datetime with an offset (`Z`, `+08:00`, in text or as YAML wrote it) is read as
+    the naive UTC datetime the runtime works with; a naive one already means UTC.
     Anything else, and text that is not a valid date, is left for the checks to report.
     """
     read = {"date": dt.date.fromisoformat, "datetime": dt.datetime.fromisoformat}.get(
@@ -163,9 +165,11 @@ def read_dates(kind: object, value: Any) -> Any:
         return [read_dates(kind, v) for v in value]
     if isinstance(value, str):
         try:
-            return read(value)
+            value = read(value)
         except ValueError:
             return value
+    if kind == "datetime" and isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
 
 

@@ -143,6 +143,10 @@ class FieldSpec(Spec):
             raise ValueError("a list field needs 'of: <item type>'")
         if self.computed and (self.required or self.default is not None):
             raise ValueError("a computed field cannot also be required or have a default")
+        for bound in ("min", "max"):
+            value = getattr(self, bound)
+            if isinstance(value, dt.datetime) and self.type != "datetime":
+                raise ValueError(f"'{bound}' of a {self.type} field cannot have a time of day")
         return self
 
     @field_validator("values_from")

@@ -195,6 +195,10 @@ class AccessSpec(Spec):
     metrics: Roles | None = Field(
         default=None, description="Roles that read metrics, funnels and forecasts (default: all)."
     )
+    schedules: Roles | None = Field(
+        default=None,
+        description="Roles that see schedules, their last runs and next run (default: all).",
+    )
 
 
 class BundleManifest(DocumentSpec):

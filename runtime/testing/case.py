@@ -17,11 +17,11 @@ from runtime.core import Runtime
 from runtime.errors import CommandError, Conflict, Forbidden, Invalid, NotFound, Refused
 from runtime.people import change_load
 from runtime.records import RecordView
+from runtime.schedules import next_run
 from runtime.store import T_ALERT, T_SCHEDULE, T_TIMER, Store
 from runtime.testing.checks import Checker
 from runtime.testing.outcome import Failure
 from runtime.testing.times import DEFAULT_START, seconds_of, to_utc, zone_of
-from runtime.ticking import next_run
 
 _STATUS = {
     Refused: "refused",

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from runtime.clock import iso
 from runtime.core import Runtime
 from tests.api.conftest import Api
 from tests.runtime.scenarios.support import START, walk_visit
@@ -96,7 +97,7 @@ def test_alerts_fire_filter_page_acknowledge_and_rate_into_precision(make_api: M
     # F9: the response time runs from firing to the first acknowledgement.
     api.clock.advance(3 * HOUR)  # 5 hours after the middle alert fired
     acked = post(api, f"/alerts/{middle['id']}/acknowledge", user=AGENT)
-    assert (acked["acked_by"], acked["acked_at"]) == (AGENT, (START + 6 * HOUR).isoformat())
+    assert (acked["acked_by"], acked["acked_at"]) == (AGENT, iso(START + 6 * HOUR))
     api.clock.advance(HOUR)
     again = post(api, f"/alerts/{middle['id']}/acknowledge", user=MANAGER)
     assert (again["acked_by"], again["acked_at"]) == (AGENT, acked["acked_at"])
@@ -356,9 +357,9 @@ def test_forecast_now_snapshots_and_accuracy(make_api: MakeApi) -> None:
         "contract_draft": 0.5,
         "approval": 0.8,
     }
-    assert len(now["buckets"]) == 13 and now["buckets"][0]["start"] == "2026-01-05T00:00:00"
+    assert len(now["buckets"]) == 13 and now["buckets"][0]["start"] == "2026-01-05T00:00:00+00:00"
     [snapshot] = now["snapshots"]
-    assert snapshot["computed_at"] == START.isoformat()
+    assert snapshot["computed_at"] == iso(START)
     assert snapshot["expected"] == pytest.approx(now["expected"])
     assert now["accuracy"] == [] and now["mean_abs_pct_error"] is None
 
@@ -369,8 +370,8 @@ def test_forecast_now_snapshots_and_accuracy(make_api: MakeApi) -> None:
     after = get(api, "/metrics/forecast/distributor_pipeline")
     [judged] = after["accuracy"]
     assert (judged["bucket_start"], judged["computed_at"]) == (
-        "2026-01-12T00:00:00",
-        START.isoformat(),
+        "2026-01-12T00:00:00+00:00",
+        iso(START),
     )
     assert (judged["expected"], judged["actual"]) == (pytest.approx(300.0), 1000.0)
     assert judged["pct_error"] == pytest.approx(70.0)
@@ -430,7 +431,7 @@ def test_metric_values_grouping_and_roles(make_api: MakeApi) -> None:
         ):
             denied = get(api, path, user=user, status=403)
             assert denied["detail"].startswith("your roles may not see metrics")
-    assert get(api, "/metrics", user=ADMIN)["computed_at"] == START.isoformat()
+    assert get(api, "/metrics", user=ADMIN)["computed_at"] == iso(START)
 
 
 def test_alerts_follow_what_the_caller_may_read(make_api: MakeApi, tmp_path: Any) -> None:

@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from tests.api.conftest import DEFINITIONS, Api
 from tests.runtime.helpers import JPEG
@@ -188,8 +189,13 @@ def test_list_filters_on_columns_and_fields_and_sorts(make_api: MakeApi) -> None
     assert ids("stage=triage") == newest_first and ids("stage=resolved") == []
     assert ids("status=open&workflow=ticket_handling") == newest_first
     since = made[4]["created_at"]
-    assert ids(f"created_from={since}&sort=created_at") == [r["id"] for r in made[4:]]
-    assert ids(f"created_to={since}&sort=created_at") == [r["id"] for r in made[:4]]
+    assert since == "2026-01-05T09:04:00+00:00"  # UTC, with its offset
+    # A `+` in a query string must be encoded (%2B); `Z` needs nothing; naive means UTC.
+    for given in (quote(since), "2026-01-05T09:04:00Z", "2026-01-05T17:04:00%2B08:00"):
+        assert ids(f"created_from={given}&sort=created_at") == [r["id"] for r in made[4:]]
+        assert ids(f"created_to={given}&sort=created_at") == [r["id"] for r in made[:4]]
+    assert ids("created_from=2026-01-05T09:04:00&sort=created_at") == [r["id"] for r in made[4:]]
+    assert ids("created_to=2026-01-05T09:03:59.999999Z") == [r["id"] for r in made[3::-1]]
 
 
 def test_bad_filters_and_sort_keys_are_400_naming_them(make_api: MakeApi) -> None:

@@ -427,3 +427,38 @@ def test_fast_body_is_the_hand_written_expression() -> None:
         "((r['tier'] == 'VIP') and (r['score'] >= 82) and "
         "(('invoice' in r['keywords']) or (r['stock_days'] < 7)))"
     )
+
+
+_PLUS8 = dt.timezone(dt.timedelta(hours=8))
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        # stage_entered_at 2026-02-07 08:00 +08:00 is 00:00 UTC; now is naive UTC 02-10 12:00.
+        ("hours_between(stage_entered_at, now)", 84.0),
+        ("days_since(stage_entered_at)", 3.5),
+        ("hours_between(now, stage_entered_at)", -84.0),
+        # A date against an aware datetime counts as its midnight UTC.
+        ("hours_between(order_date, stage_entered_at)", 144.0),
+        ("date(stage_entered_at)", dt.date(2026, 2, 7)),
+        ("weekday(stage_entered_at)", 6),
+    ],
+)
+def test_datetime_functions_take_aware_values_as_their_utc_instant(
+    source: str, expected: Any
+) -> None:
+    record = {
+        **full_record(),
+        "stage_entered_at": dt.datetime(2026, 2, 7, 8, 0, tzinfo=_PLUS8),
+    }
+    assert compile_expression(source, SCOPE)(record, CONTEXT) == expected
+
+
+def test_the_day_of_an_aware_datetime_is_its_utc_day() -> None:
+    # 2026-02-08 07:59 in UTC+8 is still 02-07 in UTC (a Saturday, month 2).
+    late = dt.datetime(2026, 2, 8, 7, 59, tzinfo=_PLUS8)
+    record = {**full_record(), "stage_entered_at": late}
+    assert run("date(stage_entered_at)", record) == dt.date(2026, 2, 7)
+    assert run("weekday(stage_entered_at)", record) == 6
+    assert run("month(stage_entered_at) + year(stage_entered_at)", record) == 2028

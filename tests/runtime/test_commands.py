@@ -257,3 +257,24 @@ def test_a_routing_rule_only_routes_its_own_entity(rt: Runtime) -> None:
         rt.assign(deal.id, routing="lead_routing", actor="wang.fang")
     after = rt.get(deal.id)
     assert (after.owner, after.queue, after.row_version) == (deal.owner, deal.queue, 1)
+
+
+def test_a_schedule_lock_in_another_schema_does_not_skip_this_one(
+    rt: Runtime, store: Store, backend: str
+) -> None:
+    """Advisory locks are server-wide: the key names the schema, so a deployment (or a
+    test run) in another schema of the same PostgreSQL never skips this one's runs."""
+    from sqlalchemy import text
+
+    from runtime.ticking import cluster_lock
+
+    clock = rt.clock
+    rt.tick()  # first sight: due in 72 hours
+    clock.advance(hours=72)  # type: ignore[attr-defined]
+    if backend == "postgresql":
+        with store.begin(clock.now()) as other:  # the same schedule, in schema `public`
+            other.conn.execute(text("SET LOCAL search_path TO public"))
+            assert cluster_lock(other.conn, "schedule:forecast_recompute")
+            assert rt.tick().schedules == ["forecast_recompute"]
+    else:  # one database per SQLite file: nothing to share
+        assert rt.tick().schedules == ["forecast_recompute"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -18,8 +18,13 @@ VARS = {
 
 
 def test_renders_values_and_iso_dates() -> None:
+    """A datetime prints in UTC with its offset, as the API writes it; a date has none."""
     got = render("{{ record.name }} due {{ record.due }} at {{ now }}", VARS)
-    assert got == "Acme due 2026-01-31 at 2026-01-05T09:30:00"
+    assert got == "Acme due 2026-01-31 at 2026-01-05T09:30:00+00:00"
+    aware = {"t": datetime(2026, 1, 5, 17, 30, tzinfo=timezone(timedelta(hours=8)))}
+    assert render("{{ t }} {{ t|tojson }}", aware) == (
+        '2026-01-05T09:30:00+00:00 "2026-01-05T09:30:00+00:00"'
+    )
 
 
 def test_text_is_not_html_escaped() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from runtime.clock import FakeClock
+from runtime.clock import FakeClock, iso
 from runtime.core import Runtime
 from tests.runtime.scenarios.support import AGENT, START, outbox, run_for
 
@@ -53,12 +53,12 @@ def test_each_severity_has_its_sla_and_a_reminder_one_hour_before_breach(
         (ids[3], START + 23 * HOUR),
     ]
     assert {r["payload"]["to"] for r in reminders} == {AGENT}
-    due = (START + 4 * HOUR).isoformat()
+    due = iso(START + 4 * HOUR)
     assert reminders[0]["payload"]["subject"] == f"Ticket {ids[1]} is close to its SLA"
     assert reminders[0]["payload"]["body"] == f"Resolve it before {due}."
     for severity, hours in ((1, 4), (2, 8), (3, 24)):
         [breach] = [e for e in runtime.events(ids[severity]) if e["kind"] == "sla_breached"]
-        assert breach["at"] == (START + hours * HOUR).isoformat()
+        assert breach["at"] == iso(START + hours * HOUR)
         assert breach["detail"]["late"] is False
     kinds = {e["kind"] for e in runtime.events(handled)}
     assert not kinds & {"sla_reminder", "sla_breached"}

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from runtime.clock import FakeClock
+from runtime.clock import FakeClock, iso
 from runtime.core import Runtime
 from runtime.errors import Invalid
 from runtime.metrics import compute_metric
@@ -76,7 +76,7 @@ def test_stock_below_seven_days_fires_three_actions_once_until_resolved(
     clock.advance(hours=20)
     report(runtime, EAST, 250, 25)  # 10 days: resolved
     assert [a["state"] for a in stock_alerts(runtime)] == ["resolved"]
-    assert stock_alerts(runtime)[0]["resolved_at"] == (START + timedelta(days=2)).isoformat()
+    assert stock_alerts(runtime)[0]["resolved_at"] == iso(START + timedelta(days=2))
 
     # Delivery: the mailbox gets the rep's alert, supply chain and the distributor their calls.
     calls: list[httpx.Request] = []
@@ -148,7 +148,7 @@ def test_response_time_and_false_positive_feedback_give_each_rule_its_precision(
 
     clock.advance(hours=3)
     acked = runtime.acknowledge_alert(east, actor=REP)
-    assert (acked["acked_by"], acked["acked_at"]) == (REP, (START + timedelta(hours=3)).isoformat())
+    assert (acked["acked_by"], acked["acked_at"]) == (REP, iso(START + timedelta(hours=3)))
     clock.advance(hours=1)
     runtime.acknowledge_alert(north, actor=OTHER_REP)
     with runtime.store.read() as conn:

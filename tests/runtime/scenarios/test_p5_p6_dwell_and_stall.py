@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from runtime.clock import FakeClock
+from runtime.clock import FakeClock, iso
 from runtime.core import Runtime
 from runtime.metrics import stage_dwell
 from tests.runtime.scenarios.support import MANAGER, REP, START, outbox, run_for, walk_visit
@@ -52,7 +52,7 @@ def test_a_slow_proposal_demo_stage_fires_after_for_and_pushes_success_cases(
 
     run_for(runtime, clock, HOUR, HOUR)  # `for: 1h` has run out and the average still holds
     [firing] = runtime.alerts(rule="proposal_demo_slow")
-    assert firing["state"] == "firing" and firing["fired_at"] == (START + 104 * HOUR).isoformat()
+    assert firing["state"] == "firing" and firing["fired_at"] == iso(START + 104 * HOUR)
     [note] = outbox(runtime, template="slow_demo")
     assert note["payload"]["to"] == MANAGER
     assert note["payload"]["subject"] == "Proposal demos average 73.3 hours"
@@ -99,12 +99,12 @@ def test_an_opportunity_stalled_14_days_in_appointment_is_flagged_to_its_manager
     assert flag["payload"]["subject"] == "Opportunity Stalled has not moved for 14 days"
     assert flag["payload"]["body"] == "It is still in appointment. Please check with li.wei."
     [breach] = [e for e in runtime.events(stalled) if e["kind"] == "sla_breached"]
-    assert breach["at"] == (START + 14 * DAY).isoformat()
+    assert breach["at"] == iso(START + 14 * DAY)
     assert breach["detail"]["stage"] == "appointment" and breach["detail"]["late"] is False
 
     run_for(runtime, clock, 10 * DAY, DAY)
     flagged = [r["record_id"] for r in outbox(runtime, template="stalled_opportunity")]
     assert flagged == [stalled, edited]  # 'Edited' on day 17; 'Moving' never
     [late_flag] = [e for e in runtime.events(edited) if e["kind"] == "sla_breached"]
-    assert late_flag["at"] == (START + 17 * DAY).isoformat()
+    assert late_flag["at"] == iso(START + 17 * DAY)
     assert not [e for e in runtime.events(moving) if e["kind"] == "sla_breached"]
