@@ -53,10 +53,18 @@ _Text = Annotated[str, AfterValidator(_no_nul)]
 _DateTime = Annotated[datetime, AfterValidator(utc)]
 
 
+def _instant(bound: Any) -> datetime | None:
+    """Read a datetime field's bound as a UTC instant (a date: its midnight in UTC)."""
+    if isinstance(bound, datetime):
+        return utc(bound)
+    if isinstance(bound, date):
+        return datetime(bound.year, bound.month, bound.day)
+    return None
+
+
 def _datetime_bounds(low: Any, high: Any) -> Any:
     """Return a check of a datetime's `min`/`max`, compared in UTC whatever the offsets."""
-    lo = utc(low) if isinstance(low, datetime) else None
-    hi = utc(high) if isinstance(high, datetime) else None
+    lo, hi = _instant(low), _instant(high)
 
     def check(value: datetime) -> datetime:
         if lo is not None and value < lo:
