@@ -97,7 +97,7 @@ def test_datetime_bound_with_a_time(store: Store, tmp_path: Path) -> None:
     with pytest.raises(Invalid) as refused:
         runtime.create("item", {"at": "2026-12-31T18:00:01"})
     assert _messages(refused.value) == [
-        "at: Input should be less than or equal to 2026-12-31T18:00:00"
+        "at: Input should be less than or equal to 2026-12-31T18:00:00+00:00"
     ]
 
 
