@@ -151,6 +151,10 @@ class Ticker:
             return
         late = timers.late(row.due_at, unit.now, self.late_grace)
         breach = row.kind == "sla_breach"
+        if late:
+            report.late += 1
+            if sla.missed == "skip":
+                return  # skipped silently: not run, not recorded (mark_late records it)
         unit.tx.event(
             "sla_breached" if breach else "sla_reminder",
             view.id,
@@ -160,10 +164,8 @@ class Ticker:
             late=late,
             policy=sla.missed if late else None,
         )
-        if late:
-            report.late += 1
-            if sla.missed != "run_late":
-                return
+        if late and sla.missed != "run_late":
+            return
         actions = sla.on_breach if breach else sla.on_remind
         work = view.copy()
         extra = {
@@ -278,6 +280,8 @@ class Ticker:
         if claimed != 1:
             return False
         late = timers.late(row.next_due_at, now, self.late_grace)
+        if late and spec.missed == "skip":
+            return False  # skipped silently: not run, not counted as missed (mark_late is)
         missed = row.missed + (1 if late else 0)
         unit.tx.event(
             "schedule_due",
