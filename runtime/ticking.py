@@ -189,6 +189,7 @@ class Ticker:
                 return
             scope = view.scope()
             values = {k: scope.get(k) for k in unit.bundle.expr(spec, "when").names}
+            work = view.copy()
             changed = alerts.promote(
                 unit,
                 spec,
@@ -196,8 +197,11 @@ class Ticker:
                 scope,
                 unit.context(scope),
                 values,
-                self._alert_runner(unit, view),
+                self._alert_runner(unit, work),
             )
+            # Why: `set` and `assign` actions change the record; keep what they did.
+            if (work.data, work.owner, work.queue) != (view.data, view.owner, view.queue):
+                records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
         else:
             changed = None
             for groups, r, c, values in self._metric_rows(unit, spec):
