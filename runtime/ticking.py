@@ -42,6 +42,7 @@ class TickReport:
     schedules: list[str] = field(default_factory=list)
     alerts: dict[str, int] = field(default_factory=dict)
     failed: int = 0
+    failed_schedules: list[str] = field(default_factory=list)
 
 
 def cluster_lock(conn: Connection, name: str) -> bool:
@@ -258,10 +259,35 @@ class Ticker:
         with self.unit(None, now) as unit:
             names = list(unit.bundle.schedules)
         for name in names:
-            with self.unit(None, now) as unit:
-                spec = unit.bundle.schedules.get(name)
-                if spec is not None and self._schedule(unit, spec):
-                    report.schedules.append(name)
+            try:
+                with self.unit(None, now) as unit:
+                    spec = unit.bundle.schedules.get(name)
+                    if spec is not None and self._schedule(unit, spec):
+                        report.schedules.append(name)
+            except Exception:
+                # Why: a run whose actions fail must neither stop the schedules after it
+                # nor be retried on every tick; its occurrence is given up and recorded.
+                log.exception("schedule %s failed", name)
+                report.failed_schedules.append(name)
+                self._schedule_failed(name, now)
+
+    def _schedule_failed(self, name: str, now: datetime) -> None:
+        with self.unit(None, now) as unit:
+            spec = unit.bundle.schedules.get(name)
+            if spec is None:
+                return
+            conn = unit.tx.conn
+            row = conn.execute(select(T_SCHEDULE).where(T_SCHEDULE.c.name == name)).first()
+            if row is None or row.next_due_at is None or row.next_due_at > now:
+                return
+            conn.execute(
+                update(T_SCHEDULE)
+                .where(T_SCHEDULE.c.name == name, T_SCHEDULE.c.next_due_at == row.next_due_at)
+                .values(next_due_at=next_run(spec, now, unit.bundle.manifest.timezone))
+            )
+            unit.tx.event(
+                "schedule_failed", None, None, schedule=name, due=row.next_due_at.isoformat()
+            )
 
     def _schedule(self, unit: Unit, spec: ScheduleSpec) -> bool:
         conn, now = unit.tx.conn, unit.now
