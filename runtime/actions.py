@@ -149,7 +149,16 @@ def _run(
     if action.suggest:
         links = suggest(unit, action, scope, c)
         variables["links"] = links
-        return {"action": "suggest", "table": action.suggest.table, "rows": links}
+        payload = {"table": action.suggest.table, "title": action.suggest.title, "rows": links}
+        outbox.enqueue(
+            unit.tx,
+            action="suggest",
+            channel="log",
+            payload=payload,
+            key=uuid.uuid4().hex,
+            record_id=record.id if record else None,
+        )
+        return {"action": "suggest", **payload}
     return {"action": action.name, "skipped": "needs a record"}
 
 

@@ -172,7 +172,7 @@ class Outbox(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     idempotency_key: str = Field(max_length=128, unique=True)
-    action: str = Field(max_length=32)  # notify | webhook
+    action: str = Field(max_length=32)  # notify | webhook | suggest
     channel: str = Field(default="log", max_length=16)
     payload: dict[str, Any] = _json()
     record_id: str | None = Field(default=None, max_length=32, index=True)

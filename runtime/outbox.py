@@ -16,6 +16,8 @@ Payload conventions (what the producer stores in `payload`, already rendered):
 - action 'webhook' (channel 'webhook'):
   {"url": str, "method": "POST"|"PUT"|"PATCH", "headers": {str: str},
    "body": <JSON value or null>, "timeout": <seconds (float) or null>}
+- action 'suggest' (channel 'log'): table rows suggested on a record (P5, F5),
+  {"table": <table name>, "title": str, "rows": [row, ...]}
 
 Idempotency keys are at most 128 characters and unique across the outbox; enqueueing a
 key that exists does nothing.
@@ -43,7 +45,7 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from runtime.clock import Clock
 from runtime.store import T_OUTBOX, Store, Tx
 
-ACTIONS = ("notify", "webhook")
+ACTIONS = ("notify", "webhook", "suggest")
 CHANNELS = ("log", "mailbox", "webhook")
 METHODS = ("POST", "PUT", "PATCH")
 MAX_KEY = 128

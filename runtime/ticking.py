@@ -42,6 +42,7 @@ class TickReport:
     late_schedules: int = 0  # schedule runs that fell due while nothing ticked
     alerts: dict[str, int] = field(default_factory=dict)
     failed: int = 0
+    failed_schedules: list[str] = field(default_factory=list)
 
 
 def cluster_lock(conn: Connection, name: str) -> bool:
@@ -160,6 +161,10 @@ class Ticker:
             return
         late = timers.late(row.due_at, unit.now, self.late_grace)
         breach = row.kind == "sla_breach"
+        if late:
+            report.late += 1
+            if sla.missed == "skip":
+                return  # skipped silently: not run, not recorded (mark_late records it)
         unit.tx.event(
             "sla_breached" if breach else "sla_reminder",
             view.id,
@@ -169,10 +174,8 @@ class Ticker:
             late=late,
             policy=sla.missed if late else None,
         )
-        if late:
-            report.late += 1
-            if sla.missed != "run_late":
-                return
+        if late and sla.missed != "run_late":
+            return
         actions = sla.on_breach if breach else sla.on_remind
         work = view.copy()
         extra = {
@@ -197,6 +200,7 @@ class Ticker:
                 return
             scope = view.scope()
             values = {k: scope.get(k) for k in unit.bundle.expr(spec, "when").names}
+            work = view.copy()
             changed = alerts.promote(
                 unit,
                 spec,
@@ -204,8 +208,11 @@ class Ticker:
                 scope,
                 unit.context(scope),
                 values,
-                self._alert_runner(unit, view),
+                self._alert_runner(unit, work),
             )
+            # Why: `set` and `assign` actions change the record; keep what they did.
+            if (work.data, work.owner, work.queue) != (view.data, view.owner, view.queue):
+                records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
         else:
             changed = None
             for groups, r, c, values in self._metric_rows(unit, spec):
@@ -292,6 +299,8 @@ class Ticker:
         late = timers.late(due, now, self.late_grace)
         if late:
             report.late_schedules += 1
+        if late and spec.missed == "skip":
+            return False  # skipped silently: not run, not counted as missed (mark_late is)
         missed = row.missed + (1 if late else 0)
         policy = spec.missed if late else None
         unit.tx.event(
@@ -316,6 +325,7 @@ class Ticker:
         except Exception as exc:
             log.exception("schedule %s failed", spec.name)
             report.failed += 1
+            report.failed_schedules.append(spec.name)
             del unit.created[before[0] :], unit.tx.events[before[1] :]
             ended = iso(max(now, self.clock.now()))
             detail = run_detail(spec, due, now, late, finished_at=ended, error=error_text(exc))

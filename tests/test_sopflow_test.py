@@ -225,3 +225,16 @@ def test_results_do_not_depend_on_the_machine_time_zone(zone: str) -> None:
             os.environ["TZ"] = before
         time.tzset()
     assert code == 0, out
+
+
+def test_the_clock_starts_at_nine_in_the_bundles_time_zone(tmp_path: Path) -> None:
+    case = """kind: test
+version: 1
+name: created at nine in Shanghai
+by: li.wei
+steps:
+  - create: {entity: opportunity, as: O, data: {pharmacy_name: Kangle, region: sichuan}}
+  - expect: {record: O, fields: {created_at: "2026-01-05T01:00:00"}}
+"""
+    code, out = run(str(bundle_with(tmp_path, {"start.yaml": case})), "-q")
+    assert code == 0, out

@@ -179,6 +179,8 @@ class AlertExpect(Spec):
     values: dict[str, Any] = Field(default_factory=dict)
     acknowledged: bool | None = None
     feedback: str | None = None
+    severity: str | None = None
+    labels: dict[str, str] | None = None
 
 
 class NotificationExpect(Spec):
@@ -212,6 +214,8 @@ class MetricExpect(Spec):
     group: dict[str, Scalar] = Field(default_factory=dict)
     value: float | None = None
     count: int | None = None
+    unit: str | None = None
+    kpi: bool | None = None
 
 
 class ForecastExpect(Spec):

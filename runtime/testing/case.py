@@ -76,7 +76,7 @@ class CaseRun:
         self.spec = case.spec
         self.zone = zone_of(bundle.manifest.timezone)
         self.failures: list[Failure] = []
-        start = to_utc(DEFAULT_START, self.zone)
+        start = to_utc(DEFAULT_START, self.zone)  # Monday 09:00 in the bundle's time zone
         if self.spec.start is not None:
             start = self._time(self.spec.start, "start")
         self.clock = FakeClock(start)

@@ -13,7 +13,7 @@ from runtime.guide import guide_of
 from runtime.metrics import MetricCache
 from runtime.people import loads
 from runtime.queries import waiting
-from runtime.reports import forecast_report
+from runtime.reports import forecast_report, metric_report
 from runtime.store import T_ALERT, T_OUTBOX, T_SCHEDULE
 from runtime.testing.compare import Loc, guide_view, naive, notes, same, shown
 
@@ -85,6 +85,10 @@ class EffectChecks:
             self.mismatch(
                 (*loc, "feedback"), "alert", f"{about} feedback", want.feedback, latest["feedback"]
             )
+        for key in ("severity", "labels"):
+            expected = getattr(want, key)
+            if expected is not None and not same(expected, latest[key]):
+                self.mismatch((*loc, key), "alert", f"{about} {key}", expected, latest[key])
 
     def _outbox_rows(self, action: str, record: str | None, loc: Loc) -> list[dict[str, Any]]:
         query = select(T_OUTBOX).where(T_OUTBOX.c.action == action)
@@ -176,6 +180,16 @@ class EffectChecks:
             self.mismatch(
                 (*loc, "count"), "metric", f"metric '{want.name}' count", want.count, row.count
             )
+
+        if want.unit is not None or want.kpi is not None:
+            with self.rt.store.read() as conn:
+                report = metric_report(conn, spec, self.run.clock.now(), [])
+            for key in ("unit", "kpi"):
+                expected = getattr(want, key)
+                if expected is not None and not same(expected, report[key]):
+                    self.mismatch(
+                        (*loc, key), "metric", f"metric '{want.name}' {key}", expected, report[key]
+                    )
 
     def _forecast(self, want: Any, loc: Loc) -> None:
         bundle = self.rt.bundle

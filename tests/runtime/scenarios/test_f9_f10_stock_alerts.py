@@ -71,7 +71,12 @@ def test_stock_below_seven_days_fires_three_actions_once_until_resolved(
     clock.advance(hours=2)
     report(runtime, EAST, 200, 25)  # 8 days: above 7 but below the resolve level of 9
     assert [a["state"] for a in stock_alerts(runtime)] == ["firing"]
-    assert len(outbox(runtime)) == 3
+    assert len(outbox(runtime)) == 4  # the note, two webhooks and the suggested promotion
+    [promotion] = outbox(runtime, action="suggest")
+    assert (promotion["record_id"], promotion["payload"]["table"]) == (
+        record_id,
+        "stock_promotions",
+    )
 
     clock.advance(hours=20)
     report(runtime, EAST, 250, 25)  # 10 days: resolved
@@ -97,7 +102,8 @@ def test_stock_below_seven_days_fires_three_actions_once_until_resolved(
             },
             worker_id="scenario",
         )
-        assert worker.run_once().sent == 3
+        assert worker.run_once().sent == 4  # the suggested promotion goes to the log
+    assert [m.action for m in sent] == ["suggest"]
     assert [str(c.url) for c in calls] == [SUPPLY, MESSAGES]
     assert json.loads(calls[0].content)["suggested_qty"] == 200
     assert (
