@@ -137,6 +137,12 @@ def _python_type(name: str, spec: FieldSpec, form: CompiledForm) -> Any:
         return Annotated[str, limits, AfterValidator(_no_nul)]
     if spec.type == "decimal" and spec.precision is not None:
         return Annotated[_Number, AfterValidator(_rounder(spec.precision))]
+    if spec.type == "integer":
+        # The bounds sit with the 64-bit limits: an outer Field(ge=...) on a required
+        # field would be overridden by the limits' own (pydantic merges inner last).
+        low = -INT64 if spec.min is None else max(-INT64, spec.min)
+        high = INT64 if spec.max is None else min(INT64, spec.max)
+        return Annotated[StrictInt, Field(ge=low, le=high)]
     return _SCALAR[spec.type]
 
 
@@ -155,7 +161,7 @@ def _rounder(places: int) -> Callable[[float], float]:
 
 def _constraints(spec: FieldSpec) -> dict[str, Any]:
     found: dict[str, Any] = {}
-    if spec.type in ("integer", "decimal", "date"):
+    if spec.type in ("decimal", "date"):  # integers carry theirs in the type
         if spec.min is not None:
             found["ge"] = spec.min
         if spec.max is not None:

@@ -35,6 +35,12 @@ fields:
   code: {type: string, min_length: 2, max_length: 3}
   price: {type: decimal, precision: 2, max: 10}
   at: {type: datetime, max: "2026-12-31T18:00:00"}
+---
+kind: form
+version: 1
+entity: counted
+fields:
+  n: {type: integer, min: 5, max: 9, required: true}
 """
 
 
@@ -121,3 +127,18 @@ def test_a_legacy_record_missing_a_required_field_says_it_is_required(
     with pytest.raises(Refused) as refused:
         runtime.update(old.id, {"outlet": "Kangle"})
     assert [p.message for p in refused.value.problems] == ["visits: Field required"]
+
+
+def test_a_required_integer_keeps_its_bounds(store: Store, tmp_path: Path) -> None:
+    """A required integer's min/max held only when the field was optional (the 64-bit
+    limits of every integer overrode them): both edges, and one past each."""
+    runtime = make_runtime(store, tmp_path, _bundle(tmp_path))
+    assert runtime.create("counted", {"n": 5}).data["n"] == 5
+    assert runtime.create("counted", {"n": 9}).data["n"] == 9
+    for value, message in (
+        (4, "n: Input should be greater than or equal to 5"),
+        (10, "n: Input should be less than or equal to 9"),
+    ):
+        with pytest.raises(Invalid) as refused:
+            runtime.create("counted", {"n": value})
+        assert _messages(refused.value) == [message]
