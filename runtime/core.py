@@ -322,12 +322,18 @@ class Runtime(Explanations, Ticker):
         self._compute(unit, view)
         self._rules(unit, view, "created")
         self._validate_save(unit, view)
-        if wf is not None:
-            self._enter(unit, wf, view, view.stage or "", None)
         self._route(unit, view, "created")
         if view.owner is None and view.queue is None and unit.actor in bundle.manifest.users:
             view.owner = unit.actor  # nobody routed it: whoever created it holds it
             load.settle(unit, view)
+        if wf is not None:
+            # Entered once its owner is known, so the first stage's on_enter can reach
+            # `owner`; what its actions set is computed and checked like any save.
+            before = dict(view.data)
+            self._enter(unit, wf, view, view.stage or "", None)
+            if view.data != before:
+                self._compute(unit, view)
+                self._validate_save(unit, view)
         load.recount(unit, view)
         self._entity_alerts(unit, view)
         records.insert_record(unit.tx.conn, view, unit.now)
