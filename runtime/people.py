@@ -56,6 +56,19 @@ def team_members(bundle: Bundle, team: str) -> list[str]:
     return members
 
 
+def manager_of(bundle: Bundle, user: str | None) -> str | None:
+    """Return a user's manager: their own `manager`, else the lead of their first team."""
+    spec = bundle.manifest.users.get(user or "")
+    if spec is None:
+        return None
+    if spec.manager:
+        return spec.manager
+    for name, team in bundle.manifest.teams.items():
+        if team.lead and team.lead != user and user in team_members(bundle, name):
+            return team.lead
+    return None
+
+
 def on_leave(bundle: Bundle, user: str, now: datetime) -> bool:
     """Tell whether a user is on leave today (the date where the business is)."""
     spec = bundle.manifest.users.get(user)
@@ -135,7 +148,7 @@ def candidate_base(bundle: Bundle, user: str) -> dict[str, Any]:
         email=spec.email,
         roles=list(spec.roles),
         teams=list(spec.teams),
-        manager=spec.manager,
+        manager=manager_of(bundle, user),
         capacity=spec.capacity,
     )
     return values
@@ -162,8 +175,8 @@ def recipients(bundle: Bundle, targets: Iterable[str], record: dict[str, Any] | 
         if target == "owner":
             ids = [owner] if owner else []
         elif target == "owner.manager":
-            spec = bundle.manifest.users.get(owner or "")
-            ids = [spec.manager] if spec and spec.manager else []
+            boss = manager_of(bundle, owner)
+            ids = [boss] if boss else []
         elif kind == "role":
             ids = users_with_role(bundle, name)
         elif kind == "user":
@@ -175,8 +188,8 @@ def recipients(bundle: Bundle, targets: Iterable[str], record: dict[str, Any] | 
             ids = [
                 u for r in (queue.visible_to if queue else []) for u in users_with_role(bundle, r)
             ]
-        else:  # field:<name>
+        else:  # field:<name>: the user that field names (a value naming nobody reaches nobody)
             value = (record or {}).get(name)
-            ids = [value] if isinstance(value, str) and value else []
+            ids = [value] if isinstance(value, str) and value in bundle.manifest.users else []
         found.extend(i for i in ids if i and i not in found)
     return found
