@@ -499,7 +499,9 @@ class Runtime(Explanations, Ticker):
         wf = unit.bundle.workflows[spec.workflow]
         weights = {s.id: s.forecast_weight for s in wf.body.stages if s.forecast_weight is not None}
         table = unit.bundle.tables.get(spec.seasonality or "")
-        buckets = compute_forecast(unit.tx.conn, spec, weights, table, unit.now)
+        buckets = compute_forecast(
+            unit.tx.conn, spec, weights, table, unit.now, unit.bundle.manifest.timezone
+        )
         snapshot_forecast(unit.tx, name, buckets, unit.now)
         total = sum(b.expected for b in buckets)
         unit.tx.event("forecast_recomputed", None, None, forecast=name, total=total)

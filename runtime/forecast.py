@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, func, insert, select
 from sqlalchemy.sql.elements import ColumnElement
@@ -153,6 +154,7 @@ def compute_forecast(
     stage_weights: Mapping[str, float],
     seasonality: TableSpec | None,
     now: datetime,
+    timezone: str = "UTC",
 ) -> list[ForecastBucket]:
     """Compute a forecast's buckets from the open records of its workflow.
 
@@ -162,8 +164,10 @@ def compute_forecast(
     the one holding the horizon's last day is returned, empty ones with zeros (and the
     coefficient of their first day in range).
     """
-    first = now.date()
-    last = (now + timedelta(seconds=spec.horizon.seconds)).date()
+    # "Today" is the business's date (its time zone), which close dates are written in.
+    local = now.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).replace(tzinfo=None)
+    first = local.date()
+    last = (local + timedelta(seconds=spec.horizon.seconds)).date()
     season = Seasonality(seasonality)
     rows = _by_day(
         conn,

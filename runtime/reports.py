@@ -289,7 +289,7 @@ def forecast_report(
     wf = bundle.workflows[spec.workflow]
     weights = {s.id: s.forecast_weight for s in wf.body.stages if s.forecast_weight is not None}
     table = bundle.tables.get(spec.seasonality or "")
-    buckets = compute_forecast(conn, spec, weights, table, now)
+    buckets = compute_forecast(conn, spec, weights, table, now, bundle.manifest.timezone)
     accuracy = forecast_accuracy(conn, spec, now)
     judged = [a["pct_error"] for a in accuracy if a["pct_error"] is not None]
     return {
