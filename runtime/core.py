@@ -29,6 +29,7 @@ from runtime.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Refu
 from runtime.evidence import MAX_BYTES, BlobStore, accepts, media_type_of
 from runtime.explain import Explanations
 from runtime.forecast import compute_forecast, snapshot_forecast
+from runtime.integrity import check_integrity
 from runtime.metrics import MetricCache
 from runtime.people import allowed, change_load
 from runtime.records import RecordView
@@ -322,6 +323,7 @@ class Runtime(Explanations, Ticker):
         self._compute(unit, view)
         self._rules(unit, view, "created")
         self._validate_save(unit, view)
+        check_integrity(unit, view)
         self._route(unit, view, "created")
         if view.owner is None and view.queue is None and unit.actor in bundle.manifest.users:
             view.owner = unit.actor  # nobody routed it: whoever created it holds it
@@ -365,6 +367,7 @@ class Runtime(Explanations, Ticker):
         if not work.read_only:  # values of fields the form no longer declares stay aside
             fm.validate_stored(work.data, work.schema_version)
         self._validate_save(unit, work)
+        check_integrity(unit, work, view.data)
         changed = {k: v for k, v in work.data.items() if view.data.get(k) != v}
         if not changed and work.owner == view.owner:
             return view

@@ -116,7 +116,6 @@ def check_form(ctx: Context, entry: Entry[FormSpec]) -> None:
 # Field keys the language reserves but the runtime does not honour yet: refused, never
 # accepted and ignored (key -> what the analyst can do meanwhile).
 _NOT_IMPLEMENTED = {
-    "unique": "leave it out; use the form's 'key' and ingest to merge records with one value",
     "index": "leave it out; the store indexes core columns only",
 }
 

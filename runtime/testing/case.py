@@ -192,6 +192,8 @@ class CaseRun:
 
     def _do(self, action: str, arg: Any, actor: str | None, loc: tuple[str | int, ...]) -> None:
         rt = self.runtime
+        if hasattr(arg, "data") and isinstance(arg.data, dict):
+            arg = arg.model_copy(update={"data": self.with_ids(arg.data, (*loc, "data"))})
         if action in ("create", "ingest"):
             if action == "create":
                 view = rt.create(arg.entity, arg.data, actor=actor, workflow=arg.workflow)
@@ -224,6 +226,16 @@ class CaseRun:
                 rt.alert_feedback(alert_id, arg.verdict, actor=actor, note=arg.note)
         elif action == "tick":
             self._tick(arg, loc)
+
+    def with_ids(self, value: Any, loc: tuple[str | int, ...]) -> Any:
+        """Put record ids for `@NAME` values (the records a test named), in lists too."""
+        if isinstance(value, dict):
+            return {k: self.with_ids(v, (*loc, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.with_ids(v, (*loc, i)) for i, v in enumerate(value)]
+        if isinstance(value, str) and value.startswith("@") and len(value) > 1:
+            return self.record_id(value[1:], loc)
+        return value
 
     def _attach(self, arg: Any, actor: str | None, loc: tuple[str | int, ...]) -> None:
         rid = self.record_id(arg.record, (*loc, "record"))

@@ -134,7 +134,8 @@ class Checker(EffectChecks):
             if key in want.model_fields_set and not same(expected, getattr(view, key)):
                 self.mismatch((*loc, key), key, f"{what} {key}", expected, getattr(view, key))
         scope = view.scope()
-        for field, expected in want.fields.items():
+        for field, wanted in want.fields.items():
+            expected = self.run.with_ids(wanted, (*loc, "fields", field))
             if field not in scope:
                 self.fail((*loc, "fields", field), "field", f"{what} has no field '{field}'")
             elif not same(expected, scope[field]):

@@ -1,0 +1,115 @@
+"""What a save must keep true across records: refs point at records, unique values stay unique.
+
+Both are checked inside the command's transaction, against the store, for the fields a
+save sets or changes. On SQLite a command's transaction holds the write lock, so two
+saves never interleave; on PostgreSQL a unique value is first claimed with a
+transaction-scoped advisory lock on (entity, field, value), so two concurrent saves of
+one value queue on each other and the second one sees the first.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select, text
+
+from engine.spec.form import FieldSpec
+from runtime.errors import Invalid, Problem
+from runtime.metrics import StoreSql
+from runtime.records import RecordView
+from runtime.store import T_RECORD
+from runtime.unit import Unit
+
+
+def _refs(spec: FieldSpec, value: Any) -> list[str]:
+    """Return the record ids a ref (or list of refs) field holds."""
+    if spec.type == "ref" and isinstance(value, str):
+        return [value]
+    if spec.type == "list" and spec.of == "ref" and isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _missing_refs(unit: Unit, entity: str, ids: list[str]) -> list[str]:
+    conn = unit.tx.conn
+    found = {
+        r[0]
+        for r in conn.execute(
+            select(T_RECORD.c.id).where(T_RECORD.c.id.in_(ids), T_RECORD.c.entity == entity)
+        )
+    }
+    return [i for i in ids if i not in found]
+
+
+def _claim(unit: Unit, entity: str, name: str, value: Any) -> None:
+    conn = unit.tx.conn
+    if conn.dialect.name != "postgresql":
+        return
+    key = f"sopflow:unique:{entity}:{name}:{json.dumps(value, sort_keys=True, default=str)}"
+    conn.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(hashtextextended("
+            "current_database() || ':' || current_schema() || ':' || :key, 0))"
+        ),
+        {"key": key},
+    )
+
+
+def _holder(unit: Unit, view: RecordView, name: str, value: Any) -> str | None:
+    """Return another record of the entity holding `value` in field `name` (None: none)."""
+    _claim(unit, view.entity, name, value)
+    sql = StoreSql(unit.tx.conn)
+    query = (
+        select(T_RECORD.c.id)
+        .where(
+            T_RECORD.c.entity == view.entity,
+            T_RECORD.c.id != view.id,
+            sql.equals(T_RECORD.c.data, name, value),
+        )
+        .limit(1)
+    )
+    found = unit.tx.conn.execute(query).scalar()
+    return str(found) if found is not None else None
+
+
+def check_integrity(unit: Unit, view: RecordView, before: Mapping[str, Any] | None = None) -> None:
+    """Refuse a save whose refs point at no record, or whose unique values are taken.
+
+    Only fields the save sets or changes are checked (`before`: the stored values).
+    """
+    fields = unit.bundle.forms[view.entity].spec.fields
+    problems: list[Problem] = []
+    for name, spec in fields.items():
+        value = view.data.get(name)
+        if value in (None, "", []) or (before is not None and before.get(name) == value):
+            continue
+        ids = _refs(spec, value)
+        if ids and spec.to:
+            missing = _missing_refs(unit, spec.to, ids)
+            if missing:
+                problems.append(
+                    Problem(
+                        "unknown-ref",
+                        f"{name}: no {spec.to} record '{missing[0]}'",
+                        name,
+                        detail={"missing": missing},
+                    )
+                )
+        if spec.unique:
+            other = _holder(unit, view, name, value)
+            if other is not None:
+                problems.append(
+                    Problem(
+                        "not-unique",
+                        f"{name}: '{value}' is already used by {view.entity} record '{other}'",
+                        name,
+                        detail={"record": other},
+                    )
+                )
+    if problems:
+        raise Invalid(f"invalid {view.entity}", problems)
+
+
+__all__ = ["check_integrity"]
