@@ -21,6 +21,7 @@ from engine.bundle import Bundle
 from runtime.access import Principal, authenticate, hash_token
 from runtime.errors import Forbidden
 from runtime.people import acting_as
+from runtime.permissions import part_roles, permitted
 
 PUBLIC = ["^/healthz$", "^/readyz$"]
 CACHE_SECONDS = 5.0  # a revoked token may live this long in another process
@@ -88,7 +89,7 @@ def auth_middleware() -> DefineMiddleware:
 
 def may(who: Principal, roles: Iterable[str] | None) -> bool:
     """Tell whether `who` holds one of `roles` (None: every role may)."""
-    return roles is None or bool(who.roles & set(roles))
+    return permitted(who.roles, roles)
 
 
 def require(who: Principal, roles: Iterable[str] | None, what: str) -> None:
@@ -100,5 +101,4 @@ def require(who: Principal, roles: Iterable[str] | None, what: str) -> None:
 
 def access(bundle: Bundle, part: str) -> list[str] | None:
     """Return the roles the bundle's `access:` gives a part of the server."""
-    roles: list[str] | None = getattr(bundle.manifest.access, part)
-    return roles
+    return part_roles(bundle, part)

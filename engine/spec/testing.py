@@ -304,6 +304,10 @@ class Expectations(Spec):
     queues: list[QueueExpect] = Field(default_factory=list)
     loads: list[LoadExpect] = Field(default_factory=list)
     late_timers: int | None = Field(default=None, ge=0, description="Timers fired late so far.")
+    may: dict[UserId, dict[str, bool]] = Field(
+        default_factory=dict,
+        description="user -> {what: allowed}: a server part (alerts, ...) or read:<entity>...",
+    )
     guide: GuideExpect | None = None
     catalog: dict[str, str] = Field(
         default_factory=dict, description="'kind.name.path.title' -> the text people read."

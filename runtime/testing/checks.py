@@ -81,6 +81,8 @@ class Checker(EffectChecks):
         for key, check in lists:
             for j, item in enumerate(getattr(want, key)):
                 check(item, (*loc, key, j))
+        if want.may:
+            self._may(want.may, (*loc, "may"))
         if want.guide is not None:
             self._guide(want.guide, (*loc, "guide"))
         if want.catalog:

@@ -12,6 +12,7 @@ from engine.spec.testing import AlertExpect, NotificationExpect, OutboxExpect
 from runtime.guide import guide_of
 from runtime.metrics import MetricCache
 from runtime.people import loads
+from runtime.permissions import permitted, roles_for
 from runtime.queries import waiting
 from runtime.reports import forecast_report, metric_report
 from runtime.store import T_ALERT, T_OUTBOX, T_SCHEDULE
@@ -40,6 +41,22 @@ class EffectChecks:
     def mismatch(self, loc: Loc, code: str, what: str, expected: Any, got: Any) -> None:
         """Note that `what` was `got` where `expected` was expected."""
         self.fail(loc, code, f"{what} expected {shown(expected)}, got {shown(got)}", expected, got)
+
+    def _may(self, want: Mapping[str, Mapping[str, bool]], loc: Loc) -> None:
+        bundle = self.rt.bundle
+        for user, rights in want.items():
+            person = bundle.manifest.users.get(user)
+            if person is None:
+                self.fail((*loc, user), "may", f"no user '{user}' in the bundle")
+                continue
+            for what, expected in rights.items():
+                try:
+                    got = permitted(person.roles, roles_for(bundle, what))
+                except ValueError as exc:
+                    self.fail((*loc, user, what), "may", str(exc))
+                    continue
+                if got != expected:
+                    self.mismatch((*loc, user, what), "may", f"'{user}' may {what}", expected, got)
 
     def _load(self, want: Any, loc: Loc) -> None:
         with self.rt.store.read() as conn:
