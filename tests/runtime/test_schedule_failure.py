@@ -66,6 +66,6 @@ def test_a_failing_run_does_not_stop_the_others_nor_repeat(store: Store, tmp_pat
     with store.read() as conn:
         rows = {r.name: r for r in conn.execute(select(T_SCHEDULE)).all()}
         failed = conn.execute(select(T_EVENT).where(T_EVENT.c.kind == "schedule_failed")).all()
-    assert rows["a_broken"].runs == 0
+    assert rows["a_broken"].runs == 1  # it ran, and failed (the failed event says so)
     assert rows["a_broken"].next_due_at == due + timedelta(hours=1)
     assert [e.detail["schedule"] for e in failed] == ["a_broken"]
