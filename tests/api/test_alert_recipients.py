@@ -64,7 +64,10 @@ def test_the_notified_rep_acknowledges_and_judges_the_alert(make_api: MakeApi) -
     (other,) = get(api, "/alerts", user=OTHER_REP)["items"]
     api.clock.advance(2 * HOUR)
     acked = post(api, f"/alerts/{alert['id']}/acknowledge", user=REP)
-    assert (acked["acked_by"], acked["acked_at"]) == (REP, (START + 2 * HOUR).isoformat() + "+00:00")
+    assert (acked["acked_by"], acked["acked_at"]) == (
+        REP,
+        (START + 2 * HOUR).isoformat() + "+00:00",
+    )
     judged = post(api, f"/alerts/{alert['id']}/feedback", user=REP, json={"verdict": "useful"})
     assert judged["feedback"] == "useful"
     post(api, f"/alerts/{other['id']}/acknowledge", user=REP, status=403)
