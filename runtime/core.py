@@ -311,6 +311,7 @@ class Runtime(Explanations, Ticker):
             created_by=unit.actor,
         )
         view.created_at = view.updated_at = unit.now
+        unit.forming.setdefault(entity, set()).add(view.id)
         if fm.spec.key:
             view.dedup_key = self._dedup_key(unit, entity, values)
         wf = self._pick_workflow(unit, view, workflow)
@@ -339,6 +340,7 @@ class Runtime(Explanations, Ticker):
         load.recount(unit, view)
         self._entity_alerts(unit, view)
         records.insert_record(unit.tx.conn, view, unit.now)
+        unit.forming[entity].discard(view.id)
         unit.tx.event("created", view.id, entity, data=to_json(values), workflow=view.workflow)
         unit.created.append(view.id)
         return view

@@ -33,6 +33,10 @@ def _refs(spec: FieldSpec, value: Any) -> list[str]:
 
 
 def _missing_refs(unit: Unit, entity: str, ids: list[str]) -> list[str]:
+    forming = unit.forming.get(entity, set())
+    ids = [i for i in ids if i not in forming]
+    if not ids:
+        return []
     conn = unit.tx.conn
     found = {
         r[0]

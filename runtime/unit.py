@@ -31,6 +31,9 @@ class Unit:
     evidence_dir: Any = None
     created: list[str] = field(default_factory=list)
     depth: int = 0
+    # Records this unit is creating and has not stored yet (entity -> ids): an action of
+    # a record being created may refer to it (`request: id`) before it is written.
+    forming: dict[str, set[str]] = field(default_factory=dict)
 
     @property
     def now(self) -> datetime:
