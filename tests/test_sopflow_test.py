@@ -238,3 +238,23 @@ steps:
 """
     code, out = run(str(bundle_with(tmp_path, {"start.yaml": case})), "-q")
     assert code == 0, out
+
+
+def test_records_are_named_in_data_with_at_and_a_double_at_is_the_text(tmp_path: Path) -> None:
+    case = """kind: test
+version: 1
+name: names in data
+steps:
+  - ingest: {entity: lead, as: L1, data: {source: web_form, external_id: A, pharmacy_name: "@@handle", district: x}}
+  - expect: {record: L1, fields: {pharmacy_name: "@@handle"}}
+  - update: {record: L1, data: {external_id: "@L1"}}
+  - expect: {record: L1, fields: {external_id: "@L1"}}
+  - update: {record: L1, data: {district: "@nobody"}}
+"""
+    root = bundle_with(tmp_path, {"a.yaml": case})
+    code, out = run(str(root), "-q")
+    assert code == 1
+    lines = [line.replace(f"{root}/", "") for line in out.splitlines()]
+    assert lines[0] == (
+        "tests/a.yaml:9:39: fail[unknown-record]: no record named 'nobody' (named so far: L1)"
+    )

@@ -233,6 +233,8 @@ class CaseRun:
             return {k: self.with_ids(v, (*loc, k)) for k, v in value.items()}
         if isinstance(value, list):
             return [self.with_ids(v, (*loc, i)) for i, v in enumerate(value)]
+        if isinstance(value, str) and value.startswith("@@"):
+            return value[1:]  # `@@text` is the text `@text`
         if isinstance(value, str) and value.startswith("@") and len(value) > 1:
             return self.record_id(value[1:], loc)
         return value
