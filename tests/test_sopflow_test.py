@@ -256,5 +256,5 @@ steps:
     assert code == 1
     lines = [line.replace(f"{root}/", "") for line in out.splitlines()]
     assert lines[0] == (
-        "tests/a.yaml:9:39: fail[unknown-record]: no record named 'nobody' (named so far: L1)"
+        "tests/a.yaml:9:43: fail[unknown-record]: no record named 'nobody' (named so far: L1)"
     )
