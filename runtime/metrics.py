@@ -59,7 +59,7 @@ from engine.spec.signals import MetricWindow
 from runtime.calendar import WorkingTime, working_time
 from runtime.clock import iso, utc
 from runtime.store import T_ALERT, T_RECORD, T_STAY
-from runtime.working_metrics import aggregate, working_spans
+from runtime.working_metrics import aggregate, group_order, working_spans
 
 Kind = Literal["text", "time", "number"]
 _QUANTILES = {"median": 0.5, "p90": 0.9}
@@ -346,7 +346,7 @@ def _aggregate(
         values = [_float(row[f"v{i}"]) for i in range(len(measures))]
         keys = {name: row[f"g{i}"] for i, (name, _) in enumerate(groups)}
         found.append((keys, int(row["n_rows"] or 0), values))
-    found.sort(key=lambda item: tuple(_order(v) for v in item[0].values()))
+    found.sort(key=lambda item: tuple(group_order(v) for v in item[0].values()))
     return found
 
 
@@ -376,15 +376,6 @@ def _outer(rows: Any, i: int, m: _Measure, postgres: bool) -> ColumnElement[Any]
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
-
-
-def _order(value: Any) -> tuple[int, str, Any]:
-    """Sort key for group values: NULL last, then by type, then by value."""
-    if value is None:
-        return (1, "", "")
-    if isinstance(value, list | dict):
-        return (0, "json", json.dumps(value, sort_keys=True))
-    return (0, type(value).__name__, value)
 
 
 def compute_metric(

@@ -57,15 +57,7 @@ def working_spans(
             value = working.seconds_between(began, ended) / scale
         ident = json.dumps(keys, sort_keys=True, default=str)
         found.setdefault(ident, (keys, []))[1].append(value)
-    return sorted(found.values(), key=lambda item: tuple(_order(v) for v in item[0].values()))
-
-
-def _order(value: Any) -> tuple[int, str, Any]:
-    if value is None:
-        return (1, "", "")
-    if isinstance(value, list | dict):
-        return (0, "json", json.dumps(value, sort_keys=True))
-    return (0, type(value).__name__, value)
+    return sorted(found.values(), key=lambda item: tuple(group_order(v) for v in item[0].values()))
 
 
 def aggregate(measure: str, values: Sequence[float | None]) -> float | None:
@@ -91,3 +83,12 @@ def aggregate(measure: str, values: Sequence[float | None]) -> float | None:
     if lo + 1 >= len(present):
         return present[lo]
     return present[lo] * (1 - frac) + present[lo + 1] * frac
+
+
+def group_order(value: Any) -> tuple[int, str, Any]:
+    """Sort key for group values: NULL last, then by type, then by value."""
+    if value is None:
+        return (1, "", "")
+    if isinstance(value, list | dict):
+        return (0, "json", json.dumps(value, sort_keys=True))
+    return (0, type(value).__name__, value)

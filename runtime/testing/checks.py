@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -217,37 +217,27 @@ class Checker(EffectChecks):
                     (*loc, "candidates", user), "routing", f"candidate '{user}'", verdict, got
                 )
 
-    def _evidence(self, view: RecordView, what: str, want: Mapping[str, int], loc: Loc) -> None:
+    def _per_kind(self, view: RecordView, counted: Any, table: Any) -> dict[str, int]:
+        """Return `counted` per `kind` of a record's rows in `table` (evidence or events)."""
+        query = select(table.c.kind, counted).where(table.c.record_id == view.id)
         with self.rt.store.read() as conn:
-            rows = conn.execute(
-                select(T_EVIDENCE.c.kind, func.count())
-                .where(T_EVIDENCE.c.record_id == view.id)
-                .group_by(T_EVIDENCE.c.kind)
-            ).all()
-        counts = {k: int(n) for k, n in rows}
+            rows = conn.execute(query.group_by(table.c.kind)).all()
+        return {k: int(n) for k, n in rows}
+
+    def _evidence(self, view: RecordView, what: str, want: Mapping[str, int], loc: Loc) -> None:
+        # Files, as the gates count them: a file attached twice (same bytes) is one file.
+        counts = self._per_kind(view, func.count(T_EVIDENCE.c.sha256.distinct()), T_EVIDENCE)
         for kind, expected in want.items():
-            if counts.get(kind, 0) != expected:
-                self.mismatch(
-                    (*loc, kind),
-                    "evidence",
-                    f"{what} files of '{kind}'",
-                    expected,
-                    counts.get(kind, 0),
-                )
+            got = counts.get(kind, 0)
+            if got != expected:
+                self.mismatch((*loc, kind), "evidence", f"{what} files of '{kind}'", expected, got)
 
     def _events(self, view: RecordView, what: str, want: Mapping[str, int], loc: Loc) -> None:
-        with self.rt.store.read() as conn:
-            rows = conn.execute(
-                select(T_EVENT.c.kind, func.count())
-                .where(T_EVENT.c.record_id == view.id)
-                .group_by(T_EVENT.c.kind)
-            ).all()
-        counts = {k: int(n) for k, n in rows}
+        counts = self._per_kind(view, func.count(), T_EVENT)
         for kind, expected in want.items():
-            if counts.get(kind, 0) != expected:
-                self.mismatch(
-                    (*loc, kind), "events", f"{what} '{kind}' events", expected, counts.get(kind, 0)
-                )
+            got = counts.get(kind, 0)
+            if got != expected:
+                self.mismatch((*loc, kind), "events", f"{what} '{kind}' events", expected, got)
 
 
 __all__ = ["Checker", "same", "shown"]
