@@ -2,7 +2,7 @@
 
     python scripts/mutation.py expr                 # every mutant of engine/expr/
     python scripts/mutation.py expr --sample 300    # 300 mutants drawn at random (seed 15)
-    python scripts/mutation.py expr --survivors     # retest the mutants that survived last time
+    python scripts/mutation.py expr --survivors     # retest last run's survivors (and untested)
     python scripts/mutation.py expr --report        # only print the score of the last run
     python scripts/mutation.py all                  # every target, one after the other
 
@@ -175,8 +175,14 @@ def run(name: str, pyproject: dict[str, Any], args: argparse.Namespace) -> float
         sample_file(work).write_text(json.dumps(chosen, indent=1), encoding="utf-8")
         run_args += chosen
     elif args.survivors:
+        # Survivors, and mutants not yet tested (of the sample, if the last run drew one):
+        # a changed function's mutants are new and untested.
+        generate(work)
         found = statuses(work, target["mutate"])
-        again = sorted(k for k, v in found.items() if v == "survived")
+        if sample_file(work).exists():
+            drawn = set(json.loads(sample_file(work).read_text(encoding="utf-8")))
+            found = {k: v for k, v in found.items() if k in drawn}
+        again = sorted(k for k, v in found.items() if v in ("survived", "not checked"))
         if not again:
             print(f"{name}: no survivors to retest")
             return report(name, work, target["mutate"])

@@ -246,6 +246,18 @@ def test_a_tuple_display_is_a_tuple_in_both_bodies() -> None:
         ("round(quote_price, digits=1)", T.NUMBER, 12.0),
         ("clamp(score, 0.5, 10)", T.NUMBER, 10),
         ("name[0]", T.STRING, " "),
+        ("score * (stock_days > 3)", T.INTEGER, 0),
+        ("keywords + ['x']", T.list_of(T.STRING), ["invoice", "late", "x"]),
+        ("keywords + [1]", T.list_of(T.ANY), ["invoice", "late", 1]),
+        ("keywords * 2", T.list_of(T.STRING), ["invoice", "late", "invoice", "late"]),
+        ("2 * tags", T.list_of(T.enum(["urgent", "vip", "cold"])), ["urgent", "urgent"]),
+        ("days(1) * 2", T.DURATION, dt.timedelta(days=2)),
+        ("stock_days * days(1)", T.DURATION, dt.timedelta(days=3)),
+        ("keywords if score > 1 else tags", T.list_of(T.STRING), ["invoice", "late"]),
+        ("score if score > 1 else None", T.INTEGER, 90),
+        ("score if score > 1 else 1.5", T.NUMBER, 90),
+        ("[1, 2]", T.list_of(T.INTEGER), [1, 2]),
+        ("(k for k in keywords)", T.list_of(T.STRING), ["invoice", "late"]),
         ("-(now - stage_entered_at)", T.DURATION, dt.timedelta(days=-3, hours=-12)),
         ("-extra", T.ANY, None),
         ("extra[0]", T.ANY, None),
@@ -340,6 +352,7 @@ NO_GROUP = Scope(record={}, metrics={"total": MetricSig("total", ())})
         ("1 + clamp(score, 0)", SCOPE,
          [("bad-arguments", "clamp() is missing argument 'hi'", "usage: clamp(x, lo, hi)", 4)]),
         ("~score", SCOPE, [("not-allowed", "operator '~' is not allowed", "", 0)]),
+        ("score | 1", SCOPE, [("not-allowed", "operator '|' is not allowed", "use 'and' / 'or'", 0)]),
         ("1 + -name", SCOPE, [("type-mismatch", "cannot negate 'name' (string)", "", 4)]),
         ("'x' in score", SCOPE,
          [("type-mismatch", "'in' needs a list or a text on the right, not 'score' (integer)", "",
@@ -439,6 +452,14 @@ def test_generated_code_names_its_globals() -> None:
         "fast": "_fn_hours_since(r['t'], c['now'])",
         "safe": "_fs_hours_since(r.get('t'), c.get('now'))",
     }
+
+
+def test_a_bound_constant_and_the_code_object_name() -> None:
+    source = "order_date > date(2026, 1, 1) and name != " + repr("x" * 70)
+    expr = compile_expression(source, SCOPE)
+    assert expr({"order_date": dt.date(2026, 1, 2), "name": "y"}) is True
+    assert expr.fn.__globals__["_k0"] == dt.date(2026, 1, 1)
+    assert expr.fn.__code__.co_filename == f"<expression {source[:60]!r}>"
 
 
 def test_a_range_table_uses_its_range_helper() -> None:
