@@ -2,7 +2,8 @@
 
 Powers with non-integer exponents and at the size limit, chained comparisons checked link
 by link, comprehensions with two 'if's, tuple displays, the inferred result types of
-round/sum/abs/min/max and of 'or', and the exact code and indexes the generator builds.
+round/sum/abs/min/max, of arithmetic and of 'or', and the checker's messages at these edges
+(generated code: test_expr_codegen_edges.py).
 """
 
 from __future__ import annotations
@@ -12,24 +13,19 @@ import operator
 from typing import Any
 
 import pytest
-from expr_scopes import CONTEXT, PRICE_CAPS, SCOPE, full_record
+from expr_scopes import CONTEXT, SCOPE, full_record
 
 from engine.expr import (
-    EMPTY,
     EvaluationError,
     ExpressionError,
     ExprType,
     MetricSig,
-    MissingRow,
     Scope,
-    TableSig,
     compile_expression,
 )
 from engine.expr import runtime as rt
-from engine.expr import tables as tb
 from engine.expr.checker import Checker
-from engine.expr.codegen import build_paths, generated_source
-from engine.expr.limits import TABLE_INDEX_CACHE
+from engine.expr.codegen import generated_source
 from engine.expr.parse import parse
 
 T = ExprType
@@ -257,6 +253,7 @@ def test_a_tuple_display_is_a_tuple_in_both_bodies() -> None:
         ("score if score > 1 else None", T.INTEGER, 90),
         ("score if score > 1 else 1.5", T.NUMBER, 90),
         ("[1, 2]", T.list_of(T.INTEGER), [1, 2]),
+        ("keywords == ['invoice', 'late']", T.BOOL, True),
         ("(k for k in keywords)", T.list_of(T.STRING), ["invoice", "late"]),
         ("-(now - stage_entered_at)", T.DURATION, dt.timedelta(days=-3, hours=-12)),
         ("-extra", T.ANY, None),
@@ -352,6 +349,16 @@ NO_GROUP = Scope(record={}, metrics={"total": MetricSig("total", ())})
         ("1 + clamp(score, 0)", SCOPE,
          [("bad-arguments", "clamp() is missing argument 'hi'", "usage: clamp(x, lo, hi)", 4)]),
         ("~score", SCOPE, [("not-allowed", "operator '~' is not allowed", "", 0)]),
+        ("score >> 1", SCOPE, [("not-allowed", "operator '>>' is not allowed", "", 0)]),
+        ("1 + _x", SCOPE,
+         [("not-allowed", "name '_x' is not allowed (names must not start with '_' or 'func_')",
+           "", 4)]),
+        ("order_date * 2", SCOPE,
+         [("type-mismatch", "cannot apply '*' to 'order_date' (date) and '2' (integer)", "", 0)]),
+        ("keywords == [1]", SCOPE,
+         [("type-mismatch",
+           "comparing 'keywords' (list of string) with '[1]' (list of integer) is always false",
+           "", 0)]),
         ("score | 1", SCOPE, [("not-allowed", "operator '|' is not allowed", "use 'and' / 'or'", 0)]),
         ("1 + -name", SCOPE, [("type-mismatch", "cannot negate 'name' (string)", "", 4)]),
         ("'x' in score", SCOPE,
@@ -380,130 +387,3 @@ def test_a_constant_date_is_folded() -> None:
 def test_a_negative_index_counts_from_the_end() -> None:
     expr = compile_expression("keywords[-1] + keywords[-3]", SCOPE)
     assert expr({"keywords": ["a", "b", "c"]}) == "ca"
-
-
-# --- generated code and table indexes -----------------------------------------------------
-
-ONE_KEY = TableSig(
-    name="regions",
-    key=("region",),
-    columns={"region": T.STRING, "manager": T.STRING},
-    rows=({"region": "north", "manager": "ann"}, {"region": "north", "manager": "bob"}),
-)
-TABLES = Scope(
-    record={"region": T.STRING, "product_class": T.STRING, "t": T.DATETIME},
-    context={"now": T.DATETIME},
-    tables={"regions": ONE_KEY, "price_caps": PRICE_CAPS},
-)
-
-
-def test_a_one_column_key_is_looked_up_by_its_value_on_the_fast_path() -> None:
-    fast, safe = build_paths(checked("lookup('regions', region).manager", TABLES))
-    assert fast({"region": "north"}, EMPTY) == "ann"  # the first row of a key wins
-    assert safe({"region": "north"}, EMPTY) == "ann"
-    assert (
-        compile_expression("lookup('regions', region).manager", TABLES)({"region": "north"})
-        == "ann"
-    )
-
-
-def test_a_two_column_key_is_looked_up_by_its_tuple_on_the_fast_path() -> None:
-    source = "lookup('price_caps', product_class, region).max_unit_price"
-    fast, _ = build_paths(checked(source, TABLES))
-    assert fast({"product_class": "B", "region": "north"}, EMPTY) == 20.0
-
-
-@pytest.mark.parametrize(
-    ("source", "fast", "safe"),
-    [
-        ("+score", "(+r['score'])", "_n_pos(r.get('score'))"),
-        ("-score", "(-r['score'])", "_n_neg(r.get('score'))"),
-        ("score + 1", "(r['score'] + 1)", "_n_add(r.get('score'), 1)"),
-        ("name + 'x'", "_s_add(r['name'], 'x')", "_n_add(r.get('name'), 'x')"),
-        ("score ** 2", "_pow(r['score'], 2)", "_n_pow(r.get('score'), 2)"),
-        ("score % 7", "(r['score'] % 7)", "_n_mod(r.get('score'), 7)"),
-        ("extra % 3", "_mod(r['extra'], 3)", "_n_mod(r.get('extra'), 3)"),
-        ("'a' in keywords", "('a' in r['keywords'])", "(_n_in('a', r.get('keywords')))"),
-        (
-            "'a' not in keywords",
-            "('a' not in r['keywords'])",
-            "((not _n_in('a', r.get('keywords'))))",
-        ),
-        ("-5", "-5", "-5"),
-        ("+5", "5", "5"),
-        ("-None", "None", "None"),
-    ],
-)
-def test_generated_operators(source: str, fast: str, safe: str) -> None:
-    assert generated_source(checked(source)) == {"fast": fast, "safe": safe}
-
-
-def test_generated_code_names_its_globals() -> None:
-    source = "matches(region, '^n') and lookup('regions', region).manager == 'ann'"
-    expr = compile_expression(source, TABLES)
-    assert expr({"region": "north"}) is True
-    names = {name for name in expr.fn.__globals__ if name[:2] != "__"}
-    assert names == {
-        "_expr", "_EMPTY", "_ABSORBED", "_Error", "_fail", "_rx0", "_t1", "_ts2",
-        "_fn_matches", "_fs_matches", "_n_lookup", "_n_get",
-    }  # fmt: skip
-    source = "hours_since(t)"
-    assert generated_source(checked(source, TABLES)) == {
-        "fast": "_fn_hours_since(r['t'], c['now'])",
-        "safe": "_fs_hours_since(r.get('t'), c.get('now'))",
-    }
-
-
-def test_a_bound_constant_and_the_code_object_name() -> None:
-    source = "order_date > date(2026, 1, 1) and name != " + repr("x" * 70)
-    expr = compile_expression(source, SCOPE)
-    assert expr({"order_date": dt.date(2026, 1, 2), "name": "y"}) is True
-    assert expr.fn.__globals__["_k0"] == dt.date(2026, 1, 1)
-    assert expr.fn.__code__.co_filename == f"<expression {source[:60]!r}>"
-
-
-def test_a_range_table_uses_its_range_helper() -> None:
-    source = "lookup('seasonal', region, order_date).coef"
-    expr = compile_expression(source, SCOPE)
-    assert expr({"region": "north", "order_date": dt.date(2026, 2, 1)}) == 1.2
-    assert "_n_lookup_range" in expr.fn.__globals__
-
-
-def test_a_list_as_a_key_value_is_in_no_table() -> None:
-    expr = compile_expression("lookup('price_caps', extra, region)", SCOPE)
-    with pytest.raises(MissingRow) as caught:
-        expr({"extra": ["A"], "region": "north"})
-    assert caught.value.key == (["A"], "north")
-
-
-def test_ranges_with_the_same_start_take_the_later_row() -> None:
-    table = TableSig(
-        "rates",
-        (),
-        {"start": T.DATE, "end": T.DATE, "rate": T.NUMBER},
-        (
-            {"start": dt.date(2026, 1, 1), "end": dt.date(2026, 1, 31), "rate": 1.0},
-            {"start": dt.date(2026, 1, 1), "end": None, "rate": 2.0},
-        ),
-        range=("start", "end"),
-    )
-    expr = compile_expression(
-        "lookup('rates', day).rate", Scope(record={"day": T.DATE}, tables={"rates": table})
-    )
-    assert expr({"day": dt.date(2026, 1, 15)}) == 2.0
-
-
-def test_table_indexes_are_cached_and_the_oldest_is_dropped() -> None:
-    tables = [
-        TableSig(f"t{n}", ("k",), {"k": T.INTEGER}, ({"k": n},))
-        for n in range(TABLE_INDEX_CACHE + 1)
-    ]
-    first = tb.table_index(tables[0])
-    assert tb.table_index(tables[0]) is first
-    for table in tables[1:]:
-        tb.table_index(table)
-    assert len(tb._TABLE_INDEXES) == TABLE_INDEX_CACHE
-    assert id(tables[0]) not in tb._TABLE_INDEXES
-    assert tb._TABLE_INDEXES[id(tables[-1])][0] is tables[-1]
-    assert tb.table_index(tables[0]) is not first
-    assert tb.table_index(tables[0]) == {0: {"k": 0}}
