@@ -175,14 +175,14 @@ def run(name: str, pyproject: dict[str, Any], args: argparse.Namespace) -> float
         sample_file(work).write_text(json.dumps(chosen, indent=1), encoding="utf-8")
         run_args += chosen
     elif args.survivors:
-        # Survivors, and mutants not yet tested (of the sample, if the last run drew one):
-        # a changed function's mutants are new and untested.
+        # Survivors, mutants no test reached, and mutants not yet tested (a changed
+        # function's mutants are new), of the sample if the last run drew one.
         generate(work)
         found = statuses(work, target["mutate"])
         if sample_file(work).exists():
             drawn = set(json.loads(sample_file(work).read_text(encoding="utf-8")))
             found = {k: v for k, v in found.items() if k in drawn}
-        again = sorted(k for k, v in found.items() if v in ("survived", "not checked"))
+        again = sorted(k for k, v in found.items() if v in ("survived", "no tests", "not checked"))
         if not again:
             print(f"{name}: no survivors to retest")
             return report(name, work, target["mutate"])

@@ -12,7 +12,15 @@ import datetime as dt
 import pytest
 from expr_scopes import PRICE_CAPS, SCOPE
 
-from engine.expr import EMPTY, ExprType, MissingRow, Scope, TableSig, compile_expression
+from engine.expr import (
+    EMPTY,
+    EvaluationError,
+    ExprType,
+    MissingRow,
+    Scope,
+    TableSig,
+    compile_expression,
+)
 from engine.expr import tables as tb
 from engine.expr.checker import Checker
 from engine.expr.codegen import build_paths, generated_source
@@ -155,3 +163,25 @@ def test_table_indexes_are_cached_and_the_oldest_is_dropped() -> None:
     assert tb._TABLE_INDEXES[id(tables[-1])][0] is tables[-1]
     assert tb.table_index(tables[0]) is not first
     assert tb.table_index(tables[0]) == {0: {"k": 0}}
+
+
+def test_a_list_display_of_fields_is_built_in_both_bodies() -> None:
+    assert generated_source(checked("[score, stock_days]")) == {
+        "fast": "[r['score'], r['stock_days']]",
+        "safe": "[r.get('score'), r.get('stock_days')]",
+    }
+    expr = compile_expression("[score, stock_days]", SCOPE)
+    assert [expr({"score": 1, "stock_days": 2}), expr({})] == [[1, 2], [None, None]]
+
+
+def test_the_safe_path_asks_for_evidence_and_keeps_a_missing_sign() -> None:
+    counter = {"evidence_count": lambda kind, stays: {"shelf_photo": 2}.get(kind, 0)}
+    total = compile_expression("score + evidence_count('shelf_photo')", SCOPE)
+    assert [total({}, counter), total({"score": 1}, counter)] == [None, 3]
+    plus = compile_expression("+score", SCOPE)
+    assert [plus({}), plus({"score": 2})] == [None, 2]
+    with pytest.raises(EvaluationError) as caught:
+        compile_expression("evidence_count('shelf_photo')", SCOPE)({}, {})
+    assert caught.value.message == (
+        "evidence_count('shelf_photo') needs a record's files in the context"
+    )
