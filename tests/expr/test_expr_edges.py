@@ -387,3 +387,38 @@ def test_a_constant_date_is_folded() -> None:
 def test_a_negative_index_counts_from_the_end() -> None:
     expr = compile_expression("keywords[-1] + keywords[-3]", SCOPE)
     assert expr({"keywords": ["a", "b", "c"]}) == "ca"
+
+
+# --- parser limits and odd input ----------------------------------------------------------
+
+SPLIT = "split it into named computed fields"
+
+
+def test_exactly_1000_parts_and_100_levels_are_allowed() -> None:
+    assert compile_expression("[" + ", ".join(["1"] * 999) + "]", SCOPE)({}) == [1] * 999
+    assert compile_expression("-" * 99 + "1", SCOPE)({}) == -1
+    assert issues("[" + ", ".join(["1"] * 1000) + "]") == [
+        ("too-large", "the expression has 1001 parts; the limit is 1000", SPLIT, 0)
+    ]
+    assert issues("-" * 100 + "1") == [
+        ("too-large", "the expression is nested 101 levels deep; the limit is 100", SPLIT, 100)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("score == 0in keywords", [("syntax", "invalid decimal literal", "", 9)]),
+        ("score\x00", [("syntax", "source code string cannot contain null bytes", "", 6)]),
+    ],
+)
+def test_odd_input_is_a_syntax_issue(
+    source: str, expected: list[tuple[str, str, str, int]]
+) -> None:
+    assert issues(source) == expected
+
+
+def test_unary_plus_on_the_safe_path_keeps_the_value() -> None:
+    # len(keywords) fails on the fast path (no key), so the safe path computes +score.
+    expr = compile_expression("coalesce(+score, 1) + len(keywords)", SCOPE)
+    assert [expr({"score": 2}), expr({})] == [2, 1]
