@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format bench schema validate clean db
+.PHONY: help venv run test lint format bench schema validate clean db mutation
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -29,6 +29,12 @@ run: $(STAMP) ## Serve the default bundle on SQLite in var/ (prints the URL and 
 test: $(STAMP) ## Run the whole test suite (SQLite and PostgreSQL; starts PostgreSQL if needed)
 	@sh scripts/ensure-postgres.sh
 	$(BIN)/python -m pytest -q
+
+# Mutation testing is slow (minutes a target) and not part of `make test`: docs/testing.md.
+TARGET ?= all
+JOBS ?= 1
+mutation: $(STAMP) ## Mutation score of TARGET=expr|rules|calendar|alerts|tick|all (SAMPLE=n JOBS=1)
+	$(BIN)/python scripts/mutation.py $(TARGET) --max-children $(JOBS) $(if $(SAMPLE),--sample $(SAMPLE))
 
 lint: $(STAMP) ## ruff, ruff format --check, mypy, layer check
 	$(BIN)/ruff check engine runtime api tests bench
@@ -56,4 +62,4 @@ schema: $(STAMP) ## Write the JSON Schema of definition files to schema/sopflow.
 	$(BIN)/sopflow schema --out schema/sopflow.schema.json
 
 clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants

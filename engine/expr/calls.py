@@ -89,10 +89,8 @@ def _count_text(low: int, high: int) -> str:
 def bind(ch: Checker, node: ast.Call, sig: FunctionSig) -> list[ast.expr] | None:
     """Match positional and keyword arguments to parameters; None after reporting a problem."""
     usage, params, name = f"usage: {sig.usage}", sig.params, sig.name
-    for arg in node.args:
-        if isinstance(arg, ast.Starred):
-            ch.issue("not-allowed", arg, "unpacking with '*' is not allowed")
-            return None
+    if any(isinstance(arg, ast.Starred) for arg in node.args):
+        return None  # check_call visits the arguments, which reports the '*' once
     if any(p.variadic for p in params):
         if node.keywords:
             ch.issue("bad-arguments", node, f"{name}() takes no keyword arguments", usage)
