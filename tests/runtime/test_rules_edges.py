@@ -4,7 +4,7 @@ first and last day, candidates from several teams and whole explanations, pinned
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from tempfile import mkdtemp
@@ -14,6 +14,7 @@ import pytest
 
 from engine.bundle import Bundle
 from engine.spec import RoutingSpec
+from engine.spec.rules import Candidates
 from runtime.people import change_load
 from runtime.rules import (
     RoutingResult,
@@ -54,7 +55,7 @@ users:
   cara: {roles: [senior], capacity: 2, skill: 1.5, region: south}
   dan: {roles: [senior], skill: -0.2, region: north, calendar: mornings}
   eve: {roles: [rep], active: false, capacity: 4, skill: 1, region: north}
-  fay: {roles: [senior], capacity: 0, region: south}
+  fay: {roles: [senior], region: south}
 teams:
   north: {title: North, members: [dan]}
   south: {title: South, members: [bob, cara]}
@@ -412,3 +413,278 @@ def test_expand_score_leaves_other_details_alone() -> None:
             "missing": False,
         }
     ]
+
+
+# -- routing ------------------------------------------------------------------------------
+# Times are naive UTC; the bundle works in Asia/Shanghai (UTC+8).
+MONDAY = datetime(2026, 12, 7, 2, 0)  # 10:00 in Shanghai: dan's mornings are working time
+SOUTH = {"region": "south"}
+
+
+def rule(name: str = "by_fit", **changes: Any) -> RoutingSpec:
+    spec = bundle().routings[name]
+    return spec.model_copy(update=changes) if changes else spec
+
+
+def pick(
+    store: Store,
+    spec: RoutingSpec,
+    now: datetime = MONDAY,
+    lead: dict[str, Any] | None = None,
+    loads: dict[str, int] | None = None,
+    holder: str | None = None,
+) -> RoutingResult:
+    with store.begin(now) as tx:
+        for user, count in (loads or {}).items():
+            change_load(tx.conn, user, count)
+        return route(bundle(), spec, lead or SOUTH, {"now": now}, tx.conn, now, holder)
+
+
+USERS = ["ann", "bob", "dan", "cara", "fay", "eve"]  # role, team north, team south, users
+CAPACITY = [4, 4, None, 2, None, 4]
+FIT = {"feature": ["region", "skill"], "weight": [3.0, 1.0]}
+
+
+def test_candidates_from_a_role_several_teams_and_users_once_each() -> None:
+    # rep: ann, bob (eve is inactive); north: dan, ann (who lists it); south: bob, cara.
+    assert candidate_ids(bundle(), rule()) == USERS
+    assert candidate_ids(bundle(), rule("by_skill")) == ["bob", "cara", "dan", "ann"]
+    only = rule(candidates=Candidates(users=["ghost", "bob", "bob"]))
+    assert candidate_ids(bundle(), only) == ["bob"]
+
+
+def test_best_match_explained_in_full(store: Store) -> None:
+    result = pick(store, rule())
+    assert result.explain() == {
+        "owner": "cara",
+        "queue": None,
+        "reason": "best match 100.0",
+        "candidates": {
+            "user": USERS,
+            "load": [0, 0, 0, 0, 0, 0],
+            "capacity": CAPACITY,
+            "excluded": [None, None, None, None, None, 0],
+            "reasons": ["inactive"],
+            "scored": [0, 1, 2, 3, 4],
+            "match": [12.5, 87.5, 0.0, 100.0, 75.0],
+            "features": {
+                **FIT,
+                "value": [[0.0, 0.5], [1.0, 0.5], [0.0, 0.0], [1.0, 1.0], [1.0, 0.0]],
+                "contribution": [[0.0, 12.5], [75.0, 12.5], [0.0, 0.0], [75.0, 25.0], [75.0, 0.0]],
+                "title": ["", "Skill"],
+                "missing": {"4": [1]},
+            },
+            "chosen": 3,
+        },
+    }
+    rows = result.candidates
+    assert rows[3] == {
+        "user": "cara",
+        "load": 0,
+        "capacity": 2,
+        "match": 100.0,
+        "features": [
+            {
+                "feature": "region",
+                "title": "",
+                "value": 1.0,
+                "weight": 3.0,
+                "contribution": 75.0,
+                "missing": False,
+            },
+            {
+                "feature": "skill",
+                "title": "Skill",
+                "value": 1.0,
+                "weight": 1.0,
+                "contribution": 25.0,
+                "missing": False,
+            },
+        ],
+        "chosen": True,
+    }
+    assert rows[4]["features"][1] == {
+        "feature": "skill",
+        "title": "Skill",
+        "value": 0.0,
+        "weight": 1.0,
+        "contribution": 0.0,
+        "missing": True,
+    }
+    assert rows[5] == {
+        "user": "eve",
+        "load": 0,
+        "capacity": 4,
+        "excluded": "inactive",
+        "chosen": False,
+    }
+    assert expand_routing(result.explain())["candidates"] == rows
+
+
+def test_missing_skip_in_routing_reweighs_and_exactly_the_threshold_passes(store: Store) -> None:
+    # fay has no skill: skipped, her match is region alone (100), as cara's with skill 1.
+    result = pick(store, rule(match="fit_skip", threshold=100))
+    cols = result.explain()["candidates"]
+    assert cols["match"] == [12.5, 87.5, 0.0, 100.0, 100.0]
+    assert cols["excluded"] == [0, 1, 2, None, None, 3]
+    assert cols["reasons"] == [
+        "match 12.5 is below the threshold 100",
+        "match 87.5 is below the threshold 100",
+        "match 0.0 is below the threshold 100",
+        "inactive",
+    ]
+    assert cols["features"]["value"][4] == [1.0, 0.0]
+    assert cols["features"]["contribution"][4] == [100.0, 0.0]
+    assert cols["features"]["missing"] == {"4": [1]}
+    assert "title" not in cols["features"]
+    # a tie at 100: the best match breaks it by load, then by the later user id
+    assert (result.owner, result.reason, cols["chosen"]) == ("fay", "best match 100.0", 4)
+
+
+def test_missing_default_in_routing_and_the_holder_leaves_their_own_load(store: Store) -> None:
+    spec = rule(match="fit_default", strategy="least_loaded")
+    result = pick(store, spec, loads={"cara": 2, "bob": 1}, holder="bob")
+    assert result.explain() == {
+        "owner": "bob",
+        "queue": None,
+        "reason": "least loaded: 0 open records",
+        "candidates": {
+            "user": USERS,
+            "load": [0, 0, 0, 2, 0, 0],
+            "capacity": CAPACITY,
+            "excluded": [None, None, None, 0, None, 1],
+            "reasons": ["at capacity (2/2)", "inactive"],
+            "scored": [0, 1, 2, 4],
+            "match": [12.5, 87.5, 0.0, 87.5],
+            "features": {
+                **FIT,
+                "value": [[0.0, 0.5], [1.0, 0.5], [0.0, 0.0], [1.0, 0.5]],
+                "contribution": [[0.0, 12.5], [75.0, 12.5], [0.0, 0.0], [75.0, 12.5]],
+                "missing": {"3": [1]},
+            },
+            "chosen": 1,
+        },
+    }
+    # bob and fay: no load, the same match: the earlier user id wins least_loaded
+    assert [row.get("match") for row in result.candidates] == [12.5, 87.5, 0.0, None, 87.5, None]
+
+
+def test_a_match_just_below_the_threshold_waits_in_the_queue(store: Store) -> None:
+    result = pick(store, rule(threshold=100.5))
+    assert (result.owner, result.queue) == (None, "waiting")
+    assert result.reason == "no candidate passed; waiting in queue 'waiting'"
+    cols = result.explain()["candidates"]
+    assert "chosen" not in cols
+    assert cols["reasons"][3] == "match 100.0 is below the threshold 100.5"
+    assert all("chosen" not in row for row in result.candidates)
+
+
+def test_least_loaded_compares_load_over_capacity(store: Store) -> None:
+    # ann 2/4 = 0.5, bob 1/4 = 0.25, cara 1/2 = 0.5, dan 1 (no capacity: the load), fay 1
+    loads = {"ann": 2, "bob": 1, "cara": 1, "dan": 1, "fay": 1}
+    result = pick(store, rule(match=None, strategy="least_loaded"), loads=loads)
+    assert (result.owner, result.reason) == ("bob", "least loaded: 1 open records")
+    assert "scored" not in result.explain()["candidates"]
+
+
+def test_best_match_without_a_model_ties_by_load_then_the_later_id(store: Store) -> None:
+    result = pick(store, rule(match=None), loads={"cara": 1, "bob": 2, "dan": 1})
+    assert (result.owner, result.reason) == ("fay", "best match 0.0")
+    # loads add up in the store: now fay has 1 as well; only ann is empty
+    result = pick(store, rule(match=None), loads={"fay": 1})
+    assert result.owner == "ann"
+
+
+def test_load_weighted_rank_and_the_load_weight_default(store: Store) -> None:
+    spec = rule(strategy="load_weighted", load_weight=0.5)
+    # cara 100 * (1 - 0.5 * 1/2) = 75; bob 87.5 * (1 - 0.5 * 2/4) = 65.625; dan no capacity
+    result = pick(store, spec, loads={"cara": 1, "bob": 2, "dan": 3})
+    cols = result.explain()["candidates"]
+    assert cols["rank"] == {"0": 12.5, "1": 65.625, "2": 0.0, "3": 75.0, "4": 75.0}
+    assert result.reason == "load-weighted rank 75.0 (match x (1 - 0.5 x load/capacity))"
+    # cara and fay tie at 75: the lighter load wins
+    assert result.owner == "fay"
+    assert [row.get("rank") for row in result.candidates] == [12.5, 65.625, 0.0, 75.0, 75.0, None]
+    # fay's load counts whole without a capacity: 75 * (1 - 0.5 * min(1, 1)) = 37.5;
+    # dan's 3 counts as 1 at most (his match is 0 anyway); cara is now full (2/2)
+    heavy = pick(store, spec, loads={"fay": 1, "cara": 1})
+    assert heavy.explain()["candidates"]["rank"] == {"0": 12.5, "1": 65.625, "2": 0.0, "4": 37.5}
+    assert heavy.owner == "bob"
+    # Without a load_weight the rank is the match: load does not count.
+    plain = pick(store, rule(strategy="load_weighted", load_weight=None))
+    # (bob holds 2 of 4 and fay 1: with a weight they would rank 65.625 and 37.5)
+    assert plain.explain()["candidates"]["rank"] == {"0": 12.5, "1": 87.5, "2": 0.0, "4": 75.0}
+    assert plain.reason == "load-weighted rank 87.5 (match x (1 - 0.0 x load/capacity))"
+
+
+def test_load_weighted_ties_go_to_the_lighter_load(store: Store) -> None:
+    spec = rule(match="fit_skip", strategy="load_weighted", load_weight=0.0)
+    result = pick(store, spec, loads={"cara": 1})
+    assert result.explain()["candidates"]["rank"]["3"] == 100.0
+    assert result.explain()["candidates"]["rank"]["4"] == 100.0
+    assert result.owner == "fay"  # the same rank, less load
+    result = pick(store, spec, loads={"fay": 1})
+    assert result.owner == "fay"  # the same rank and load (1 each): the later id
+
+
+def test_round_robin_takes_the_longest_waiting_then_the_first_id(store: Store) -> None:
+    spec = rule(match=None, strategy="round_robin")
+    first = pick(store, spec)
+    assert (first.owner, first.reason) == ("ann", "round robin: longest since the last assignment")
+    with store.begin(MONDAY) as tx:
+        change_load(tx.conn, "ann", 1, picked=MONDAY)
+        change_load(tx.conn, "bob", 0, picked=datetime(2026, 12, 6))
+    # never picked: cara, dan, fay; the first id of them
+    assert pick(store, spec).owner == "cara"
+
+
+# Ann is away 2026-12-01..03, dates in Shanghai (UTC+8).
+@pytest.mark.parametrize(
+    ("now", "away"),
+    [
+        (datetime(2026, 11, 30, 15, 59), False),  # 23:59 on 11-30 in Shanghai
+        (datetime(2026, 11, 30, 16, 0), True),  # 00:00 on 12-01: the first day
+        (datetime(2026, 12, 3, 15, 59), True),  # 23:59 on 12-03: the last day
+        (datetime(2026, 12, 3, 16, 0), False),  # 00:00 on 12-04
+    ],
+)
+def test_the_first_and_last_day_of_leave(store: Store, now: datetime, away: bool) -> None:
+    result = pick(store, rule(match=None, strategy="round_robin"), now=now)
+    ann = result.candidates[0]
+    assert ann.get("excluded") == ("on leave" if away else None)
+    assert result.owner == ("bob" if away else "ann")
+    keep = pick(store, rule(match=None, strategy="round_robin", skip_unavailable=False), now=now)
+    assert keep.owner == "ann" and "excluded" not in keep.candidates[0]
+
+
+def test_outside_working_hours_and_eligible_in_the_same_pool(store: Store) -> None:
+    evening = datetime(2026, 12, 7, 10, 0)  # 18:00 in Shanghai: dan's mornings are over
+    result = pick(store, rule("by_skill"), now=evening)
+    assert result.explain() == {
+        "owner": "cara",
+        "queue": None,
+        "reason": "best match 0.0",
+        "candidates": {
+            "user": ["bob", "cara", "dan", "ann"],
+            "load": [0, 0, 0, 0],
+            "capacity": [4, 2, None, 4],
+            "excluded": [None, None, 0, None],
+            "reasons": ["outside working hours"],
+            "chosen": 1,
+        },
+    }
+    # in the morning dan is there, but his skill (-0.2) is not enough; bob's 0.5 exactly is
+    morning = pick(store, rule("by_skill"), loads={"cara": 2})
+    assert morning.explain()["candidates"]["excluded"] == [None, 0, 1, None]
+    assert morning.explain()["candidates"]["reasons"] == [
+        "at capacity (2/2)",
+        "not eligible: candidate.skill >= 0.5",
+    ]
+    assert morning.owner == "bob"  # bob and ann tie at 0/4: the later id
+
+
+def test_one_shared_capacity_is_kept_once(store: Store) -> None:
+    result = pick(store, rule(match=None, candidates=Candidates(users=["ann", "bob"])))
+    assert result.explain()["candidates"]["capacity"] == 4
+    assert [row["capacity"] for row in result.candidates] == [4, 4]
+    assert expand_candidates({"user": [], "load": []}) == []
