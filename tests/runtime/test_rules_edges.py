@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from engine.bundle import Bundle
+from engine.bundle import Bundle, CompiledScoring
 from engine.spec import RoutingSpec
 from engine.spec.rules import Candidates
 from runtime.people import change_load
@@ -185,6 +185,14 @@ name: by_skill
 entity: lead
 candidates: {teams: [south, north]}
 eligible: "candidate.skill >= 0.5"
+fallback_queue: waiting
+---
+kind: routing
+version: 1
+name: by_power
+entity: lead
+candidates: {users: [bob, dan, fay]}
+eligible: "10.0 ** (candidate.skill * 1000) > 0"
 fallback_queue: waiting
 """
 
@@ -688,3 +696,43 @@ def test_one_shared_capacity_is_kept_once(store: Store) -> None:
     assert result.explain()["candidates"]["capacity"] == 4
     assert [row["capacity"] for row in result.candidates] == [4, 4]
     assert expand_candidates({"user": [], "load": []}) == []
+
+
+def test_an_eligible_rule_that_cannot_be_evaluated_refuses_with_the_error(store: Store) -> None:
+    result = pick(store, rule("by_power"))
+    reason = "not eligible: 10.0 ** (candidate.skill * 1000) > 0"
+    error = (
+        "cannot evaluate '10.0 ** (candidate.skill * 1000) > 0': "
+        "the result would be a number that is too large"
+    )
+    assert result.explain() == {
+        "owner": "dan",
+        "queue": None,
+        "reason": "best match 0.0",
+        "candidates": {
+            "user": ["bob", "dan", "fay"],
+            "load": [0, 0, 0],
+            "capacity": [4, None, None],
+            "excluded": [0, None, 0],
+            "reasons": [reason],
+            "error": {"0": error},
+            "chosen": 1,
+        },
+    }
+    assert result.candidates[0] == {
+        "user": "bob",
+        "load": 0,
+        "capacity": 4,
+        "error": error,
+        "excluded": reason,
+        "chosen": False,
+    }
+    assert "error" not in result.candidates[2]  # a missing skill is simply not eligible
+
+
+def test_a_model_compiled_with_other_features_is_refused() -> None:
+    model = bundle().scorings["quality"]
+    broken = CompiledScoring(model.spec, model.features[:2])
+    with pytest.raises(ValueError) as caught:
+        score(broken, {}, {})
+    assert str(caught.value) == "scoring 'quality' has 2 compiled features"
