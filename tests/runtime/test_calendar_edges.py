@@ -446,3 +446,25 @@ def test_local_date_of_a_bundle() -> None:
     bundle = fake_bundle()
     assert local_date(bundle, datetime(2026, 1, 5, 18, 29)) == date(2026, 1, 5)
     assert local_date(bundle, datetime(2026, 1, 5, 18, 30)) == date(2026, 1, 6)
+
+
+def test_one_working_second_is_working_time_too() -> None:
+    office = WorkingTime(Calendar(), "UTC")
+    second = working("1 working second")
+    monday_nine = datetime(2026, 1, 12, 9, 0)
+    assert office.add(SATURDAY, second) == monday_nine + timedelta(seconds=1)
+    assert add_duration(SATURDAY, second, Calendar(), "UTC") == monday_nine + timedelta(seconds=1)
+    friday_six = datetime(2026, 1, 9, 18, 0)
+    assert office.subtract(SATURDAY, second) == friday_six - timedelta(seconds=1)
+    assert subtract_duration(SATURDAY, second, Calendar(), "UTC") == (
+        friday_six - timedelta(seconds=1)
+    )
+    monday_ten = datetime(2026, 1, 12, 10, 0)
+    assert office.add(monday_ten, working("1 working day 1s")) == datetime(2026, 1, 13, 10, 0, 1)
+
+
+def test_counting_back_from_lunch_takes_the_morning() -> None:
+    kol = WorkingTime(HALVES, KOLKATA)
+    lunch = local(KOLKATA, 2026, 1, 5, 13, 15)
+    assert kol.subtract(lunch, working("1 working hour")) == local(KOLKATA, 2026, 1, 5, 12, 0)
+    assert kol.subtract(lunch, working("4 working hours")) == local(KOLKATA, 2026, 1, 2, 17, 30)

@@ -618,6 +618,8 @@ def test_load_weighted_rank_and_the_load_weight_default(store: Store) -> None:
     heavy = pick(store, spec, loads={"fay": 1, "cara": 1})
     assert heavy.explain()["candidates"]["rank"] == {"0": 12.5, "1": 65.625, "2": 0.0, "4": 37.5}
     assert heavy.owner == "bob"
+    heavier = pick(store, spec, loads={"fay": 1})  # 2 records, still counted as 1
+    assert heavier.explain()["candidates"]["rank"]["4"] == 37.5
     # Without a load_weight the rank is the match: load does not count.
     plain = pick(store, rule(strategy="load_weighted", load_weight=None))
     # (bob holds 2 of 4 and fay 1: with a weight they would rank 65.625 and 37.5)
