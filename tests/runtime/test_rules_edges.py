@@ -151,6 +151,17 @@ features:
 ---
 kind: scoring
 version: 1
+name: fit_strict
+entity: lead
+against: users
+missing: fail
+features:
+  region: {value: "region == candidate.region", weight: 1}
+  power: {value: "10.0 ** (candidate.skill * 1000) / 1e300", weight: 1, missing: zero}
+  skill: {value: "candidate.skill", weight: 2}
+---
+kind: scoring
+version: 1
 name: fit_skip
 entity: lead
 against: users
@@ -738,3 +749,77 @@ def test_a_model_compiled_with_other_features_is_refused() -> None:
     with pytest.raises(ValueError) as caught:
         score(broken, {}, {})
     assert str(caught.value) == "scoring 'quality' has 2 compiled features"
+
+
+def test_a_match_that_fails_or_errs_is_kept_with_its_breakdown(store: Store) -> None:
+    spec = rule(match="fit_strict", candidates=Candidates(users=["bob", "dan", "fay"]))
+    result = pick(store, spec)
+    error = (
+        "cannot evaluate '10.0 ** (candidate.skill * 1000) / 1e300': "
+        "the result would be a number that is too large"
+    )
+    assert result.explain() == {
+        "owner": "bob",
+        "queue": None,
+        "reason": "best match 50.0",
+        "candidates": {
+            "user": ["bob", "dan", "fay"],
+            "load": [0, 0, 0],
+            "capacity": [4, None, None],
+            "excluded": [None, None, None],
+            "reasons": [],
+            "scored": [0, 1, 2],
+            "match": [50.0, 0.0, None],
+            "features": {
+                "feature": ["region", "power", "skill"],
+                "weight": [1.0, 1.0, 2.0],
+                "value": [[1.0, 0.0, 0.5], [0.0, 0.0, 0.0], [1.0, 0.0, None]],
+                "contribution": [[25.0, 0.0, 25.0], [0.0, 0.0, 0.0], [25.0, 0.0, 0.0]],
+                "missing": {"0": [1], "2": [1, 2]},
+                "error": {"0": {"1": error}},
+                "failed": [2],
+            },
+            "chosen": 0,
+        },
+    }
+    bob, dan, fay = result.candidates
+    assert bob["features"][1] == {
+        "feature": "power",
+        "title": "",
+        "value": 0.0,
+        "weight": 1.0,
+        "contribution": 0.0,
+        "missing": True,
+        "error": error,
+    }
+    assert [f["missing"] for f in dan["features"]] == [False, False, False]
+    assert all("error" not in f for f in dan["features"])
+    # fay's skill is missing under `fail`: no match, the breakdown stops there
+    assert fay["match"] is None and fay["chosen"] is False
+    assert fay["features"] == [
+        {
+            "feature": "region",
+            "title": "",
+            "value": 1.0,
+            "weight": 1.0,
+            "contribution": 25.0,
+            "missing": False,
+        },
+        {
+            "feature": "power",
+            "title": "",
+            "value": 0.0,
+            "weight": 1.0,
+            "contribution": 0.0,
+            "missing": True,
+        },
+        {"feature": "skill", "value": None, "missing": True, "error": None},
+    ]
+    # with a threshold a candidate without a match is below it
+    queued = pick(
+        store, rule(match="fit_strict", threshold=40, candidates=Candidates(users=["dan", "fay"]))
+    )
+    assert queued.explain()["candidates"]["reasons"] == [
+        "match 0.0 is below the threshold 40",
+        "match None is below the threshold 40",
+    ]
