@@ -32,10 +32,10 @@ HALVES = Calendar(hours=["09:30-13:00", "13:30-18:00"])  # 8 working hours, Mon-
 EVERY_DAY = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
-@pytest.fixture(autouse=True, params=["UTC", NEW_YORK])
+@pytest.fixture(autouse=True, params=["UTC", NEW_YORK, "Asia/Tokyo"])
 def machine_zone(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Run every test with the machine's own time zone in UTC and in New York: the
-    calendar must never read it (a naive `astimezone` would)."""
+    """Run every test with the machine's own time zone in UTC, behind it (New York) and
+    ahead of it (Tokyo): the calendar must never read it (a naive `astimezone` would)."""
     monkeypatch.setenv("TZ", request.param)
     time.tzset()
     yield str(request.param)
@@ -468,3 +468,29 @@ def test_counting_back_from_lunch_takes_the_morning() -> None:
     lunch = local(KOLKATA, 2026, 1, 5, 13, 15)
     assert kol.subtract(lunch, working("1 working hour")) == local(KOLKATA, 2026, 1, 5, 12, 0)
     assert kol.subtract(lunch, working("4 working hours")) == local(KOLKATA, 2026, 1, 2, 17, 30)
+
+
+def test_a_business_day_that_is_already_tomorrow_on_the_machine() -> None:
+    # 16:00 UTC on Monday is 11:00 in New York (and already Tuesday 01:00 in Tokyo).
+    office = Calendar(hours=["09:00-17:00"])
+    monday = datetime(2026, 1, 5, 16, 0)
+    assert add_duration(monday, working("2 working hours"), office, NEW_YORK) == datetime(
+        2026, 1, 5, 18, 0
+    )
+    assert working_seconds_between(monday, datetime(2026, 1, 5, 20, 0), office, NEW_YORK) == (
+        4 * 3600.0
+    )
+    assert subtract_duration(
+        datetime(2026, 1, 5, 20, 0), working("1 working hour"), office, NEW_YORK
+    ) == datetime(2026, 1, 5, 19, 0)
+
+
+def test_minutes_up_to_59_and_the_no_working_time_message() -> None:
+    edge = Calendar.model_construct(weekdays=["mon"], hours=["09:59-17:59"], holidays=[])
+    assert WorkingTime(edge, "UTC").plan.hours == ((599, 1079),)
+    none = Calendar.model_construct(weekdays=[], hours=["09:00-17:00"], holidays=[])
+    with pytest.raises(ValueError) as caught:
+        WorkingTime(none, "UTC").add(SATURDAY, working("1 working hour"))
+    assert str(caught.value) == (
+        "the calendar has no working time (it needs at least one weekday and one hours range)"
+    )
