@@ -494,3 +494,18 @@ def test_minutes_up_to_59_and_the_no_working_time_message() -> None:
     assert str(caught.value) == (
         "the calendar has no working time (it needs at least one weekday and one hours range)"
     )
+
+
+def test_evening_hours_in_utc_on_a_machine_behind_it() -> None:
+    # 20:00 UTC on Monday is already Tuesday 05:00 in Tokyo, still 15:00 in New York.
+    evenings = Calendar(hours=["18:00-24:00"])
+    monday = datetime(2026, 1, 5, 20, 0)
+    assert add_duration(monday, working("2 working hours"), evenings, "UTC") == datetime(
+        2026, 1, 5, 22, 0
+    )
+    assert working_seconds_between(monday, datetime(2026, 1, 6, 19, 0), evenings, "UTC") == (
+        5 * 3600.0
+    )
+    assert subtract_duration(
+        datetime(2026, 1, 6, 19, 0), working("2 working hours"), evenings, "UTC"
+    ) == datetime(2026, 1, 5, 23, 0)
