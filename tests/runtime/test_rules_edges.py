@@ -205,6 +205,15 @@ entity: lead
 candidates: {users: [bob, dan, fay]}
 eligible: "10.0 ** (candidate.skill * 1000) > 0"
 fallback_queue: waiting
+---
+kind: routing
+version: 1
+name: by_absence
+entity: lead
+candidates: {users: [ann, bob, dan]}
+eligible: "not candidate.available"
+skip_unavailable: false
+fallback_queue: waiting
 """
 
 FILES = {
@@ -823,3 +832,22 @@ def test_a_match_that_fails_or_errs_is_kept_with_its_breakdown(store: Store) -> 
         "match 0.0 is below the threshold 40",
         "match None is below the threshold 40",
     ]
+
+
+def test_candidate_available_is_false_for_leave_or_off_hours(store: Store) -> None:
+    # 2026-12-02 10:00 in Shanghai: ann is on leave; 20:00: dan's mornings are over.
+    on_leave = pick(store, rule("by_absence"), now=datetime(2026, 12, 2, 2, 0))
+    assert on_leave.explain()["candidates"]["excluded"] == [None, 0, 0]
+    evening = pick(store, rule("by_absence"), now=datetime(2026, 12, 7, 12, 0))
+    assert evening.explain()["candidates"]["excluded"] == [0, 0, None]
+    assert evening.owner == "dan"
+
+
+def test_a_rule_without_candidates_queues_the_record(store: Store) -> None:
+    result = pick(store, rule(match=None, candidates=Candidates(users=["ghost"])))
+    assert result.explain() == {
+        "owner": None,
+        "queue": "waiting",
+        "reason": "no candidate passed; waiting in queue 'waiting'",
+        "candidates": {"user": [], "load": [], "capacity": None, "excluded": [], "reasons": []},
+    }
