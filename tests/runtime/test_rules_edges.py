@@ -382,6 +382,8 @@ def test_missing_fail_stops_at_the_missing_feature() -> None:
         },
         {"feature": "rating", "value": None, "missing": True, "error": None},
     ]
+    thirds = scored("failing", size=55, urgent=True)
+    assert thirds.contributions == [18.333333, 0.0]  # 100 * 0.55 / 3, to 6 places
     complete = scored("failing", size=60, urgent=True, rating=0.3)
     assert (complete.score, complete.contributions) == (63.333333, [20.0, 10.0, 33.333333])
 
