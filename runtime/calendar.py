@@ -158,7 +158,7 @@ def _consume(plan: _Plan, start: datetime, seconds: float) -> datetime:
             if remaining <= available:
                 return origin + timedelta(seconds=remaining)
             remaining -= available
-    raise AssertionError("unreachable")  # pragma: no cover - _days_from raises first
+    raise AssertionError("unreachable")  # pragma: no cover, no mutate - _days_from raises
 
 
 def _consume_back(plan: _Plan, end: datetime, seconds: float) -> datetime:
@@ -173,7 +173,7 @@ def _consume_back(plan: _Plan, end: datetime, seconds: float) -> datetime:
             if remaining <= available:
                 return origin - timedelta(seconds=remaining)
             remaining -= available
-    raise AssertionError("unreachable")  # pragma: no cover - _days_back raises first
+    raise AssertionError("unreachable")  # pragma: no cover, no mutate - _days_back raises
 
 
 def _shift_days(plan: _Plan, at: datetime, days: int) -> datetime:

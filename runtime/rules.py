@@ -210,7 +210,16 @@ def _evaluate(m: _Model, r: Mapping[str, Any], c: Mapping[str, Any]) -> _Evaluat
                 parts.append(0.0)
                 if error is not None:
                     errors = {**(errors or {}), str(i): error}
-                return None, values, parts, missing, errors, True
+                # No score: each contribution is its share of all the declared weights.
+                declared_sum = sum(m.weights)
+                return (
+                    None,
+                    values,
+                    [round(p / declared_sum, 6) for p in parts],
+                    missing,
+                    errors,
+                    True,
+                )
             if policy == "skip":
                 weight = 0.0
             used = policy.value if isinstance(policy, MissingPolicy) else 0.0
