@@ -19,6 +19,7 @@ TZ_DEPENDENT = frozenset(
         "tests/runtime/test_metrics.py",
         "tests/runtime/test_triggers.py",
         "tests/runtime/test_cov_tick.py",
+        "tests/runtime/test_cov_alert_pending.py",
         "tests/test_sopflow_test.py",
         "tests/api/test_times_and_schedules.py",
         "tests/conformance/test_conformance.py",
