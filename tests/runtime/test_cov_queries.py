@@ -16,7 +16,9 @@ from runtime.queries import (
     RecordQuery,
     field_filters,
     list_records,
+    queue_sizes,
     readable_fields,
+    sort_keys,
 )
 from runtime.store import Store
 
@@ -133,3 +135,49 @@ def test_every_problem_is_reported_at_once(setup: tuple[Runtime, Bundle]) -> Non
         field_filters(form, readable_fields(form), {"prise": ["1"], "active": ["2"]})
     assert [p.code for p in caught.value.problems] == ["unknown-field", "bad-value"]
     assert "did you mean 'price'" in caught.value.problems[0].message
+
+
+def test_sorting_on_typed_fields_with_a_blank_part_skipped(
+    setup: tuple[Runtime, Bundle], store: Store
+) -> None:
+    _, bundle = setup
+    form = bundle.forms["item"]
+    keys = sort_keys(readable_fields(form), "-field.price, ,+due")
+    assert [(k.name, k.descending, k.type) for k in keys] == [
+        ("price", True, "decimal"),
+        ("due", False, "date"),
+    ]
+    keys = sort_keys(readable_fields(form), "-field.price,field.due")
+    with store.read() as conn:
+        page = list_records(conn, bundle, RecordQuery(("item",), sort=keys))
+    assert [v.data["name"] for v in page.items] == ["one", "two", "three"]
+    with store.read() as conn:
+        by_date = list_records(
+            conn,
+            bundle,
+            RecordQuery(("item",), sort=sort_keys(readable_fields(form), "-field.due")),
+        )
+    assert [v.data["name"] for v in by_date.items] == ["three", "two", "one"]
+
+
+def test_sort_keys_that_do_not_fit_are_named(setup: tuple[Runtime, Bundle]) -> None:
+    _, bundle = setup
+    form = bundle.forms["item"]
+    with pytest.raises(QueryError) as caught:
+        sort_keys(readable_fields(form), "field.prise,field.tags,created_at")
+    problems = [(p.code, p.message) for p in caught.value.problems]
+    assert problems[1] == ("bad-sort", "'tags' holds a list; it has no order")
+    assert problems[0][0] == "unknown-sort"
+    assert problems[0][1].startswith("cannot sort on 'field.prise' (did you mean 'field.price'?)")
+
+
+def test_no_entity_lists_nothing_and_no_queue_counts_nothing(
+    setup: tuple[Runtime, Bundle], store: Store
+) -> None:
+    _, bundle = setup
+    with store.read() as conn:
+        page = list_records(conn, bundle, RecordQuery(()))
+        assert (page.items, page.total, page.next) == ([], 0, None)
+        assert queue_sizes(conn, ["q1", "q2"], []) == {"q1": 0, "q2": 0}
+        assert queue_sizes(conn, [], ["item"]) == {}
+        assert queue_sizes(conn, ["q1"], ["item"]) == {"q1": 0}
