@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint format bench schema validate clean db mutation
+.PHONY: help venv run test test-tz coverage-report accept-golden lint format bench schema validate clean db mutation
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,9 +26,26 @@ venv: $(STAMP) ## Create .venv and install sopflow with its dev tools (done by e
 run: $(STAMP) ## Serve the default bundle on SQLite in var/ (prints the URL and a first token)
 	$(BIN)/sopflow serve $(DEFINITIONS) --host $(HOST) --port $(PORT) --log-format text
 
-test: $(STAMP) ## Run the whole test suite (SQLite and PostgreSQL; starts PostgreSQL if needed)
+# The suite runs under coverage (branches, the `sopflow serve` subprocess included; settings in
+# pyproject's [tool.coverage.*]); scripts/check_coverage.py fails under each package's floor.
+test: $(STAMP) ## Run the whole test suite under branch coverage (SQLite and PostgreSQL)
 	@sh scripts/ensure-postgres.sh
-	$(BIN)/python -m pytest -q
+	@rm -f .coverage .coverage.* coverage.json
+	$(BIN)/python -m coverage run -m pytest -q
+	@$(BIN)/python -m coverage combine -q
+	@$(BIN)/python -m coverage json -q -o coverage.json
+	$(BIN)/python scripts/check_coverage.py coverage.json
+
+test-tz: $(STAMP) ## Run the time-zone dependent tests (marker tz) again under TZ=America/New_York
+	@sh scripts/ensure-postgres.sh
+	TZ=America/New_York $(BIN)/python -m pytest -q -p no:cacheprovider -m tz
+
+coverage-report: ## Show the missing lines and branches of the last `make test`, least covered first
+	$(BIN)/python -m coverage report --show-missing
+
+accept-golden: ## Accept reviewed golden diagnostics (tests/fixtures/definitions/**/expected.txt.new)
+	@find tests/fixtures/definitions -name expected.txt.new | while read -r f; do \
+		mv "$$f" "$${f%.new}" && echo "accepted $${f%.new}"; done
 
 # Mutation testing is slow (minutes a target) and not part of `make test`: docs/testing.md.
 TARGET ?= all
@@ -62,4 +79,4 @@ schema: $(STAMP) ## Write the JSON Schema of definition files to schema/sopflow.
 	$(BIN)/sopflow schema --out schema/sopflow.schema.json
 
 clean: ## Remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis mutants .coverage .coverage.* coverage.json htmlcov

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tz_files import TZ_DEPENDENT
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "tests" / "fixtures" / "definitions"
@@ -25,3 +26,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("valid_case", [_param(c) for c in cases("valid")])
     if "invalid_case" in metafunc.fixturenames:
         metafunc.parametrize("invalid_case", [_param(c) for c in cases("invalid")])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of the files in tz_files.TZ_DEPENDENT `tz` (`make test-tz` reruns them)."""
+    for item in items:
+        if item.path.relative_to(REPO).as_posix() in TZ_DEPENDENT:
+            item.add_marker(pytest.mark.tz)

@@ -60,7 +60,7 @@ def test_failures_read_like_diagnostics_at_the_line_of_the_expectation(tmp_path:
     lines = [line.replace(f"{root}/", "") for line in out.splitlines()]
     expected = (FIXTURES / "failing.expected").read_text().splitlines()
     assert lines[:-1] == expected
-    assert SUMMARY.match(lines[-1]) and lines[-1].startswith("0 passed, 2 failed")
+    assert SUMMARY.match(lines[-1]) and lines[-1].startswith("0 passed, 3 failed")
 
 
 def test_a_case_is_isolated_from_the_one_before(tmp_path: Path) -> None:
@@ -133,12 +133,14 @@ def test_junit_report(tmp_path: Path) -> None:
     assert code == 1
     suites = ET.parse(report).getroot()
     assert suites.tag == "testsuites"
-    assert (suites.get("tests"), suites.get("failures")) == ("2", "2")
+    assert (suites.get("tests"), suites.get("failures")) == ("3", "3")
     cases = suites.findall("testsuite/testcase")
     assert [c.get("name") for c in cases] == [
         "every kind of expectation can fail",
         "a refusal that does not match what the test expects",
+        "who may do what, as the test gets it wrong",
     ]
+    assert [len(c.findall("failure")) for c in cases[1:]] == [5, 4]
     first = cases[0].findall("failure")
     assert len(first) == 23
     assert first[0].get("type") == "owner"

@@ -7,14 +7,16 @@ Each folder under tests/fixtures/definitions/ is one bundle, compiled with
 - invalid/<case>/: renders exactly the lines of its expected.txt, in the compiler's order.
   A case with only warnings (warnings_only) must still give a bundle.
 
-Regenerate expected.txt after a deliberate message change with
-`SOPFLOW_REGEN_GOLDEN=1 .venv/bin/pytest tests/compiler/test_golden.py`, then read
-every changed line before committing it.
+expected.txt is reviewed text, never rewritten by a test run. After a deliberate message change,
+`SOPFLOW_REGEN_GOLDEN=1 .venv/bin/pytest tests/compiler/test_golden.py` writes what the compiler
+says now next to it as expected.txt.new and fails with the unified diff; read every changed line,
+then `make accept-golden` moves the .new files into place (docs/testing.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import os
 import shutil
 from pathlib import Path
@@ -210,15 +212,42 @@ def test_alerts_schedules_and_forecast() -> None:
 # --- invalid bundles -------------------------------------------------------------------------
 
 
+def golden_diff(expected_file: Path, expected: list[str], actual: list[str]) -> str:
+    """Return the unified diff from the reviewed expected.txt to what the compiler says now."""
+    name = expected_file.parent.name
+    return "\n".join(
+        difflib.unified_diff(
+            expected, actual, f"{name}/expected.txt", f"{name}/expected.txt.new", lineterm=""
+        )
+    )
+
+
+def check_golden(expected_file: Path, actual: list[str], regen: bool) -> None:
+    """Fail with a unified diff unless `actual` is exactly expected_file's lines.
+
+    With `regen`, a differing `actual` is also written to expected.txt.new for review (the
+    reviewed file itself is never touched); a stale .new is removed once the two agree.
+    """
+    new_file = expected_file.with_name(expected_file.name + ".new")
+    expected = expected_file.read_text(encoding="utf-8").splitlines()
+    if actual == expected:
+        new_file.unlink(missing_ok=True)
+        return
+    diff = golden_diff(expected_file, expected, actual)
+    if regen:
+        new_file.write_text("".join(f"{line}\n" for line in actual), encoding="utf-8")
+        pytest.fail(f"wrote {new_file.name}; review the diff, then `make accept-golden`:\n{diff}")
+    pytest.fail(f"diagnostics differ from the reviewed expected.txt:\n{diff}")
+
+
 def test_invalid_case_reports_exactly_the_expected_diagnostics(invalid_case: Path) -> None:
     result = compile_case(invalid_case)
     actual = [d.render() for d in result.diagnostics]
     expected_file = invalid_case / "expected.txt"
-    if REGEN:
-        expected_file.write_text("".join(f"{line}\n" for line in actual), encoding="utf-8")
-    expected = expected_file.read_text(encoding="utf-8").splitlines()
-    assert expected, "an invalid case must expect at least one diagnostic"
-    assert actual == expected
+    assert expected_file.read_text(encoding="utf-8").splitlines(), (
+        "an invalid case must expect at least one diagnostic"
+    )
+    check_golden(expected_file, actual, REGEN)
     has_errors = any(d.severity is Severity.ERROR for d in result.diagnostics)
     assert (result.bundle is None) is has_errors
 
@@ -251,3 +280,43 @@ def test_not_utf8_fixture_is_still_gbk() -> None:
     with pytest.raises(UnicodeDecodeError):
         raw.decode("utf-8")
     assert "药店线索" in raw.decode("gbk")  # an editor must not have re-encoded it
+
+
+# --- the golden check itself -------------------------------------------------------------------
+
+
+def test_golden_regeneration_writes_new_and_fails_with_the_diff(tmp_path: Path) -> None:
+    case = tmp_path / "case"
+    case.mkdir()
+    expected = case / "expected.txt"
+    expected.write_text("a.yaml:1:1: error[x]: old\nb.yaml:2:2: error[y]: same\n", encoding="utf-8")
+    actual = ["a.yaml:1:1: error[x]: new", "b.yaml:2:2: error[y]: same"]
+    with pytest.raises(pytest.fail.Exception) as failed:
+        check_golden(expected, actual, regen=True)
+    message = str(failed.value)
+    assert "wrote expected.txt.new" in message
+    assert "--- case/expected.txt\n+++ case/expected.txt.new\n" in message
+    assert "\n-a.yaml:1:1: error[x]: old\n+a.yaml:1:1: error[x]: new\n" in message
+    assert expected.read_text(encoding="utf-8").startswith("a.yaml:1:1: error[x]: old")
+    assert (case / "expected.txt.new").read_text(encoding="utf-8") == (
+        "a.yaml:1:1: error[x]: new\nb.yaml:2:2: error[y]: same\n"
+    )
+    with pytest.raises(pytest.fail.Exception) as again:
+        check_golden(expected, actual, regen=False)  # not accepted yet: still fails
+    assert "differ from the reviewed expected.txt" in str(again.value)
+    (case / "expected.txt.new").replace(expected)  # what `make accept-golden` does
+    check_golden(expected, actual, regen=True)
+    assert not (case / "expected.txt.new").exists()
+
+
+def test_golden_check_removes_a_stale_new_file_once_they_agree(tmp_path: Path) -> None:
+    expected = tmp_path / "expected.txt"
+    expected.write_text("x.yaml:1:1: error[x]: same\n", encoding="utf-8")
+    stale = tmp_path / "expected.txt.new"
+    stale.write_text("old proposal\n", encoding="utf-8")
+    check_golden(expected, ["x.yaml:1:1: error[x]: same"], regen=False)
+    assert not stale.exists()
+
+
+def test_no_unreviewed_golden_file_is_left_behind() -> None:
+    assert sorted(p.parent.name for p in FIXTURES.rglob("expected.txt.new")) == []

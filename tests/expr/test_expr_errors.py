@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from expr_scopes import NO_NOW, SCOPE, SMALL
+from expr_scopes import CONTEXT, NO_NOW, SCOPE, SMALL
 
 from engine.expr import (
     ExpressionError,
@@ -269,11 +269,29 @@ def test_expect_bool_rejects_a_number() -> None:
     ]
 
 
+B, A = ExprType.BOOL, ExprType.ANY
+
+
 @pytest.mark.parametrize(
-    "source", ["score > 1", "tier == 'VIP' or extra", "'invoice' in keywords", "None", "extra"]
+    ("source", "static", "record", "result"),
+    [
+        ("score > 1", B, {"score": 2}, True),
+        ("score > 1", B, {"score": 1}, False),
+        ("tier == 'VIP' or extra", A, {"tier": "normal", "extra": True}, True),
+        ("tier == 'VIP' or extra", A, {"tier": "VIP", "extra": None}, True),
+        ("tier == 'VIP' or extra", A, {"tier": "normal", "extra": None}, None),
+        ("'invoice' in keywords", B, {"keywords": ["invoice"]}, True),
+        ("'invoice' in keywords", B, {"keywords": ["late"]}, False),
+        ("None", ExprType.NULL, {}, None),
+        ("extra", A, {"extra": False}, False),
+    ],
 )
-def test_expect_bool_accepts_conditions(source: str) -> None:
-    compile_expression(source, SCOPE, expect=ExprType.BOOL)
+def test_expect_bool_accepts_conditions(
+    source: str, static: ExprType, record: dict[str, object], result: object
+) -> None:
+    expr = compile_expression(source, SCOPE, expect=ExprType.BOOL)
+    assert expr.type == static
+    assert expr(record, CONTEXT) is result
 
 
 def test_offsets_point_into_multiline_sources() -> None:
