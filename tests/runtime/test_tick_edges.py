@@ -60,9 +60,29 @@ START = datetime(2026, 1, 5, 9, 0)
 DUE = START + timedelta(hours=1)
 
 
-def _bundle(tmp: Path) -> Bundle:
+METRIC = """
+---
+kind: metric
+version: 1
+name: avg_stock
+entity: deal
+measure: avg
+of: stock
+---
+kind: alert
+version: 1
+name: thin
+metric: avg_stock
+when: "value < 20"
+resolve_when: "value >= 30"
+for: 1h
+severity: high
+"""
+
+
+def _bundle(tmp: Path, extra: str = "") -> Bundle:
     (tmp / "b").mkdir()
-    (tmp / "b" / "bundle.yaml").write_text(BUNDLE)
+    (tmp / "b" / "bundle.yaml").write_text(BUNDLE + extra)
     result = compile_bundle(tmp / "b")
     assert result.bundle is not None, [d.render() for d in result.diagnostics]
     return result.bundle
@@ -175,3 +195,44 @@ def test_metric_alerts_are_checked_every_metric_alert_every(
     rt.tick(START + 2 * step - timedelta(microseconds=1))
     rt.tick(START + 2 * step)
     assert checked == [START, START + step, START + 2 * step]
+
+
+def test_a_metric_alert_goes_pending_fires_at_for_and_resolves_past_its_band(
+    store: Store, tmp_path: Path
+) -> None:
+    rt = Runtime(_bundle(tmp_path, METRIC), store, FakeClock(START), evidence_dir=tmp_path / "ev")
+    deal = rt.create("deal", {"stock": 10}, actor="li.wei")
+    assert rt.tick(START).alerts == {"pending": 1}
+    [alert] = rt.alerts(rule="thin")
+    assert {k: alert[k] for k in ("dedup_key", "record_id", "state", "severity", "values")} == {
+        "dedup_key": "thin:all",
+        "record_id": None,
+        "state": "pending",
+        "severity": "high",
+        "values": {"value": 10.0, "avg_stock": 10.0, "count": 1},
+    }
+    rt.update(deal.id, {"stock": 25}, actor="li.wei")  # between when and resolve_when
+    rt.clock.set(DUE)
+    # The `for:` timer finds the group but `when` no longer holds: cancelled.
+    assert rt.tick(DUE).alerts == {"cancelled": 1}
+    rt.update(deal.id, {"stock": 12}, actor="li.wei")
+    later = DUE + ticking.METRIC_ALERT_EVERY
+    rt.clock.set(later)
+    assert rt.tick(later).alerts == {"pending": 1}
+    fire = later + timedelta(hours=1)
+    rt.clock.set(fire)
+    report = rt.tick(fire)
+    assert report.alerts == {"firing": 1}
+    [firing, cancelled] = rt.alerts(rule="thin")
+    assert (firing["state"], firing["fired_at"]) == ("firing", "2026-01-05T11:01:00+00:00")
+    assert firing["values"] == {"value": 12.0, "avg_stock": 12.0, "count": 1}
+    assert (cancelled["state"], cancelled["fired_at"]) == ("resolved", None)
+    rt.update(deal.id, {"stock": 29}, actor="li.wei")
+    step = fire + ticking.METRIC_ALERT_EVERY
+    rt.clock.set(step)
+    assert rt.tick(step).alerts == {}  # inside the band: still firing
+    rt.update(deal.id, {"stock": 30}, actor="li.wei")
+    step += ticking.METRIC_ALERT_EVERY
+    rt.clock.set(step)
+    assert rt.tick(step).alerts == {"resolved": 1}
+    assert [a["state"] for a in rt.alerts(rule="thin")] == ["resolved", "resolved"]
