@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from engine.compiler.pipeline import compile_bundle
+from runtime import alerts
 from runtime.clock import FakeClock
 from runtime.core import Runtime
 from runtime.errors import Invalid, NotFound
@@ -47,6 +48,16 @@ when: "stock < 5"
 resolve_when: "stock >= 8"
 dedup_key: "{{ sku }}"
 cooldown: 2h
+actions:
+  - notify: {to: "user:wang.fang", template: ping}
+on_resolve:
+  - notify: {to: owner, template: ping}
+---
+kind: notification
+version: 1
+name: ping
+subject: ping
+body: ping
 """
 
 START = datetime(2026, 1, 5, 9, 0)
@@ -287,3 +298,45 @@ def test_listing_is_newest_first_and_filters_by_rule_and_state(rt: Runtime) -> N
     assert [x["dedup_key"] for x in rt.alerts(rule="empty")] == ["empty:B", "empty:A"]
     assert [x["dedup_key"] for x in rt.alerts(state="pending")] == [f"low:{b.id}", f"low:{a.id}"]
     assert [x["dedup_key"] for x in rt.alerts(rule="low", state="firing")] == []
+
+
+def test_a_condition_that_cannot_be_evaluated_neither_fires_nor_resolves(rt: Runtime) -> None:
+    item = rt.create("item", {"sku": "A", "stock": 4}, actor="li.wei")
+    blank = rt.create("item", {"sku": "B"}, actor="li.wei")
+    assert states(rt, "empty") == [("empty:A", "firing")]
+    rt.update(item.id, {"stock": None}, actor="li.wei")
+    # `when` fails: the pending alert is cancelled; `resolve_when` fails: still firing.
+    assert states(rt, "low") == [(f"low:{item.id}", "resolved")]
+    assert states(rt, "empty") == [("empty:A", "firing")]
+    assert kinds(rt, blank.id) == [] and kinds(rt, blank.id, "empty") == []
+
+
+def test_who_an_alert_notifies(rt: Runtime, store: Store) -> None:
+    item = rt.create("item", {"sku": "A", "stock": 1}, actor="li.wei")
+    [empty] = rt.alerts(rule="empty")
+    [low] = rt.alerts(rule="low")
+    bundle = rt.bundle
+    assert alerts.notify_targets(bundle.alerts["empty"]) == ["user:wang.fang", "owner"]
+    assert alerts.notify_targets(bundle.alerts["low"]) == []
+    with store.read() as conn:
+        assert alerts.notified(conn, bundle, empty) == ["wang.fang", "li.wei"]
+        assert alerts.notified(conn, bundle, low) == []
+        assert alerts.notified(conn, bundle, {**empty, "rule": "gone"}) == []
+        assert alerts.notified(conn, bundle, {**empty, "record_id": "nope"}) == ["wang.fang"]
+        assert alerts.notified(conn, bundle, {**empty, "record_id": None}) == ["wang.fang"]
+        assert alerts.notifying(conn, bundle, [low, empty], "li.wei") == [empty]
+        assert alerts.notifying(conn, bundle, [low, empty], "nobody") == []
+        assert alerts.fired_since(conn, START) == 1
+        assert alerts.fired_since(conn, START + timedelta(microseconds=1)) == 0
+    assert item.owner == "li.wei"
+
+
+def test_a_dedup_key_is_the_rule_and_the_rendered_template_cut_at_512() -> None:
+    from engine.spec import AlertSpec
+
+    spec = AlertSpec.model_construct(name="r", dedup_key="{{ sku }}-x")
+    assert alerts.key_of(spec, {"sku": "A"}, "rec") == "r:A-x"
+    assert alerts.key_of(spec, {"sku": "y" * 600}, "rec") == "r:" + "y" * 510
+    plain = AlertSpec.model_construct(name="r", dedup_key=None)
+    assert alerts.key_of(plain, {"sku": "A"}, "rec") == "r:rec"
+    assert alerts.key_of(plain, {}, "z" * 600) == "r:" + "z" * 510
