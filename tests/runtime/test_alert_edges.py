@@ -331,12 +331,9 @@ def test_who_an_alert_notifies(rt: Runtime, store: Store) -> None:
     assert item.owner == "li.wei"
 
 
-def test_a_dedup_key_is_the_rule_and_the_rendered_template_cut_at_512() -> None:
-    from engine.spec import AlertSpec
-
-    spec = AlertSpec.model_construct(name="r", dedup_key="{{ sku }}-x")
-    assert alerts.key_of(spec, {"sku": "A"}, "rec") == "r:A-x"
-    assert alerts.key_of(spec, {"sku": "y" * 600}, "rec") == "r:" + "y" * 510
-    plain = AlertSpec.model_construct(name="r", dedup_key=None)
-    assert alerts.key_of(plain, {"sku": "A"}, "rec") == "r:rec"
-    assert alerts.key_of(plain, {}, "z" * 600) == "r:" + "z" * 510
+def test_a_dedup_key_is_the_rule_and_the_rendered_template_cut_at_512(rt: Runtime) -> None:
+    empty, low = rt.bundle.alerts["empty"], rt.bundle.alerts["low"]
+    assert alerts.key_of(empty, {"sku": "A"}, "rec") == "empty:A"
+    assert alerts.key_of(empty, {"sku": "y" * 600}, "rec") == "empty:" + "y" * 506
+    assert alerts.key_of(low, {"sku": "A"}, "rec") == "low:rec"
+    assert alerts.key_of(low, {}, "z" * 600) == "low:" + "z" * 508
