@@ -337,3 +337,19 @@ def test_a_dedup_key_is_the_rule_and_the_rendered_template_cut_at_512(rt: Runtim
     assert alerts.key_of(empty, {"sku": "y" * 600}, "rec") == "empty:" + "y" * 506
     assert alerts.key_of(low, {"sku": "A"}, "rec") == "low:rec"
     assert alerts.key_of(low, {}, "z" * 600) == "low:" + "z" * 508
+
+
+def test_alert_events_carry_their_whole_payloads(rt: Runtime) -> None:
+    item = rt.create("item", {"sku": "A", "stock": 4}, actor="li.wei")
+    rt.update(item.id, {"stock": 10}, actor="li.wei")
+    ids = {a["rule"]: a["id"] for a in rt.alerts()}
+    details = [
+        (e["kind"], e["detail"]) for e in rt.events(item.id) if str(e["kind"]).startswith("alert_")
+    ]
+    low, empty = f"low:{item.id}", "empty:A"
+    assert details == [
+        ("alert_pending", {"rule": "low", "key": low, "id": ids["low"]}),
+        ("alert_fired", {"rule": "empty", "key": empty, "values": {"stock": 4}}),
+        ("alert_cancelled", {"rule": "low", "key": low}),
+        ("alert_resolved", {"rule": "empty", "key": empty, "values": {"stock": 10}}),
+    ]
