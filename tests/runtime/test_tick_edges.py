@@ -236,3 +236,19 @@ def test_a_metric_alert_goes_pending_fires_at_for_and_resolves_past_its_band(
     rt.clock.set(step)
     assert rt.tick(step).alerts == {"resolved": 1}
     assert [a["state"] for a in rt.alerts(rule="thin")] == ["resolved", "resolved"]
+
+
+def test_due_timers_fire_oldest_first_whatever_their_insertion_order(
+    rt: Runtime, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with store.begin(START) as tx:
+        timers.add(tx, load.WINDOW, START + timedelta(minutes=2), record_id="late")
+        timers.add(tx, load.WINDOW, START + timedelta(minutes=1), record_id="early")
+        timers.add(tx, load.WINDOW, START + timedelta(minutes=1), record_id="tie")
+        timers.add(tx, load.WINDOW, START + timedelta(minutes=3), record_id="not-yet")
+    seen: list[str | None] = []
+    monkeypatch.setattr(load, "window_ended", lambda unit, record_id: seen.append(record_id))
+    now = START + timedelta(minutes=2)
+    rt.clock.set(now)
+    assert rt.tick(now, batch=1).timers == 3
+    assert seen == ["early", "tie", "late"]
