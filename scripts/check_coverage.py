@@ -13,7 +13,7 @@ from pathlib import Path
 # Issue 15's targets; FLOORS is the gate: the measured figure rounded down where the target is
 # not reached yet (docs/testing.md has the figures). Raise a floor as tests land, never lower it.
 TARGETS: dict[str, float] = {"engine": 95.0, "runtime": 90.0, "api": 90.0}
-FLOORS: dict[str, float] = {"engine": 91.0, "runtime": 89.0, "api": 90.0}
+FLOORS: dict[str, float] = {"engine": 93.0, "runtime": 90.0, "api": 90.0}
 LEAST = 12  # how many of the least-covered files to list
 
 
