@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +12,13 @@ from sqlalchemy import func, select
 from engine.bundle import Bundle
 from engine.spec.testing import ACTIONS, Step, TestSpec, TickStep
 from engine.testfiles import TestCase
-from runtime.clock import FakeClock
+from runtime.clock import FakeClock, utc
 from runtime.core import Runtime
 from runtime.errors import CommandError, Conflict, Forbidden, Invalid, NotFound, Refused
 from runtime.people import change_load
 from runtime.records import RecordView
 from runtime.schedules import next_run
-from runtime.store import T_ALERT, T_SCHEDULE, T_TIMER, Store
+from runtime.store import T_ALERT, T_SCHEDULE, T_TIMER, Store, py_time
 from runtime.testing.checks import Checker
 from runtime.testing.outcome import Failure
 from runtime.testing.times import DEFAULT_START, seconds_of, to_utc, zone_of
@@ -296,24 +296,15 @@ class CaseRun:
                 )
             ).scalar()
             runs = {r.name: r.next_due_at for r in conn.execute(select(T_SCHEDULE)).all()}
-        if timer is not None:
-            candidates.append(_naive(timer))
+        first_timer = py_time(timer)
+        if first_timer is not None:
+            candidates.append(utc(first_timer))
         for name, spec in self.runtime.bundle.schedules.items():
-            due = runs.get(name)
-            if due is None:
-                due = next_run(spec, now, self.runtime.bundle.manifest.timezone)
-            due = _naive(due)
+            stored = py_time(runs.get(name))
+            due = utc(stored or next_run(spec, now, self.runtime.bundle.manifest.timezone))
             if due > now:
                 candidates.append(due)
         return min(candidates)
-
-
-def _naive(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value  # type: ignore[no-any-return]
 
 
 __all__ = ["CaseRun", "StopCase", "with_users"]

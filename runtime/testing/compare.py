@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from runtime.data import to_json
@@ -74,14 +74,6 @@ def guide_view(guide: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def naive(value: Any) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC).replace(tzinfo=None)
-    return value  # type: ignore[no-any-return]
-
-
 def problem_matches(want: Mapping[str, Any], got: Mapping[str, Any]) -> bool:
     for key, value in want.items():
         if key == "contains":
@@ -104,4 +96,4 @@ def notes(rows: list[dict[str, Any]]) -> str:
     return ", ".join(shown_rows) + more
 
 
-__all__ = ["all_text", "guide_view", "naive", "notes", "problem_matches", "same", "shown"]
+__all__ = ["all_text", "guide_view", "notes", "problem_matches", "same", "shown"]

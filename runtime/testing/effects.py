@@ -9,14 +9,15 @@ from sqlalchemy import select
 
 from engine.catalog import catalog, lookup
 from engine.spec.testing import AlertExpect, NotificationExpect, OutboxExpect
+from runtime.clock import utc
 from runtime.guide import guide_of
 from runtime.metrics import MetricCache
 from runtime.people import loads
 from runtime.permissions import permitted, roles_for
 from runtime.queries import waiting
 from runtime.reports import forecast_report, metric_report
-from runtime.store import T_ALERT, T_OUTBOX, T_SCHEDULE
-from runtime.testing.compare import Loc, guide_view, naive, notes, same, shown
+from runtime.store import T_ALERT, T_OUTBOX, T_SCHEDULE, py_time
+from runtime.testing.compare import Loc, guide_view, notes, same, shown
 
 if TYPE_CHECKING:
     from runtime.testing.case import CaseRun
@@ -159,7 +160,7 @@ class EffectChecks:
         """Tell whether an outbox row was queued when `want.at` says (always, without `at`)."""
         if want.at is None:
             return True
-        return bool(naive(row["created_at"]) == self.run.when(want.at, (*loc, "at")))
+        return bool(utc(py_time(row["created_at"])) == self.run.when(want.at, (*loc, "at")))
 
     def _count(self, loc: Loc, code: str, got: int, want: int | None, seen: str, what: Any) -> None:
         noun = "notifications" if code == "notification" else "outbox entries"
