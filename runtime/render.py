@@ -10,33 +10,36 @@ and `tojson` handles them too. Any failure is a RenderError with a one-line mess
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
-from jinja2 import (
-    ChainableUndefined,
-    Template,
-    TemplateError,
-    TemplateSyntaxError,
-    Undefined,
-)
+from jinja2 import ChainableUndefined, Template, TemplateError, TemplateSyntaxError
 from jinja2.exceptions import SecurityError
-from jinja2.runtime import Context
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from engine.templates import MAX_OUTPUT, MAX_STEPS, MAX_VALUE, MAX_WRITTEN
 from runtime.clock import iso
+from runtime.sandbox import BoundExceeded, Sandbox, budget, written
 
-MAX_OUTPUT = 64 * 1024
-MAX_SEQUENCE = 1_000_000
-MAX_POWER_BITS = 65536
+MAX_SEQUENCE = MAX_VALUE  # the name older callers know
 TRUNCATED_NOTE = "\n[... truncated: the rendered text was longer than 64 KiB]"
+
+__all__ = [
+    "MAX_OUTPUT",
+    "MAX_SEQUENCE",
+    "MAX_STEPS",
+    "MAX_VALUE",
+    "MAX_WRITTEN",
+    "RenderError",
+    "render",
+    "render_json",
+]
 
 
 class RenderError(Exception):
-    """A template could not be rendered (syntax, sandbox violation, bad value)."""
+    """A template could not be rendered (syntax, sandbox violation, bound, bad value)."""
 
 
 def _iso(value: Any) -> Any:
@@ -45,6 +48,10 @@ def _iso(value: Any) -> Any:
     if isinstance(value, date | time):
         return value.isoformat()
     return value
+
+
+def _finalize(value: Any) -> str:
+    return written(_iso(value))
 
 
 def _json_default(value: Any) -> Any:
@@ -57,41 +64,8 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _length(value: Any) -> int | None:
-    return len(value) if isinstance(value, str | bytes | list | tuple) else None
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, also refusing to build huge strings or numbers with `*` and `**`."""
-
-    intercepted_binops = frozenset({"*", "**"})
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        """Refuse `'x' * 10**9` and `10 ** 10 ** 10` before computing them."""
-        if operator == "*":
-            for seq, count in ((left, right), (right, left)):
-                size = _length(seq)
-                if size is not None and isinstance(count, int) and size * count > MAX_SEQUENCE:
-                    raise SecurityError("the template builds a value that is too large")
-        if (
-            operator == "**"
-            and isinstance(left, int)
-            and isinstance(right, int | float)
-            and abs(left) > 1
-            and left.bit_length() * right > MAX_POWER_BITS
-        ):
-            raise SecurityError("the template builds a number that is too large")
-        return super().call_binop(context, operator, left, right)
-
-    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
-        """Fail on access to an unsafe attribute instead of rendering it empty."""
-        raise SecurityError(
-            f"access to attribute {attribute!r} of a {type(obj).__name__} is not allowed"
-        )
-
-
-def _environment() -> _Sandbox:
-    env = _Sandbox(autoescape=False, undefined=ChainableUndefined, finalize=_iso)
+def _environment() -> Sandbox:
+    env = Sandbox(autoescape=False, undefined=ChainableUndefined, finalize=_finalize)
     env.policies["json.dumps_kwargs"] = {"sort_keys": True, "default": _json_default}
     return env
 
@@ -107,6 +81,8 @@ def _compile(source: str) -> Template:
 def _describe(exc: Exception) -> str:
     if isinstance(exc, TemplateSyntaxError):
         return f"template syntax error at line {exc.lineno}: {exc.message}"
+    if isinstance(exc, BoundExceeded):
+        return f"template stopped: {exc}"
     if isinstance(exc, SecurityError):
         return f"template not allowed: {exc}"
     if isinstance(exc, TemplateError):
@@ -114,9 +90,26 @@ def _describe(exc: Exception) -> str:
     return f"template error: {type(exc).__name__}: {exc}"
 
 
-def _render_full(source: str, variables: Mapping[str, Any]) -> str:
+def _stream(source: str, variables: Mapping[str, Any]) -> tuple[str, bool]:
+    """Render `source`, stopping as soon as the text passes MAX_OUTPUT.
+
+    Return the text (at most one chunk past the cap) and whether it was cut short.
+    """
     try:
-        return _compile(source).render(dict(variables))
+        template = _compile(source)
+        parts: list[str] = []
+        size = 0
+        with budget():
+            chunks = cast(Generator[str, None, None], template.generate(dict(variables)))
+            try:
+                for chunk in chunks:
+                    parts.append(chunk)
+                    size += len(chunk)
+                    if size > MAX_OUTPUT:
+                        return "".join(parts), True
+            finally:
+                chunks.close()
+        return "".join(parts), False
     except RecursionError:
         raise RenderError("template error: it nests or recurses too deeply") from None
     except Exception as exc:  # a template may fail in any way; the caller gets one message
@@ -126,10 +119,11 @@ def _render_full(source: str, variables: Mapping[str, Any]) -> str:
 def render(source: str, variables: Mapping[str, Any]) -> str:
     """Render template `source` with `variables`; cap the text at 64 KiB (with a note).
 
-    Raises RenderError with a clear message if the template is invalid or not allowed.
+    Rendering stops as soon as the text passes the cap. Raises RenderError with a clear
+    message if the template is invalid, not allowed, or goes past a bound (runtime/sandbox.py).
     """
-    text = _render_full(source, variables)
-    if len(text) > MAX_OUTPUT:
+    text, cut = _stream(source, variables)
+    if cut:
         return text[:MAX_OUTPUT] + TRUNCATED_NOTE
     return text
 
@@ -139,8 +133,8 @@ def render_json(source: str, variables: Mapping[str, Any]) -> Any:
 
     Raises RenderError if rendering fails or the result is not JSON (or over 64 KiB).
     """
-    text = _render_full(source, variables)
-    if len(text) > MAX_OUTPUT:
+    text, cut = _stream(source, variables)
+    if cut:
         raise RenderError("webhook body is not JSON after rendering: it is longer than 64 KiB")
     try:
         return json.loads(text)

@@ -24,6 +24,7 @@ from engine.expr import (
 )
 from engine.spec import BundleManifest, TableSpec
 from engine.suggest import did_you_mean
+from engine.templates import template_refusals
 from engine.yamlsource import Document, Path
 
 S = TypeVar("S")
@@ -316,6 +317,7 @@ class Context:
         try:
             used = template_variables(source)
             problems = template_problems(source)
+            refusals = template_refusals(source)
         except (RecursionError, ValueError, OverflowError, MemoryError):
             self.error(
                 site,
@@ -337,6 +339,8 @@ class Context:
             return
         for code, message, hint, word in problems:
             self.error_at(site, source, _find(source, word), code, message, hint)
+        for code, message, hint, word, line in refusals:
+            self.error_at(site, source, _find_on_line(source, word, line), code, message, hint)
         allowed = set(names)
         for name in sorted(used - allowed):
             self.error_at(
@@ -358,6 +362,14 @@ def _line_offset(source: str, lineno: int) -> int:
             break
         offset = nxt + 1
     return offset
+
+
+def _find_on_line(source: str, word: str, lineno: int) -> int:
+    """Return the offset of `word` on 1-based line `lineno` of `source` (else the line's)."""
+    start = _line_offset(source, lineno)
+    end = source.find("\n", start)
+    found = source.find(word, start, len(source) if end < 0 else end)
+    return found if found >= 0 else start
 
 
 def _find(source: str, word: str) -> int:

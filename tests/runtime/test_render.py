@@ -43,7 +43,7 @@ def test_missing_values_render_empty() -> None:
         "{{ ''.__class__.__mro__[1].__subclasses__() }}",
         "{{ items.__len__() }}",
         "{{ items|attr('__class__') }}",
-        "{{ lipsum.__globals__ }}",
+        "{{ cycler.__init__.__globals__ }}",
         "{{ items.append(4) }}",
         "{{ record.update({'id': 'x'}) }}",
     ],
