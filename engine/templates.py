@@ -201,3 +201,36 @@ def _const_arguments(node: nodes.Filter, where: tuple[tuple[int, str], ...]) -> 
         for pair in node.kwargs:
             if pair.key == keyword and isinstance(pair.value, nodes.Const):
                 yield pair.value.value
+
+
+@lru_cache(maxsize=4096)
+def template_reads(source: str, roots: tuple[str, ...]) -> tuple[tuple[str, str, int], ...]:
+    """Return (root, key, line) of each `root.key`, `root['key']` and `root.get('key')`.
+
+    Raises jinja2.TemplateSyntaxError for a template that does not parse.
+    """
+    if "{" not in source:
+        return ()
+    found: list[tuple[str, str, int]] = []
+    for node in _JINJA.parse(source).find_all((nodes.Getattr, nodes.Getitem, nodes.Call)):
+        target, key = None, None
+        if isinstance(node, nodes.Getattr):
+            target, key = node.node, node.attr
+        elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+            target, key = node.node, node.arg.value
+        elif (
+            isinstance(node, nodes.Call)
+            and isinstance(node.node, nodes.Getattr)
+            and node.node.attr == "get"
+            and node.args
+            and isinstance(node.args[0], nodes.Const)
+        ):
+            target, key = node.node.node, node.args[0].value
+        if (
+            isinstance(target, nodes.Name)
+            and target.name in roots
+            and target.ctx == "load"
+            and isinstance(key, str)
+        ):
+            found.append((target.name, key, node.lineno))
+    return tuple(found)

@@ -15,7 +15,7 @@ from engine.spec.actions import ActionSpec
 from runtime import outbox
 from runtime.data import to_json
 from runtime.errors import Invalid, Problem
-from runtime.people import recipients
+from runtime.notify import names_for, notify
 from runtime.records import RecordView
 from runtime.render import RenderError, render_json
 from runtime.unit import Unit, safe_render
@@ -91,10 +91,10 @@ def _run(
 ) -> dict[str, Any]:
     bundle = unit.bundle
     if action.notify:
-        return _notify(unit, action, record, scope, variables, cause)
+        return notify(unit, action.notify, record, scope, variables, cause)
     if action.webhook:
         hook = action.webhook
-        names = _names(unit, record, scope, variables)
+        names = names_for(unit, record, scope, variables)
         try:
             body = render_json(hook.body, names) if hook.body else None
         except RenderError as exc:
@@ -180,66 +180,3 @@ def suggest(
         if len(found) >= spec.limit:
             break
     return found
-
-
-def _names(
-    unit: Unit, record: RecordView | None, scope: dict[str, Any], variables: Mapping[str, Any]
-) -> dict[str, Any]:
-    names = {"now": unit.now, "bundle": {"name": unit.bundle.name, "hash": unit.bundle.hash}}
-    names.update(variables)
-    if record is not None:
-        shown = {**to_json(scope), **to_json(dict(variables.get("record_extra") or {}))}
-        names["record"] = shown
-        names.update({k: v for k, v in shown.items() if k not in names})
-    return names
-
-
-def _notify(
-    unit: Unit,
-    action: ActionSpec,
-    record: RecordView | None,
-    scope: dict[str, Any],
-    variables: Mapping[str, Any],
-    cause: str,
-) -> dict[str, Any]:
-    spec = action.notify
-    assert spec is not None
-    template = unit.bundle.notifications[spec.template]
-    channel = spec.channel or template.channel
-    to = recipients(unit.bundle, spec.to, scope if record is not None else None)
-    names = _names(unit, record, scope, variables)
-    sent = []
-    for user in to:
-        person = unit.bundle.manifest.users.get(user)
-        names["recipient"] = {"id": user, "name": person.name if person else user}
-        payload: dict[str, Any] = {
-            "to": user,
-            "email": person.email if person else "",
-            "template": spec.template,
-            "subject": safe_render(template.subject, names),
-            "body": safe_render(template.body, names),
-            "cause": cause,
-        }
-        if channel == "webhook":
-            # A notification over a webhook posts to the recipient's own `webhook_url`
-            # (a user attribute); without one the outbox dead-letters it and says why.
-            extra = (person.model_extra or {}) if person else {}
-            payload.update(
-                url=str(extra.get("webhook_url") or ""),
-                method="POST",
-                headers={},
-                body={k: payload[k] for k in ("to", "template", "subject", "body")},
-            )
-        key = uuid.uuid4().hex
-        outbox.enqueue(
-            unit.tx,
-            action="notify",
-            channel=channel,
-            payload=payload,
-            key=key,
-            record_id=record.id if record else None,
-        )
-        sent.append(user)
-    if not to:
-        return {"action": "notify", "template": spec.template, "to": [], "note": "no recipient"}
-    return {"action": "notify", "template": spec.template, "to": sent, "channel": channel}

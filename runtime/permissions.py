@@ -54,4 +54,19 @@ def permitted(roles: Iterable[str], allowed: Iterable[str] | None) -> bool:
     return allowed is None or bool(set(roles) & set(allowed))
 
 
-__all__ = ["PARTS", "part_roles", "permitted", "roles_for"]
+def hidden_fields(bundle: Bundle, entity: str | None, roles: Iterable[str]) -> frozenset[str]:
+    """Return the fields of `entity` someone holding `roles` may not read.
+
+    A field's `read` roles say who reads it; without the entity's `permissions.read`
+    every field is hidden (as the API hides them, api/routes/record_common.py).
+    """
+    form = bundle.forms.get(entity or "")
+    if form is None:
+        return frozenset()
+    held = set(roles)
+    if not permitted(held, form.spec.permissions.read):
+        return frozenset(form.spec.fields)
+    return frozenset(n for n, s in form.spec.fields.items() if not permitted(held, s.read))
+
+
+__all__ = ["PARTS", "hidden_fields", "part_roles", "permitted", "roles_for"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from engine.compiler.check_visibility import check_notify_visibility
 from engine.compiler.context import Context, Site
 from engine.expr import ExprType
 from engine.spec.actions import ActionSpec, NotifyAction, SetFieldsAction, SuggestAction
@@ -117,6 +118,7 @@ def _check_notify(ctx: Context, site: Site, spec: NotifyAction, entity: str | No
             ctx.known(at, "queue", name, manifest.queues if manifest else [])
         elif kind == "field":
             ctx.known(at, "field", name, ctx.entities.get(entity or "", {}), "unknown-field")
+    check_notify_visibility(ctx, site, spec, entity)
 
 
 def _check_set(

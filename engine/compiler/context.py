@@ -340,7 +340,7 @@ class Context:
         for code, message, hint, word in problems:
             self.error_at(site, source, _find(source, word), code, message, hint)
         for code, message, hint, word, line in refusals:
-            self.error_at(site, source, _find_on_line(source, word, line), code, message, hint)
+            self.error_at(site, source, find_on_line(source, word, line), code, message, hint)
         allowed = set(names)
         for name in sorted(used - allowed):
             self.error_at(
@@ -364,7 +364,7 @@ def _line_offset(source: str, lineno: int) -> int:
     return offset
 
 
-def _find_on_line(source: str, word: str, lineno: int) -> int:
+def find_on_line(source: str, word: str, lineno: int) -> int:
     """Return the offset of `word` on 1-based line `lineno` of `source` (else the line's)."""
     start = _line_offset(source, lineno)
     end = source.find("\n", start)
