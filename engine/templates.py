@@ -203,6 +203,10 @@ def _const_arguments(node: nodes.Filter, where: tuple[tuple[int, str], ...]) -> 
                 yield pair.value.value
 
 
+# `record.get` is the mapping's method (jinja2 prefers attributes), never a field.
+_MAPPING_METHODS = frozenset({"get", "items", "keys", "values"})
+
+
 @lru_cache(maxsize=4096)
 def template_reads(source: str, roots: tuple[str, ...]) -> tuple[tuple[str, str, int], ...]:
     """Return (root, key, line) of each `root.key`, `root['key']` and `root.get('key')`.
@@ -214,7 +218,7 @@ def template_reads(source: str, roots: tuple[str, ...]) -> tuple[tuple[str, str,
     found: list[tuple[str, str, int]] = []
     for node in _JINJA.parse(source).find_all((nodes.Getattr, nodes.Getitem, nodes.Call)):
         target, key = None, None
-        if isinstance(node, nodes.Getattr):
+        if isinstance(node, nodes.Getattr) and node.attr not in _MAPPING_METHODS:
             target, key = node.node, node.attr
         elif isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
             target, key = node.node, node.arg.value
