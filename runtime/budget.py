@@ -71,19 +71,30 @@ def step(size: int = 0) -> None:
     """Count a step, and one more per STEP_SIZE characters (or items) of `size`."""
     spent = _BUDGET.get()
     if spent is not None:
-        spent.step(1 + size // STEP_SIZE)
+        spent.steps += 1 + size // STEP_SIZE
+        if spent.steps > MAX_STEPS:
+            spent.step(0)  # raises
 
 
 def write(count: int) -> None:
+    """Count `count` characters written (and the steps writing them takes)."""
     spent = _BUDGET.get()
     if spent is not None:
-        spent.step(1 + count // STEP_SIZE)
-        spent.write(count)
+        spent.steps += 1 + count // STEP_SIZE
+        spent.written += count
+        if spent.steps > MAX_STEPS:
+            spent.step(0)  # raises
+        if spent.written > MAX_WRITTEN:
+            spent.write(0)  # raises
 
 
 def size_of(value: Any, limit: int = MAX_VALUE) -> int:
     """Return the characters (text) or items (lists, mappings, nested ones counted) of a
     value; the count stops soon after passing `limit`, so it costs at most that much."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, int | float | Decimal | bool) or value is None:
+        return 1
     total, stack = 0, [value]
     while stack:
         item = stack.pop()

@@ -51,6 +51,8 @@ def _iso(value: Any) -> Any:
 
 
 def _finalize(value: Any) -> str:
+    if isinstance(value, str):
+        return written(value)
     return written(_iso(value))
 
 

@@ -135,10 +135,12 @@ class Sandbox(ImmutableSandboxedEnvironment):
     # The instrumented template calls these.
     def sopflow_iter(self, items: Any) -> _Counted:
         """Count a loop's turns."""
+        step()
         return _Counted(items)
 
     def sopflow_step(self) -> bool:
         """Count a step (a loop's filter, before it tests an item)."""
+        step()
         return True
 
     def sopflow_write(self, size: int) -> str:
@@ -167,6 +169,8 @@ class Sandbox(ImmutableSandboxedEnvironment):
 
     def call(self, context: Context, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
         """Call something (a step): string methods that take a width are checked first."""
+        if getattr(obj, "__self__", None) is self:
+            return obj(*args)  # what the instrumented template calls; each counts itself
         step(size_of(getattr(obj, "__self__", None)) + sum(size_of(a) for a in args))
         if isinstance(obj, types.BuiltinMethodType | types.MethodWrapperType):
             args = check_method(obj, args, kwargs)
