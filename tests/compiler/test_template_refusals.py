@@ -27,7 +27,7 @@ from engine.templates import (
                 ("template-unsafe-attribute", "_k", 1),
                 ("template-unsafe-attribute", "__x", 1),
             ],
-        ),  # fmt: skip
+        ),
         ("{{ '{:>999999999}'.format(1) }}", [("template-too-large", "format", 1)]),
         ("{{ 'x' | center(999999999) }}", [("template-too-large", "center", 1)]),
         ("{{ x | wordwrap(width=10000000) }}", [("template-too-large", "wordwrap", 1)]),
