@@ -17,8 +17,8 @@ from runtime.data import to_json
 from runtime.errors import Invalid, Problem
 from runtime.notify import names_for, notify
 from runtime.records import RecordView
-from runtime.render import RenderError, render_json
-from runtime.unit import Unit, safe_render
+from runtime.render import RenderError, render, render_json
+from runtime.unit import Unit
 
 MAX_DEPTH = 8  # actions that create records that run actions...: a loop guard
 
@@ -96,11 +96,20 @@ def _run(
         hook = action.webhook
         names = names_for(unit, record, scope, variables)
         try:
+            url = render(hook.url, names)
             body = render_json(hook.body, names) if hook.body else None
         except RenderError as exc:
+            # Nothing half-rendered goes out; the event says why (runtime/notify.py).
+            unit.tx.event(
+                "webhook_failed",
+                record.id if record else None,
+                record.entity if record else None,
+                error=str(exc),
+                cause=cause,
+            )
             return {"action": "webhook", "error": str(exc)}
         payload = {
-            "url": safe_render(hook.url, names),
+            "url": url,
             "method": hook.method,
             "headers": dict(hook.headers),
             "body": to_json(body) if isinstance(body, dict) else body,

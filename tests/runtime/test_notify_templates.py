@@ -39,6 +39,7 @@ when: "amount > credit_limit"
 actions:
   - notify: {to: [owner, "user:zhang.min"], template: over_limit}
   - notify: {to: "user:zhang.min", template: loops}
+  - webhook: {url: "http://crm.invalid/{{ record.name | length }}", body: "{{ record.name }}"}
 ---
 kind: notification
 version: 1
@@ -118,6 +119,15 @@ def test_a_template_past_its_bound_sends_nothing_and_says_why(rt: Runtime, store
             "to": "zhang.min",
             "error": "template stopped: it takes more than 100,000 steps "
             "(loop turns, calls, filters, lookups)",
+            "cause": "alert over_limit",
+        }
+    ]
+    # A webhook body that is not JSON after rendering is not sent either.
+    assert events(store, "webhook_failed") == [
+        {
+            "record": deal.id,
+            "error": "webhook body is not JSON after rendering: Expecting value at line 1 "
+            f"column 1 (rendered: '{name}')",
             "cause": "alert over_limit",
         }
     ]
