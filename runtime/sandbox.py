@@ -60,6 +60,14 @@ class _Instrument(NodeTransformer):
         self.generic_visit(node)
         return _call("sopflow_concat", node.nodes, node.lineno)
 
+    def visit_Compare(self, node: nodes.Compare) -> nodes.Node:
+        # `==` and `in` read their operands: a step per 1,000 characters of each.
+        self.generic_visit(node)
+        node.expr = _call("sopflow_sized", [node.expr], node.lineno)
+        for operand in node.ops:
+            operand.expr = _call("sopflow_sized", [operand.expr], node.lineno)
+        return node
+
     def visit_For(self, node: nodes.For) -> nodes.Node:
         self.generic_visit(node)
         node.iter = _call("sopflow_iter", [node.iter], node.lineno)
@@ -124,6 +132,8 @@ class Sandbox(ImmutableSandboxedEnvironment):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.filters = {name: bounded_filter(name, fn) for name, fn in self.filters.items()}
+        tests: dict[str, Any] = dict(self.tests)
+        self.tests = {name: bounded_filter(name, fn, {}) for name, fn in tests.items()}
         self.globals.pop("lipsum", None)  # paragraphs of filler text, as many as asked
 
     def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
@@ -137,6 +147,11 @@ class Sandbox(ImmutableSandboxedEnvironment):
         """Count a loop's turns."""
         step()
         return _Counted(items)
+
+    def sopflow_sized(self, value: Any) -> Any:
+        """Count what a comparison reads."""
+        step(size_of(value))
+        return value
 
     def sopflow_step(self) -> bool:
         """Count a step (a loop's filter, before it tests an item)."""

@@ -189,18 +189,21 @@ FILTER_CHECKS: dict[str, Check] = {
 }
 
 
-def bounded_filter(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a filter: a step, its arguments checked before, its result after.
+def bounded_filter(
+    name: str, fn: Callable[..., Any], checks: Mapping[str, Check] = FILTER_CHECKS
+) -> Callable[..., Any]:
+    """Wrap a filter (or a test, with no `checks`): a step per 1,000 characters or items
+    of its value and arguments, its arguments checked before, its result after.
 
     The wrapper takes the context, so jinja2 never runs it at compile time (constant
     folding), where no budget applies.
     """
     pass_arg = _PassArg.from_obj(fn)
-    check = FILTER_CHECKS.get(name)
+    check = checks.get(name)
 
     @pass_context
     def bounded(context: Context, value: Any, *args: Any, **kwargs: Any) -> Any:
-        step(size_of(value))
+        step(size_of(value) + sum(size_of(a) for a in args))
         if check is not None:
             value, args = check(value, args, kwargs)
         if pass_arg is _PassArg.context:

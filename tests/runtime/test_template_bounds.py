@@ -161,3 +161,18 @@ def test_size_of_counts_characters_and_nested_items() -> None:
     assert size_of(["ab", {"k": "vv"}]) == 2 + 2 + 1 + 1 + 2
     assert size_of(7) == 1
     assert size_of("x" * 50, limit=10) == 50
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for i in range(100000) %}{% if 'q' in s %}{% endif %}{% endfor %}",
+        "{% for i in range(100000) %}{% if s == t %}{% endif %}{% endfor %}",
+        "{% for i in range(100000) %}{% if 'q' is in s %}{% endif %}{% endfor %}",
+    ],
+)
+def test_comparisons_and_tests_count_what_they_read(source: str) -> None:
+    """Each comparison of a 1 MB text costs 1,000 steps: 100 turns, not 100,000."""
+    with pytest.raises(RenderError) as caught:
+        render(source, {"s": LONG, "t": "b" + LONG[1:]})
+    assert str(caught.value) == STEPS
