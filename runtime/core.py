@@ -25,11 +25,20 @@ from runtime.actions import run_actions
 from runtime.assigning import check_assignment, override_detail
 from runtime.clock import Clock, SystemClock
 from runtime.data import form_model, json_value, to_json
-from runtime.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Refused, missing_row
+from runtime.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Problem,
+    Refused,
+    Taken,
+    missing_row,
+)
 from runtime.evidence import MAX_BYTES, BlobStore, accepts, media_type_of
 from runtime.explain import Explanations
 from runtime.forecast import compute_forecast, snapshot_forecast
-from runtime.integrity import check_integrity
+from runtime.integrity import check_integrity, key_of, settle_key
 from runtime.metrics import MetricCache
 from runtime.people import allowed, change_load
 from runtime.records import RecordView
@@ -93,9 +102,13 @@ class Runtime(Explanations, Ticker):
         actor: str | None = None,
         workflow: str | None = None,
     ) -> RecordView:
-        """Create a record: normalise, validate, compute, score, route, start its workflow."""
+        """Create a record: normalise, validate, compute, score, route, start its workflow.
+
+        A `workflow` the caller names must apply to the record: one whose `applies_when`
+        is false for it is `Refused` (an action naming a workflow starts it regardless).
+        """
         with self.unit(actor) as unit:
-            return self.create_in(unit, entity, dict(data), workflow)
+            return self.create_in(unit, entity, dict(data), workflow, check_applies=True)
 
     def ingest(
         self, entity: str, data: Mapping[str, Any], *, actor: str | None = None
@@ -105,7 +118,7 @@ class Runtime(Explanations, Ticker):
             try:
                 with self.unit(actor) as unit:
                     return self._ingest_in(unit, entity, dict(data))
-            except IntegrityError:
+            except (IntegrityError, Taken):
                 # Two ingests of one new key raced; the loser now finds the winner's row.
                 if attempt == 2:
                     raise
@@ -118,7 +131,7 @@ class Runtime(Explanations, Ticker):
                 f"entity '{entity}' declares no key, so it cannot be ingested with dedup",
                 [Problem("no-key", "add 'key: [field, ...]' to the form")],
             )
-        key = self._dedup_key(unit, entity, fm.validate(fm.normalise(data), partial=True))
+        key = key_of(unit, entity, fm.validate(fm.normalise(data), partial=True))
         existing = records.find_by_key(unit.tx.conn, unit.bundle, entity, key)
         if existing is None:
             return self.create_in(unit, entity, data, None), True
@@ -230,6 +243,7 @@ class Runtime(Explanations, Ticker):
             self._compute(unit, work)  # computed fields may count evidence
             changed = work.data != view.data
             if self._react(unit, work, "evidence_attached") or changed:
+                settle_key(unit, work)
                 records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
             return to_json(row)
 
@@ -293,7 +307,13 @@ class Runtime(Explanations, Ticker):
 
     # -- inside a unit ------------------------------------------------------------
     def create_in(
-        self, unit: Unit, entity: str, data: dict[str, Any], workflow: str | None
+        self,
+        unit: Unit,
+        entity: str,
+        data: dict[str, Any],
+        workflow: str | None,
+        *,
+        check_applies: bool = False,
     ) -> RecordView:
         """Create a record inside an open unit of work (also used by actions)."""
         bundle = unit.bundle
@@ -313,8 +333,8 @@ class Runtime(Explanations, Ticker):
         view.created_at = view.updated_at = unit.now
         unit.forming.setdefault(entity, set()).add(view.id)
         if fm.spec.key:
-            view.dedup_key = self._dedup_key(unit, entity, values)
-        wf = self._pick_workflow(unit, view, workflow)
+            key_of(unit, entity, values)  # a missing key field is refused before anything runs
+        wf = self._pick_workflow(unit, view, workflow, check_applies)
         if wf is not None:
             view.workflow, view.stage, view.stage_entered_at = (
                 wf.name,
@@ -339,6 +359,7 @@ class Runtime(Explanations, Ticker):
                 self._validate_save(unit, view)
         load.recount(unit, view)
         self._entity_alerts(unit, view)
+        settle_key(unit, view)
         records.insert_record(unit.tx.conn, view, unit.now)
         unit.forming[entity].discard(view.id)
         unit.tx.event("created", view.id, entity, data=to_json(values), workflow=view.workflow)
@@ -376,6 +397,7 @@ class Runtime(Explanations, Ticker):
         self._route(unit, work, "updated")
         load.recount(unit, work)
         self._entity_alerts(unit, work)
+        settle_key(unit, work)
         records.save_record(unit.tx.conn, bundle, work, unit.now)
         unit.tx.event(kind, work.id, work.entity, changes=to_json(changed))
         return work
@@ -427,6 +449,7 @@ class Runtime(Explanations, Ticker):
         else:
             load.recount(unit, work)
         self._entity_alerts(unit, work)
+        settle_key(unit, work)
         return records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
 
     def _enter(
@@ -674,7 +697,9 @@ class Runtime(Explanations, Ticker):
             )
         return unit.bundle.workflows[view.workflow]
 
-    def _pick_workflow(self, unit: Unit, view: RecordView, name: str | None) -> Any:
+    def _pick_workflow(
+        self, unit: Unit, view: RecordView, name: str | None, check_applies: bool = False
+    ) -> Any:
         bundle = unit.bundle
         if name is not None:
             wf = bundle.workflows.get(name)
@@ -683,27 +708,33 @@ class Runtime(Explanations, Ticker):
                     f"workflow '{name}' does not run on {view.entity}",
                     [Problem("bad-workflow", str(name))],
                 )
+            if check_applies and not self._applies(unit, wf, view):
+                condition = wf.body.applies_when
+                raise Refused(
+                    f"workflow '{name}' does not apply to this {view.entity} record: "
+                    f"its applies_when ({condition}) is false",
+                    [
+                        Problem(
+                            "workflow-not-applicable",
+                            f"'{name}' applies only when {condition}",
+                            rule=name,
+                            expression=condition,
+                        )
+                    ],
+                )
             return wf
-        scope = view.scope()
         for wf in bundle.workflows.values():
-            if wf.entity != view.entity:
-                continue
-            if wf.body.applies_when is None:
-                return wf
-            c = unit.context(scope, params=dict(wf.params))
-            if bundle.expr(wf.body, "applies_when").fn(scope, c):
+            if wf.entity == view.entity and self._applies(unit, wf, view):
                 return wf
         return None
 
-    def _dedup_key(self, unit: Unit, entity: str, values: Mapping[str, Any]) -> str:
-        fm = form_model(unit.bundle, entity)
-        missing = [k for k in fm.spec.key if values.get(k) in (None, "")]
-        if missing:
-            raise Invalid(
-                f"the key fields {', '.join(missing)} are needed to match existing records",
-                [Problem("missing-key", f"'{k}' is part of the key", k) for k in missing],
-            )
-        return "\x1f".join(str(to_json({"v": values[k]})["v"]) for k in fm.spec.key)[:512]
+    def _applies(self, unit: Unit, wf: Any, view: RecordView) -> bool:
+        """Tell whether a workflow's `applies_when` holds for a record (none: it does)."""
+        if wf.body.applies_when is None:
+            return True
+        scope = view.scope()
+        c = unit.context(scope, params=dict(wf.params))
+        return bool(unit.bundle.expr(wf.body, "applies_when").fn(scope, c))
 
     def _check_field_roles(self, unit: Unit, entity: str, data: Mapping[str, Any]) -> None:
         fields = unit.bundle.forms[entity].spec.fields

@@ -86,6 +86,12 @@ class Forbidden(CommandError):
     status = 403
 
 
+class Taken(CommandError):
+    """Another record of the entity already holds this natural key (the form's `key`)."""
+
+    status = 409
+
+
 class Conflict(CommandError):
     """The record changed since the caller read it: here is its current state."""
 
