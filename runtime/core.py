@@ -35,7 +35,7 @@ from runtime.errors import (
     Taken,
     missing_row,
 )
-from runtime.evidence import MAX_BYTES, BlobStore, accepts, media_type_of
+from runtime.evidence import MAX_BYTES, BlobStore, read_media
 from runtime.explain import Explanations
 from runtime.forecast import compute_forecast, snapshot_forecast
 from runtime.integrity import check_integrity, key_of, settle_key
@@ -199,7 +199,8 @@ class Runtime(Explanations, Ticker):
                 f"the file is {len(content)} bytes; the limit is {MAX_BYTES}",
                 [Problem("too-large", file_name)],
             )
-        media = media_type_of(content, media_type)
+        media = read_media(content, media_type)
+        sha = hashlib.sha256(content).hexdigest()
         with self.unit(actor) as unit:
             view = records.load(unit.tx.conn, unit.bundle, record_id)
             write = unit.bundle.forms[view.entity].spec.permissions.write
@@ -207,12 +208,11 @@ class Runtime(Explanations, Ticker):
                 raise Forbidden(f"your roles may not add evidence to {view.entity} records")
             if view.status != "open":
                 raise Refused(f"the record is {view.status}; it takes no more evidence")
-            self._check_evidence_kind(unit, view, kind, media)
+            attachments.check_kind(unit.bundle, view, kind, media)
             files = attachments.attached(unit.tx.conn, record_id)
             wf = unit.bundle.workflows.get(view.workflow or "")
             here = stages.find(wf, view.stage or "") if wf is not None else None
-            attachments.check_max(here, files, kind, hashlib.sha256(content).hexdigest(), media)
-            sha = self.blobs.put(content)
+            attachments.check_max(here, files, kind, sha, media.type)
             evidence_id = records.new_id()
             row = {
                 "id": evidence_id,
@@ -221,7 +221,7 @@ class Runtime(Explanations, Ticker):
                 "stage": view.stage,
                 "sha256": sha,
                 "file_name": file_name[:255] or "file",
-                "media_type": media,
+                "media_type": media.type,
                 "size": len(content),
                 "uploader": actor,
                 "uploaded_at": unit.now,
@@ -238,13 +238,15 @@ class Runtime(Explanations, Ticker):
             work = view.copy()
             field = unit.bundle.forms[view.entity].spec.fields.get(kind)
             if field is not None and field.type == "evidence":
-                new = attachments.Attached(evidence_id, kind, media, sha, True)
+                new = attachments.Attached(evidence_id, kind, media.type, sha, True)
                 work.data[kind] = attachments.field_value(work.data.get(kind), files, kind, new)
             self._compute(unit, work)  # computed fields may count evidence
             changed = work.data != view.data
             if self._react(unit, work, "evidence_attached") or changed:
                 settle_key(unit, work)
                 records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
+            # Last, once nothing can refuse the upload: a refused one leaves no file.
+            self.blobs.put(content)
             return to_json(row)
 
     def assign(
@@ -745,28 +747,6 @@ class Runtime(Explanations, Ticker):
         ]
         if denied:
             raise Forbidden("some fields are not yours to set", denied)
-
-    def _check_evidence_kind(self, unit: Unit, view: RecordView, kind: str, media: str) -> None:
-        wf = unit.bundle.workflows.get(view.workflow or "")
-        all_gates = stages.gates(wf) if wf else []
-        needs = [e for g in all_gates for e in g.evidence if e.kind == kind]
-        fields = unit.bundle.forms[view.entity].spec.fields
-        field = fields.get(kind)
-        if not needs and not (field and field.type == "evidence"):
-            known = sorted(
-                {e.kind for g in all_gates for e in g.evidence}
-                | {n for n, f in fields.items() if f.type == "evidence"}
-            )
-            raise Invalid(
-                f"'{kind}' is not an evidence kind of this record",
-                [Problem("unknown-evidence", f"known kinds: {', '.join(known) or 'none'}")],
-            )
-        patterns = [t for e in needs for t in e.types] + (list(field.accept) if field else [])
-        if not accepts(media, patterns):
-            raise Invalid(
-                f"a {media} file is not accepted as {kind}",
-                [Problem("media-type", f"accepted: {', '.join(patterns)}", detail={"got": media})],
-            )
 
     def _note_refusal(
         self, record_id: str, target: str, actor: str | None, refused: Refused
