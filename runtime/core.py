@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from engine.bundle import Bundle, UniqueHitError
-from engine.expr import MissingRow
+from engine.expr import EvaluationError, MissingRow
 from engine.spec.workflow import StageSpec
-from runtime import alerts, attachments, load, records, stages, timers
+from runtime import alerts, attachments, failures, load, records, stages, timers
 from runtime.actions import run_actions
 from runtime.assigning import check_assignment, override_detail
 from runtime.clock import Clock, SystemClock
@@ -541,7 +541,9 @@ class Runtime(Explanations, Ticker):
     def _compute(self, unit: Unit, view: RecordView) -> None:
         fm = form_model(unit.bundle, view.entity)
         scope = view.scope()
-        fm.compute(scope, unit.context(scope))
+        for name, error in fm.compute(scope, unit.context(scope)):
+            field = f"{view.entity}.{name}"
+            failures.record(unit, view.id, "computed", field, error, field=name)
         for name in fm.form.computed_order:
             view.data[name] = scope[name]
 
@@ -571,6 +573,8 @@ class Runtime(Explanations, Ticker):
                     ],
                 ) from exc
             except Exception as exc:
+                if isinstance(exc, EvaluationError):
+                    failures.record(unit, view.id, "decision_table", name, exc)
                 unit.tx.decision(view.id, "decision_table", name, "failed", {"error": str(exc)})
                 continue
             if decided.values is not None:
@@ -593,6 +597,7 @@ class Runtime(Explanations, Ticker):
                 continue
             scope = view.scope()
             result = score(model, scope, unit.context(scope))
+            failures.record_score(unit, view.id, scoring, result)
             if scoring.output:
                 view.data[scoring.output] = result.score
             unit.tx.decision(view.id, "score", name, str(result.score), result.explain())
@@ -634,6 +639,7 @@ class Runtime(Explanations, Ticker):
         result = route(
             unit.bundle, spec, scope, unit.context(scope), unit.tx.conn, unit.now, holder
         )
+        failures.record_routing(unit, view.id, spec, result)
         before = view.owner
         view.owner, view.queue = result.owner, result.queue
         unit.tx.decision(

@@ -334,8 +334,14 @@ class FormModel:
             return _problems(exc)
         return []
 
-    def compute(self, values: dict[str, Any], context: Mapping[str, Any]) -> list[Problem]:
-        """Set computed fields in dependency order; return problems of failing ones."""
+    def compute(
+        self, values: dict[str, Any], context: Mapping[str, Any]
+    ) -> list[tuple[str, EvaluationError]]:
+        """Set computed fields in dependency order; a failing one is set empty (None).
+
+        Returns (field, error) of each failing field, for the caller to record
+        (runtime/failures.py); a lookup without a row refuses instead.
+        """
         failed = []
         for name in self.form.computed_order:
             try:
@@ -344,7 +350,7 @@ class FormModel:
                 raise missing_row(exc, name) from exc
             except EvaluationError as exc:
                 values[name] = None
-                failed.append(Problem("computed-failed", str(exc), name))
+                failed.append((name, exc))
         return failed
 
     def defaults(self) -> dict[str, Any]:

@@ -116,6 +116,7 @@ class Ticker:
         """
         tx = unit.tx
         before = (report.late, dict(report.alerts), len(unit.created), len(tx.events))
+        recorded = set(unit.failures)  # failures recorded in the undone batch are redone
         try:
             with tx.conn.begin_nested():
                 for row in due:
@@ -124,6 +125,7 @@ class Ticker:
         except Exception:
             report.late, report.alerts = before[0], before[1]
             del unit.created[before[2] :], tx.events[before[3] :]
+            unit.failures = recorded
             return False
         return True
 

@@ -33,7 +33,7 @@ from api.routes.record_common import (
 )
 from engine.bundle import Bundle
 from engine.spec.manifest import QueueSpec
-from runtime import queries
+from runtime import failures, queries
 from runtime.access import Principal
 from runtime.errors import Forbidden, Invalid, NotFound, Problem
 from runtime.queries import DEFAULT_LIMIT, MAX_LIMIT, did_you_mean
@@ -183,6 +183,16 @@ def _sets_hidden(bundle: Bundle, row: dict[str, Any], hidden: frozenset[str]) ->
         return False
     if row.get("kind") == "score" and row.get("rule") in bundle.scorings:
         return bundle.scorings[row["rule"]].spec.output in hidden
+    if row.get("kind") == failures.KIND:  # a failed computed field or score feature
+        detail = row.get("detail") or {}
+        if detail.get("where") == "computed":
+            return detail.get("field") in hidden
+        scoring = bundle.scorings.get(row.get("rule") or "")
+        return (
+            detail.get("where") == "score"
+            and scoring is not None
+            and (scoring.spec.output in hidden)
+        )
     if row.get("kind") == "decision_table" and row.get("rule") in bundle.decision_tables:
         return bool(set(bundle.decision_tables[row["rule"]].spec.outputs) & hidden)
     return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import replace
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -310,6 +311,11 @@ def test_comprehension_input_is_bounded_at_run_time() -> None:
 
 
 STEPS = "the evaluation takes more than 1000000 steps (items visited by loops and list functions)"
+
+
+def test_the_step_budget_message_is_the_documented_one() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "expressions.md").read_text("utf-8")
+    assert f'"{STEPS}"' in " ".join(doc.split())
 
 
 def test_nested_loops_stop_at_the_step_budget() -> None:
