@@ -625,11 +625,21 @@ class Runtime(Explanations, Ticker):
                 continue
             if (view.owner is not None and not again) or view.status != "open":
                 return
-            scope = view.scope()
-            if spec.when and not unit.bundle.expr(spec, "when").fn(scope, unit.context(scope)):
+            if spec.when and not self._routes(unit, view, spec):
                 continue
             self._apply_routing(unit, view, spec)
             return
+
+    def _routes(self, unit: Unit, view: RecordView, spec: Any) -> bool:
+        """Tell whether a routing rule's `when` holds; one that cannot tell does not route."""
+        scope = view.scope()
+        try:
+            return bool(unit.bundle.expr(spec, "when").fn(scope, unit.context(scope)))
+        except MissingRow:
+            raise
+        except EvaluationError as exc:
+            failures.record(unit, view.id, "routing", spec.name, exc, field="when")
+            return False
 
     def _apply_routing(self, unit: Unit, view: RecordView, spec: Any) -> None:
         scope = view.scope()

@@ -46,6 +46,8 @@ fields:
   cap: {type: integer}
   fit: {type: decimal}
   banner: {type: string, computed: "label * copies"}
+load:
+  counts_while: "mode != 'load' or len(label * copies) > 0"
 ---
 kind: workflow
 version: 1
@@ -91,11 +93,12 @@ version: 1
 name: order_routing
 entity: order
 title: Order routing
-when: "mode == 'route'"
+when: "mode == 'route' or (mode == 'rwhen' and len(label * copies) > 0)"
 candidates: {role: rep}
 eligible: "len(label * copies) > 0"
 strategy: least_loaded
 fallback_queue: inbox
+override_roles: [manager]
 """
 
 BIG = 100_001  # 'a' * BIG is one character longer than MAX_STRING_LENGTH

@@ -18,6 +18,7 @@ from runtime import failures
 from runtime.clock import FakeClock
 from runtime.core import Runtime
 from runtime.errors import Refused
+from runtime.people import loads
 from runtime.store import T_DECISION, T_RECORD, T_TIMER, Store
 from tests.runtime.evalerr_bundle import BIG, TOO_LARGE, write_bundle
 from tests.runtime.helpers import count
@@ -152,6 +153,41 @@ def test_a_routing_rule_that_fails_is_recorded_per_candidate(rt: Runtime) -> Non
         "routing", "order_routing", "len(label * copies) > 0", field="eligible", candidate="ann"
     )
     assert failed(rt, order.id) == [BANNER, FIT, routing, LONG]
+
+
+def test_a_routing_rule_whose_when_fails_routes_nothing(rt: Runtime) -> None:
+    order = rt.create("order", {"label": "ab", "copies": BIG, "mode": "rwhen"})
+    assert (order.owner, order.queue) == (None, None)
+    assert rt.explain(order.id, "routing") == []
+    expression = "mode == 'route' or (mode == 'rwhen' and len(label * copies) > 0)"
+    routing = large("routing", "order_routing", expression, field="when")
+    assert failed(rt, order.id) == [BANNER, FIT, routing, LONG]
+
+
+def test_an_overridden_assignment_records_the_rules_that_could_not_tell(rt: Runtime) -> None:
+    order = rt.create("order", {"label": "ab", "copies": 1, "mode": "rwhen"}, actor="ann")
+    assert (order.owner, order.queue) == ("ann", None)
+    rt.update(order.id, {"copies": BIG}, actor="ann")
+    assigned = rt.assign(order.id, user="ann", actor="max")
+    assert assigned.owner == "ann"
+    expression = "mode == 'route' or (mode == 'rwhen' and len(label * copies) > 0)"
+    when = large("routing", "order_routing", expression, field="when")
+    eligible = large(
+        "routing", "order_routing", "len(label * copies) > 0", field="eligible", candidate="ann"
+    )
+    assert failed(rt, order.id)[-2:] == [when, eligible]
+
+
+def test_a_load_rule_that_fails_keeps_the_record_counted(rt: Runtime) -> None:
+    order = rt.create("order", {"label": "ab", "copies": 1, "mode": "route"}, actor="ann")
+    assert order.owner == "ann"
+    rt.update(order.id, {"copies": BIG, "mode": "load"}, actor="ann")
+    load = large(
+        "load", "order.load", "mode != 'load' or len(label * copies) > 0", field="counts_while"
+    )
+    assert failed(rt, order.id) == [BANNER, FIT, load, LONG]
+    with rt.store.read() as conn:
+        assert loads(conn, ["ann"])["ann"][0] == 1
 
 
 def test_counts_render_as_prometheus_text() -> None:
