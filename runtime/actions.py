@@ -183,7 +183,7 @@ def _run(
         variables["forecast"] = result
         return {"action": "recompute_forecast", **result}
     if action.suggest:
-        links = suggest(unit, action, scope, c)
+        links = suggest(unit, action, scope, c, cause)
         variables["links"] = links
         payload = {"table": action.suggest.table, "title": action.suggest.title, "rows": links}
         outbox.enqueue(
@@ -199,9 +199,12 @@ def _run(
 
 
 def suggest(
-    unit: Unit, action: ActionSpec, scope: dict[str, Any], c: dict[str, Any]
+    unit: Unit, action: ActionSpec, scope: dict[str, Any], c: dict[str, Any], cause: str
 ) -> list[dict[str, Any]]:
-    """Return the table rows a `suggest` action picks (success cases, standard answers)."""
+    """Return the table rows a `suggest` action picks (success cases, standard answers).
+
+    A row the `where` cannot be evaluated for is left out, and the failure recorded.
+    """
     spec = action.suggest
     assert spec is not None
     table = unit.bundle.tables[spec.table]
@@ -211,7 +214,10 @@ def suggest(
         try:
             if where.fn(scope, {**c, "row": row}):
                 found.append(to_json(dict(row)))
-        except EvaluationError:
+        except EvaluationError as exc:
+            record_id = scope.get("id")
+            detail = {"action": "suggest", "field": "where"}
+            failures.record(unit, record_id, "action", cause, exc, **detail)
             continue
         if len(found) >= spec.limit:
             break

@@ -62,6 +62,8 @@ stages:
       - set: {fields: {note: "'n' * copies"}}
       - set: {fields: {cap: "lookup('caps', label).cap"}}
   - id: done
+    on_enter:
+      - suggest: {table: caps, where: "len(row.label * copies) > 0", title: Caps}
 moves:
   forward: next
   roles: [rep]

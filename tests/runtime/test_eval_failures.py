@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from engine.compiler.pipeline import compile_bundle
 from runtime import failures
@@ -19,7 +20,7 @@ from runtime.clock import FakeClock
 from runtime.core import Runtime
 from runtime.errors import Refused
 from runtime.people import loads
-from runtime.store import T_DECISION, T_RECORD, T_TIMER, Store
+from runtime.store import T_DECISION, T_OUTBOX, T_RECORD, T_TIMER, Store
 from tests.runtime.evalerr_bundle import BIG, TOO_LARGE, write_bundle
 from tests.runtime.helpers import count
 
@@ -84,6 +85,23 @@ def test_a_create_records_each_failure_once_and_still_stores_the_record(
         ("score", "order_fit", 1),
         ("sla", "flow.new", 1),
     ]
+
+
+def test_a_suggestion_leaves_out_the_rows_it_cannot_tell(rt: Runtime) -> None:
+    order = rt.create(
+        "order", {"label": "ab", "copies": 1, "mode": "flow", "region": "east"}, actor="ann"
+    )
+    rt.update(order.id, {"copies": BIG}, actor="ann")
+    moved = rt.transition(order.id, "done", actor="ann")
+    assert moved.stage == "done"
+    where = large(
+        "action", "entered done", "len(row.label * copies) > 0", action="suggest", field="where"
+    )
+    # The update fails three times; the move (which computes nothing) twice.
+    assert failed(rt, order.id) == [BANNER, FIT, LONG, where, LONG]
+    with rt.store.read() as conn:
+        payloads = conn.execute(select(T_OUTBOX.c.payload).where(T_OUTBOX.c.action == "suggest"))
+        assert [row[0] for row in payloads] == [{"table": "caps", "title": "Caps", "rows": []}]
 
 
 def test_each_command_that_fails_again_counts_again(rt: Runtime) -> None:
