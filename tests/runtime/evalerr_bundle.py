@@ -68,6 +68,23 @@ moves:
   forward: next
   roles: [rep]
 ---
+kind: workflow
+version: 1
+name: timed
+entity: order
+applies_when: "mode == 'timed'"
+stages:
+  - id: wait
+    sla:
+      within: 1h
+      on_breach:
+        - set: {fields: {note: "'n' * copies"}}
+        - set: {fields: {cap: "lookup('caps', label).cap"}}
+  - id: over
+moves:
+  forward: next
+  roles: [rep]
+---
 kind: alert
 version: 1
 name: long_banner

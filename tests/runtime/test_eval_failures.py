@@ -8,6 +8,7 @@ never refuses and keeps the alert as it was.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,20 @@ def test_a_suggestion_leaves_out_the_rows_it_cannot_tell(rt: Runtime) -> None:
     with rt.store.read() as conn:
         payloads = conn.execute(select(T_OUTBOX.c.payload).where(T_OUTBOX.c.action == "suggest"))
         assert [row[0] for row in payloads] == [{"table": "caps", "title": "Caps", "rows": []}]
+
+
+def test_a_failure_of_a_timer_batch_that_is_redone_is_recorded_once(rt: Runtime) -> None:
+    # Both breach timers fire in one batch: the second refuses (no caps row for 'zz'),
+    # so the batch is undone and redone timer by timer; the first timer's failure,
+    # undone with the batch, is recorded again by the redo.
+    first = rt.create("order", {"label": "ab", "copies": BIG, "mode": "timed"})
+    second = rt.create("order", {"label": "zz", "copies": 1, "mode": "timed"})
+    report = rt.tick(rt.clock.now() + timedelta(hours=2))
+    assert (report.timers, report.failed) == (2, 1)
+    note = large("action", "sla_breach", "'n' * copies", action="set", field="fields.note")
+    assert failed(rt, first.id) == [BANNER, FIT, LONG, note]
+    assert failed(rt, second.id) == []
+    assert rt.get(first.id).data["cap"] == 3
 
 
 def test_each_command_that_fails_again_counts_again(rt: Runtime) -> None:
