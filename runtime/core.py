@@ -25,7 +25,16 @@ from runtime.actions import run_actions
 from runtime.assigning import check_assignment, override_detail
 from runtime.clock import Clock, SystemClock
 from runtime.data import form_model, json_value, to_json
-from runtime.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Refused, missing_row
+from runtime.errors import (
+    Conflict,
+    Duplicate,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Problem,
+    Refused,
+    missing_row,
+)
 from runtime.evidence import MAX_BYTES, BlobStore, accepts, media_type_of
 from runtime.explain import Explanations
 from runtime.forecast import compute_forecast, snapshot_forecast
@@ -93,9 +102,21 @@ class Runtime(Explanations, Ticker):
         actor: str | None = None,
         workflow: str | None = None,
     ) -> RecordView:
-        """Create a record: normalise, validate, compute, score, route, start its workflow."""
-        with self.unit(actor) as unit:
-            return self.create_in(unit, entity, dict(data), workflow)
+        """Create a record: normalise, validate, compute, score, route, start its workflow.
+
+        A record whose key (the form's `key`) another record holds is refused
+        (Duplicate, naming that record); ingest merges into it instead.
+        """
+        for attempt in (1, 2):
+            try:
+                with self.unit(actor) as unit:
+                    return self.create_in(unit, entity, dict(data), workflow)
+            except IntegrityError:
+                # Two creates of one new key raced (PostgreSQL); the loser's second try
+                # finds the winner's record and is refused as a duplicate.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def ingest(
         self, entity: str, data: Mapping[str, Any], *, actor: str | None = None
@@ -314,6 +335,7 @@ class Runtime(Explanations, Ticker):
         unit.forming.setdefault(entity, set()).add(view.id)
         if fm.spec.key:
             view.dedup_key = self._dedup_key(unit, entity, values)
+            self._refuse_duplicate(unit, view)
         wf = self._pick_workflow(unit, view, workflow)
         if wf is not None:
             view.workflow, view.stage, view.stage_entered_at = (
@@ -704,6 +726,20 @@ class Runtime(Explanations, Ticker):
                 [Problem("missing-key", f"'{k}' is part of the key", k) for k in missing],
             )
         return "\x1f".join(str(to_json({"v": values[k]})["v"]) for k in fm.spec.key)[:512]
+
+    def _refuse_duplicate(self, unit: Unit, view: RecordView) -> None:
+        """Refuse a new record whose key another record of its entity holds."""
+        other = records.key_holder(unit.tx.conn, view.entity, view.dedup_key or "")
+        if other is None:
+            return
+        key = unit.bundle.forms[view.entity].spec.key
+        names = ", ".join(key)
+        message = f"a {view.entity} record with this key ({names}) exists: '{other}'"
+        raise Duplicate(
+            message,
+            other,
+            [Problem("duplicate-key", message, detail={"record": other, "key": list(key)})],
+        )
 
     def _check_field_roles(self, unit: Unit, entity: str, data: Mapping[str, Any]) -> None:
         fields = unit.bundle.forms[entity].spec.fields

@@ -86,6 +86,16 @@ class Forbidden(CommandError):
     status = 403
 
 
+class Duplicate(CommandError):
+    """A record with the same key (the form's `key`) exists already: `existing` is its id."""
+
+    status = 409
+
+    def __init__(self, message: str, existing: str, problems: list[Problem]) -> None:
+        super().__init__(message, problems)
+        self.existing = existing
+
+
 class Conflict(CommandError):
     """The record changed since the caller read it: here is its current state."""
 

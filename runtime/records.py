@@ -179,6 +179,14 @@ def find_by_key(conn: Connection, bundle: Bundle, entity: str, key: str) -> Reco
     return view_of(row, bundle) if row is not None else None
 
 
+def key_holder(conn: Connection, entity: str, key: str) -> str | None:
+    """Return the id of the record of `entity` holding dedup key `key`, if any."""
+    found = conn.execute(
+        select(T_RECORD.c.id).where(T_RECORD.c.entity == entity, T_RECORD.c.dedup_key == key)
+    ).scalar()
+    return str(found) if found is not None else None
+
+
 def _columns(view: RecordView, *, with_data: bool = True) -> dict[str, Any]:
     columns: dict[str, Any] = {
         "workflow": view.workflow,

@@ -14,7 +14,15 @@ from engine.spec.testing import ACTIONS, Step, TestSpec, TickStep
 from engine.testfiles import TestCase
 from runtime.clock import FakeClock, utc
 from runtime.core import Runtime
-from runtime.errors import CommandError, Conflict, Forbidden, Invalid, NotFound, Refused
+from runtime.errors import (
+    CommandError,
+    Conflict,
+    Duplicate,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Refused,
+)
 from runtime.people import change_load
 from runtime.records import RecordView
 from runtime.schedules import next_run
@@ -29,6 +37,7 @@ _STATUS = {
     Forbidden: "forbidden",
     NotFound: "not_found",
     Conflict: "conflict",
+    Duplicate: "conflict",  # a create naming an existing record's key
 }
 # Files a test attaches start as the media type they claim, so the sniffer agrees.
 _MAGIC = {
