@@ -31,6 +31,7 @@ T = TypeVar("T")
 log = logging.getLogger("sopflow.api")
 
 _DEADLINE: ContextVar[float | None] = ContextVar("sopflow_request_deadline", default=None)
+_SECONDS: ContextVar[float] = ContextVar("sopflow_request_seconds", default=0.0)
 
 
 class TimedOut(Exception):
@@ -85,9 +86,6 @@ async def call(inline: bool, fn: Callable[..., T], /, *args: Any, **kwargs: Any)
         # A commit got through before the deadline closed the gate: wait for its end.
         await anyio.to_thread.run_sync(outcome.done.wait)
     return outcome.result()
-
-
-_SECONDS: ContextVar[float] = ContextVar("sopflow_request_seconds", default=0.0)
 
 
 def deadline_middleware(seconds: float) -> Callable[[ASGIApp], ASGIApp]:
