@@ -106,9 +106,19 @@ class Runtime(Explanations, Ticker):
 
         A `workflow` the caller names must apply to the record: one whose `applies_when`
         is false for it is `Refused` (an action naming a workflow starts it regardless).
+        A record whose key (the form's `key`) another record holds is refused (`Taken`,
+        naming that record); ingest merges into it instead.
         """
-        with self.unit(actor) as unit:
-            return self.create_in(unit, entity, dict(data), workflow, check_applies=True)
+        for attempt in (1, 2):
+            try:
+                with self.unit(actor) as unit:
+                    return self.create_in(unit, entity, dict(data), workflow, check_applies=True)
+            except IntegrityError:
+                # Two creates of one new key raced (PostgreSQL); the loser's second try
+                # finds the winner's record and is refused as a duplicate.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def ingest(
         self, entity: str, data: Mapping[str, Any], *, actor: str | None = None

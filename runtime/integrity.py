@@ -166,6 +166,7 @@ def settle_key(unit: Unit, view: RecordView) -> None:
         raise Taken(
             f"{view.entity} record '{other}' already has the key {shown}; "
             "two records never share a key (change the other record, or ingest to merge)",
+            str(other),
             [
                 Problem(
                     "duplicate-key",

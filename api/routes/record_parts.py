@@ -77,6 +77,9 @@ async def upload_evidence(
     media type the stage accepts (whatever its name or declared type) is a 422.
     """
     ctx = Ctx(request, entity)
+    if "\x00" in (data.file.filename or ""):  # PostgreSQL stores no NUL in text
+        await data.file.close()
+        raise bad_request("the file name may not contain a NUL character (\\u0000)", "file")
     await ctx.record(record_id)
     limit = server_of(request).config.max_upload_bytes
     content = await data.file.read(limit + 1)

@@ -41,6 +41,7 @@ def taken(other: str, external_id: str) -> dict[str, Any]:
     """The 409 answer of a save whose key lead record `other` holds."""
     return {
         "status_code": 409,
+        "existing": other,
         "detail": f"lead record '{other}' already has the key source=jd_health, "
         f"external_id={external_id}; two records never share a key (change the other "
         "record, or ingest to merge)",
