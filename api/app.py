@@ -16,8 +16,10 @@ from litestar.openapi import OpenAPIConfig
 
 from api import openapi
 from api.auth import auth_middleware
+from api.calls import deadline_middleware
 from api.config import Config
 from api.errors import EXCEPTION_HANDLERS
+from api.limits import BoundedRequest
 from api.routes import admin, definitions, guide, ops, records, system
 from api.server import Server
 from runtime.clock import Clock
@@ -55,7 +57,9 @@ def create_app(
             *guide.ROUTES,
         ],
         state=State({"server": server}),
-        middleware=[auth_middleware()],
+        # The deadline first, so that authenticating is within the request's time too.
+        middleware=[deadline_middleware(config.request_timeout), auth_middleware()],
+        request_class=BoundedRequest,
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="sopflow",

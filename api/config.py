@@ -38,8 +38,12 @@ class Config:
     tick_every: float = 5.0
     deliver_every: float = 2.0
     log_format: str = "json"  # json | text
-    max_upload_bytes: int = 25 * MiB
-    max_body_bytes: int = 32 * MiB
+    # Safety limits (docs/server.md, "Limits"): past them a request is answered 413 or
+    # 503 instead of holding the server.
+    max_upload_bytes: int = 25 * MiB  # one evidence file
+    max_body_bytes: int = 32 * MiB  # any request body (an upload with its multipart frame)
+    max_json_bytes: int = 4 * MiB  # a JSON body (records, commands)
+    request_timeout: float = 30.0  # seconds a request's runtime work may take
 
     @classmethod
     def load(cls, **flags: Any) -> Config:

@@ -13,11 +13,16 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
 from sqlalchemy.exc import DataError
 
+from api.calls import TimedOut
 from runtime.data import to_json
-from runtime.errors import CommandError, Conflict, Problem
+from runtime.errors import CommandError, Conflict, Problem, Taken
 
 log = logging.getLogger("sopflow.api")
 
@@ -55,6 +60,8 @@ def command_error(_: Request[Any, Any, Any], exc: CommandError) -> Response[Any]
     if isinstance(exc, Conflict):
         current = getattr(exc.current, "to_dict", None)
         return error(exc.status, exc.message, extra, current=to_json(current() if current else {}))
+    if isinstance(exc, Taken):
+        return error(exc.status, exc.message, extra, existing=exc.existing)
     status = exc.status
     if any(p.code == "forbidden" for p in exc.problems):
         # A refusal that includes "your roles may not" is a permission answer (403),
@@ -122,7 +129,26 @@ def out_of_range(request: Request[Any, Any, Any], exc: Exception) -> Response[An
     )
 
 
+def timed_out(request: Request[Any, Any, Any], exc: TimedOut) -> Response[Any]:
+    """A request past its time (Config.request_timeout): 503, nothing it did was kept."""
+    log.warning("request timed out on %s %s: %s", request.method, request.url.path, exc)
+    response = error(
+        HTTP_503_SERVICE_UNAVAILABLE,
+        f"{exc}; nothing it would have changed was stored, try again",
+        [
+            {
+                "key": "request_timeout",
+                "message": f"a request may work for at most {exc.seconds:g} s",
+                "source": "server",
+            }
+        ],
+    )
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    TimedOut: timed_out,
     CommandError: command_error,
     HTTPException: http_error,
     OverflowError: out_of_range,

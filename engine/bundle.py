@@ -137,16 +137,6 @@ class CompiledDecisionTable:
         ]
         return TableResult(matched, outputs)
 
-    def decide(self, record: Mapping[str, Any], context: Mapping[str, Any]) -> list[list[Any]]:
-        """Return the outputs of the matching rows, per the hit policy (first/unique/collect)."""
-        result = self.evaluate(record, context)
-        if result.values is None:
-            return []
-        if result.defaulted or self.spec.hit != "collect":
-            return [result.values]
-        width = len(self.spec.inputs)
-        return [list(self.spec.rows[i][width:]) for i in result.rows]
-
 
 @dataclass(frozen=True)
 class Bundle:

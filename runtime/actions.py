@@ -10,9 +10,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from engine.expr import EvaluationError
+from engine.expr import EvaluationError, MissingRow
 from engine.spec.actions import ActionSpec
-from runtime import outbox
+from runtime import failures, outbox
 from runtime.data import to_json
 from runtime.errors import Invalid, Problem
 from runtime.notify import names_for, notify
@@ -70,13 +70,56 @@ def run_actions(
                 try:
                     if not unit.bundle.expr(action, "when").fn(scope, c):
                         continue
+                except MissingRow:
+                    raise  # no row refuses the command (docs/expressions.md)
                 except EvaluationError as exc:
+                    _failed(unit, record, cause, action, "when", exc)
                     done.append({"action": action.name, "skipped": str(exc)})
                     continue
             done.append(_run(ops, unit, action, record, scope, c, variables, cause))
     finally:
         unit.depth -= 1
     return done
+
+
+def _failed(
+    unit: Unit,
+    record: RecordView | None,
+    cause: str,
+    action: ActionSpec,
+    part: str,
+    error: EvaluationError,
+) -> None:
+    """Record an action expression that could not be evaluated (the action is not done)."""
+    record_id = record.id if record is not None else None
+    failures.record(unit, record_id, "action", cause, error, action=action.name, field=part)
+
+
+def _values(
+    unit: Unit,
+    record: RecordView | None,
+    cause: str,
+    action: ActionSpec,
+    part: str,
+    scope: dict[str, Any],
+    c: dict[str, Any],
+) -> dict[str, Any] | EvaluationError:
+    """Evaluate the value expressions of a `set` (fields) or `create_record` (data).
+
+    The first that fails is recorded and returned (the action is not done); a lookup
+    without a row refuses the command.
+    """
+    body = action.body
+    values = {}
+    for name in getattr(body, part):
+        try:
+            values[name] = unit.bundle.expr(body, f"{part}.{name}").fn(scope, c)
+        except MissingRow:
+            raise
+        except EvaluationError as exc:
+            _failed(unit, record, cause, action, f"{part}.{name}", exc)
+            return exc
+    return values
 
 
 def _run(
@@ -89,7 +132,6 @@ def _run(
     variables: dict[str, Any],
     cause: str,
 ) -> dict[str, Any]:
-    bundle = unit.bundle
     if action.notify:
         return notify(unit, action.notify, record, scope, variables, cause)
     if action.webhook:
@@ -126,22 +168,16 @@ def _run(
         )
         return {"action": "webhook", "url": payload["url"], "key": key}
     if action.set and record is not None:
-        changes = {}
-        for name in action.set.fields:
-            try:
-                changes[name] = bundle.expr(action.set, f"fields.{name}").fn(scope, c)
-            except EvaluationError as exc:
-                return {"action": "set", "error": str(exc)}
+        changes = _values(unit, record, cause, action, "fields", scope, c)
+        if isinstance(changes, EvaluationError):
+            return {"action": "set", "error": str(changes)}
         record.data.update(changes)
         return {"action": "set", "fields": to_json(changes)}
     if action.create_record:
         spec = action.create_record
-        data = {}
-        for name in spec.data:
-            try:
-                data[name] = bundle.expr(spec, f"data.{name}").fn(scope, c)
-            except EvaluationError as exc:
-                return {"action": "create_record", "error": str(exc)}
+        data = _values(unit, record, cause, action, "data", scope, c)
+        if isinstance(data, EvaluationError):
+            return {"action": "create_record", "error": str(data)}
         created = ops.create_in(unit, spec.entity, data, spec.workflow)
         return {"action": "create_record", "entity": spec.entity, "record": created.id}
     if action.assign and record is not None:
@@ -156,7 +192,7 @@ def _run(
         variables["forecast"] = result
         return {"action": "recompute_forecast", **result}
     if action.suggest:
-        links = suggest(unit, action, scope, c)
+        links = suggest(unit, action, scope, c, cause)
         variables["links"] = links
         payload = {"table": action.suggest.table, "title": action.suggest.title, "rows": links}
         outbox.enqueue(
@@ -172,9 +208,12 @@ def _run(
 
 
 def suggest(
-    unit: Unit, action: ActionSpec, scope: dict[str, Any], c: dict[str, Any]
+    unit: Unit, action: ActionSpec, scope: dict[str, Any], c: dict[str, Any], cause: str
 ) -> list[dict[str, Any]]:
-    """Return the table rows a `suggest` action picks (success cases, standard answers)."""
+    """Return the table rows a `suggest` action picks (success cases, standard answers).
+
+    A row the `where` cannot be evaluated for is left out, and the failure recorded.
+    """
     spec = action.suggest
     assert spec is not None
     table = unit.bundle.tables[spec.table]
@@ -184,7 +223,10 @@ def suggest(
         try:
             if where.fn(scope, {**c, "row": row}):
                 found.append(to_json(dict(row)))
-        except EvaluationError:
+        except EvaluationError as exc:
+            record_id = scope.get("id")
+            detail = {"action": "suggest", "field": "where"}
+            failures.record(unit, record_id, "action", cause, exc, **detail)
             continue
         if len(found) >= spec.limit:
             break

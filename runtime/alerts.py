@@ -16,7 +16,7 @@ from sqlalchemy import case, func, insert, select, update
 from engine.bundle import Bundle
 from engine.expr import EvaluationError
 from engine.spec import AlertSpec
-from runtime import records, timers
+from runtime import failures, records, timers
 from runtime.data import to_json
 from runtime.errors import Invalid, NotFound, Problem
 from runtime.people import recipients
@@ -73,8 +73,9 @@ def evaluate(
     tx = unit.tx
     try:
         holds = bool(unit.bundle.expr(spec, "when").fn(r, c))
-    except EvaluationError:
-        holds = False
+    except EvaluationError as exc:  # cannot tell: the alert keeps its state
+        failures.record(unit, record_id, "alert", spec.name, exc, field="when")
+        return None
     current = _active(tx, spec.name, key)
     if current is None:
         if not holds or _cooling(tx, spec, key):
@@ -112,7 +113,7 @@ def evaluate(
         # Its `for:` timer stays; when it falls due it finds nothing pending and does nothing.
         tx.event("alert_cancelled", record_id, None, rule=spec.name, key=key)
         return "cancelled"
-    resolved = _resolves(unit, spec, r, c, holds)
+    resolved = _resolves(unit, spec, r, c, holds, record_id)
     if not resolved:
         return None
     _set_state(tx, current.id, "resolved", resolved_at=tx.now)
@@ -122,13 +123,19 @@ def evaluate(
 
 
 def _resolves(
-    unit: Unit, spec: AlertSpec, r: Mapping[str, Any], c: Mapping[str, Any], holds: bool
+    unit: Unit,
+    spec: AlertSpec,
+    r: Mapping[str, Any],
+    c: Mapping[str, Any],
+    holds: bool,
+    record_id: str | None,
 ) -> bool:
     if spec.resolve_when is None:
         return not holds
     try:
         return bool(unit.bundle.expr(spec, "resolve_when").fn(r, c))
-    except EvaluationError:
+    except EvaluationError as exc:  # cannot tell: the firing alert stays firing
+        failures.record(unit, record_id, "alert", spec.name, exc, field="resolve_when")
         return False
 
 
@@ -148,7 +155,8 @@ def promote(
         return None
     try:
         holds = bool(unit.bundle.expr(spec, "when").fn(r, c))
-    except EvaluationError:
+    except EvaluationError as exc:  # cannot tell that it still holds: not promoted
+        failures.record(unit, current.record_id, "alert", spec.name, exc, field="when")
         holds = False
     if not holds:
         _set_state(tx, current.id, "resolved", resolved_at=tx.now)

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.expr import EvaluationError
 from engine.spec import RoutingSpec
+from runtime import failures
 from runtime.errors import Problem, Refused
 from runtime.people import allowed, candidate_base, loads
 from runtime.records import RecordView
@@ -26,8 +27,9 @@ def _applies(unit: Unit, spec: RoutingSpec, record: RecordView) -> bool:
     scope = record.scope()
     try:
         return bool(unit.bundle.expr(spec, "when").fn(scope, unit.context(scope)))
-    except EvaluationError:
-        return True  # a rule that cannot tell still guards the record
+    except EvaluationError as exc:  # a rule that cannot tell still guards the record
+        failures.record(unit, record.id, "routing", spec.name, exc, field="when")
+        return True
 
 
 def _eligible(unit: Unit, spec: RoutingSpec, record: RecordView, user: str) -> bool:
@@ -40,7 +42,9 @@ def _eligible(unit: Unit, spec: RoutingSpec, record: RecordView, user: str) -> b
         return bool(
             unit.bundle.expr(spec, "eligible").fn(scope, unit.context(scope, candidate=person))
         )
-    except EvaluationError:
+    except EvaluationError as exc:  # the check refuses; the actor may override it
+        detail = {"field": "eligible", "candidate": user}
+        failures.record(unit, record.id, "routing", spec.name, exc, **detail)
         return False
 
 

@@ -15,10 +15,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from engine.bundle import Bundle
 from engine.spec import FormSpec
 from engine.spec.workflow import ExitSpec, StageSpec
 from runtime.errors import Invalid, Problem, Refused
-from runtime.evidence import accepts
+from runtime.evidence import Media, accepts
+from runtime.records import RecordView
 from runtime.store import T_EVIDENCE, T_STAY
 
 STAYS: tuple[str, ...] = ("current_stay", "any_stay")
@@ -157,3 +159,48 @@ def check_max(
             )
         ],
     )
+
+
+def check_kind(bundle: Bundle, view: RecordView, kind: str, media: Media) -> None:
+    """Refuse a file that is no evidence kind of the record, or not of a type it takes.
+
+    A kind that lists media types (a stage's `types`, an evidence field's `accept`)
+    takes only a file whose bytes confirm one of them: markup a browser would run (an
+    SVG, an HTML page, XML) and bytes the sniffer does not recognise are refused,
+    whatever the file's name or declared type. A kind that lists none takes any file.
+    """
+    wf = bundle.workflows.get(view.workflow or "")
+    gates: list[StageSpec | ExitSpec] = [*wf.body.stages, *wf.body.exits] if wf else []
+    needs = [e for g in gates for e in g.evidence if e.kind == kind]
+    fields = bundle.forms[view.entity].spec.fields
+    field = fields.get(kind)
+    if not needs and not (field and field.type == "evidence"):
+        known = sorted(
+            {e.kind for g in gates for e in g.evidence}
+            | {n for n, f in fields.items() if f.type == "evidence"}
+        )
+        raise Invalid(
+            f"'{kind}' is not an evidence kind of this record",
+            [Problem("unknown-evidence", f"known kinds: {', '.join(known) or 'none'}")],
+        )
+    patterns = [t for e in needs for t in e.types] + (list(field.accept) if field else [])
+    if not patterns:
+        return
+    listed = ", ".join(patterns)
+    got = {"got": media.type, "declared": media.declared}
+    if media.active is not None:
+        raise Invalid(
+            f"the file is {media.active}; {kind} takes {listed}, and never active content",
+            [Problem("active-content", f"accepted: {listed}", detail=got)],
+        )
+    if not media.confirmed:
+        raise Invalid(
+            f"the file's content is not of a type the server recognises, whatever its name "
+            f"or declared type ({media.declared or 'none'}); {kind} takes {listed}",
+            [Problem("unrecognised-content", f"accepted: {listed}", detail=got)],
+        )
+    if not accepts(media.type, patterns):
+        raise Invalid(
+            f"a {media.type} file is not accepted as {kind}",
+            [Problem("media-type", f"accepted: {listed}", detail={"got": media.type})],
+        )

@@ -18,18 +18,27 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from engine.bundle import Bundle, UniqueHitError
-from engine.expr import MissingRow
+from engine.expr import EvaluationError, MissingRow
 from engine.spec.workflow import StageSpec
-from runtime import alerts, attachments, load, records, stages, timers
+from runtime import alerts, attachments, failures, load, records, stages, timers
 from runtime.actions import run_actions
 from runtime.assigning import check_assignment, override_detail
 from runtime.clock import Clock, SystemClock
 from runtime.data import form_model, json_value, to_json
-from runtime.errors import Conflict, Forbidden, Invalid, NotFound, Problem, Refused, missing_row
-from runtime.evidence import MAX_BYTES, BlobStore, accepts, media_type_of
+from runtime.errors import (
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Problem,
+    Refused,
+    Taken,
+    missing_row,
+)
+from runtime.evidence import MAX_BYTES, BlobStore, read_media
 from runtime.explain import Explanations
 from runtime.forecast import compute_forecast, snapshot_forecast
-from runtime.integrity import check_integrity
+from runtime.integrity import check_integrity, key_of, settle_key
 from runtime.metrics import MetricCache
 from runtime.people import allowed, change_load
 from runtime.records import RecordView
@@ -93,9 +102,23 @@ class Runtime(Explanations, Ticker):
         actor: str | None = None,
         workflow: str | None = None,
     ) -> RecordView:
-        """Create a record: normalise, validate, compute, score, route, start its workflow."""
-        with self.unit(actor) as unit:
-            return self.create_in(unit, entity, dict(data), workflow)
+        """Create a record: normalise, validate, compute, score, route, start its workflow.
+
+        A `workflow` the caller names must apply to the record: one whose `applies_when`
+        is false for it is `Refused` (an action naming a workflow starts it regardless).
+        A record whose key (the form's `key`) another record holds is refused (`Taken`,
+        naming that record); ingest merges into it instead.
+        """
+        for attempt in (1, 2):
+            try:
+                with self.unit(actor) as unit:
+                    return self.create_in(unit, entity, dict(data), workflow, check_applies=True)
+            except IntegrityError:
+                # Two creates of one new key raced (PostgreSQL); the loser's second try
+                # finds the winner's record and is refused as a duplicate.
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def ingest(
         self, entity: str, data: Mapping[str, Any], *, actor: str | None = None
@@ -105,7 +128,7 @@ class Runtime(Explanations, Ticker):
             try:
                 with self.unit(actor) as unit:
                     return self._ingest_in(unit, entity, dict(data))
-            except IntegrityError:
+            except (IntegrityError, Taken):
                 # Two ingests of one new key raced; the loser now finds the winner's row.
                 if attempt == 2:
                     raise
@@ -118,7 +141,7 @@ class Runtime(Explanations, Ticker):
                 f"entity '{entity}' declares no key, so it cannot be ingested with dedup",
                 [Problem("no-key", "add 'key: [field, ...]' to the form")],
             )
-        key = self._dedup_key(unit, entity, fm.validate(fm.normalise(data), partial=True))
+        key = key_of(unit, entity, fm.validate(fm.normalise(data), partial=True))
         existing = records.find_by_key(unit.tx.conn, unit.bundle, entity, key)
         if existing is None:
             return self.create_in(unit, entity, data, None), True
@@ -186,7 +209,8 @@ class Runtime(Explanations, Ticker):
                 f"the file is {len(content)} bytes; the limit is {MAX_BYTES}",
                 [Problem("too-large", file_name)],
             )
-        media = media_type_of(content, media_type)
+        media = read_media(content, media_type)
+        sha = hashlib.sha256(content).hexdigest()
         with self.unit(actor) as unit:
             view = records.load(unit.tx.conn, unit.bundle, record_id)
             write = unit.bundle.forms[view.entity].spec.permissions.write
@@ -194,12 +218,11 @@ class Runtime(Explanations, Ticker):
                 raise Forbidden(f"your roles may not add evidence to {view.entity} records")
             if view.status != "open":
                 raise Refused(f"the record is {view.status}; it takes no more evidence")
-            self._check_evidence_kind(unit, view, kind, media)
+            attachments.check_kind(unit.bundle, view, kind, media)
             files = attachments.attached(unit.tx.conn, record_id)
             wf = unit.bundle.workflows.get(view.workflow or "")
             here = stages.find(wf, view.stage or "") if wf is not None else None
-            attachments.check_max(here, files, kind, hashlib.sha256(content).hexdigest(), media)
-            sha = self.blobs.put(content)
+            attachments.check_max(here, files, kind, sha, media.type)
             evidence_id = records.new_id()
             row = {
                 "id": evidence_id,
@@ -208,7 +231,7 @@ class Runtime(Explanations, Ticker):
                 "stage": view.stage,
                 "sha256": sha,
                 "file_name": file_name[:255] or "file",
-                "media_type": media,
+                "media_type": media.type,
                 "size": len(content),
                 "uploader": actor,
                 "uploaded_at": unit.now,
@@ -225,12 +248,15 @@ class Runtime(Explanations, Ticker):
             work = view.copy()
             field = unit.bundle.forms[view.entity].spec.fields.get(kind)
             if field is not None and field.type == "evidence":
-                new = attachments.Attached(evidence_id, kind, media, sha, True)
+                new = attachments.Attached(evidence_id, kind, media.type, sha, True)
                 work.data[kind] = attachments.field_value(work.data.get(kind), files, kind, new)
             self._compute(unit, work)  # computed fields may count evidence
             changed = work.data != view.data
             if self._react(unit, work, "evidence_attached") or changed:
+                settle_key(unit, work)
                 records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
+            # Last, once nothing can refuse the upload: a refused one leaves no file.
+            self.blobs.put(content)
             return to_json(row)
 
     def assign(
@@ -293,7 +319,13 @@ class Runtime(Explanations, Ticker):
 
     # -- inside a unit ------------------------------------------------------------
     def create_in(
-        self, unit: Unit, entity: str, data: dict[str, Any], workflow: str | None
+        self,
+        unit: Unit,
+        entity: str,
+        data: dict[str, Any],
+        workflow: str | None,
+        *,
+        check_applies: bool = False,
     ) -> RecordView:
         """Create a record inside an open unit of work (also used by actions)."""
         bundle = unit.bundle
@@ -313,8 +345,8 @@ class Runtime(Explanations, Ticker):
         view.created_at = view.updated_at = unit.now
         unit.forming.setdefault(entity, set()).add(view.id)
         if fm.spec.key:
-            view.dedup_key = self._dedup_key(unit, entity, values)
-        wf = self._pick_workflow(unit, view, workflow)
+            key_of(unit, entity, values)  # a missing key field is refused before anything runs
+        wf = self._pick_workflow(unit, view, workflow, check_applies)
         if wf is not None:
             view.workflow, view.stage, view.stage_entered_at = (
                 wf.name,
@@ -339,6 +371,7 @@ class Runtime(Explanations, Ticker):
                 self._validate_save(unit, view)
         load.recount(unit, view)
         self._entity_alerts(unit, view)
+        settle_key(unit, view)
         records.insert_record(unit.tx.conn, view, unit.now)
         unit.forming[entity].discard(view.id)
         unit.tx.event("created", view.id, entity, data=to_json(values), workflow=view.workflow)
@@ -376,6 +409,7 @@ class Runtime(Explanations, Ticker):
         self._route(unit, work, "updated")
         load.recount(unit, work)
         self._entity_alerts(unit, work)
+        settle_key(unit, work)
         records.save_record(unit.tx.conn, bundle, work, unit.now)
         unit.tx.event(kind, work.id, work.entity, changes=to_json(changed))
         return work
@@ -427,6 +461,7 @@ class Runtime(Explanations, Ticker):
         else:
             load.recount(unit, work)
         self._entity_alerts(unit, work)
+        settle_key(unit, work)
         return records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
 
     def _enter(
@@ -516,7 +551,9 @@ class Runtime(Explanations, Ticker):
     def _compute(self, unit: Unit, view: RecordView) -> None:
         fm = form_model(unit.bundle, view.entity)
         scope = view.scope()
-        fm.compute(scope, unit.context(scope))
+        for name, error in fm.compute(scope, unit.context(scope)):
+            field = f"{view.entity}.{name}"
+            failures.record(unit, view.id, "computed", field, error, field=name)
         for name in fm.form.computed_order:
             view.data[name] = scope[name]
 
@@ -546,6 +583,8 @@ class Runtime(Explanations, Ticker):
                     ],
                 ) from exc
             except Exception as exc:
+                if isinstance(exc, EvaluationError):
+                    failures.record(unit, view.id, "decision_table", name, exc)
                 unit.tx.decision(view.id, "decision_table", name, "failed", {"error": str(exc)})
                 continue
             if decided.values is not None:
@@ -568,6 +607,7 @@ class Runtime(Explanations, Ticker):
                 continue
             scope = view.scope()
             result = score(model, scope, unit.context(scope))
+            failures.record_score(unit, view.id, scoring, result)
             if scoring.output:
                 view.data[scoring.output] = result.score
             unit.tx.decision(view.id, "score", name, str(result.score), result.explain())
@@ -595,11 +635,21 @@ class Runtime(Explanations, Ticker):
                 continue
             if (view.owner is not None and not again) or view.status != "open":
                 return
-            scope = view.scope()
-            if spec.when and not unit.bundle.expr(spec, "when").fn(scope, unit.context(scope)):
+            if spec.when and not self._routes(unit, view, spec):
                 continue
             self._apply_routing(unit, view, spec)
             return
+
+    def _routes(self, unit: Unit, view: RecordView, spec: Any) -> bool:
+        """Tell whether a routing rule's `when` holds; one that cannot tell does not route."""
+        scope = view.scope()
+        try:
+            return bool(unit.bundle.expr(spec, "when").fn(scope, unit.context(scope)))
+        except MissingRow:
+            raise
+        except EvaluationError as exc:
+            failures.record(unit, view.id, "routing", spec.name, exc, field="when")
+            return False
 
     def _apply_routing(self, unit: Unit, view: RecordView, spec: Any) -> None:
         scope = view.scope()
@@ -609,6 +659,7 @@ class Runtime(Explanations, Ticker):
         result = route(
             unit.bundle, spec, scope, unit.context(scope), unit.tx.conn, unit.now, holder
         )
+        failures.record_routing(unit, view.id, spec, result)
         before = view.owner
         view.owner, view.queue = result.owner, result.queue
         unit.tx.decision(
@@ -674,7 +725,9 @@ class Runtime(Explanations, Ticker):
             )
         return unit.bundle.workflows[view.workflow]
 
-    def _pick_workflow(self, unit: Unit, view: RecordView, name: str | None) -> Any:
+    def _pick_workflow(
+        self, unit: Unit, view: RecordView, name: str | None, check_applies: bool = False
+    ) -> Any:
         bundle = unit.bundle
         if name is not None:
             wf = bundle.workflows.get(name)
@@ -683,27 +736,33 @@ class Runtime(Explanations, Ticker):
                     f"workflow '{name}' does not run on {view.entity}",
                     [Problem("bad-workflow", str(name))],
                 )
+            if check_applies and not self._applies(unit, wf, view):
+                condition = wf.body.applies_when
+                raise Refused(
+                    f"workflow '{name}' does not apply to this {view.entity} record: "
+                    f"its applies_when ({condition}) is false",
+                    [
+                        Problem(
+                            "workflow-not-applicable",
+                            f"'{name}' applies only when {condition}",
+                            rule=name,
+                            expression=condition,
+                        )
+                    ],
+                )
             return wf
-        scope = view.scope()
         for wf in bundle.workflows.values():
-            if wf.entity != view.entity:
-                continue
-            if wf.body.applies_when is None:
-                return wf
-            c = unit.context(scope, params=dict(wf.params))
-            if bundle.expr(wf.body, "applies_when").fn(scope, c):
+            if wf.entity == view.entity and self._applies(unit, wf, view):
                 return wf
         return None
 
-    def _dedup_key(self, unit: Unit, entity: str, values: Mapping[str, Any]) -> str:
-        fm = form_model(unit.bundle, entity)
-        missing = [k for k in fm.spec.key if values.get(k) in (None, "")]
-        if missing:
-            raise Invalid(
-                f"the key fields {', '.join(missing)} are needed to match existing records",
-                [Problem("missing-key", f"'{k}' is part of the key", k) for k in missing],
-            )
-        return "\x1f".join(str(to_json({"v": values[k]})["v"]) for k in fm.spec.key)[:512]
+    def _applies(self, unit: Unit, wf: Any, view: RecordView) -> bool:
+        """Tell whether a workflow's `applies_when` holds for a record (none: it does)."""
+        if wf.body.applies_when is None:
+            return True
+        scope = view.scope()
+        c = unit.context(scope, params=dict(wf.params))
+        return bool(unit.bundle.expr(wf.body, "applies_when").fn(scope, c))
 
     def _check_field_roles(self, unit: Unit, entity: str, data: Mapping[str, Any]) -> None:
         fields = unit.bundle.forms[entity].spec.fields
@@ -714,28 +773,6 @@ class Runtime(Explanations, Ticker):
         ]
         if denied:
             raise Forbidden("some fields are not yours to set", denied)
-
-    def _check_evidence_kind(self, unit: Unit, view: RecordView, kind: str, media: str) -> None:
-        wf = unit.bundle.workflows.get(view.workflow or "")
-        all_gates = stages.gates(wf) if wf else []
-        needs = [e for g in all_gates for e in g.evidence if e.kind == kind]
-        fields = unit.bundle.forms[view.entity].spec.fields
-        field = fields.get(kind)
-        if not needs and not (field and field.type == "evidence"):
-            known = sorted(
-                {e.kind for g in all_gates for e in g.evidence}
-                | {n for n, f in fields.items() if f.type == "evidence"}
-            )
-            raise Invalid(
-                f"'{kind}' is not an evidence kind of this record",
-                [Problem("unknown-evidence", f"known kinds: {', '.join(known) or 'none'}")],
-            )
-        patterns = [t for e in needs for t in e.types] + (list(field.accept) if field else [])
-        if not accepts(media, patterns):
-            raise Invalid(
-                f"a {media} file is not accepted as {kind}",
-                [Problem("media-type", f"accepted: {', '.join(patterns)}", detail={"got": media})],
-            )
 
     def _note_refusal(
         self, record_id: str, target: str, actor: str | None, refused: Refused

@@ -39,6 +39,11 @@ _Number = Annotated[float, Field(allow_inf_nan=False)]
 # Every stored value must also be one the databases can compare and index: integers fit
 # in 64 bits, decimals are finite, text holds no NUL character (PostgreSQL refuses it).
 INT64 = 2**63 - 1
+# Safety caps where a form declares no `max_length` (docs/language.md): one request
+# cannot hand the server a list of millions of items or a text of megabytes to
+# validate, store and index. A declared `max_length` replaces them.
+MAX_ITEMS = 1_000  # items of a list or multi_enum
+MAX_TEXT = 100_000  # characters of any text value (a list's text items too)
 
 
 def _no_nul(text: str) -> str:
@@ -131,9 +136,8 @@ def _python_type(name: str, spec: FieldSpec, form: CompiledForm) -> Any:
     if spec.type in _TEXTUAL:
         # Lengths of text count characters (and say so); the constraint sits on the str.
         pattern = spec.pattern or (_EMAIL if spec.type == "email" else None)
-        limits = StringConstraints(
-            min_length=spec.min_length, max_length=spec.max_length, pattern=pattern
-        )
+        longest = MAX_TEXT if spec.max_length is None else spec.max_length
+        limits = StringConstraints(min_length=spec.min_length, max_length=longest, pattern=pattern)
         return Annotated[str, limits, AfterValidator(_no_nul)]
     if spec.type == "decimal" and spec.precision is not None:
         return Annotated[_Number, AfterValidator(_rounder(spec.precision))]
@@ -171,6 +175,8 @@ def _constraints(spec: FieldSpec) -> dict[str, Any]:
             found["min_length"] = spec.min_length
         if spec.max_length is not None:
             found["max_length"] = spec.max_length
+        elif spec.type in ("list", "multi_enum"):
+            found["max_length"] = MAX_ITEMS
     return found
 
 
@@ -202,7 +208,7 @@ class FormModel:
                 fields[name] = (kind, Field(..., **constraints))
             else:
                 fields[name] = (kind | None, Field(None, **constraints))
-        config = ConfigDict(extra="forbid" if required else "allow", str_max_length=100_000)
+        config = ConfigDict(extra="forbid" if required else "allow", str_max_length=MAX_TEXT)
         model: type[BaseModel] = _create_model(
             f"{self.spec.entity}_data", __config__=config, **fields
         )
@@ -334,8 +340,14 @@ class FormModel:
             return _problems(exc)
         return []
 
-    def compute(self, values: dict[str, Any], context: Mapping[str, Any]) -> list[Problem]:
-        """Set computed fields in dependency order; return problems of failing ones."""
+    def compute(
+        self, values: dict[str, Any], context: Mapping[str, Any]
+    ) -> list[tuple[str, EvaluationError]]:
+        """Set computed fields in dependency order; a failing one is set empty (None).
+
+        Returns (field, error) of each failing field, for the caller to record
+        (runtime/failures.py); a lookup without a row refuses instead.
+        """
         failed = []
         for name in self.form.computed_order:
             try:
@@ -344,7 +356,7 @@ class FormModel:
                 raise missing_row(exc, name) from exc
             except EvaluationError as exc:
                 values[name] = None
-                failed.append(Problem("computed-failed", str(exc), name))
+                failed.append((name, exc))
         return failed
 
     def defaults(self) -> dict[str, Any]:
@@ -352,9 +364,13 @@ class FormModel:
         return {n: s.default for n, s in self.spec.fields.items() if s.default is not None}
 
 
+MAX_PROBLEMS = 100  # problems listed for one validation; a hostile body can have a million
+
+
 def _problems(exc: ValidationError) -> list[Problem]:
     found = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for err in errors[:MAX_PROBLEMS]:
         loc = [str(p) for p in err["loc"]]
         name = loc[0] if loc else None
         message = err["msg"]
@@ -364,6 +380,9 @@ def _problems(exc: ValidationError) -> list[Problem]:
             message = f"must be one of: {err.get('ctx', {}).get('expected', '')}"
         where = ".".join(loc)
         found.append(Problem(err["type"], f"{where}: {message}", name))
+    if len(errors) > MAX_PROBLEMS:
+        more = len(errors) - MAX_PROBLEMS
+        found.append(Problem("more", f"and {more} more problems, not listed"))
     return found
 
 

@@ -86,6 +86,19 @@ class Forbidden(CommandError):
     status = 403
 
 
+class Taken(CommandError):
+    """Another record of the entity already holds this natural key (the form's `key`).
+
+    `existing` is that record's id (the API answers it beside the problems).
+    """
+
+    status = 409
+
+    def __init__(self, message: str, existing: str, problems: list[Problem]) -> None:
+        super().__init__(message, problems)
+        self.existing = existing
+
+
 class Conflict(CommandError):
     """The record changed since the caller read it: here is its current state."""
 

@@ -1,10 +1,16 @@
-"""Evidence files: content-addressed (sha256) on disk, written once, never overwritten."""
+"""Evidence files: content-addressed (sha256) on disk, written once, never overwritten.
+
+What a file is comes from its bytes (magic numbers), not from its name or the type its
+sender declared: a kind that lists media types takes only files whose bytes confirm one
+of them, and never markup a browser would run (SVG, HTML, XML).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import tempfile
+from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
 
@@ -16,12 +22,45 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"GIF87a", "image/gif"),
     (b"GIF89a", "image/gif"),
+    (b"II*\x00", "image/tiff"),
+    (b"MM\x00*", "image/tiff"),
     (b"%PDF-", "application/pdf"),
     (b"PK\x03\x04", "application/zip"),
 )
+_KNOWN = {media for _, media in _MAGIC}
+# ISO base media files (`....ftyp<brand>`): the brand says which still-image format.
+_BRANDS = {
+    b"heic": "image/heic",
+    b"heix": "image/heic",
+    b"heim": "image/heic",
+    b"heis": "image/heic",
+    b"mif1": "image/heif",
+    b"msf1": "image/heif",
+    b"avif": "image/avif",
+    b"avis": "image/avif",
+}
+# Markup a browser runs (scripts, links, forms): never evidence where a kind lists types.
+ACTIVE = {
+    "image/svg+xml": "an SVG image, which can hold scripts",
+    "text/html": "an HTML page",
+    "application/xml": "an XML document",
+}
+# Why: browsers decide what a file is from about its first 512 bytes; twice that is ample.
+_MARKUP_HEAD = 1024
+# Declared types a sender may not have believed for bytes the sniffer does not recognise:
+# those it would recognise, and those a browser would run.
+_NOT_TAKEN = ("image/", "text/html", "xml", "javascript", "ecmascript")
 
 
-_KNOWN = {media for _, media in _MAGIC} | {"image/webp", "image/jpg"}
+@dataclass(frozen=True)
+class Media:
+    """What an upload is, as far as its bytes tell: the media type to store, whether
+    the bytes confirm it (a magic number), and whether it is markup a browser runs."""
+
+    type: str
+    confirmed: bool
+    declared: str = ""
+    active: str | None = None
 
 
 def sniff(content: bytes) -> str | None:
@@ -31,19 +70,53 @@ def sniff(content: bytes) -> str | None:
             return media
     if content[:4] == b"RIFF" and content[8:12] == b"WEBP":
         return "image/webp"
+    if content[:2] == b"BM" and content[6:10] == b"\x00\x00\x00\x00" and len(content) > 26:
+        return "image/bmp"
+    if content[4:8] == b"ftyp" and content[8:12] in _BRANDS:
+        return _BRANDS[content[8:12]]
     return None
 
 
-def media_type_of(content: bytes, declared: str) -> str:
-    """Return the media type to store: what the content shows, else what was declared."""
+def markup(content: bytes) -> str | None:
+    """Return the type of markup the content is (SVG, HTML, XML), None when it is none.
+
+    Like a browser, it reads past a byte-order mark and leading white space: content
+    that then opens with `<` is markup, an SVG when it has an `<svg` element.
+    """
+    head = content[:_MARKUP_HEAD]
+    text = head.decode("latin-1")
+    for bom, codec in (
+        (b"\xef\xbb\xbf", "utf-8"),
+        (b"\xff\xfe", "utf-16-le"),
+        (b"\xfe\xff", "utf-16-be"),
+    ):
+        if head.startswith(bom):
+            text = head[len(bom) :].decode(codec, "ignore")
+            break
+    text = text.lstrip(" \t\r\n\f\x00").lower()
+    if not text.startswith("<"):
+        return None
+    if "<svg" in text:
+        return "image/svg+xml"
+    return "application/xml" if text.startswith("<?xml") else "text/html"
+
+
+def read_media(content: bytes, declared: str) -> Media:
+    """Return what an upload is: its bytes decide; the declared type is kept only for
+    bytes the sniffer does not recognise, and then only if it claims no type the
+    sniffer knows and nothing a browser would run (else `application/octet-stream`)."""
+    claimed = declared.partition(";")[0].strip().lower()  # parameters (charset) dropped
     found = sniff(content)
-    if found and not (found == "application/zip" and declared.startswith("application/vnd.")):
-        return found
-    claimed = declared.strip().lower()
-    if claimed in _KNOWN:
-        # It says it is a kind we can recognise, and its bytes are not: don't believe it.
-        return "application/octet-stream"
-    return claimed or "application/octet-stream"
+    if found == "application/zip" and claimed.startswith("application/vnd."):
+        return Media(claimed, True, claimed)  # an office document is a zip
+    if found:
+        return Media(found, True, claimed)
+    active = markup(content)
+    if active:
+        return Media(active, False, claimed, ACTIVE[active])
+    if not claimed or claimed in _KNOWN or any(part in claimed for part in _NOT_TAKEN):
+        return Media("application/octet-stream", False, claimed)
+    return Media(claimed, False, claimed)
 
 
 def accepts(media_type: str, patterns: list[str]) -> bool:

@@ -1,10 +1,16 @@
-"""What a save must keep true across records: refs point at records, unique values stay unique.
+"""What a save must keep true across records: refs point at records, unique values stay
+unique, and no two records of an entity share a natural key (the form's `key`).
 
-Both are checked inside the command's transaction, against the store, for the fields a
+All are checked inside the command's transaction, against the store, for the fields a
 save sets or changes. On SQLite a command's transaction holds the write lock, so two
 saves never interleave; on PostgreSQL a unique value is first claimed with a
 transaction-scoped advisory lock on (entity, field, value), so two concurrent saves of
-one value queue on each other and the second one sees the first.
+one value queue on each other and the second one sees the first. A natural key is
+claimed the same way, on (entity, key).
+
+A record's stored dedup key follows its key fields: whatever changes one (an update, a
+rule, a `set` action) recomputes it when the record is saved, and a key another record
+holds refuses the save (`Taken`, 409, naming that record).
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from typing import Any
 from sqlalchemy import select, text
 
 from engine.spec.form import FieldSpec
-from runtime.errors import Invalid, Problem
+from runtime.data import to_json
+from runtime.errors import Invalid, Problem, Taken
 from runtime.metrics import StoreSql
 from runtime.records import RecordView
 from runtime.store import T_RECORD
@@ -48,10 +55,14 @@ def _missing_refs(unit: Unit, entity: str, ids: list[str]) -> list[str]:
 
 
 def _claim(unit: Unit, entity: str, name: str, value: Any) -> None:
+    _lock(unit, f"sopflow:unique:{entity}:{name}:{json.dumps(value, sort_keys=True, default=str)}")
+
+
+def _lock(unit: Unit, key: str) -> None:
+    """Hold a transaction-scoped advisory lock on `key` (PostgreSQL; SQLite needs none)."""
     conn = unit.tx.conn
     if conn.dialect.name != "postgresql":
         return
-    key = f"sopflow:unique:{entity}:{name}:{json.dumps(value, sort_keys=True, default=str)}"
     conn.execute(
         text(
             "SELECT pg_advisory_xact_lock(hashtextextended("
@@ -116,4 +127,55 @@ def check_integrity(unit: Unit, view: RecordView, before: Mapping[str, Any] | No
         raise Invalid(f"invalid {view.entity}", problems)
 
 
-__all__ = ["check_integrity"]
+def key_of(unit: Unit, entity: str, values: Mapping[str, Any]) -> str:
+    """Return the dedup key of `values`; Invalid when a key field is empty."""
+    fields = unit.bundle.forms[entity].spec.key
+    missing = [k for k in fields if values.get(k) in (None, "")]
+    if missing:
+        raise Invalid(
+            f"the key fields {', '.join(missing)} are needed to match existing records",
+            [Problem("missing-key", f"'{k}' is part of the key", k) for k in missing],
+        )
+    plain = to_json({k: values[k] for k in fields})
+    return "\x1f".join(str(plain[k]) for k in fields)[:512]
+
+
+def settle_key(unit: Unit, view: RecordView) -> None:
+    """Set a keyed record's dedup key from its key fields, refusing one another record holds.
+
+    Called before a record is inserted or saved. A record stored without a key (a legacy
+    import missing a key field) keeps none until its key fields are complete.
+    """
+    form = unit.bundle.forms.get(view.entity)
+    if form is None or not form.spec.key:
+        return
+    fields = form.spec.key
+    if view.dedup_key is None and any(view.data.get(k) in (None, "") for k in fields):
+        return
+    key = key_of(unit, view.entity, view.data)
+    if key == view.dedup_key:
+        return
+    _lock(unit, f"sopflow:key:{view.entity}:{key}")
+    query = select(T_RECORD.c.id).where(
+        T_RECORD.c.entity == view.entity, T_RECORD.c.dedup_key == key, T_RECORD.c.id != view.id
+    )
+    other = unit.tx.conn.execute(query.limit(1)).scalar()
+    if other is not None:
+        values = to_json({k: view.data.get(k) for k in fields})
+        shown = ", ".join(f"{k}={v}" for k, v in values.items())
+        raise Taken(
+            f"{view.entity} record '{other}' already has the key {shown}; "
+            "two records never share a key (change the other record, or ingest to merge)",
+            str(other),
+            [
+                Problem(
+                    "duplicate-key",
+                    f"{view.entity} record '{other}' has this key",
+                    detail={"record": str(other), "key": values},
+                )
+            ],
+        )
+    view.dedup_key = key
+
+
+__all__ = ["check_integrity", "key_of", "settle_key"]

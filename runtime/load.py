@@ -17,7 +17,7 @@ from typing import Any
 
 from engine.expr import EvaluationError
 from engine.spec.form import LoadSpec
-from runtime import records, timers
+from runtime import failures, records, timers
 from runtime.errors import NotFound
 from runtime.people import change_load
 from runtime.records import RecordView
@@ -50,8 +50,10 @@ def _holds(unit: Unit, spec: LoadSpec | None, view: RecordView) -> bool:
     scope = view.scope()
     try:
         return bool(unit.bundle.expr(spec, "counts_while").fn(scope, unit.context(scope)))
-    except EvaluationError:
-        return True  # cannot tell: the record stays open work
+    except EvaluationError as exc:  # cannot tell: the record stays open work
+        rule = f"{view.entity}.load"
+        failures.record(unit, view.id, "load", rule, exc, field="counts_while")
+        return True
 
 
 def settle(unit: Unit, view: RecordView) -> None:

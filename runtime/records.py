@@ -172,10 +172,11 @@ def load(conn: Connection, bundle: Bundle, record_id: str) -> RecordView:
 
 
 def find_by_key(conn: Connection, bundle: Bundle, entity: str, key: str) -> RecordView | None:
-    """Return the record of `entity` with dedup key `key`, if any."""
-    row = conn.execute(
-        select(T_RECORD).where(T_RECORD.c.entity == entity, T_RECORD.c.dedup_key == key)
-    ).first()
+    """Return the record of `entity` with dedup key `key`, if any, locked for the caller's
+    transaction (PostgreSQL): ingests merging into one record queue, each reading the
+    version the one before it wrote."""
+    query = select(T_RECORD).where(T_RECORD.c.entity == entity, T_RECORD.c.dedup_key == key)
+    row = conn.execute(query.with_for_update()).first()
     return view_of(row, bundle) if row is not None else None
 
 

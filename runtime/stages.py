@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import select, update
 
 from engine.bundle import CompiledWorkflow
-from engine.expr import EvaluationError
+from engine.expr import EvaluationError, MissingRow
 from engine.spec.base import Duration
 from engine.spec.workflow import ExitSpec, StageSpec
-from runtime import attachments, timers
+from runtime import attachments, failures, timers
 from runtime.calendar import working_time
 from runtime.clock import iso
 from runtime.data import shareable
@@ -258,7 +258,11 @@ def sla_limit(
     scope = record.scope()
     try:
         value = unit.bundle.expr(sla, "within_expr").fn(scope, unit.context(scope, params=params))
-    except EvaluationError:
+    except MissingRow:
+        raise  # no row refuses the move, as for a computed field (docs/expressions.md)
+    except EvaluationError as exc:  # no deadline, recorded
+        rule = f"{record.workflow}.{stage.id}"
+        failures.record(unit, record.id, "sla", rule, exc, field="within_expr")
         return None
     if isinstance(value, timedelta):
         return Duration(value.total_seconds(), False, str(value))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -195,11 +197,66 @@ class Tx:
         )
 
 
+class Abandoned(Exception):
+    """Whoever waited for this work gave up on it: its transaction is rolled back."""
+
+
+class CommitGate:
+    """Decides, once, between "the work commits" and "the work is abandoned".
+
+    A caller that runs work in another thread and stops waiting for it (a request past
+    its time) closes the gate; the work's transactions then roll back instead of
+    committing. If a commit got through first, closing fails and the caller waits for
+    the work's real outcome instead: a commit is never reported as not having happened.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = "open"  # open -> committed | closed
+
+    def check(self) -> None:
+        """Raise Abandoned when the gate is closed (before starting more work)."""
+        if self._state == "closed":
+            raise Abandoned("the caller stopped waiting; nothing was committed")
+
+    def enter_commit(self) -> None:
+        """Let a commit through, or raise Abandoned (rolling back) when closed."""
+        with self._lock:
+            self.check()
+            self._state = "committed"
+
+    def close(self) -> bool:
+        """Refuse every later commit; return False when a commit already got through."""
+        with self._lock:
+            if self._state == "committed":
+                return False
+            self._state = "closed"
+            return True
+
+
+_GATE: ContextVar[CommitGate | None] = ContextVar("sopflow_commit_gate", default=None)
+
+
+@contextmanager
+def gated(gate: CommitGate) -> Iterator[CommitGate]:
+    """Make every Store transaction opened inside the block pass `gate` to commit."""
+    token = _GATE.set(gate)
+    try:
+        yield gate
+    finally:
+        _GATE.reset(token)
+
+
 class Store:
     """A database holding sopflow's state (SQLite file or PostgreSQL)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Why: SQLite takes one writer at a time (BEGIN IMMEDIATE). Writers of this
+        # process queue on a lock instead of on SQLite's busy handler, which polls with
+        # sleeps of up to 100 ms; re-entrant, as a refusal is noted in a transaction of
+        # its own. PostgreSQL runs writers side by side (row locks, row versions).
+        self._writers = threading.RLock() if is_sqlite(engine) else None
 
     @classmethod
     def open(cls, url: str, *, schema: str | None = None, upgrade: bool = True) -> Store:
@@ -226,9 +283,18 @@ class Store:
     def begin(
         self, now: datetime, actor: str | None = None, bundle_hash: str | None = None
     ) -> Iterator[Tx]:
-        """Open a transaction that commits when the block ends and rolls back on error."""
-        with self.engine.begin() as conn:
+        """Open a transaction that commits when the block ends and rolls back on error.
+
+        Inside `gated(gate)` the commit must pass the gate: once the gate is closed
+        (the caller stopped waiting) the transaction rolls back and raises Abandoned.
+        """
+        gate = _GATE.get()
+        if gate is not None:
+            gate.check()
+        with self._writers or nullcontext(), self.engine.begin() as conn:
             yield Tx(conn, utc(now), actor, bundle_hash)
+            if gate is not None:
+                gate.enter_commit()
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -21,6 +21,7 @@ from runtime.actions import Operations, run_actions
 from runtime.clock import iso, utc
 from runtime.data import json_value
 from runtime.errors import NotFound
+from runtime.integrity import settle_key
 from runtime.metrics import compute_metric
 from runtime.records import RecordView
 from runtime.schedules import error_text, next_run, run_detail
@@ -115,6 +116,7 @@ class Ticker:
         """
         tx = unit.tx
         before = (report.late, dict(report.alerts), len(unit.created), len(tx.events))
+        recorded = set(unit.failures)  # failures recorded in the undone batch are redone
         try:
             with tx.conn.begin_nested():
                 for row in due:
@@ -123,6 +125,7 @@ class Ticker:
         except Exception:
             report.late, report.alerts = before[0], before[1]
             del unit.created[before[2] :], tx.events[before[3] :]
+            unit.failures = recorded
             return False
         return True
 
@@ -186,6 +189,7 @@ class Ticker:
         run_actions(self.ops, unit, actions, work, row.kind, extra)
         load.recount(unit, work)
         if work.data != view.data or work.owner != view.owner:
+            settle_key(unit, work)
             records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
 
     def _alert_for(self, unit: Unit, row: Any, report: TickReport) -> None:
@@ -212,6 +216,7 @@ class Ticker:
             )
             # Why: `set` and `assign` actions change the record; keep what they did.
             if (work.data, work.owner, work.queue) != (view.data, view.owner, view.queue):
+                settle_key(unit, work)
                 records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
         else:
             changed = None

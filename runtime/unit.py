@@ -34,6 +34,8 @@ class Unit:
     # Records this unit is creating and has not stored yet (entity -> ids): an action of
     # a record being created may refer to it (`request: id`) before it is written.
     forming: dict[str, set[str]] = field(default_factory=dict)
+    # Evaluation failures this unit recorded (runtime/failures.py keeps each once).
+    failures: set[tuple[Any, ...]] = field(default_factory=set)
 
     @property
     def now(self) -> datetime:

@@ -10,12 +10,13 @@ import json
 import sys
 from pathlib import Path
 
-# Issue 15's targets; FLOORS is the gate: the measured figure rounded down where the target is
-# not reached yet (docs/testing.md has the figures). Raise a floor as tests land, never lower it.
+# Issue 15's targets; FLOORS is the gate: the measured figure rounded down, never under the
+# target once it is reached (docs/testing.md has the figures). Raise a floor as tests land,
+# never lower it.
 TARGETS: dict[str, float] = {"engine": 95.0, "runtime": 90.0, "api": 90.0}
-# Why engine's floor sits a point under its measure: the hypothesis tests draw new bundles
-# and expressions each run, so which compiler branches they reach varies a little.
-FLOORS: dict[str, float] = {"engine": 92.0, "runtime": 90.0, "api": 90.0}
+# Why engine's floor sits half a point under its measure (98.7%): the hypothesis tests draw
+# new bundles and expressions each run, so which compiler branches they reach varies a little.
+FLOORS: dict[str, float] = {"engine": 98.0, "runtime": 90.0, "api": 90.0}
 LEAST = 12  # how many of the least-covered files to list
 
 

@@ -78,6 +78,15 @@ f: [*e, *e, *e, *e]
             f"the limit is {MAX_FILE_BYTES} (split it into several files)",
         ),
         (
+            b"a: " + b"[" * 70 + b"]" * 70 + b"\n",
+            "f.yaml:1:68: error[yaml-too-deep]: nesting deeper than 64 levels",
+        ),
+        (
+            b"a: " + str(2**300).encode() + b"\n",
+            "f.yaml:1:4: error[yaml-value]: number is too large "
+            "(numbers in definitions have at most 256 bits)",
+        ),
+        (
             b"? [a, b]\n: 1\n",
             "f.yaml:1:3: error[yaml-complex-key]: a mapping key must be a plain value",
         ),

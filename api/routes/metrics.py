@@ -10,7 +10,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from litestar import Request, get
+from litestar import Request, Response, get
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, QueryParameter
 
@@ -20,7 +20,7 @@ from api.routes.common import API, caller, runtime_of, server_of
 from api.routes.record_common import hidden_queues
 from engine.bundle import Bundle, CompiledWorkflow
 from engine.suggest import did_you_mean
-from runtime import reports
+from runtime import failures, reports
 from runtime.calendar import working_time
 from runtime.clock import iso
 from runtime.core import Runtime
@@ -226,4 +226,24 @@ async def metric(
     return report
 
 
-ROUTES = [funnel, dwell, forecast, list_metrics, metric]
+@get(f"{API}/metrics/evaluation-failures", tags=["metrics"])
+async def evaluation_failures(
+    request: Request[Any, Any, Any], format: FromQuery[str | None] = None
+) -> Response[Any]:
+    """Expression evaluations that failed, counted per rule (docs/expressions.md "When an
+    expression fails"): `kind` (computed, score, routing, decision_table, alert, sla,
+    action), `rule`, `failures`, `last_at`. `?format=prometheus` answers the Prometheus
+    text format: `sopflow_rule_evaluation_failures_total{kind="...",rule="..."} n`."""
+    runtime, _ = _metrics(request)
+    if format not in (None, "json", "prometheus"):
+        raise ValidationException(
+            f"unknown format '{format}'",
+            extra=[{"key": "format", "message": "use json or prometheus", "source": "query"}],
+        )
+    rows = await call(server_of(request).inline, reports.read, runtime.store, failures.counts)
+    if format == "prometheus":
+        return Response(failures.prometheus(rows), media_type="text/plain; version=0.0.4")
+    return Response({"items": rows})
+
+
+ROUTES = [funnel, dwell, forecast, list_metrics, evaluation_failures, metric]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
@@ -21,6 +20,7 @@ from msgspec import Struct
 
 from api.auth import may
 from api.calls import call
+from api.downloads import download_headers
 from api.routes.common import API, server_of
 from api.routes.record_common import (
     TAGS,
@@ -33,7 +33,7 @@ from api.routes.record_common import (
 )
 from engine.bundle import Bundle
 from engine.spec.manifest import QueueSpec
-from runtime import queries
+from runtime import failures, queries
 from runtime.access import Principal
 from runtime.errors import Forbidden, Invalid, NotFound, Problem
 from runtime.queries import DEFAULT_LIMIT, MAX_LIMIT, did_you_mean
@@ -77,6 +77,9 @@ async def upload_evidence(
     media type the stage accepts (whatever its name or declared type) is a 422.
     """
     ctx = Ctx(request, entity)
+    if "\x00" in (data.file.filename or ""):  # PostgreSQL stores no NUL in text
+        await data.file.close()
+        raise bad_request("the file name may not contain a NUL character (\\u0000)", "file")
     await ctx.record(record_id)
     limit = server_of(request).config.max_upload_bytes
     content = await data.file.read(limit + 1)
@@ -117,7 +120,12 @@ async def evidence_content(
     record_id: FromPath[str],
     evidence_id: FromPath[str],
 ) -> Response[bytes]:
-    """Download an evidence file's bytes with its media type."""
+    """Download an evidence file's bytes with its media type, always as an attachment.
+
+    The answer carries `Content-Disposition: attachment` (the file name as RFC 6266
+    gives it), `X-Content-Type-Options: nosniff` and a sandboxing
+    `Content-Security-Policy`, so no browser runs what it holds.
+    """
     ctx = Ctx(request, entity)
     await ctx.record(record_id)
     rows = await ctx.run(ctx.runtime.evidence, record_id)
@@ -125,11 +133,10 @@ async def evidence_content(
     if row is None:
         raise NotFound(f"record '{record_id}' has no evidence '{evidence_id}'")
     content = await ctx.run(ctx.runtime.blobs.get, row["sha256"])
-    name = quote(str(row["file_name"]))
     return Response(
         content,
         media_type=str(row["media_type"]),
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{name}"},
+        headers=download_headers(str(row["file_name"])),
     )
 
 
@@ -179,6 +186,16 @@ def _sets_hidden(bundle: Bundle, row: dict[str, Any], hidden: frozenset[str]) ->
         return False
     if row.get("kind") == "score" and row.get("rule") in bundle.scorings:
         return bundle.scorings[row["rule"]].spec.output in hidden
+    if row.get("kind") == failures.KIND:  # a failed computed field or score feature
+        detail = row.get("detail") or {}
+        if detail.get("where") == "computed":
+            return detail.get("field") in hidden
+        scoring = bundle.scorings.get(row.get("rule") or "")
+        return (
+            detail.get("where") == "score"
+            and scoring is not None
+            and (scoring.spec.output in hidden)
+        )
     if row.get("kind") == "decision_table" and row.get("rule") in bundle.decision_tables:
         return bool(set(bundle.decision_tables[row["rule"]].spec.outputs) & hidden)
     return False

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, get
 
+from api.calls import call
 from api.routes.common import API, caller, server_of
 
 
@@ -15,11 +16,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", sync_to_thread=False, tags=["system"])
-def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+@get("/readyz", tags=["system"])
+async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     """Say whether requests can be served: a bundle is loaded and the database answers."""
     server = server_of(request)
-    ok, reason = server.ready()
+    ok, reason = await call(server.inline, server.ready)  # the database, off the loop
     bundle = server.bundle
     return Response(
         {"ready": ok, "reason": reason, "bundle": bundle.hash if bundle else None},

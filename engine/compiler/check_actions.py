@@ -83,7 +83,8 @@ def check_actions(
                 action.recompute_forecast.forecast,
                 ctx.of("forecast"),
             )
-        elif action.suggest:
+        else:  # the model holds exactly one action: this is `suggest`
+            assert action.suggest is not None
             _check_suggest(ctx, here, action.suggest, entity, context, constants)
 
 

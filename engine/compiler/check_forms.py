@@ -28,14 +28,12 @@ _DEFAULT_KIND = {
 
 def enum_values(ctx: Context, field: FieldSpec) -> tuple[str, ...]:
     """Return an enum field's values, reading `values_from: table.column` when given."""
-    if field.values:
-        return tuple(field.values)
     if field.values_from:
         table, _, column = field.values_from.partition(".")
         entry = ctx.tables.get(table)
         if entry and column in entry.spec.columns:
             return tuple(dict.fromkeys(str(r[column]) for r in entry.spec.rows if column in r))
-    return ()
+    return tuple(field.values or ())
 
 
 def check_form(ctx: Context, entry: Entry[FormSpec]) -> None:
@@ -154,19 +152,14 @@ def _check_field(ctx: Context, at: Site, field: FieldSpec) -> None:
             )
     for bound in ("min", "max"):
         value = getattr(field, bound)
-        if isinstance(value, str):
-            try:
-                dt.date.fromisoformat(value) if field.type == "date" else dt.datetime.fromisoformat(
-                    value
-                )
-            except ValueError:
-                ctx.error(
-                    at.at(bound),
-                    "bad-type",
-                    f"'{bound}' of {_article(field.type)} {field.type} field must be "
-                    f"{'a number' if field.type in ('integer', 'decimal') else 'a date'}, "
-                    f"got {shorten(value)}",
-                )
+        if value is not None and not _bound_fits(field.type, value):
+            ctx.error(
+                at.at(bound),
+                "bad-type",
+                f"'{bound}' of {_article(field.type)} {field.type} field must be "
+                f"{'a date' if field.type in ('date', 'datetime') else 'a number'}, "
+                f"got {shorten(value)}",
+            )
     for i, step in enumerate(field.normalize):
         if isinstance(step, NormalizerSpec) and step.canonical:
             c = step.canonical
@@ -192,6 +185,13 @@ def _refuse_not_implemented(ctx: Context, at: Site, field: FieldSpec) -> None:
             )
 
 
+def _bound_fits(kind: str, value: object) -> bool:
+    """Tell whether a `min`/`max` fits the field's type (the spec left bad text as text)."""
+    if kind in ("date", "datetime"):
+        return isinstance(value, dt.date)
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def _article(word: str) -> str:
     return "an" if word[:1] in "aeiou" else "a"
 
@@ -207,11 +207,13 @@ def _check_default(ctx: Context, at: Site, field: FieldSpec) -> None:
             f"default {shorten(field.default)} does not fit a {field.type} field",
         )
         return
-    values = field.values or []
-    defaults = field.default if isinstance(field.default, list) else [field.default]
+    values = enum_values(ctx, field)
+    listed = isinstance(field.default, list)
+    defaults = field.default if listed else [field.default]
     if field.type in ("enum", "multi_enum") and values:
-        for value in defaults:
-            ctx.known(at.at("default"), "enum value", str(value), values, "unknown-enum-value")
+        for i, value in enumerate(defaults):
+            where = at.at("default", i) if listed else at.at("default")
+            ctx.known(where, "enum value", str(value), values, "unknown-enum-value")
 
 
 def compile_computed(

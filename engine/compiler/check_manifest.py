@@ -32,6 +32,11 @@ def value_fits(kind: str, value: Any) -> bool:
     return isinstance(value, _PY_TYPES.get(kind, (object,)))
 
 
+def shown(value: Any) -> str:
+    """Show a value in a type error: text in quotes (`'1.5'` is not the number 1.5)."""
+    return f"'{shorten(value)}'" if isinstance(value, str) else shorten(value)
+
+
 def check_manifest(ctx: Context, entry: Entry[BundleManifest]) -> None:
     """Check every cross-reference inside the manifest."""
     spec, site = entry.spec, entry.site
@@ -99,19 +104,26 @@ def _check_attributes(
         if not ctx.known(at.at(key), "user attribute", key, declared, "unknown-user-field"):
             continue
         spec = declared[key]
-        items = value if isinstance(value, list) else [value]
-        if spec.type in ("list", "multi_enum") and not isinstance(value, list):
+        many = spec.type in ("list", "multi_enum")
+        if many and not isinstance(value, list):
             ctx.error(at.at(key), "bad-type", f"user attribute '{key}' must be a list")
+        elif isinstance(value, list) and not many:
+            ctx.error(
+                at.at(key),
+                "bad-type",
+                f"user attribute '{key}' takes one {spec.type} value, not a list",
+            )
+            continue
+        items = value if isinstance(value, list) else [value]
         base = {"enum": "string", "multi_enum": "string", "list": "string"}.get(
             spec.type, spec.type
         )
         for i, item in enumerate(items):
             where = at.at(key, i) if isinstance(value, list) else at.at(key)
             if not value_fits(base, item):
+                what = f"{base} items" if isinstance(value, list) else f"{spec.type} values"
                 ctx.error(
-                    where,
-                    "bad-type",
-                    f"user attribute '{key}' takes {spec.type} values, got {shorten(item)}",
+                    where, "bad-type", f"user attribute '{key}' takes {what}, got {shown(item)}"
                 )
             elif spec.values and item not in spec.values:
                 ctx.known(where, f"value of '{key}'", str(item), spec.values, "unknown-enum-value")
@@ -156,7 +168,7 @@ def check_table(ctx: Context, name: str, entry: Entry[TableSpec]) -> None:
                     at.at(col),
                     "bad-type",
                     f"column '{col}' of table '{name}' takes "
-                    f"{columns[col]} values, got {shorten(value)}",
+                    f"{columns[col]} values, got {shown(value)}",
                 )
         for col in [*table.key, *(table.range or [])]:
             if row.get(col) is None:
@@ -182,6 +194,5 @@ def check_table(ctx: Context, name: str, entry: Entry[TableSpec]) -> None:
             ctx.error(
                 at,
                 "bad-type",
-                f"column '{col}' of table '{name}' takes {columns[col]} values, "
-                f"got {shorten(value)}",
+                f"column '{col}' of table '{name}' takes {columns[col]} values, got {shown(value)}",
             )

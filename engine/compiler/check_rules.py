@@ -6,6 +6,7 @@ from typing import Any
 
 from engine.compiler.cells import Matcher, parse_cell, rows_overlap
 from engine.compiler.check_actions import check_actions
+from engine.compiler.check_manifest import shown
 from engine.compiler.context import Context, Entry, Site
 from engine.diagnostics import shorten
 from engine.expr import CompiledExpression, ExprType
@@ -311,7 +312,7 @@ def check_literals(
             ctx.error(
                 site,
                 "type-mismatch",
-                f"{where}{_shown(value)} is not a number, and '{shorten(column)}' is numeric",
+                f"{where}{shown(value)} is not a number, and '{shorten(column)}' is numeric",
             )
         elif enum and isinstance(value, str) and value not in enum:
             ctx.known(
@@ -322,10 +323,6 @@ def check_literals(
                 "unknown-enum-value",
                 message=f"{where}'{shorten(value)}' is not a value of '{shorten(column)}'",
             )
-
-
-def _shown(value: Any) -> str:
-    return f"'{shorten(value)}'" if isinstance(value, str) else shorten(value)
 
 
 def check_validation(ctx: Context, entry: Entry[ValidationSpec]) -> CompiledExpression | None:

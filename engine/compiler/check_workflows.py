@@ -231,7 +231,9 @@ def _check_gate(
             )
         ev = stage.evidence[j]
         if ev.max is not None and ev.max < ev.min:
-            ctx.error(at.at("evidence", j, "max"), "invalid", "max is less than min")
+            ctx.error(
+                at.at("evidence", j, "max"), "invalid", f"max {ev.max} is less than min {ev.min}"
+            )
     scope = ctx.scope_for(entity, constants=constants)
     guards: list[Guard] = stage.guards
     for j, guard in enumerate(guards):

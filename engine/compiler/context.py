@@ -118,6 +118,9 @@ class Site:
             body = lines[row - 1] if 0 < row <= len(lines) else ""
             indent = len(body) - len(body.lstrip(" "))
             return row, indent + 1 + len(before) - (before.rfind("\n") + 1)
+        if "\n" in before and opener in ("'", '"'):
+            # The break may be an escape (`\n`) on the same line: point at the text.
+            return line, col + 1
         if "\n" in before:
             return line + before.count("\n"), 1
         # A plain or quoted scalar may be folded over several lines: each line break

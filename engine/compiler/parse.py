@@ -162,13 +162,6 @@ def _quoted(value: object) -> str:
     return f"'{shorten(value)}'" if isinstance(value, str) else shorten(value)
 
 
-def _is_mapping(doc: Document, path: Path) -> bool:
-    node = doc.data
-    for part in path:
-        node = node[part] if _has(node, part) else None
-    return isinstance(node, dict)
-
-
 def _at_named_key(doc: Document, path: Path, message: str) -> Path:
     """Point a whole-mapping error at the last key it names that the mapping holds."""
     node = doc.data
@@ -218,7 +211,7 @@ def _translate(doc: Document, kind: str, model: type[BaseModel], err: ErrorDetai
     if kind_type == "value_error":
         message = err["msg"].removeprefix("Value error, ")
         where = _where(kind, path) if path else f"{kind} '{_name_of(doc)}'"
-        target = _at_named_key(doc, path, message) if _is_mapping(doc, path) else path
+        target = _at_named_key(doc, path, message)
         return doc.diagnostic(target, "invalid", f"{where}: {message}", key=target != path)
     if kind_type in _BOUNDS:
         phrase, bound_key = _BOUNDS[kind_type]

@@ -10,6 +10,7 @@ from typing import Any
 from engine.expr import runtime as rt
 from engine.expr.checker import Checker
 from engine.expr.functions import AGGREGATES
+from engine.expr.limits import MAX_EVALUATION_STEPS
 from engine.expr.operators import BINOPS, COMPARE, ORDERING
 from engine.expr.tables import table_index
 from engine.expr.types import NUMERIC
@@ -25,14 +26,17 @@ _SAFE_COMPARE: dict[type[ast.cmpop], tuple[str, Fn]] = {
     ast.GtE: ("_n_ge", rt.n_ge),
 }
 _HEADER = "def {name}(r, c=_EMPTY):\n"
+# The step budget of one evaluation (a fresh one for the null-safe retry), emitted only
+# for expressions with a loop.
+_BUDGET = "    {name} = [{steps}]\n"
 _FAST_THEN_SAFE = """\
-    try:
+{budget}    try:
         return {fast}
     except _ABSORBED:
         pass
     except _Error as exc:
         {on_error}
-    try:
+{budget}    try:
         return {safe}
     except _Error as exc:
         {on_error}
@@ -41,6 +45,8 @@ _FAST_THEN_SAFE = """\
 
 # In a group a failing expression gives None, but a lookup without a row still refuses.
 _GROUP_ERROR = "return _none_unless_missing_row(exc, _fail{index})"
+# Functions that read every item of a list given to them (charged inside loops).
+_READS_LIST = AGGREGATES | {"contains"}
 
 
 class Generator:
@@ -56,6 +62,11 @@ class Generator:
         }
         self._bound: dict[int, str] = {}
         self.ch: Checker | None = None
+        # The step budget variable of the expression being emitted, the budgets used
+        # so far, and how many loops enclose the node being emitted.
+        self.budget = "_b"
+        self.budgets: set[str] = set()
+        self.loops = 0
 
     def bind(self, value: Any, prefix: str) -> str:
         """Make `value` a global of the generated code and return its name."""
@@ -83,11 +94,22 @@ class Generator:
             return _tuple(items) if isinstance(value, tuple) else "[" + ", ".join(items) + "]"
         return self.bind(value, "_k")
 
-    def emit(self, ch: Checker, safe: bool) -> str:
+    def emit(self, ch: Checker, safe: bool, budget: str = "_b") -> str:
         """Return the source of the fast or null-safe body of a checked expression."""
-        self.ch = ch
+        self.ch, self.budget = ch, budget
         assert ch.parsed.tree is not None
         return self.node(ch.parsed.tree.body, safe)
+
+    def budget_line(self, name: str = "_b") -> str:
+        """Return the statement creating budget `name`, if an emitted body spends it."""
+        return _BUDGET.format(name=name, steps=MAX_EVALUATION_STEPS) if name in self.budgets else ""
+
+    def charged(self, value: str) -> str:
+        """Spend one step per item of `value` when a loop repeats this read."""
+        if not self.loops:
+            return value
+        self.budgets.add(self.budget)
+        return f"{self.helper('_charge', rt.charge)}({value}, {self.budget})"
 
     def node(self, node: ast.expr, safe: bool, lazy: bool = False) -> str:
         """Emit one node; `lazy` keeps a generator expression lazy (aggregate argument)."""
@@ -173,7 +195,8 @@ class Generator:
         if not safe:
             parts = [operands[0]]
             for op, operand in zip(node.ops, operands[1:], strict=True):
-                parts += [COMPARE[type(op)], operand]
+                read = self.charged(operand) if isinstance(op, ast.In | ast.NotIn) else operand
+                parts += [COMPARE[type(op)], read]
             return "(" + " ".join(parts) + ")"
         links = []
         for index, op in enumerate(node.ops):
@@ -181,7 +204,7 @@ class Generator:
             if isinstance(op, ORDERING):
                 links.append(f"{self.helper(*_SAFE_COMPARE[type(op)])}({left}, {right})")
             elif isinstance(op, ast.In | ast.NotIn):
-                test = f"{self.helper('_n_in', rt.n_in)}({left}, {right})"
+                test = f"{self.helper('_n_in', rt.n_in)}({left}, {self.charged(right)})"
                 links.append(test if isinstance(op, ast.In) else f"(not {test})")
             else:
                 links.append(f"({left} {COMPARE[type(op)]} {right})")
@@ -193,12 +216,17 @@ class Generator:
         loop = node.generators[0]
         var = self.ch.loops[id(loop)]
         items = self.node(loop.iter, safe)
+        self.budgets.add(self.budget)
         if safe:
-            items = f"{self.helper('_n_iter', rt.n_iter)}({items})"
+            items = f"{self.helper('_n_iter', rt.n_iter)}({items}, {self.budget})"
         else:
-            items = f"{self.helper('_bounded', rt.bounded)}({items})"
-        conditions = "".join(f" if {self.node(cond, safe)}" for cond in loop.ifs)
-        body = f"{self.node(node.elt, safe)} for {var} in {items}{conditions}"
+            items = f"{self.helper('_bounded', rt.bounded)}({items}, {self.budget})"
+        self.loops += 1
+        try:
+            conditions = "".join(f" if {self.node(cond, safe)}" for cond in loop.ifs)
+            body = f"{self.node(node.elt, safe)} for {var} in {items}{conditions}"
+        finally:
+            self.loops -= 1
         lazy = lazy and isinstance(node, ast.GeneratorExp)
         return f"({body})" if lazy else f"[{body}]"
 
@@ -209,6 +237,9 @@ class Generator:
         sig, name = info.sig, info.sig.name
         lazy = name in AGGREGATES
         args = [self.node(arg, safe, lazy) for arg in info.args]
+        lists = name in _READS_LIST and info.form != "args" and args
+        if lists and not isinstance(info.args[0], ast.GeneratorExp | ast.ListComp):
+            args[0] = self.charged(args[0])
         if name == "lookup":
             table = info.extra
             index = self.bind(table_index(table), "_t")
@@ -261,10 +292,9 @@ def build_function(ch: Checker, source: str) -> Fn:
     """Generate fn(r, c): the fast body, then the null-safe body, then EvaluationError."""
     gen = Generator()
     gen.globals["_fail"] = rt.failure(source)
+    fast, safe = gen.emit(ch, safe=False), gen.emit(ch, safe=True)
     text = _HEADER.format(name="_expr") + _FAST_THEN_SAFE.format(
-        fast=gen.emit(ch, safe=False),
-        safe=gen.emit(ch, safe=True),
-        on_error="raise _fail(exc) from exc",
+        budget=gen.budget_line(), fast=fast, safe=safe, on_error="raise _fail(exc) from exc"
     )
     fn: Fn = _compile(text, gen.globals, source)["_expr"]
     return fn
@@ -273,23 +303,26 @@ def build_function(ch: Checker, source: str) -> Fn:
 def build_group(checkers: Sequence[Checker], sources: Sequence[str]) -> Fn:
     """Generate one function returning every expression's value; a failing one gives None."""
     gen = Generator()
-    fast = [gen.emit(ch, safe=False) for ch in checkers]
+    fast = [gen.emit(ch, safe=False, budget=f"_b{i}") for i, ch in enumerate(checkers)]
     gen.globals["_none_unless_missing_row"] = rt.none_unless_missing_row
     parts = []
     for index, ch in enumerate(checkers):
         gen.globals[f"_fail{index}"] = rt.failure(sources[index])
+        safe = gen.emit(ch, safe=True, budget=f"_b{index}")
         parts.append(
             _HEADER.format(name=f"_g{index}")
             + _FAST_THEN_SAFE.format(
+                budget=gen.budget_line(f"_b{index}"),
                 fast=fast[index],
-                safe=gen.emit(ch, safe=True),
+                safe=safe,
                 on_error=_GROUP_ERROR.format(index=index),
             )
         )
     fallback = "".join(f"_g{index}(r, c), " for index in range(len(checkers)))
     values = "".join(f"{body}, " for body in fast)
+    budgets = "".join(gen.budget_line(f"_b{index}") for index in range(len(checkers)))
     parts.append(
-        _HEADER.format(name="_group") + "    try:\n"
+        _HEADER.format(name="_group") + budgets + "    try:\n"
         f"        return ({values})\n    except _Error:\n        pass\n"
         f"    return ({fallback})\n"
     )
@@ -300,11 +333,13 @@ def build_group(checkers: Sequence[Checker], sources: Sequence[str]) -> Fn:
 def build_paths(ch: Checker) -> tuple[Fn, Fn]:
     """Generate the fast body and the null-safe body as two separate functions (for tests)."""
     gen = Generator()
+    fast, safe = gen.emit(ch, safe=False), gen.emit(ch, safe=True)
+    budget = gen.budget_line()
     text = (
         _HEADER.format(name="_fast")
-        + f"    return {gen.emit(ch, safe=False)}\n"
+        + f"{budget}    return {fast}\n"
         + _HEADER.format(name="_safe")
-        + f"    return {gen.emit(ch, safe=True)}\n"
+        + f"{budget}    return {safe}\n"
     )
     namespace = _compile(text, gen.globals, "paths")
     return namespace["_fast"], namespace["_safe"]

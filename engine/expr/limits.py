@@ -43,6 +43,12 @@ MAX_COMPREHENSION_LENGTH: Final[int] = simpleeval.MAX_COMPREHENSION_LENGTH
 # work by up to MAX_COMPREHENSION_LENGTH; two levels cover "any tag of any contact".
 MAX_COMPREHENSION_NESTING: Final = 2
 
+# Most steps one evaluation may take: every item a loop visits and every item a list
+# function (sum, count, min, max, any, all, contains, 'in') reads inside a loop. Sizes
+# alone allow two nested loops of 10000 items (10**8 steps, 18 s); this stops any
+# evaluation after about 0.2 s of work. A loop counts its whole input when it starts.
+MAX_EVALUATION_STEPS: Final = 1_000_000
+
 # Largest base and exponent of an integer power. Reused from simpleeval's safe_power.
 MAX_POWER: Final[int] = simpleeval.MAX_POWER
 

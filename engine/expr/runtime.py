@@ -17,6 +17,7 @@ import simpleeval
 from engine.expr.errors import EvaluationError, MissingRow
 from engine.expr.limits import (
     MAX_COMPREHENSION_LENGTH,
+    MAX_EVALUATION_STEPS,
     MAX_POWER_RESULT_BITS,
     MAX_STRING_LENGTH,
 )
@@ -30,6 +31,17 @@ ABSORBED: tuple[type[Exception], ...] = (TypeError, LookupError, AttributeError,
 safe_add: Callable[[Any, Any], Any] = simpleeval.safe_add
 safe_mult: Callable[[Any, Any], Any] = simpleeval.safe_mult
 LIMIT_ERRORS: tuple[type[Exception], ...] = (simpleeval.InvalidExpression, OverflowError)
+
+
+class StepsExceeded(Exception):
+    """Stop an evaluation that took more than MAX_EVALUATION_STEPS steps."""
+
+    def __init__(self) -> None:
+        """Say which limit was reached, in plain words."""
+        super().__init__(
+            f"the evaluation takes more than {MAX_EVALUATION_STEPS} steps "
+            "(items visited by loops and list functions)"
+        )
 
 
 def power(a: Any, b: Any) -> Any:
@@ -48,6 +60,8 @@ def describe_failure(exc: Exception) -> str:
     """Explain a run-time exception in plain words."""
     if isinstance(exc, simpleeval.IterableTooLong) and str(exc).startswith("a loop over"):
         return f"{exc}; the limit is {MAX_COMPREHENSION_LENGTH}"
+    if isinstance(exc, StepsExceeded):
+        return str(exc)
     if isinstance(exc, simpleeval.IterableTooLong):
         return f"the result would be longer than {MAX_STRING_LENGTH} characters or items"
     if isinstance(exc, simpleeval.NumberTooHigh | OverflowError):
@@ -144,16 +158,33 @@ def n_in(item: Any, container: Any) -> bool:
     return False if container is None else item in container
 
 
-def bounded(items: Any) -> Any:
-    """Return a comprehension's input after checking its length against the limit."""
-    if len(items) > MAX_COMPREHENSION_LENGTH:
-        raise simpleeval.IterableTooLong(f"a loop over {len(items)} items")
+def bounded(items: Any, budget: list[int]) -> Any:
+    """Return a comprehension's input after checking its length and the step budget.
+
+    `budget` is the evaluation's remaining steps (one list per evaluation, made by the
+    generated function); the loop spends its whole length when it starts.
+    """
+    size = len(items)
+    if size > MAX_COMPREHENSION_LENGTH:
+        raise simpleeval.IterableTooLong(f"a loop over {size} items")
+    budget[0] -= size
+    if budget[0] < 0:
+        raise StepsExceeded
     return items
 
 
-def n_iter(items: Any) -> Any:
+def n_iter(items: Any, budget: list[int]) -> Any:
     """Iterate a list; a missing list iterates as empty."""
-    return () if items is None else bounded(items)
+    return () if items is None else bounded(items, budget)
+
+
+def charge(items: Any, budget: list[int]) -> Any:
+    """Spend one step per item a list function reads inside a loop; return `items`."""
+    if isinstance(items, list | tuple | str):
+        budget[0] -= len(items)
+        if budget[0] < 0:
+            raise StepsExceeded
+    return items
 
 
 # --- functions ------------------------------------------------------------------------

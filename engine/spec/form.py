@@ -137,6 +137,8 @@ class FieldSpec(Spec):
             )
         if self.type in {"enum", "multi_enum"} and not (self.values or self.values_from):
             raise ValueError(f"an {self.type} field needs 'values' or 'values_from'")
+        if self.values and self.values_from:
+            raise ValueError("a field takes 'values' or 'values_from', not both")
         if self.type == "ref" and not self.to:
             raise ValueError("a ref field needs 'to: <entity>'")
         if self.type == "list" and self.of is None:

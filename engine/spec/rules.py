@@ -59,11 +59,11 @@ class ScoringSpec(DocumentSpec):
     @model_validator(mode="after")
     def _check(self) -> ScoringSpec:
         if self.scale[0] >= self.scale[1]:
-            raise ValueError("scale is [low, high] with low < high")
+            raise ValueError("'scale' is [low, high] with low < high")
         if sum(f.weight for f in self.features.values()) <= 0:
-            raise ValueError("the feature weights add up to zero")
+            raise ValueError("the weights of 'features' add up to zero")
         if self.against and self.output:
-            raise ValueError("a pair score (against: users) is used by routing; it has no output")
+            raise ValueError("a pair score (against: users) is used by routing; it has no 'output'")
         return self
 
 

@@ -66,7 +66,7 @@ class MetricSpec(DocumentSpec):
         if self.source == "stage_history" and not self.workflow:
             raise ValueError("a stage_history metric needs 'workflow'")
         if self.measure != "count" and not self.of:
-            raise ValueError(f"measure '{self.measure}' needs 'of: <column>'")
+            raise ValueError(f"the 'measure' {self.measure} needs 'of: <column>'")
         return self
 
 

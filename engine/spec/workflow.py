@@ -206,7 +206,9 @@ class WorkflowSpec(DocumentSpec):
             if self.params:
                 raise ValueError("'params' only goes with 'template'")
         elif self.stages or self.exits:
-            raise ValueError("a workflow made from a template does not list its own stages")
+            raise ValueError(
+                "a workflow made from a template does not list its own 'stages' or 'exits'"
+            )
         return self
 
 

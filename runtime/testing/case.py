@@ -14,7 +14,7 @@ from engine.spec.testing import ACTIONS, Step, TestSpec, TickStep
 from engine.testfiles import TestCase
 from runtime.clock import FakeClock, utc
 from runtime.core import Runtime
-from runtime.errors import CommandError, Conflict, Forbidden, Invalid, NotFound, Refused
+from runtime.errors import CommandError, Conflict, Forbidden, Invalid, NotFound, Refused, Taken
 from runtime.people import change_load
 from runtime.records import RecordView
 from runtime.schedules import next_run
@@ -29,6 +29,7 @@ _STATUS = {
     Forbidden: "forbidden",
     NotFound: "not_found",
     Conflict: "conflict",
+    Taken: "conflict",
 }
 # Files a test attaches start as the media type they claim, so the sniffer agrees.
 _MAGIC = {
@@ -38,6 +39,12 @@ _MAGIC = {
     "image/gif": b"GIF89a",
     "application/pdf": b"%PDF-1.4\n",
     "application/zip": b"PK\x03\x04",
+    "image/webp": b"RIFF\x00\x00\x00\x00WEBP",
+    "image/tiff": b"II*\x00",
+    "image/bmp": b"BM" + bytes(26),
+    "image/heic": b"\x00\x00\x00\x18ftypheic",
+    "image/heif": b"\x00\x00\x00\x18ftypmif1",
+    "image/avif": b"\x00\x00\x00\x18ftypavif",
 }
 # Why: a tick loop that jumps from one due timer to the next ends even if a definition
 # keeps re-arming timers in the past; past this many jumps the test is told.

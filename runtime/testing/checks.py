@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from engine.spec.testing import Expectations, RefusalExpect, RoutingExpect, ScoreExpect
-from runtime.errors import CommandError, Conflict, Forbidden, Invalid, NotFound, Refused
+from runtime.errors import CommandError, Conflict, Forbidden, Invalid, NotFound, Refused, Taken
 from runtime.store import T_EVENT, T_EVIDENCE
 from runtime.testing.compare import Loc, all_text, problem_matches, same, shown
 from runtime.testing.effects import EffectChecks
@@ -23,6 +23,7 @@ _STATUS: dict[type[CommandError], str] = {
     Forbidden: "forbidden",
     NotFound: "not_found",
     Conflict: "conflict",
+    Taken: "conflict",
 }
 _RECORD_KEYS = ("exists", "stage", "status", "workflow", "owner", "queue", "read_only")
 

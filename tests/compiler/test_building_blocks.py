@@ -25,6 +25,11 @@ def test_durations(text: str, seconds: float, working: bool) -> None:
     assert (duration.seconds, duration.working, str(duration)) == (seconds, working, text)
 
 
+def test_a_parsed_duration_reads_as_itself() -> None:
+    duration = parse_duration("2 working days")
+    assert parse_duration(duration) is duration
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [

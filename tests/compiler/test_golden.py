@@ -155,14 +155,15 @@ def test_ticket_decision_table_and_sla() -> None:
     assert bundle is not None
     table = bundle.decision_tables["ticket_seat_group"]
 
-    def seat(tier: str, keyword: str, severity: int) -> list[list[str]]:
+    def seat(tier: str, keyword: str, severity: int) -> tuple[list[str] | None, bool]:
         record = {"customer_tier": tier, "keyword_class": keyword, "severity": severity}
-        return table.decide(record, {})
+        result = table.evaluate(record, {})
+        return result.values, result.defaulted
 
-    assert seat("VIP", "other", 1) == [["vip_critical"]]
-    assert seat("VIP", "invoice", 2) == [["vip"]]  # hit first: the VIP row wins
-    assert seat("normal", "invoice", 3) == [["finance"]]
-    assert seat("trial", "other", 3) == [["general"]]  # no row: the default
+    assert seat("VIP", "other", 1) == (["vip_critical"], False)
+    assert seat("VIP", "invoice", 2) == (["vip"], False)  # hit first: the VIP row wins
+    assert seat("normal", "invoice", 3) == (["finance"], False)
+    assert seat("trial", "other", 3) == (["general"], True)  # no row: the default
     sla = bundle.workflows["ticket_handling"].body.stages[0].sla
     assert sla is not None and sla.within is None and sla.calendar == "support"
     assert [d.seconds for d in sla.remind_before] == [3600, 1800]

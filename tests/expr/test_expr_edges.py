@@ -163,8 +163,9 @@ def test_a_comprehension_with_two_ifs_applies_both() -> None:
     assert expr({"keywords": ["late", "vip", "invoice", "urgent"]}) == ["invoice", "urgent"]
     assert expr({}) == []
     assert generated_source(checked(source)) == {
-        "fast": "[_v0 for _v0 in _bounded(r['keywords']) if (_v0 != 'late') if (_fn_len(_v0) > 3)]",
-        "safe": "[_v0 for _v0 in _n_iter(r.get('keywords')) if ((_v0 != 'late')) "
+        "fast": "[_v0 for _v0 in _bounded(r['keywords'], _b) if (_v0 != 'late') "
+        "if (_fn_len(_v0) > 3)]",
+        "safe": "[_v0 for _v0 in _n_iter(r.get('keywords'), _b) if ((_v0 != 'late')) "
         "if (_n_gt(_fs_len(_v0), 3))]",
     }
 
@@ -178,8 +179,8 @@ def test_the_second_if_of_a_comprehension_is_checked() -> None:
 
 def test_an_aggregate_gets_a_lazy_generator() -> None:
     assert generated_source(checked("sum(l.amount for l in lines)")) == {
-        "fast": "_fn_sum((_v0['amount'] for _v0 in _bounded(r['lines'])))",
-        "safe": "_fs_sum((_n_get(_v0, 'amount') for _v0 in _n_iter(r.get('lines'))))",
+        "fast": "_fn_sum((_v0['amount'] for _v0 in _bounded(r['lines'], _b)))",
+        "safe": "_fs_sum((_n_get(_v0, 'amount') for _v0 in _n_iter(r.get('lines'), _b)))",
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import replace
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
@@ -307,6 +308,72 @@ def test_comprehension_input_is_bounded_at_run_time() -> None:
     after_missing = compile_expression("stock_days + count(k == 'a' for k in keywords)", SCOPE)
     with pytest.raises(EvaluationError, match="a loop over 10001 items"):
         after_missing({"keywords": ["a"] * 10_001})
+
+
+STEPS = "the evaluation takes more than 1000000 steps (items visited by loops and list functions)"
+
+
+def test_the_step_budget_message_is_the_documented_one() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "expressions.md").read_text("utf-8")
+    assert f'"{STEPS}"' in " ".join(doc.split())
+
+
+def test_nested_loops_stop_at_the_step_budget() -> None:
+    # Sizes allow 10,000 x 10,000 items; the budget stops the loop within its first
+    # hundred outer items (it ran 18 s before).
+    expr = compile_expression("any(any(b == 'zz' for b in keywords) for a in keywords)", SCOPE)
+    many = [str(i) for i in range(10_000)]
+    with pytest.raises(EvaluationError) as caught:
+        expr({"keywords": many})
+    assert caught.value.message == STEPS
+    assert expr({"keywords": many[:999]}) is False  # 999 + 999 * 999 steps fit
+
+
+@pytest.mark.parametrize(
+    ("source", "small"),
+    [
+        ("count(count(keywords, k) > 1 for k in keywords)", 0),
+        ("count(k in keywords for k in keywords)", 2),
+        ("any(contains(keywords, k + 'x') for k in keywords)", False),
+        ("count(max(keywords) == k for k in keywords)", 1),
+    ],
+)
+def test_list_functions_inside_a_loop_spend_steps(source: str, small: Any) -> None:
+    expr = compile_expression(source, SCOPE)
+    with pytest.raises(EvaluationError) as caught:
+        expr({"keywords": [str(i) for i in range(1_001)]})
+    assert caught.value.message == STEPS
+    assert expr({"keywords": ["a", "b"]}) == small
+
+
+def test_list_functions_outside_a_loop_spend_nothing() -> None:
+    expr = compile_expression("count(keywords, 'a') + len(keywords)", SCOPE)
+    assert expr({"keywords": ["a"] * 100_000}) == 200_000
+    checker = Checker(parse("'a' in keywords"), SCOPE)
+    checker.visit(checker.parsed.tree.body)  # type: ignore[union-attr]
+    assert generated_source(checker) == {
+        "fast": "('a' in r['keywords'])",
+        "safe": "(_n_in('a', r.get('keywords')))",
+    }
+
+
+def test_the_null_safe_retry_gets_a_fresh_budget() -> None:
+    # 990 + 990 * 990 steps: within one budget, not within what the fast path left
+    # before the missing stock_days sent it to the null-safe path.
+    expr = compile_expression(
+        "count(k in keywords for k in keywords) + coalesce(stock_days + 1, 0)", SCOPE
+    )
+    many = [str(i) for i in range(990)]
+    assert expr({"keywords": many, "stock_days": None}) == 990
+
+
+def test_each_expression_of_a_group_has_its_own_budget() -> None:
+    group = compile_group(
+        ["count(k in keywords for k in keywords)", "count(k in keywords for k in keywords)"],
+        SCOPE,
+    )
+    assert group({"keywords": [str(i) for i in range(990)]}, {}) == (990, 990)
+    assert group({"keywords": [str(i) for i in range(1_001)]}, {}) == (None, None)
 
 
 def test_integer_power_is_bounded_at_run_time() -> None:

@@ -210,7 +210,11 @@ def test_content_that_is_not_what_it_claims_is_not_accepted(rt: Runtime) -> None
         rt.attach_evidence(
             record.id, "shelf_photo", b"not a photo", file_name="x.jpg", media_type="image/jpeg"
         )
-    assert caught.value.problems[0].detail == {"got": "application/octet-stream"}
+    problem = caught.value.problems[0]
+    assert (problem.code, problem.detail) == (
+        "unrecognised-content",
+        {"got": "application/octet-stream", "declared": "image/jpeg"},
+    )
 
 
 def test_a_closed_record_takes_no_more_evidence(rt: Runtime) -> None:

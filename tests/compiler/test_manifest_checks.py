@@ -1,0 +1,108 @@
+"""The manifest's cross-checks: roles, user attributes against user_fields, and table rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from engine.compiler.check_manifest import value_fits
+from tests.runtime.small import diagnostics
+
+HEAD = "kind: bundle\nversion: 1\nname: small\ntimezone: UTC\n"
+
+
+def test_a_bundle_without_roles_is_an_error(tmp_path: Path) -> None:
+    assert diagnostics(tmp_path, {"bundle.yaml": HEAD + "roles: {}\n"}) == [
+        "bundle.yaml:5:8: error[no-roles]: the bundle declares no roles "
+        "(list at least one, e.g. roles: [admin])"
+    ]
+
+
+def test_user_attributes_must_fit_their_user_fields(tmp_path: Path) -> None:
+    manifest = HEAD + (
+        "roles: {rep: {title: Rep}}\n"
+        "user_fields:\n"
+        "  langs: {type: list}\n"
+        "  tier: {type: enum, values: [gold, silver]}\n"
+        "  seats: {type: integer}\n"
+        "  region: {type: string}\n"
+        "users:\n"
+        "  ann: {name: Ann, langs: en, tier: bronze, seats: true}\n"
+        "  bob: {name: Bob, langs: [en, 3], tier: gold, seats: 2.5, region: [a, b]}\n"
+        "  cy: {name: Cy, langs: [en], tier: silver, seats: 2, region: '7'}\n"
+    )
+    assert diagnostics(tmp_path, {"bundle.yaml": manifest}) == [
+        "bundle.yaml:12:27: error[bad-type]: user attribute 'langs' must be a list",
+        "bundle.yaml:12:37: error[unknown-enum-value]: value of 'tier' 'bronze' is not defined "
+        "(known: 'gold', 'silver')",
+        "bundle.yaml:12:52: error[bad-type]: user attribute 'seats' takes integer values, got true",
+        "bundle.yaml:13:32: error[bad-type]: user attribute 'langs' takes string items, got 3",
+        "bundle.yaml:13:55: error[bad-type]: user attribute 'seats' takes integer values, got 2.5",
+        "bundle.yaml:13:68: error[bad-type]: user attribute 'region' takes one string value, "
+        "not a list",
+    ]
+
+
+def test_table_rows_range_and_default_must_fit_the_columns(tmp_path: Path) -> None:
+    manifest = HEAD + (
+        "roles: {rep: {title: Rep}}\n"
+        "tables:\n"
+        "  spans:\n"
+        "    range: [from, upto]\n"
+        "    columns: {from: date, upto: string, rate: decimal}\n"
+        "    rows:\n"
+        "      - {from: 2026-01-01, upto: x, rate: 1.5}\n"
+        "      - from: 2026-02-01T10:00:00\n"
+        "        upto: y\n"
+        "    default: {rate: '1.5'}\n"
+    )
+    assert diagnostics(tmp_path, {"bundle.yaml": manifest}) == [
+        "bundle.yaml:8:19: error[bad-type]: range column 'upto' must be a date",
+        "bundle.yaml:12:15: error[bad-type]: column 'from' of table 'spans' takes date values, "
+        'got "2026-02-01 10:00:00"',
+        "bundle.yaml:14:21: error[bad-type]: column 'rate' of table 'spans' takes decimal "
+        "values, got '1.5'",
+    ]
+
+
+def test_a_mapping_in_a_key_column_is_refused_and_still_compared(tmp_path: Path) -> None:
+    manifest = HEAD + (
+        "roles: {rep: {title: Rep}}\n"
+        "tables:\n"
+        "  keyed:\n"
+        "    key: [code]\n"
+        "    columns: {code: string, n: integer}\n"
+        "    rows:\n"
+        "      - {code: {a: 1}, n: 1}\n"
+        "      - {code: {a: 1}, n: 2}\n"
+    )
+    assert diagnostics(tmp_path, {"bundle.yaml": manifest}) == [
+        "bundle.yaml:11:16: error[bad-type]: column 'code' of table 'keyed' takes string "
+        'values, got {"a": 1}',
+        "bundle.yaml:12:9: error[duplicate-row]: row 2 of table 'keyed' repeats the key "
+        '[[["a", 1]]] (first in row 1)',
+        "bundle.yaml:12:16: error[bad-type]: column 'code' of table 'keyed' takes string "
+        'values, got {"a": 1}',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kind", "value", "fits"),
+    [
+        ("integer", 3, True),
+        ("integer", True, False),
+        ("decimal", False, False),
+        ("decimal", 2, True),
+        ("boolean", True, True),
+        ("date", dt.date(2026, 1, 1), True),
+        ("date", dt.datetime(2026, 1, 1, 9), False),
+        ("datetime", dt.datetime(2026, 1, 1, 9), True),
+        ("string", None, True),
+        ("list", "a", False),
+        ("unheard_of", object(), True),
+    ],
+)
+def test_value_fits_reads_yaml_values_by_type_name(kind: str, value: object, fits: bool) -> None:
+    assert value_fits(kind, value) is fits
