@@ -32,7 +32,9 @@ from runtime.unit import Unit
 log = logging.getLogger("sopflow.notify")
 
 # What an alert says of itself; the rest of `alert` are the values its condition read.
-_ALERT_OWN = ("id", "key", "state")
+# Its `key` is rendered from the record's fields, so, as in the API, a recipient who may
+# not read some field of the record does not get the key either.
+_ALERT_OWN = ("id", "state")
 
 
 def names_for(
@@ -47,7 +49,9 @@ def names_for(
     names.update(variables)
     alert = names.get("alert")
     if hidden and isinstance(alert, Mapping):
-        names["alert"] = {k: v for k, v in alert.items() if k not in hidden or k in _ALERT_OWN}
+        names["alert"] = {
+            k: v for k, v in alert.items() if k in _ALERT_OWN or k not in (*hidden, "key")
+        }
     if record is not None:
         shown = {**to_json(dict(scope)), **to_json(dict(variables.get("record_extra") or {}))}
         shown = {k: v for k, v in shown.items() if k not in hidden}

@@ -36,6 +36,7 @@ version: 1
 name: over_limit
 entity: deal
 when: "amount > credit_limit"
+dedup_key: "{{ name }}/{{ credit_limit }}"
 actions:
   - notify: {to: [owner, "user:zhang.min"], template: over_limit}
   - notify: {to: "user:zhang.min", template: loops}
@@ -44,7 +45,7 @@ actions:
 kind: notification
 version: 1
 name: over_limit
-subject: "{{ record.name }}: {{ record.amount }} over [{{ record.credit_limit }}]"
+subject: "{{ record.name }}: {{ record.amount }} over [{{ record.credit_limit }}] {{ alert.key }}"
 body: "limit [{{ alert.credit_limit }}] {{ 'credit_limit' in record }} {{ record | tojson }}"
 ---
 kind: notification
@@ -90,10 +91,11 @@ def test_each_recipient_reads_only_the_fields_their_roles_may(rt: Runtime, store
     by_user = {p["to"]: p for p in sent(store) if p["template"] == "over_limit"}
     # The rep owns the deal but may not read its credit limit: it renders empty, and
     # `record | tojson` leaves it out; the manager reads it.
-    assert by_user["li.wei"]["subject"] == "Acme: 500.0 over []"
+    # The alert's key is made from the record's fields: not shown to whom some are hidden.
+    assert by_user["li.wei"]["subject"] == "Acme: 500.0 over [] "
     assert by_user["li.wei"]["body"].startswith("limit [] False {")
     assert '"credit_limit"' not in by_user["li.wei"]["body"]
-    assert by_user["zhang.min"]["subject"] == "Acme: 500.0 over [300.0]"
+    assert by_user["zhang.min"]["subject"] == "Acme: 500.0 over [300.0] over_limit:Acme/300.0"
     assert by_user["zhang.min"]["body"].startswith("limit [300.0] True {")
     assert '"credit_limit": 300.0' in by_user["zhang.min"]["body"]
 
