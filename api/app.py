@@ -18,6 +18,7 @@ from api import openapi
 from api.auth import auth_middleware
 from api.config import Config
 from api.errors import EXCEPTION_HANDLERS
+from api.options import allow_every_method
 from api.routes import admin, definitions, guide, ops, records, system
 from api.server import Server
 from runtime.clock import Clock
@@ -68,5 +69,6 @@ def create_app(
         request_max_body_size=config.max_body_bytes,
         logging_config=None,
     )
+    allow_every_method(app)
     openapi.follow(app, server)
     return app

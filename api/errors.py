@@ -13,8 +13,12 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_400_BAD_REQUEST, HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import DataError
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_409_CONFLICT,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
+from sqlalchemy.exc import DataError, IntegrityError
 
 from runtime.data import to_json
 from runtime.errors import CommandError, Conflict, Problem
@@ -122,10 +126,21 @@ def out_of_range(request: Request[Any, Any, Any], exc: Exception) -> Response[An
     )
 
 
+def duplicate(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A row the database already holds (a record's natural key): 409, not a 500."""
+    log.info("duplicate on %s %s: %s", request.method, request.url.path, exc)
+    return error(
+        HTTP_409_CONFLICT,
+        "a record with the same key exists already",
+        [{"key": "key", "message": "the entity's key must be unique", "source": "body"}],
+    )
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     CommandError: command_error,
     HTTPException: http_error,
     OverflowError: out_of_range,
     DataError: out_of_range,
+    IntegrityError: duplicate,
     Exception: internal_error,
 }
