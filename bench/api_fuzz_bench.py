@@ -1,11 +1,11 @@
 """Schemathesis against a live `sopflow serve` on the default bundle (issue 10, item 8).
 
-The server runs as `make run` would start it (uvicorn, a SQLite file, no watching) in
-its own process; schemathesis reads the OpenAPI document it serves and calls every
-operation over HTTP (bench/api_fuzz.py: coverage and fuzzing phases, deterministic)
-with more examples per operation than the suite's run. The figures: requests sent,
-server errors, answers that contradict the document, valid requests refused. The
-target is zero of each.
+The server runs as `make run` would start it (uvicorn, no watching) in its own process,
+once on a SQLite file and once on PostgreSQL (a fresh schema); schemathesis reads the
+OpenAPI document it serves and calls every operation over HTTP (bench/api_fuzz.py:
+coverage and fuzzing phases, deterministic) with more examples per operation than the
+suite's run. The figures: requests sent, server errors, answers that contradict the
+document, valid requests refused. The target is zero of each.
 """
 
 from __future__ import annotations
@@ -18,14 +18,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine, text
 
 from bench import api_fuzz
 from bench.common import BenchError, Machine, Result, md_table
+from bench.runtime_support import PG_URL, postgres_problem
 from engine.compiler.pipeline import compile_bundle
 from runtime.clock import SystemClock
+from runtime.db import normalise_url
 from runtime.store import Store
 
 NAME = "api_fuzz"
@@ -42,17 +46,18 @@ def _port() -> int:
 
 
 class Live:
-    """`sopflow serve` on a copy of the default bundle, a SQLite file in `root`."""
+    """`sopflow serve` on a copy of the default bundle and `database` (and `schema`)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, database: str, schema: str | None) -> None:
         self.directory = root / "definitions"
         shutil.copytree(REPO / "definitions", self.directory)
-        self.database = f"sqlite:///{root / 'sopflow.db'}"
+        self.database, self.schema = database, schema
         self.port = _port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {
             **os.environ,
             "SOPFLOW_DATABASE_URL": self.database,
+            "SOPFLOW_DATABASE_SCHEMA": schema or "",
             "SOPFLOW_EVIDENCE_DIR": str(root / "evidence"),
             "SOPFLOW_MAILBOX_DIR": str(root / "mailbox"),
             "SOPFLOW_PORT": str(self.port),
@@ -87,11 +92,22 @@ class Live:
         self.log.close()
 
 
-def measure(max_examples: int, seed: int = SEED, path_regex: str | None = None) -> api_fuzz.Outcome:
-    """Serve the default bundle, run schemathesis against it, stop the server."""
+def measure(
+    max_examples: int,
+    backend: str = "sqlite",
+    seed: int = SEED,
+    path_regex: str | None = None,
+) -> api_fuzz.Outcome:
+    """Serve the default bundle on `backend`, run schemathesis against it, stop."""
     with tempfile.TemporaryDirectory(prefix="sopflow-fuzz-") as tmp:
-        live = Live(Path(tmp))
-        store = Store.open(live.database)
+        root = Path(tmp)
+        schema_name = f"fuzz_{uuid.uuid4().hex[:12]}" if backend == "postgresql" else None
+        url = PG_URL if schema_name else f"sqlite:///{root / 'sopflow.db'}"
+        if schema_name:
+            with create_engine(normalise_url(url)).begin() as conn:
+                conn.execute(text(f'CREATE SCHEMA "{schema_name}"'))
+        live = Live(root, url, schema_name)
+        store = Store.open(url, schema=schema_name)
         try:
             bundle = compile_bundle(live.directory).bundle
             if bundle is None:
@@ -106,46 +122,73 @@ def measure(max_examples: int, seed: int = SEED, path_regex: str | None = None) 
         finally:
             store.dispose()
             live.close()
+            if schema_name:
+                with create_engine(normalise_url(url)).begin() as conn:
+                    conn.execute(text(f'DROP SCHEMA "{schema_name}" CASCADE'))
     return outcome
 
 
-def run(max_examples: int, machine: Machine, path_regex: str | None = None) -> Result:
-    """Run the benchmark; passed when nothing was found."""
-    outcome = measure(max_examples, path_regex=path_regex)
-    passed = not outcome.findings and not outcome.errors and outcome.server_errors == 0
-    statuses = ", ".join(f"{code}: {n}" for code, n in sorted(outcome.statuses.items()))
-    lines = [
-        ("examples per operation and phase", str(max_examples)),
-        ("operations", str(len(outcome.operations))),
-        ("requests", str(outcome.requests)),
-        ("answers by status", statuses),
-        ("server errors (5xx)", str(outcome.server_errors)),
-        ("answers contradicting the document", str(outcome.contradictions)),
-        ("valid requests refused", str(outcome.refused)),
-        ("engine errors", str(len(outcome.errors))),
-        ("time", f"{outcome.seconds:.0f} s"),
+def run(
+    max_examples: int,
+    machine: Machine,
+    path_regex: str | None = None,
+    backends: tuple[str, ...] = ("sqlite", "postgresql"),
+) -> Result:
+    """Run the benchmark on each backend; passed when nothing was found on any."""
+    if "postgresql" in backends and (problem := postgres_problem(PG_URL)):
+        raise BenchError(f"PostgreSQL at {PG_URL} cannot be used: {problem}")
+    outcomes = {b: measure(max_examples, b, path_regex=path_regex) for b in backends}
+    passed = all(
+        not o.findings and not o.errors and o.server_errors == 0 for o in outcomes.values()
+    )
+    figures = [
+        ("operations", lambda o: str(len(o.operations))),
+        ("requests", lambda o: str(o.requests)),
+        ("answers by status", _statuses),
+        ("server errors (5xx)", lambda o: str(o.server_errors)),
+        ("answers contradicting the document", lambda o: str(o.contradictions)),
+        ("valid requests refused", lambda o: str(o.refused)),
+        ("engine errors", lambda o: str(len(o.errors))),
+        ("time", lambda o: f"{o.seconds:.0f} s"),
     ]
-    found = [f"- {f.line()[:400]}" for f in outcome.findings[:20]]
-    found += [f"- engine: {e.splitlines()[0][:200]}" for e in outcome.errors[:10]]
+    lines = [("examples per operation and phase", str(max_examples))]
+    lines += [
+        (f"{label} ({backend})", show(o))
+        for backend, o in outcomes.items()
+        for label, show in figures
+    ]
+    rows = [[label, *(show(o) for o in outcomes.values())] for label, show in figures]
+    found = [
+        f"- {backend}: {f.line()[:400]}" for backend, o in outcomes.items() for f in o.findings[:20]
+    ]
+    found += [
+        f"- {backend} engine: {e.splitlines()[0][:200]}"
+        for backend, o in outcomes.items()
+        for e in o.errors[:10]
+    ]
+    limits = sum(len(o.limits) for o in outcomes.values())
+    mixed = sum(o.mixed for o in outcomes.values())
+    unsayable = sum(o.unsayable for o in outcomes.values())
     markdown = "\n\n".join(
         [
             f"## {TITLE}\n\nMeasured {machine.line()}. Target: {TARGET}.",
-            "`sopflow serve` on the default bundle (SQLite, no watching); schemathesis "
-            f"{_version()} reads `/schema/openapi.json` and calls every operation over "
-            "HTTP: coverage and fuzzing phases, deterministic (seed "
+            "`sopflow serve` on the default bundle (no watching), on SQLite and on "
+            f"PostgreSQL; schemathesis {_version()} reads `/schema/openapi.json` and calls "
+            "every operation over HTTP: coverage and fuzzing phases, "
+            f"{max_examples} examples per operation and phase, deterministic (seed "
             f"{SEED}), checks not_a_server_error, status_code_conformance, "
             "content_type_conformance, response_schema_conformance and "
             "positive_data_acceptance, as an API user holding every role "
             "(bench/api_fuzz.py). The suite runs the same with fewer examples, "
             "in-process (tests/api/test_api_fuzz.py).",
-            md_table(["figure", "value"], lines),
+            md_table(["figure", *outcomes], rows),
             ("Findings:\n\n" + "\n".join(found)) if found else "Findings: none.",
             (
-                f"Not drawn: {len(outcome.limits)} negative case(s) past the 100000-character "
-                "bound of text (hypothesis draws no string that long); "
-                f"{outcome.mixed} case(s) schemathesis called positive with a negative part "
-                f"and {outcome.unsayable} refusal(s) of a rule JSON Schema cannot say (`to` "
-                "before `from`; a `ref` naming no stored record) were not counted as refused."
+                f"Not drawn: {limits} negative case(s) past the 100000-character bound of "
+                f"text (hypothesis draws no string that long). Not counted as refused: "
+                f"{mixed} case(s) schemathesis called positive with a negative part, "
+                f"{unsayable} refusal(s) of a rule JSON Schema cannot say (`to` before "
+                "`from`; a `ref` naming no stored record)."
             ),
         ]
     )
@@ -156,8 +199,12 @@ def run(max_examples: int, machine: Machine, path_regex: str | None = None) -> R
         passed=passed,
         lines=lines,
         markdown=markdown,
-        data={"outcome": outcome},
+        data={"outcomes": outcomes},
     )
+
+
+def _statuses(outcome: api_fuzz.Outcome) -> str:
+    return ", ".join(f"{code}: {n}" for code, n in sorted(outcome.statuses.items()))
 
 
 def _version() -> str:

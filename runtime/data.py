@@ -40,6 +40,7 @@ _Number = Annotated[float, Field(allow_inf_nan=False)]
 # Every stored value must also be one the databases can compare and index: integers fit
 # in 64 bits, decimals are finite, text holds no NUL character (PostgreSQL refuses it).
 INT64 = 2**63 - 1
+ROW_ID = 2**31 - 1  # the largest id of an alert or token row (INTEGER in PostgreSQL)
 
 
 def _no_nul(text: str) -> str:

@@ -224,12 +224,14 @@ def test_definition_tests_benchmark_runs(here: Machine) -> None:
 
 
 def test_api_fuzz_benchmark_runs(here: Machine) -> None:
-    """A live `sopflow serve`, schemathesis over two operations, one example each."""
+    """A live `sopflow serve` on each database, schemathesis over two operations."""
     result = api_fuzz_bench.run(1, here, path_regex="^/api/v1/(me|queues)$")
     assert result.name == "api_fuzz" and result.passed is True
-    outcome = result.data["outcome"]
-    assert outcome.operations == {"GET /api/v1/me", "GET /api/v1/queues"}
-    assert outcome.requests > 2 and outcome.statuses[200] > 0
-    assert (outcome.server_errors, outcome.contradictions, outcome.refused) == (0, 0, 0)
-    assert "| requests |" in result.markdown and "Findings: none." in result.markdown
+    assert set(result.data["outcomes"]) == {"sqlite", "postgresql"}
+    for outcome in result.data["outcomes"].values():
+        assert outcome.operations == {"GET /api/v1/me", "GET /api/v1/queues"}
+        assert outcome.requests > 2 and outcome.statuses[200] > 0
+        assert (outcome.server_errors, outcome.contradictions, outcome.refused) == (0, 0, 0)
+    assert "| figure | sqlite | postgresql |" in result.markdown
+    assert "Findings: none." in result.markdown
     assert pickle.loads(pickle.dumps(result)).markdown == result.markdown

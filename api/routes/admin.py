@@ -13,9 +13,9 @@ from api.calls import call
 from api.openapi import errors
 from api.routes.common import API, caller, runtime_of, server_of
 from runtime import access as tokens
-from runtime.data import INT64, to_json
+from runtime.data import ROW_ID, to_json
 
-TokenId = Annotated[int, PathParameter(ge=1, le=INT64)]
+TokenId = Annotated[int, PathParameter(ge=1, le=ROW_ID)]
 
 
 class TokenRequest(Struct, forbid_unknown_fields=True):
@@ -75,7 +75,7 @@ async def list_tokens(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     responses=errors(403, 404),
 )
 async def revoke_token(
-    request: Request[Any, Any, Any], token_id: Annotated[int, PathParameter(ge=1, le=INT64)]
+    request: Request[Any, Any, Any], token_id: Annotated[int, PathParameter(ge=1, le=ROW_ID)]
 ) -> None:
     """Revoke a token; it stops working at once in this process."""
     _admin(request)

@@ -25,11 +25,11 @@ from runtime import reports
 from runtime.access import Principal
 from runtime.alerts import VERDICTS, notified, notify_targets, notifying
 from runtime.core import Runtime
-from runtime.data import INT64
+from runtime.data import ROW_ID
 
 MAX_PAGE = 500
 MAX_OFFSET = 10**9
-AlertId = Annotated[int, PathParameter(ge=1, le=INT64)]
+AlertId = Annotated[int, PathParameter(ge=1, le=ROW_ID)]
 STATES = ("pending", "firing", "resolved")
 Severity = Literal["critical", "high", "warning", "info"]
 

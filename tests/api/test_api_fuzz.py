@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -76,3 +77,31 @@ def test_a_finding_reads_on_one_line() -> None:
     outcome = api_fuzz.Outcome(findings=[finding])
     outcome.statuses.update({500: 2, 200: 3})
     assert (outcome.server_errors, outcome.contradictions, outcome.refused) == (2, 0, 0)
+
+
+def _recorder(label: str, status: int, body: bytes) -> Any:
+    response = SimpleNamespace(status_code=status, content=body)
+    return SimpleNamespace(label=label, interactions={"c": SimpleNamespace(response=response)})
+
+
+def test_only_rules_json_schema_cannot_say_are_set_aside() -> None:
+    funnel = "GET /api/v1/metrics/funnel"
+    before = b"{\"detail\":\"'to' is before 'from'\"}"
+    assert api_fuzz._unsayable(_recorder(funnel, 400, before), "c")
+    assert not api_fuzz._unsayable(_recorder(funnel, 400, b'{"detail":"other"}'), "c")
+    assert not api_fuzz._unsayable(_recorder("GET /api/v1/alerts", 400, before), "c")
+    ref = b'{"extra":[{"code":"unknown-ref"}]}'
+    assert api_fuzz._unsayable(_recorder("POST /api/v1/records/lead", 422, ref), "c")
+    assert not api_fuzz._unsayable(_recorder("POST /api/v1/records/lead", 400, ref), "c")
+
+
+def test_a_case_with_a_negative_part_is_not_a_valid_request() -> None:
+    def case(*modes: bool) -> Any:
+        parts = {
+            i: SimpleNamespace(mode=SimpleNamespace(is_positive=m)) for i, m in enumerate(modes)
+        }
+        return SimpleNamespace(meta=SimpleNamespace(components=parts))
+
+    assert api_fuzz._mixed(case(True, False))
+    assert not api_fuzz._mixed(case(True, True))
+    assert not api_fuzz._mixed(SimpleNamespace(meta=None))

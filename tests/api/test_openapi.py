@@ -8,6 +8,7 @@ from typing import Any
 
 from openapi_spec_validator import validate
 
+from api import openapi
 from tests.api.conftest import Api
 
 SCHEMA = "/schema/openapi.json"
@@ -150,9 +151,30 @@ def test_every_answer_and_constraint_is_documented(make_api: Callable[..., Api])
         and "reorder_qty" in schemas["DistributorStockData"]["properties"]
     )
     token_id = document["paths"]["/api/v1/admin/tokens/{token_id}"]["delete"]["parameters"][0]
-    assert token_id["schema"]["maximum"] == 2**63 - 1  # exact, not 9.223372036854776e18
+    assert token_id["schema"]["maximum"] == 2**31 - 1  # an INTEGER id column in PostgreSQL
     for body in ("TokenRequest", "UserRequest", "TransitionRequest", "Feedback"):
         assert schemas[body]["additionalProperties"] is False, body
     assert schemas["Feedback"]["properties"]["verdict"]["enum"] == ["useful", "false_positive"]
     history = document["paths"]["/api/v1/definitions/history"]["get"]["parameters"][0]
     assert (history["schema"]["minimum"], history["schema"]["maximum"]) == (1, 500)
+
+
+def test_integral_bounds_are_written_exactly() -> None:
+    """Litestar writes `le=2**63 - 1` as 9.223372036854776e18, one past the bound."""
+    assert openapi._exact({"a": [{"maximum": float(2**63 - 1), "minimum": 1.0}]}) == {
+        "a": [{"maximum": 2**63 - 1, "minimum": 1}]
+    }
+    assert openapi._exact({"maximum": 0.5}) == {"maximum": 0.5}
+
+
+def test_an_id_past_the_id_columns_is_refused_by_its_documented_bound(
+    make_api: Callable[..., Api],
+) -> None:
+    """Alert and token ids are INTEGER columns in PostgreSQL: the document's bound."""
+    api = make_api()
+    for path in ("/api/v1/alerts/2147483648", "/api/v1/alerts/2147483648/acknowledge"):
+        method = "POST" if path.endswith("acknowledge") else "GET"
+        answer = api.call(method, path, "admin")
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["extra"][0]["key"] == "alert_id"
+    assert api.call("GET", "/api/v1/alerts/2147483647", "admin").status_code == 404
