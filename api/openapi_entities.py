@@ -286,6 +286,10 @@ def entity_parts(bundle: Bundle) -> tuple[dict[str, Any], dict[str, Any]]:
             "get": {
                 "tags": tag,
                 "summary": f"List {entity} records",
+                "description": (
+                    "Filters and sort keys name the fields the caller may read: one it may "
+                    "not is a 400, as for a field the form does not have."
+                ),
                 "operationId": f"list_{entity}",
                 "parameters": _filters(form, workflows),
                 "responses": _responses("200", page, 403, 404),
