@@ -135,6 +135,7 @@ def config(max_examples: int, seed: int) -> SchemathesisConfig:
     return SchemathesisConfig.from_dict(
         {
             "seed": seed,
+            "cache": {"enabled": False},  # no .schemathesis/ left in the working folder
             # Hypothesis' health checks judge the generator (slow on a loaded machine, a
             # large smallest body), not the API: they would fail a run that found nothing.
             "suppress-health-check": ["all"],
