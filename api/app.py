@@ -20,6 +20,7 @@ from api.calls import deadline_middleware
 from api.config import Config
 from api.errors import EXCEPTION_HANDLERS
 from api.limits import BoundedRequest
+from api.options import allow_every_method
 from api.routes import admin, definitions, guide, ops, records, system
 from api.server import Server
 from runtime.clock import Clock
@@ -72,5 +73,6 @@ def create_app(
         request_max_body_size=config.max_body_bytes,
         logging_config=None,
     )
+    allow_every_method(app)
     openapi.follow(app, server)
     return app

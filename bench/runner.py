@@ -13,6 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
 from bench import (
+    api_fuzz_bench,
     definition_tests,
     expressions,
     lead_creation,
@@ -94,6 +95,10 @@ def _server_requests(quick: bool, where: Machine, profile: bool) -> Result:
     return server_requests.run(seconds=3 if quick else 10, rounds=1 if quick else 3, machine=where)
 
 
+def _api_fuzz(quick: bool, where: Machine, profile: bool) -> Result:
+    return api_fuzz_bench.run(max_examples=5 if quick else 50, machine=where)
+
+
 # In document order; a new benchmark adds its module and one line here.
 RUNNERS: dict[str, Runner] = {
     validate_bundle.NAME: _validate,
@@ -104,6 +109,7 @@ RUNNERS: dict[str, Runner] = {
     server_requests.NAME: _server_requests,
     reload_latency.NAME: _reload_latency,
     definition_tests.NAME: _definition_tests,
+    api_fuzz_bench.NAME: _api_fuzz,
 }
 
 

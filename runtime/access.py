@@ -20,11 +20,12 @@ from sqlalchemy import JSON, Column, DateTime, insert, select, update
 from sqlmodel import Field, SQLModel
 
 from engine.bundle import Bundle
-from runtime.errors import Invalid, NotFound, Problem
+from runtime.errors import Conflict, Invalid, NotFound, Problem
 from runtime.store import Store
 
 PREFIX = "sft_"
-_USER_ID = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+USER_ID = r"^[a-z][a-z0-9_.-]{0,63}$"  # an API user id (a trailing newline is not one)
+_USER_ID = re.compile(USER_ID)
 
 
 class ApiToken(SQLModel, table=True):
@@ -129,7 +130,7 @@ def create_user(
 ) -> None:
     """Create an API user holding roles the bundle declares."""
     problems = []
-    if not _USER_ID.match(user):
+    if not _USER_ID.fullmatch(user):
         problems.append(
             Problem("bad-user-id", "use lower-case letters, digits, '.', '_' or '-'", field="id")
         )
@@ -148,7 +149,9 @@ def create_user(
     with store.begin(now, by) as tx:
         exists = tx.conn.execute(select(T_USER.c.id).where(T_USER.c.id == user)).first()
         if exists:
-            raise Invalid(f"user '{user}' exists", [Problem("exists", "pick another id", "id")])
+            taken = Conflict(f"user '{user}' exists", None)
+            taken.problems = [Problem("exists", "pick another id", "id")]
+            raise taken
         tx.conn.execute(
             insert(T_USER).values(
                 id=user, name=name, roles=sorted(roles), created_at=now, created_by=by, active=True

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -44,6 +45,7 @@ INT64 = 2**63 - 1
 # validate, store and index. A declared `max_length` replaces them.
 MAX_ITEMS = 1_000  # items of a list or multi_enum
 MAX_TEXT = 100_000  # characters of any text value (a list's text items too)
+ROW_ID = 2**31 - 1  # the largest id of an alert or token row (INTEGER in PostgreSQL)
 
 
 def _no_nul(text: str) -> str:
@@ -87,7 +89,15 @@ def _datetime_bounds(low: Any, high: Any) -> Any:
     return AfterValidator(check)
 
 
-_Int = Annotated[StrictInt, Field(ge=-INT64, le=INT64)]
+def _whole(value: Any) -> Any:
+    """Read a JSON number written with a zero fraction (`3.0`) as the integer it is (JSON
+    Schema counts it an integer; text such as "3" stays refused)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+_Int = Annotated[StrictInt, Field(ge=-INT64, le=INT64), BeforeValidator(_whole)]
 
 _SCALAR: dict[str, Any] = {
     "string": _Text,
@@ -146,7 +156,7 @@ def _python_type(name: str, spec: FieldSpec, form: CompiledForm) -> Any:
         # field would be overridden by the limits' own (pydantic merges inner last).
         low = -INT64 if spec.min is None else max(-INT64, spec.min)
         high = INT64 if spec.max is None else min(INT64, spec.max)
-        return Annotated[StrictInt, Field(ge=low, le=high)]
+        return Annotated[StrictInt, Field(ge=low, le=high), BeforeValidator(_whole)]
     return _SCALAR[spec.type]
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from bench import __main__ as bench_main
 from bench import (
+    api_fuzz_bench,
     expressions,
     lead_creation,
     report,
@@ -220,3 +221,17 @@ def test_definition_tests_benchmark_runs(here: Machine) -> None:
     assert result.name == "definition_tests" and isinstance(result.passed, bool)
     assert result.data["count"] >= 4 and result.data["cases"] > 0
     assert "`sopflow test definitions` (fresh process)" in result.markdown
+
+
+def test_api_fuzz_benchmark_runs(here: Machine) -> None:
+    """A live `sopflow serve` on each database, schemathesis over two operations."""
+    result = api_fuzz_bench.run(1, here, path_regex="^/api/v1/(me|queues)$")
+    assert result.name == "api_fuzz" and result.passed is True
+    assert set(result.data["outcomes"]) == {"sqlite", "postgresql"}
+    for outcome in result.data["outcomes"].values():
+        assert outcome.operations == {"GET /api/v1/me", "GET /api/v1/queues"}
+        assert outcome.requests > 2 and outcome.statuses[200] > 0
+        assert (outcome.server_errors, outcome.contradictions, outcome.refused) == (0, 0, 0)
+    assert "| figure | sqlite | postgresql |" in result.markdown
+    assert "Findings: none." in result.markdown
+    assert pickle.loads(pickle.dumps(result)).markdown == result.markdown

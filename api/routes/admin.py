@@ -10,11 +10,12 @@ from msgspec import Struct
 
 from api.auth import access, require
 from api.calls import call
+from api.openapi import errors
 from api.routes.common import API, caller, runtime_of, server_of
 from runtime import access as tokens
-from runtime.data import INT64, to_json
+from runtime.data import ROW_ID, to_json
 
-TokenId = Annotated[int, PathParameter(ge=1, le=INT64)]
+TokenId = Annotated[int, PathParameter(ge=1, le=ROW_ID)]
 
 
 class TokenRequest(Struct, forbid_unknown_fields=True):
@@ -37,7 +38,7 @@ def _admin(request: Request[Any, Any, Any]) -> None:
     require(caller(request), access(bundle, "users"), "manage tokens and users")
 
 
-@post(f"{API}/admin/tokens", tags=["admin"])
+@post(f"{API}/admin/tokens", tags=["admin"], responses=errors(403, 404))
 async def create_token(
     request: Request[Any, Any, Any], data: JSONBody[TokenRequest]
 ) -> dict[str, Any]:
@@ -59,7 +60,7 @@ async def create_token(
     return {"id": token_id, "user": data.user, "name": data.name, "token": token}
 
 
-@get(f"{API}/admin/tokens", tags=["admin"])
+@get(f"{API}/admin/tokens", tags=["admin"], responses=errors(403))
 async def list_tokens(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     """List tokens (never the tokens themselves)."""
     _admin(request)
@@ -67,9 +68,14 @@ async def list_tokens(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     return [to_json(t) for t in await call(server.inline, tokens.list_tokens, server.store)]
 
 
-@delete(f"{API}/admin/tokens/{{token_id:int}}", tags=["admin"], status_code=204)
+@delete(
+    f"{API}/admin/tokens/{{token_id:int}}",
+    tags=["admin"],
+    status_code=204,
+    responses=errors(403, 404),
+)
 async def revoke_token(
-    request: Request[Any, Any, Any], token_id: Annotated[int, PathParameter(ge=1, le=INT64)]
+    request: Request[Any, Any, Any], token_id: Annotated[int, PathParameter(ge=1, le=ROW_ID)]
 ) -> None:
     """Revoke a token; it stops working at once in this process."""
     _admin(request)
@@ -85,7 +91,7 @@ async def revoke_token(
     server.tokens.clear()
 
 
-@post(f"{API}/admin/users", tags=["admin"])
+@post(f"{API}/admin/users", tags=["admin"], responses=errors(403, 409, 422))
 async def create_user(
     request: Request[Any, Any, Any], data: JSONBody[UserRequest]
 ) -> dict[str, Any]:
@@ -107,7 +113,7 @@ async def create_user(
     return {"id": data.id, "roles": sorted(data.roles), "name": data.name}
 
 
-@get(f"{API}/admin/users", tags=["admin"])
+@get(f"{API}/admin/users", tags=["admin"], responses=errors(403))
 async def list_users(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     """List users: the bundle's and the API users, with their roles."""
     _admin(request)

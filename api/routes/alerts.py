@@ -17,6 +17,7 @@ from msgspec import Struct
 
 from api.auth import access, may, require
 from api.calls import call
+from api.openapi import errors
 from api.routes.common import API, caller, runtime_of, server_of
 from api.routes.record_common import entity_readable, hidden_fields
 from engine.bundle import Bundle
@@ -24,11 +25,11 @@ from runtime import reports
 from runtime.access import Principal
 from runtime.alerts import VERDICTS, notified, notify_targets, notifying
 from runtime.core import Runtime
-from runtime.data import INT64
+from runtime.data import ROW_ID
 
 MAX_PAGE = 500
 MAX_OFFSET = 10**9
-AlertId = Annotated[int, PathParameter(ge=1, le=INT64)]
+AlertId = Annotated[int, PathParameter(ge=1, le=ROW_ID)]
 STATES = ("pending", "firing", "resolved")
 Severity = Literal["critical", "high", "warning", "info"]
 
@@ -147,7 +148,10 @@ def _visible(
 async def list_alerts(
     request: Request[Any, Any, Any],
     alert_state: Annotated[
-        str | None, QueryParameter(name="state", description="pending, firing or resolved")
+        str | None,
+        QueryParameter(
+            name="state", description="pending, firing or resolved", schema_extra={"enum": STATES}
+        ),
     ] = None,
     rule: FromQuery[str | None] = None,
     record_id: FromQuery[str | None] = None,
@@ -202,7 +206,7 @@ async def list_alerts(
     }
 
 
-@get(f"{API}/alerts/precision", tags=["alerts"])
+@get(f"{API}/alerts/precision", tags=["alerts"], responses=errors(403))
 async def alert_precision(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Per alert rule: alerts fired, judged, useful, false positives and precision (F10).
 
@@ -240,7 +244,7 @@ async def alert_precision(request: Request[Any, Any, Any]) -> dict[str, Any]:
     }
 
 
-@get(f"{API}/alerts/{{alert_id:int}}", tags=["alerts"])
+@get(f"{API}/alerts/{{alert_id:int}}", tags=["alerts"], responses=errors(403, 404))
 async def get_alert(request: Request[Any, Any, Any], alert_id: AlertId) -> dict[str, Any]:
     """Return one alert with the values that made it fire."""
     runtime, bundle = runtime_of(request)
@@ -269,7 +273,12 @@ async def _one(
     return found
 
 
-@post(f"{API}/alerts/{{alert_id:int}}/acknowledge", tags=["alerts"], status_code=200)
+@post(
+    f"{API}/alerts/{{alert_id:int}}/acknowledge",
+    tags=["alerts"],
+    status_code=200,
+    responses=errors(403, 404),
+)
 async def acknowledge_alert(request: Request[Any, Any, Any], alert_id: AlertId) -> dict[str, Any]:
     """Take an alert in hand: its response time is tracked (F9). Acknowledging twice keeps
     the first acknowledgement."""
@@ -283,7 +292,12 @@ async def acknowledge_alert(request: Request[Any, Any, Any], alert_id: AlertId) 
     return _described(done, bundle, who)
 
 
-@post(f"{API}/alerts/{{alert_id:int}}/feedback", tags=["alerts"], status_code=200)
+@post(
+    f"{API}/alerts/{{alert_id:int}}/feedback",
+    tags=["alerts"],
+    status_code=200,
+    responses=errors(403, 404, 422),
+)
 async def alert_feedback(
     request: Request[Any, Any, Any], alert_id: AlertId, data: JSONBody[Feedback]
 ) -> dict[str, Any]:

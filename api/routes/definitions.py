@@ -25,16 +25,17 @@ import stat
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
 from litestar import Request, Response, get, post
 from litestar.exceptions import ClientException
-from litestar.params import FromQuery
+from litestar.params import QueryParameter
 
 from api.auth import TokenAuth, access, require
 from api.calls import call
 from api.errors import body
+from api.openapi import errors
 from api.reload import KINDS, changes, located
 from api.routes.common import API, caller, runtime_of, server_of
 from api.server import ReloadResult, Server
@@ -91,9 +92,10 @@ def _brief(result: ReloadResult) -> dict[str, Any]:
     return {k: data[k] for k in ("at", "trigger", "author", "applied", "hash", "errors")}
 
 
-@get(f"{DEFS}/history", tags=["definitions"])
+@get(f"{DEFS}/history", tags=["definitions"], responses=errors(403))
 async def history(
-    request: Request[Any, Any, Any], limit: FromQuery[int] = 20
+    request: Request[Any, Any, Any],
+    limit: Annotated[int, QueryParameter(schema_extra={"minimum": 1, "maximum": 500})] = 20,
 ) -> list[dict[str, Any]]:
     """Return the applied versions, newest first (`limit` 1..500)."""
     if not 1 <= limit <= 500:
@@ -105,7 +107,7 @@ async def history(
     return await call(server.inline, server.versions, limit)
 
 
-@get(f"{DEFS}/reload", tags=["definitions"], opt={"exclude_from_auth": True})
+@get(f"{DEFS}/reload", tags=["definitions"], opt={"exclude_from_auth": True}, responses=errors(403))
 async def last_reload(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Return the last reload: every diagnostic (file:line:col) and pre-flight finding."""
     server = server_of(request)
@@ -147,13 +149,13 @@ async def _reload(request: Request[Any, Any, Any]) -> Response[Any]:
     return Response(body(422, detail, extra, result=report), status_code=422)
 
 
-@post(f"{DEFS}/reload", tags=["definitions"])
+@post(f"{DEFS}/reload", tags=["definitions"], status_code=200, responses=errors(403, 422))
 async def reload_now(request: Request[Any, Any, Any]) -> Response[Any]:
     """Reload the definitions folder now; 422 (with every problem) if it was not applied."""
     return await _reload(request)
 
 
-@post("/admin/reload", tags=["definitions"])
+@post("/admin/reload", tags=["definitions"], status_code=200, responses=errors(403, 422))
 async def admin_reload(request: Request[Any, Any, Any]) -> Response[Any]:
     """Reload the definitions folder now (the same as `POST /api/v1/definitions/reload`)."""
     return await _reload(request)
@@ -162,7 +164,7 @@ async def admin_reload(request: Request[Any, Any, Any]) -> Response[Any]:
 # -- validating an upload --------------------------------------------------------------
 
 
-@post(f"{DEFS}/validate", tags=["definitions"], status_code=200)
+@post(f"{DEFS}/validate", tags=["definitions"], status_code=200, responses=errors(403))
 async def validate(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Compile an uploaded bundle and pre-flight it, without applying it.
 

@@ -8,6 +8,7 @@ from litestar import Request, get
 from litestar.params import FromPath
 
 from api.auth import access, require
+from api.openapi import errors
 from api.routes.common import API, caller, runtime_of
 from api.routes.record_common import Ctx
 from api.routes.record_parts import RECORD
@@ -15,7 +16,7 @@ from engine.catalog import catalog as bundle_catalog
 from runtime.guide import guide_of
 
 
-@get(f"{RECORD}/guide", tags=["records"])
+@get(f"{RECORD}/guide", tags=["records"], responses=errors(403, 404))
 async def record_guide(
     request: Request[Any, Any, Any], entity: FromPath[str], record_id: FromPath[str]
 ) -> dict[str, Any]:
@@ -30,7 +31,7 @@ async def record_guide(
     return await ctx.run(guide_of, ctx.runtime, record_id, ctx.who.user)
 
 
-@get(f"{API}/definitions/catalog", tags=["definitions"])
+@get(f"{API}/definitions/catalog", tags=["definitions"], responses=errors(403))
 async def catalog(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Return every title, description and note of the served bundle, by kind and name."""
     _, bundle = runtime_of(request)

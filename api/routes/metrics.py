@@ -16,6 +16,7 @@ from litestar.params import FromPath, FromQuery, QueryParameter
 
 from api.auth import access, require
 from api.calls import call
+from api.openapi import errors
 from api.routes.common import API, caller, runtime_of, server_of
 from api.routes.record_common import hidden_queues
 from engine.bundle import Bundle, CompiledWorkflow
@@ -51,6 +52,7 @@ def _workflow(bundle: Bundle, name: str) -> CompiledWorkflow:
 
 
 MIN_DAY, MAX_DAY = date(1900, 1, 1), date(9000, 12, 31)
+YEARS = {"pattern": "^(19[0-9]{2}|[2-8][0-9]{3}|9000)-"}  # MIN_DAY..MAX_DAY, documented
 
 
 def _midnight_utc(day: date, timezone: str) -> datetime:
@@ -59,18 +61,18 @@ def _midnight_utc(day: date, timezone: str) -> datetime:
     return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
 
 
-@get(f"{API}/metrics/funnel", tags=["metrics"])
+@get(f"{API}/metrics/funnel", tags=["metrics"], responses=errors(403, 404))
 async def funnel(
     request: Request[Any, Any, Any],
     workflow: FromQuery[str],
-    since: Annotated[date | None, QueryParameter(name="from")] = None,
-    until: Annotated[date | None, QueryParameter(name="to")] = None,
+    since: Annotated[date | None, QueryParameter(name="from", schema_extra=YEARS)] = None,
+    until: Annotated[date | None, QueryParameter(name="to", schema_extra=YEARS)] = None,
 ) -> dict[str, Any]:
     """Per stage in workflow order: records that reached it, records in it now and the
     conversion from the previous stage; per exit (won/lost): records and share.
 
-    `from`/`to` (dates in the bundle's timezone, both included) keep the records that
-    entered the workflow on those days.
+    `from`/`to` (dates in the bundle's timezone, both included, years 1900 to 9000)
+    keep the records that entered the workflow on those days; `to` before `from` is a 400.
     """
     runtime, bundle = _metrics(request)
     wf = _workflow(bundle, workflow)
@@ -111,7 +113,7 @@ async def funnel(
     }
 
 
-@get(f"{API}/metrics/dwell", tags=["metrics"])
+@get(f"{API}/metrics/dwell", tags=["metrics"], responses=errors(403, 404))
 async def dwell(
     request: Request[Any, Any, Any],
     workflow: FromQuery[str],
@@ -137,7 +139,7 @@ async def dwell(
     }
 
 
-@get(f"{API}/metrics/forecast/{{name:str}}", tags=["metrics"])
+@get(f"{API}/metrics/forecast/{{name:str}}", tags=["metrics"], responses=errors(403, 404))
 async def forecast(request: Request[Any, Any, Any], name: FromPath[str]) -> dict[str, Any]:
     """A forecast (F8): the weighted pipeline now, per bucket, and the kept snapshots with
     their accuracy against what was actually won."""
@@ -162,7 +164,7 @@ def _all_metrics(conn: Any, bundle: Bundle, names: list[str], now: datetime) -> 
     return [reports.metric_report(conn, bundle.metrics[n], now, [], bundle) for n in names]
 
 
-@get(f"{API}/metrics", tags=["metrics"])
+@get(f"{API}/metrics", tags=["metrics"], responses=errors(403))
 async def list_metrics(
     request: Request[Any, Any, Any], kpi: FromQuery[bool | None] = None
 ) -> dict[str, Any]:
@@ -196,7 +198,7 @@ def _grouping(spec_groups: list[str], asked: list[str] | None) -> list[str] | No
     return list(dict.fromkeys(columns))
 
 
-@get(f"{API}/metrics/{{name:str}}", tags=["metrics"])
+@get(f"{API}/metrics/{{name:str}}", tags=["metrics"], responses=errors(403, 404))
 async def metric(
     request: Request[Any, Any, Any],
     name: FromPath[str],
@@ -226,9 +228,13 @@ async def metric(
     return report
 
 
-@get(f"{API}/metrics/evaluation-failures", tags=["metrics"])
+FORMATS = {"enum": ["json", "prometheus"]}
+
+
+@get(f"{API}/metrics/evaluation-failures", tags=["metrics"], responses=errors(403))
 async def evaluation_failures(
-    request: Request[Any, Any, Any], format: FromQuery[str | None] = None
+    request: Request[Any, Any, Any],
+    format: Annotated[str | None, QueryParameter(schema_extra=FORMATS)] = None,
 ) -> Response[Any]:
     """Expression evaluations that failed, counted per rule (docs/expressions.md "When an
     expression fails"): `kind` (computed, score, routing, decision_table, alert, sla,

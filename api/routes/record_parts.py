@@ -21,6 +21,7 @@ from msgspec import Struct
 from api.auth import may
 from api.calls import call
 from api.downloads import download_headers
+from api.openapi import errors
 from api.routes.common import API, server_of
 from api.routes.record_common import (
     TAGS,
@@ -64,7 +65,12 @@ class AssignRequest(Struct, forbid_unknown_fields=True):
 
 
 # -- evidence ----------------------------------------------------------------------------
-@post(f"{RECORD}/evidence", tags=TAGS, status_code=HTTP_201_CREATED)
+@post(
+    f"{RECORD}/evidence",
+    tags=TAGS,
+    status_code=HTTP_201_CREATED,
+    responses=errors(403, 404, 409, 413, 422),
+)
 async def upload_evidence(
     request: Request[Any, Any, Any],
     entity: FromPath[str],
@@ -102,7 +108,7 @@ async def upload_evidence(
     return row
 
 
-@get(f"{RECORD}/evidence", tags=TAGS)
+@get(f"{RECORD}/evidence", tags=TAGS, responses=errors(403, 404))
 async def list_evidence(
     request: Request[Any, Any, Any], entity: FromPath[str], record_id: FromPath[str]
 ) -> list[dict[str, Any]]:
@@ -113,7 +119,7 @@ async def list_evidence(
     return [r for r in rows if r["kind"] not in ctx.hidden]
 
 
-@get(f"{RECORD}/evidence/{{evidence_id:str}}/content", tags=TAGS)
+@get(f"{RECORD}/evidence/{{evidence_id:str}}/content", tags=TAGS, responses=errors(403, 404))
 async def evidence_content(
     request: Request[Any, Any, Any],
     entity: FromPath[str],
@@ -141,7 +147,7 @@ async def evidence_content(
 
 
 # -- history, audit, explanations ---------------------------------------------------------
-@get(f"{RECORD}/history", tags=TAGS)
+@get(f"{RECORD}/history", tags=TAGS, responses=errors(403, 404))
 async def record_history(
     request: Request[Any, Any, Any], entity: FromPath[str], record_id: FromPath[str]
 ) -> list[dict[str, Any]]:
@@ -152,7 +158,7 @@ async def record_history(
     return [ctx.scrub(r) for r in rows]
 
 
-@get(f"{RECORD}/audit", tags=TAGS)
+@get(f"{RECORD}/audit", tags=TAGS, responses=errors(403, 404))
 async def record_audit(
     request: Request[Any, Any, Any], entity: FromPath[str], record_id: FromPath[str]
 ) -> list[dict[str, Any]]:
@@ -163,7 +169,7 @@ async def record_audit(
     return [ctx.scrub(r) for r in rows]
 
 
-@get(f"{RECORD}/explain", tags=TAGS)
+@get(f"{RECORD}/explain", tags=TAGS, responses=errors(403, 404))
 async def record_explain(
     request: Request[Any, Any, Any],
     entity: FromPath[str],
@@ -202,7 +208,7 @@ def _sets_hidden(bundle: Bundle, row: dict[str, Any], hidden: frozenset[str]) ->
 
 
 # -- assignment and queues ---------------------------------------------------------------
-@post(f"{RECORD}/assign", tags=TAGS, status_code=HTTP_200_OK)
+@post(f"{RECORD}/assign", tags=TAGS, status_code=HTTP_200_OK, responses=errors(403, 404, 409, 422))
 async def assign_record(
     request: Request[Any, Any, Any],
     entity: FromPath[str],
@@ -271,7 +277,7 @@ async def list_queues(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     ]
 
 
-@get(f"{API}/queues/{{name:str}}", tags=["queues"])
+@get(f"{API}/queues/{{name:str}}", tags=["queues"], responses=errors(404))
 async def queue_contents(
     request: Request[Any, Any, Any],
     name: FromPath[str],

@@ -22,6 +22,7 @@ from msgspec import Struct
 
 from api.auth import may
 from api.errors import problem_item
+from api.openapi import errors
 from api.routes import record_parts
 from api.routes.common import API
 from api.routes.record_common import (
@@ -137,7 +138,12 @@ async def list_entities(request: Request[Any, Any, Any]) -> dict[str, Any]:
 
 
 # -- records -----------------------------------------------------------------------------
-@post(f"{API}/records/{{entity:str}}", tags=TAGS, status_code=HTTP_201_CREATED)
+@post(
+    f"{API}/records/{{entity:str}}",
+    tags=TAGS,
+    status_code=HTTP_201_CREATED,
+    responses=errors(403, 404, 409, 422),
+)
 async def create_record(
     request: Request[Any, Any, Any],
     entity: FromPath[str],
@@ -150,7 +156,12 @@ async def create_record(
     return ctx.show(view)
 
 
-@post(f"{API}/records/{{entity:str}}/ingest", tags=TAGS, status_code=HTTP_200_OK)
+@post(
+    f"{API}/records/{{entity:str}}/ingest",
+    tags=TAGS,
+    status_code=HTTP_200_OK,
+    responses=errors(403, 404, 409, 422),
+)
 async def ingest_record(
     request: Request[Any, Any, Any], entity: FromPath[str], data: JSONBody[dict[str, Any]]
 ) -> Response[dict[str, Any]]:
@@ -196,7 +207,7 @@ def _field_params(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
 NO_QUEUE = ""  # no queue has an empty name: a filter value that matches no record
 
 
-@get(f"{API}/records/{{entity:str}}", tags=TAGS)
+@get(f"{API}/records/{{entity:str}}", tags=TAGS, responses=errors(403, 404))
 async def list_records(
     request: Request[Any, Any, Any],
     entity: FromPath[str],
@@ -263,7 +274,7 @@ async def list_records(
     return {"items": [ctx.show(v) for v in page.items], "total": page.total, "next": page.next}
 
 
-@get(RECORD, tags=TAGS)
+@get(RECORD, tags=TAGS, responses=errors(403, 404))
 async def get_record(
     request: Request[Any, Any, Any], entity: FromPath[str], record_id: FromPath[str]
 ) -> dict[str, Any]:
@@ -272,7 +283,7 @@ async def get_record(
     return ctx.show(await ctx.record(record_id))
 
 
-@patch(RECORD, tags=TAGS)
+@patch(RECORD, tags=TAGS, responses=errors(403, 404, 409, 422))
 async def update_record(
     request: Request[Any, Any, Any],
     entity: FromPath[str],
@@ -297,7 +308,12 @@ async def update_record(
     return ctx.show(view)
 
 
-@post(f"{RECORD}/transitions", tags=TAGS, status_code=HTTP_200_OK)
+@post(
+    f"{RECORD}/transitions",
+    tags=TAGS,
+    status_code=HTTP_200_OK,
+    responses=errors(403, 404, 409, 422),
+)
 async def transition_record(
     request: Request[Any, Any, Any],
     entity: FromPath[str],
@@ -322,7 +338,7 @@ async def transition_record(
     return ctx.show(view)
 
 
-@get(f"{RECORD}/transitions/{{target:str}}", tags=TAGS)
+@get(f"{RECORD}/transitions/{{target:str}}", tags=TAGS, responses=errors(403, 404))
 async def check_transition(
     request: Request[Any, Any, Any],
     entity: FromPath[str],

@@ -13,6 +13,7 @@ from litestar.params import QueryParameter
 
 from api.auth import access, require
 from api.calls import call
+from api.openapi import errors
 from api.routes.common import API, caller, runtime_of, server_of
 from runtime import reports
 from runtime.clock import iso
@@ -22,7 +23,7 @@ MAX_RUNS = 50
 Runs = Annotated[int, QueryParameter(ge=0, le=MAX_RUNS)]
 
 
-@get(f"{API}/schedules", tags=["schedules"])
+@get(f"{API}/schedules", tags=["schedules"], responses=errors(403))
 async def list_schedules(request: Request[Any, Any, Any], runs: Runs = 5) -> dict[str, Any]:
     """Every schedule of the bundle: its timetable, `next_run`, counters, and its last
     `runs` runs (newest first), each with `due`, `started_at`, `finished_at`,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from api.calls import call
 from api.routes.common import API, caller, server_of
@@ -16,7 +17,11 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/readyz", tags=["system"])
+@get(
+    "/readyz",
+    tags=["system"],
+    responses={503: ResponseSpec(dict[str, Any], description="Not ready: `reason` says why")},
+)
 async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     """Say whether requests can be served: a bundle is loaded and the database answers."""
     server = server_of(request)

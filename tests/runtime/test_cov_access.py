@@ -17,7 +17,7 @@ from runtime.access import (
     resolve_user,
     revoke_token,
 )
-from runtime.errors import Invalid, NotFound
+from runtime.errors import Conflict, Invalid, NotFound
 from runtime.store import Store
 
 BUNDLE = """kind: bundle
@@ -54,10 +54,13 @@ def test_every_reason_a_user_cannot_be_created_is_given_at_once(
         create_user(store, bundle, "li.wei", [], NOW)
     assert [p.code for p in declared.value.problems] == ["declared-user", "no-roles"]
     create_user(store, bundle, "api.bot", ["manager"], NOW, name="Bot")
-    with pytest.raises(Invalid) as again:
+    with pytest.raises(Conflict) as again:  # a 409: the id is taken
         create_user(store, bundle, "api.bot", ["rep"], NOW)
     assert str(again.value) == "user 'api.bot' exists"
     assert [p.code for p in again.value.problems] == ["exists"]
+    with pytest.raises(Invalid) as newline:  # `$` would let a trailing newline in
+        create_user(store, bundle, "api.bot2\n", ["rep"], NOW)
+    assert [p.code for p in newline.value.problems] == ["bad-user-id"]
 
 
 def test_inactive_declared_users_and_unknown_users_resolve_to_nobody(
