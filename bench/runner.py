@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from bench import (
     definition_tests,
     expressions,
+    fuzzing,
     lead_creation,
     reload_latency,
     server_requests,
@@ -94,6 +95,10 @@ def _server_requests(quick: bool, where: Machine, profile: bool) -> Result:
     return server_requests.run(seconds=3 if quick else 10, rounds=1 if quick else 3, machine=where)
 
 
+def _fuzzing(quick: bool, where: Machine, profile: bool) -> Result:
+    return fuzzing.run(seconds_each=10 if quick else 300, machine=where)
+
+
 # In document order; a new benchmark adds its module and one line here.
 RUNNERS: dict[str, Runner] = {
     validate_bundle.NAME: _validate,
@@ -104,6 +109,7 @@ RUNNERS: dict[str, Runner] = {
     server_requests.NAME: _server_requests,
     reload_latency.NAME: _reload_latency,
     definition_tests.NAME: _definition_tests,
+    fuzzing.NAME: _fuzzing,
 }
 
 
