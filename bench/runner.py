@@ -16,6 +16,7 @@ from bench import (
     api_fuzz_bench,
     definition_tests,
     expressions,
+    fuzzing,
     lead_creation,
     reload_latency,
     server_requests,
@@ -99,6 +100,10 @@ def _api_fuzz(quick: bool, where: Machine, profile: bool) -> Result:
     return api_fuzz_bench.run(max_examples=5 if quick else 50, machine=where)
 
 
+def _fuzzing(quick: bool, where: Machine, profile: bool) -> Result:
+    return fuzzing.run(seconds_each=10 if quick else 300, machine=where)
+
+
 # In document order; a new benchmark adds its module and one line here.
 RUNNERS: dict[str, Runner] = {
     validate_bundle.NAME: _validate,
@@ -110,6 +115,7 @@ RUNNERS: dict[str, Runner] = {
     reload_latency.NAME: _reload_latency,
     definition_tests.NAME: _definition_tests,
     api_fuzz_bench.NAME: _api_fuzz,
+    fuzzing.NAME: _fuzzing,
 }
 
 

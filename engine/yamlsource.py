@@ -8,6 +8,7 @@ value stood. Every problem becomes a located `Diagnostic`, never an exception.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -269,8 +270,11 @@ def _decode(path: str, raw: bytes) -> tuple[str | None, list[Diagnostic]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        # With a byte order mark, the decoder counts from the byte after it.
+        bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+        start = exc.start + bom
         # YAML breaks lines at CR LF, LF and a lone CR alike; count them so.
-        before = raw[: exc.start].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        before = raw[bom:start].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         line = before.count(b"\n") + 1
         col = len(before[before.rfind(b"\n") + 1 :].decode("utf-8", "replace")) + 1
         return None, [
@@ -280,7 +284,7 @@ def _decode(path: str, raw: bytes) -> tuple[str | None, list[Diagnostic]]:
                 col,
                 Severity.ERROR,
                 "not-utf8",
-                f"byte 0x{raw[exc.start]:02x} is not valid UTF-8",
+                f"byte 0x{raw[start]:02x} is not valid UTF-8",
                 "save the file as UTF-8",
             )
         ]

@@ -43,6 +43,10 @@ f: [*e, *e, *e, *e]
             b"\r\x80a: 1\r\nb: 2\rc: \xff",
             "f.yaml:2:1: error[not-utf8]: byte 0x80 is not valid UTF-8 (save the file as UTF-8)",
         ),
+        (  # after a byte order mark, the byte and its place (a fuzzer's find, issue 10)
+            b"\xef\xbb\xbfkind: x\r\nv\x9b: 1\n",
+            "f.yaml:2:2: error[not-utf8]: byte 0x9b is not valid UTF-8 (save the file as UTF-8)",
+        ),
         (
             BOMB,
             "f.yaml:6:4: error[yaml-too-large]: document expands to more than 200000 values "

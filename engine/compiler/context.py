@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 from jinja2 import TemplateSyntaxError, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
+from engine.compiler.positions import folded, quoted
 from engine.compiler.scopes import make_scope
 from engine.diagnostics import Diagnostic, Severity, quote_list
 from engine.expr import (
@@ -111,45 +112,27 @@ class Site:
         opener = text[col - 1 : col]
         before = source[:offset]
         if opener == ">":
-            return _folded(lines, line + 1, offset)
+            return folded(lines, line + 1, offset)
         if opener == "|":
             # A literal block scalar's text starts on the next line, indented.
             row = line + 1 + before.count("\n")
             body = lines[row - 1] if 0 < row <= len(lines) else ""
             indent = len(body) - len(body.lstrip(" "))
             return row, indent + 1 + len(before) - (before.rfind("\n") + 1)
-        if "\n" in before and opener in ("'", '"'):
-            # The break may be an escape (`\n`) on the same line: point at the text.
-            return line, col + 1
+        if opener in ("'", '"'):
+            # Escapes (`\n`, `''`) and folded line breaks: walk the text as YAML read it.
+            return quoted(lines, line, col, offset)
         if "\n" in before:
             return line + before.count("\n"), 1
-        # A plain or quoted scalar may be folded over several lines: each line break
-        # became one space in `source`; continuation lines are indented.
-        pos, remaining = col - 1 + (1 if opener in ("'", '"') else 0), offset
+        # A plain scalar may be folded over several lines: each line break became one
+        # space in `source`; continuation lines are indented.
+        pos, remaining = col - 1, offset
         while remaining > len(text) - pos and line < len(lines):
             remaining -= len(text) - pos + 1
             line += 1
             text = lines[line - 1]
             pos = len(text) - len(text.lstrip(" "))
         return line, pos + max(remaining, 0) + 1
-
-
-def _folded(lines: list[str], row: int, offset: int) -> tuple[int, int]:
-    """Line/col of character `offset` of a folded block scalar (`>`) starting at `row`.
-
-    Folding turned each line break between the body's lines into one space (a blank
-    line into a newline), so each line takes its text plus one character.
-    """
-    remaining = offset
-    while 0 < row <= len(lines):
-        body = lines[row - 1]
-        indent = len(body) - len(body.lstrip(" "))
-        width = len(body) - indent
-        if remaining <= width or row == len(lines):
-            return row, indent + 1 + min(remaining, width)
-        remaining -= width + 1
-        row += 1
-    return max(row - 1, 1), 1
 
 
 @dataclass

@@ -18,9 +18,10 @@ def note(subject: str, body: str) -> dict[str, str]:
 
 
 def test_an_escaped_line_break_keeps_the_error_on_the_value_line(tmp_path: Path) -> None:
-    # The `\n` is an escape inside one quoted line: the error is on that line, not below it.
+    # The `\n` is an escape inside one quoted line: the error is on that line, not below
+    # it, at the name itself (the escape is two characters of the file).
     assert diagnostics(tmp_path, note("hi", '"Hello\\n{{ nme }}"')) == [
-        "n.yaml:5:8: error[unknown-name]: template uses 'nme', which is not defined here "
+        "n.yaml:5:18: error[unknown-name]: template uses 'nme', which is not defined here "
         f"(available: {NAMES})"
     ]
 
@@ -36,7 +37,7 @@ def test_a_template_nested_too_deeply_is_refused_not_crashed(tmp_path: Path) -> 
 def test_a_syntax_error_is_on_the_line_jinja_names(tmp_path: Path) -> None:
     body = '"a\\nb\\n{% for x in y %}\\n{% endif %}"'
     assert diagnostics(tmp_path, note("hi", body)) == [
-        "n.yaml:5:8: error[template-syntax]: template: Encountered unknown tag 'endif'. Jinja "
+        "n.yaml:5:32: error[template-syntax]: template: Encountered unknown tag 'endif'. Jinja "
         "was looking for the following tags: 'endfor' or 'else'. The innermost block that "
         "needs to be closed is 'for'. (placeholders are written {{ name }})"
     ]
