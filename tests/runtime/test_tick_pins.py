@@ -87,6 +87,7 @@ entity: deal
 measure: avg
 of: stock
 group_by: [region]
+window: {last: 1 day}
 ---
 kind: alert
 version: 1
@@ -240,11 +241,15 @@ def test_a_failing_run_is_logged_by_name(
         raise RuntimeError("no network")
 
     monkeypatch.setattr(ticking, "run_actions", broken)
+    with store.begin(START) as tx:  # and a timer that fails in the same tick
+        timers.add(tx, load.WINDOW, START, record_id="boom")
+    monkeypatch.setattr(load, "window_ended", broken)
     with caplog.at_level(logging.ERROR, logger="sopflow.tick"):
         report = _at(rt, START + HOUR)
-    assert (report.schedules, report.failed, report.failed_schedules) == ([], 1, ["hourly"])
+    assert (report.schedules, report.failed, report.failed_schedules) == ([], 2, ["hourly"])
     assert [(r.name, r.getMessage()) for r in caplog.records] == [
-        ("sopflow.tick", "schedule hourly failed")
+        ("sopflow.tick", f"timer 1 ({load.WINDOW}) failed"),
+        ("sopflow.tick", "schedule hourly failed"),
     ]
     [failed] = _events(store, "schedule_failed")
     assert (failed["error"], failed["late"]) == ("no network", False)
@@ -402,6 +407,59 @@ def test_cancel_drops_only_the_kinds_and_ref_asked_for(store: Store) -> None:
     assert left() == [("b", "sla_breach", "only"), ("a", "sla_breach", "done")]
 
 
+def test_a_tick_works_at_its_own_now_not_the_clocks(store: Store, tmp_path: Path) -> None:
+    rt = _runtime(store, tmp_path, extra=METRIC)
+    rt.create("deal", {"stock": 10, "region": "east"}, actor="li.wei")
+    with store.begin(START) as tx:
+        timers.add(tx, load.WINDOW, START, record_id="gone")
+    when = START + timedelta(seconds=42)  # the clock stays at START
+    report = rt.tick(when)
+    assert (report.timers, report.alerts) == (1, {"pending": 1})
+    [window] = [c for c in _claims(store) if c[0] == load.WINDOW]
+    assert window == (load.WINDOW, True, when, "runtime")
+    [alert] = rt.alerts(rule="thin")
+    assert (alert["state"], alert["started_at"]) == ("pending", "2026-01-05T09:00:42+00:00")
+
+
+def test_a_failing_timer_costs_only_its_own_batch(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = _runtime(store, tmp_path)
+    with store.begin(START) as tx:
+        for k, name in enumerate(["a", "b", "c", "boom"]):
+            timers.add(tx, load.WINDOW, START + timedelta(seconds=k), record_id=name)
+    seen: list[str | None] = []
+
+    def window_ended(unit: Any, record_id: str | None) -> None:
+        seen.append(record_id)
+        if record_id == "boom":
+            raise RuntimeError("broken window")
+
+    monkeypatch.setattr(load, "window_ended", window_ended)
+    rt.clock.set(START + HOUR)
+    report = rt.tick(START + HOUR, batch=2)
+    assert (report.timers, report.failed) == (4, 1)
+    # Batches of two: [a, b] fired; [c, boom] failed and was redone one timer at a time.
+    assert seen == ["a", "b", "c", "boom", "c", "boom"]
+
+
+def test_marking_several_timers_fired_marks_exactly_those(store: Store) -> None:
+    with store.begin(START) as tx:
+        for name in ["a", "b", "c"]:
+            timers.add(tx, load.WINDOW, START, record_id=name)
+    with store.begin(START) as tx:
+        a, _b, c = timers.due(tx.conn, START, 10, skip_locked=False)
+        timers.mark_all_fired(tx.conn, [a.id, c.id], START + HOUR, "w1")
+        timers.mark_all_fired(tx.conn, [], START + HOUR, "w2")  # nothing to mark
+    with store.read() as conn:
+        rows = conn.execute(select(T_TIMER).order_by(T_TIMER.c.id)).all()
+    assert [(r.record_id, r.fired, py_time(r.claimed_at), r.claimed_by) for r in rows] == [
+        ("a", True, START + HOUR, "w1"),
+        ("b", False, None, None),
+        ("c", True, START + HOUR, "w1"),
+    ]
+
+
 # -- metric alerts ------------------------------------------------------------------------------
 def test_a_grouped_metric_alert_keys_fires_and_resolves_with_its_actions(
     store: Store, tmp_path: Path
@@ -418,7 +476,7 @@ def test_a_grouped_metric_alert_keys_fires_and_resolves_with_its_actions(
     assert _at(rt, START + HOUR + ticking.METRIC_ALERT_EVERY).alerts == {"resolved": 1}
     [alert] = rt.alerts(rule="thin")
     assert (alert["dedup_key"], alert["state"]) == ("thin:east", "resolved")
-    # actions and on_resolve read the group (`region`), `value` and the alert by name.
+    # actions and on_resolve read the alert's group (`region`), `value`, key and state.
     sent = [s[:3] for s in _sent(store) if s[3] == "alert thin"]
     assert sent == [
         ("li.wei", "east 10.0", "thin:east firing"),
@@ -479,3 +537,52 @@ def test_on_pg_a_timer_another_worker_holds_is_skipped_not_waited_for(
         holder.join()
     assert rt.tick(START + timedelta(seconds=1)).timers == 1
     assert seen == ["free", "held"]
+
+
+def test_a_metric_alert_whose_group_has_gone_still_fires_on_a_when_of_now_alone(
+    store: Store, tmp_path: Path
+) -> None:
+    metric = METRIC.replace('when: "value < 20"', 'when: "year(now) > 2000"')
+    rt = _runtime(store, tmp_path, extra=metric)
+    deal = rt.create("deal", {"stock": 10, "region": "east"}, actor="li.wei")
+    assert rt.tick(START).alerts == {"pending": 1}
+    rt.update(deal.id, {"region": "west"}, actor="li.wei")  # the east group is gone
+    # The `for:` timer finds no east group: `when` reads `now` only, so it holds.
+    report = _at(rt, START + HOUR)
+    assert (report.failed, report.alerts) == (0, {"firing": 1, "pending": 1})
+    alerts = {a["dedup_key"]: (a["state"], a["fired_at"]) for a in rt.alerts(rule="thin")}
+    assert alerts == {
+        "thin:east": ("firing", "2026-01-05T10:00:00+00:00"),
+        "thin:west": ("pending", None),
+    }
+    assert [s[2:] for s in _sent(store) if s[3] == "alert thin"] == [
+        ("thin:east firing", "alert thin")
+    ]
+
+
+def test_a_pending_metric_alert_whose_group_has_gone_is_cancelled_and_counted(
+    store: Store, tmp_path: Path
+) -> None:
+    """Before issue 15 the tick did not count this cancel (nor a firing) in its report."""
+    rt = _runtime(store, tmp_path, extra=METRIC)
+    deal = rt.create("deal", {"stock": 10, "region": "east"}, actor="li.wei")
+    assert rt.tick(START).alerts == {"pending": 1}
+    rt.update(deal.id, {"region": "west"}, actor="li.wei")
+    report = _at(rt, START + HOUR)
+    assert report.alerts == {"cancelled": 1, "pending": 1}
+    alerts = {a["dedup_key"]: a["state"] for a in rt.alerts(rule="thin")}
+    assert alerts == {"thin:east": "resolved", "thin:west": "pending"}
+    assert [s for s in _sent(store) if s[3] == "alert thin"] == []
+
+
+def test_on_pg_a_schedule_another_process_runs_is_skipped_then_run_once(
+    pg_store: Store, tmp_path: Path
+) -> None:
+    rt = _runtime(pg_store, tmp_path)
+    assert rt.tick(START).schedules == []  # first sight: due at 10:00
+    rt.clock.set(START + HOUR)
+    with pg_store.begin(START) as other:  # another process is running `hourly`
+        assert ticking.cluster_lock(other.conn, "schedule:hourly") is True
+        assert rt.tick(START + HOUR).schedules == []
+    assert rt.tick(START + HOUR).schedules == ["hourly"]
+    assert rt.tick(START + HOUR).schedules == []
