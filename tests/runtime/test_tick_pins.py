@@ -100,6 +100,7 @@ actions:
   - notify: {to: "user:li.wei", template: thin}
 on_resolve:
   - notify: {to: "user:zhao.lei", template: thin}
+    when: "value >= 20"
 """
 
 START = datetime(2026, 1, 5, 9, 0)
@@ -251,8 +252,17 @@ def test_a_failing_run_is_logged_by_name(
         ("sopflow.tick", f"timer 1 ({load.WINDOW}) failed"),
         ("sopflow.tick", "schedule hourly failed"),
     ]
-    [failed] = _events(store, "schedule_failed")
-    assert (failed["error"], failed["late"]) == ("no network", False)
+    assert _events(store, "schedule_failed") == [
+        {
+            "schedule": "hourly",
+            "due": "2026-01-05T10:00:00+00:00",
+            "started_at": "2026-01-05T10:00:00+00:00",
+            "late": False,
+            "late_by_seconds": None,
+            "finished_at": "2026-01-05T10:00:00+00:00",
+            "error": "no network",
+        }
+    ]
     # The run was claimed and counted: it is not retried.
     assert _schedule_row(store) == (START + 2 * HOUR, START + HOUR, 1, 0)
 
@@ -349,6 +359,24 @@ def test_fired_and_failed_timers_keep_when_they_were_claimed(
     ]
 
 
+def test_a_failed_timer_names_its_worker_within_64_characters(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base = _runtime(store, tmp_path)
+    rt = Runtime(
+        base.bundle, store, FakeClock(START), evidence_dir=tmp_path / "ev", worker_id="w" * 70
+    )
+    with store.begin(START) as tx:
+        timers.add(tx, load.WINDOW, START, record_id="boom")
+
+    def broken(unit: Any, record_id: str | None) -> None:
+        raise RuntimeError("broken window")
+
+    monkeypatch.setattr(load, "window_ended", broken)
+    assert rt.tick(START).failed == 1
+    assert _claims(store) == [(load.WINDOW, True, START, "failed:" + "w" * 57)]
+
+
 def test_pending_lists_a_records_unfired_timers_by_due_time(store: Store) -> None:
     with store.begin(START) as tx:
         timers.add(tx, load.WINDOW, START + 3 * HOUR, record_id="a", ref="third")
@@ -419,6 +447,8 @@ def test_a_tick_works_at_its_own_now_not_the_clocks(store: Store, tmp_path: Path
     assert window == (load.WINDOW, True, when, "runtime")
     [alert] = rt.alerts(rule="thin")
     assert (alert["state"], alert["started_at"]) == ("pending", "2026-01-05T09:00:42+00:00")
+    assert rt.tick(when + HOUR).schedules == ["hourly"]  # due an hour after its first sight
+    assert _schedule_row(store) == (when + 2 * HOUR, when + HOUR, 1, 0)
 
 
 def test_a_failing_timer_costs_only_its_own_batch(
@@ -453,10 +483,10 @@ def test_marking_several_timers_fired_marks_exactly_those(store: Store) -> None:
         timers.mark_all_fired(tx.conn, [], START + HOUR, "w2")  # nothing to mark
     with store.read() as conn:
         rows = conn.execute(select(T_TIMER).order_by(T_TIMER.c.id)).all()
-    assert [(r.record_id, r.fired, py_time(r.claimed_at), r.claimed_by) for r in rows] == [
-        ("a", True, START + HOUR, "w1"),
-        ("b", False, None, None),
-        ("c", True, START + HOUR, "w1"),
+    assert [(r.record_id, r.ref, r.fired, py_time(r.claimed_at), r.claimed_by) for r in rows] == [
+        ("a", "", True, START + HOUR, "w1"),
+        ("b", "", False, None, None),
+        ("c", "", True, START + HOUR, "w1"),
     ]
 
 
