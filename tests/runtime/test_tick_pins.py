@@ -616,3 +616,53 @@ def test_on_pg_a_schedule_another_process_runs_is_skipped_then_run_once(
         assert rt.tick(START + HOUR).schedules == []
     assert rt.tick(START + HOUR).schedules == ["hourly"]
     assert rt.tick(START + HOUR).schedules == []
+
+
+@pytest.mark.parametrize(
+    ("stage", "why"),
+    [
+        ("  - id: only\n", "the stage has no SLA any more"),
+        ("  - id: other\n", "the stage is gone"),
+    ],
+)
+def test_an_sla_timer_of_a_stage_a_new_bundle_changed_fires_quietly(
+    store: Store, tmp_path: Path, stage: str, why: str
+) -> None:
+    rt = _runtime(store, tmp_path)
+    deal = _deal(rt)  # its reminder (10:00) and breach (11:00) timers are stored
+    start = BUNDLE.index("  - id: only\n")
+    changed = BUNDLE[:start] + stage + BUNDLE[BUNDLE.index("---\nkind: schedule") :]
+    root = tmp_path / "changed"
+    root.mkdir()
+    (root / "bundle.yaml").write_text(changed.replace("RUN_POLICY", "run_late"))
+    result = compile_bundle(root)
+    assert result.bundle is not None, [d.render() for d in result.diagnostics]
+    later = Runtime(result.bundle, store, FakeClock(START), evidence_dir=tmp_path / "ev")
+    later.clock.set(START + 2 * HOUR)
+    report = later.tick(START + 2 * HOUR)
+    assert (report.timers, report.failed, report.late) == (2, 0, 0), why
+    assert [e["kind"] for e in later.events(deal) if e["kind"].startswith("sla_")] == []
+    assert [c[1:] for c in _claims(store) if c[0].startswith("sla_")] == [
+        (True, START + 2 * HOUR, "runtime"),
+        (True, START + 2 * HOUR, "runtime"),
+    ]
+
+
+def test_a_record_alerts_for_timer_reads_the_context_too(store: Store, tmp_path: Path) -> None:
+    alert = """
+---
+kind: alert
+version: 1
+name: stale
+entity: deal
+when: "stock < 10 and year(now) > 2000"
+for: 1h
+"""
+    rt = _runtime(store, tmp_path, extra=alert)
+    deal = rt.create("deal", {"stock": 5, "region": "east"}, actor="li.wei")
+    [pending] = rt.alerts(rule="stale")
+    assert (pending["record_id"], pending["state"]) == (deal.id, "pending")
+    report = _at(rt, START + HOUR)
+    assert (report.alerts, report.failed) == ({"firing": 1}, 0)
+    [firing] = rt.alerts(rule="stale")
+    assert (firing["state"], firing["fired_at"]) == ("firing", "2026-01-05T10:00:00+00:00")
