@@ -226,8 +226,8 @@ class Ticker:
                         unit, spec, key, r, c, values, self._alert_runner(unit, None)
                     )
                     break
-            else:
-                alerts.promote(
+            else:  # the group has gone: `when` sees no values (cancelled unless it needs none)
+                changed = alerts.promote(
                     unit, spec, key, {}, {"now": unit.now}, {}, self._alert_runner(unit, None)
                 )
         if changed:

@@ -13,6 +13,8 @@ TZ_DEPENDENT = frozenset(
         "tests/runtime/test_scheduler.py",
         "tests/runtime/test_schedule_failure.py",
         "tests/runtime/test_missed_policy.py",
+        "tests/runtime/test_tick_pins.py",
+        "tests/runtime/test_tick_timers.py",
         "tests/runtime/test_forecast.py",
         "tests/runtime/test_working_metrics.py",
         "tests/runtime/test_alert_for_actions.py",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -29,12 +30,19 @@ def db_url(backend: str, tmp_path: Path) -> Iterator[tuple[str, str | None]]:
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path / 'sopflow.db'}", None
         return
+    with _pg_schema() as schema:
+        yield PG_URL, schema
+
+
+@contextmanager
+def _pg_schema() -> Iterator[str]:
+    """Create a PostgreSQL schema of its own for one test; drop it afterwards."""
     schema = f"t_{uuid.uuid4().hex[:16]}"
     admin = create_engine(normalise_url(PG_URL))
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield PG_URL, schema
+        yield schema
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -50,3 +58,14 @@ def store(db_url: tuple[str, str | None]) -> Iterator[Store]:
         yield opened
     finally:
         opened.dispose()
+
+
+@pytest.fixture
+def pg_store() -> Iterator[Store]:
+    """Yield a PostgreSQL store (own schema), for what only PostgreSQL does: locks."""
+    with _pg_schema() as schema:
+        opened = Store.open(PG_URL, schema=schema)
+        try:
+            yield opened
+        finally:
+            opened.dispose()

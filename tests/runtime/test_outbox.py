@@ -4,20 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, func, select, text, update
+from sqlalchemy import func, select, update
 
 from runtime.clock import FakeClock
-from runtime.db import normalise_url
 from runtime.outbox import (
     Deliverer,
     DeliveryError,
@@ -34,7 +31,6 @@ from runtime.outbox import (
 )
 from runtime.store import T_EVENT, T_OUTBOX, Store
 
-PG_URL = os.environ.get("SOPFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = datetime(2026, 1, 5, 9, 0)
 NOTE = {"to": ["li.wei"], "subject": "Hi", "body": "line 1\nline 2", "template": "t"}
 HOOK = {"url": "https://erp.example/hook", "method": "POST", "headers": {"X-A": "1"}, "body": {}}
@@ -426,23 +422,6 @@ def test_worker_rejects_bad_settings(store: Store, clock: FakeClock) -> None:
         worker(store, clock, {}, max_attempts=0)
     with pytest.raises(ValueError, match="jitter"):
         worker(store, clock, {}, jitter=2.0)
-
-
-@pytest.fixture
-def pg_store() -> Iterator[Store]:
-    """A PostgreSQL store (own schema), for what only PostgreSQL does: row locks."""
-    schema = f"t_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(normalise_url(PG_URL))
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    opened = Store.open(PG_URL, schema=schema)
-    try:
-        yield opened
-    finally:
-        opened.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
 
 
 @pytest.mark.timeout(60)
