@@ -167,7 +167,7 @@ def _session(
         proc = subprocess.run(
             [sys.executable, "-m", "tests.fuzz", target, "--child", "--", *args, str(work)],
             cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env=_child_env(),
             capture_output=True,
             text=True,
             errors="replace",
@@ -191,6 +191,14 @@ def _session(
             tail = "\n".join(log.splitlines()[-30:])
             raise RuntimeError(f"libFuzzer stopped ({proc.returncode}) without a crash:\n{tail}")
     return outcome
+
+
+def _child_env() -> dict[str, str]:
+    """The fuzzing child's environment: this checkout first, and not under `coverage`
+    (`make test` measures subprocesses; tracing under libFuzzer's instrumentation swells
+    the child past RSS_LIMIT_MB, a false out-of-memory crash)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    return {**env, "PYTHONPATH": str(ROOT)}
 
 
 def fuzz_atheris(
