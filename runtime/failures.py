@@ -25,7 +25,17 @@ from runtime.unit import Unit
 
 KIND = "evaluation_failed"
 # Where an expression runs (the decision's `outcome`, the counter's `kind` label).
-WHERE = ("computed", "score", "routing", "decision_table", "alert", "sla", "action", "load")
+WHERE = (
+    "computed",
+    "score",
+    "routing",
+    "decision_table",
+    "alert",
+    "sla",
+    "action",
+    "load",
+    "requirement",
+)
 
 
 def record(

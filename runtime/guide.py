@@ -4,7 +4,9 @@ The guide of a record gathers what the definitions say to show beside it: the fo
 tabs and sections (as the reader's roles may see them), the record's readable name
 (`title_field`), the stage path, and for the current stage its title, guidance,
 knowledge (links and the table rows they pick), insights (values computed now) and the
-evidence checklist with what is already attached.
+evidence checklist with what is already attached. A requirement whose `when` is false for
+the record now is left out of the checklist (it does not apply); one whose `when`
+cannot be evaluated is listed (it applies, as at the move).
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from typing import Any
 from engine.bundle import CompiledWorkflow
 from engine.expr import EvaluationError
 from engine.spec.form import FormSpec
-from engine.spec.workflow import StageSpec
+from engine.spec.workflow import StageSpec, required_name
 from runtime import records
 from runtime.data import shareable, to_json
 from runtime.people import allowed
 from runtime.records import RecordView
-from runtime.stages import evidence_counts
+from runtime.stages import applies, evidence_counts
 from runtime.unit import Unit, safe_render
 
 
@@ -134,7 +136,13 @@ def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
     if stage is None:
         return guide
     counts = evidence_counts(unit, view.id, stage)
-    names = {**shown, "record": shown, "params": dict(wf.params), "now": unit.now}
+    params = dict(wf.params)
+    names = {**shown, "record": shown, "params": params, "now": unit.now}
+    rule = f"{wf.name}.{stage.id}"
+
+    def now_applies(part: Any) -> bool:
+        return applies(unit, part, view, params, rule, record_failure=False)
+
     guide["stage"] = {
         "id": stage.id,
         "title": stage.title or stage.id,
@@ -151,10 +159,15 @@ def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
                 "attached": counts.get(need.kind, 0),
             }
             for need in stage.evidence
+            if now_applies(need)
         ],
         "require": [
             {"field": name, "filled": view.data.get(name) not in (None, "", [])}
-            for name in stage.require
+            for name in (
+                required_name(item)
+                for item in stage.require
+                if isinstance(item, str) or now_applies(item)
+            )
         ],
         "moves": sorted(t for s, t in wf.moves if s == stage.id),
     }

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from engine.bundle import CompiledWorkflow
 from engine.expr import EvaluationError, MissingRow
 from engine.spec.base import Duration
-from engine.spec.workflow import ExitSpec, StageSpec
+from engine.spec.workflow import ExitSpec, StageSpec, required_name
 from runtime import attachments, failures, timers
 from runtime.calendar import working_time
 from runtime.clock import iso
@@ -60,17 +60,48 @@ def evidence_counts(unit: Unit, record_id: str, gate: StageSpec | ExitSpec) -> d
     }
 
 
+def applies(
+    unit: Unit,
+    part: Any,
+    record: RecordView,
+    params: dict[str, Any],
+    rule: str,
+    *,
+    record_failure: bool = True,
+) -> bool:
+    """Tell whether a requirement's `when` holds for the record now (no `when`: always).
+
+    A `when` that cannot be evaluated (a lookup without a row too) leaves the requirement
+    in force, the safe side of a check; the failure is recorded (docs/expressions.md).
+    """
+    when = getattr(part, "when", None)
+    if when is None:
+        return True
+    scope = record.scope()
+    try:
+        return bool(unit.bundle.expr(part, "when").fn(scope, unit.context(scope, params=params)))
+    except EvaluationError as exc:
+        if record_failure:
+            failures.record(unit, record.id, "requirement", rule, exc, field="when")
+        return True
+
+
 def _requirements(
     unit: Unit, gate: StageSpec | ExitSpec, record: RecordView, params: dict[str, Any]
 ) -> list[Problem]:
     problems: list[Problem] = []
-    for name in gate.require:
+    rule = f"{record.workflow}.{gate.id}"
+    for item in gate.require:
+        name = required_name(item)
+        if not isinstance(item, str) and not applies(unit, item, record, params, rule):
+            continue
         if record.data.get(name) in (None, "", []):
             problems.append(
                 Problem("required-field", f"'{name}' must be filled in before leaving", name)
             )
-    counts = evidence_counts(unit, record.id, gate) if gate.evidence else {}
-    for need in gate.evidence:
+    needs = [n for n in gate.evidence if applies(unit, n, record, params, rule)]
+    counts = evidence_counts(unit, record.id, gate) if needs else {}
+    for need in needs:
         have = counts[need.kind]
         title = need.title or need.kind
         if have < need.min:
@@ -93,6 +124,8 @@ def _requirements(
     scope = record.scope()
     c = unit.context(scope, params=params)
     for guard in gate.guards:
+        if not applies(unit, guard, record, params, rule):
+            continue
         try:
             refused = bool(unit.bundle.expr(guard, "refuse_if").fn(scope, c))
             shown = shareable(unit.bundle, record.entity, scope)

@@ -34,6 +34,7 @@ from api.routes.record_common import (
     runtime_and_bundle,
 )
 from engine.bundle import Bundle, CompiledForm
+from engine.spec.workflow import required_name
 from runtime import queries
 from runtime.access import Principal
 from runtime.clock import utc
@@ -100,7 +101,7 @@ def _workflow(bundle: Bundle, name: str) -> dict[str, Any]:
             {
                 "id": s.id,
                 "title": s.title or s.id,
-                "require": list(s.require),
+                "require": [required_name(r) for r in s.require],
                 "evidence": [e.kind for e in s.evidence],
             }
             for s in wf.body.stages

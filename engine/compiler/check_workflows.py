@@ -11,7 +11,15 @@ from engine.compiler.context import Context, Entry, Site
 from engine.diagnostics import shorten
 from engine.expr import CompiledExpression, ExprType
 from engine.spec import WorkflowSpec, WorkflowTemplateSpec
-from engine.spec.workflow import ExitSpec, Guard, StageSpec, WorkflowBody, parse_move
+from engine.spec.workflow import (
+    ExitSpec,
+    Guard,
+    RequiredField,
+    StageSpec,
+    WorkflowBody,
+    parse_move,
+    required_name,
+)
 
 T = ExprType
 
@@ -211,9 +219,12 @@ def _check_gate(
     names: list[str],
 ) -> None:
     fields = ctx.entities[entity]
-    for j, field in enumerate(stage.require):
+    scope = ctx.scope_for(entity, constants=constants)
+    names_seen: list[str] = []
+    for j, item in enumerate(stage.require):
+        field = required_name(item)
         ctx.known(
-            at.at("require", j),
+            at.at("require", j) if isinstance(item, str) else at.at("require", j, "field"),
             "field",
             field,
             fields,
@@ -221,6 +232,16 @@ def _check_gate(
             message=f"stage '{stage.id}' requires field '{field}', which entity "
             f"'{entity}' does not define",
         )
+        if field in names_seen:
+            ctx.error(
+                at.at("require", j) if isinstance(item, str) else at.at("require", j, "field"),
+                "duplicate-require",
+                f"field '{field}' is required twice in stage '{stage.id}'",
+                "list it once: a long form with 'when' replaces the plain name",
+            )
+        names_seen.append(field)
+        if isinstance(item, RequiredField):
+            ctx.expr(at.at("require", j, "when"), item.when, scope, T.BOOL, owner=item, attr="when")
     kinds = [e.kind for e in stage.evidence]
     for j, kind in enumerate(kinds):
         if kinds.index(kind) != j:
@@ -234,7 +255,7 @@ def _check_gate(
             ctx.error(
                 at.at("evidence", j, "max"), "invalid", f"max {ev.max} is less than min {ev.min}"
             )
-    scope = ctx.scope_for(entity, constants=constants)
+        ctx.expr(at.at("evidence", j, "when"), ev.when, scope, T.BOOL, owner=ev, attr="when")
     guards: list[Guard] = stage.guards
     for j, guard in enumerate(guards):
         expr = ctx.expr(
@@ -247,6 +268,7 @@ def _check_gate(
         )
         if expr is not None:
             compiled[f"{stage.id}.guards.{j}"] = expr
+        ctx.expr(at.at("guards", j, "when"), guard.when, scope, T.BOOL, owner=guard, attr="when")
         ctx.template(at.at("guards", j, "message"), guard.message, names)
 
 

@@ -43,6 +43,11 @@ class EvidenceRequirement(Spec):
         description="Which files count: those attached during the record's current stay in "
         "the stage it leaves (current_stay), or every file of the kind on the record (any_stay).",
     )
+    when: Expr | None = Field(
+        default=None,
+        description="When the requirement applies, read on the record at each check "
+        "(default: always).",
+    )
 
     @field_validator("types")
     @classmethod
@@ -58,6 +63,23 @@ class Guard(Spec):
 
     refuse_if: Expr = Field(description="When true, the move is refused.")
     message: Template = Field(description="What the user is told, with {{ field }} placeholders.")
+    when: Expr | None = Field(
+        default=None, description="When the guard applies at all (default: always)."
+    )
+
+
+class RequiredField(Spec):
+    """The long form of a `require` item: a field that must be set only in some cases."""
+
+    field: Name = Field(description="The field that must be set.")
+    when: Expr | None = Field(
+        default=None, description="When it must be set, read on the record (default: always)."
+    )
+
+
+def required_name(item: str | RequiredField) -> str:
+    """Return the field a `require` item names (short or long form)."""
+    return item if isinstance(item, str) else item.field
 
 
 class SlaSpec(Spec):
@@ -114,7 +136,11 @@ class StageSpec(Spec):
     guidance: Text = ""
     knowledge: list[KnowledgeLink] = Field(default_factory=list)
     insights: list[Insight] = Field(default_factory=list)
-    require: list[Name] = Field(default_factory=list, description="Fields that must be set.")
+    require: list[Name | RequiredField] = Field(
+        default_factory=list,
+        description="Fields that must be set: a name, or {field, when} for a field needed "
+        "only in some cases.",
+    )
     evidence: list[EvidenceRequirement] = Field(default_factory=list)
     guards: list[Guard] = Field(default_factory=list)
     roles: Roles | None = Field(default=None, description="Who may move records out of it.")
@@ -133,7 +159,7 @@ class ExitSpec(Spec):
     from_stages: list[Name] | None = Field(
         default=None, alias="from", description="Stages it may be taken from (default: any)."
     )
-    require: list[Name] = Field(default_factory=list)
+    require: list[Name | RequiredField] = Field(default_factory=list)
     evidence: list[EvidenceRequirement] = Field(default_factory=list)
     guards: list[Guard] = Field(default_factory=list)
     roles: Roles | None = None
