@@ -589,16 +589,19 @@ class Runtime(Explanations, Ticker):
                 continue
             if decided.values is not None:
                 view.data.update(zip(spec.outputs, decided.values, strict=False))
+            detail: dict[str, Any] = {
+                "inputs": list(spec.inputs),
+                "rows": [i + 1 for i in decided.rows],
+                "outputs": json_value(decided.values),
+            }
+            if decided.computed:
+                detail["computed"] = json_value(decided.computed)
             unit.tx.decision(
                 view.id,
                 "decision_table",
                 name,
                 repr(decided.values) if decided.values is not None else "no row matched",
-                {
-                    "inputs": list(spec.inputs),
-                    "rows": [i + 1 for i in decided.rows],
-                    "outputs": json_value(decided.values),
-                },
+                detail,
             )
             self._compute(unit, view)
         for name, model in bundle.scorings.items():
