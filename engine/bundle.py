@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.compiler.cells import Matcher
-from engine.expr import CompiledExpression, ExprType
+from engine.expr import CompiledExpression, EvaluationError, ExprType, MissingRow
 from engine.spec import (
     AlertSpec,
     BundleManifest,
@@ -79,6 +79,14 @@ class UniqueHitError(ValueError):
         super().__init__(f"decision table '{table}' (hit: unique) matched rows {shown}")
 
 
+class OutputError(EvaluationError):
+    """A decision-table output cell `= expression` failed: which output, and the error."""
+
+    def __init__(self, error: EvaluationError, output: str) -> None:
+        super().__init__(error.source, error.message)
+        self.output = output
+
+
 @dataclass(frozen=True)
 class TableResult:
     """What a decision table decided: the matching rows (0-based) and the outputs to set."""
@@ -139,7 +147,12 @@ class CompiledDecisionTable:
             out = list(cells)
             for j, expr in enumerate(exprs):
                 if expr is not None:
-                    out[j] = expr.fn(record, context)
+                    try:
+                        out[j] = expr.fn(record, context)
+                    except MissingRow:
+                        raise
+                    except EvaluationError as exc:
+                        raise OutputError(exc, spec.outputs[j]) from exc
                     computed.append(
                         {
                             "row": row,

@@ -158,6 +158,7 @@ def test_a_failing_output_expression_sets_nothing_and_is_recorded(rt: Runtime) -
             {
                 "where": "decision_table",
                 "rule": "banner",
+                "output": "banner",
                 "expression": "'x' * quantity",
                 "error": error,
             },
