@@ -8,7 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from engine.compiler.cells import Matcher
-from engine.expr import CompiledExpression, ExprType
+from engine.expr import CompiledExpression, EvaluationError, ExprType, MissingRow
 from engine.spec import (
     AlertSpec,
     BundleManifest,
@@ -79,6 +79,14 @@ class UniqueHitError(ValueError):
         super().__init__(f"decision table '{table}' (hit: unique) matched rows {shown}")
 
 
+class OutputError(EvaluationError):
+    """A decision-table output cell `= expression` failed: which output, and the error."""
+
+    def __init__(self, error: EvaluationError, output: str) -> None:
+        super().__init__(error.source, error.message)
+        self.output = output
+
+
 @dataclass(frozen=True)
 class TableResult:
     """What a decision table decided: the matching rows (0-based) and the outputs to set."""
@@ -86,6 +94,9 @@ class TableResult:
     rows: list[int]
     values: list[Any] | None  # None: no row matched and there is no default
     defaulted: bool = False
+    # Output cells written `= expression` that ran: row (1-based, or "default"), output,
+    # expression and its value, in row then column order.
+    computed: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _aggregate(how: str | None, column: list[Any]) -> Any:
@@ -108,13 +119,17 @@ class CompiledDecisionTable:
     spec: DecisionTableSpec
     inputs: tuple[CompiledExpression, ...]
     rows: tuple[tuple[Matcher, ...], ...]
+    # Per row, per output: the compiled `= expression` of the cell, or None for a literal.
+    cells: tuple[tuple[CompiledExpression | None, ...], ...] = ()
+    default_cells: tuple[CompiledExpression | None, ...] = ()
 
     def evaluate(self, record: Mapping[str, Any], context: Mapping[str, Any]) -> TableResult:
         """Return the matching rows and the outputs they set, per the hit policy.
 
         first: the first matching row; unique: the only one (more raise UniqueHitError);
         collect: every matching row, each output a list or its declared aggregate.
-        No row: the default's values when there is one.
+        No row: the default's values when there is one. Output cells written
+        `= expression` are evaluated for the rows used (an EvaluationError propagates).
         """
         values = [expr.fn(record, context) for expr in self.inputs]
         spec = self.spec
@@ -124,18 +139,49 @@ class CompiledDecisionTable:
             for i, row in enumerate(self.rows)
             if all(m(v) for m, v in zip(row, values, strict=True))
         ]
+        computed: list[dict[str, Any]] = []
+
+        def outputs_of(
+            row: str | int, cells: list[Any], exprs: tuple[CompiledExpression | None, ...]
+        ) -> list[Any]:
+            out = list(cells)
+            for j, expr in enumerate(exprs):
+                if expr is not None:
+                    try:
+                        out[j] = expr.fn(record, context)
+                    except MissingRow:
+                        raise
+                    except EvaluationError as exc:
+                        raise OutputError(exc, spec.outputs[j]) from exc
+                    computed.append(
+                        {
+                            "row": row,
+                            "output": spec.outputs[j],
+                            "expression": expr.source.strip(),
+                            "value": out[j],
+                        }
+                    )
+            return out
+
         if not matched:
-            default = list(spec.default) if spec.default is not None else None
-            return TableResult([], default, default is not None)
+            if spec.default is None:
+                return TableResult([], None)
+            default = outputs_of("default", spec.default, self.default_cells)
+            return TableResult([], default, True, computed)
         if spec.hit == "unique" and len(matched) > 1:
             raise UniqueHitError(spec.name, [i + 1 for i in matched])
+        used = matched if spec.hit == "collect" else matched[:1]
+        rows = [outputs_of(i + 1, spec.rows[i][width:], self._cells(i)) for i in used]
         if spec.hit != "collect":
-            return TableResult(matched[:1], list(spec.rows[matched[0]][width:]))
+            return TableResult(used, rows[0], False, computed)
         outputs = [
-            _aggregate(spec.aggregate_of(name), [spec.rows[i][width + j] for i in matched])
+            _aggregate(spec.aggregate_of(name), [row[j] for row in rows])
             for j, name in enumerate(spec.outputs)
         ]
-        return TableResult(matched, outputs)
+        return TableResult(matched, outputs, False, computed)
+
+    def _cells(self, i: int) -> tuple[CompiledExpression | None, ...]:
+        return self.cells[i] if i < len(self.cells) else ()
 
 
 @dataclass(frozen=True)

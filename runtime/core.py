@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from engine.bundle import Bundle, UniqueHitError
+from engine.bundle import Bundle, OutputError, UniqueHitError
 from engine.expr import EvaluationError, MissingRow
 from engine.spec.workflow import StageSpec
 from runtime import alerts, attachments, failures, load, records, stages, timers
@@ -584,21 +584,25 @@ class Runtime(Explanations, Ticker):
                 ) from exc
             except Exception as exc:
                 if isinstance(exc, EvaluationError):
-                    failures.record(unit, view.id, "decision_table", name, exc)
+                    which = {"output": exc.output} if isinstance(exc, OutputError) else {}
+                    failures.record(unit, view.id, "decision_table", name, exc, **which)
                 unit.tx.decision(view.id, "decision_table", name, "failed", {"error": str(exc)})
                 continue
             if decided.values is not None:
                 view.data.update(zip(spec.outputs, decided.values, strict=False))
+            detail: dict[str, Any] = {
+                "inputs": list(spec.inputs),
+                "rows": [i + 1 for i in decided.rows],
+                "outputs": json_value(decided.values),
+            }
+            if decided.computed:
+                detail["computed"] = json_value(decided.computed)
             unit.tx.decision(
                 view.id,
                 "decision_table",
                 name,
                 repr(decided.values) if decided.values is not None else "no row matched",
-                {
-                    "inputs": list(spec.inputs),
-                    "rows": [i + 1 for i in decided.rows],
-                    "outputs": json_value(decided.values),
-                },
+                detail,
             )
             self._compute(unit, view)
         for name, model in bundle.scorings.items():

@@ -140,3 +140,16 @@ def cells_overlap(a: Matcher, b: Matcher) -> bool:
 def rows_overlap(a: tuple[Matcher, ...], b: tuple[Matcher, ...]) -> bool:
     """Tell whether some inputs surely match both rows (every column overlaps)."""
     return all(cells_overlap(x, y) for x, y in zip(a, b, strict=True))
+
+
+def output_expression(cell: Any) -> tuple[str, int] | None:
+    """Return (source, offset) of an output cell written `= expression`, else None.
+
+    Only text whose first non-blank character is `=` is an expression; any other cell is
+    a literal value. `offset` is where the expression starts in the cell's text.
+    """
+    if not isinstance(cell, str) or not cell.lstrip().startswith("="):
+        return None
+    rest = cell[cell.index("=") + 1 :]
+    source = rest.lstrip()
+    return source, len(cell) - len(source)

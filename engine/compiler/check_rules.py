@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.compiler.cells import Matcher, parse_cell, rows_overlap
+from engine.compiler.cells import Matcher, output_expression, parse_cell, rows_overlap
 from engine.compiler.check_actions import check_actions
 from engine.compiler.check_manifest import shown
 from engine.compiler.context import Context, Entry, Site
@@ -110,13 +110,20 @@ def check_routing(ctx: Context, entry: Entry[RoutingSpec]) -> None:
     check_actions(ctx, site.at("on_assign"), spec.on_assign, spec.entity)
 
 
+OutputCells = tuple[CompiledExpression | None, ...]
+
+
 def check_decision_table(
     ctx: Context, entry: Entry[DecisionTableSpec]
-) -> tuple[list[CompiledExpression], list[tuple[Matcher, ...]]]:
-    """Check a decision table's inputs, outputs and every cell; return inputs and row matchers."""
+) -> tuple[list[CompiledExpression], list[tuple[Matcher, ...]], list[OutputCells], OutputCells]:
+    """Check a decision table's inputs, outputs and every cell.
+
+    Return the inputs, each row's matchers, each row's output expressions (None where a
+    cell is a literal) and the default's output expressions.
+    """
     spec, site = entry.spec, entry.site
     if not ctx.known(site.at("entity"), "entity", spec.entity, ctx.entities):
-        return [], []
+        return [], [], [], ()
     fields = ctx.entities[spec.entity]
     scope = ctx.scope_for(spec.entity)
     inputs = [ctx.expr(site.at("inputs", i), src, scope) for i, src in enumerate(spec.inputs)]
@@ -130,6 +137,7 @@ def check_decision_table(
     ]
     width = len(spec.inputs) + len(spec.outputs)
     rows: list[tuple[Matcher, ...]] = []
+    computed: list[OutputCells] = []
     for r, row in enumerate(spec.rows):
         at = site.at("rows", r)
         if len(row) != width:
@@ -158,11 +166,20 @@ def check_decision_table(
                 f"row {r + 1}, input {i + 1}: ",
             )
             matchers.append(matcher)
+        cells: list[CompiledExpression | None] = []
         for j, value in enumerate(row[len(spec.inputs) :]):
             counted = spec.hit == "collect" and spec.aggregate_of(spec.outputs[j]) == "count"
+            cell_site = at.at(len(spec.inputs) + j)
+            if (written := output_expression(value)) is not None:
+                target = None if counted else _cell_type(spec, j, outputs[j])
+                cells.append(
+                    ctx.expr(cell_site, written[0], scope, target, scalar=value, shift=written[1])
+                )
+                continue
+            cells.append(None)
             check_literals(
                 ctx,
-                at.at(len(spec.inputs) + j),
+                cell_site,
                 [value],
                 T.ANY if counted else outputs[j] or T.ANY,
                 spec.outputs[j],
@@ -171,7 +188,9 @@ def check_decision_table(
         if len(matchers) == len(spec.inputs):
             _check_unique(ctx, spec, at, rows, tuple(matchers))
         rows.append(tuple(matchers))
+        computed.append(tuple(cells))
     _check_collect(ctx, entry, outputs)
+    default_cells: OutputCells = ()
     if spec.default is not None:
         if len(spec.default) != len(spec.outputs):
             ctx.error(
@@ -179,11 +198,39 @@ def check_decision_table(
                 "row-width",
                 f"default has {len(spec.default)} values for {len(spec.outputs)} outputs",
             )
+        fallback: list[CompiledExpression | None] = []
         for j, value in enumerate(spec.default[: len(outputs)]):
+            if (written := output_expression(value)) is not None:
+                fallback.append(
+                    ctx.expr(
+                        site.at("default", j),
+                        written[0],
+                        scope,
+                        outputs[j],
+                        scalar=value,
+                        shift=written[1],
+                    )
+                )
+                continue
+            fallback.append(None)
             check_literals(
                 ctx, site.at("default", j), [value], outputs[j] or T.ANY, spec.outputs[j]
             )
-    return [e for e in inputs if e is not None], rows
+        default_cells = tuple(fallback)
+    return [e for e in inputs if e is not None], rows, computed, default_cells
+
+
+def _cell_type(spec: DecisionTableSpec, j: int, target: ExprType | None) -> ExprType | None:
+    """Return the type an output expression must give: the field's, or its item's for a
+    list that `hit: collect` fills with one value per matching row."""
+    if (
+        target is not None
+        and spec.hit == "collect"
+        and spec.aggregate_of(spec.outputs[j]) is None
+        and target.kind == "list"
+    ):
+        return target.item
+    return target
 
 
 def _check_unique(

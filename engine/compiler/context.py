@@ -261,11 +261,15 @@ class Context:
         *,
         owner: object = None,
         attr: str = "",
+        scalar: str | None = None,
+        shift: int = 0,
     ) -> CompiledExpression | None:
         """Compile an expression, reporting each problem at its character.
 
         With `owner` (the spec part holding the expression) and `attr` (its key there),
         the result is kept for the runtime, which finds it with Bundle.expr(owner, attr).
+        When the expression is part of a scalar (`scalar`, from character `shift` on: a
+        decision-table output cell `= ...`), errors point into that scalar.
         """
         if source is None:
             return None
@@ -274,7 +278,14 @@ class Context:
         except ExpressionError as exc:
             for issue in exc.issues:
                 if not self._echo(source, issue.code, issue.offset):
-                    self.error_at(site, source, issue.offset, issue.code, issue.message, issue.hint)
+                    self.error_at(
+                        site,
+                        scalar if scalar is not None else source,
+                        issue.offset + shift,
+                        issue.code,
+                        issue.message,
+                        issue.hint,
+                    )
             return None
         if owner is not None:
             self.compiled.setdefault((id(owner), attr), compiled)

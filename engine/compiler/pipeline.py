@@ -310,8 +310,10 @@ def _check_rest(
     }
     tables = {}
     for name, dentry in ctx.of("decision_table").items():
-        inputs, rows = check_decision_table(ctx, dentry)
-        tables[name] = CompiledDecisionTable(dentry.spec, tuple(inputs), tuple(rows))
+        inputs, rows, cells, default_cells = check_decision_table(ctx, dentry)
+        tables[name] = CompiledDecisionTable(
+            dentry.spec, tuple(inputs), tuple(rows), tuple(cells), default_cells
+        )
     validations = {}
     for name, ventry in ctx.of("validation").items():
         expr = check_validation(ctx, ventry)

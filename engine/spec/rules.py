@@ -126,6 +126,8 @@ class DecisionTableSpec(DocumentSpec):
 
     A row lists one cell per input then one per output. Input cells: a value (equals),
     '*' (anything), '>= 3', '!= trial', '1..3' (range), 'in [a, b]', 'has invoice'.
+    Output cells (and default values): a value, or '= expression' computed from the
+    record when the row is used (engine/compiler/cells.py output_expression).
     """
 
     kind: Literal["decision_table"]

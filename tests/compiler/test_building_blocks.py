@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.compiler.cells import Matcher, parse_cell
+from engine.compiler.cells import Matcher, output_expression, parse_cell
 from engine.spec import parse_duration
 from engine.spec.signals import check_cron
 
@@ -101,3 +101,22 @@ def test_bad_cells(cell: object, message: str) -> None:
     with pytest.raises(ValueError) as exc:
         parse_cell(cell)
     assert str(exc.value) == message
+
+
+@pytest.mark.parametrize(
+    ("cell", "read"),
+    [
+        ("= max(rate * qty, 50)", ("max(rate * qty, 50)", 2)),
+        ("=rate", ("rate", 1)),
+        ("  =   rate", ("rate", 6)),  # the offset points at the expression in the cell
+        ("= '=minimum'", ("'=minimum'", 2)),
+        ("==", ("=", 1)),
+        ("list price", None),  # a literal
+        ("a = b", None),  # `=` elsewhere than first: a literal
+        (50, None),
+        (None, None),
+        (["= x"], None),
+    ],
+)
+def test_output_expression_cells(cell: object, read: tuple[str, int] | None) -> None:
+    assert output_expression(cell) == read
