@@ -1,4 +1,4 @@
-"""Guards and validations read the record's stage and `hours_in_stage()` at the command's time.
+"""Guards, validations and routing read the stage, `hours_in_stage()` and `evidence_count()`.
 
 Every test runs on SQLite and PostgreSQL (the `store` fixture) against a small bundle written
 here; the clock is a FakeClock, so the hours in a stage are exact.
@@ -17,6 +17,7 @@ from runtime.core import Runtime
 from runtime.errors import Refused
 from runtime.records import RecordView
 from runtime.store import Store
+from tests.runtime.helpers import JPEG
 
 DEFINITIONS = {
     "bundle.yaml": """
@@ -24,9 +25,12 @@ kind: bundle
 version: 1
 name: stage-time
 timezone: UTC
-roles: [rep]
+roles: [rep, reviewer]
 users:
   ann: {name: Ann, roles: [rep]}
+  bob: {name: Bob, roles: [reviewer]}
+queues:
+  unrouted: {title: Unrouted}
 """,
     "forms/claim.yaml": """
 kind: form
@@ -35,6 +39,7 @@ entity: claim
 fields:
   title: {type: string, required: true}
   note: {type: string}
+  photos: {type: evidence, accept: ["image/*"]}
 """,
     "workflows/claim_sop.yaml": """
 kind: workflow
@@ -58,6 +63,16 @@ entity: claim
 on: [save]
 refuse_if: "stage == 'review' and is_set(note) and hours_in_stage() > 2"
 message: "Notes in review are taken in its first 2 hours."
+---
+kind: routing
+version: 1
+name: review_routing
+entity: claim
+on: [evidence_attached]
+when: "stage == 'review' and hours_in_stage() < 1 and evidence_count('photos') >= 2"
+candidates: {role: reviewer}
+strategy: least_loaded
+fallback_queue: unrouted
 """,
 }
 
@@ -128,3 +143,34 @@ def test_a_validation_reads_the_stage_and_the_hours_in_it(rt: Runtime, clock: Fa
         "Notes in review are taken in its first 2 hours."
     ]
     assert rt.get(record.id).data["note"] == "at 2 h"
+
+
+def photo(rt: Runtime, record: RecordView, n: int) -> None:
+    data = JPEG + f"-{n}".encode()
+    rt.attach_evidence(record.id, "photos", data, file_name=f"{n}.jpg", media_type="image/jpeg")
+
+
+def test_routing_reads_stage_hours_in_stage_and_evidence_count(
+    rt: Runtime, clock: FakeClock
+) -> None:
+    record = claim(rt)
+    photo(rt, record, 1)
+    photo(rt, record, 2)  # two photos, but in 'cooling': not routed (its creator holds it)
+    assert rt.get(record.id).owner == "ann"
+    clock.advance(hours=24)
+    rt.transition(record.id, "review", actor="ann")
+    photo(rt, record, 3)  # one photo of this stay in 'review'
+    assert rt.get(record.id).owner == "ann"
+    clock.advance(minutes=59)
+    photo(rt, record, 4)  # two in this stay, 59 minutes in the stage
+    assert rt.get(record.id).owner == "bob"
+
+
+def test_routing_stops_after_the_first_hour_in_the_stage(rt: Runtime, clock: FakeClock) -> None:
+    record = claim(rt)
+    clock.advance(hours=24)
+    rt.transition(record.id, "review", actor="ann")
+    photo(rt, record, 1)
+    clock.advance(hours=1)
+    photo(rt, record, 2)  # two in this stay, but an hour in the stage
+    assert rt.get(record.id).owner == "ann"
