@@ -225,8 +225,18 @@ def compile_computed(
     compiled: dict[str, CompiledExpression] = {}
     for name, field in form.fields.items():
         if field.computed:
-            expr = ctx.expr(site.at("fields", name, "computed"), field.computed, scope)
-            if expr is not None:
+            where = site.at("fields", name, "computed")
+            expr = ctx.expr(where, field.computed, scope)
+            if expr is not None and expr.clock:
+                ctx.error(
+                    where,
+                    "computed-uses-time",
+                    f"computed field '{name}' depends on the time it is evaluated at "
+                    "('now', hours_since(), days_since(), hours_in_stage()); a computed "
+                    "value is stored and would go stale",
+                    "use the expression where it is evaluated (a guard, rule, alert or SLA)",
+                )
+            elif expr is not None:
                 compiled[name] = expr
     graph = {n: {d for d in e.names if d in compiled} for n, e in compiled.items()}
     try:

@@ -49,6 +49,9 @@ class CompiledExpression:
     type: ExprType
     names: frozenset[str]
     build: Callable[[], Callable[[Record, Record], Any]] = field(repr=False)
+    # True when the value depends on the time it is evaluated at (`now`, `hours_since`,
+    # `hours_in_stage`, ...): such a value must not be stored (a computed field).
+    clock: bool = False
 
     @cached_property
     def fn(self) -> Callable[[Record, Record], Any]:
@@ -99,8 +102,22 @@ def compile_expression(
     """Check `source` and generate its evaluation function fn(r, c)."""
     checker = _check(source, scope, expect)
     return CompiledExpression(
-        source, checker.type, frozenset(checker.names), partial(build_function, checker, source)
+        source,
+        checker.type,
+        frozenset(checker.names),
+        partial(build_function, checker, source),
+        clock=reads_clock(checker),
     )
+
+
+CLOCK_FUNCTIONS = frozenset({"hours_since", "days_since", "hours_in_stage"})
+
+
+def reads_clock(checker: Checker) -> bool:
+    """Return True if a checked expression reads `now` or calls a function that does."""
+    if ("context", "now") in checker.bindings.values():
+        return True
+    return any(info.sig.name in CLOCK_FUNCTIONS for info in checker.calls.values())
 
 
 def compile_group(

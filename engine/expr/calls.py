@@ -219,6 +219,22 @@ def _since(ch: Checker, call: Call) -> ExprType:
     return T.NUMBER
 
 
+STAGE_ENTERED = "stage_entered_at"
+
+
+def _in_stage(ch: Checker, call: Call) -> ExprType:
+    """Check hours_in_stage(): a record with a stage entry time, and `now`, must be known."""
+    check_types(ch, call)
+    if STAGE_ENTERED not in ch.scope.record or "now" not in ch.scope.context:
+        message = "hours_in_stage() reads a record's stage entry time and 'now'; they are not "
+        where = ch.scope.subject or "this expression"
+        ch.issue("unknown-name", call.node, f"{message}available in {where}")
+        return T.NUMBER
+    ch.names.add(STAGE_ENTERED)
+    ch.calls[id(call.node)] = CallInfo(call.sig, [])
+    return T.NUMBER
+
+
 def _named(ch: Checker, call: Call, what: str, known: Mapping[str, S]) -> S | None:
     """Resolve the fixed first argument naming a table or metric; None after an issue."""
     found, name = ch.const(call.args[0]) if call.args else (False, None)
@@ -326,6 +342,7 @@ _SPECIAL: dict[str, Callable[[Checker, Call], ExprType]] = {
     "matches": _matches,
     "hours_since": _since,
     "days_since": _since,
+    "hours_in_stage": _in_stage,
     "lookup": _lookup,
     "metric": _metric,
     "evidence_count": _evidence_count,

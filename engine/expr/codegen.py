@@ -265,7 +265,10 @@ class Generator:
                 helper = self.helper("_n_evidence_count", rt.n_evidence_count)
                 return f"{helper}(c, {kind!r}, {stays!r})"
             return f"c['evidence_count']({kind!r}, {stays!r})"
-        if name in ("hours_since", "days_since"):
+        if name == "hours_in_stage":
+            key = "stage_entered_at"
+            args = [f"r.get({key!r})", "c.get('now')"] if safe else [f"r[{key!r}]", "c['now']"]
+        elif name in ("hours_since", "days_since"):
             args.append("c.get('now')" if safe else "c['now']")
         elif name == "matches":
             args.insert(0, self.bind(info.extra, "_rx"))

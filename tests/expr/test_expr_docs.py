@@ -39,7 +39,8 @@ def test_there_are_examples() -> None:
 
 # What each documented example gives: (on full_record() at NOW, on an empty record). Worked by
 # hand: the lead quotes 12.0 against a cap of 10.0 (A, north); it entered the stage 84 h before
-# NOW; stock_days 3 -> 3/14; north's seasonal coefficient on 2026-02-01 is 1.2 (12.0 * 1.2);
+# NOW (hours_in_stage() is 84, in stage 'quote'); stock_days 3 -> 3/14; north's seasonal
+# coefficient on 2026-02-01 is 1.2 (12.0 * 1.2);
 # won_rate(north) is 0.5; 2 shelf photos in this stay; the lines sum to 2.5 (None skipped);
 # 2026-02-01 is a Sunday (ISO weekday 7); 2026-02-01 + 30 days is after NOW's date; " Ann Lee "
 # is not 'acme'. A missing field makes a comparison False and arithmetic None (docs: missing values).
@@ -61,6 +62,8 @@ RESULTS: dict[str, tuple[object, object]] = {
     "count(tags, 'urgent') + len(keywords) >= 2": (True, False),
     "order_date + days(30) < date(now)": (False, False),
     "in_hours(now - stage_entered_at) > 72": (True, False),
+    "hours_in_stage() > 72": (True, False),
+    "stage == 'quote' and hours_in_stage() > 48": (True, False),
     "weekday(order_date) in [6, 7]": (True, False),
     "lower(trim(name)) == 'acme'": (False, False),
 }

@@ -140,6 +140,7 @@ FUNCTION_CASES = [
     ("hours_between(stage_entered_at, now)", 84.0, None),
     ("days_between(order_date, now)", 9.5, None),
     ("hours_since(stage_entered_at) > 72", True, False),
+    ("hours_in_stage()", 84.0, None),
     ("days_since(order_date)", 9.5, None),
     ("month(order_date) * 100 + year(order_date) % 100", 226, None),
     ("weekday(order_date)", 7, None),
@@ -529,3 +530,33 @@ def test_the_day_of_an_aware_datetime_is_its_utc_day() -> None:
     assert run("date(stage_entered_at)", record) == dt.date(2026, 2, 7)
     assert run("weekday(stage_entered_at)", record) == 6
     assert run("month(stage_entered_at) + year(stage_entered_at)", record) == 2028
+
+
+def test_hours_in_stage_reads_stage_entry_and_now() -> None:
+    later = {"now": NOW + dt.timedelta(hours=10)}
+    expr = compile_expression("hours_in_stage()", SCOPE)
+    assert expr.names == frozenset({"stage_entered_at"})
+    assert expr({"stage_entered_at": NOW}, later) == 10.0
+    assert expr({"stage_entered_at": None}, later) is None
+
+
+def test_hours_in_stage_needs_a_record() -> None:
+    with pytest.raises(ExpressionError) as caught:
+        compile_expression("hours_in_stage() > 1", Scope(record={"a": T.NUMBER}))
+    assert [(i.code, i.offset) for i in caught.value.issues] == [("unknown-name", 0)]
+    assert "hours_in_stage() reads a record's stage entry time" in caught.value.issues[0].message
+
+
+@pytest.mark.parametrize(
+    ("source", "clock"),
+    [
+        ("hours_in_stage() > 1", True),
+        ("days_since(order_date)", True),
+        ("now", True),
+        ("date(now) > order_date", True),
+        ("stage_entered_at", False),
+        ("hours_between(stage_entered_at, stage_entered_at)", False),
+    ],
+)
+def test_clock_marks_time_dependent_expressions(source: str, clock: bool) -> None:
+    assert compile_expression(source, SCOPE).clock is clock
