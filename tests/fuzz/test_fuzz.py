@@ -85,7 +85,9 @@ def test_a_bounded_fuzzing_run_finds_no_crash(target: str, tmp_path: Path) -> No
     )
     [(name, engine, runs, crashes, corpus, coverage)] = SUMMARY.findall(out)
     expected = "atheris" if has_atheris() else "hypothesis"
-    assert (name, engine, int(runs), crashes) == (target, expected, SUITE_RUNS[target], "0")
+    # libFuzzer's "Done N runs" may count one more than -runs asked (seen: 20001 of 20000).
+    assert (name, engine, crashes) == (target, expected, "0")
+    assert SUITE_RUNS[target] <= int(runs) <= SUITE_RUNS[target] + 1
     assert int(corpus) >= 10 and (int(coverage) > 100 or expected == "hypothesis")
 
 
