@@ -46,7 +46,7 @@ def main(argv: list[str]) -> int:
         branch_pct = 100.0 * covered / branches if branches else 100.0
         floor = FLOORS.get(name)
         target = TARGETS.get(name, 0.0)
-        verdict = "" if floor is None else f"  >= {floor:.0f}% ({target:.0f}%)"
+        verdict = "" if floor is None else f"  >= {floor:g}% ({target:g}%)"
         if floor is not None and branch_pct < floor:
             verdict += "  FAIL"
             failed.append(f"{name} {branch_pct:.1f}% < {floor:.0f}%")
