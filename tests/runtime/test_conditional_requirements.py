@@ -14,14 +14,13 @@ from typing import Any
 import pytest
 
 from engine.bundle import Bundle
-from engine.compiler.pipeline import compile_bundle
-from runtime.clock import FakeClock
 from runtime.core import Runtime
 from runtime.errors import Refused
 from runtime.guide import guide_of
 from runtime.records import RecordView
 from runtime.store import Store
-from tests.runtime.helpers import PDF
+from tests.runtime.helpers import PDF, make_runtime
+from tests.runtime.small import small_bundle
 
 DEFINITIONS = {
     "bundle.yaml": """
@@ -70,18 +69,13 @@ stages:
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
-    root = tmp_path_factory.mktemp("conditional")
-    for name, text in DEFINITIONS.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text.lstrip(), encoding="utf-8")
-    result = compile_bundle(root)
-    assert result.bundle is not None, [d.render() for d in result.diagnostics]
-    return result.bundle
+    files = {name: text.lstrip() for name, text in DEFINITIONS.items()}
+    return small_bundle(tmp_path_factory.mktemp("conditional"), files)
 
 
 @pytest.fixture
 def rt(store: Store, tmp_path: Path, bundle: Bundle) -> Runtime:
-    return Runtime(bundle, store, FakeClock(), evidence_dir=tmp_path / "evidence")
+    return make_runtime(store, tmp_path, bundle)
 
 
 def deal(rt: Runtime, **data: Any) -> RecordView:

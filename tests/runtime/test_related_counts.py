@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from engine.bundle import Bundle
-from engine.compiler.pipeline import compile_bundle
-from runtime.clock import FakeClock
 from runtime.core import Runtime
 from runtime.errors import Refused
 from runtime.store import Store
+from tests.runtime.helpers import make_runtime
+from tests.runtime.small import small_bundle
 
 DEFINITIONS = {
     "bundle.yaml": """
@@ -66,18 +66,13 @@ message: "Two refunds of this customer were refused: a manager decides."
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
-    root = tmp_path_factory.mktemp("related_counts")
-    for name, text in DEFINITIONS.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text.lstrip(), encoding="utf-8")
-    result = compile_bundle(root)
-    assert result.bundle is not None, [d.render() for d in result.diagnostics]
-    return result.bundle
+    files = {name: text.lstrip() for name, text in DEFINITIONS.items()}
+    return small_bundle(tmp_path_factory.mktemp("related_counts"), files)
 
 
 @pytest.fixture
 def rt(store: Store, tmp_path: Path, bundle: Bundle) -> Runtime:
-    return Runtime(bundle, store, FakeClock(), evidence_dir=tmp_path / "evidence")
+    return make_runtime(store, tmp_path, bundle)
 
 
 def refund(rt: Runtime, customer: str, decision: str) -> None:

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from engine.bundle import Bundle
-from engine.compiler.pipeline import compile_bundle
 from runtime.clock import FakeClock
 from runtime.core import Runtime
 from runtime.errors import Refused
 from runtime.records import RecordView
 from runtime.store import Store
 from tests.runtime.helpers import JPEG
+from tests.runtime.small import small_bundle
 
 DEFINITIONS = {
     "bundle.yaml": """
@@ -79,13 +79,8 @@ fallback_queue: unrouted
 
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
-    root = tmp_path_factory.mktemp("stage_time")
-    for name, text in DEFINITIONS.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text.lstrip(), encoding="utf-8")
-    result = compile_bundle(root)
-    assert result.bundle is not None, [d.render() for d in result.diagnostics]
-    return result.bundle
+    files = {name: text.lstrip() for name, text in DEFINITIONS.items()}
+    return small_bundle(tmp_path_factory.mktemp("stage_time"), files)
 
 
 @pytest.fixture
