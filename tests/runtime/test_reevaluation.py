@@ -7,6 +7,7 @@ reload does, starts a job that `reevaluate_step` runs one batch at a time.
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -357,3 +358,30 @@ def test_routing_routes_queued_records_again_and_never_takes_one_away(
     assert (rt.get(waiting).owner, rt.get(waiting).queue) == ("ann", None)
     [entry] = [e for e in rt.events(waiting) if e["kind"] == "reevaluated"][-1:]
     assert entry["detail"]["owner"] == [None, "ann"]
+
+
+# -- in the background ---------------------------------------------------------------------
+
+
+def test_the_scheduler_runs_jobs_in_the_background_while_commands_go_on(
+    store: Store, tmp_path: Path, clock: FakeClock
+) -> None:
+    """The job runs in the scheduler's thread, batch by batch; creating records meanwhile
+    is never refused (each batch holds the write lock only for its own transaction)."""
+    from runtime.scheduler import REEVALUATE_JOB, RuntimeScheduler
+
+    rt = runtime(store, tmp_path, build(tmp_path, "one", {"rules/s.yaml": scoring(1, OPEN)}), clock)
+    ids = leads(rt, 6)
+    swap(rt, build(tmp_path, "two", {"rules/s.yaml": scoring(3, OPEN)}))
+    driver = RuntimeScheduler(rt, tick_every=0.05)
+    driver.start()
+    try:
+        assert driver.scheduler.get_job(REEVALUATE_JOB) is not None
+        more = leads(rt, 3)  # commands are served while the job runs
+        deadline = time.monotonic() + 20
+        while rt.reevaluations()[0]["state"] != "done" and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        driver.shutdown()
+    assert rt.reevaluations()[0]["state"] == "done"
+    assert {score_of(rt, i) for i in ids + more} == {37.5}
