@@ -11,6 +11,7 @@ from engine.compiler.context import Context, Site
 from engine.expr import ExprType
 from engine.spec import DecisionTableSpec, RoutingSpec, ScoringSpec
 
+NOUNS = {"scoring": "scoring model", "decision_table": "decision table", "routing": "routing rule"}
 RECORDS: dict[str, tuple[str, ...]] = {
     "scoring": ("open", "all", "none"),
     "decision_table": ("open", "all", "none"),
@@ -41,8 +42,10 @@ def check_reevaluate(
         ctx.error(
             at.at("records"),
             "reevaluate-records",
-            f"a {kind} re-evaluates records: {' | '.join(allowed)}, not '{block.records}'",
-            "routing re-routes only queued records; scores and tables take open or all",
+            f"a {NOUNS[kind]} re-evaluates records: {' | '.join(allowed)}, not '{block.records}'",
+            "routing re-routes only records waiting in a queue, never one a person holds"
+            if kind == "routing"
+            else "'queued' is for routing rules",
         )
     if block.where is not None and block.records == "none":
         ctx.error(
