@@ -128,6 +128,19 @@ class TickStep(Spec):
         return self
 
 
+class ReloadStep(Spec):
+    """Apply the bundle again with some files replaced, as a reload does (issue 11)."""
+
+    files: dict[str, str] = Field(
+        min_length=1,
+        description="Bundle file -> the file (both under the bundle folder) that replaces it, "
+        "e.g. {rules/scoring.yaml: .next/scoring.yaml}; a hidden folder is not compiled.",
+    )
+    batches: int | None = Field(
+        default=None, ge=0, description="Re-evaluation batches to run (default: until done)."
+    )
+
+
 class ProblemExpect(Spec):
     """One problem a refusal is expected to list."""
 
@@ -348,6 +361,7 @@ class Step(Spec):
     acknowledge: AlertStep | None = None
     feedback: AlertStep | None = None
     tick: TickStep | None = None
+    reload: ReloadStep | None = None
     refused: RefusalExpect | None = None
     expect: Expectations | None = None
 
@@ -382,6 +396,7 @@ ACTIONS: tuple[str, ...] = (
     "acknowledge",
     "feedback",
     "tick",
+    "reload",
 )
 
 

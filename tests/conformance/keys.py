@@ -20,25 +20,6 @@ from engine.yamlsource import load_documents
 
 Key = tuple[str, str]
 
-# Keys whose effect shows only when the bundle changes under stored records: a
-# conformance case runs one bundle, and the test-file language has no step that swaps
-# it for another (no `reload:`). Each is proven instead by the runtime tests named here,
-# on SQLite and PostgreSQL; `test_conformance` checks that each named test exists.
-PROVEN_BY_RUNTIME_TESTS: dict[Key, str] = {
-    ("ScoringSpec", "reevaluate"): "tests/runtime/test_reevaluation.py::"
-    "test_a_job_runs_in_batches_of_the_declared_size",
-    ("DecisionTableSpec", "reevaluate"): "tests/runtime/test_reevaluation.py::"
-    "test_a_decision_table_decides_open_records_again",
-    ("RoutingSpec", "reevaluate"): "tests/runtime/test_reevaluation.py::"
-    "test_routing_routes_queued_records_again_and_never_takes_one_away",
-    ("ReevaluateSpec", "records"): "tests/runtime/test_reevaluation.py::"
-    "test_open_leaves_closed_records_and_all_takes_them",
-    ("ReevaluateSpec", "where"): "tests/runtime/test_reevaluation.py::"
-    "test_where_narrows_the_records",
-    ("ReevaluateSpec", "batch"): "tests/runtime/test_reevaluation.py::"
-    "test_a_job_runs_in_batches_of_the_declared_size",
-}
-
 
 def _parts(annotation: Any) -> Iterator[Any]:
     """Yield the alternatives of an annotation (through Annotated and unions)."""

@@ -18,7 +18,7 @@ from engine.compiler.pipeline import compile_bundle, discover
 from engine.diagnostics import errors
 from engine.testfiles import load_tests
 from runtime.testing import run_cases
-from tests.conformance.keys import PROVEN_BY_RUNTIME_TESTS, Key, bundle_keys, bundles_under
+from tests.conformance.keys import Key, bundle_keys, bundles_under
 from tests.runtime.conftest import PG_URL
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -103,20 +103,9 @@ def test_keys_not_built_are_refused_where_they_are_written() -> None:
         assert len(lines) == 1, f"{key}: no located not-implemented error saying {words!r}"
 
 
-def test_keys_proven_by_runtime_tests_name_real_tests() -> None:
-    """Each key proven by a runtime test instead names a documented key and a real test."""
-    repo = HERE.parents[1]
-    for key, where in PROVEN_BY_RUNTIME_TESTS.items():
-        assert key in documented_keys(), key
-        path, _, name = where.partition("::")
-        assert f"def {name}(" in (repo / path).read_text(encoding="utf-8"), where
-
-
 def test_every_documented_key_has_a_conformance_case() -> None:
     """The list of documented keys with no conformance case (nor refused as not built)."""
-    missing = sorted(
-        documented_keys() - covered_keys() - set(NOT_BUILT) - set(PROVEN_BY_RUNTIME_TESTS)
-    )
+    missing = sorted(documented_keys() - covered_keys() - set(NOT_BUILT))
     assert not missing, f"{len(missing)} keys have no conformance case:\n" + "\n".join(
         f"  {m}.{k}" for m, k in missing
     )
