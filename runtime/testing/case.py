@@ -234,10 +234,8 @@ class CaseRun:
                 rt.acknowledge_alert(alert_id, actor=actor)
             else:
                 rt.alert_feedback(alert_id, arg.verdict, actor=actor, note=arg.note)
-        elif action == "tick":
-            self._tick(arg, loc)
-        elif action == "reload":
-            self._reload(arg, loc)
+        elif action in ("tick", "reload"):
+            (self._tick if action == "tick" else self._reload)(arg, loc)
 
     def _reload(self, arg: ReloadStep, loc: tuple[str | int, ...]) -> None:
         """Compile the bundle with `files` replaced, serve it, run its re-evaluations."""
