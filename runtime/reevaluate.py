@@ -228,9 +228,10 @@ class Reevaluator:
 
     def _batch(self, unit: Unit) -> Step | None:
         conn, bundle = unit.tx.conn, unit.bundle
-        job = conn.execute(
-            select(T_REEVAL).where(T_REEVAL.c.state.in_(ACTIVE)).order_by(T_REEVAL.c.id).limit(1)
-        ).first()
+        query = select(T_REEVAL).where(T_REEVAL.c.state.in_(ACTIVE)).order_by(T_REEVAL.c.id)
+        if unit.tx.postgres:  # a second server process leaves a job being run alone
+            query = query.with_for_update(skip_locked=True)
+        job = conn.execute(query.limit(1)).first()
         if job is None:
             return None
         spec = spec_of(bundle, job.kind, job.rule) if job.kind in KIND_ATTRS else None
@@ -299,7 +300,13 @@ class Reevaluator:
         )
 
     def _one(self, unit: Unit, job: Any, spec: Any, where: Any, view: RecordView) -> str:
-        """Decide one record again; return 'skipped', 'changed' or 'same'."""
+        """Decide one record again; return 'skipped', 'changed' or 'same'.
+
+        A read-only record (stored under an older schema and failing today's form) is
+        skipped: it stays as it was kept until a change makes it pass the form.
+        """
+        if view.read_only:
+            return "skipped"
         if where is not None:
             scope = view.scope()
             try:

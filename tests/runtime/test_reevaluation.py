@@ -385,3 +385,31 @@ def test_the_scheduler_runs_jobs_in_the_background_while_commands_go_on(
         driver.shutdown()
     assert rt.reevaluations()[0]["state"] == "done"
     assert {score_of(rt, i) for i in ids + more} == {37.5}
+
+
+def test_a_read_only_legacy_record_is_skipped(
+    store: Store, tmp_path: Path, clock: FakeClock
+) -> None:
+    """P12: a record kept under an older schema that fails today's form stays as kept."""
+    v2 = LEAD.replace("entity: lead\n", "entity: lead\nschema_version: 2\n").replace(
+        "  tier: {type: string}\n",
+        "  tier: {type: string}\n  region: {type: string, required: true}\n",
+    )
+    one = small_bundle(
+        tmp_path / "one",
+        {"forms/lead.yaml": v2, "workflows/lead.yaml": FLOW, "rules/s.yaml": scoring(1, OPEN)},
+    )
+    two = small_bundle(
+        tmp_path / "two",
+        {"forms/lead.yaml": v2, "workflows/lead.yaml": FLOW, "rules/s.yaml": scoring(3, OPEN)},
+    )
+    rt = runtime(store, tmp_path, one, clock)
+    old = rt.import_legacy("lead", {"name": "Old", "orders": 5, "score": 25}, 1)
+    assert old.read_only
+    [fresh] = leads(rt, 1, region="west")
+    swap(rt, two)
+    rt.reevaluate()
+    [job] = rt.reevaluations()
+    assert (job["total"], job["done"], job["skipped"], job["changed"]) == (2, 2, 1, 1)
+    assert score_of(rt, old.id) == 25 and score_of(rt, fresh) == 37.5
+    assert rt.get(old.id).row_version == 1
