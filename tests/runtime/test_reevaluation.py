@@ -413,3 +413,41 @@ def test_a_read_only_legacy_record_is_skipped(
     assert (job["total"], job["done"], job["skipped"], job["changed"]) == (2, 2, 1, 1)
     assert score_of(rt, old.id) == 25 and score_of(rt, fresh) == 37.5
     assert rt.get(old.id).row_version == 1
+
+
+# -- side effects, as for any other change -------------------------------------------------
+
+HOT = """\
+kind: alert
+version: 1
+name: hot_lead
+entity: lead
+when: "score >= 30"
+---
+kind: routing
+version: 1
+name: hot_routing
+entity: lead
+on: [created, updated]
+when: "score >= 30"
+candidates: {users: [ann]}
+fallback_queue: overflow
+"""
+
+
+def test_a_score_crossing_a_threshold_fires_alerts_and_routes_as_any_change(
+    store: Store, tmp_path: Path, clock: FakeClock
+) -> None:
+    """At 25 the lead is neither hot nor routed; re-scored to 37.5 it is both."""
+    one = build(tmp_path, "one", {"rules/s.yaml": scoring(1, OPEN), "rules/hot.yaml": HOT})
+    two = build(tmp_path, "two", {"rules/s.yaml": scoring(3, OPEN), "rules/hot.yaml": HOT})
+    rt = runtime(store, tmp_path, one, clock)
+    [lead] = leads(rt, 1)
+    assert rt.alerts(rule="hot_lead") == [] and rt.get(lead).owner is None
+    swap(rt, two)
+    rt.reevaluate()
+    [alert] = rt.alerts(rule="hot_lead")
+    assert alert["state"] == "firing" and alert["record_id"] == lead
+    assert rt.get(lead).owner == "ann"
+    [entry] = [e for e in rt.events(lead) if e["kind"] == "reevaluated"]
+    assert entry["detail"]["owner"] == [None, "ann"]
