@@ -14,6 +14,7 @@ skipped), whether it applies and why (the condition and the values it read).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +26,12 @@ from engine.spec.workflow import StageSpec
 from runtime import failures
 from runtime.data import json_value, shareable
 from runtime.errors import Problem
+from runtime.people import allowed
 from runtime.records import RecordView
 from runtime.store import T_STAY
 from runtime.unit import Unit
+
+_PARAM = re.compile(r"\bparams\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
 @dataclass(frozen=True)
@@ -54,18 +58,30 @@ def condition(
     record: RecordView,
     *,
     record_failure: bool = True,
+    for_reader: bool = False,
 ) -> Applicability:
-    """Tell whether `stage` applies to `record` now (no `only_when`: always)."""
+    """Tell whether `stage` applies to `record` now (no `only_when`: always).
+
+    `why` shows the values the condition read. A field with `read:` roles shows as
+    `(hidden)`: to everyone in a refusal (kept with the record for every reader), to
+    those without its roles when `for_reader` (the path the actor reads).
+    """
     if stage.only_when is None:
         return Applicability(True)
     compiled = unit.bundle.expr(stage, "only_when")
     scope = record.scope()
-    shown = shareable(unit.bundle, record.entity, scope)
-    values = ", ".join(
+    shown = (
+        _readable(unit, record.entity, scope)
+        if for_reader
+        else shareable(unit.bundle, record.entity, scope)
+    )
+    read = [
         f"{name} = {_shown(shown[name]) if name in shown else '(hidden)'}"
         for name in sorted(compiled.names)
         if name in scope
-    )
+    ]
+    params = sorted(set(_PARAM.findall(stage.only_when)) & set(wf.params))
+    values = ", ".join(read + [f"params.{p} = {_shown(wf.params[p])}" for p in params])
     text = f"{stage.only_when}: {values}" if values else stage.only_when
     try:
         holds = bool(compiled.fn(scope, unit.context(scope, params=dict(wf.params))))
@@ -75,6 +91,16 @@ def condition(
             failures.record(unit, record.id, "stage", rule, exc, field="only_when")
         return Applicability(True, f"{text} (could not be evaluated: {exc.message}; applies)", True)
     return Applicability(holds, text)
+
+
+def _readable(unit: Unit, entity: str, scope: dict[str, Any]) -> dict[str, Any]:
+    form = unit.bundle.forms.get(entity)
+    fields = form.spec.fields if form is not None else {}
+    return {
+        k: v
+        for k, v in scope.items()
+        if k not in fields or allowed(unit.bundle, unit.actor, fields[k].read)
+    }
 
 
 def stage_of(wf: CompiledWorkflow, stage_id: str) -> StageSpec | None:
@@ -166,7 +192,7 @@ def path(unit: Unit, wf: CompiledWorkflow, record: RecordView) -> list[dict[str,
     stayed = _stayed(unit, record) if at > 0 else set()
     out: list[dict[str, Any]] = []
     for i, stage in enumerate(wf.body.stages):
-        found = condition(unit, wf, stage, record, record_failure=False)
+        found = condition(unit, wf, stage, record, record_failure=False, for_reader=True)
         if i < at:
             state = "done" if stage.id in stayed else "skipped"
         elif i == at:

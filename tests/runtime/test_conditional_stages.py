@@ -244,3 +244,46 @@ def test_funnel_conversion_steps_over_conditional_stages(rt: Runtime, store: Sto
         "bulk_check": (0, 0.0),
         "signing": (2, 0.6667),
     }
+
+
+HIDDEN = {
+    "forms/claim.yaml": """
+kind: form
+version: 1
+entity: claim
+fields:
+  amount: {type: integer}
+  risk: {type: string, read: [reviewer]}
+""",
+    "workflows/claim_flow.yaml": """
+kind: workflow
+version: 1
+name: claim_flow
+entity: claim
+stages:
+  - id: filed
+  - id: audit
+    only_when: "risk == 'high' or amount > 10"
+  - id: paid
+""",
+}
+
+
+def test_why_shows_a_restricted_field_only_to_its_readers_and_never_in_a_refusal(
+    store: Store, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    files = {name: text.lstrip() for name, text in HIDDEN.items()}
+    rt = make_runtime(store, tmp_path, small_bundle(tmp_path_factory.mktemp("hidden"), files))
+    record = rt.create("claim", {"amount": 5, "risk": "high"}, actor="ann")
+    for reader, risk in (("ann", "(hidden)"), ("rita", "'high'")):
+        audit = path_of(rt, record.id, reader)["path"][1]
+        assert (audit["state"], audit["applies"]) == ("ahead", True)
+        assert audit["why"] == f"risk == 'high' or amount > 10: amount = 5, risk = {risk}"
+    with pytest.raises(Refused):
+        rt.transition(record.id, "paid", actor="ann")
+    rt.update(record.id, {"risk": "low"}, actor="ann")
+    problems = rt.check_transition(record.id, "audit", actor="ann")
+    assert [p.message for p in problems] == [
+        "stage 'audit' does not apply to this record: only_when risk == 'high' or "
+        "amount > 10: amount = 5, risk = (hidden) is false"
+    ]
