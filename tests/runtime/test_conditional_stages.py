@@ -136,6 +136,15 @@ def test_exactly_at_the_threshold_the_stage_is_skipped_one_above_it_applies(
     assert move(rt, above, "legal_review") == "legal_review"
 
 
+def test_an_unset_field_reads_as_missing_and_the_stage_is_skipped(rt: Runtime) -> None:
+    record = rt.create("contract", {"customer": "Kangle"}, actor="ann")
+    path = {p["id"]: p for p in path_of(rt, record.id, "ann")["path"]}
+    assert path["legal_review"]["why"] == "amount > 100000: amount = not set"
+    assert (path["legal_review"]["state"], path["legal_review"]["applies"]) == ("skipped", False)
+    assert move(rt, record, "signing") == "signing"
+    assert not [d for d in rt.explain(record.id) if d["kind"] == "evaluation_failed"]
+
+
 def test_a_move_into_a_stage_that_does_not_apply_is_refused_with_the_values(
     rt: Runtime,
 ) -> None:
