@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from engine.bundle import CompiledWorkflow
+from engine.diagnostics import shorten
 from engine.expr import EvaluationError
 from engine.spec.workflow import StageSpec
 from runtime import failures
@@ -31,6 +32,7 @@ from runtime.records import RecordView
 from runtime.store import T_STAY
 from runtime.unit import Unit
 
+_LONGEST = 60  # characters of one value shown in `why`
 _PARAM = re.compile(r"\bparams\.([A-Za-z_][A-Za-z0-9_]*)")
 
 
@@ -47,8 +49,8 @@ def _shown(value: Any) -> str:
     if value is None:
         return "not set"
     if isinstance(value, str):
-        return f"'{value}'"
-    return str(json_value(value))
+        return f"'{shorten(value, _LONGEST)}'"
+    return shorten(str(json_value(value)), _LONGEST)
 
 
 def condition(

@@ -143,6 +143,9 @@ def test_an_unset_field_reads_as_missing_and_the_stage_is_skipped(rt: Runtime) -
     assert (path["legal_review"]["state"], path["legal_review"]["applies"]) == ("skipped", False)
     assert move(rt, record, "signing") == "signing"
     assert not [d for d in rt.explain(record.id) if d["kind"] == "evaluation_failed"]
+    rt.update(record.id, {"label": "y" * 100}, actor="ann")
+    why = path_of(rt, record.id, "ann")["path"][2]["why"]
+    assert why == f"len(label * copies) > 3: copies = not set, label = '{'y' * 57}...'"
 
 
 def test_a_move_into_a_stage_that_does_not_apply_is_refused_with_the_values(
