@@ -284,6 +284,11 @@ class GuideExpect(Spec):
         default_factory=dict, description="kind -> 'Title: attached/min'."
     )
     path: dict[str, str] = Field(default_factory=dict, description="stage -> 'Title: state'.")
+    why: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="stage -> why it applies or is skipped ('condition: values'; null: "
+        "it has no condition).",
+    )
     moves: list[str] | None = None
     layout: dict[str, list[str]] | None = Field(
         default=None, description="tab -> field titles ('Section / Field' inside sections)."
