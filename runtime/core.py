@@ -22,6 +22,7 @@ from engine.expr import EvaluationError, MissingRow
 from engine.spec.workflow import StageSpec
 from runtime import alerts, attachments, failures, load, records, stages, timers
 from runtime.actions import run_actions
+from runtime.approvals import Approvals
 from runtime.assigning import check_assignment, override_detail
 from runtime.clock import Clock, SystemClock
 from runtime.data import form_model, json_value, to_json
@@ -50,7 +51,7 @@ from runtime.unit import Unit, safe_render
 log = logging.getLogger("sopflow.runtime")
 
 
-class Runtime(Explanations, Ticker):
+class Runtime(Explanations, Ticker, Approvals):
     """Executes one Bundle (swapped whole on reload) against one Store."""
 
     def __init__(
@@ -427,9 +428,12 @@ class Runtime(Explanations, Ticker):
                 problems,
             )
 
-    def _move(self, unit: Unit, view: RecordView, target: str) -> RecordView:
+    def _move(
+        self, unit: Unit, view: RecordView, target: str, *, force: bool = False
+    ) -> RecordView:
+        """Move a record (`force`: an approval's reject or send-back, not checked)."""
         wf = self._workflow(unit, view)
-        problems = stages.move_problems(unit, wf, view, target)
+        problems = [] if force else stages.move_problems(unit, wf, view, target)
         if problems:
             raise Refused(f"cannot move to '{target}'", problems)
         work = view.copy()

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.compiler.check_actions import check_actions
+from engine.compiler.check_approvals import check_branches_and_approval
 from engine.compiler.check_manifest import value_fits
 from engine.compiler.context import Context, Entry, Site
 from engine.diagnostics import shorten
@@ -156,6 +157,7 @@ def check_workflow(ctx: Context, wf: ResolvedWorkflow) -> dict[str, CompiledExpr
         _check_gate(ctx, at, stage, body.entity, constants, compiled, names)
         ctx.check_roles(at.at("roles"), stage.roles)
         _check_stage_extras(ctx, at, stage, body.entity, constants)
+        check_branches_and_approval(ctx, at, body, stage, constants, _check_branch_gate)
     for i, exit_ in enumerate(body.exits):
         at = site.at("exits", i)
         _check_gate(ctx, at, exit_, body.entity, constants, compiled, names)
@@ -256,7 +258,7 @@ def _check_gate(
                 at.at("evidence", j, "max"), "invalid", f"max {ev.max} is less than min {ev.min}"
             )
         ctx.expr(at.at("evidence", j, "when"), ev.when, scope, T.BOOL, owner=ev, attr="when")
-    guards: list[Guard] = stage.guards
+    guards: list[Guard] = getattr(stage, "guards", [])
     for j, guard in enumerate(guards):
         expr = ctx.expr(
             at.at("guards", j, "refuse_if"),
@@ -270,6 +272,13 @@ def _check_gate(
             compiled[f"{stage.id}.guards.{j}"] = expr
         ctx.expr(at.at("guards", j, "when"), guard.when, scope, T.BOOL, owner=guard, attr="when")
         ctx.template(at.at("guards", j, "message"), guard.message, names)
+
+
+def _check_branch_gate(
+    ctx: Context, at: Site, branch: Any, entity: str, constants: dict[str, Any] | None
+) -> None:
+    """Check a branch's require and evidence as a stage's are checked."""
+    _check_gate(ctx, at, branch, entity, constants, {}, [])
 
 
 def _check_stage_extras(
