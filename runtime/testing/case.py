@@ -226,13 +226,33 @@ class CaseRun:
             rid = self.record_id(arg.record, (*loc, "record"))
             rt.assign(rid, user=arg.user, queue=arg.queue, routing=arg.routing, actor=actor)
         elif action in ("acknowledge", "feedback"):
-            alert_id = self._alert_id(arg, loc)
-            if action == "acknowledge":
-                rt.acknowledge_alert(alert_id, actor=actor)
-            else:
-                rt.alert_feedback(alert_id, arg.verdict, actor=actor, note=arg.note)
+            self._alert_step(action, arg, actor, loc)
         elif action == "tick":
             self._tick(arg, loc)
+        elif action in ("complete", "approve", "reject", "send_back"):
+            self._decide(action, arg, actor, loc)
+
+    def _alert_step(
+        self, action: str, arg: Any, actor: str | None, loc: tuple[str | int, ...]
+    ) -> None:
+        alert_id = self._alert_id(arg, loc)
+        if action == "acknowledge":
+            self.runtime.acknowledge_alert(alert_id, actor=actor)
+        else:
+            self.runtime.alert_feedback(alert_id, arg.verdict, actor=actor, note=arg.note)
+
+    def _decide(self, action: str, arg: Any, actor: str | None, loc: tuple[str | int, ...]) -> None:
+        """Complete a branch, or approve, reject or send back (runtime/approvals.py)."""
+        rt = self.runtime
+        rid = self.record_id(arg.record, (*loc, "record"))
+        if action == "complete":
+            view = rt.complete_branch(rid, arg.branch, actor=actor, comment=arg.comment)
+        else:
+            to = getattr(arg, "to", None)
+            view = rt.decide(
+                rid, action, actor=actor, to=to, comment=arg.comment, on_behalf_of=arg.for_
+            )
+        self.last_saved[view.id] = view
 
     def with_ids(self, value: Any, loc: tuple[str | int, ...]) -> Any:
         """Put record ids for `@NAME` values (the records a test named), in lists too."""
