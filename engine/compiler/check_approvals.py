@@ -36,8 +36,8 @@ def check_branches_and_approval(
         ctx.error(
             at.at(what),
             "no-way-forward",
-            f"stage '{stage.id}' has {what} but no way forward: they hold back a record "
-            "that can only leave through a lost exit",
+            f"stage '{stage.id}' has {what} but no way forward: a record there can leave "
+            "only through a lost exit, which does not wait for them",
             "add a later stage or a won/closed exit from this stage",
         )
     if stage.branches:

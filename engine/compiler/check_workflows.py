@@ -13,6 +13,7 @@ from engine.diagnostics import shorten
 from engine.expr import CompiledExpression, ExprType
 from engine.spec import WorkflowSpec, WorkflowTemplateSpec
 from engine.spec.workflow import (
+    BranchSpec,
     ExitSpec,
     Guard,
     RequiredField,
@@ -214,7 +215,7 @@ def _unique(ctx: Context, site: Site, what: str, ids: list[str]) -> None:
 def _check_gate(
     ctx: Context,
     at: Site,
-    stage: StageSpec | ExitSpec,
+    stage: StageSpec | ExitSpec | BranchSpec,
     entity: str,
     constants: dict[str, Any] | None,
     compiled: dict[str, CompiledExpression],
@@ -223,6 +224,7 @@ def _check_gate(
     fields = ctx.entities[entity]
     scope = ctx.scope_for(entity, constants=constants)
     names_seen: list[str] = []
+    noun = "branch" if isinstance(stage, BranchSpec) else "stage"
     for j, item in enumerate(stage.require):
         field = required_name(item)
         ctx.known(
@@ -231,14 +233,14 @@ def _check_gate(
             field,
             fields,
             "unknown-field",
-            message=f"stage '{stage.id}' requires field '{field}', which entity "
+            message=f"{noun} '{stage.id}' requires field '{field}', which entity "
             f"'{entity}' does not define",
         )
         if field in names_seen:
             ctx.error(
                 at.at("require", j) if isinstance(item, str) else at.at("require", j, "field"),
                 "duplicate-require",
-                f"field '{field}' is required twice in stage '{stage.id}'",
+                f"field '{field}' is required twice in {noun} '{stage.id}'",
                 "list it once: a long form with 'when' replaces the plain name",
             )
         names_seen.append(field)
@@ -250,7 +252,7 @@ def _check_gate(
             ctx.error(
                 at.at("evidence", j, "kind"),
                 "duplicate-evidence",
-                f"evidence '{kind}' is listed twice in stage '{stage.id}'",
+                f"evidence '{kind}' is listed twice in {noun} '{stage.id}'",
             )
         ev = stage.evidence[j]
         if ev.max is not None and ev.max < ev.min:
