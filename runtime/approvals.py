@@ -300,6 +300,9 @@ class Approvals:
                 )
                 extra = {"params": wf.params}
                 run_actions(self, unit, spec.on_approved, work, f"approved in {stage.id}", extra)  # type: ignore[arg-type]
+                if work.data != view.data:  # what the actions set is computed and checked
+                    self._compute(unit, work)  # type: ignore[attr-defined]
+                    self._validate_save(unit, work)  # type: ignore[attr-defined]
             return records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
 
     def _approver(self, unit: Unit, spec: ApprovalSpec, on_behalf_of: str | None) -> str:

@@ -96,7 +96,14 @@ def _approval(
         for j, user in enumerate(spec.by.users):
             ctx.known(at.at("by", "users", j), "user", user, users, "unknown-user")
         pool = list(dict.fromkeys(spec.by.users))
-    if isinstance(spec.need, int) and ctx.manifest and spec.need > len(pool):
+    if ctx.manifest and not pool and spec.by.role in ctx.roles:
+        ctx.error(
+            at.at("by", "role"),
+            "no-approvers",
+            f"no user holds role '{spec.by.role}': nobody could approve in stage '{stage.id}'",
+            "give the role to a user in the bundle's users",
+        )
+    elif isinstance(spec.need, int) and ctx.manifest and spec.need > len(pool):
         ctx.error(
             at.at("need"),
             "bad-need",
