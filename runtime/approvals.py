@@ -258,6 +258,8 @@ class Approvals:
         """Approve, reject or send back the record's approval (as an approver or delegate)."""
         if decision not in DECISIONS:
             raise _refuse(f"'{decision}' is not a decision ({', '.join(DECISIONS)})", "invalid")
+        if to is not None and decision != "send_back":
+            raise _refuse(f"'to' goes with send_back, not {decision}", "invalid")
         with self.unit(actor) as unit:  # type: ignore[attr-defined]
             view, wf, stage = self._approval_context(unit, record_id)
             spec = stage.approval

@@ -84,6 +84,7 @@ def test_one_vote_per_approver_and_only_approvers_vote(
     assert refused(rt.decide, rid, "approve", actor="dan") == ["already-voted"]
     assert refused(rt.decide, rid, "reject", actor="dan") == ["already-voted"]
     assert refused(rt.decide, rid, "maybe", actor="del") == ["invalid"]
+    assert refused(rt.decide, rid, "approve", actor="del", to="intake") == ["invalid"]
 
 
 def test_need_all_counts_every_director(store: Store, tmp_path: Path, need_all: Bundle) -> None:
