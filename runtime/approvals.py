@@ -269,7 +269,8 @@ class Approvals:
             need = approvals_needed(unit, spec)
             if len(done.approvals()) >= need:
                 raise _refuse(f"the {spec.title or 'approval'} is already given", "approved")
-            approver = self._approver(unit, spec, on_behalf_of)
+            voted = {v["approver"] for v in done.votes}
+            approver = self._approver(unit, spec, on_behalf_of, voted)
             if any(v["approver"] == approver for v in done.votes):
                 raise _refuse(f"{approver} has already decided on this record", "already-voted")
             if decision == "send_back" and to not in spec.send_back_to:
@@ -307,8 +308,11 @@ class Approvals:
                     self._validate_save(unit, work)  # type: ignore[attr-defined]
             return records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
 
-    def _approver(self, unit: Unit, spec: ApprovalSpec, on_behalf_of: str | None) -> str:
-        """Return whose vote the actor casts: their own, or an absent approver's."""
+    def _approver(
+        self, unit: Unit, spec: ApprovalSpec, on_behalf_of: str | None, voted: set[str]
+    ) -> str:
+        """Return whose vote the actor casts: their own, or an absent approver's (named
+        with `on_behalf_of`, or the only absent one of theirs who has not decided yet)."""
         actor = unit.actor
         eligible = approvers(unit, spec)
         if actor is None:
@@ -332,11 +336,12 @@ class Approvals:
                 + (" (this approval allows no delegation)" if spec.delegate == "none" else ""),
                 "forbidden",
             )
-        if len(absent) == 1:
-            return absent[0]
-        if len(absent) > 1:
+        open_ = [u for u in absent if u not in voted] or absent
+        if len(open_) == 1:
+            return open_[0]
+        if len(open_) > 1:
             raise _refuse(
-                f"{actor} may decide for {', '.join(absent)}: say for whom", "ambiguous-delegate"
+                f"{actor} may decide for {', '.join(open_)}: say for whom", "ambiguous-delegate"
             )
         who = f"role {spec.by.role}" if spec.by.role else ", ".join(spec.by.users)
         raise _refuse(f"only {who} may decide on this approval", "forbidden")

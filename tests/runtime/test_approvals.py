@@ -7,6 +7,7 @@ intake or review, and rejects to the `lost` exit.
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -171,3 +172,22 @@ def test_no_approval_in_a_stage_without_one(store: Store, tmp_path: Path, bundle
     rt = make_runtime(store, tmp_path, bundle)
     record = rt.create("deal", {"amount": 10}, actor="ann")
     assert refused(rt.decide, record.id, "approve", actor="dan") == ["no-approval"]
+
+
+def test_a_manager_of_two_absent_approvers_says_for_whom(
+    store: Store, tmp_path: Path, bundle: Bundle
+) -> None:
+    users = dict(bundle.manifest.users)
+    users["dan"] = users["dan"].model_copy(update={"leave": users["dora"].leave})
+    both_away = dataclasses.replace(
+        bundle, manifest=bundle.manifest.model_copy(update={"users": users})
+    )
+    rt = make_runtime(store, tmp_path, both_away)
+    rid = at_approval(rt)
+    rt.clock.set(datetime(2026, 1, 7, 10, tzinfo=UTC))  # type: ignore[attr-defined]
+    assert refused(rt.decide, rid, "approve", actor="max") == ["ambiguous-delegate"]
+    rt.decide(rid, "approve", actor="max", on_behalf_of="dan")
+    rt.decide(rid, "approve", actor="max")  # the one absent approver left: dora
+    votes = [e["detail"] for e in rt.events(rid) if e["kind"] == "approval_vote"]
+    assert [v["approver"] for v in votes] == ["dan", "dora"]
+    assert rt.transition(rid, "done", actor="ann").stage == "done"
