@@ -8,6 +8,7 @@ intake or review, and rejects to the `lost` exit.
 from __future__ import annotations
 
 import dataclasses
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 
 from engine.bundle import Bundle
 from runtime.core import Runtime
-from runtime.errors import Refused
+from runtime.errors import Conflict, Refused
 from runtime.guide import guide_of
 from runtime.store import Store
 from tests.runtime.approvals_bundle import approvals_bundle
@@ -191,3 +192,30 @@ def test_a_manager_of_two_absent_approvers_says_for_whom(
     votes = [e["detail"] for e in rt.events(rid) if e["kind"] == "approval_vote"]
     assert [v["approver"] for v in votes] == ["dan", "dora"]
     assert rt.transition(rid, "done", actor="ann").stage == "done"
+
+
+def test_two_votes_at_once_by_one_approver_count_once(
+    store: Store, tmp_path: Path, bundle: Bundle, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite runs one writer at a time")
+    rt = make_runtime(store, tmp_path, bundle)
+    rid = at_approval(rt)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def vote() -> None:
+        barrier.wait()
+        try:
+            rt.decide(rid, "approve", actor="dan")
+            outcomes.append("ok")
+        except (Conflict, Refused) as exc:  # 409, or already-voted once the first committed
+            outcomes.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=vote) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes)[-1] == "ok" and outcomes.count("ok") == 1
+    assert [e["kind"] for e in rt.events(rid)].count("approval_vote") == 1
