@@ -18,6 +18,7 @@ from engine.spec.base import (
     Spec,
     Template,
     Text,
+    UserId,
     exactly_one,
     one_or_many,
 )
@@ -128,6 +129,74 @@ class Insight(Spec):
     value: Expr
 
 
+class BranchSpec(Spec):
+    """One branch of parallel work inside a stage (legal review, finance review)."""
+
+    id: Name
+    title: str = ""
+    roles: Roles | None = Field(default=None, description="Who may complete it (default: all).")
+    require: list[Name | RequiredField] = Field(
+        default_factory=list, description="Fields that must be set before it completes."
+    )
+    evidence: list[EvidenceRequirement] = Field(default_factory=list)
+    when: Expr | None = Field(
+        default=None, description="The branch exists only while this holds (default: always)."
+    )
+
+
+class Branches(Spec):
+    """Parallel work inside a stage: `need` of its branches complete before it is left."""
+
+    need: int | Literal["all"] = Field(
+        default="all", description="'all', or how many of the branches must complete."
+    )
+    items: list[BranchSpec] = Field(min_length=1)
+
+    @field_validator("need")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("need is 'all' or a whole number, 1 or more")
+        return value
+
+
+class ApprovalBy(Spec):
+    """Who may approve: the holders of a role, or listed users."""
+
+    role: UserId | None = None
+    users: list[UserId] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one(self) -> ApprovalBy:
+        exactly_one("approval 'by'", role=self.role, users=self.users)
+        return self
+
+
+class ApprovalSpec(Spec):
+    """An approval step in a stage: approve, reject or send back, by n of the approvers."""
+
+    title: str = ""
+    by: ApprovalBy
+    need: int | Literal["all"] = Field(
+        default=1, description="How many approvers must approve, or 'all'."
+    )
+    send_back_to: list[Name] = Field(
+        default_factory=list, description="Earlier stages a send-back may return the record to."
+    )
+    on_reject: Name = Field(description="The exit a rejected record takes.")
+    delegate: Literal["manager", "none"] = Field(
+        default="manager", description="Who decides for an approver on leave today."
+    )
+    on_approved: list[ActionSpec] = Field(default_factory=list)
+
+    @field_validator("need")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("need is 'all' or a whole number, 1 or more")
+        return value
+
+
 class StageSpec(Spec):
     """One stage of the SOP: guidance, what it needs before leaving, its clock and actions."""
 
@@ -153,6 +222,9 @@ class StageSpec(Spec):
     forecast_weight: float | None = Field(default=None, ge=0, le=1)
     on_enter: list[ActionSpec] = Field(default_factory=list)
     on_exit: list[ActionSpec] = Field(default_factory=list)
+    # parallel branches and approvals (docs/language.md, "Branches and approvals")
+    branches: Branches | None = None
+    approval: ApprovalSpec | None = None
 
 
 class ExitSpec(Spec):

@@ -51,7 +51,7 @@ def messages(text: str) -> list[str]:
             HEAD + "  - by: ann\n",
             "t.yaml:5:5: error[invalid]: 'steps[0]': a step needs one of: create, ingest, "
             "import_legacy, update, move, attach, assign, acknowledge, feedback, tick, "
-            "or 'expect'",
+            "reload, complete, approve, reject, send_back, or 'expect'",
             id="nothing-to-do",
         ),
         pytest.param(
@@ -97,5 +97,5 @@ def test_load_tests_keeps_the_good_cases_and_reports_the_bad(tmp_path: Path) -> 
     assert [d.render() for d in problems] == [
         "defs/tests/cases.yaml:11:5: error[invalid]: 'steps[0]': a step needs one of: create, "
         "ingest, import_legacy, update, move, attach, assign, acknowledge, feedback, tick, "
-        "or 'expect'"
+        "reload, complete, approve, reject, send_back, or 'expect'"
     ]
