@@ -22,6 +22,12 @@ from engine.spec.base import (
     one_or_many,
 )
 
+# Structural templates (F3): a part a workflow made from a template keeps or leaves out.
+INCLUDE_IF = (
+    "Only in a workflow_template: an expression over `params`, decided once when a workflow "
+    "is made from the template; false leaves this part out of that workflow (default: kept)."
+)
+
 _MOVE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*->\s*([a-z][a-z0-9_]*)\s*$")
 
 
@@ -48,6 +54,7 @@ class EvidenceRequirement(Spec):
         description="When the requirement applies, read on the record at each check "
         "(default: always).",
     )
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
     @field_validator("types")
     @classmethod
@@ -66,6 +73,7 @@ class Guard(Spec):
     when: Expr | None = Field(
         default=None, description="When the guard applies at all (default: always)."
     )
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
 
 class RequiredField(Spec):
@@ -75,6 +83,7 @@ class RequiredField(Spec):
     when: Expr | None = Field(
         default=None, description="When it must be set, read on the record (default: always)."
     )
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
 
 def required_name(item: str | RequiredField) -> str:
@@ -148,6 +157,7 @@ class StageSpec(Spec):
     forecast_weight: float | None = Field(default=None, ge=0, le=1)
     on_enter: list[ActionSpec] = Field(default_factory=list)
     on_exit: list[ActionSpec] = Field(default_factory=list)
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
 
 class ExitSpec(Spec):
@@ -164,6 +174,7 @@ class ExitSpec(Spec):
     guards: list[Guard] = Field(default_factory=list)
     roles: Roles | None = None
     on_enter: list[ActionSpec] = Field(default_factory=list)
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
 
 class Moves(Spec):

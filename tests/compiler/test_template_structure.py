@@ -1,0 +1,160 @@
+"""Templates that shape structure: `include_if` decided once per workflow made from a template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from engine.catalog import workflow_outline
+from engine.compiler.include_if import Choice, _prune, includables
+from engine.expr import Scope, compile_expression
+from tests.runtime.small import diagnostics, small_bundle
+
+FORM = """\
+kind: form
+version: 1
+entity: deal
+fields:
+  region: {type: enum, values: [east, west]}
+  amount: {type: decimal}
+"""
+
+
+def template(stages: str, params: str = "  visit: {type: boolean, default: false}\n") -> str:
+    return (
+        "kind: workflow_template\nversion: 1\nname: t\nparams:\n"
+        f"{params}workflow:\n  entity: deal\n  stages:\n{stages}"
+    )
+
+
+def instance(name: str, params: str) -> str:
+    return f"---\nkind: workflow\nversion: 1\nname: {name}\ntemplate: t\nparams: {params}\n"
+
+
+VISIT_FIRST = """\
+    - id: visit
+      include_if: "params.visit"
+    - id: contract
+      guards:
+        - {refuse_if: "region == params.region", message: "no"}
+"""
+REGION = "  region: {type: string, default: east}\n  visit: {type: boolean, default: false}\n"
+
+
+def test_leaving_out_the_first_stage_starts_records_in_the_next(tmp_path: Path) -> None:
+    text = template(VISIT_FIRST, REGION) + instance("plain", "{}")
+    text += instance("visiting", "{visit: true}")
+    bundle = small_bundle(tmp_path, {"f.yaml": FORM, "t.yaml": text})
+    plain, visiting = bundle.workflows["plain"], bundle.workflows["visiting"]
+    assert [s.id for s in plain.body.stages] == ["contract"]
+    assert [s.id for s in visiting.body.stages] == ["visit", "contract"]
+    assert visiting.may_move("visit", "contract") and not plain.may_move("visit", "contract")
+    # Nothing left out: the instance shares the template's body.
+    assert visiting.body is bundle.templates["t"].workflow
+    assert plain.guards["contract.guards.0"] is not None
+    outline = workflow_outline(bundle)
+    assert [s["id"] for s in outline["plain"]["stages"]] == ["contract"]
+    assert outline["visiting"]["stages"][1] == {
+        "id": "contract",
+        "evidence": [],
+        "require": [],
+        "guards": 1,
+    }
+
+
+def test_an_instance_error_after_a_left_out_stage_points_at_the_template_line(
+    tmp_path: Path,
+) -> None:
+    # stages[0] is left out: the guard is the instance's stages[0], the template's stages[1].
+    text = template(VISIT_FIRST, REGION) + instance("w", "{region: south}")
+    assert diagnostics(tmp_path, {"f.yaml": FORM, "t.yaml": text}) == [
+        "t.yaml:20:1: error[unknown-enum-value]: with these params, template 't' fails at "
+        "t.yaml:14:34: 'south' is not a value of 'region' (values: east, west)"
+    ]
+
+
+def test_an_include_if_that_fails_on_the_params_is_reported_at_the_instance(
+    tmp_path: Path,
+) -> None:
+    stages = """\
+    - id: intake
+    - id: legal
+      include_if: "len(params.word * params.times) > 3"
+"""
+    params = "  word: {type: string}\n  times: {type: integer}\n"
+    text = template(stages, params) + instance("w", "{word: ab, times: 200000}")
+    text += instance("fine", "{word: ab, times: 2}")
+    (line,) = diagnostics(tmp_path, {"f.yaml": FORM, "t.yaml": text})
+    assert line == (
+        "t.yaml:18:1: error[include-if-failed]: with params times: 200000, word: ab, the "
+        "include_if at t.yaml:12:19 fails: cannot evaluate 'len(params.word * params.times) > "
+        "3': the result would be longer than 100000 characters or items"
+    )
+
+
+def test_a_wrong_include_if_is_reported_once_at_the_template_not_per_instance(
+    tmp_path: Path,
+) -> None:
+    stages = """\
+    - id: intake
+    - id: visit
+      include_if: "params.vist"
+"""
+    text = template(stages) + instance("a", "{}") + instance("b", "{visit: true}")
+    assert diagnostics(tmp_path, {"f.yaml": FORM, "t.yaml": text}) == [
+        "t.yaml:11:27: error[unknown-field]: 'vist' is not a field of template parameters "
+        "(did you mean 'visit'?)"
+    ]
+
+
+def test_include_if_true_keeps_the_part_and_false_at_every_level_drops_it(
+    tmp_path: Path,
+) -> None:
+    stages = """\
+    - id: intake
+      include_if: "not params.visit"
+      evidence:
+        - {kind: photo, include_if: "params.visit"}
+    - id: contract
+      evidence:
+        - {kind: photo, include_if: "not params.visit"}
+"""
+    text = template(stages) + instance("a", "{visit: false}")
+    bundle = small_bundle(tmp_path, {"f.yaml": FORM, "t.yaml": text})
+    (intake, contract) = bundle.workflows["a"].body.stages
+    assert (intake.id, intake.evidence, [e.kind for e in contract.evidence]) == (
+        "intake",
+        [],
+        ["photo"],
+    )
+
+
+class _Part(BaseModel):
+    name: str
+    include_if: str | None = None
+
+
+class _Holder(BaseModel):
+    one: _Part | None = None
+    many: dict[str, _Part] = {}
+    tags: list[str] = []
+
+
+def test_pruning_is_generic_over_optional_parts_and_mappings() -> None:
+    """A part that is a mapping value (a future `approval:`) or a named entry goes too."""
+    holder = _Holder(
+        one=_Part(name="a", include_if="false"),
+        many={"x": _Part(name="x", include_if="false"), "y": _Part(name="y")},
+        tags=["t"],
+    )
+    found = list(includables(holder))
+    assert [p for p, _, _ in found] == [("one",), ("many", "x")]
+    expr = compile_expression("False", Scope(record={}))
+    drop = {path: Choice(path, part, expr) for path, part, _ in found}
+    left: list[Choice] = []
+    removed: dict[tuple[str | int, ...], set[int]] = {}
+    pruned = _prune(holder, (), drop, removed, left, ())
+    assert pruned.one is None and list(pruned.many) == ["y"] and pruned.tags is holder.tags
+    assert len(left) == 2 and removed == {}
+    assert _prune(holder, (), {}, removed, [], ()) is holder
