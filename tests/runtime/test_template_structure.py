@@ -110,7 +110,7 @@ def refused(rt: Runtime, record: RecordView, to: str) -> list[tuple[str, str]]:
     return [(p.code, p.message) for p in caught.value.problems]
 
 
-def walk(rt: Runtime, record: RecordView, stages: list[str]) -> list[str]:
+def walk(rt: Runtime, record: RecordView, stages: list[str]) -> list[str | None]:
     seen = [record.stage]
     for stage in stages:
         seen.append(rt.transition(record.id, stage, actor="ann").stage)
