@@ -152,12 +152,12 @@ class StageSpec(Spec):
     )
     evidence: list[EvidenceRequirement] = Field(default_factory=list)
     guards: list[Guard] = Field(default_factory=list)
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
     roles: Roles | None = Field(default=None, description="Who may move records out of it.")
     sla: SlaSpec | None = None
     forecast_weight: float | None = Field(default=None, ge=0, le=1)
     on_enter: list[ActionSpec] = Field(default_factory=list)
     on_exit: list[ActionSpec] = Field(default_factory=list)
-    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
 
 class ExitSpec(Spec):
