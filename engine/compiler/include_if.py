@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 from engine.compiler.context import Context, Entry, Site
 from engine.compiler.recover import _renumbered
@@ -167,12 +168,11 @@ def instantiate(
             drop[choice.path] = choice
     if not drop:
         return Instance(body, site)
-    removed: dict[Path, set[int]] = {}
-    left_out: list[Choice] = []
-    pruned = _prune(body, (), drop, removed, left_out, site.base)
+    pruning = Pruning(drop, site.base)
+    pruned = pruning.prune(body, ())
     assert isinstance(pruned, WorkflowBody)
     if not pruned.stages:
-        reasons = sorted({r for c in left_out for r in _reads(c)})
+        reasons = sorted({r for c in pruning.left_out for r in _reads(c)})
         _instance_error(
             ctx,
             instance,
@@ -182,55 +182,88 @@ def instantiate(
         )
         return Instance(body, site, failed=True)
     failed = _check_left_out(ctx, instance, params, entry, drop)
-    return Instance(pruned, Site(_renumbered(site.doc, removed), site.base), failed)
+    for path, least in pruning.short:
+        reasons = sorted({r for p, c in drop.items() if p[: len(path)] == path for r in _reads(c)})
+        _instance_error(
+            ctx,
+            instance,
+            "template-too-few",
+            f"with {_values(params, reasons)}, template '{entry.spec.name}' leaves "
+            f"{_dotted(path)} with fewer than {least} item{'s' if least != 1 else ''}",
+            "keep enough of its items without include_if, or change the params",
+        )
+        failed = True
+    doc = _renumbered(site.doc, pruning.removed)
+    return Instance(pruned, Site(doc, site.base), failed)
 
 
-def _prune(
-    value: Any,
-    path: Path,
-    drop: dict[Path, Choice],
-    removed: dict[Path, set[int]],
-    left_out: list[Choice],
-    base: Path,
-) -> Any:
-    """Return `value` without the parts in `drop` (the same object when nothing changed)."""
-    if isinstance(value, BaseModel):
+@dataclass
+class Pruning:
+    """One pass that leaves parts out of a body: what goes, and what it took out."""
+
+    drop: dict[Path, Choice]
+    base: Path = ()
+    # list path in the document -> indices taken out (to renumber positions)
+    removed: dict[Path, set[int]] = field(default_factory=dict)
+    left_out: list[Choice] = field(default_factory=list)
+    # lists left shorter than their model allows: (path, least)
+    short: list[tuple[Path, int]] = field(default_factory=list)
+
+    def prune(self, value: Any, path: Path) -> Any:
+        """Return `value` without the parts in `drop` (the same object when nothing changed)."""
+        if isinstance(value, BaseModel):
+            return self._model(value, path)
+        if isinstance(value, list):
+            out: list[Any] = []
+            for i, item in enumerate(value):
+                sub = (*path, i)
+                if sub in self.drop:
+                    self.left_out.append(self.drop[sub])
+                    self.removed.setdefault((*self.base, *path), set()).add(i)
+                    continue
+                out.append(self.prune(item, sub))
+            changed = len(out) != len(value) or any(
+                a is not b for a, b in zip(out, value, strict=True)
+            )
+            return out if changed else value
+        if isinstance(value, dict):
+            kept: dict[Any, Any] = {}
+            for key, item in value.items():
+                sub = (*path, key)
+                if sub in self.drop:
+                    self.left_out.append(self.drop[sub])
+                    continue
+                kept[key] = self.prune(item, sub)
+            changed = len(kept) != len(value) or any(kept[k] is not value[k] for k in kept)
+            return kept if changed else value
+        return value
+
+    def _model(self, value: BaseModel, path: Path) -> BaseModel:
         update: dict[str, Any] = {}
         for name, info in type(value).model_fields.items():
             sub = (*path, info.alias or name)
             item = getattr(value, name)
-            if sub in drop and not info.is_required():
-                left_out.append(drop[sub])
+            if sub in self.drop and not info.is_required():
+                self.left_out.append(self.drop[sub])
                 update[name] = info.get_default(call_default_factory=True)
                 continue
-            new = _prune(item, sub, drop, removed, left_out, base)
-            if new is not item:
-                update[name] = new
+            new = self.prune(item, sub)
+            if new is item:
+                continue
+            update[name] = new
+            least = _min_length(info)
+            if isinstance(new, list | dict) and len(new) < least and path:
+                self.short.append((sub, least))
         return value.model_copy(update=update) if update else value
-    if isinstance(value, list):
-        out: list[Any] = []
-        for i, item in enumerate(value):
-            sub = (*path, i)
-            if sub in drop:
-                left_out.append(drop[sub])
-                removed.setdefault((*base, *path), set()).add(i)
-                continue
-            out.append(_prune(item, sub, drop, removed, left_out, base))
-        changed = len(out) != len(value) or any(
-            a is not b for a, b in zip(out, value, strict=False)
-        )
-        return out if changed else value
-    if isinstance(value, dict):
-        kept: dict[Any, Any] = {}
-        for key, item in value.items():
-            sub = (*path, key)
-            if sub in drop:
-                left_out.append(drop[sub])
-                continue
-            kept[key] = _prune(item, sub, drop, removed, left_out, base)
-        changed = len(kept) != len(value) or any(kept[k] is not value[k] for k in kept)
-        return kept if changed else value
-    return value
+
+
+def _min_length(info: FieldInfo) -> int:
+    """Return the least number of items a list field takes (0 when it has no minimum)."""
+    return max((int(getattr(m, "min_length", 0) or 0) for m in info.metadata), default=0)
+
+
+def _dotted(path: Path) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
 
 
 def _check_left_out(

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from engine.catalog import workflow_outline
-from engine.compiler.include_if import Choice, _prune, includables
+from engine.compiler.include_if import Choice, Pruning, includables
 from engine.expr import Scope, compile_expression
 from tests.runtime.small import diagnostics, small_bundle
 
@@ -139,6 +139,16 @@ class _Holder(BaseModel):
     one: _Part | None = None
     many: dict[str, _Part] = {}
     tags: list[str] = []
+    some: list[_Part] = Field(default_factory=list, min_length=1)
+
+
+class _Root(BaseModel):
+    holder: _Holder
+
+
+def _drop_all(value: BaseModel) -> Pruning:
+    expr = compile_expression("False", Scope(record={}))
+    return Pruning({path: Choice(path, part, expr) for path, part, _ in includables(value)})
 
 
 def test_pruning_is_generic_over_optional_parts_and_mappings() -> None:
@@ -147,14 +157,22 @@ def test_pruning_is_generic_over_optional_parts_and_mappings() -> None:
         one=_Part(name="a", include_if="false"),
         many={"x": _Part(name="x", include_if="false"), "y": _Part(name="y")},
         tags=["t"],
+        some=[_Part(name="s")],
     )
-    found = list(includables(holder))
-    assert [p for p, _, _ in found] == [("one",), ("many", "x")]
-    expr = compile_expression("False", Scope(record={}))
-    drop = {path: Choice(path, part, expr) for path, part, _ in found}
-    left: list[Choice] = []
-    removed: dict[tuple[str | int, ...], set[int]] = {}
-    pruned = _prune(holder, (), drop, removed, left, ())
+    assert [p for p, _, _ in includables(holder)] == [("one",), ("many", "x")]
+    pruning = _drop_all(holder)
+    pruned = pruning.prune(holder, ())
     assert pruned.one is None and list(pruned.many) == ["y"] and pruned.tags is holder.tags
-    assert len(left) == 2 and removed == {}
-    assert _prune(holder, (), {}, removed, [], ()) is holder
+    assert pruned.some is holder.some
+    assert len(pruning.left_out) == 2 and pruning.removed == {} and pruning.short == []
+    assert Pruning({}).prune(holder, ()) is holder
+
+
+def test_pruning_notes_a_list_left_shorter_than_its_model_allows() -> None:
+    """E.g. every item of a stage's `branches.items` left out: the instance is refused."""
+    root = _Root(holder=_Holder(some=[_Part(name="a", include_if="false")]))
+    pruning = _drop_all(root)
+    pruned = pruning.prune(root, ())
+    assert pruned.holder.some == [] and root.holder.some != []
+    assert pruning.short == [(("holder", "some"), 1)]
+    assert pruning.removed == {("holder", "some"): {0}}
