@@ -188,8 +188,8 @@ def instantiate(
             ctx,
             instance,
             "template-too-few",
-            f"with {_values(params, reasons)}, template '{entry.spec.name}' leaves "
-            f"{_dotted(path)} with fewer than {least} item{'s' if least != 1 else ''}",
+            f"with {_values(params, reasons)}, template '{entry.spec.name}' leaves out too "
+            f"many items of '{_dotted(path)}': it needs at least {least}",
             "keep enough of its items without include_if, or change the params",
         )
         failed = True
