@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from pydantic import BaseModel, Field
+from pydantic.fields import FieldInfo
 
 from engine.catalog import workflow_outline
+from engine.compiler import include_if
 from engine.compiler.include_if import Choice, Pruning, includables
 from engine.expr import Scope, compile_expression
+from engine.spec.workflow import EvidenceRequirement
 from tests.runtime.small import diagnostics, small_bundle
 
 FORM = """\
@@ -100,6 +104,8 @@ def test_a_wrong_include_if_is_reported_once_at_the_template_not_per_instance(
     - id: intake
     - id: visit
       include_if: "params.vist"
+    - id: contract
+      include_if: "not params.visit"
 """
     text = template(stages) + instance("a", "{}") + instance("b", "{visit: true}")
     assert diagnostics(tmp_path, {"f.yaml": FORM, "t.yaml": text}) == [
@@ -128,6 +134,28 @@ def test_include_if_true_keeps_the_part_and_false_at_every_level_drops_it(
         [],
         ["photo"],
     )
+
+
+def test_a_list_its_model_needs_items_of_is_refused_when_every_item_is_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a stage's `branches.items` would be: here a stage's evidence made to need one."""
+
+    def least(info: FieldInfo) -> int:
+        return 1 if info.annotation == list[EvidenceRequirement] else 0
+
+    monkeypatch.setattr(include_if, "_min_length", least)
+    stages = """\
+    - id: intake
+      evidence:
+        - {kind: photo, include_if: "params.visit"}
+"""
+    text = template(stages) + instance("a", "{}") + instance("b", "{visit: true}")
+    assert diagnostics(tmp_path, {"f.yaml": FORM, "t.yaml": text}) == [
+        "t.yaml:17:1: error[template-too-few]: with params visit: false, template 't' leaves "
+        "out too many items of 'stages[0].evidence': it needs at least 1 (keep enough of its "
+        "items without include_if, or change the params)"
+    ]
 
 
 class _Part(BaseModel):
