@@ -128,6 +128,19 @@ class TickStep(Spec):
         return self
 
 
+class ReloadStep(Spec):
+    """Apply the bundle again with some files replaced, as a reload does (issue 11)."""
+
+    files: dict[str, str] = Field(
+        min_length=1,
+        description="Bundle file -> the file (both under the bundle folder) that replaces it, "
+        "e.g. {rules/scoring.yaml: .next/scoring.yaml}; a hidden folder is not compiled.",
+    )
+    batches: int | None = Field(
+        default=None, ge=0, description="Re-evaluation batches to run (default: until done)."
+    )
+
+
 class ProblemExpect(Spec):
     """One problem a refusal is expected to list."""
 
@@ -271,6 +284,11 @@ class GuideExpect(Spec):
         default_factory=dict, description="kind -> 'Title: attached/min'."
     )
     path: dict[str, str] = Field(default_factory=dict, description="stage -> 'Title: state'.")
+    why: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="stage -> why it applies or is skipped ('condition: values'; null: "
+        "it has no condition).",
+    )
     moves: list[str] | None = None
     layout: dict[str, list[str]] | None = Field(
         default=None, description="tab -> field titles ('Section / Field' inside sections)."
@@ -348,6 +366,7 @@ class Step(Spec):
     acknowledge: AlertStep | None = None
     feedback: AlertStep | None = None
     tick: TickStep | None = None
+    reload: ReloadStep | None = None
     refused: RefusalExpect | None = None
     expect: Expectations | None = None
 
@@ -382,6 +401,7 @@ ACTIONS: tuple[str, ...] = (
     "acknowledge",
     "feedback",
     "tick",
+    "reload",
 )
 
 

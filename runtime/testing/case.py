@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from engine.bundle import Bundle
-from engine.spec.testing import ACTIONS, Step, TestSpec, TickStep
+from engine.compiler.pipeline import compile_bundle
+from engine.spec.testing import ACTIONS, ReloadStep, Step, TestSpec, TickStep
 from engine.testfiles import TestCase
 from runtime.clock import FakeClock, utc
 from runtime.core import Runtime
@@ -94,6 +96,7 @@ class CaseRun:
         self.last_saved: dict[str, RecordView] = {}  # what each record's last command answered
         self.ticks: list[Any] = []
         self.checker = Checker(self)
+        self.workdir = workdir
 
     # -- reporting ------------------------------------------------------------------
     def fail(self, loc: tuple[str | int, ...], code: str, message: str, **kw: Any) -> None:
@@ -231,8 +234,32 @@ class CaseRun:
                 rt.acknowledge_alert(alert_id, actor=actor)
             else:
                 rt.alert_feedback(alert_id, arg.verdict, actor=actor, note=arg.note)
-        elif action == "tick":
-            self._tick(arg, loc)
+        elif action in ("tick", "reload"):
+            (self._tick if action == "tick" else self._reload)(arg, loc)
+
+    def _reload(self, arg: ReloadStep, loc: tuple[str | int, ...]) -> None:
+        """Compile the bundle with `files` replaced, serve it, run its re-evaluations."""
+        root = self.case.root
+        if root is None:
+            self.fail(loc, "reload", "this case was not read from a bundle folder")
+            raise StopCase
+        copy = self.workdir / f"reload{len(list(self.workdir.glob('reload*')))}"
+        shutil.copytree(root, copy)
+        for target, source in arg.files.items():
+            found = (root / source).resolve()
+            if not found.is_file() or not found.is_relative_to(root.resolve()):
+                self.fail((*loc, "files", target), "reload", f"no file '{source}' in the bundle")
+                raise StopCase
+            (copy / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(found, copy / target)
+        result = compile_bundle(copy)
+        if result.bundle is None:
+            shown = "; ".join(d.render().replace(f"{copy}/", "") for d in result.diagnostics[:3])
+            self.fail(loc, "reload", f"the changed bundle does not compile: {shown}")
+            raise StopCase
+        self.runtime.swap(with_users(result.bundle, self.spec))
+        self.runtime.queue_reevaluations()
+        self.runtime.reevaluate(arg.batches)
 
     def with_ids(self, value: Any, loc: tuple[str | int, ...]) -> Any:
         """Put record ids for `@NAME` values (the records a test named), in lists too."""
