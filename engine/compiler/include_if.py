@@ -347,4 +347,7 @@ def _shown(params: dict[str, Any], choice: Choice) -> str:
 
 
 def _instance_error(ctx: Context, instance: Site, code: str, message: str, hint: str = "") -> None:
-    ctx.error(instance.at("params"), code, message, hint, key=True)
+    """Report a problem of one workflow made from a template, at its `params`, by its name."""
+    data = instance.doc.data
+    name = data.get("name") if isinstance(data, dict) else None
+    ctx.error(instance.at("params"), code, f"workflow '{name}': {message}", hint, key=True)

@@ -91,7 +91,7 @@ def test_an_include_if_that_fails_on_the_params_is_reported_at_the_instance(
     text += instance("fine", "{word: ab, times: 2}")
     (line,) = diagnostics(tmp_path, {"f.yaml": FORM, "t.yaml": text})
     assert line == (
-        "t.yaml:18:1: error[include-if-failed]: with params times: 200000, word: ab, the "
+        "t.yaml:18:1: error[include-if-failed]: workflow 'w': with params times: 200000, word: ab, the "
         "include_if at t.yaml:12:19 fails: cannot evaluate 'len(params.word * params.times) > "
         "3': the result would be longer than 100000 characters or items"
     )
@@ -152,7 +152,7 @@ def test_a_list_its_model_needs_items_of_is_refused_when_every_item_is_left_out(
 """
     text = template(stages) + instance("a", "{}") + instance("b", "{visit: true}")
     assert diagnostics(tmp_path, {"f.yaml": FORM, "t.yaml": text}) == [
-        "t.yaml:17:1: error[template-too-few]: with params visit: false, template 't' leaves "
+        "t.yaml:17:1: error[template-too-few]: workflow 'a': with params visit: false, template 't' leaves "
         "out too many items of 'stages[0].evidence': it needs at least 1 (keep enough of its "
         "items without include_if, or change the params)"
     ]
