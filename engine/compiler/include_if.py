@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from engine.compiler.context import Context, Entry, Site
-from engine.compiler.recover import _renumbered
+from engine.compiler.recover import renumbered
 from engine.compiler.scopes import scalar_type
 from engine.diagnostics import shorten
 from engine.expr import (
@@ -193,7 +193,7 @@ def instantiate(
             "keep enough of its items without include_if, or change the params",
         )
         failed = True
-    doc = _renumbered(site.doc, pruning.removed)
+    doc = renumbered(site.doc, pruning.removed)
     return Instance(pruned, Site(doc, site.base), failed)
 
 
