@@ -9,6 +9,7 @@ from engine.compiler.check_actions import check_actions
 from engine.compiler.check_approvals import check_branches_and_approval
 from engine.compiler.check_manifest import value_fits
 from engine.compiler.context import Context, Entry, Site
+from engine.compiler.include_if import instantiate, refuse_outside_template
 from engine.diagnostics import shorten
 from engine.expr import CompiledExpression, ExprType, Scope
 from engine.spec import WorkflowSpec, WorkflowTemplateSpec
@@ -58,6 +59,7 @@ def resolve_workflow(ctx: Context, entry: Entry[WorkflowSpec]) -> ResolvedWorkfl
                 by_alias=True,
             )
         )
+        refuse_outside_template(ctx, site, body)
         return ResolvedWorkflow(spec.name, body, site, {}, None)
     templates = ctx.of("workflow_template")
     if not ctx.known(site.at("template"), "workflow template", spec.template, templates):
@@ -66,7 +68,10 @@ def resolve_workflow(ctx: Context, entry: Entry[WorkflowSpec]) -> ResolvedWorkfl
     before = len(ctx.diagnostics)
     params = _fill_params(ctx, site, spec.params, tentry.spec)
     param_errors = len(ctx.diagnostics) > before
-    body = tentry.spec.workflow
+    body, body_site = tentry.spec.workflow, tentry.site.at("workflow")
+    if not param_errors:  # include_if (structural templates): left-out parts go
+        made = instantiate(ctx, site, params, tentry)
+        body, body_site, param_errors = made.body, made.site, made.failed
     overrides = {
         k: getattr(spec, k) for k in ("title", "description", "applies_when") if getattr(spec, k)
     }
@@ -78,9 +83,7 @@ def resolve_workflow(ctx: Context, entry: Entry[WorkflowSpec]) -> ResolvedWorkfl
         )
     if overrides:
         body = body.model_copy(update=overrides)
-    return ResolvedWorkflow(
-        spec.name, body, tentry.site.at("workflow"), params, spec.template, param_errors, site
-    )
+    return ResolvedWorkflow(spec.name, body, body_site, params, spec.template, param_errors, site)
 
 
 _PARAM_TYPES = {

@@ -23,6 +23,12 @@ from engine.spec.base import (
     one_or_many,
 )
 
+# Structural templates (F3): a part a workflow made from a template keeps or leaves out.
+INCLUDE_IF = (
+    "Only in a workflow_template: an expression over `params`, decided once when a workflow "
+    "is made from the template; false leaves this part out of that workflow (default: kept)."
+)
+
 _MOVE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*->\s*([a-z][a-z0-9_]*)\s*$")
 
 
@@ -49,6 +55,7 @@ class EvidenceRequirement(Spec):
         description="When the requirement applies, read on the record at each check "
         "(default: always).",
     )
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
     @field_validator("types")
     @classmethod
@@ -67,6 +74,7 @@ class Guard(Spec):
     when: Expr | None = Field(
         default=None, description="When the guard applies at all (default: always)."
     )
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
 
 class RequiredField(Spec):
@@ -76,6 +84,7 @@ class RequiredField(Spec):
     when: Expr | None = Field(
         default=None, description="When it must be set, read on the record (default: always)."
     )
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
 
 def required_name(item: str | RequiredField) -> str:
@@ -142,6 +151,7 @@ class BranchSpec(Spec):
     when: Expr | None = Field(
         default=None, description="The branch exists only while this holds (default: always)."
     )
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
 
 class Branches(Spec):
@@ -188,6 +198,7 @@ class ApprovalSpec(Spec):
         default="manager", description="Who decides for an approver on leave today."
     )
     on_approved: list[ActionSpec] = Field(default_factory=list)
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
     @field_validator("need")
     @classmethod
@@ -217,6 +228,7 @@ class StageSpec(Spec):
     )
     evidence: list[EvidenceRequirement] = Field(default_factory=list)
     guards: list[Guard] = Field(default_factory=list)
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
     roles: Roles | None = Field(default=None, description="Who may move records out of it.")
     sla: SlaSpec | None = None
     forecast_weight: float | None = Field(default=None, ge=0, le=1)
@@ -241,6 +253,7 @@ class ExitSpec(Spec):
     guards: list[Guard] = Field(default_factory=list)
     roles: Roles | None = None
     on_enter: list[ActionSpec] = Field(default_factory=list)
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
 
 class Moves(Spec):
