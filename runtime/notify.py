@@ -16,7 +16,6 @@ says why, in the command's own transaction; the action's result lists the failur
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -120,7 +119,7 @@ def notify(
             action="notify",
             channel=channel,
             payload=payload,
-            key=uuid.uuid4().hex,
+            key=unit.effect_key(),
             record_id=record.id if record is not None else None,
         )
         sent.append(user)

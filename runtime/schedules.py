@@ -21,6 +21,7 @@ from sqlalchemy import Connection, select
 
 from engine.bundle import Bundle
 from engine.spec import ScheduleSpec
+from engine.spec.signals import MetricSnapshot
 from runtime.clock import iso, utc
 from runtime.metrics import StoreSql
 from runtime.store import T_EVENT, T_SCHEDULE
@@ -30,7 +31,7 @@ OUTCOMES = {"schedule_ran": "ok", "schedule_failed": "failed"}
 MAX_ERROR = 2000
 
 
-def next_run(spec: ScheduleSpec, after: datetime, timezone: str) -> datetime:
+def next_run(spec: ScheduleSpec | MetricSnapshot, after: datetime, timezone: str) -> datetime:
     """Return when a schedule next falls due after `after` (naive UTC in and out).
 
     A cron schedule is read on the wall clock of `timezone`: across a daylight saving

@@ -33,6 +33,7 @@ T_LOAD: Table = models.Assignment.__table__  # type: ignore[attr-defined]
 T_SCHEDULE: Table = models.ScheduleRun.__table__  # type: ignore[attr-defined]
 T_FORECAST: Table = models.ForecastSnapshot.__table__  # type: ignore[attr-defined]
 T_BUNDLE: Table = models.BundleVersion.__table__  # type: ignore[attr-defined]
+T_SNAPSHOT: Table = models.MetricSnapshotRow.__table__  # type: ignore[attr-defined]
 
 
 # -- hot-path SQL -------------------------------------------------------------------------

@@ -24,6 +24,8 @@ from runtime.errors import NotFound
 from runtime.integrity import settle_key
 from runtime.metrics import compute_metric
 from runtime.records import RecordView
+from runtime import snapshots
+from runtime.for_each import claim, run_items
 from runtime.schedules import error_text, next_run, run_detail
 from runtime.store import T_SCHEDULE
 from runtime.unit import Unit
@@ -44,6 +46,9 @@ class TickReport:
     alerts: dict[str, int] = field(default_factory=dict)
     failed: int = 0
     failed_schedules: list[str] = field(default_factory=list)
+    # Per-item schedules (for_each): items run and items failed, per schedule.
+    items: dict[str, tuple[int, int]] = field(default_factory=dict)
+    snapshots: dict[str, int] = field(default_factory=dict)  # metric -> rows stored
 
 
 def cluster_lock(conn: Connection, name: str) -> bool:
@@ -93,6 +98,7 @@ class Ticker:
             if done < batch:
                 break
         self._schedules(when, report)
+        self._snapshots(when, report)
         if self._metric_checked is None or when - self._metric_checked >= METRIC_ALERT_EVERY:
             self._metric_alerts(when, report)
             self._metric_checked = when
@@ -321,6 +327,14 @@ class Ticker:
             update(T_SCHEDULE).where(mine).values(last_run_at=now, runs=row.runs + 1, missed=missed)
         )
         variables = {"schedule": {"name": spec.name, "due": iso(due)}}
+        if spec.for_each is not None:
+            counts = run_items(self.ops, unit, spec, due, variables)
+            report.items[spec.name] = (counts["ran"], counts["failed"])
+            report.failed += counts["failed"]
+            ended = iso(max(now, self.clock.now()))
+            detail = run_detail(spec, due, now, late, finished_at=ended, items=counts)
+            unit.tx.event("schedule_ran", None, None, **detail)
+            return True
         before = (len(unit.created), len(unit.tx.events))
         try:
             with conn.begin_nested():  # a failing run undoes its own actions, nothing else
@@ -339,6 +353,22 @@ class Ticker:
         detail = run_detail(spec, due, now, late, finished_at=iso(max(now, self.clock.now())))
         unit.tx.event("schedule_ran", None, None, actions=json_value(done), **detail)
         return True
+
+
+    # -- metric snapshots -------------------------------------------------------------
+    def _snapshots(self, now: datetime, report: TickReport) -> None:
+        with self.unit(None, now) as unit:
+            names = [n for n, m in unit.bundle.metrics.items() if m.snapshot is not None]
+        for name in names:
+            with self.unit(None, now) as unit:
+                spec = unit.bundle.metrics.get(name)
+                if spec is None or spec.snapshot is None:
+                    continue
+                if not cluster_lock(unit.tx.conn, snapshots.state_name(name)):
+                    continue
+                due = claim(unit.tx.conn, snapshots.state_name(name), spec.snapshot, unit)
+                if due is not None:
+                    report.snapshots[name] = snapshots.take(unit.tx.conn, unit.bundle, spec, now)
 
 
 def _group_key(groups: Mapping[str, Any]) -> str:

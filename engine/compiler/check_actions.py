@@ -24,6 +24,12 @@ NOTIFICATION_NAMES = (
     "schedule",
     "assignment",
     "params",
+    # The item of a per-item schedule (for_each); check_signals.check_item_templates
+    # refuses the ones the schedule's source does not give.
+    "group",
+    "value",
+    "row",
+    "user",
 )
 
 
