@@ -251,9 +251,7 @@ class SnapshotExpect(Spec):
     group: dict[str, Scalar] = Field(default_factory=dict)
     count: int | None = Field(default=None, ge=0, description="How many are stored.")
     latest: float | None = Field(default=None, description="The newest one's value.")
-    at: str | None = Field(
-        default=None, description="When the newest was taken, ISO text in the bundle's zone."
-    )
+    at: When | None = Field(default=None, description="When the newest was taken.")
 
 
 class QueueExpect(Spec):

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC
 from typing import TYPE_CHECKING, Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -277,10 +275,11 @@ class EffectChecks:
             if not same(want.latest, got):
                 self.mismatch((*loc, "latest"), "snapshot", f"newest of {about}", want.latest, got)
         if want.at is not None:
-            zone = ZoneInfo(bundle.manifest.timezone)
-            at = utc(newest["at"]).replace(tzinfo=UTC).astimezone(zone).isoformat() if newest else None
-            if want.at != at:
-                self.mismatch((*loc, "at"), "snapshot", f"time of the newest of {about}", want.at, at)
+            expected = self.run.when(want.at, (*loc, "at"))
+            at = utc(newest["at"]) if newest else None
+            if expected != at:
+                what = f"time (UTC) of the newest of {about}"
+                self.mismatch((*loc, "at"), "snapshot", what, expected, at)
 
     def _guide(self, want: Any, loc: Loc) -> None:
         rid = self.run.record_id(want.record, (*loc, "record"))
