@@ -211,6 +211,9 @@ def check_schedule(ctx: Context, entry: Entry[ScheduleSpec]) -> None:
     """Check a schedule's actions (they run without a record), per item of `for_each`."""
     spec, site = entry.spec, entry.site
     item: dict[str, ExprType] | None = None
+    written = getattr(site.doc, "data", None)
+    if spec.for_each is None and isinstance(written, dict) and "for_each" in written:
+        return  # its for_each was refused: what the actions read of the item is unknown
     if spec.for_each is not None:
         item = for_each_item(ctx, site.at("for_each"), spec.for_each)
         if item is None:

@@ -179,7 +179,7 @@ class ForEach(Spec):
 
     @model_validator(mode="after")
     def _one(self) -> ForEach:
-        exactly_one("'for_each'", metric=self.metric, table=self.table, users=self.users)
+        exactly_one("for_each", metric=self.metric, table=self.table, users=self.users)
         return self
 
     @property
