@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date, timedelta
 
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
@@ -25,7 +24,7 @@ def _values(part: str, low: int, high: int, names: dict[str, int]) -> set[int]:
             start, end = low, high
         else:
             first, _, last = span.partition("-")
-            start = names.get(first, None) if first in names else int(first)
+            start = names.get(first) if first in names else int(first)
             assert start is not None
             end = (names[last] if last in names else int(last)) if last else start
             if step_text and not last:
@@ -40,15 +39,13 @@ def shortest_gap_minutes(cron: str) -> int | None:
     Wall-clock minutes: a daylight saving change can make one gap an hour shorter.
     """
     parts = cron.split()
-    sets = [
-        _values(p, lo, hi, n) for p, (lo, hi), n in zip(parts, _RANGES, _NAMES, strict=True)
-    ]
+    sets = [_values(p, lo, hi, n) for p, (lo, hi), n in zip(parts, _RANGES, _NAMES, strict=True)]
     minutes, hours, days, months, weekdays = sets
     weekdays = {d % 7 for d in weekdays}
     times = sorted(h * 60 + m for h in hours for m in minutes)
     if not times:
         return None
-    within = min((b - a for a, b in zip(times, times[1:], strict=False)), default=None)
+    within = min((b - a for a, b in itertools.pairwise(times)), default=None)
     # crontab: with both day fields restricted, a day matches either of them.
     any_day, any_weekday = parts[2] == "*", parts[4] == "*"
     day = date(2024, 1, 1)
@@ -57,10 +54,7 @@ def shortest_gap_minutes(cron: str) -> int | None:
     for n in range(8 * 366):
         d = day + timedelta(days=n)
         on_day, on_weekday = d.day in days, (d.isoweekday() % 7) in weekdays
-        if any_day or any_weekday:
-            hit = on_day and on_weekday
-        else:
-            hit = on_day or on_weekday
+        hit = (on_day and on_weekday) if any_day or any_weekday else (on_day or on_weekday)
         if d.month not in months or not hit:
             continue
         if last is not None:

@@ -76,9 +76,11 @@ def query(
     until: datetime | None,
     group: Sequence[Any] | None,
     limit: int,
+    also: Sequence[Sequence[Any]] = (),
     after: int | None,
 ) -> Page:
-    """Return stored snapshots of a metric: `since` <= at < `until`, of one group if given."""
+    """Return stored snapshots of a metric: `since` <= at < `until`, of one group if given
+    (or of any of the groups in `also` besides: the ways a group's text may be read)."""
     s = T_SNAPSHOT.c
     sql = select(s.id, s.groups, s.at, s.value, s.count).where(s.metric == spec.name)
     if since is not None:
@@ -86,15 +88,14 @@ def query(
     if until is not None:
         sql = sql.where(s.at < until)
     if group is not None:
-        sql = sql.where(s.group_key == group_key(group))
+        sql = sql.where(s.group_key.in_([group_key(g) for g in (group, *also)]))
     if after is not None:
         sql = sql.where(s.id > after)
     rows = conn.execute(sql.order_by(s.id).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     items = [
-        {"at": r.at, "groups": _groups(r.groups), "value": r.value, "count": r.count}
-        for r in rows
+        {"at": r.at, "groups": _groups(r.groups), "value": r.value, "count": r.count} for r in rows
     ]
     return Page(items, rows[-1].id if more and rows else None)
 

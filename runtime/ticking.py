@@ -16,16 +16,15 @@ from typing import Any, cast
 from sqlalchemy import Connection, insert, select, text, update
 
 from engine.spec import AlertSpec, ScheduleSpec
-from runtime import alerts, load, records, stages, timers
+from runtime import alerts, load, records, snapshots, stages, timers
 from runtime.actions import Operations, run_actions
 from runtime.clock import iso, utc
 from runtime.data import json_value
 from runtime.errors import NotFound
+from runtime.for_each import claim, run_items
 from runtime.integrity import settle_key
 from runtime.metrics import compute_metric
 from runtime.records import RecordView
-from runtime import snapshots
-from runtime.for_each import claim, run_items
 from runtime.schedules import error_text, next_run, run_detail
 from runtime.store import T_SCHEDULE
 from runtime.unit import Unit
@@ -353,7 +352,6 @@ class Ticker:
         detail = run_detail(spec, due, now, late, finished_at=iso(max(now, self.clock.now())))
         unit.tx.event("schedule_ran", None, None, actions=json_value(done), **detail)
         return True
-
 
     # -- metric snapshots -------------------------------------------------------------
     def _snapshots(self, now: datetime, report: TickReport) -> None:
