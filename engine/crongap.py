@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
