@@ -16,8 +16,10 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from engine.expr import EvaluationError
 from engine.spec import ScheduleSpec
 from engine.spec.signals import MetricSnapshot
+from runtime import failures
 from runtime.actions import Operations, run_actions
 from runtime.clock import iso
 from runtime.metrics import compute_metric
@@ -71,10 +73,10 @@ def run_items(
         before = (len(unit.created), len(unit.tx.events), set(unit.failures))
         unit.effect_scope, unit.effect_seq = f"schedule:{spec.name}:{iso(due)}:{key}", 0
         try:
+            if where is not None and not _keeps(unit, spec, where, names, key):
+                counts["filtered"] += 1
+                continue
             with conn.begin_nested():
-                if where is not None and not where.fn({}, unit.context(None, **names)):
-                    counts["filtered"] += 1
-                    continue
                 run_actions(ops, unit, spec.actions, None, f"schedule {spec.name} {key}", names)
             counts["ran"] += 1
         except Exception as exc:
@@ -94,6 +96,16 @@ def run_items(
         finally:
             unit.effect_scope = None
     return counts
+
+
+def _keeps(unit: Unit, spec: ScheduleSpec, where: Any, names: Mapping[str, Any], key: str) -> bool:
+    """Tell whether the item passes `where`; a failure is recorded, then raised."""
+    try:
+        return bool(where.fn({}, unit.context(None, **names)))
+    except EvaluationError as exc:
+        rule = f"schedule {spec.name}"
+        failures.record(unit, None, "action", rule, exc, field="for_each.where", item=key)
+        raise
 
 
 def claim(conn: Connection, name: str, cadence: MetricSnapshot, unit: Unit) -> datetime | None:
