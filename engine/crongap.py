@@ -25,8 +25,7 @@ def _values(part: str, low: int, high: int, names: dict[str, int]) -> set[int]:
             start, end = low, high
         else:
             first, _, last = span.partition("-")
-            start = names.get(first) if first in names else int(first)
-            assert start is not None
+            start = names[first] if first in names else int(first)
             end = (names[last] if last in names else int(last)) if last else start
             if step_text and not last:
                 end = high

@@ -49,9 +49,9 @@ def items(unit: Unit, spec: ScheduleSpec) -> Iterator[tuple[str, dict[str, Any]]
             yield group_key(values), {"group": group, "value": value}
     elif source.table is not None:
         table = bundle.tables[source.table]
-        for i, row in enumerate(table.rows):
-            key = group_key([row.get(k) for k in table.key]) if table.key else str(i)
-            yield key, {"row": dict(row)}
+        for i, cells in enumerate(table.rows):
+            key = group_key([cells.get(k) for k in table.key]) if table.key else str(i)
+            yield key, {"row": dict(cells)}
     else:
         assert source.users is not None
         for user in users_with_role(bundle, source.users.role):

@@ -317,7 +317,7 @@ def check_item_templates(ctx: Context, site: Site, spec: ScheduleSpec) -> None:
     templates = ctx.of("notification")
     for i, action in enumerate(spec.actions):
         at = site.at("actions", i, action.name)
-        texts: list[tuple[Site, str]] = []
+        texts: list[tuple[Site, str | None]] = []
         if action.notify is not None and action.notify.template in templates:
             body = templates[action.notify.template].spec
             texts += [(at.at("template"), body.subject), (at.at("template"), body.body)]
