@@ -22,7 +22,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("metric", sa.String(length=64), nullable=False),
         sa.Column("group_key", sa.String(length=512), nullable=False),
-        sa.Column("groups", sa.JSON(), nullable=True),
+        sa.Column("groups", sa.JSON(), nullable=False),
         sa.Column("at", sa.DateTime(timezone=False), nullable=False),
         sa.Column("value", sa.Float(), nullable=True),
         sa.Column("count", sa.Integer(), nullable=False),
