@@ -59,6 +59,14 @@ def names_for(
     return names
 
 
+def _item_user(target: str, variables: Mapping[str, Any]) -> str | None:
+    """Read `to: user` as the user of a `for_each: users` item (runtime/for_each.py)."""
+    if target != "user":
+        return target
+    item = variables.get("user")
+    return f"user:{item['id']}" if isinstance(item, Mapping) and item.get("id") else None
+
+
 def notify(
     unit: Unit,
     spec: NotifyAction,
@@ -71,7 +79,8 @@ def notify(
     bundle = unit.bundle
     template = bundle.notifications[spec.template]
     channel = spec.channel or template.channel
-    to = recipients(bundle, spec.to, dict(scope) if record is not None else None)
+    targets = [t for t in (_item_user(t, variables) for t in spec.to) if t is not None]
+    to = recipients(bundle, targets, dict(scope) if record is not None else None)
     entity = record.entity if record is not None else None
     sent: list[str] = []
     failed: list[dict[str, str]] = []
