@@ -125,6 +125,8 @@ def _run(kind: str, detail: Mapping[str, Any] | str | None) -> dict[str, Any]:
         "error": info.get("error"),
         "late": bool(info.get("late")),
         "late_by_seconds": info.get("late_by_seconds"),
+        # for_each: {total, ran, filtered, failed} of the run's items (None: one run, no items)
+        "items": info.get("items"),
     }
 
 

@@ -117,3 +117,52 @@ def test_unknown_metric_is_404_and_the_metrics_role_is_needed(
     answer = api.call("GET", f"{V1}/metrics/open_by_regon/snapshots", MANAGER)
     assert answer.status_code == 404 and "open_by_region" in answer.text
     get(api, "", 403, user=REP)
+
+
+FIGURES = """kind: schedule
+version: 1
+name: region_figures
+every: 1h
+for_each: {metric: open_by_region}
+actions:
+  - notify: {to: "role:manager", template: figure_line}
+---
+kind: notification
+version: 1
+name: figure_line
+subject: "{{ group }}: {{ value }}"
+body: "-"
+---
+kind: schedule
+version: 1
+name: plain_hourly
+every: 1h
+actions:
+  - notify: {to: "role:manager", template: plain_line}
+---
+kind: notification
+version: 1
+name: plain_line
+subject: "hourly"
+body: "-"
+"""
+
+
+def test_a_for_each_run_lists_its_item_counts_at_schedules(
+    make_api: MakeApi, tmp_path: Path
+) -> None:
+    directory = definitions(tmp_path)
+    (directory / "rules" / "region_figures.yaml").write_text(FIGURES)
+    api = make_api(directory)
+    runtime = api.server.runtime
+    assert runtime is not None
+    now = api.clock.now()
+    runtime.tick(now)
+    for i, region in enumerate(("sichuan", "chongqing")):
+        runtime.create("opportunity", {"pharmacy_name": f"P{i}", "region": region}, actor=REP)
+    runtime.tick(now + timedelta(hours=1))
+    listed = api.call("GET", f"{V1}/schedules", MANAGER).json()["schedules"]
+    figures = next(s for s in listed if s["name"] == "region_figures")
+    assert figures["last_runs"][0]["items"] == {"total": 2, "ran": 2, "filtered": 0, "failed": 0}
+    plain = next(s for s in listed if s["name"] == "plain_hourly")
+    assert plain["last_runs"][0]["outcome"] == "ok" and plain["last_runs"][0]["items"] is None
