@@ -355,8 +355,8 @@ class Ticker:
 
     # -- metric snapshots -------------------------------------------------------------
     def _snapshots(self, now: datetime, report: TickReport) -> None:
-        with self.unit(None, now) as unit:
-            names = [n for n, m in unit.bundle.metrics.items() if m.snapshot is not None]
+        bundle: Any = getattr(self, "bundle", None)  # the current one (Runtime.bundle)
+        names = [n for n, m in bundle.metrics.items() if m.snapshot is not None] if bundle else []
         for name in names:
             with self.unit(None, now) as unit:
                 spec = unit.bundle.metrics.get(name)
