@@ -9,6 +9,7 @@ Snapshots older than the metric's `keep` are deleted when the next is taken.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,15 +27,30 @@ from runtime.store import T_SNAPSHOT
 MAX_LIMIT = 1000
 
 
+STATE_LENGTH = 64  # sf_schedule.name
+KEY_LENGTH = 512  # sf_metric_snapshot.group_key
+
+
 def state_name(metric: str) -> str:
-    """Return the sf_schedule row that says when a metric's next snapshot is due."""
-    return f"metric:{metric}"
+    """Return the sf_schedule row that says when a metric's next snapshot is due.
+
+    `metric:<name>` (a name holds no ':', so no schedule has it); a name too long for
+    the column is hashed instead.
+    """
+    name = f"metric:{metric}"
+    if len(name) <= STATE_LENGTH:
+        return name
+    return f"metric:#{hashlib.sha256(metric.encode()).hexdigest()[: STATE_LENGTH - 8]}"
 
 
 def group_key(values: Sequence[Any]) -> str:
-    """Return the stored key of a group: its values, in `group_by` order, as JSON."""
+    """Return the stored key of a group: its values, in `group_by` order, as JSON (a key
+    too long for the column is `#` and its hash: JSON keys start with `[`)."""
     items = [json_value(v) for v in values]
-    return json.dumps(items, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(items, separators=(",", ":"), ensure_ascii=False)
+    if len(text) <= KEY_LENGTH:
+        return text
+    return "#" + hashlib.sha256(text.encode()).hexdigest()
 
 
 def take(conn: Connection, bundle: Bundle, spec: MetricSpec, now: datetime) -> int:

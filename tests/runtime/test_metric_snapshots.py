@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from runtime import snapshots
 from runtime.clock import FakeClock
 from runtime.core import Runtime
 from runtime.store import T_SNAPSHOT, Store
@@ -135,3 +136,29 @@ def test_a_metric_without_snapshot_stores_nothing(store: Store, tmp_path: Path) 
     rt.tick(start)
     rt.tick(start + timedelta(days=1))
     assert {r[0] for r in stored(store)} == {"by_district"}  # `plain` has no snapshot
+
+
+def test_a_longest_metric_name_and_a_long_group_value_still_store(
+    store: Store, tmp_path: Path
+) -> None:
+    name = "m" * 64
+    metric = DAILY.replace("name: by_district", f"name: {name}").replace("keep: 2d\n", "")
+    start = datetime(2026, 1, 5, 8, 0)
+    rt = runtime(store, tmp_path, metric, start)
+    long = "d" * 600
+    rt.create("visit", {"district": long}, actor="li.wei")
+    rt.tick(start)
+    assert rt.tick(start + timedelta(days=1)).snapshots == {name: 1}
+    [(metric_name, key, *_)] = stored(store)
+    assert metric_name == name and key.startswith("#") and len(key) == 65
+    with store.read() as conn:
+        page = snapshots.query(
+            conn,
+            rt.bundle.metrics[name],
+            since=None,
+            until=None,
+            group=[long],
+            limit=10,
+            after=None,
+        )
+    assert [i["groups"] for i in page.items] == [{"district": long}]
