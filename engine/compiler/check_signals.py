@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from engine.compiler.check_actions import NOTIFICATION_NAMES, check_actions
 from engine.compiler.check_rules import check_literals
 from engine.compiler.context import Context, Entry, Site, template_variables
@@ -211,6 +213,7 @@ def check_schedule(ctx: Context, entry: Entry[ScheduleSpec]) -> None:
     """Check a schedule's actions (they run without a record), per item of `for_each`."""
     spec, site = entry.spec, entry.site
     item: dict[str, ExprType] | None = None
+    before = len(ctx.diagnostics)
     written = getattr(site.doc, "data", None)
     if spec.for_each is None and isinstance(written, dict) and "for_each" in written:
         return  # its for_each was refused: what the actions read of the item is unknown
@@ -223,6 +226,7 @@ def check_schedule(ctx: Context, entry: Entry[ScheduleSpec]) -> None:
         at = site.at("for_each", "where")
         ctx.expr(at, where, scope, T.BOOL, owner=spec.for_each, attr="where")
     check_actions(ctx, site.at("actions"), spec.actions, None, context=item)
+    _name_other_items(ctx, before, spec)
     check_item_templates(ctx, site, spec)
 
 
@@ -305,6 +309,22 @@ def for_each_item(ctx: Context, site: Site, spec: ForEach) -> dict[str, ExprType
     fields = ctx.user.fields or ()
     user = {n: t for n, t in fields if n not in ("load", "available")}
     return {"user": T.record("user", user)}
+
+
+def _name_other_items(ctx: Context, since: int, spec: ScheduleSpec) -> None:
+    """Say so when an action reads the item name of another source (`row` over a metric)."""
+    source = spec.for_each.source if spec.for_each is not None else None
+    given = ITEM_NAMES.get(source or "", ())
+    for i in range(since, len(ctx.diagnostics)):
+        d = ctx.diagnostics[i]
+        for kind, names in ITEM_NAMES.items():
+            for name in names:
+                if d.code == "unknown-name" and d.message.startswith(f"name '{name}' is not"):
+                    where = f"a for_each over a {source}" if source else _NO_ITEM
+                    has = f"it gives {', '.join(given)}" if given else "there is no item"
+                    message = f"'{name}' belongs to the item of a for_each over a {kind}; {where} "
+                    message += f"does not give it ({has})"
+                    ctx.diagnostics[i] = replace(d, message=message, hint="")
 
 
 def check_item_templates(ctx: Context, site: Site, spec: ScheduleSpec) -> None:
