@@ -326,20 +326,17 @@ class Ticker:
             update(T_SCHEDULE).where(mine).values(last_run_at=now, runs=row.runs + 1, missed=missed)
         )
         variables = {"schedule": {"name": spec.name, "due": iso(due)}}
-        if spec.for_each is not None:
-            counts = run_items(self.ops, unit, spec, due, variables)
-            report.items[spec.name] = (counts["ran"], counts["failed"])
-            report.failed += counts["failed"]
-            ended = iso(max(now, self.clock.now()))
-            detail = run_detail(spec, due, now, late, finished_at=ended, items=counts)
-            unit.tx.event("schedule_ran", None, None, **detail)
-            return True
         before = (len(unit.created), len(unit.tx.events))
+        counts: dict[str, int] | None = None
+        done: list[dict[str, Any]] = []
         try:
             with conn.begin_nested():  # a failing run undoes its own actions, nothing else
-                done = run_actions(
-                    self.ops, unit, spec.actions, None, f"schedule {spec.name}", variables
-                )
+                if spec.for_each is not None:  # each item under a savepoint of its own
+                    counts = run_items(self.ops, unit, spec, due, variables)
+                else:
+                    done = run_actions(
+                        self.ops, unit, spec.actions, None, f"schedule {spec.name}", variables
+                    )
         except Exception as exc:
             log.exception("schedule %s failed", spec.name)
             report.failed += 1
@@ -350,7 +347,12 @@ class Ticker:
             unit.tx.event("schedule_failed", None, None, **detail)
             return False
         detail = run_detail(spec, due, now, late, finished_at=iso(max(now, self.clock.now())))
-        unit.tx.event("schedule_ran", None, None, actions=json_value(done), **detail)
+        if counts is not None:
+            report.items[spec.name] = (counts["ran"], counts["failed"])
+            report.failed += counts["failed"]
+            unit.tx.event("schedule_ran", None, None, items=counts, **detail)
+        else:
+            unit.tx.event("schedule_ran", None, None, actions=json_value(done), **detail)
         return True
 
     # -- metric snapshots -------------------------------------------------------------

@@ -11,8 +11,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
+from runtime import for_each
 from runtime.core import Runtime
 from runtime.for_each import run_items
 from runtime.store import T_DECISION, T_EVENT, T_OUTBOX, T_RECORD, Store
@@ -217,3 +219,33 @@ actions:
     with rt.unit(None, due) as unit:  # the next run (another due time) queues its own
         run_items(rt, unit, spec, due + timedelta(hours=1), {"schedule": {"name": "figures"}})
     assert count(store, T_OUTBOX) == 8
+
+
+def test_items_that_cannot_be_listed_fail_the_run_once_and_the_next_is_planned(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = runtime(
+        store,
+        tmp_path,
+        """kind: schedule
+version: 1
+name: figures
+every: 1h
+for_each: {metric: visits_by_district}
+actions:
+  - notify: {to: "role:manager", template: figure}
+""",
+    )
+
+    def broken(*_: Any) -> Any:
+        raise RuntimeError("the metric cannot be computed")
+
+    monkeypatch.setattr(for_each, "items", broken)
+    report = rt.tick(START + timedelta(hours=1))
+    assert report.failed_schedules == ["figures"] and report.items == {}
+    assert rt.tick(START + timedelta(hours=1, minutes=30)).failed_schedules == []
+    with store.read() as conn:
+        failed = conn.execute(
+            select(T_EVENT.c.detail).where(T_EVENT.c.kind == "schedule_failed")
+        ).all()
+    assert [f.detail["error"] for f in failed] == ["the metric cannot be computed"]
