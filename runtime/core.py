@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.bundle import Bundle, OutputError, UniqueHitError
 from engine.expr import EvaluationError, MissingRow
 from engine.spec.workflow import StageSpec
-from runtime import alerts, attachments, failures, load, records, stages, timers
+from runtime import alerts, attachments, failures, load, named, records, rows, stages, timers
 from runtime.actions import run_actions
 from runtime.assigning import check_assignment, override_detail
 from runtime.clock import Clock, SystemClock
@@ -40,7 +40,7 @@ from runtime.explain import Explanations
 from runtime.forecast import compute_forecast, snapshot_forecast
 from runtime.integrity import check_integrity, key_of, settle_key
 from runtime.metrics import MetricCache
-from runtime.people import allowed, change_load
+from runtime.people import allowed, change_load, roles_of
 from runtime.records import RecordView
 from runtime.rules import check_validations, route, score
 from runtime.store import T_EVIDENCE, Store
@@ -158,7 +158,7 @@ class Runtime(Explanations, Ticker):
     ) -> RecordView:
         """Change fields of a record (checking its row version when one is given)."""
         with self.unit(actor) as unit:
-            view = records.load(unit.tx.conn, unit.bundle, record_id)
+            view = _reachable(unit, record_id)
             _expect(view, expected_version)
             return self._update_in(unit, view, dict(changes), "updated")
 
@@ -173,7 +173,7 @@ class Runtime(Explanations, Ticker):
         """Move a record to another stage or exit; refuse with every unmet requirement."""
         try:
             with self.unit(actor) as unit:
-                view = records.load(unit.tx.conn, unit.bundle, record_id)
+                view = _reachable(unit, record_id)
                 _expect(view, expected_version)
                 return self._move(unit, view, target)
         except Refused as refused:
@@ -185,7 +185,7 @@ class Runtime(Explanations, Ticker):
     ) -> list[Problem]:
         """Return what keeps a record from moving to `target` (nothing is written)."""
         with self.unit(actor) as unit:
-            view = records.load(unit.tx.conn, unit.bundle, record_id)
+            view = _reachable(unit, record_id)
             wf = self._workflow(unit, view)
             problems = stages.move_problems(unit, wf, view, target)
             unit.tx.conn.rollback()
@@ -212,7 +212,7 @@ class Runtime(Explanations, Ticker):
         media = read_media(content, media_type)
         sha = hashlib.sha256(content).hexdigest()
         with self.unit(actor) as unit:
-            view = records.load(unit.tx.conn, unit.bundle, record_id)
+            view = _reachable(unit, record_id)
             write = unit.bundle.forms[view.entity].spec.permissions.write
             if not allowed(unit.bundle, unit.actor, write):
                 raise Forbidden(f"your roles may not add evidence to {view.entity} records")
@@ -266,16 +266,23 @@ class Runtime(Explanations, Ticker):
         user: str | None = None,
         queue: str | None = None,
         routing: str | None = None,
+        as_: str | None = None,
         actor: str | None = None,
         expected_version: int | None = None,
     ) -> RecordView:
-        """Give a record to a user, put it in a queue, or route it by a routing rule."""
+        """Give a record to a user, put it in a queue, or route it by a routing rule.
+
+        `as_` names one of the entity's named assignments (default: the owner); with
+        neither user, queue nor routing it clears that assignment.
+        """
         with self.unit(actor) as unit:
-            view = records.load(unit.tx.conn, unit.bundle, record_id)
+            view = _reachable(unit, record_id)
             _expect(view, expected_version)
             work = view.copy()
-            self.assign_in(unit, work, user=user, queue=queue, routing=routing)
-            return records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
+            self.assign_in(unit, work, user=user, queue=queue, routing=routing, as_=as_)
+            saved = records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
+            named.attach(unit.tx.conn, unit.bundle, [saved])
+            return saved
 
     def acknowledge_alert(self, alert_id: int, *, actor: str | None = None) -> dict[str, Any]:
         """Acknowledge an alert (its response time is tracked)."""
@@ -361,6 +368,7 @@ class Runtime(Explanations, Ticker):
         if view.owner is None and view.queue is None and unit.actor in bundle.manifest.users:
             view.owner = unit.actor  # nobody routed it: whoever created it holds it
             load.settle(unit, view)
+        named.fill(self, unit, view, "created")
         if wf is not None:
             # Entered once its owner is known, so the first stage's on_enter can reach
             # `owner`; what its actions set is computed and checked like any save.
@@ -407,6 +415,7 @@ class Runtime(Explanations, Ticker):
         if not changed and work.owner == view.owner:
             return view
         self._route(unit, work, "updated")
+        named.fill(self, unit, work, "updated")
         load.recount(unit, work)
         self._entity_alerts(unit, work)
         settle_key(unit, work)
@@ -456,6 +465,7 @@ class Runtime(Explanations, Ticker):
         self._enter(unit, wf, work, target, source)
         self._rules(unit, work, "stage_entered")
         self._route(unit, work, "stage_entered")
+        named.fill(self, unit, work, "stage_entered")
         if outcome is not None:
             load.settle(unit, work)
         else:
@@ -483,9 +493,13 @@ class Runtime(Explanations, Ticker):
         user: str | None = None,
         queue: str | None = None,
         routing: str | None = None,
+        as_: str | None = None,
     ) -> None:
         """Give a record to a user or queue, or route it (inside a unit of work)."""
         bundle = unit.bundle
+        if as_ is not None:
+            self._assign_named(unit, record, as_, user=user, queue=queue, routing=routing)
+            return
         before = record.owner
         if routing is not None:
             spec = bundle.routings.get(routing)
@@ -515,6 +529,47 @@ class Runtime(Explanations, Ticker):
             previous=before,
             **override_detail(overridden, unit),
         )
+
+    def _assign_named(
+        self,
+        unit: Unit,
+        record: RecordView,
+        name: str,
+        *,
+        user: str | None,
+        queue: str | None,
+        routing: str | None,
+    ) -> None:
+        """Set, route or clear one named assignment of a record (assign ... as: name)."""
+        bundle = unit.bundle
+        known = named.specs(unit, record.entity)
+        if name not in known:
+            listed = ", ".join(known) or "none"
+            raise Invalid(
+                f"{record.entity} has no assignment '{name}'",
+                [Problem("unknown-assignment", f"its assignments: {listed}", "as")],
+            )
+        if record.status != "open":
+            raise Refused(f"the record is {record.status}; its assignments no longer change")
+        if routing is not None:
+            spec = bundle.routings.get(routing)
+            if spec is None:
+                raise NotFound(f"routing rule '{routing}' does not exist")
+            if spec.entity != record.entity:
+                raise Invalid(
+                    f"routing rule '{routing}' routes {spec.entity} records, not {record.entity}",
+                    [Problem("wrong-entity", f"pick a routing rule of {record.entity}", "routing")],
+                )
+            named.route_named(self, unit, record, name, spec)
+            return
+        if user is not None and user not in bundle.manifest.users:
+            raise Invalid(f"user '{user}' does not exist", [Problem("unknown-user", user)])
+        if queue is not None and queue not in bundle.manifest.queues:
+            raise Invalid(f"queue '{queue}' does not exist", [Problem("unknown-queue", queue)])
+        rule = bundle.routings.get(known[name].routing or "")
+        own = [rule] if rule is not None else []
+        overridden = check_assignment(unit, record, user, own) if user is not None else []
+        named.put(unit, record, name, user, queue, **override_detail(overridden, unit))
 
     def start_workflow_in(self, unit: Unit, record: RecordView, workflow: str) -> None:
         """Start a workflow on a record that has none (or has finished one)."""
@@ -623,6 +678,7 @@ class Runtime(Explanations, Ticker):
         owner = view.owner
         changed = self._rules(unit, view, trigger)
         self._route(unit, view, trigger)
+        named.fill(self, unit, view, trigger)
         load.recount(unit, view)
         self._entity_alerts(unit, view)
         return changed or view.owner != owner
@@ -634,8 +690,9 @@ class Runtime(Explanations, Ticker):
         evidence_attached it routes the record again, whoever holds it.
         """
         again = trigger in ("stage_entered", "evidence_attached")
+        theirs = named.rule_names(unit.bundle, view.entity)
         for spec in unit.bundle.routings.values():
-            if spec.entity != view.entity or trigger not in spec.on:
+            if spec.entity != view.entity or trigger not in spec.on or spec.name in theirs:
                 continue
             if (view.owner is not None and not again) or view.status != "open":
                 return
@@ -793,6 +850,18 @@ class Runtime(Explanations, Ticker):
                 )
         except Exception:
             log.exception("could not record a refused transition")
+
+
+def _reachable(unit: Unit, record_id: str) -> RecordView:
+    """Load a record the actor acts on: one their row-level access hides does not exist
+    for them (runtime/rows.py), so the answer is the same NotFound."""
+    view = records.load(unit.tx.conn, unit.bundle, record_id)
+    users = rows.visible_users(
+        unit.bundle, view.entity, unit.actor, roles_of(unit.bundle, unit.actor)
+    )
+    if not rows.sees(unit.tx.conn, view, users):
+        raise NotFound(f"record '{record_id}' does not exist")
+    return view
 
 
 def _expect(view: RecordView, expected: int | None) -> None:

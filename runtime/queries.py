@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, func, or_, select, union
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.bundle import Bundle, CompiledForm
@@ -29,7 +29,7 @@ from runtime.data import INT64
 from runtime.errors import Problem
 from runtime.metrics import StoreSql
 from runtime.records import RecordView, view_of
-from runtime.store import T_RECORD
+from runtime.store import T_ASSIGNMENT, T_RECORD
 
 CORE_FILTERS = ("stage", "status", "owner", "queue", "workflow")
 CORE_SORTS = (
@@ -93,6 +93,13 @@ class RecordQuery:
     sort: list[SortKey] = field(default_factory=list)
     limit: int = DEFAULT_LIMIT
     offset: int = 0
+    # Records the owner or a named assignment of is one of these users ("my work").
+    assigned_to: tuple[str, ...] = ()
+    # Row-level access (runtime/rows.py): only records an owner or assignee of is one of
+    # these users (None: every row).
+    rows: frozenset[str] | None = None
+    # Records waiting in this queue: unowned in it, or a named assignment waits in it.
+    waiting_in: str | None = None
 
 
 @dataclass
@@ -290,7 +297,25 @@ def _where(sql: StoreSql, query: RecordQuery) -> list[ColumnElement[bool]]:
         if high is not None:
             conditions.append(column < high)
     conditions.extend(_field_condition(sql, f) for f in query.fields)
+    if query.assigned_to:
+        conditions.append(held_by(query.assigned_to))
+    if query.rows is not None:
+        conditions.append(held_by(query.rows))
+    if query.waiting_in is not None:
+        a = T_ASSIGNMENT.c
+        named = select(a.record_id).where(
+            a.record_id == c.id, a.queue == query.waiting_in, a.user_id.is_(None)
+        )
+        conditions.append(or_(c.queue == query.waiting_in, named.exists()))
     return conditions
+
+
+def held_by(users: Iterable[str]) -> ColumnElement[bool]:
+    """Records whose owner, or the holder of one of whose named assignments, is in `users`."""
+    ids = sorted(users)
+    c, a = T_RECORD.c, T_ASSIGNMENT.c
+    named = select(a.record_id).where(a.record_id == c.id, a.user_id.in_(ids))
+    return or_(c.owner.in_(ids), named.exists())
 
 
 def _order(sql: StoreSql, keys: Sequence[SortKey]) -> list[Any]:
@@ -333,29 +358,48 @@ def waiting(
     *,
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
+    rows: frozenset[str] | None = None,
 ) -> Page:
-    """Return the open records waiting in a queue (oldest first), one page."""
+    """Return the open records waiting in a queue (oldest first), one page: unowned ones
+    the queue holds, and those a named assignment of waits in it (nobody could take it)."""
     query = RecordQuery(
         tuple(entities),
-        core={"queue": (queue,), "status": ("open",)},
+        core={"status": ("open",)},
         sort=[SortKey("created_at")],
         limit=limit,
         offset=offset,
+        rows=rows,
+        waiting_in=queue,
     )
     return list_records(conn, bundle, query)
 
 
-def queue_sizes(conn: Connection, queues: Iterable[str], entities: Iterable[str]) -> dict[str, int]:
-    """Return how many open records of `entities` wait in each queue (one query)."""
+def queue_sizes(
+    conn: Connection,
+    queues: Iterable[str],
+    entities: Iterable[str],
+    rows: frozenset[str] | None = None,
+) -> dict[str, int]:
+    """Return how many open records of `entities` wait in each queue (one query): unowned
+    in it, or with a named assignment waiting in it (a record counts once per queue)."""
     names, kinds = list(queues), list(entities)
     counts = dict.fromkeys(names, 0)
     if not names or not kinds:
         return counts
-    c = T_RECORD.c
+    c, a = T_RECORD.c, T_ASSIGNMENT.c
+    owned = select(c.queue.label("queue"), c.id.label("rid")).where(
+        c.queue.in_(names), c.status == "open", c.entity.in_(kinds)
+    )
+    assigned = (
+        select(a.queue.label("queue"), a.record_id.label("rid"))
+        .join(T_RECORD, c.id == a.record_id)
+        .where(a.queue.in_(names), a.user_id.is_(None), c.status == "open", c.entity.in_(kinds))
+    )
+    if rows is not None:  # row-level access: count only what the caller may see
+        owned, assigned = owned.where(held_by(rows)), assigned.where(held_by(rows))
+    both = union(owned, assigned).subquery()
     rows = conn.execute(
-        select(c.queue, func.count())
-        .where(c.queue.in_(names), c.status == "open", c.entity.in_(kinds))
-        .group_by(c.queue)
+        select(both.c.queue, func.count(both.c.rid.distinct())).group_by(both.c.queue)
     ).all()
     counts.update({str(queue): int(n) for queue, n in rows})
     return counts

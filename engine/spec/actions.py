@@ -75,6 +75,9 @@ class AssignAction(Spec):
     routing: Name | None = None
     user: UserId | None = None
     queue: Name | None = None
+    as_: Name | None = Field(
+        default=None, alias="as", description="A named assignment of the entity (default: owner)."
+    )
 
     @model_validator(mode="after")
     def _one(self) -> AssignAction:

@@ -99,6 +99,9 @@ class AssignStep(Spec):
     user: UserId | None = None
     queue: Name | None = None
     routing: Name | None = None
+    as_: Name | None = Field(
+        default=None, alias="as", description="A named assignment of the entity (default: owner)."
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> AssignStep:

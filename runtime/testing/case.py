@@ -224,7 +224,14 @@ class CaseRun:
             self._attach(arg, actor, loc)
         elif action == "assign":
             rid = self.record_id(arg.record, (*loc, "record"))
-            rt.assign(rid, user=arg.user, queue=arg.queue, routing=arg.routing, actor=actor)
+            rt.assign(
+                rid,
+                user=arg.user,
+                queue=arg.queue,
+                routing=arg.routing,
+                as_=arg.as_,
+                actor=actor,
+            )
         elif action in ("acknowledge", "feedback"):
             alert_id = self._alert_id(arg, loc)
             if action == "acknowledge":
