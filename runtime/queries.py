@@ -24,6 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from engine.bundle import Bundle, CompiledForm
 from engine.spec import FieldSpec
+from runtime import named
 from runtime.clock import iso, utc
 from runtime.data import INT64
 from runtime.errors import Problem
@@ -95,9 +96,9 @@ class RecordQuery:
     offset: int = 0
     # Records the owner or a named assignment of is one of these users ("my work").
     assigned_to: tuple[str, ...] = ()
-    # Row-level access (runtime/rows.py): only records an owner or assignee of is one of
-    # these users (None: every row).
-    rows: frozenset[str] | None = None
+    # Row-level access (runtime/rows.py), per entity: only records of it an owner or
+    # assignee of is one of these users (an entity not listed: every row).
+    rows: Mapping[str, frozenset[str]] = field(default_factory=dict)
     # Records waiting in this queue: unowned in it, or a named assignment waits in it.
     waiting_in: str | None = None
 
@@ -299,8 +300,8 @@ def _where(sql: StoreSql, query: RecordQuery) -> list[ColumnElement[bool]]:
     conditions.extend(_field_condition(sql, f) for f in query.fields)
     if query.assigned_to:
         conditions.append(held_by(query.assigned_to))
-    if query.rows is not None:
-        conditions.append(held_by(query.rows))
+    if query.rows:
+        conditions.append(row_access(query.rows))
     if query.waiting_in is not None:
         a = T_ASSIGNMENT.c
         named = select(a.record_id).where(
@@ -310,10 +311,19 @@ def _where(sql: StoreSql, query: RecordQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def row_access(rows: Mapping[str, frozenset[str]]) -> ColumnElement[bool]:
+    """Records a caller may see: of an entity `rows` does not list, or held by its users."""
+    c = T_RECORD.c
+    return or_(
+        c.entity.not_in(sorted(rows)),
+        *(and_(c.entity == e, held_by(users)) for e, users in sorted(rows.items())),
+    )
+
+
 def held_by(users: Iterable[str]) -> ColumnElement[bool]:
     """Records whose owner, or the holder of one of whose named assignments, is in `users`."""
     ids = sorted(users)
-    c, a = T_RECORD.c, T_ASSIGNMENT.c
+    c, a = T_RECORD.c, T_ASSIGNMENT.alias("held").c  # its own name: it may sit inside a join
     named = select(a.record_id).where(a.record_id == c.id, a.user_id.in_(ids))
     return or_(c.owner.in_(ids), named.exists())
 
@@ -346,6 +356,7 @@ def list_records(conn: Connection, bundle: Bundle, query: RecordQuery) -> Page:
         select(T_RECORD).where(where).order_by(*_order(sql, query.sort)).limit(limit).offset(offset)
     )
     items = [view_of(row, bundle) for row in conn.execute(statement).all()]
+    named.attach(conn, bundle, items)
     end = offset + len(items)
     return Page(items, total, end if items and end < total else None)
 
@@ -358,7 +369,7 @@ def waiting(
     *,
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
-    rows: frozenset[str] | None = None,
+    rows: Mapping[str, frozenset[str]] | None = None,
 ) -> Page:
     """Return the open records waiting in a queue (oldest first), one page: unowned ones
     the queue holds, and those a named assignment of waits in it (nobody could take it)."""
@@ -368,7 +379,7 @@ def waiting(
         sort=[SortKey("created_at")],
         limit=limit,
         offset=offset,
-        rows=rows,
+        rows=rows or {},
         waiting_in=queue,
     )
     return list_records(conn, bundle, query)
@@ -378,7 +389,7 @@ def queue_sizes(
     conn: Connection,
     queues: Iterable[str],
     entities: Iterable[str],
-    rows: frozenset[str] | None = None,
+    rows: Mapping[str, frozenset[str]] | None = None,
 ) -> dict[str, int]:
     """Return how many open records of `entities` wait in each queue (one query): unowned
     in it, or with a named assignment waiting in it (a record counts once per queue)."""
@@ -395,8 +406,8 @@ def queue_sizes(
         .join(T_RECORD, c.id == a.record_id)
         .where(a.queue.in_(names), a.user_id.is_(None), c.status == "open", c.entity.in_(kinds))
     )
-    if rows is not None:  # row-level access: count only what the caller may see
-        owned, assigned = owned.where(held_by(rows)), assigned.where(held_by(rows))
+    if rows:  # row-level access: count only what the caller may see
+        owned, assigned = owned.where(row_access(rows)), assigned.where(row_access(rows))
     both = union(owned, assigned).subquery()
     rows = conn.execute(
         select(both.c.queue, func.count(both.c.rid.distinct())).group_by(both.c.queue)

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, select
 from engine.bundle import Bundle
 from runtime.people import manager_of, team_members
 from runtime.records import RecordView
-from runtime.store import T_ASSIGNMENT
+from runtime.store import T_ASSIGNMENT, T_RECORD
 
 
 def reports_and_team(bundle: Bundle, user: str) -> set[str]:
@@ -58,5 +58,42 @@ def sees(conn: Connection, view: RecordView, users: frozenset[str] | None) -> bo
     t = T_ASSIGNMENT.c
     found = conn.execute(
         select(t.name).where(t.record_id == view.id, t.user_id.in_(sorted(users))).limit(1)
+    ).first()
+    return found is not None
+
+
+def restricted(
+    bundle: Bundle, entities: Iterable[str], user: str | None, roles: Iterable[str]
+) -> dict[str, frozenset[str]]:
+    """Return, for each of `entities` whose rows `user` sees only in part, whose they see."""
+    held = list(roles)
+    found = {e: visible_users(bundle, e, user, held) for e in entities}
+    return {e: users for e, users in found.items() if users is not None}
+
+
+def sees_view(view: RecordView, users: frozenset[str] | None) -> bool:
+    """Tell from a view with its assignments read (named.attach) whether `users` see it."""
+    if users is None or view.owner in users:
+        return True
+    return any((a.get("user") in users) for a in (view.assignments or {}).values())
+
+
+def record_visible(
+    conn: Connection, bundle: Bundle, record_id: str | None, user: str | None, roles: Iterable[str]
+) -> bool:
+    """Tell whether the caller's row-level access lets them see a record (none: yes)."""
+    if record_id is None:
+        return True
+    row = conn.execute(
+        select(T_RECORD.c.entity, T_RECORD.c.owner).where(T_RECORD.c.id == record_id)
+    ).first()
+    if row is None:
+        return True
+    users = visible_users(bundle, row.entity, user, roles)
+    if users is None or row.owner in users:
+        return True
+    t = T_ASSIGNMENT.c
+    found = conn.execute(
+        select(t.name).where(t.record_id == record_id, t.user_id.in_(sorted(users))).limit(1)
     ).first()
     return found is not None

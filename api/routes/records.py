@@ -220,6 +220,7 @@ async def list_records(
     owner: FromQuery[list[str] | None] = None,
     queue: FromQuery[list[str] | None] = None,
     workflow: FromQuery[list[str] | None] = None,
+    assignee: FromQuery[list[str] | None] = None,
     created_from: FromQuery[datetime | None] = None,
     created_to: FromQuery[datetime | None] = None,
     updated_from: FromQuery[datetime | None] = None,
@@ -232,6 +233,9 @@ async def list_records(
     (ISO times with any offset, UTC without one; from inclusive, to exclusive), and
     fields: `field.region=sichuan` (equality, the value read as the field's type).
     `sort=-created_at,field.amount` sorts on core columns and fields (`-` descending).
+    `assignee=<user>` (or `me`; repeatable) lists the records the user owns or holds a
+    named assignment of ("my work"); each record says its `assignments`. Only the rows
+    the caller's `permissions.rows` let them see are listed and counted.
     An unknown filter, field or sort key is a 400 naming it.
     """
     ctx = Ctx(request, entity)
@@ -262,6 +266,8 @@ async def list_records(
             sort=queries.sort_keys(fields, sort),
             limit=limit,
             offset=offset,
+            assigned_to=tuple(ctx.who.user if a == "me" else a for a in assignee or ()),
+            rows={entity: ctx.rows} if ctx.rows is not None else {},
         )
     except QueryError as exc:
         raise bad_query(exc) from None

@@ -74,6 +74,8 @@ entity: claim
 stages:
   - id: intake
   - id: approval
+moves:
+  back: any
 exits:
   - {id: paid, outcome: won}
 """
