@@ -409,10 +409,10 @@ def queue_sizes(
     if rows:  # row-level access: count only what the caller may see
         owned, assigned = owned.where(row_access(rows)), assigned.where(row_access(rows))
     both = union(owned, assigned).subquery()
-    rows = conn.execute(
+    found = conn.execute(
         select(both.c.queue, func.count(both.c.rid.distinct())).group_by(both.c.queue)
     ).all()
-    counts.update({str(queue): int(n) for queue, n in rows})
+    counts.update({str(queue): int(n) for queue, n in found})
     return counts
 
 
