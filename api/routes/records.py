@@ -52,6 +52,7 @@ LIST_PARAMS = {
     "created_to",
     "updated_from",
     "updated_to",
+    "assignee",
 }
 
 
