@@ -112,11 +112,11 @@ class Checker(EffectChecks):
                 )
         bundle = self.rt.bundle
         with self.rt.store.read() as conn:
-            for user, expected in want.sees.items():
+            for user, shows in want.sees.items():
                 seen = rows.record_visible(conn, bundle, view.id, user, roles_of(bundle, user))
-                if seen != expected:
+                if seen != shows:
                     self.mismatch(
-                        (*loc, "sees", user), "sees", f"'{user}' sees {what}", expected, seen
+                        (*loc, "sees", user), "sees", f"'{user}' sees {what}", shows, seen
                     )
 
     def _record(self, want: Expectations, loc: Loc) -> None:
