@@ -184,3 +184,35 @@ def test_the_owners_routing_leaves_assignment_rules_alone(rt: Runtime) -> None:
     # is routed by owner_routing only (reps), whichever rule comes first
     owners = [rt.create("claim", {"title": f"c{i}"}).owner for i in range(3)]
     assert owners == ["ann", "bob", "cid"]
+
+
+def test_entering_the_first_stage_fills_on_creation_and_not_same_as_may_name_the_owner(
+    tmp_path: Path, store: Store
+) -> None:
+    from tests.runtime import assign_bundle as a
+
+    form = a.CLAIM.replace(
+        "  account_manager:\n    title: Account manager\n",
+        "  account_manager:\n    title: Account manager\n"
+        "  intake_check:\n    routing: any_routing\n    at: {entering: intake}\n"
+        "    not_same_as: [owner]\n",
+    )
+    any_routing = a.REVIEWER_ROUTING.replace("reviewer_routing", "any_routing").replace(
+        "{role: reviewer}", "{role: rep}"
+    )
+    bundle = claims_bundle(
+        tmp_path / "defs", **{"forms/claim.yaml": form, "rules/any.yaml": any_routing}
+    )
+    rt = Runtime(bundle, store, FakeClock(START), evidence_dir=tmp_path / "evidence")
+    view = rt.create("claim", {"title": "first"})
+    assert view.owner == "ann"
+    assert held(rt, view.id)["intake_check"] == "bob"
+    with rt.store.read() as conn:
+        detail = conn.execute(
+            select(T_DECISION.c.detail).where(
+                T_DECISION.c.record_id == view.id, T_DECISION.c.rule == "any_routing"
+            )
+        ).scalar_one()
+    cols = detail["candidates"]
+    assert cols["user"] == ["ann", "bob", "cid"]
+    assert cols["reasons"][cols["excluded"][0]] == "holds assignment 'owner' (not_same_as)"
