@@ -112,7 +112,8 @@ class Runtime(Explanations, Ticker):
         for attempt in (1, 2):
             try:
                 with self.unit(actor) as unit:
-                    return self.create_in(unit, entity, dict(data), workflow, check_applies=True)
+                    made = self.create_in(unit, entity, dict(data), workflow, check_applies=True)
+                    return _shown(unit, made)
             except IntegrityError:
                 # Two creates of one new key raced (PostgreSQL); the loser's second try
                 # finds the winner's record and is refused as a duplicate.
@@ -160,7 +161,7 @@ class Runtime(Explanations, Ticker):
         with self.unit(actor) as unit:
             view = _reachable(unit, record_id)
             _expect(view, expected_version)
-            return self._update_in(unit, view, dict(changes), "updated")
+            return _shown(unit, self._update_in(unit, view, dict(changes), "updated"))
 
     def transition(
         self,
@@ -175,7 +176,7 @@ class Runtime(Explanations, Ticker):
             with self.unit(actor) as unit:
                 view = _reachable(unit, record_id)
                 _expect(view, expected_version)
-                return self._move(unit, view, target)
+                return _shown(unit, self._move(unit, view, target))
         except Refused as refused:
             self._note_refusal(record_id, target, actor, refused)
             raise
@@ -280,9 +281,7 @@ class Runtime(Explanations, Ticker):
             _expect(view, expected_version)
             work = view.copy()
             self.assign_in(unit, work, user=user, queue=queue, routing=routing, as_=as_)
-            saved = records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
-            named.attach(unit.tx.conn, unit.bundle, [saved])
-            return saved
+            return _shown(unit, records.save_record(unit.tx.conn, unit.bundle, work, unit.now))
 
     def acknowledge_alert(self, alert_id: int, *, actor: str | None = None) -> dict[str, Any]:
         """Acknowledge an alert (its response time is tracked)."""
@@ -850,6 +849,12 @@ class Runtime(Explanations, Ticker):
                 )
         except Exception:
             log.exception("could not record a refused transition")
+
+
+def _shown(unit: Unit, view: RecordView) -> RecordView:
+    """Return a record a command answers with, its named assignments read."""
+    named.attach(unit.tx.conn, unit.bundle, [view])
+    return view
 
 
 def _reachable(unit: Unit, record_id: str) -> RecordView:

@@ -41,6 +41,7 @@ from runtime.clock import utc
 from runtime.data import json_value
 from runtime.errors import Problem
 from runtime.queries import CORE_FILTERS, QueryError, RecordQuery
+from runtime.records import RecordView
 
 RECORD = record_parts.RECORD
 LIST_PARAMS = {
@@ -279,7 +280,18 @@ async def list_records(
             return queries.list_records(conn, ctx.bundle, query)
 
     page = await ctx.run(run)
-    return {"items": [ctx.show(v) for v in page.items], "total": page.total, "next": page.next}
+    items = [ctx.show(v) for v in page.items]
+    if query.assigned_to:  # "my work": say what each record is theirs as
+        for item, view in zip(items, page.items, strict=True):
+            item["held_as"] = held_as(view, query.assigned_to)
+    return {"items": items, "total": page.total, "next": page.next}
+
+
+def held_as(view: RecordView, users: tuple[str, ...]) -> list[str]:
+    """Return what `users` hold of a record: 'owner' and/or its named assignments."""
+    names = ["owner"] if view.owner in users else []
+    held = view.assignments or {}
+    return names + [n for n, a in held.items() if a.get("user") in users]
 
 
 @get(RECORD, tags=TAGS, responses=errors(403, 404))

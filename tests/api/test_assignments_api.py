@@ -57,7 +57,12 @@ def test_the_record_shows_its_assignments_and_assign_as_sets_and_clears_one(
     assert done.json()["assignments"]["account_manager"]["user"] == "cid"
     assert done.json()["owner"] == "bob"  # the owner stays
     mine = api.call("GET", f"{V1}/records/claim?assignee=me", "cid").json()
-    assert sorted(i["id"] for i in mine["items"]) == sorted([ids["bob"], ids["cid"]])
+    assert {i["id"]: i["held_as"] for i in mine["items"]} == {
+        ids["bob"]: ["account_manager"],
+        ids["cid"]: ["owner"],
+    }
+    made = api.call("POST", f"{V1}/records/claim", "ann", json={"title": "new"}).json()
+    assert made["assignments"]["reviewer"]["user"] in ("rita", "sam")  # the answer shows them
     cleared = api.call("POST", f"{claim}/assign", "bob", json={"as": "account_manager"})
     assert cleared.json()["assignments"]["account_manager"]["user"] is None
     unknown = api.call("POST", f"{claim}/assign", "bob", json={"as": "auditor", "user": "cid"})
@@ -123,3 +128,15 @@ def test_a_queue_lists_what_waits_in_it_and_says_which_assignment(
     assert [i["id"] for i in ann["items"]] == [ids["ann"]]
     sizes = {q["name"]: q["waiting"] for q in api.call("GET", f"{V1}/queues", "mia").json()}
     assert sizes["review_queue"] == 2
+
+
+def test_the_openapi_schema_describes_assignments(make_api: MakeApi, tmp_path: Path) -> None:
+    api, _ = start(make_api, tmp_path)
+    schema = api.call("GET", "/schema/openapi.json", "olga").json()
+    record = schema["components"]["schemas"]["Claim"]
+    assert set(record["properties"]["assignments"]["properties"]) == {
+        "reviewer",
+        "second_reviewer",
+        "approver",
+        "account_manager",
+    }
