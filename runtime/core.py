@@ -146,6 +146,13 @@ class Runtime(Explanations, Ticker):
         existing = records.find_by_key(unit.tx.conn, unit.bundle, entity, key)
         if existing is None:
             return self.create_in(unit, entity, data, None), True
+        users = rows.visible_users(
+            unit.bundle, entity, unit.actor, roles_of(unit.bundle, unit.actor)
+        )
+        if not rows.sees(unit.tx.conn, existing, users):
+            raise Forbidden(
+                f"a {entity} record with this key exists, and your row access does not reach it"
+            )
         changes = {k: v for k, v in data.items() if v is not None}
         return self._update_in(unit, existing, changes, "ingested"), False
 

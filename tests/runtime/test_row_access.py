@@ -118,3 +118,18 @@ def test_queues_and_alerts_show_only_visible_claims(rt: Runtime, claims: dict[st
             )
         assert page.total == sizes["review_queue"] == total == len(alerts) == expected, user
         assert visible == (user == "olga")
+
+
+def test_ingesting_into_a_claim_out_of_reach_is_refused(tmp_path: Path, store: Store) -> None:
+    from runtime.errors import Forbidden
+    from tests.runtime import assign_bundle as a
+
+    keyed = a.CLAIM.replace("entity: claim\n", "entity: claim\nkey: [title]\n")
+    bundle = claims_bundle(tmp_path / "keyed", **{"forms/claim.yaml": keyed})
+    rt = Runtime(bundle, store, FakeClock(START), evidence_dir=tmp_path / "evidence")
+    first = rt.create("claim", {"title": "K1"})
+    assert first.owner == "ann"
+    with pytest.raises(Forbidden, match="row access does not reach it"):
+        rt.ingest("claim", {"title": "K1", "amount": 9}, actor="bob")
+    merged, created = rt.ingest("claim", {"title": "K1", "amount": 9}, actor="ann")
+    assert (merged.id, created, merged.data["amount"]) == (first.id, False, 9)
