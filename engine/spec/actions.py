@@ -81,6 +81,8 @@ class AssignAction(Spec):
 
     @model_validator(mode="after")
     def _one(self) -> AssignAction:
+        if self.as_ is not None and not (self.user or self.queue or self.routing):
+            return self  # `as` alone clears that named assignment
         exactly_one("assign", routing=self.routing, user=self.user, queue=self.queue)
         return self
 

@@ -105,6 +105,8 @@ class AssignStep(Spec):
 
     @model_validator(mode="after")
     def _one_target(self) -> AssignStep:
+        if self.as_ is not None and not (self.user or self.queue or self.routing):
+            return self  # `as` alone clears that named assignment
         exactly_one("assign", user=self.user, queue=self.queue, routing=self.routing)
         return self
 
