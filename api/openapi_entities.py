@@ -47,6 +47,18 @@ CORE = {
     "dedup_key": {"type": ["string", "null"]},
     "created_by": {"type": ["string", "null"]},
     "warnings": {"type": "array", "items": {"type": "object"}},
+    "held_as": {  # listed with ?assignee=: what the users hold of the record
+        "type": "array",
+        "items": {"type": "string"},
+    },
+}
+HELD = {
+    "type": "object",
+    "properties": {
+        "user": {"type": ["string", "null"]},
+        "queue": {"type": ["string", "null"]},
+        "filled_at": {"type": ["string", "null"], "format": "date-time"},
+    },
 }
 NO_NUL = "^[^\\u0000]*$"  # PostgreSQL stores no NUL character (runtime/data.py)
 NOT_BLANK = "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"  # a required text: some non-space
@@ -242,7 +254,11 @@ def entity_parts(bundle: Bundle) -> tuple[dict[str, Any], dict[str, Any]]:
             "title": name,
             "type": "object",
             "description": model.spec.title or entity,
-            "properties": {**CORE, "data": {"$ref": f"#/components/schemas/{name}Data"}},
+            "properties": {
+                **CORE,
+                "data": {"$ref": f"#/components/schemas/{name}Data"},
+                **_assignments(form.spec.assignments),
+            },
             "required": [
                 "id",
                 "entity",
@@ -351,3 +367,16 @@ def entity_parts(bundle: Bundle) -> tuple[dict[str, Any], dict[str, Any]]:
             },
         }
     return paths, components
+
+
+def _assignments(named: Any) -> dict[str, Any]:
+    """Return the `assignments` property of an entity with named assignments (else none)."""
+    if not named:
+        return {}
+    return {
+        "assignments": {
+            "type": "object",
+            "description": "Named assignments: who holds each, or the queue it waits in.",
+            "properties": {n: HELD for n in named},
+        }
+    }

@@ -37,6 +37,7 @@ class Operations(Protocol):
         user: str | None = None,
         queue: str | None = None,
         routing: str | None = None,
+        as_: str | None = None,
     ) -> None: ...
 
     def start_workflow_in(self, unit: Unit, record: RecordView, workflow: str) -> None: ...
@@ -181,7 +182,9 @@ def _run(
         return {"action": "create_record", "entity": spec.entity, "record": created.id}
     if action.assign and record is not None:
         a = action.assign
-        ops.assign_in(unit, record, user=a.user, queue=a.queue, routing=a.routing)
+        ops.assign_in(unit, record, user=a.user, queue=a.queue, routing=a.routing, as_=a.as_)
+        if a.as_ is not None:
+            return {"action": "assign", "as": a.as_, "user": a.user, "routing": a.routing}
         return {"action": "assign", "owner": record.owner, "queue": record.queue}
     if action.start_workflow and record is not None:
         ops.start_workflow_in(unit, record, action.start_workflow.workflow)

@@ -48,14 +48,23 @@ def _eligible(unit: Unit, spec: RoutingSpec, record: RecordView, user: str) -> b
         return False
 
 
-def check_assignment(unit: Unit, record: RecordView, user: str) -> list[str]:
+def check_assignment(
+    unit: Unit, record: RecordView, user: str, rules: list[RoutingSpec] | None = None
+) -> list[str]:
     """Refuse giving `record` to `user` against a routing rule's hard rules.
 
+    `rules`: the rules to check (default: every routing rule of the record's entity
+    whose `when` holds; a named assignment checks only its own rule).
     Return the names of the rules the actor overrode (empty: no rule refused).
     """
+    if rules is None:  # the owner: the rules of named assignments are theirs alone
+        form = unit.bundle.forms.get(record.entity)
+        theirs = {a.routing for a in form.spec.assignments.values()} if form else set()
+        rules = [s for s in unit.bundle.routings.values() if s.name not in theirs]
+    pool = rules
     refusing = [
         spec
-        for spec in unit.bundle.routings.values()
+        for spec in pool
         if _applies(unit, spec, record) and not _eligible(unit, spec, record, user)
     ]
     denied = [

@@ -21,7 +21,7 @@ from engine.bundle import Bundle, OutputError, UniqueHitError
 from engine.expr import EvaluationError, MissingRow
 from engine.spec.workflow import StageSpec
 from engine.versions import rule_version
-from runtime import alerts, attachments, failures, load, records, stages, timers
+from runtime import alerts, attachments, failures, load, named, records, rows, stages, timers
 from runtime.actions import run_actions
 from runtime.approvals import Approvals
 from runtime.assigning import check_assignment, override_detail
@@ -42,7 +42,7 @@ from runtime.explain import Explanations
 from runtime.forecast import compute_forecast, snapshot_forecast
 from runtime.integrity import check_integrity, key_of, settle_key
 from runtime.metrics import MetricCache
-from runtime.people import allowed, change_load
+from runtime.people import allowed, change_load, roles_of
 from runtime.records import RecordView
 from runtime.reevaluate import Reevaluator
 from runtime.rules import check_validations, route, score
@@ -115,7 +115,8 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         for attempt in (1, 2):
             try:
                 with self.unit(actor) as unit:
-                    return self.create_in(unit, entity, dict(data), workflow, check_applies=True)
+                    made = self.create_in(unit, entity, dict(data), workflow, check_applies=True)
+                    return _shown(unit, made)
             except IntegrityError:
                 # Two creates of one new key raced (PostgreSQL); the loser's second try
                 # finds the winner's record and is refused as a duplicate.
@@ -148,6 +149,13 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         existing = records.find_by_key(unit.tx.conn, unit.bundle, entity, key)
         if existing is None:
             return self.create_in(unit, entity, data, None), True
+        users = rows.visible_users(
+            unit.bundle, entity, unit.actor, roles_of(unit.bundle, unit.actor)
+        )
+        if not rows.sees(unit.tx.conn, existing, users):
+            raise Forbidden(
+                f"a {entity} record with this key exists, and your row access does not reach it"
+            )
         changes = {k: v for k, v in data.items() if v is not None}
         return self._update_in(unit, existing, changes, "ingested"), False
 
@@ -161,9 +169,9 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
     ) -> RecordView:
         """Change fields of a record (checking its row version when one is given)."""
         with self.unit(actor) as unit:
-            view = records.load(unit.tx.conn, unit.bundle, record_id)
+            view = _reachable(unit, record_id)
             _expect(view, expected_version)
-            return self._update_in(unit, view, dict(changes), "updated")
+            return _shown(unit, self._update_in(unit, view, dict(changes), "updated"))
 
     def transition(
         self,
@@ -176,9 +184,9 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         """Move a record to another stage or exit; refuse with every unmet requirement."""
         try:
             with self.unit(actor) as unit:
-                view = records.load(unit.tx.conn, unit.bundle, record_id)
+                view = _reachable(unit, record_id)
                 _expect(view, expected_version)
-                return self._move(unit, view, target)
+                return _shown(unit, self._move(unit, view, target))
         except Refused as refused:
             self._note_refusal(record_id, target, actor, refused)
             raise
@@ -188,7 +196,7 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
     ) -> list[Problem]:
         """Return what keeps a record from moving to `target` (nothing is written)."""
         with self.unit(actor) as unit:
-            view = records.load(unit.tx.conn, unit.bundle, record_id)
+            view = _reachable(unit, record_id)
             wf = self._workflow(unit, view)
             problems = stages.move_problems(unit, wf, view, target)
             unit.tx.conn.rollback()
@@ -215,7 +223,7 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         media = read_media(content, media_type)
         sha = hashlib.sha256(content).hexdigest()
         with self.unit(actor) as unit:
-            view = records.load(unit.tx.conn, unit.bundle, record_id)
+            view = _reachable(unit, record_id)
             write = unit.bundle.forms[view.entity].spec.permissions.write
             if not allowed(unit.bundle, unit.actor, write):
                 raise Forbidden(f"your roles may not add evidence to {view.entity} records")
@@ -269,16 +277,21 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         user: str | None = None,
         queue: str | None = None,
         routing: str | None = None,
+        as_: str | None = None,
         actor: str | None = None,
         expected_version: int | None = None,
     ) -> RecordView:
-        """Give a record to a user, put it in a queue, or route it by a routing rule."""
+        """Give a record to a user, put it in a queue, or route it by a routing rule.
+
+        `as_` names one of the entity's named assignments (default: the owner); with
+        neither user, queue nor routing it clears that assignment.
+        """
         with self.unit(actor) as unit:
-            view = records.load(unit.tx.conn, unit.bundle, record_id)
+            view = _reachable(unit, record_id)
             _expect(view, expected_version)
             work = view.copy()
-            self.assign_in(unit, work, user=user, queue=queue, routing=routing)
-            return records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
+            self.assign_in(unit, work, user=user, queue=queue, routing=routing, as_=as_)
+            return _shown(unit, records.save_record(unit.tx.conn, unit.bundle, work, unit.now))
 
     def acknowledge_alert(self, alert_id: int, *, actor: str | None = None) -> dict[str, Any]:
         """Acknowledge an alert (its response time is tracked)."""
@@ -364,6 +377,7 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         if view.owner is None and view.queue is None and unit.actor in bundle.manifest.users:
             view.owner = unit.actor  # nobody routed it: whoever created it holds it
             load.settle(unit, view)
+        named.fill(self, unit, view, "created")
         if wf is not None:
             # Entered once its owner is known, so the first stage's on_enter can reach
             # `owner`; what its actions set is computed and checked like any save.
@@ -410,6 +424,7 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         if not changed and work.owner == view.owner:
             return view
         self._route(unit, work, "updated")
+        named.fill(self, unit, work, "updated")
         load.recount(unit, work)
         self._entity_alerts(unit, work)
         settle_key(unit, work)
@@ -462,6 +477,7 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         self._enter(unit, wf, work, target, source)
         self._rules(unit, work, "stage_entered")
         self._route(unit, work, "stage_entered")
+        named.fill(self, unit, work, "stage_entered")
         if outcome is not None:
             load.settle(unit, work)
         else:
@@ -489,9 +505,13 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         user: str | None = None,
         queue: str | None = None,
         routing: str | None = None,
+        as_: str | None = None,
     ) -> None:
         """Give a record to a user or queue, or route it (inside a unit of work)."""
         bundle = unit.bundle
+        if as_ is not None:
+            self._assign_named(unit, record, as_, user=user, queue=queue, routing=routing)
+            return
         before = record.owner
         if routing is not None:
             spec = bundle.routings.get(routing)
@@ -521,6 +541,47 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
             previous=before,
             **override_detail(overridden, unit),
         )
+
+    def _assign_named(
+        self,
+        unit: Unit,
+        record: RecordView,
+        name: str,
+        *,
+        user: str | None,
+        queue: str | None,
+        routing: str | None,
+    ) -> None:
+        """Set, route or clear one named assignment of a record (assign ... as: name)."""
+        bundle = unit.bundle
+        known = named.specs(unit, record.entity)
+        if name not in known:
+            listed = ", ".join(known) or "none"
+            raise Invalid(
+                f"{record.entity} has no assignment '{name}'",
+                [Problem("unknown-assignment", f"its assignments: {listed}", "as")],
+            )
+        if record.status != "open":
+            raise Refused(f"the record is {record.status}; its assignments no longer change")
+        if routing is not None:
+            spec = bundle.routings.get(routing)
+            if spec is None:
+                raise NotFound(f"routing rule '{routing}' does not exist")
+            if spec.entity != record.entity:
+                raise Invalid(
+                    f"routing rule '{routing}' routes {spec.entity} records, not {record.entity}",
+                    [Problem("wrong-entity", f"pick a routing rule of {record.entity}", "routing")],
+                )
+            named.route_named(self, unit, record, name, spec)
+            return
+        if user is not None and user not in bundle.manifest.users:
+            raise Invalid(f"user '{user}' does not exist", [Problem("unknown-user", user)])
+        if queue is not None and queue not in bundle.manifest.queues:
+            raise Invalid(f"queue '{queue}' does not exist", [Problem("unknown-queue", queue)])
+        rule = bundle.routings.get(known[name].routing or "")
+        own = [rule] if rule is not None else []
+        overridden = check_assignment(unit, record, user, own) if user is not None else []
+        named.put(unit, record, name, user, queue, **override_detail(overridden, unit))
 
     def start_workflow_in(self, unit: Unit, record: RecordView, workflow: str) -> None:
         """Start a workflow on a record that has none (or has finished one)."""
@@ -653,6 +714,7 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         owner = view.owner
         changed = self._rules(unit, view, trigger)
         self._route(unit, view, trigger)
+        named.fill(self, unit, view, trigger)
         load.recount(unit, view)
         self._entity_alerts(unit, view)
         return changed or view.owner != owner
@@ -664,8 +726,9 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         evidence_attached it routes the record again, whoever holds it.
         """
         again = trigger in ("stage_entered", "evidence_attached")
+        theirs = named.rule_names(unit.bundle, view.entity)
         for spec in unit.bundle.routings.values():
-            if spec.entity != view.entity or trigger not in spec.on:
+            if spec.entity != view.entity or trigger not in spec.on or spec.name in theirs:
                 continue
             if (view.owner is not None and not again) or view.status != "open":
                 return
@@ -828,6 +891,24 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
                 )
         except Exception:
             log.exception("could not record a refused transition")
+
+
+def _shown(unit: Unit, view: RecordView) -> RecordView:
+    """Return a record a command answers with, its named assignments read."""
+    named.attach(unit.tx.conn, unit.bundle, [view])
+    return view
+
+
+def _reachable(unit: Unit, record_id: str) -> RecordView:
+    """Load a record the actor acts on: one their row-level access hides does not exist
+    for them (runtime/rows.py), so the answer is the same NotFound."""
+    view = records.load(unit.tx.conn, unit.bundle, record_id)
+    users = rows.visible_users(
+        unit.bundle, view.entity, unit.actor, roles_of(unit.bundle, unit.actor)
+    )
+    if not rows.sees(unit.tx.conn, view, users):
+        raise NotFound(f"record '{record_id}' does not exist")
+    return view
 
 
 def _expect(view: RecordView, expected: int | None) -> None:

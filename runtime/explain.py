@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from engine.versions import rule_version
-from runtime import alerts, records
+from runtime import alerts, named, records
 from runtime.data import to_json
 from runtime.records import RecordView
 from runtime.rules import expand_routing, expand_score
@@ -55,7 +55,9 @@ class Explanations:
     def get(self, record_id: str) -> RecordView:
         """Return one record."""
         with self.store.read() as conn:
-            return records.load(conn, self.bundle, record_id)
+            view = records.load(conn, self.bundle, record_id)
+            named.attach(conn, self.bundle, [view])
+            return view
 
     def history(self, record_id: str) -> list[dict[str, Any]]:
         """Return a record's stays in stages, oldest first."""

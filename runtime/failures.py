@@ -36,6 +36,7 @@ WHERE = (
     "load",
     "requirement",
     "stage",
+    "assignment",
 )
 
 

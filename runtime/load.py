@@ -15,13 +15,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import select, update
+
 from engine.expr import EvaluationError
 from engine.spec.form import LoadSpec
 from runtime import failures, records, timers
 from runtime.errors import NotFound
 from runtime.people import change_load
 from runtime.records import RecordView
-from runtime.store import py_time
+from runtime.store import T_ASSIGNMENT, py_time
 from runtime.unit import Unit
 
 WINDOW = "load_window"
@@ -93,6 +95,34 @@ def settle(unit: Unit, view: RecordView) -> None:
         tx.sql(_INSERT, params)
     elif (view.owner, counts, until) != (before, counted, py_time(row[2])):
         tx.sql(_UPDATE, params)
+    settle_named(unit, view)
+
+
+def settle_named(unit: Unit, view: RecordView) -> None:
+    """Make each named assignment count in its holder's load exactly when it should.
+
+    The same rule as the owner's, but for the `for` window: while the record is open
+    and the entity's `counts_while` holds.
+    """
+    form = unit.bundle.forms.get(view.entity)
+    if form is None or not form.spec.assignments:
+        return
+    t = T_ASSIGNMENT.c
+    conn = unit.tx.conn
+    rows = conn.execute(select(t.name, t.user_id, t.counted).where(t.record_id == view.id)).all()
+    if not rows:
+        return
+    holds = view.status == "open" and _holds(unit, form.spec.load, view)
+    for name, user, counted in rows:
+        counts = holds and user is not None
+        if counts == bool(counted):
+            continue
+        change_load(conn, user, +1 if counts else -1)
+        conn.execute(
+            update(T_ASSIGNMENT)
+            .where(t.record_id == view.id, t.name == name)
+            .values(counted=counts)
+        )
 
 
 def recount(unit: Unit, view: RecordView) -> None:
@@ -100,6 +130,8 @@ def recount(unit: Unit, view: RecordView) -> None:
     spec = load_spec(unit, view.entity)
     if view.owner is not None and spec is not None and spec.counts_while is not None:
         settle(unit, view)
+    else:
+        settle_named(unit, view)
 
 
 def window_ended(unit: Unit, record_id: str | None) -> None:

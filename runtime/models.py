@@ -208,6 +208,23 @@ class LoadItem(SQLModel, table=True):
     until: datetime | None = _time()  # the end of its load window (form `load: {for: ...}`)
 
 
+class NamedAssignment(SQLModel, table=True):
+    """A named assignment of a record (form `assignments`): who holds it, or which queue.
+
+    A row exists once the assignment was filled (by routing or by hand): a `when`
+    moment fills it the first time its condition holds, never again by itself.
+    """
+
+    __tablename__ = "sf_assignment"
+
+    record_id: str = Field(primary_key=True, max_length=32)
+    name: str = Field(primary_key=True, max_length=64)
+    user_id: str | None = Field(default=None, max_length=64, index=True)
+    queue: str | None = Field(default=None, max_length=64, index=True)
+    counted: bool = False  # it is one of `user_id`'s sf_load.open_count
+    filled_at: datetime | None = _time()
+
+
 class ScheduleRun(SQLModel, table=True):
     """When each schedule last ran and is next due (survives restarts: missed runs)."""
 

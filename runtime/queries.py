@@ -19,17 +19,18 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select
+from sqlalchemy import Connection, and_, func, or_, select, union
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.bundle import Bundle, CompiledForm
 from engine.spec import FieldSpec
+from runtime import named
 from runtime.clock import iso, utc
 from runtime.data import INT64
 from runtime.errors import Problem
 from runtime.metrics import StoreSql
 from runtime.records import RecordView, view_of
-from runtime.store import T_RECORD
+from runtime.store import T_ASSIGNMENT, T_RECORD
 
 CORE_FILTERS = ("stage", "status", "owner", "queue", "workflow")
 CORE_SORTS = (
@@ -93,6 +94,13 @@ class RecordQuery:
     sort: list[SortKey] = field(default_factory=list)
     limit: int = DEFAULT_LIMIT
     offset: int = 0
+    # Records the owner or a named assignment of is one of these users ("my work").
+    assigned_to: tuple[str, ...] = ()
+    # Row-level access (runtime/rows.py), per entity: only records of it an owner or
+    # assignee of is one of these users (an entity not listed: every row).
+    rows: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # Records waiting in this queue: unowned in it, or a named assignment waits in it.
+    waiting_in: str | None = None
 
 
 @dataclass
@@ -290,7 +298,34 @@ def _where(sql: StoreSql, query: RecordQuery) -> list[ColumnElement[bool]]:
         if high is not None:
             conditions.append(column < high)
     conditions.extend(_field_condition(sql, f) for f in query.fields)
+    if query.assigned_to:
+        conditions.append(held_by(query.assigned_to))
+    if query.rows:
+        conditions.append(row_access(query.rows))
+    if query.waiting_in is not None:
+        a = T_ASSIGNMENT.c
+        named = select(a.record_id).where(
+            a.record_id == c.id, a.queue == query.waiting_in, a.user_id.is_(None)
+        )
+        conditions.append(or_(c.queue == query.waiting_in, named.exists()))
     return conditions
+
+
+def row_access(rows: Mapping[str, frozenset[str]]) -> ColumnElement[bool]:
+    """Records a caller may see: of an entity `rows` does not list, or held by its users."""
+    c = T_RECORD.c
+    return or_(
+        c.entity.not_in(sorted(rows)),
+        *(and_(c.entity == e, held_by(users)) for e, users in sorted(rows.items())),
+    )
+
+
+def held_by(users: Iterable[str]) -> ColumnElement[bool]:
+    """Records whose owner, or the holder of one of whose named assignments, is in `users`."""
+    ids = sorted(users)
+    c, a = T_RECORD.c, T_ASSIGNMENT.alias("held").c  # its own name: it may sit inside a join
+    named = select(a.record_id).where(a.record_id == c.id, a.user_id.in_(ids))
+    return or_(c.owner.in_(ids), named.exists())
 
 
 def _order(sql: StoreSql, keys: Sequence[SortKey]) -> list[Any]:
@@ -321,6 +356,7 @@ def list_records(conn: Connection, bundle: Bundle, query: RecordQuery) -> Page:
         select(T_RECORD).where(where).order_by(*_order(sql, query.sort)).limit(limit).offset(offset)
     )
     items = [view_of(row, bundle) for row in conn.execute(statement).all()]
+    named.attach(conn, bundle, items)
     end = offset + len(items)
     return Page(items, total, end if items and end < total else None)
 
@@ -333,31 +369,50 @@ def waiting(
     *,
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
+    rows: Mapping[str, frozenset[str]] | None = None,
 ) -> Page:
-    """Return the open records waiting in a queue (oldest first), one page."""
+    """Return the open records waiting in a queue (oldest first), one page: unowned ones
+    the queue holds, and those a named assignment of waits in it (nobody could take it)."""
     query = RecordQuery(
         tuple(entities),
-        core={"queue": (queue,), "status": ("open",)},
+        core={"status": ("open",)},
         sort=[SortKey("created_at")],
         limit=limit,
         offset=offset,
+        rows=rows or {},
+        waiting_in=queue,
     )
     return list_records(conn, bundle, query)
 
 
-def queue_sizes(conn: Connection, queues: Iterable[str], entities: Iterable[str]) -> dict[str, int]:
-    """Return how many open records of `entities` wait in each queue (one query)."""
+def queue_sizes(
+    conn: Connection,
+    queues: Iterable[str],
+    entities: Iterable[str],
+    rows: Mapping[str, frozenset[str]] | None = None,
+) -> dict[str, int]:
+    """Return how many open records of `entities` wait in each queue (one query): unowned
+    in it, or with a named assignment waiting in it (a record counts once per queue)."""
     names, kinds = list(queues), list(entities)
     counts = dict.fromkeys(names, 0)
     if not names or not kinds:
         return counts
-    c = T_RECORD.c
-    rows = conn.execute(
-        select(c.queue, func.count())
-        .where(c.queue.in_(names), c.status == "open", c.entity.in_(kinds))
-        .group_by(c.queue)
+    c, a = T_RECORD.c, T_ASSIGNMENT.c
+    owned = select(c.queue.label("queue"), c.id.label("rid")).where(
+        c.queue.in_(names), c.status == "open", c.entity.in_(kinds)
+    )
+    assigned = (
+        select(a.queue.label("queue"), a.record_id.label("rid"))
+        .join(T_RECORD, c.id == a.record_id)
+        .where(a.queue.in_(names), a.user_id.is_(None), c.status == "open", c.entity.in_(kinds))
+    )
+    if rows:  # row-level access: count only what the caller may see
+        owned, assigned = owned.where(row_access(rows)), assigned.where(row_access(rows))
+    both = union(owned, assigned).subquery()
+    found = conn.execute(
+        select(both.c.queue, func.count(both.c.rid.distinct())).group_by(both.c.queue)
     ).all()
-    counts.update({str(queue): int(n) for queue, n in rows})
+    counts.update({str(queue): int(n) for queue, n in found})
     return counts
 
 

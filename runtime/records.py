@@ -53,6 +53,9 @@ class RecordView:
     # The writable columns as the store holds them at `row_version` (None: not stored
     # yet): `save_record` writes only what differs, so unchanged indexes stay untouched.
     stored: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    # Named assignments (runtime/named.py `attach`): name -> {user, queue, filled_at};
+    # None: not read (or the entity has none).
+    assignments: dict[str, dict[str, Any]] | None = field(default=None, compare=False)
 
     def scope(self) -> dict[str, Any]:
         """Return what expressions read: the fields plus the core columns."""
@@ -88,6 +91,8 @@ class RecordView:
         )
         if self.warnings:
             out["warnings"] = self.warnings
+        if self.assignments is not None:
+            out["assignments"] = self.assignments
         return to_json(out)
 
 

@@ -8,7 +8,7 @@ snapshot comes back, never the records themselves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -24,6 +24,7 @@ from runtime.clock import iso
 from runtime.data import to_json
 from runtime.forecast import compute_forecast, forecast_accuracy
 from runtime.metrics import StoreSql, compute_metric, stage_dwell
+from runtime.queries import row_access
 from runtime.store import T_ALERT, T_EVENT, T_FORECAST, T_RECORD, T_STAY, Store
 
 MAX_SNAPSHOTS = 50
@@ -48,11 +49,18 @@ def alert_page(
     offset: int = 0,
     exclude_rules: Sequence[str] = (),
     exclude_entities: Sequence[str] = (),
+    rows: Mapping[str, frozenset[str]] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Return one page of alerts (newest first) matching the filters, and how many match;
-    alerts of `exclude_rules`, and alerts about records of `exclude_entities` (what the
+    alerts of `exclude_rules`, alerts about records of `exclude_entities`, and alerts about
+    records the caller's row-level access (`rows`, runtime/rows.py) leaves out (what the
     caller may not see), are left out."""
     conditions: list[ColumnElement[bool]] = []
+    if rows:
+        unseen = select(T_RECORD.c.id).where(
+            T_RECORD.c.id == T_ALERT.c.record_id, ~row_access(rows)
+        )
+        conditions.append(~unseen.exists())
     if exclude_rules:
         conditions.append(T_ALERT.c.rule.not_in(list(exclude_rules)))
     if exclude_entities:

@@ -559,11 +559,13 @@ def route(
     conn: Any,
     now: datetime,
     holder: str | None = None,
+    skip: Mapping[str, str] | None = None,
 ) -> RoutingResult:
     """Pick an owner: eligibility and threshold first, then the strategy; else the queue.
 
     `holder`: who owns the record and counts it in their load now (routing it again):
     it is left out of their load, which is what it would be if they kept it.
+    `skip`: users left out, with why (a named assignment's `not_same_as`).
     """
     pool = _pool(bundle, spec)
     current = loads(conn, pool.ids)
@@ -583,6 +585,8 @@ def route(
         away = bool(leave) and _away(leave, today)
         off = off_hours(bundle, user, now)
         reason = _unavailable(spec, active, away, load, capacity, off)
+        if reason is None and skip and user in skip:
+            reason = skip[user]
         if reason is None:
             context["candidate"] = {**base, "load": load, "available": not (away or off)}
             reason = _qualify(spec, eligible, m, r, context, seen, i)

@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
+
 from engine.bundle import Bundle
 from runtime import attachments
 from runtime.render import RenderError, render
-from runtime.store import Tx
+from runtime.store import T_ASSIGNMENT, Tx
 
 
 def safe_render(source: str, variables: Mapping[str, Any]) -> str:
@@ -67,8 +69,22 @@ class Unit:
         if record is not None:
             c["record"] = record
             c["evidence_count"] = self._evidence_counter(record.get("id"))
+            c["assignee"] = self._assignee(record.get("id"))
         c.update(extra)
         return c
+
+    def _assignee(self, record_id: Any) -> Callable[[str], str | None]:
+        """Return `assignee(name)` for one record: who holds a named assignment now."""
+        conn, key = self.tx.conn, str(record_id) if record_id is not None else None
+        t = T_ASSIGNMENT.c
+
+        def holder(name: str) -> str | None:
+            found = conn.execute(
+                select(t.user_id).where(t.record_id == key, t.name == name)
+            ).scalar_one_or_none()
+            return str(found) if found is not None else None
+
+        return holder
 
     def _evidence_counter(self, record_id: Any) -> Callable[[str, str], int]:
         """Return `evidence_count(kind, stays)` for one record, read from the store."""

@@ -21,7 +21,7 @@ from api.openapi import errors
 from api.routes.common import API, caller, runtime_of, server_of
 from api.routes.record_common import entity_readable, hidden_fields
 from engine.bundle import Bundle
-from runtime import reports
+from runtime import reports, rows
 from runtime.access import Principal
 from runtime.alerts import VERDICTS, notified, notify_targets, notifying
 from runtime.core import Runtime
@@ -187,6 +187,7 @@ async def list_alerts(
             offset=offset,
             exclude_rules=_hidden_rules(bundle, who),
             exclude_entities=_unreadable(bundle, who),
+            rows=rows.restricted(bundle, list(bundle.forms), who.user, who.roles),
         )
     else:  # only the alerts that notify the caller
 
@@ -261,10 +262,15 @@ async def _one(
 ) -> dict[str, Any] | None:
     """Return one alert with the entity of its record (None: no such alert)."""
 
+    runtime_bundle, who = runtime_of(request)[1], caller(request)
+
     def read(conn: Any) -> dict[str, Any] | None:
         found = reports.alert_by_id(conn, alert_id)
         if found is not None:
-            found["entity"] = reports.record_entity(conn, found.get("record_id"))
+            record_id = found.get("record_id")
+            if not rows.record_visible(conn, runtime_bundle, record_id, who.user, who.roles):
+                return None  # about a record the caller's rows leave out: as missing
+            found["entity"] = reports.record_entity(conn, record_id)
         return found
 
     found: dict[str, Any] | None = await call(

@@ -2,9 +2,10 @@
 
 Read permissions are the API's to enforce (the runtime enforces writes): an entity's
 `permissions.read` roles decide who sees its records at all (403 otherwise), a field's
-`read` roles who sees that field. A field the caller may not read is left out of every
-record, list, conflict answer, audit entry and history row this module presents, and
-filtering or sorting on it is refused as if it did not exist.
+`read` roles who sees that field, `permissions.rows` which of its records (a record the
+caller's rows leave out is answered 404, as if it did not exist). A field the caller may
+not read is left out of every record, list, conflict answer, audit entry and history
+row this module presents, and filtering or sorting on it is refused as if it did not exist.
 
 A queue the caller may not see (its `visible_to`) is hidden the same way: a record
 waiting in it shows `queue: null`, audit, history and explanation rows do not name it,
@@ -23,6 +24,7 @@ from api.auth import may
 from api.calls import call
 from api.routes.common import caller, runtime_of, server_of
 from engine.bundle import Bundle, CompiledForm
+from runtime import rows
 from runtime.access import Principal
 from runtime.core import Runtime
 from runtime.errors import Conflict, Forbidden, NotFound, Problem
@@ -49,6 +51,8 @@ class Ctx:
             raise Forbidden(f"your roles may not read {entity} records (allowed: {roles})")
         self.hidden = hidden_fields(self.form, self.who)
         self.queues = hidden_queues(self.bundle, self.who)
+        # Row-level access (form `permissions.rows`): whose records the caller sees.
+        self.rows = rows.visible_users(self.bundle, entity, self.who.user, self.who.roles)
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kw: Any) -> T:
         """Run a runtime call (the caller acts); a conflict shows only what it may read."""
@@ -64,6 +68,8 @@ class Ctx:
         view = await self.run(self.runtime.get, record_id)
         if view.entity != self.entity:
             raise NotFound(f"record '{record_id}' is not a {self.entity} record")
+        if not rows.sees_view(view, self.rows):  # a row the caller may not see: as missing
+            raise NotFound(f"record '{record_id}' does not exist")
         return view
 
     def show(self, view: RecordView) -> dict[str, Any]:
@@ -132,6 +138,9 @@ def present(
     out = view.to_dict()
     if out.get("queue") in queues:
         out["queue"] = None
+    for held in (out.get("assignments") or {}).values():
+        if held.get("queue") in queues:
+            held["queue"] = None
     gone = set(hidden)
     values = out["data"]
     out["data"] = {k: values.get(k) for k in form.spec.fields if k not in gone}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+import msgspec
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
 from litestar.exceptions import HTTPException
@@ -29,15 +30,17 @@ from api.routes.record_common import (
     bad_request,
     entity_readable,
     hidden_fields,
+    hidden_queues,
     present,
     runtime_and_bundle,
 )
 from engine.bundle import Bundle
 from engine.spec.manifest import QueueSpec
-from runtime import failures, queries
+from runtime import failures, queries, rows
 from runtime.access import Principal
 from runtime.errors import Forbidden, Invalid, NotFound, Problem
 from runtime.queries import DEFAULT_LIMIT, MAX_LIMIT, did_you_mean
+from runtime.records import RecordView
 
 RECORD = f"{API}/records/{{entity:str}}/{{record_id:str}}"
 MAX_OFFSET = 1_000_000_000
@@ -56,12 +59,17 @@ class EvidenceUpload:
 
 
 class AssignRequest(Struct, forbid_unknown_fields=True):
-    """Exactly one of: a user to own the record, a queue to wait in, a routing rule to run."""
+    """Exactly one of: a user to own the record, a queue to wait in, a routing rule to run.
+
+    `as`: a named assignment of the entity to set instead of the owner; with it, none of
+    user, queue and routing clears that assignment.
+    """
 
     user: str | None = None
     queue: str | None = None
     routing: str | None = None
     row_version: int | None = None
+    as_: str | None = msgspec.field(default=None, name="as")
 
 
 # -- evidence ----------------------------------------------------------------------------
@@ -219,10 +227,11 @@ async def assign_record(
 
     Body: exactly one of `{"user": id}`, `{"queue": name}`, `{"routing": rule}`, and
     optionally `row_version` (409 with `current` when stale). Needs the entity's write
-    roles.
+    roles. `{"as": "reviewer", ...}` sets a named assignment instead of the owner;
+    `{"as": "reviewer"}` alone clears it.
     """
     chosen = [k for k in ("user", "queue", "routing") if getattr(data, k) is not None]
-    if len(chosen) != 1:
+    if len(chosen) != 1 and not (data.as_ is not None and not chosen):
         raise bad_request("send exactly one of 'user', 'queue' or 'routing'", "user")
     ctx = Ctx(request, entity)
     if not may(ctx.who, ctx.form.spec.permissions.write):
@@ -238,10 +247,18 @@ async def assign_record(
         user=data.user,
         queue=data.queue,
         routing=data.routing,
+        as_=data.as_,
         actor=ctx.who.user,
         expected_version=data.row_version,
     )
     return ctx.show(view)
+
+
+def _waiting_for(view: RecordView, queue: str) -> list[str]:
+    """Say what of a record waits in `queue`: 'owner' and/or its named assignments."""
+    parts = ["owner"] if view.queue == queue and view.owner is None else []
+    held = view.assignments or {}
+    return parts + [n for n, a in held.items() if a.get("queue") == queue and not a.get("user")]
 
 
 def _visible(spec: QueueSpec, who: Principal) -> bool:
@@ -259,10 +276,11 @@ async def list_queues(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     runtime, bundle, who = runtime_and_bundle(request)
     shown = {n: q for n, q in bundle.manifest.queues.items() if _visible(q, who)}
     entities = _readable_entities(bundle, who)
+    limited = rows.restricted(bundle, entities, who.user, who.roles)
 
     def sizes() -> dict[str, int]:
         with runtime.store.read() as conn:
-            return queries.queue_sizes(conn, shown, entities)
+            return queries.queue_sizes(conn, shown, entities, limited)
 
     counts = await call(server_of(request).inline, sizes)
     return [
@@ -294,15 +312,25 @@ async def queue_contents(
             [Problem("unknown-queue", f"queues: {', '.join(known) or 'none'}")],
         )
     entities = _readable_entities(bundle, who)
+    limited = rows.restricted(bundle, entities, who.user, who.roles)
 
     def page() -> queries.Page:
         with runtime.store.read() as conn:
-            return queries.waiting(conn, bundle, name, entities, limit=limit, offset=offset)
+            return queries.waiting(
+                conn, bundle, name, entities, limit=limit, offset=offset, rows=limited
+            )
 
     found = await call(server_of(request).inline, page)
     hidden = {e: hidden_fields(bundle.forms[e], who) for e in entities}
+    queues = hidden_queues(bundle, who)
     return {
-        "items": [present(v, bundle.forms[v.entity], hidden[v.entity]) for v in found.items],
+        "items": [
+            {
+                **present(v, bundle.forms[v.entity], hidden[v.entity], queues),
+                "waiting_for": _waiting_for(v, name),
+            }
+            for v in found.items
+        ],
         "total": found.total,
         "next": found.next,
     }

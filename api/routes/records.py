@@ -41,6 +41,7 @@ from runtime.clock import utc
 from runtime.data import json_value
 from runtime.errors import Problem
 from runtime.queries import CORE_FILTERS, QueryError, RecordQuery
+from runtime.records import RecordView
 
 RECORD = record_parts.RECORD
 LIST_PARAMS = {
@@ -52,6 +53,7 @@ LIST_PARAMS = {
     "created_to",
     "updated_from",
     "updated_to",
+    "assignee",
 }
 
 
@@ -221,6 +223,7 @@ async def list_records(
     owner: FromQuery[list[str] | None] = None,
     queue: FromQuery[list[str] | None] = None,
     workflow: FromQuery[list[str] | None] = None,
+    assignee: FromQuery[list[str] | None] = None,
     created_from: FromQuery[datetime | None] = None,
     created_to: FromQuery[datetime | None] = None,
     updated_from: FromQuery[datetime | None] = None,
@@ -233,6 +236,9 @@ async def list_records(
     (ISO times with any offset, UTC without one; from inclusive, to exclusive), and
     fields: `field.region=sichuan` (equality, the value read as the field's type).
     `sort=-created_at,field.amount` sorts on core columns and fields (`-` descending).
+    `assignee=<user>` (or `me`; repeatable) lists the records the user owns or holds a
+    named assignment of ("my work"); each record says its `assignments`. Only the rows
+    the caller's `permissions.rows` let them see are listed and counted.
     An unknown filter, field or sort key is a 400 naming it.
     """
     ctx = Ctx(request, entity)
@@ -263,6 +269,8 @@ async def list_records(
             sort=queries.sort_keys(fields, sort),
             limit=limit,
             offset=offset,
+            assigned_to=tuple(ctx.who.user if a == "me" else a for a in assignee or ()),
+            rows={entity: ctx.rows} if ctx.rows is not None else {},
         )
     except QueryError as exc:
         raise bad_query(exc) from None
@@ -273,7 +281,18 @@ async def list_records(
             return queries.list_records(conn, ctx.bundle, query)
 
     page = await ctx.run(run)
-    return {"items": [ctx.show(v) for v in page.items], "total": page.total, "next": page.next}
+    items = [ctx.show(v) for v in page.items]
+    if query.assigned_to:  # "my work": say what each record is theirs as
+        for item, view in zip(items, page.items, strict=True):
+            item["held_as"] = held_as(view, query.assigned_to)
+    return {"items": items, "total": page.total, "next": page.next}
+
+
+def held_as(view: RecordView, users: tuple[str, ...]) -> list[str]:
+    """Return what `users` hold of a record: 'owner' and/or its named assignments."""
+    names = ["owner"] if view.owner in users else []
+    held = view.assignments or {}
+    return names + [n for n, a in held.items() if a.get("user") in users]
 
 
 @get(RECORD, tags=TAGS, responses=errors(403, 404))

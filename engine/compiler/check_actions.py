@@ -76,6 +76,16 @@ def check_actions(
             ctx.known(here.at("routing"), "routing rule", a.routing, ctx.of("routing"))
             ctx.known(here.at("user"), "user", a.user, _users(ctx))
             ctx.known(here.at("queue"), "queue", a.queue, _queues(ctx))
+            if a.as_ is not None:
+                named = ctx.assignment_names.get(entity or "", ())
+                ctx.known(
+                    here.at("as"),
+                    "assignment",
+                    a.as_,
+                    named,
+                    "unknown-assignment",
+                    f"entity '{entity}': " if entity else "",
+                )
         elif action.start_workflow:
             ctx.known(
                 here.at("workflow"), "workflow", action.start_workflow.workflow, ctx.of("workflow")

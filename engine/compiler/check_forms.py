@@ -236,6 +236,14 @@ def compile_computed(
                     "value is stored and would go stale",
                     "use the expression where it is evaluated (a guard, rule, alert or SLA)",
                 )
+            elif expr is not None and expr.assignments:
+                ctx.error(
+                    where,
+                    "computed-uses-assignment",
+                    f"computed field '{name}' reads a named assignment (assignee()); a "
+                    "computed value is stored and would go stale when the assignment changes",
+                    "use assignee() where it is evaluated (a guard, rule, alert or SLA)",
+                )
             elif expr is not None:
                 compiled[name] = expr
     graph = {n: {d for d in e.names if d in compiled} for n, e in compiled.items()}

@@ -159,6 +159,8 @@ class Context:
     workflow_stages: dict[str, list[str]] = field(default_factory=dict)
     # Evidence kinds of each entity: of its workflows' stages and exits, and its evidence fields.
     evidence_kinds: dict[str, list[str]] = field(default_factory=dict)
+    # Named assignments of each entity (`assignee()` names).
+    assignment_names: dict[str, tuple[str, ...]] = field(default_factory=dict)
     broken: set[str] = field(default_factory=set)
     param_types: dict[str, ExprType] | None = None
     # Compiled expressions by (id of the spec part holding them, attribute): the runtime
@@ -193,6 +195,7 @@ class Context:
             context=context,
             constants=constants,
             evidence=tuple(self.evidence_kinds.get(entity, ())) if entity else None,
+            assignments=self.assignment_names.get(entity, ()) if entity else None,
         )
 
     def of(self, kind: str) -> dict[str, Entry[Any]]:

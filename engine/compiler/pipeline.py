@@ -17,6 +17,7 @@ from engine.bundle import (
     CompiledWorkflow,
     frozen,
 )
+from engine.compiler.check_assignments import check_assignments
 from engine.compiler.check_forms import check_form, compile_computed, enum_values
 from engine.compiler.check_manifest import check_manifest, check_table
 from engine.compiler.check_reevaluate import check_reevaluate
@@ -205,6 +206,7 @@ def _prepare(ctx: Context) -> dict[str, ResolvedWorkflow]:
     for entity, form in forms.items():
         enums = {n: enum_values(ctx, f) for n, f in form.spec.fields.items() if f.values_from}
         ctx.entities[entity] = entity_fields(form.spec, enums)
+        ctx.assignment_names[entity] = tuple(form.spec.assignments)
     ctx.user = user_type(manifest.user_fields if manifest else {})
     resolved = {}
     for name, entry in ctx.of("workflow").items():
@@ -294,6 +296,7 @@ def _check_rest(
         check_form(ctx, fentry)
         computed, order = compile_computed(ctx, fentry)
         check_load(ctx, fentry)
+        check_assignments(ctx, fentry)
         forms[entity] = CompiledForm(
             fentry.spec, frozen(ctx.entities[entity]), frozen(computed), tuple(order)
         )

@@ -117,6 +117,7 @@ def make_scope(
     context: Mapping[str, ExprType] | None = None,
     constants: Mapping[str, Any] | None = None,
     evidence: tuple[str, ...] | None = None,
+    assignments: tuple[str, ...] | None = None,
 ) -> Scope:
     """Build a scope: bare record names, `record.x`, `now`, plus extra context names."""
     ctx: dict[str, ExprType] = dict(NOW)
@@ -130,4 +131,5 @@ def make_scope(
         metrics=metrics,
         subject=subject,
         evidence=evidence,
+        assignments=assignments,
     )

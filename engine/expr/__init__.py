@@ -52,6 +52,9 @@ class CompiledExpression:
     # True when the value depends on the time it is evaluated at (`now`, `hours_since`,
     # `hours_in_stage`, ...): such a value must not be stored (a computed field).
     clock: bool = False
+    # True when the value reads a named assignment (`assignee()`): such a value changes
+    # with the assignment, so it must not be stored either.
+    assignments: bool = False
 
     @cached_property
     def fn(self) -> Callable[[Record, Record], Any]:
@@ -107,6 +110,7 @@ def compile_expression(
         frozenset(checker.names),
         partial(build_function, checker, source),
         clock=reads_clock(checker),
+        assignments=any(i.sig.name == "assignee" for i in checker.calls.values()),
     )
 
 

@@ -337,6 +337,28 @@ def _evidence_count(ch: Checker, call: Call) -> ExprType:
     return T.INTEGER
 
 
+def _assignee(ch: Checker, call: Call) -> ExprType:
+    """Check assignee('name'): a fixed text naming one of the record's named assignments."""
+    names = ch.scope.assignments
+    if names is None:
+        message = "assignee() reads a record's assignments; no record is available in "
+        ch.issue("unknown-name", call.node, message + (ch.scope.subject or "this expression"))
+        return T.STRING
+    found, name = ch.const(call.args[0]) if call.args else (False, None)
+    if not found or not isinstance(name, str):
+        message = "assignee() needs the assignment's name as a fixed text"
+        ch.issue("bad-arguments", call.args[0] if call.args else call.node, message, call.usage)
+        return T.STRING
+    if name not in names:
+        listing = "known assignments: " + ", ".join(names) if names else ""
+        hint = suggest(name, names) or listing or f"{ch.scope.subject} has no named assignments"
+        message = f"'{name}' is not a named assignment of {ch.scope.subject}"
+        ch.issue("unknown-assignment", call.args[0], message, hint)
+        return T.STRING
+    ch.calls[id(call.node)] = CallInfo(call.sig, [], extra=name)
+    return T.STRING
+
+
 _SPECIAL: dict[str, Callable[[Checker, Call], ExprType]] = {
     "date": _date,
     "matches": _matches,
@@ -346,4 +368,5 @@ _SPECIAL: dict[str, Callable[[Checker, Call], ExprType]] = {
     "lookup": _lookup,
     "metric": _metric,
     "evidence_count": _evidence_count,
+    "assignee": _assignee,
 }

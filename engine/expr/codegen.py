@@ -230,6 +230,23 @@ class Generator:
         lazy = lazy and isinstance(node, ast.GeneratorExp)
         return f"({body})" if lazy else f"[{body}]"
 
+    def emit_provided(self, name: str, extra: Any, args: list[str], safe: bool) -> str:
+        """Emit a call the run-time context provides: metric, evidence_count, assignee."""
+        if name == "metric":
+            group = _tuple(args)
+            if safe:
+                return f"{self.helper('_n_metric', rt.n_metric)}(c, {extra!r}, {group})"
+            return f"c['metric']({extra!r}, {group})"
+        if name == "evidence_count":
+            kind, stays = extra
+            if safe:
+                helper = self.helper("_n_evidence_count", rt.n_evidence_count)
+                return f"{helper}(c, {kind!r}, {stays!r})"
+            return f"c['evidence_count']({kind!r}, {stays!r})"
+        if safe:
+            return f"{self.helper('_n_assignee', rt.n_assignee)}(c, {extra!r})"
+        return f"c['assignee']({extra!r})"
+
     def emit_Call(self, node: ast.Call, safe: bool) -> str:
         """Emit a whitelisted function call."""
         assert self.ch is not None
@@ -254,17 +271,8 @@ class Generator:
             if table.range:
                 return f"{index}.row({_tuple(args[:-1])}, {args[-1]})"
             return f"{index}[{args[0] if len(args) == 1 else _tuple(args)}]"
-        if name == "metric":
-            group = _tuple(args)
-            if safe:
-                return f"{self.helper('_n_metric', rt.n_metric)}(c, {info.extra!r}, {group})"
-            return f"c['metric']({info.extra!r}, {group})"
-        if name == "evidence_count":
-            kind, stays = info.extra
-            if safe:
-                helper = self.helper("_n_evidence_count", rt.n_evidence_count)
-                return f"{helper}(c, {kind!r}, {stays!r})"
-            return f"c['evidence_count']({kind!r}, {stays!r})"
+        if name in ("metric", "evidence_count", "assignee"):
+            return self.emit_provided(name, info.extra, args, safe)
         if name == "hours_in_stage":
             key = "stage_entered_at"
             args = [f"r.get({key!r})", "c.get('now')"] if safe else [f"r[{key!r}]", "c['now']"]

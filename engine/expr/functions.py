@@ -208,6 +208,9 @@ _SIGS = [
       "Distinct files (by content) of an evidence kind attached to the record: during its "
       "current stay in its stage (`'current_stay'`, the default) or ever (`'any_stay'`).",
       "0 (no files)", special=True),
+    F("assignee", "assignee('name')", (Param("name", TEXT),), T.STRING,
+      "The user id holding a named assignment of the record (the form's `assignments`).",
+      "missing (nobody holds it)", special=True),
 ]
 # fmt: on
 

@@ -400,6 +400,12 @@ def n_evidence_count(c: Mapping[str, Any], kind: str, stays: str) -> Any:
     return provider(kind, stays)
 
 
+def n_assignee(c: Mapping[str, Any], name: str) -> Any:
+    """Ask the run-time c['assignee'] who holds a named assignment (None: no record here)."""
+    provider = c.get("assignee")
+    return provider(name) if provider is not None else None
+
+
 # --- lookups (the fast path indexes directly; a KeyError sends it here) ---------------
 
 

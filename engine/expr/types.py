@@ -130,6 +130,8 @@ class Scope:
     subject: str = ""
     # Evidence kinds `evidence_count()` may name (None: the expression reads no record).
     evidence: tuple[str, ...] | None = None
+    # Named assignments `assignee()` may name (None: the expression reads no record).
+    assignments: tuple[str, ...] | None = None
 
 
 def compatible(a: ExprType, b: ExprType) -> bool:

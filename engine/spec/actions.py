@@ -76,9 +76,14 @@ class AssignAction(Spec):
     routing: Name | None = None
     user: UserId | None = None
     queue: Name | None = None
+    as_: Name | None = Field(
+        default=None, alias="as", description="A named assignment of the entity (default: owner)."
+    )
 
     @model_validator(mode="after")
     def _one(self) -> AssignAction:
+        if self.as_ is not None and not (self.user or self.queue or self.routing):
+            return self  # `as` alone clears that named assignment
         exactly_one("assign", routing=self.routing, user=self.user, queue=self.queue)
         return self
 

@@ -186,6 +186,9 @@ class LegacyPolicy(Spec):
     note: Text = ""
 
 
+RowAccess = Literal["assigned", "team", "all"]
+
+
 class Permissions(Spec):
     """Who may do what with records of this entity (default: every role)."""
 
@@ -193,6 +196,53 @@ class Permissions(Spec):
     read: Roles | None = None
     write: Roles | None = None
     delete: Roles | None = None
+    rows: dict[str, RowAccess] | None = Field(
+        default=None,
+        description="Which records each role reads and changes: assigned (the owner or a named "
+        "assignment is them), team (an owner or assignee is in a team they lead or reports to "
+        "them) or all. A role not listed sees all rows it may read.",
+    )
+
+
+class AssignmentMoment(Spec):
+    """When a named assignment is filled: on entering a stage, or when a condition turns true."""
+
+    entering: Name | None = Field(default=None, description="A stage id of the entity.")
+    when: Expr | None = Field(
+        default=None, description="Filled the first time this turns true (checked on changes)."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> AssignmentMoment:
+        exactly_one("an assignment's 'at'", entering=self.entering, when=self.when)
+        return self
+
+
+class AssignmentSpec(Spec):
+    """A person beside the owner (reviewer, approver, ...), filled by a routing rule or by hand."""
+
+    title: str = ""
+    routing: Name | None = Field(
+        default=None, description="The `kind: routing` rule that fills it (none: set by hand)."
+    )
+    at: Literal["created"] | AssignmentMoment | None = Field(
+        default=None,
+        description="When the routing rule fills it: created (default), {entering: <stage>} "
+        "or {when: <expression>}.",
+    )
+    not_same_as: list[Name] = Field(
+        default_factory=list,
+        description="Other assignments whose holders routing skips for this one.",
+    )
+
+    @model_validator(mode="after")
+    def _routed(self) -> AssignmentSpec:
+        if self.routing is None and (self.at is not None or self.not_same_as):
+            raise ValueError(
+                "'at' and 'not_same_as' say how a routing rule fills an assignment; "
+                "give it 'routing' (without one it is set by hand)"
+            )
+        return self
 
 
 class LoadSpec(Spec):
@@ -230,6 +280,10 @@ class FormSpec(DocumentSpec):
     fields: dict[Name, FieldSpec]
     layout: list[LayoutTab] = Field(default_factory=list)
     permissions: Permissions = Field(default_factory=Permissions)
+    assignments: dict[Name, AssignmentSpec] = Field(
+        default_factory=dict,
+        description="Named assignments beside the owner (reviewer, approver, ...).",
+    )
     load: LoadSpec | None = Field(
         default=None,
         description="When an owned record stops counting toward its owner's load "

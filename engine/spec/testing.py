@@ -124,9 +124,14 @@ class AssignStep(Spec):
     user: UserId | None = None
     queue: Name | None = None
     routing: Name | None = None
+    as_: Name | None = Field(
+        default=None, alias="as", description="A named assignment of the entity (default: owner)."
+    )
 
     @model_validator(mode="after")
     def _one_target(self) -> AssignStep:
+        if self.as_ is not None and not (self.user or self.queue or self.routing):
+            return self  # `as` alone clears that named assignment
         exactly_one("assign", user=self.user, queue=self.queue, routing=self.routing)
         return self
 
@@ -375,6 +380,15 @@ class Expectations(Spec):
         description="user -> {what: allowed}: a server part (alerts, ...) or read:<entity>...",
     )
     guide: GuideExpect | None = None
+    # Named assignments and row-level access of the record (form `assignments`, `rows`).
+    assignments: dict[Name, str | None] = Field(
+        default_factory=dict,
+        description="assignment -> its holder, 'queue:<name>' while it waits, or null.",
+    )
+    sees: dict[UserId, bool] = Field(
+        default_factory=dict,
+        description="user -> whether their row-level access (permissions.rows) shows the record.",
+    )
     catalog: dict[str, str] = Field(
         default_factory=dict, description="'kind.name.path.title' -> the text people read."
     )
@@ -383,7 +397,11 @@ class Expectations(Spec):
     def _record_named(self) -> Expectations:
         per_record = ("stage", "status", "workflow", "owner", "queue", "read_only", "exists")
         needs = [k for k in per_record if getattr(self, k) is not None]
-        needs += [k for k in ("fields", "evidence", "events", "decisions") if getattr(self, k)]
+        needs += [
+            k
+            for k in ("fields", "evidence", "events", "decisions", "assignments", "sees")
+            if getattr(self, k)
+        ]
         needs += [k for k in ("score", "routing", "warnings") if getattr(self, k) is not None]
         if needs and self.record is None:
             raise ValueError(f"'{needs[0]}' is about a record: say which with 'record:'")

@@ -228,7 +228,14 @@ class CaseRun:
             self._attach(arg, actor, loc)
         elif action == "assign":
             rid = self.record_id(arg.record, (*loc, "record"))
-            rt.assign(rid, user=arg.user, queue=arg.queue, routing=arg.routing, actor=actor)
+            rt.assign(
+                rid,
+                user=arg.user,
+                queue=arg.queue,
+                routing=arg.routing,
+                as_=arg.as_,
+                actor=actor,
+            )
         elif action in ("acknowledge", "feedback"):
             self._alert_step(action, arg, actor, loc)
         elif action in ("tick", "reload"):

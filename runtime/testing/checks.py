@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 
 from engine.spec.testing import Expectations, RefusalExpect, RoutingExpect, ScoreExpect
+from runtime import rows
 from runtime.errors import CommandError, Conflict, Forbidden, Invalid, NotFound, Refused, Taken
+from runtime.people import roles_of
 from runtime.store import T_EVENT, T_EVIDENCE
 from runtime.testing.compare import Loc, all_text, problem_matches, same, shown
 from runtime.testing.effects import EffectChecks
@@ -96,6 +98,28 @@ class Checker(EffectChecks):
                     (*loc, "late_timers"), "late", "timers fired late", want.late_timers, got
                 )
 
+    def _assignments(self, view: Any, what: str, want: Expectations, loc: Loc) -> None:
+        """Check a record's named assignments and who its row-level access shows it to."""
+        held = view.assignments or {}
+        for name, expected in want.assignments.items():
+            if name not in held:
+                self.fail((*loc, "assignments", name), "assignment", f"{what} has no '{name}'")
+                continue
+            one = held[name]
+            got = one["user"] or (f"queue:{one['queue']}" if one["queue"] else None)
+            if got != expected:
+                self.mismatch(
+                    (*loc, "assignments", name), "assignment", f"{what} {name}", expected, got
+                )
+        bundle = self.rt.bundle
+        with self.rt.store.read() as conn:
+            for user, shows in want.sees.items():
+                seen = rows.record_visible(conn, bundle, view.id, user, roles_of(bundle, user))
+                if seen != shows:
+                    self.mismatch(
+                        (*loc, "sees", user), "sees", f"'{user}' sees {what}", shows, seen
+                    )
+
     def _record(self, want: Expectations, loc: Loc) -> None:
         name = want.record or ""
         rid = self.run.record_id(name, (*loc, "record"))
@@ -119,6 +143,8 @@ class Checker(EffectChecks):
             self._evidence(view, what, want.evidence, (*loc, "evidence"))
         if want.events:
             self._events(view, what, want.events, (*loc, "events"))
+        if want.assignments or want.sees:
+            self._assignments(view, what, want, loc)
         for rule, outcome in want.decisions.items():
             found = [d for d in self.rt.explain(view.id) if d["rule"] == rule]
             got = found[-1]["outcome"] if found else None

@@ -60,6 +60,7 @@ SCOPE = Scope(
     metrics={"won_rate": MetricSig("won_rate", (("region", T.STRING),))},
     subject="entity 'lead'",
     evidence=("shelf_photo", "signed_contract"),
+    assignments=("reviewer", "approver"),
 )
 NO_NOW = Scope(record=RECORD, subject="entity 'lead'")
 SMALL = Scope(record={"score": T.INTEGER, "name": T.STRING})
@@ -84,6 +85,7 @@ CONTEXT: dict[str, Any] = {
     "user": {"name": "ann", "team": "sales"},
     "metric": metric_provider,
     "evidence_count": evidence_counter,
+    "assignee": {"reviewer": "rita"}.get,
 }
 
 

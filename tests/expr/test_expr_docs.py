@@ -63,6 +63,11 @@ RESULTS: dict[str, tuple[object, object]] = {
     "order_date + days(30) < date(now)": (False, False),
     "in_hours(now - stage_entered_at) > 72": (True, False),
     "hours_in_stage() > 72": (True, False),
+    # the context's assignee: reviewer rita, no approver (missing: is_missing is true)
+    "is_missing(assignee('approver')) or assignee('approver') != assignee('reviewer')": (
+        True,
+        True,
+    ),
     "stage == 'quote' and hours_in_stage() > 48": (True, False),
     "weekday(order_date) in [6, 7]": (True, False),
     "lower(trim(name)) == 'acme'": (False, False),

@@ -148,6 +148,8 @@ FUNCTION_CASES = [
     ("metric('won_rate', region)", 0.5, None),
     ("evidence_count('shelf_photo') * 10 + evidence_count('shelf_photo', 'any_stay')", 23, 23),
     ("evidence_count('signed_contract', stays='any_stay')", 0, 0),
+    ("assignee('reviewer')", "rita", "rita"),
+    ("coalesce(assignee('approver'), 'nobody')", "nobody", "nobody"),
 ]
 
 
@@ -560,3 +562,20 @@ def test_hours_in_stage_needs_a_record() -> None:
 )
 def test_clock_marks_time_dependent_expressions(source: str, clock: bool) -> None:
     assert compile_expression(source, SCOPE).clock is clock
+
+
+def test_assignee_names_a_known_assignment_as_fixed_text() -> None:
+    from expr_scopes import SMALL
+
+    LEAD = SCOPE
+    with pytest.raises(ExpressionError, match="'reviwer' is not a named assignment"):
+        compile_expression("assignee('reviwer')", LEAD)
+    with pytest.raises(ExpressionError, match="fixed text"):
+        compile_expression("assignee(region)", LEAD)
+    with pytest.raises(ExpressionError, match="no record is available"):
+        compile_expression("assignee('reviewer')", SMALL)
+    assert compile_expression("assignee('reviewer')", LEAD).type.kind == "string"
+    assert compile_expression("assignee('reviewer')", LEAD).assignments
+    assert not compile_expression("region", LEAD).assignments
+    # without a provider (no record in the context) nobody holds it
+    assert compile_expression("assignee('reviewer')", LEAD)({}, {}) is None
