@@ -70,11 +70,21 @@ class Change:
         }
         return {k: v for k, v in out.items() if v is not None}
 
+    def describe(self) -> str:
+        """Say what the change did, in one phrase (`claim: field 'a' -> 'b', 3 record(s)`)."""
+        where = f"{self.entity}/{self.workflow}" if self.workflow else self.entity
+        what = {
+            "entity-renamed": f"entity '{self.old}' -> '{self.new}'",
+            "field-renamed": f"field '{self.old}' -> '{self.new}'",
+            "field-removed": f"field '{self.old}' removed (values kept in history)",
+            "stage-renamed": f"stage '{self.old}' -> '{self.new}'",
+            "stage-moved": f"stage '{self.old}' removed, its records moved to '{self.new}'",
+        }[self.kind]
+        return f"{where}: {what}, {self.count} record(s)"
+
     def render(self) -> str:
         """Render as one log line."""
-        where = f"{self.entity}/{self.workflow}" if self.workflow else self.entity
-        to = f" -> '{self.new}'" if self.new else " (values kept in history)"
-        return f"migrate {self.kind} {where}: '{self.old}'{to}, {self.count} record(s)"
+        return f"migrate {self.describe()}"
 
 
 def declared(bundle: Bundle) -> bool:
@@ -106,8 +116,8 @@ def apply(tx: Tx, bundle: Bundle) -> list[Change]:
         for stage in wf.body.stages:
             if stage.renamed_from:
                 done += _rename_stage(tx, wf, stage.renamed_from, stage.id)
-        for gone, target in sorted(wf.removed_stages.items()):
-            done += _move(tx, bundle, wf, gone, target)
+        for gone, removed in sorted(wf.removed_stages.items()):
+            done += _move(tx, bundle, wf, gone, removed.move_to, removed.note)
     for change in done:
         tx.event(
             "definition_migrated",
@@ -249,7 +259,9 @@ def _rename_stage(tx: Tx, wf: CompiledWorkflow, old: str, new: str) -> list[Chan
     return [Change("stage-renamed", wf.entity, old, new, int(count), wf.name)]
 
 
-def _move(tx: Tx, bundle: Bundle, wf: CompiledWorkflow, gone: str, target: str) -> list[Change]:
+def _move(
+    tx: Tx, bundle: Bundle, wf: CompiledWorkflow, gone: str, target: str, note: str
+) -> list[Change]:
     ids = [
         row[0]
         for row in tx.sql(
@@ -282,6 +294,7 @@ def _move(tx: Tx, bundle: Bundle, wf: CompiledWorkflow, gone: str, target: str) 
             workflow=wf.name,
             source=gone,
             target=target,
+            note=note,
             bundle=tx.bundle_hash,
         )
     return [Change("stage-moved", wf.entity, gone, target, len(ids), wf.name)]

@@ -312,7 +312,7 @@ def _check_rest(
             wf.template,
             _moves(wf.body),
             frozen(guards),
-            frozen({k: v.move_to for k, v in wentry.spec.removed_stages.items()}),
+            frozen(dict(wentry.spec.removed_stages)),
         )
     scorings = {
         n: CompiledScoring(e.spec, tuple(check_scoring(ctx, e)))

@@ -6,6 +6,12 @@ entity (`claim`), a field (`amount` -> `amount_due`) and a stage (`triage` ->
 record (`quality_check`, its records to `payout`). Each change is pinned with its count,
 the pre-flight rehearses without writing, a failure midway writes nothing, and a second
 run changes nothing. Every test runs on SQLite and PostgreSQL.
+
+Keys proven here and in tests/api/test_definition_migrations_api.py (a conformance case
+cannot store data under an earlier bundle; tests/conformance/keys.py PROVEN_ELSEWHERE):
+FormSpec.renamed_from, FormSpec.removed_fields, FieldSpec.renamed_from,
+StageSpec.renamed_from, WorkflowSpec.removed_stages, RemovedField.note,
+RemovedStage.move_to, RemovedStage.note.
 """
 
 from __future__ import annotations
@@ -166,6 +172,7 @@ def test_apply_renames_moves_and_keeps_removed_values_in_history(
     (move,) = rows(store, T_EVENT, T_EVENT.c.kind == "migration_move")
     assert move["record_id"] == ids["b"] and move["bundle_hash"] == new.hash
     assert move["detail"]["source"] == "quality_check" and move["detail"]["target"] == "payout"
+    assert move["detail"]["note"] == "merged into payout"
     stays = rows(store, T_STAY, T_STAY.c.record_id == ids["b"])
     assert [(s["stage"], s["to_stage"], s["outcome"]) for s in stays] == [
         ("assessment", "quality_check", None),  # its first stay, renamed from triage
