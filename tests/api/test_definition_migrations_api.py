@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.cli import main
-from api.server import Server
+from api.server import Server, StartRefused
 from runtime import evolve
 from runtime.clock import FakeClock
 from runtime.store import T_EVENT, T_RECORD
@@ -242,3 +242,38 @@ def test_start_up_migrates_prints_the_plan_and_a_second_start_changes_nothing(
     assert restarted.last is not None and restarted.last.applied
     assert restarted.last.migration == [] and restarted.last.preflight == []
     restarted.close()
+
+
+def test_a_start_whose_migration_fails_does_not_start_and_writes_nothing(
+    make_api: MakeApi,
+    db_url: tuple[str, str | None],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api = make_api(v1_folder(tmp_path))
+    ids = seed(api)
+    before = stored(api.server, ids["b"])
+    to_v2(api.directory)
+    real = evolve.apply
+
+    def fails(tx: Any, bundle: Any) -> list[evolve.Change]:
+        real(tx, bundle)
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(evolve, "apply", fails)  # the server's apply, not the rehearsal
+    url, schema = db_url
+    with pytest.raises(StartRefused) as refused:
+        create_app(
+            api.directory,
+            clock=FakeClock(),
+            database_url=url,
+            database_schema=schema,
+            evidence_dir=tmp_path / "evidence",
+            mailbox_dir=tmp_path / "mailbox",
+            background=False,
+            watch=False,
+        )
+    result = refused.value.result
+    assert not result.applied and [p["code"] for p in result.preflight] == ["migration-failed"]
+    assert result.migration == EXPECTED  # what the pre-flight planned
+    assert stored(api.server, ids["b"]) == before
