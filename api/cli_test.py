@@ -83,6 +83,7 @@ def test_command(
             database_url=database_url,
             patterns=list(patterns),
             on_result=None if quiet or fmt != "text" else _progress,
+            root=root,
         )
     except Exception as exc:
         _internal(exc)

@@ -348,6 +348,12 @@ class Step(Spec):
     acknowledge: AlertStep | None = None
     feedback: AlertStep | None = None
     tick: TickStep | None = None
+    # -- definition migrations: move to the bundle under test (after the case's `before`) --
+    reload: Literal[True] | None = Field(
+        default=None,
+        description="`reload: true`: switch from the case's `before` bundle to the bundle "
+        "under test, pre-flight and declared migration included, as a server reload does.",
+    )
     refused: RefusalExpect | None = None
     expect: Expectations | None = None
 
@@ -382,6 +388,7 @@ ACTIONS: tuple[str, ...] = (
     "acknowledge",
     "feedback",
     "tick",
+    "reload",
 )
 
 
@@ -401,6 +408,13 @@ class TestSpec(DocumentSpec):
         description="Language keys whose effect the case shows, as 'Model.key' (conformance).",
     )
     steps: list[Step] = Field(min_length=1)
+    # -- definition migrations: a case that starts on an earlier version of the bundle --
+    before: str | None = Field(
+        default=None,
+        description="A folder, relative to the bundle's root (a hidden one such as "
+        "`.before/`, so the bundle leaves it out), holding an earlier version of the "
+        "bundle: the case starts on it, and a `reload` step moves to the bundle under test.",
+    )
 
 
 __all__ = ["ACTIONS", "TEST_KIND", "Expectations", "Step", "TestSpec", "UserState", "is_test"]

@@ -21,6 +21,7 @@ from runtime.schedules import next_run
 from runtime.store import T_ALERT, T_SCHEDULE, T_TIMER, Store, py_time
 from runtime.testing.checks import Checker
 from runtime.testing.outcome import Failure
+from runtime.testing.reload import earlier_bundle, reload_to
 from runtime.testing.times import DEFAULT_START, seconds_of, to_utc, zone_of
 
 _STATUS = {
@@ -78,7 +79,9 @@ def with_users(bundle: Bundle, spec: TestSpec) -> Bundle:
 class CaseRun:
     """One case in progress: its runtime, clock, record names and failures so far."""
 
-    def __init__(self, bundle: Bundle, case: TestCase, store: Store, workdir: Path) -> None:
+    def __init__(
+        self, bundle: Bundle, case: TestCase, store: Store, workdir: Path, root: Path | None = None
+    ) -> None:
         self.case = case
         self.spec = case.spec
         self.zone = zone_of(bundle.manifest.timezone)
@@ -87,9 +90,13 @@ class CaseRun:
         if self.spec.start is not None:
             start = self._time(self.spec.start, "start")
         self.clock = FakeClock(start)
-        self.runtime = Runtime(
-            with_users(bundle, self.spec), store, self.clock, evidence_dir=workdir / "evidence"
-        )
+        # A case with `before` starts on that earlier bundle; `reload` moves to this one.
+        self.target = with_users(bundle, self.spec)
+        first, self.broken = self.target, ""
+        if self.spec.before is not None:
+            earlier, self.broken = earlier_bundle(root, self.spec.before)
+            first = with_users(earlier, self.spec) if earlier is not None else first
+        self.runtime = Runtime(first, store, self.clock, evidence_dir=workdir / "evidence")
         self.names: dict[str, str] = {}
         self.last_saved: dict[str, RecordView] = {}  # what each record's last command answered
         self.ticks: list[Any] = []
@@ -115,6 +122,9 @@ class CaseRun:
     # -- running --------------------------------------------------------------------
     def run(self) -> list[Failure]:
         """Run every step in order; stop at the first step that cannot go on."""
+        if self.broken:
+            self.fail(("before",), "before", self.broken)
+            return self.failures
         try:
             self._setup()
             for i, step in enumerate(self.spec.steps):
@@ -172,7 +182,8 @@ class CaseRun:
         loc: tuple[str | int, ...] = ("steps", i, action)
         actor = step.by or self.spec.by
         try:
-            self._do(action, getattr(step, action), actor, loc)
+            do = self._reload if action == "reload" else self._do
+            do(action, getattr(step, action), actor, loc)
         except CommandError as exc:
             if step.refused is None:
                 problems = "; ".join(p.message for p in exc.problems)
@@ -196,6 +207,13 @@ class CaseRun:
                 "refused",
                 f"expected {action} to be refused, but it happened",
             )
+
+    def _reload(self, _: str, __: Any, ___: str | None, loc: tuple[str | int, ...]) -> None:
+        """Move from the `before` bundle to the bundle under test (runtime/testing/reload.py)."""
+        if self.runtime.bundle is self.target:
+            self.fail(loc, "reload", "the case runs on the bundle under test already (no 'before')")
+            raise StopCase
+        reload_to(self.runtime, self.target)
 
     def _do(self, action: str, arg: Any, actor: str | None, loc: tuple[str | int, ...]) -> None:
         rt = self.runtime

@@ -1,11 +1,5 @@
 """Definition migrations through the server: a reload (API) and a start-up (CLI).
 
-Keys proven here and in tests/runtime/test_definition_migrations.py (a conformance case
-cannot store data under an earlier bundle; tests/conformance/keys.py PROVEN_ELSEWHERE):
-FormSpec.renamed_from, FormSpec.removed_fields, FieldSpec.renamed_from,
-StageSpec.renamed_from, WorkflowSpec.removed_stages, RemovedField.note,
-RemovedStage.move_to, RemovedStage.note.
-
 The reload answer and `sopflow serve` report the migration with a count per change; a
 failing migration rolls back and the bundle served before stays; a second start on the
 same bundle migrates nothing.

@@ -93,27 +93,9 @@ def bundle_keys(root: Path) -> set[Key]:
 
 def bundles_under(root: Path) -> list[Path]:
     """Return every folder under `root` that holds a bundle (a bundle.yaml)."""
-    return sorted(p.parent for p in root.rglob("bundle.yaml"))
-
-
-# Keys whose effect needs data stored under an earlier bundle: definition migrations
-# (docs/language.md "Changing definitions safely"). A conformance case runs one bundle
-# on a fresh store, so it cannot show them; the runtime and API tests named here load
-# records under a first bundle, then reload or start on a second, on SQLite and
-# PostgreSQL. Key -> the test files that prove it (each must name the key).
-PROVEN_ELSEWHERE: dict[Key, tuple[str, ...]] = {
-    (model, key): (
-        "tests/runtime/test_definition_migrations.py",
-        "tests/api/test_definition_migrations_api.py",
+    return sorted(
+        p.parent
+        for p in root.rglob("bundle.yaml")
+        # a hidden folder is an earlier version of a bundle (a case's `before`), not a bundle
+        if not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
-    for model, key in [
-        ("FormSpec", "renamed_from"),
-        ("FormSpec", "removed_fields"),
-        ("FieldSpec", "renamed_from"),
-        ("StageSpec", "renamed_from"),
-        ("WorkflowSpec", "removed_stages"),
-        ("RemovedField", "note"),
-        ("RemovedStage", "move_to"),
-        ("RemovedStage", "note"),
-    ]
-}

@@ -18,7 +18,7 @@ from engine.compiler.pipeline import compile_bundle, discover
 from engine.diagnostics import errors
 from engine.testfiles import load_tests
 from runtime.testing import run_cases
-from tests.conformance.keys import PROVEN_ELSEWHERE, Key, bundle_keys, bundles_under
+from tests.conformance.keys import Key, bundle_keys, bundles_under
 from tests.runtime.conftest import PG_URL
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -49,7 +49,12 @@ def test_conformance_bundle_passes(root: Path, backend: str) -> None:
     cases, problems = load_tests(root, discover(root))
     assert not errors(problems), "\n".join(p.render() for p in problems)
     assert cases, f"{root} has no test cases"
-    run = run_cases(result.bundle, cases, database_url=PG_URL if backend == "postgresql" else None)
+    run = run_cases(
+        result.bundle,
+        cases,
+        database_url=PG_URL if backend == "postgresql" else None,
+        root=root,
+    )
     failures = [f.render() for r in run.results for f in r.failures]
     assert not failures, "\n".join(failures)
 
@@ -105,18 +110,7 @@ def test_keys_not_built_are_refused_where_they_are_written() -> None:
 
 def test_every_documented_key_has_a_conformance_case() -> None:
     """The list of documented keys with no conformance case (nor refused as not built)."""
-    missing = sorted(documented_keys() - covered_keys() - set(NOT_BUILT) - set(PROVEN_ELSEWHERE))
+    missing = sorted(documented_keys() - covered_keys() - set(NOT_BUILT))
     assert not missing, f"{len(missing)} keys have no conformance case:\n" + "\n".join(
         f"  {m}.{k}" for m, k in missing
     )
-
-
-def test_keys_proven_elsewhere_are_named_by_their_tests() -> None:
-    """A key proven by runtime/API tests (a definition change) is documented and named there."""
-    root = HERE.parents[1]
-    known = documented_keys()
-    for (model, key), files in PROVEN_ELSEWHERE.items():
-        assert (model, key) in known, f"{model}.{key} is not a documented key"
-        for name in files:
-            text = (root / name).read_text(encoding="utf-8")
-            assert f"{model}.{key}" in text, f"{name} does not name {model}.{key}"

@@ -6,12 +6,6 @@ entity (`claim`), a field (`amount` -> `amount_due`) and a stage (`triage` ->
 record (`quality_check`, its records to `payout`). Each change is pinned with its count,
 the pre-flight rehearses without writing, a failure midway writes nothing, and a second
 run changes nothing. Every test runs on SQLite and PostgreSQL.
-
-Keys proven here and in tests/api/test_definition_migrations_api.py (a conformance case
-cannot store data under an earlier bundle; tests/conformance/keys.py PROVEN_ELSEWHERE):
-FormSpec.renamed_from, FormSpec.removed_fields, FieldSpec.renamed_from,
-StageSpec.renamed_from, WorkflowSpec.removed_stages, RemovedField.note,
-RemovedStage.move_to, RemovedStage.note.
 """
 
 from __future__ import annotations
