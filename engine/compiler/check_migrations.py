@@ -145,7 +145,15 @@ def check_workflow_migrations(
             )
             continue
         target = removed.move_to
-        if target in spec.removed_stages:
+        if target in [e.id for e in body.exits]:
+            ctx.error(
+                at.at("move_to"),
+                "unknown-stage",
+                f"removed stage '{name}' moves its records to '{target}', which is an exit",
+                "move them to a stage; closing records is a business decision, made by a "
+                "person or a rule, not by a definition change",
+            )
+        elif target in spec.removed_stages:
             ctx.error(
                 at.at("move_to"),
                 "unknown-stage",
