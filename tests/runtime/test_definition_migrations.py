@@ -22,6 +22,7 @@ from runtime import evolve
 from runtime.clock import FakeClock
 from runtime.core import Runtime
 from runtime.preflight import blocking, rehearse
+from runtime.reports import dwell
 from runtime.store import T_EVENT, T_EVIDENCE, T_RECORD, T_STAY, T_TIMER, Store
 from tests.runtime.helpers import JPEG
 from tests.runtime.small import small_bundle
@@ -259,3 +260,21 @@ def test_what_is_still_refused(store: Store, tmp_path: Path) -> None:
     assert blocking(findings) == []
     assert [(f.code, f.field, f.count) for f in findings] == [("field-removed", "legacy_code", 1)]
     assert "removed_fields" in findings[0].hint
+
+
+def test_dwell_and_breaches_of_a_renamed_stage_carry_on_under_its_new_id(
+    store: Store, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    ids = seeded(store, tmp_path, clock)
+    rt = Runtime(v1(tmp_path), store, clock, evidence_dir=tmp_path / "evidence")
+    clock.advance(timedelta(hours=2, minutes=1))
+    rt.tick(clock.now())  # a's and c's triage SLA (2h) breached: events name 'triage'
+    new = v2(tmp_path)
+    evolve.migrate(store, new, clock.now())
+    with store.read() as conn:
+        rows_ = {r["stage"]: r for r in dwell(conn, new.workflows["claim_flow"], clock.now())}
+    assert rows_["assessment"]["sla_breaches"] == 2
+    assert rows_["assessment"]["stays"] == 3  # a, c, and b's first stay
+    assert rows_["payout"]["stays"] == 1 and rows_["payout"]["sla_breaches"] == 0
+    assert ids
