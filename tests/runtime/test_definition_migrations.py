@@ -278,3 +278,20 @@ def test_dwell_and_breaches_of_a_renamed_stage_carry_on_under_its_new_id(
     assert rows_["assessment"]["stays"] == 3  # a, c, and b's first stay
     assert rows_["payout"]["stays"] == 1 and rows_["payout"]["sla_breaches"] == 0
     assert ids
+
+
+def test_when_both_names_hold_a_value_the_new_one_wins_and_the_old_goes_to_history(
+    store: Store, tmp_path: Path
+) -> None:
+    clock = FakeClock()
+    ids = seeded(store, tmp_path, clock)
+    with store.begin(clock.now()) as tx:  # a value under the new name already (an import)
+        data = {**record(store, ids["b"])["data"], "amount_due": 99}
+        tx.conn.execute(T_RECORD.update().where(T_RECORD.c.id == ids["b"]).values(data=data))
+    done = evolve.migrate(store, v2(tmp_path), clock.now())
+    assert ("field-renamed", None, "amount", "amount_due", 2) in plan_of(done)
+    assert record(store, ids["b"])["data"]["amount_due"] == 99
+    kept = rows(store, T_EVENT, T_EVENT.c.kind == "field_removed", T_EVENT.c.record_id == ids["b"])
+    assert [e["detail"] for e in kept] == [
+        {"field": "amount", "value": 20, "note": "renamed to 'amount_due', which was set"}
+    ]
