@@ -83,7 +83,6 @@ def test_command(
             database_url=database_url,
             patterns=list(patterns),
             on_result=None if quiet or fmt != "text" else _progress,
-            root=root,
         )
     except Exception as exc:
         _internal(exc)

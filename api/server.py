@@ -137,6 +137,7 @@ class Server:
         bundle = result.bundle if not errors(result.diagnostics) else None
         findings: list[Finding] = []
         migrated: list[evolve.Change] = []
+        started: list[dict[str, Any]] = []
         if bundle is not None:
             # The same pre-flight as a reload, against everything the store holds (there
             # is no Bundle to compare with); the data is read only when the bundle is
@@ -189,6 +190,7 @@ class Server:
             self.runtime = Runtime(
                 bundle, self.store, self.clock, evidence_dir=self.config.evidence_dir
             )
+            started = self._queue_reevaluations()
         else:
             for diagnostic in result.diagnostics:
                 log.error("definitions: %s", diagnostic.render())
@@ -201,6 +203,7 @@ class Server:
             bundle.hash if bundle else None,
             diagnostics,
             [f.to_dict() for f in findings],
+            {"reevaluations": started} if bundle is not None and started else {},
             migration=[c.to_dict() for c in migrated],
         )
 
@@ -231,6 +234,10 @@ class Server:
             self.runtime.swap(bundle)
         try:
             self._follow(bundle)
+            # Rules with `reevaluate` whose version is new get a background job; the
+            # jobs show in the reload answer and the version's history (changes).
+            if queued := self.runtime.queue_reevaluations():
+                changes["reevaluations"] = queued
             migrated = self.record_version(bundle, author, trigger, changes)
         except Exception:
             if old is None:
@@ -282,6 +289,15 @@ class Server:
             )
             tx.event("definitions_applied", None, None, hash=bundle.hash, trigger=trigger)
         return migrated
+
+    def _queue_reevaluations(self) -> list[dict[str, Any]]:
+        """Queue the re-evaluations a start calls for (a failure is logged, not fatal)."""
+        assert self.runtime is not None
+        try:
+            return self.runtime.queue_reevaluations()
+        except Exception:
+            log.exception("queueing re-evaluations failed; the next reload tries again")
+            return []
 
     def versions(self, limit: int = 20) -> list[dict[str, Any]]:
         """Return the applied bundle versions, newest first."""

@@ -26,6 +26,7 @@ class TestCase:
 
     spec: TestSpec
     doc: Document
+    root: Path | None = None  # the bundle folder the case was found in (for `reload:`)
 
     @property
     def path(self) -> str:
@@ -79,7 +80,7 @@ def load_tests(
             spec, diags = parse_test(doc)
             problems.extend(diags)
             if spec is not None:
-                cases.append(TestCase(spec, doc))
+                cases.append(TestCase(spec, doc, root))
     return cases, problems
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.bundle import Bundle, OutputError, UniqueHitError
 from engine.expr import EvaluationError, MissingRow
 from engine.spec.workflow import StageSpec
+from engine.versions import rule_version
 from runtime import alerts, attachments, failures, load, records, stages, timers
 from runtime.actions import run_actions
 from runtime.assigning import check_assignment, override_detail
@@ -42,6 +43,7 @@ from runtime.integrity import check_integrity, key_of, settle_key
 from runtime.metrics import MetricCache
 from runtime.people import allowed, change_load
 from runtime.records import RecordView
+from runtime.reevaluate import Reevaluator
 from runtime.rules import check_validations, route, score
 from runtime.store import T_EVIDENCE, Store
 from runtime.ticking import Ticker
@@ -50,7 +52,7 @@ from runtime.unit import Unit, safe_render
 log = logging.getLogger("sopflow.runtime")
 
 
-class Runtime(Explanations, Ticker):
+class Runtime(Explanations, Ticker, Reevaluator):
     """Executes one Bundle (swapped whole on reload) against one Store."""
 
     def __init__(
@@ -565,58 +567,82 @@ class Runtime(Explanations, Ticker):
             spec = table.spec
             if spec.entity != view.entity or trigger not in spec.on:
                 continue
-            scope = view.scope()
-            try:
-                decided = table.evaluate(scope, unit.context(scope))
-            except MissingRow:
-                raise
-            except UniqueHitError as exc:
-                raise Refused(
-                    str(exc),
-                    [
-                        Problem(
-                            "overlapping-rows",
-                            "make the rows exclusive, or use hit: first",
-                            rule=exc.table,
-                            detail={"rows": exc.rows},
-                        )
-                    ],
-                ) from exc
-            except Exception as exc:
-                if isinstance(exc, EvaluationError):
-                    which = {"output": exc.output} if isinstance(exc, OutputError) else {}
-                    failures.record(unit, view.id, "decision_table", name, exc, **which)
-                unit.tx.decision(view.id, "decision_table", name, "failed", {"error": str(exc)})
-                continue
-            if decided.values is not None:
-                view.data.update(zip(spec.outputs, decided.values, strict=False))
-            detail: dict[str, Any] = {
-                "inputs": list(spec.inputs),
-                "rows": [i + 1 for i in decided.rows],
-                "outputs": json_value(decided.values),
-            }
-            if decided.computed:
-                detail["computed"] = json_value(decided.computed)
-            unit.tx.decision(
-                view.id,
-                "decision_table",
-                name,
-                repr(decided.values) if decided.values is not None else "no row matched",
-                detail,
-            )
-            self._compute(unit, view)
+            self.decide_in(unit, view, name)
         for name, model in bundle.scorings.items():
             scoring = model.spec
             if scoring.entity != view.entity or scoring.against or trigger not in scoring.on:
                 continue
-            scope = view.scope()
-            result = score(model, scope, unit.context(scope))
-            failures.record_score(unit, view.id, scoring, result)
-            if scoring.output:
-                view.data[scoring.output] = result.score
-            unit.tx.decision(view.id, "score", name, str(result.score), result.explain())
-            self._compute(unit, view)
+            self.score_in(unit, view, name)
         return view.data != before
+
+    def decide_in(self, unit: Unit, view: RecordView, name: str) -> None:
+        """Run decision table `name` on a record: set its outputs, keep the decision."""
+        bundle = unit.bundle
+        table = bundle.decision_tables[name]
+        spec = table.spec
+        version = rule_version(bundle, "decision_table", name)
+        scope = view.scope()
+        try:
+            decided = table.evaluate(scope, unit.context(scope))
+        except MissingRow:
+            raise
+        except UniqueHitError as exc:
+            raise Refused(
+                str(exc),
+                [
+                    Problem(
+                        "overlapping-rows",
+                        "make the rows exclusive, or use hit: first",
+                        rule=exc.table,
+                        detail={"rows": exc.rows},
+                    )
+                ],
+            ) from exc
+        except Exception as exc:
+            if isinstance(exc, EvaluationError):
+                which = {"output": exc.output} if isinstance(exc, OutputError) else {}
+                failures.record(unit, view.id, "decision_table", name, exc, **which)
+            unit.tx.decision(
+                view.id, "decision_table", name, "failed", {"error": str(exc)}, version
+            )
+            return
+        if decided.values is not None:
+            view.data.update(zip(spec.outputs, decided.values, strict=False))
+        detail: dict[str, Any] = {
+            "inputs": list(spec.inputs),
+            "rows": [i + 1 for i in decided.rows],
+            "outputs": json_value(decided.values),
+        }
+        if decided.computed:
+            detail["computed"] = json_value(decided.computed)
+        unit.tx.decision(
+            view.id,
+            "decision_table",
+            name,
+            repr(decided.values) if decided.values is not None else "no row matched",
+            detail,
+            version,
+        )
+        self._compute(unit, view)
+
+    def score_in(self, unit: Unit, view: RecordView, name: str) -> None:
+        """Score a record with model `name`: write its output, keep the breakdown."""
+        model = unit.bundle.scorings[name]
+        scoring = model.spec
+        scope = view.scope()
+        result = score(model, scope, unit.context(scope))
+        failures.record_score(unit, view.id, scoring, result)
+        if scoring.output:
+            view.data[scoring.output] = result.score
+        unit.tx.decision(
+            view.id,
+            "score",
+            name,
+            str(result.score),
+            result.explain(),
+            rule_version(unit.bundle, "scoring", name),
+        )
+        self._compute(unit, view)
 
     def _react(self, unit: Unit, view: RecordView, trigger: str) -> bool:
         """Run what reacts to `trigger` (rules, then routing); tell if the record changed."""
@@ -667,7 +693,12 @@ class Runtime(Explanations, Ticker):
         before = view.owner
         view.owner, view.queue = result.owner, result.queue
         unit.tx.decision(
-            view.id, "routing", spec.name, result.owner or f"queue:{result.queue}", result.explain()
+            view.id,
+            "routing",
+            spec.name,
+            result.owner or f"queue:{result.queue}",
+            result.explain(),
+            rule_version(unit.bundle, "routing", spec.name),
         )
         if before != view.owner:
             load.settle(unit, view)

@@ -6,11 +6,29 @@ from typing import Any
 
 from sqlalchemy import select
 
+from engine.versions import rule_version
 from runtime import alerts, records
 from runtime.data import to_json
 from runtime.records import RecordView
 from runtime.rules import expand_routing, expand_score
 from runtime.store import T_DECISION, T_EVENT, T_EVIDENCE, T_STAY, Store
+
+_RULE_KINDS = {"score": "scoring", "decision_table": "decision_table", "routing": "routing"}
+
+
+def _versioned(decision: dict[str, Any], bundle: Any) -> dict[str, Any]:
+    """Say which version of its rule made a decision and whether the live rule differs.
+
+    `stale` is true when the rule being served has another version (or is gone); a
+    decision kept before versions were recorded has `version` None and is stale.
+    """
+    kind = _RULE_KINDS.get(str(decision.get("kind")))
+    if kind is None:
+        decision.pop("version", None)
+        return decision
+    live = rule_version(bundle, kind, str(decision.get("rule")))
+    decision["stale"] = decision.get("version") != live
+    return decision
 
 
 def _readable(decision: dict[str, Any]) -> dict[str, Any]:
@@ -70,14 +88,17 @@ class Explanations:
 
         Scores carry their per-feature breakdown, routing every candidate considered and
         why the winner won (or why the record went to a queue), refused moves the rule
-        and expression that refused them.
+        and expression that refused them. A score, decision table or routing decision
+        also says the `version` of the rule that made it and `stale: true` when the rule
+        being served has another version (runtime/reevaluate.py).
         """
         query = select(T_DECISION).where(T_DECISION.c.record_id == record_id)
         if kind:
             query = query.where(T_DECISION.c.kind == kind)
         with self.store.read() as conn:
             rows = conn.execute(query.order_by(T_DECISION.c.id)).all()
-        return [_readable(to_json(dict(r._mapping))) for r in rows]
+        bundle = self.bundle
+        return [_versioned(_readable(to_json(dict(r._mapping))), bundle) for r in rows]
 
     def alerts(self, *, rule: str | None = None, state: str | None = None) -> list[dict[str, Any]]:
         """Return alerts, newest first; each keeps the values that made it fire."""

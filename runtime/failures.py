@@ -35,6 +35,7 @@ WHERE = (
     "action",
     "load",
     "requirement",
+    "stage",
 )
 
 

@@ -4,20 +4,21 @@ The guide of a record gathers what the definitions say to show beside it: the fo
 tabs and sections (as the reader's roles may see them), the record's readable name
 (`title_field`), the stage path, and for the current stage its title, guidance,
 knowledge (links and the table rows they pick), insights (values computed now) and the
-evidence checklist with what is already attached. A requirement whose `when` is false for
-the record now is left out of the checklist (it does not apply); one whose `when`
-cannot be evaluated is listed (it applies, as at the move).
+evidence checklist with what is already attached. A requirement whose `when` is false
+for the record now is left out of the checklist (it does not apply); one whose `when`
+cannot be evaluated is listed (it applies, as at the move). The path says of every
+stage whether it is done, current, ahead or skipped, whether it applies and why
+(runtime/stage_path.py); the moves offered are those open now.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from engine.bundle import CompiledWorkflow
 from engine.expr import EvaluationError
 from engine.spec.form import FormSpec
 from engine.spec.workflow import StageSpec, required_name
-from runtime import records
+from runtime import records, stage_path
 from runtime.data import shareable, to_json
 from runtime.people import allowed
 from runtime.records import RecordView
@@ -90,28 +91,6 @@ def _insights(unit: Unit, stage: StageSpec, scope: dict[str, Any]) -> list[dict[
     return out
 
 
-def _path(wf: CompiledWorkflow, current: str | None) -> list[dict[str, Any]]:
-    ids = [s.id for s in wf.body.stages]
-    at = ids.index(current) if current in ids else len(ids)
-    path = [
-        {
-            "id": s.id,
-            "title": s.title or s.id,
-            "state": "done" if i < at else "current" if i == at else "next",
-        }
-        for i, s in enumerate(wf.body.stages)
-    ]
-    for exit_ in wf.body.exits:
-        path.append(
-            {
-                "id": exit_.id,
-                "title": exit_.title or exit_.id,
-                "state": "current" if exit_.id == current else "exit",
-            }
-        )
-    return path
-
-
 def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
     """Return what to show beside a record: layout, name, stage path and the stage's guide."""
     bundle = unit.bundle
@@ -131,7 +110,7 @@ def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
     if wf is None:
         return guide
     guide["workflow"] = {"name": wf.name, "title": wf.body.title or wf.name}
-    guide["path"] = _path(wf, view.stage)
+    guide["path"] = stage_path.path(unit, wf, view)
     stage = next((s for s in wf.body.stages if s.id == view.stage), None)
     if stage is None:
         return guide
@@ -169,7 +148,7 @@ def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
                 if isinstance(item, str) or now_applies(item)
             )
         ],
-        "moves": sorted(t for s, t in wf.moves if s == stage.id),
+        "moves": stage_path.moves_from(unit, wf, view, stage.id),
     }
     return guide
 
@@ -183,4 +162,20 @@ def guide_of(runtime: Any, record_id: str, actor: str | None = None) -> dict[str
         return guide
 
 
-__all__ = ["guide_of", "layout", "record_guide"]
+def path_of(runtime: Any, record_id: str, actor: str | None = None) -> dict[str, Any]:
+    """Return a record's stage path: every stage with state, applies and why (read only)."""
+    with runtime.unit(actor) as unit:
+        view = records.load(unit.tx.conn, unit.bundle, record_id)
+        wf = unit.bundle.workflows.get(view.workflow or "")
+        steps = stage_path.path(unit, wf, view) if wf is not None else []
+        unit.tx.conn.rollback()
+        return {
+            "record": view.id,
+            "workflow": view.workflow,
+            "stage": view.stage,
+            "status": view.status,
+            "path": steps,
+        }
+
+
+__all__ = ["guide_of", "layout", "path_of", "record_guide"]

@@ -121,6 +121,7 @@ class Decision(SQLModel, table=True):
     at: datetime = _time(nullable=False)
     outcome: str = Field(default="", max_length=255)
     detail: dict[str, Any] = _json()
+    version: str | None = Field(default=None, max_length=16)  # the rule's (engine/versions.py)
 
 
 class Alert(SQLModel, table=True):
@@ -245,3 +246,28 @@ class BundleVersion(SQLModel, table=True):
     author: str | None = Field(default=None, max_length=64)
     summary: str = Field(default="", max_length=2000)
     changes: dict[str, Any] = _json()
+
+
+class Reevaluation(SQLModel, table=True):
+    """A background job deciding records again after a rule changed (runtime/reevaluate.py)."""
+
+    __tablename__ = "sf_reevaluation"
+    __table_args__ = (Index("ix_sf_reevaluation_rule", "kind", "rule", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32)  # scoring | decision_table | routing
+    rule: str = Field(max_length=64)
+    entity: str = Field(max_length=64)
+    version: str = Field(max_length=16)
+    records: str = Field(max_length=16)  # open | all | queued
+    state: str = Field(default="queued", max_length=16)  # queued|running|done|superseded
+    total: int = 0
+    done: int = 0
+    changed: int = 0
+    skipped: int = 0
+    cursor: str | None = Field(default=None, max_length=32)  # last record id processed
+    bundle_hash: str | None = Field(default=None, max_length=64)
+    queued_at: datetime = _time(nullable=False)
+    started_at: datetime | None = _time()
+    finished_at: datetime | None = _time()
+    note: str | None = Field(default=None, max_length=500)

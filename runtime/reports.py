@@ -125,7 +125,8 @@ def funnel(
     until: datetime | None = None,
 ) -> dict[str, Any]:
     """Return a workflow's funnel: per stage (in order) the records that reached it, the
-    records in it now and the conversion from the previous stage; per exit the records
+    records in it now and the conversion from the previous stage (the previous one without
+    `only_when`: a conditional stage is not every record's way); per exit the records
     that left through it and their share of all that entered.
 
     With `since`/`until` only the cohort of records that entered the workflow (their
@@ -173,7 +174,8 @@ def funnel(
                 "conversion": None if previous is None else _ratio(count, previous),
             }
         )
-        previous = count
+        if stage.only_when is None:
+            previous = count  # a conditional stage is not every record's way (skipped)
     exits = [
         {
             "exit": e.id,
@@ -196,7 +198,7 @@ def sla_breaches(conn: Connection, workflow: str) -> dict[str, int]:
     with the stay it happened in (same record and stage, within the stay's span).
     A breach strictly inside a stay's span is that stay's whatever stage it names: a
     stage renamed since (`renamed_from`) renames the stays, never the audit log
-    (docs/decisions.md 51), so its earlier breaches name the old id.
+    (docs/decisions.md 53), so its earlier breaches name the old id.
     """
     stage_of = StoreSql(conn).text(T_EVENT.c.detail, "stage")
     inside = and_(

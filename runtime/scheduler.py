@@ -23,6 +23,7 @@ from runtime.core import Runtime
 log = logging.getLogger("sopflow.scheduler")
 TICK_JOB = "sopflow-tick"
 DELIVER_JOB = "sopflow-outbox"
+REEVALUATE_JOB = "sopflow-reevaluate"
 
 
 def schedule_trigger(spec: Any, timezone: str) -> CronTrigger | IntervalTrigger:
@@ -60,6 +61,11 @@ class RuntimeScheduler:
             self.scheduler.add_job(
                 self._deliver, "interval", seconds=self.deliver_every, id=DELIVER_JOB
             )
+        # Re-evaluation jobs run here, batch by batch, each batch its own transaction:
+        # requests go on between batches (runtime/reevaluate.py).
+        self.scheduler.add_job(
+            self._reevaluate, "interval", seconds=self.tick_every, id=REEVALUATE_JOB
+        )
         self.sync(self.runtime.bundle)
         self.scheduler.start()
 
@@ -101,3 +107,9 @@ class RuntimeScheduler:
             self.deliver()
         except Exception:
             log.exception("outbox delivery failed")
+
+    def _reevaluate(self) -> None:
+        try:
+            self.runtime.reevaluate()
+        except Exception:
+            log.exception("re-evaluation failed; the job resumes from its last batch")

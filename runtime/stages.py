@@ -11,7 +11,7 @@ from engine.bundle import CompiledWorkflow
 from engine.expr import EvaluationError, MissingRow
 from engine.spec.base import Duration
 from engine.spec.workflow import ExitSpec, StageSpec, required_name
-from runtime import attachments, failures, timers
+from runtime import attachments, failures, stage_path, timers
 from runtime.calendar import working_time
 from runtime.clock import iso
 from runtime.data import shareable
@@ -151,8 +151,10 @@ def move_problems(
         return [Problem("unknown-stage", f"'{target}' is not a stage of {wf.name} ({known})")]
     if target == source:
         return [Problem("same-stage", f"the record is already in '{target}'")]
-    if not wf.may_move(source, target):
-        nexts = sorted(t for s, t in wf.moves if s == source)
+    if not wf.may_move(source, target) and not stage_path.skips_to(
+        unit, wf, record, source, target
+    ):
+        nexts = stage_path.moves_from(unit, wf, record, source)
         problems.append(
             Problem(
                 "move-not-allowed",
@@ -160,6 +162,9 @@ def move_problems(
                 + (f"; from here: {', '.join(nexts)}" if nexts else ""),
             )
         )
+    skipped = stage_path.not_applicable(unit, wf, record, target)
+    if skipped is not None:
+        problems.append(skipped)
     here = find(wf, source)
     for roles, what in (
         (wf.body.moves.roles, "move records in this workflow"),

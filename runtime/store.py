@@ -33,6 +33,7 @@ T_LOAD: Table = models.Assignment.__table__  # type: ignore[attr-defined]
 T_SCHEDULE: Table = models.ScheduleRun.__table__  # type: ignore[attr-defined]
 T_FORECAST: Table = models.ForecastSnapshot.__table__  # type: ignore[attr-defined]
 T_BUNDLE: Table = models.BundleVersion.__table__  # type: ignore[attr-defined]
+T_REEVAL: Table = models.Reevaluation.__table__  # type: ignore[attr-defined]
 
 
 # -- hot-path SQL -------------------------------------------------------------------------
@@ -133,8 +134,8 @@ _INSERT_EVENT = (
 
 
 _INSERT_DECISION = (
-    "INSERT INTO sf_decision (record_id, kind, rule, at, outcome, detail) "
-    "VALUES (:record_id, :kind, :rule, :at, :outcome, :detail)"
+    "INSERT INTO sf_decision (record_id, kind, rule, at, outcome, detail, version) "
+    "VALUES (:record_id, :kind, :rule, :at, :outcome, :detail, :version)"
 )
 
 
@@ -181,9 +182,15 @@ class Tx:
         self.events.append(row)
 
     def decision(
-        self, record_id: str | None, kind: str, rule: str, outcome: str, detail: dict[str, Any]
+        self,
+        record_id: str | None,
+        kind: str,
+        rule: str,
+        outcome: str,
+        detail: dict[str, Any],
+        version: str | None = None,
     ) -> None:
-        """Keep why an automated decision came out as it did."""
+        """Keep why an automated decision came out as it did (and the rule's version)."""
         self.sql(
             _INSERT_DECISION,
             {
@@ -193,6 +200,7 @@ class Tx:
                 "at": self.time(self.now),
                 "outcome": outcome[:255],
                 "detail": db_json(detail),
+                "version": version,
             },
         )
 

@@ -6,6 +6,7 @@
 - `POST /api/v1/definitions/reload`   reload now (also `POST /admin/reload`); author = caller
 - `POST /api/v1/definitions/validate` compile an uploaded bundle without applying it
 - `GET  /api/v1/definitions/schema`   the JSON Schema of definition files
+- `GET  /api/v1/reevaluations`         re-evaluation jobs and their progress (?state, ?limit)
 
 All but the version served and the schema need a role of the bundle's
 `access.definitions`. One exception, on purpose: while no good bundle was ever loaded
@@ -25,7 +26,7 @@ import stat
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 from litestar import Request, Response, get, post
@@ -319,6 +320,28 @@ def _check(server: Server, served: Bundle, files: dict[str, bytes]) -> dict[str,
     }
 
 
+# -- re-evaluation on model change -------------------------------------------------------
+
+
+@get(f"{API}/reevaluations", tags=["definitions"], responses=errors(403))
+async def reevaluations(
+    request: Request[Any, Any, Any],
+    job_state: Annotated[
+        Literal["queued", "running", "done", "superseded"] | None, QueryParameter(name="state")
+    ] = None,
+    limit: Annotated[int, QueryParameter(schema_extra={"minimum": 1, "maximum": 500})] = 50,
+) -> list[dict[str, Any]]:
+    """Return re-evaluation jobs, newest first: rule, version, done/total, state, times."""
+    if not 1 <= limit <= 500:
+        raise ClientException(
+            "limit must be between 1 and 500",
+            extra=[{"key": "limit", "message": f"{limit} is out of 1..500", "source": "query"}],
+        )
+    server, _ = _definitions(request, "read the re-evaluation jobs")
+    runtime, _ = runtime_of(request)
+    return await call(server.inline, runtime.reevaluations, state=job_state, limit=limit)
+
+
 # -- the language ----------------------------------------------------------------------
 
 
@@ -329,4 +352,13 @@ def schema(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return definition_schema()
 
 
-ROUTES = [current, history, last_reload, reload_now, admin_reload, validate, schema]
+ROUTES = [
+    current,
+    history,
+    last_reload,
+    reload_now,
+    admin_reload,
+    validate,
+    schema,
+    reevaluations,
+]

@@ -13,7 +13,7 @@ from api.routes.common import API, caller, runtime_of
 from api.routes.record_common import Ctx
 from api.routes.record_parts import RECORD
 from engine.catalog import catalog as bundle_catalog
-from runtime.guide import guide_of
+from runtime.guide import guide_of, path_of
 
 
 @get(f"{RECORD}/guide", tags=["records"], responses=errors(403, 404))
@@ -31,6 +31,19 @@ async def record_guide(
     return await ctx.run(guide_of, ctx.runtime, record_id, ctx.who.user)
 
 
+@get(f"{RECORD}/path", tags=["records"], responses=errors(403, 404))
+async def record_path(
+    request: Request[Any, Any, Any], entity: FromPath[str], record_id: FromPath[str]
+) -> dict[str, Any]:
+    """Show a record's stage path: every stage in order, then the exits, each with its
+    `state` (done, current, ahead, skipped, exit), whether it `applies` and `why` (a
+    conditional stage's `only_when` and the values it read).
+    """
+    ctx = Ctx(request, entity)
+    await ctx.record(record_id)
+    return await ctx.run(path_of, ctx.runtime, record_id, ctx.who.user)
+
+
 @get(f"{API}/definitions/catalog", tags=["definitions"], responses=errors(403))
 async def catalog(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """Return every title, description and note of the served bundle, by kind and name."""
@@ -39,6 +52,6 @@ async def catalog(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return bundle_catalog(bundle)
 
 
-ROUTES = [record_guide, catalog]
+ROUTES = [record_guide, record_path, catalog]
 
 __all__ = ["ROUTES"]

@@ -103,6 +103,7 @@ def _workflow(bundle: Bundle, name: str) -> dict[str, Any]:
                 "title": s.title or s.id,
                 "require": [required_name(r) for r in s.require],
                 "evidence": [e.kind for e in s.evidence],
+                **({"only_when": s.only_when} if s.only_when else {}),
             }
             for s in wf.body.stages
         ],

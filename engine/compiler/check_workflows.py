@@ -9,7 +9,7 @@ from engine.compiler.check_actions import check_actions
 from engine.compiler.check_manifest import value_fits
 from engine.compiler.context import Context, Entry, Site
 from engine.diagnostics import shorten
-from engine.expr import CompiledExpression, ExprType
+from engine.expr import CompiledExpression, ExprType, Scope
 from engine.spec import WorkflowSpec, WorkflowTemplateSpec
 from engine.spec.workflow import (
     ExitSpec,
@@ -156,6 +156,7 @@ def check_workflow(ctx: Context, wf: ResolvedWorkflow) -> dict[str, CompiledExpr
         _check_gate(ctx, at, stage, body.entity, constants, compiled, names)
         ctx.check_roles(at.at("roles"), stage.roles)
         _check_stage_extras(ctx, at, stage, body.entity, constants)
+        _check_only_when(ctx, at, i, stage, scope)
     for i, exit_ in enumerate(body.exits):
         at = site.at("exits", i)
         _check_gate(ctx, at, exit_, body.entity, constants, compiled, names)
@@ -270,6 +271,31 @@ def _check_gate(
             compiled[f"{stage.id}.guards.{j}"] = expr
         ctx.expr(at.at("guards", j, "when"), guard.when, scope, T.BOOL, owner=guard, attr="when")
         ctx.template(at.at("guards", j, "message"), guard.message, names)
+
+
+def _check_only_when(ctx: Context, at: Site, index: int, stage: StageSpec, scope: Scope) -> None:
+    """Check a stage's `only_when`: a boolean over the record, not the clock, not the first."""
+    if stage.only_when is None:
+        return
+    where = at.at("only_when")
+    if index == 0:
+        ctx.error(
+            where,
+            "only-when-first-stage",
+            f"stage '{stage.id}' is the first stage, where every record starts; "
+            "it cannot be skipped",
+            "put the condition on a later stage, or add an unconditional first stage",
+        )
+    expr = ctx.expr(where, stage.only_when, scope, T.BOOL, owner=stage, attr="only_when")
+    if expr is not None and expr.clock:
+        ctx.error(
+            where,
+            "only-when-uses-time",
+            f"stage '{stage.id}': only_when depends on the time it is evaluated at "
+            "('now', hours_since(), days_since(), hours_in_stage()); the stage path "
+            "would change with the clock",
+            "read record fields only; a rule may set a field when time passes",
+        )
 
 
 def _check_stage_extras(

@@ -20,6 +20,7 @@ from engine.bundle import (
 from engine.compiler.check_forms import check_form, compile_computed, enum_values
 from engine.compiler.check_manifest import check_manifest, check_table
 from engine.compiler.check_migrations import check_form_migrations, check_workflow_migrations
+from engine.compiler.check_reevaluate import check_reevaluate
 from engine.compiler.check_rules import (
     check_decision_table,
     check_load,
@@ -324,6 +325,9 @@ def _check_rest(
         tables[name] = CompiledDecisionTable(
             dentry.spec, tuple(inputs), tuple(rows), tuple(cells), default_cells
         )
+    for kind in ("scoring", "decision_table", "routing"):
+        for rentry in ctx.of(kind).values():
+            check_reevaluate(ctx, kind, rentry.site, rentry.spec)
     validations = {}
     for name, ventry in ctx.of("validation").items():
         expr = check_validation(ctx, ventry)

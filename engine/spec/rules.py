@@ -19,6 +19,33 @@ class MissingPolicy(Spec):
     value: float
 
 
+REEVALUATE_BATCH_MAX = 5000
+
+
+class ReevaluateSpec(Spec):
+    """Whether records a rule already decided are decided again when the rule changes.
+
+    When a bundle whose rule has a new version is applied (reload or start), a
+    background job re-runs the rule over the chosen records, `batch` records per
+    transaction (docs/language.md "Re-evaluation on model change").
+    """
+
+    records: Literal["open", "all", "queued", "none"] = Field(
+        default="none",
+        description="open: open records; all: every record; queued (routing): open "
+        "records nobody owns; none: leave decided records as they are.",
+    )
+    where: Expr | None = Field(
+        default=None, description="Only records where this holds (no time functions)."
+    )
+    batch: int = Field(
+        default=200,
+        ge=1,
+        le=REEVALUATE_BATCH_MAX,
+        description="Records per transaction (1 to 5000).",
+    )
+
+
 class FeatureSpec(Spec):
     """One weighted feature of a score: an expression giving a value between 0 and 1."""
 
@@ -55,6 +82,9 @@ class ScoringSpec(DocumentSpec):
     )
     features: dict[Name, FeatureSpec] = Field(min_length=1)
     on: list[Trigger] = ["created", "updated"]
+    reevaluate: ReevaluateSpec | None = Field(
+        default=None, description="Score stored records again when the model changes."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ScoringSpec:
@@ -111,6 +141,9 @@ class RoutingSpec(DocumentSpec):
         default_factory=list,
         description="Roles whose holders may assign a record by hand against `eligible`.",
     )
+    reevaluate: ReevaluateSpec | None = Field(
+        default=None, description="Route queued records again when the rule changes."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> RoutingSpec:
@@ -146,6 +179,9 @@ class DecisionTableSpec(DocumentSpec):
     outputs: list[Name] = Field(min_length=1, description="Fields the table sets.")
     rows: list[list[Any]] = Field(min_length=1)
     default: list[Any] | None = Field(default=None, description="Outputs when no row matches.")
+    reevaluate: ReevaluateSpec | None = Field(
+        default=None, description="Decide stored records again when the table changes."
+    )
 
     def aggregate_of(self, output: str) -> str | None:
         """Return how `hit: collect` combines an output's values (None: a list of them)."""

@@ -128,6 +128,20 @@ class TickStep(Spec):
         return self
 
 
+class ReloadStep(Spec):
+    """Apply the bundle again with some files replaced, as a reload does (issue 11)."""
+
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description="Bundle file -> the file (both under the bundle folder) that replaces it, "
+        "e.g. {rules/scoring.yaml: .next/scoring.yaml}; a hidden folder is not compiled. "
+        "Each reload starts from the bundle as it is: `files: {}` goes back to it.",
+    )
+    batches: int | None = Field(
+        default=None, ge=0, description="Re-evaluation batches to run (default: until done)."
+    )
+
+
 class ProblemExpect(Spec):
     """One problem a refusal is expected to list."""
 
@@ -271,6 +285,11 @@ class GuideExpect(Spec):
         default_factory=dict, description="kind -> 'Title: attached/min'."
     )
     path: dict[str, str] = Field(default_factory=dict, description="stage -> 'Title: state'.")
+    why: dict[str, str | None] = Field(
+        default_factory=dict,
+        description="stage -> why it applies or is skipped ('condition: values'; null: "
+        "it has no condition).",
+    )
     moves: list[str] | None = None
     layout: dict[str, list[str]] | None = Field(
         default=None, description="tab -> field titles ('Section / Field' inside sections)."
@@ -348,12 +367,7 @@ class Step(Spec):
     acknowledge: AlertStep | None = None
     feedback: AlertStep | None = None
     tick: TickStep | None = None
-    # -- definition migrations: move to the bundle under test (after the case's `before`) --
-    reload: Literal[True] | None = Field(
-        default=None,
-        description="`reload: true`: switch from the case's `before` bundle to the bundle "
-        "under test, pre-flight and declared migration included, as a server reload does.",
-    )
+    reload: ReloadStep | None = None
     refused: RefusalExpect | None = None
     expect: Expectations | None = None
 
@@ -408,13 +422,6 @@ class TestSpec(DocumentSpec):
         description="Language keys whose effect the case shows, as 'Model.key' (conformance).",
     )
     steps: list[Step] = Field(min_length=1)
-    # -- definition migrations: a case that starts on an earlier version of the bundle --
-    before: str | None = Field(
-        default=None,
-        description="A folder, relative to the bundle's root (a hidden one such as "
-        "`.before/`, so the bundle leaves it out), holding an earlier version of the "
-        "bundle: the case starts on it, and a `reload` step moves to the bundle under test.",
-    )
 
 
 __all__ = ["ACTIONS", "TEST_KIND", "Expectations", "Step", "TestSpec", "UserState", "is_test"]

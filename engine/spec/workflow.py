@@ -133,6 +133,11 @@ class StageSpec(Spec):
 
     id: Name
     title: str = ""
+    only_when: Expr | None = Field(
+        default=None,
+        description="When the stage applies, read on the record at each move until it "
+        "reaches the stage (default: always); otherwise it is skipped.",
+    )
     guidance: Text = ""
     knowledge: list[KnowledgeLink] = Field(default_factory=list)
     insights: list[Insight] = Field(default_factory=list)

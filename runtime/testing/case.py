@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,8 @@ from typing import Any
 from sqlalchemy import func, select
 
 from engine.bundle import Bundle
-from engine.spec.testing import ACTIONS, Step, TestSpec, TickStep
+from engine.compiler.pipeline import compile_bundle
+from engine.spec.testing import ACTIONS, ReloadStep, Step, TestSpec, TickStep
 from engine.testfiles import TestCase
 from runtime.clock import FakeClock, utc
 from runtime.core import Runtime
@@ -21,7 +23,7 @@ from runtime.schedules import next_run
 from runtime.store import T_ALERT, T_SCHEDULE, T_TIMER, Store, py_time
 from runtime.testing.checks import Checker
 from runtime.testing.outcome import Failure
-from runtime.testing.reload import earlier_bundle, reload_to
+from runtime.testing.reload import reload_to
 from runtime.testing.times import DEFAULT_START, seconds_of, to_utc, zone_of
 
 _STATUS = {
@@ -79,9 +81,7 @@ def with_users(bundle: Bundle, spec: TestSpec) -> Bundle:
 class CaseRun:
     """One case in progress: its runtime, clock, record names and failures so far."""
 
-    def __init__(
-        self, bundle: Bundle, case: TestCase, store: Store, workdir: Path, root: Path | None = None
-    ) -> None:
+    def __init__(self, bundle: Bundle, case: TestCase, store: Store, workdir: Path) -> None:
         self.case = case
         self.spec = case.spec
         self.zone = zone_of(bundle.manifest.timezone)
@@ -90,17 +90,14 @@ class CaseRun:
         if self.spec.start is not None:
             start = self._time(self.spec.start, "start")
         self.clock = FakeClock(start)
-        # A case with `before` starts on that earlier bundle; `reload` moves to this one.
-        self.target = with_users(bundle, self.spec)
-        first, self.broken = self.target, ""
-        if self.spec.before is not None:
-            earlier, self.broken = earlier_bundle(root, self.spec.before)
-            first = with_users(earlier, self.spec) if earlier is not None else first
-        self.runtime = Runtime(first, store, self.clock, evidence_dir=workdir / "evidence")
+        self.runtime = Runtime(
+            with_users(bundle, self.spec), store, self.clock, evidence_dir=workdir / "evidence"
+        )
         self.names: dict[str, str] = {}
         self.last_saved: dict[str, RecordView] = {}  # what each record's last command answered
         self.ticks: list[Any] = []
         self.checker = Checker(self)
+        self.workdir = workdir
 
     # -- reporting ------------------------------------------------------------------
     def fail(self, loc: tuple[str | int, ...], code: str, message: str, **kw: Any) -> None:
@@ -122,9 +119,6 @@ class CaseRun:
     # -- running --------------------------------------------------------------------
     def run(self) -> list[Failure]:
         """Run every step in order; stop at the first step that cannot go on."""
-        if self.broken:
-            self.fail(("before",), "before", self.broken)
-            return self.failures
         try:
             self._setup()
             for i, step in enumerate(self.spec.steps):
@@ -182,8 +176,7 @@ class CaseRun:
         loc: tuple[str | int, ...] = ("steps", i, action)
         actor = step.by or self.spec.by
         try:
-            do = self._reload if action == "reload" else self._do
-            do(action, getattr(step, action), actor, loc)
+            self._do(action, getattr(step, action), actor, loc)
         except CommandError as exc:
             if step.refused is None:
                 problems = "; ".join(p.message for p in exc.problems)
@@ -207,13 +200,6 @@ class CaseRun:
                 "refused",
                 f"expected {action} to be refused, but it happened",
             )
-
-    def _reload(self, _: str, __: Any, ___: str | None, loc: tuple[str | int, ...]) -> None:
-        """Move from the `before` bundle to the bundle under test (runtime/testing/reload.py)."""
-        if self.runtime.bundle is self.target:
-            self.fail(loc, "reload", "the case runs on the bundle under test already (no 'before')")
-            raise StopCase
-        reload_to(self.runtime, self.target)
 
     def _do(self, action: str, arg: Any, actor: str | None, loc: tuple[str | int, ...]) -> None:
         rt = self.runtime
@@ -249,8 +235,32 @@ class CaseRun:
                 rt.acknowledge_alert(alert_id, actor=actor)
             else:
                 rt.alert_feedback(alert_id, arg.verdict, actor=actor, note=arg.note)
-        elif action == "tick":
-            self._tick(arg, loc)
+        elif action in ("tick", "reload"):
+            (self._tick if action == "tick" else self._reload)(arg, loc)
+
+    def _reload(self, arg: ReloadStep, loc: tuple[str | int, ...]) -> None:
+        """Compile the bundle with `files` replaced, serve it, run its re-evaluations."""
+        root = self.case.root
+        if root is None:
+            self.fail(loc, "reload", "this case was not read from a bundle folder")
+            raise StopCase
+        copy = self.workdir / f"reload{len(list(self.workdir.glob('reload*')))}"
+        shutil.copytree(root, copy)
+        for target, source in arg.files.items():
+            found = (root / source).resolve()
+            if not found.is_file() or not found.is_relative_to(root.resolve()):
+                self.fail((*loc, "files", target), "reload", f"no file '{source}' in the bundle")
+                raise StopCase
+            (copy / target).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(found, copy / target)
+        result = compile_bundle(copy)
+        if result.bundle is None:
+            shown = "; ".join(d.render().replace(f"{copy}/", "") for d in result.diagnostics[:3])
+            self.fail(loc, "reload", f"the changed bundle does not compile: {shown}")
+            raise StopCase
+        reload_to(self.runtime, with_users(result.bundle, self.spec))  # pre-flight, migration
+        self.runtime.queue_reevaluations()
+        self.runtime.reevaluate(arg.batches)
 
     def with_ids(self, value: Any, loc: tuple[str | int, ...]) -> Any:
         """Put record ids for `@NAME` values (the records a test named), in lists too."""

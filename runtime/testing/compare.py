@@ -69,6 +69,7 @@ def guide_view(guide: Mapping[str, Any]) -> dict[str, Any]:
             for e in stage.get("evidence", [])
         },
         "path": {p["id"]: f"{p['title']}: {p['state']}" for p in guide.get("path", [])},
+        "why": {p["id"]: p.get("why") for p in guide.get("path", [])},
         "moves": stage.get("moves"),
         "layout": tabs,
     }

@@ -112,12 +112,8 @@ def run_cases(
     database_url: str | None = None,
     patterns: list[str] | None = None,
     on_result: Callable[[CaseResult], None] | None = None,
-    root: Path | None = None,
 ) -> TestRun:
-    """Run the selected cases, each isolated from the next; report each as it ends.
-
-    `root` is the bundle's folder: a case's `before` folder is read under it.
-    """
+    """Run the selected cases, each isolated from the next; report each as it ends."""
     run = TestRun()
     began = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sopflow-test-") as tmp:
@@ -127,7 +123,7 @@ def run_cases(
             workdir = Path(tmp) / f"case{n}"
             workdir.mkdir()
             with databases.fresh(f"case{n}") as store:
-                failures = CaseRun(bundle, case, store, workdir, root).run()
+                failures = CaseRun(bundle, case, store, workdir).run()
             shutil.rmtree(workdir, ignore_errors=True)
             result = CaseResult(case, failures, time.perf_counter() - started)
             run.results.append(result)

@@ -402,3 +402,41 @@ def test_the_reload_log_has_one_line_per_diagnostic(make_api: MakeApi, caplog: A
     assert len(located) == 2
     assert any("refused: 2 error(s)" in line for line in lines)
     assert json.dumps(api.server.last.to_dict() if api.server.last else {})
+
+
+# -- re-evaluation on model change (issue 11) -------------------------------------------
+
+
+def test_a_weight_change_queues_a_reevaluation_shown_in_the_reload_and_its_endpoint(
+    make_api: MakeApi,
+) -> None:
+    """P9: lead_quality declares reevaluate: {records: open}; a reload re-scores leads."""
+    api = make_api()
+    runtime = api.server.runtime
+    assert runtime is not None
+    record = lead(api, 1, orders_90d=6)
+    before = api.call("GET", f"/api/v1/records/lead/{record}/explain?kind=score", "admin").json()
+    [quality] = [d for d in before if d["rule"] == "lead_quality"]
+    assert quality["stale"] is False and len(quality["version"]) == 12
+    edit(api, "rules/lead_scoring.yaml", "weight: 0.4}", "weight: 0.35}")
+    result = api.call("POST", "/admin/reload", "admin").json()
+    [job] = result["changes"]["reevaluations"]
+    assert (job["rule"], job["kind"], job["state"], job["total"]) == (
+        "lead_quality",
+        "scoring",
+        "queued",
+        1,
+    )
+    stale = api.call("GET", f"/api/v1/records/lead/{record}/explain?kind=score", "admin").json()
+    assert [d["stale"] for d in stale if d["rule"] == "lead_quality"] == [True]
+    listed = api.call("GET", "/api/v1/reevaluations", "admin").json()
+    assert [(j["id"], j["done"], j["total"]) for j in listed] == [(job["id"], 0, 1)]
+    assert runtime.reevaluate() == 1  # what the scheduler's job runs in the background
+    [done] = api.call("GET", "/api/v1/reevaluations?state=done", "admin").json()
+    assert (done["done"], done["total"], done["version"]) == (1, 1, job["version"])
+    assert done["queued_at"].endswith("+00:00") and done["finished_at"].endswith("+00:00")
+    after = api.call("GET", f"/api/v1/records/lead/{record}/explain?kind=score", "admin").json()
+    latest = [d for d in after if d["rule"] == "lead_quality"][-1]
+    assert latest["version"] == job["version"] and latest["stale"] is False
+    assert api.call("GET", "/api/v1/reevaluations", "li.wei").status_code == 403
+    assert api.call("GET", "/api/v1/reevaluations?limit=0", "admin").status_code == 400

@@ -38,7 +38,7 @@ def test_a_record_guide_shows_the_stage_and_the_layout(make_api: MakeApi) -> Non
         "require": [],
         "moves": ["inventory_count", "lost"],
     }
-    assert [p["state"] for p in guide["path"][:3]] == ["current", "next", "next"]
+    assert [p["state"] for p in guide["path"][:3]] == ["current", "ahead", "ahead"]
     assert [t["tab"] for t in guide["layout"]] == ["Basics", "Quote", "Procurement follow-up"]
 
 

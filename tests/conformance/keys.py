@@ -93,9 +93,4 @@ def bundle_keys(root: Path) -> set[Key]:
 
 def bundles_under(root: Path) -> list[Path]:
     """Return every folder under `root` that holds a bundle (a bundle.yaml)."""
-    return sorted(
-        p.parent
-        for p in root.rglob("bundle.yaml")
-        # a hidden folder is an earlier version of a bundle (a case's `before`), not a bundle
-        if not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    return sorted(p.parent for p in root.rglob("bundle.yaml"))

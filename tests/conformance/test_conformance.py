@@ -49,12 +49,7 @@ def test_conformance_bundle_passes(root: Path, backend: str) -> None:
     cases, problems = load_tests(root, discover(root))
     assert not errors(problems), "\n".join(p.render() for p in problems)
     assert cases, f"{root} has no test cases"
-    run = run_cases(
-        result.bundle,
-        cases,
-        database_url=PG_URL if backend == "postgresql" else None,
-        root=root,
-    )
+    run = run_cases(result.bundle, cases, database_url=PG_URL if backend == "postgresql" else None)
     failures = [f.render() for r in run.results for f in r.failures]
     assert not failures, "\n".join(failures)
 
