@@ -21,7 +21,7 @@ from api.config import Config
 from api.errors import EXCEPTION_HANDLERS
 from api.limits import BoundedRequest
 from api.options import allow_every_method
-from api.routes import admin, definitions, guide, ops, records, system
+from api.routes import admin, approvals, definitions, guide, ops, records, system
 from api.server import Server
 from runtime.clock import Clock
 
@@ -56,6 +56,7 @@ def create_app(
             *definitions.ROUTES,
             *admin.ROUTES,
             *guide.ROUTES,
+            *approvals.ROUTES,
         ],
         state=State({"server": server}),
         # The deadline first, so that authenticating is within the request's time too.

@@ -12,6 +12,7 @@ import click
 from api.cli_db import db
 from api.cli_serve import serve, token, user
 from api.cli_test import test_command
+from engine.catalog import workflow_outline
 from engine.compiler.pipeline import compile_bundle
 from engine.diagnostics import errors, warnings
 from engine.schema import definition_schema
@@ -72,6 +73,8 @@ def validate(directory: str, fmt: str, strict: bool) -> None:
                     "errors": len(errs),
                     "warnings": len(warns),
                     "diagnostics": [d.to_dict() for d in result.diagnostics],
+                    # What each workflow holds (a template's instance after its include_ifs).
+                    "workflows": workflow_outline(result.bundle) if result.bundle else {},
                 },
                 indent=2,
                 ensure_ascii=False,

@@ -78,6 +78,30 @@ def catalog(bundle: Bundle) -> dict[str, Any]:
     return out
 
 
+def workflow_outline(bundle: Bundle) -> dict[str, Any]:
+    """Return each workflow's template, stages (with evidence, fields and guards) and exits.
+
+    A workflow made from a template shows its own structure, once the template's
+    `include_if`s have left parts out for its params.
+    """
+    out: dict[str, Any] = {}
+    for name, wf in bundle.workflows.items():
+        out[name] = {
+            "template": wf.template,
+            "stages": [
+                {
+                    "id": s.id,
+                    "evidence": [e.kind for e in s.evidence],
+                    "require": [r if isinstance(r, str) else r.field for r in s.require],
+                    "guards": len(s.guards),
+                }
+                for s in wf.body.stages
+            ],
+            "exits": [e.id for e in wf.body.exits],
+        }
+    return out
+
+
 def lookup(data: Mapping[str, Any], path: str) -> tuple[bool, Any]:
     """Return (found, value) at a dotted path of the catalog, e.g. 'workflow.x.title'."""
     node: Any = data
@@ -88,4 +112,4 @@ def lookup(data: Mapping[str, Any], path: str) -> tuple[bool, Any]:
     return True, node
 
 
-__all__ = ["DESCRIPTIVE", "catalog", "lookup"]
+__all__ = ["DESCRIPTIVE", "catalog", "lookup", "workflow_outline"]

@@ -161,6 +161,17 @@ def check_max(
     )
 
 
+def _branch_evidence(gates: list[StageSpec | ExitSpec]) -> list[Any]:
+    """Return the evidence requirements of the stages' branches (runtime/approvals.py)."""
+    return [
+        e
+        for g in gates
+        if isinstance(g, StageSpec) and g.branches is not None
+        for b in g.branches.items
+        for e in b.evidence
+    ]
+
+
 def check_kind(bundle: Bundle, view: RecordView, kind: str, media: Media) -> None:
     """Refuse a file that is no evidence kind of the record, or not of a type it takes.
 
@@ -171,13 +182,13 @@ def check_kind(bundle: Bundle, view: RecordView, kind: str, media: Media) -> Non
     """
     wf = bundle.workflows.get(view.workflow or "")
     gates: list[StageSpec | ExitSpec] = [*wf.body.stages, *wf.body.exits] if wf else []
-    needs = [e for g in gates for e in g.evidence if e.kind == kind]
+    kinds = [*(e for g in gates for e in g.evidence), *_branch_evidence(gates)]
+    needs = [e for e in kinds if e.kind == kind]
     fields = bundle.forms[view.entity].spec.fields
     field = fields.get(kind)
     if not needs and not (field and field.type == "evidence"):
         known = sorted(
-            {e.kind for g in gates for e in g.evidence}
-            | {n for n, f in fields.items() if f.type == "evidence"}
+            {e.kind for e in kinds} | {n for n, f in fields.items() if f.type == "evidence"}
         )
         raise Invalid(
             f"'{kind}' is not an evidence kind of this record",

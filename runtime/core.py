@@ -23,6 +23,7 @@ from engine.spec.workflow import StageSpec
 from engine.versions import rule_version
 from runtime import alerts, attachments, failures, load, records, stages, timers
 from runtime.actions import run_actions
+from runtime.approvals import Approvals
 from runtime.assigning import check_assignment, override_detail
 from runtime.clock import Clock, SystemClock
 from runtime.data import form_model, json_value, to_json
@@ -52,7 +53,7 @@ from runtime.unit import Unit, safe_render
 log = logging.getLogger("sopflow.runtime")
 
 
-class Runtime(Explanations, Ticker, Reevaluator):
+class Runtime(Explanations, Ticker, Reevaluator, Approvals):
     """Executes one Bundle (swapped whole on reload) against one Store."""
 
     def __init__(
@@ -429,9 +430,12 @@ class Runtime(Explanations, Ticker, Reevaluator):
                 problems,
             )
 
-    def _move(self, unit: Unit, view: RecordView, target: str) -> RecordView:
+    def _move(
+        self, unit: Unit, view: RecordView, target: str, *, force: bool = False
+    ) -> RecordView:
+        """Move a record (`force`: an approval's reject or send-back, not checked)."""
         wf = self._workflow(unit, view)
-        problems = stages.move_problems(unit, wf, view, target)
+        problems = [] if force else stages.move_problems(unit, wf, view, target)
         if problems:
             raise Refused(f"cannot move to '{target}'", problems)
         work = view.copy()

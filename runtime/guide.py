@@ -19,6 +19,7 @@ from engine.expr import EvaluationError
 from engine.spec.form import FormSpec
 from engine.spec.workflow import StageSpec, required_name
 from runtime import records, stage_path
+from runtime.approvals import stage_state
 from runtime.data import shareable, to_json
 from runtime.people import allowed
 from runtime.records import RecordView
@@ -150,6 +151,7 @@ def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
         ],
         "moves": stage_path.moves_from(unit, wf, view, stage.id),
     }
+    guide["stage"].update(stage_state(unit, wf, view, stage))  # branches, approval
     return guide
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from engine.bundle import CompiledWorkflow
 from engine.expr import EvaluationError, MissingRow
 from engine.spec.base import Duration
-from engine.spec.workflow import ExitSpec, StageSpec, required_name
+from engine.spec.workflow import BranchSpec, ExitSpec, StageSpec, required_name
 from runtime import attachments, failures, stage_path, timers
 from runtime.calendar import working_time
 from runtime.clock import iso
@@ -45,7 +45,9 @@ def is_forward(wf: CompiledWorkflow, source: str, target: str) -> bool:
     return isinstance(exit_, ExitSpec) and exit_.outcome != "lost"
 
 
-def evidence_counts(unit: Unit, record_id: str, gate: StageSpec | ExitSpec) -> dict[str, int]:
+def evidence_counts(
+    unit: Unit, record_id: str, gate: StageSpec | ExitSpec | BranchSpec
+) -> dict[str, int]:
     """Return how many distinct files count toward each of a gate's evidence kinds.
 
     A file counts once however often it is attached (by its sha256), only if its media
@@ -86,8 +88,15 @@ def applies(
         return True
 
 
+def requirements(
+    unit: Unit, gate: StageSpec | ExitSpec | BranchSpec, record: RecordView, params: dict[str, Any]
+) -> list[Problem]:
+    """Return what a stage, exit or branch still needs: fields, evidence, guards."""
+    return _requirements(unit, gate, record, params)
+
+
 def _requirements(
-    unit: Unit, gate: StageSpec | ExitSpec, record: RecordView, params: dict[str, Any]
+    unit: Unit, gate: StageSpec | ExitSpec | BranchSpec, record: RecordView, params: dict[str, Any]
 ) -> list[Problem]:
     problems: list[Problem] = []
     rule = f"{record.workflow}.{gate.id}"
@@ -123,7 +132,7 @@ def _requirements(
             )
     scope = record.scope()
     c = unit.context(scope, params=params)
-    for guard in gate.guards:
+    for guard in getattr(gate, "guards", []):
         if not applies(unit, guard, record, params, rule):
             continue
         try:
@@ -178,6 +187,10 @@ def move_problems(
     params = dict(wf.params)
     if here is not None and is_forward(wf, source, target):
         problems += _requirements(unit, here, record, params)
+        if isinstance(here, StageSpec):  # its branches and approval (runtime/approvals.py)
+            from runtime.approvals import gate_problems  # noqa: PLC0415  (imports this)
+
+            problems += gate_problems(unit, wf, record, here)
     if isinstance(goal, ExitSpec):
         problems += _requirements(unit, goal, record, params)
     scope = record.scope()

@@ -6,12 +6,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.compiler.check_actions import check_actions
+from engine.compiler.check_approvals import check_branches_and_approval
 from engine.compiler.check_manifest import value_fits
 from engine.compiler.context import Context, Entry, Site
+from engine.compiler.include_if import instantiate, refuse_outside_template
 from engine.diagnostics import shorten
 from engine.expr import CompiledExpression, ExprType, Scope
 from engine.spec import WorkflowSpec, WorkflowTemplateSpec
 from engine.spec.workflow import (
+    BranchSpec,
     ExitSpec,
     Guard,
     RequiredField,
@@ -56,6 +59,7 @@ def resolve_workflow(ctx: Context, entry: Entry[WorkflowSpec]) -> ResolvedWorkfl
                 by_alias=True,
             )
         )
+        refuse_outside_template(ctx, site, body)
         return ResolvedWorkflow(spec.name, body, site, {}, None)
     templates = ctx.of("workflow_template")
     if not ctx.known(site.at("template"), "workflow template", spec.template, templates):
@@ -64,7 +68,10 @@ def resolve_workflow(ctx: Context, entry: Entry[WorkflowSpec]) -> ResolvedWorkfl
     before = len(ctx.diagnostics)
     params = _fill_params(ctx, site, spec.params, tentry.spec)
     param_errors = len(ctx.diagnostics) > before
-    body = tentry.spec.workflow
+    body, body_site = tentry.spec.workflow, tentry.site.at("workflow")
+    if not param_errors:  # include_if (structural templates): left-out parts go
+        made = instantiate(ctx, site, params, tentry)
+        body, body_site, param_errors = made.body, made.site, made.failed
     overrides = {
         k: getattr(spec, k) for k in ("title", "description", "applies_when") if getattr(spec, k)
     }
@@ -76,9 +83,7 @@ def resolve_workflow(ctx: Context, entry: Entry[WorkflowSpec]) -> ResolvedWorkfl
         )
     if overrides:
         body = body.model_copy(update=overrides)
-    return ResolvedWorkflow(
-        spec.name, body, tentry.site.at("workflow"), params, spec.template, param_errors, site
-    )
+    return ResolvedWorkflow(spec.name, body, body_site, params, spec.template, param_errors, site)
 
 
 _PARAM_TYPES = {
@@ -157,6 +162,7 @@ def check_workflow(ctx: Context, wf: ResolvedWorkflow) -> dict[str, CompiledExpr
         ctx.check_roles(at.at("roles"), stage.roles)
         _check_stage_extras(ctx, at, stage, body.entity, constants)
         _check_only_when(ctx, at, i, stage, scope)
+        check_branches_and_approval(ctx, at, body, stage, constants, _check_branch_gate)
     for i, exit_ in enumerate(body.exits):
         at = site.at("exits", i)
         _check_gate(ctx, at, exit_, body.entity, constants, compiled, names)
@@ -213,7 +219,7 @@ def _unique(ctx: Context, site: Site, what: str, ids: list[str]) -> None:
 def _check_gate(
     ctx: Context,
     at: Site,
-    stage: StageSpec | ExitSpec,
+    stage: StageSpec | ExitSpec | BranchSpec,
     entity: str,
     constants: dict[str, Any] | None,
     compiled: dict[str, CompiledExpression],
@@ -222,6 +228,7 @@ def _check_gate(
     fields = ctx.entities[entity]
     scope = ctx.scope_for(entity, constants=constants)
     names_seen: list[str] = []
+    noun = "branch" if isinstance(stage, BranchSpec) else "stage"
     for j, item in enumerate(stage.require):
         field = required_name(item)
         ctx.known(
@@ -230,14 +237,14 @@ def _check_gate(
             field,
             fields,
             "unknown-field",
-            message=f"stage '{stage.id}' requires field '{field}', which entity "
+            message=f"{noun} '{stage.id}' requires field '{field}', which entity "
             f"'{entity}' does not define",
         )
         if field in names_seen:
             ctx.error(
                 at.at("require", j) if isinstance(item, str) else at.at("require", j, "field"),
                 "duplicate-require",
-                f"field '{field}' is required twice in stage '{stage.id}'",
+                f"field '{field}' is required twice in {noun} '{stage.id}'",
                 "list it once: a long form with 'when' replaces the plain name",
             )
         names_seen.append(field)
@@ -249,7 +256,7 @@ def _check_gate(
             ctx.error(
                 at.at("evidence", j, "kind"),
                 "duplicate-evidence",
-                f"evidence '{kind}' is listed twice in stage '{stage.id}'",
+                f"evidence '{kind}' is listed twice in {noun} '{stage.id}'",
             )
         ev = stage.evidence[j]
         if ev.max is not None and ev.max < ev.min:
@@ -257,7 +264,7 @@ def _check_gate(
                 at.at("evidence", j, "max"), "invalid", f"max {ev.max} is less than min {ev.min}"
             )
         ctx.expr(at.at("evidence", j, "when"), ev.when, scope, T.BOOL, owner=ev, attr="when")
-    guards: list[Guard] = stage.guards
+    guards: list[Guard] = getattr(stage, "guards", [])
     for j, guard in enumerate(guards):
         expr = ctx.expr(
             at.at("guards", j, "refuse_if"),
@@ -296,6 +303,13 @@ def _check_only_when(ctx: Context, at: Site, index: int, stage: StageSpec, scope
             "would change with the clock",
             "read record fields only; a rule may set a field when time passes",
         )
+
+
+def _check_branch_gate(
+    ctx: Context, at: Site, branch: Any, entity: str, constants: dict[str, Any] | None
+) -> None:
+    """Check a branch's require and evidence as a stage's are checked."""
+    _check_gate(ctx, at, branch, entity, constants, {}, [])
 
 
 def _check_stage_extras(

@@ -165,6 +165,8 @@ class Context:
     # looks them up through Bundle.expr(part, attribute). The first compile of a part
     # wins, so a template's body keeps its typed-`params` version (read from the context).
     compiled: dict[tuple[int, str], CompiledExpression] = field(default_factory=dict)
+    # Each template's checked `include_if`s (engine.compiler.include_if), None if one is wrong.
+    template_choices: dict[str, Any] = field(default_factory=dict)
 
     def stages_of(self, entity: str) -> list[str]:
         """Return the stage and exit ids of every workflow of an entity."""

@@ -43,6 +43,7 @@ from engine.compiler.check_workflows import (
     template_as_workflow,
 )
 from engine.compiler.context import Context, Entry, Site
+from engine.compiler.include_if import template_choices
 from engine.compiler.recover import defined_names, parse_partial
 from engine.compiler.scopes import entity_fields, table_sig, user_type
 from engine.diagnostics import Diagnostic, Severity, errors
@@ -344,6 +345,7 @@ def _check_templates(ctx: Context) -> set[tuple[str, int, int, str]]:
     start = len(ctx.diagnostics)
     for entry in ctx.of("workflow_template").values():
         check_workflow(ctx, template_as_workflow(entry))
+        template_choices(ctx, entry)
     ctx.param_types = None
     return {(d.path, d.line, d.col, d.code) for d in ctx.diagnostics[start:]}
 

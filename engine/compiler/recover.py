@@ -116,6 +116,11 @@ def _renumbered(doc: Document, removed: dict[Path, set[int]]) -> Document:
     return replace(doc, values=values, keys=keys)
 
 
+# The renumbering is also used when a structural template leaves list items out of an
+# instance (engine.compiler.include_if).
+renumbered = _renumbered
+
+
 def _order(path: Path) -> tuple[tuple[int, int, str], ...]:
     """Sort key: later list items first, so removing one does not shift the next target."""
     return tuple((1, p, "") if isinstance(p, int) else (0, 0, p) for p in path)

@@ -2,7 +2,8 @@
 
 A test document is one case: users and their state, then steps run in order through the
 real runtime on a throwaway database with a fake clock. A step does one thing (create,
-ingest, import_legacy, update, move, attach, assign, acknowledge, feedback, tick) or
+ingest, import_legacy, update, move, attach, assign, acknowledge, feedback, tick,
+complete, approve, reject, send_back) or
 checks what is true at that moment (`expect`). Records get a test-local name (`as: L1`)
 that later steps and checks refer to.
 """
@@ -90,6 +91,30 @@ class AttachStep(Spec):
     type: str = Field(default="application/octet-stream", description="Declared media type.")
     content: str = Field(default="", max_length=100_000, description="The file's text.")
     file_name: str | None = Field(default=None, max_length=255)
+
+
+class CompleteStep(Spec):
+    """Complete a branch of the record's stage (docs/language.md, "Branches and approvals")."""
+
+    record: Alias
+    branch: Name
+    comment: Text = ""
+
+
+class DecideStep(Spec):
+    """Approve or reject the record's approval, as an approver or for one on leave."""
+
+    record: Alias
+    comment: Text = ""
+    for_: UserId | None = Field(
+        default=None, alias="for", description="The approver on leave this vote is cast for."
+    )
+
+
+class SendBackStep(DecideStep):
+    """Send the record back to an earlier stage its approval names."""
+
+    to: Name
 
 
 class AssignStep(Spec):
@@ -291,6 +316,12 @@ class GuideExpect(Spec):
         "it has no condition).",
     )
     moves: list[str] | None = None
+    branches: dict[str, str] = Field(
+        default_factory=dict, description="branch -> complete, open or not_applicable."
+    )
+    approval: str | None = Field(
+        default=None, description="The approval's state and count: 'pending 1/2', 'approved 2/2'."
+    )
     layout: dict[str, list[str]] | None = Field(
         default=None, description="tab -> field titles ('Section / Field' inside sections)."
     )
@@ -368,6 +399,11 @@ class Step(Spec):
     feedback: AlertStep | None = None
     tick: TickStep | None = None
     reload: ReloadStep | None = None
+    # branches and approvals (runtime/approvals.py)
+    complete: CompleteStep | None = None
+    approve: DecideStep | None = None
+    reject: DecideStep | None = None
+    send_back: SendBackStep | None = None
     refused: RefusalExpect | None = None
     expect: Expectations | None = None
 
@@ -403,6 +439,10 @@ ACTIONS: tuple[str, ...] = (
     "feedback",
     "tick",
     "reload",
+    "complete",
+    "approve",
+    "reject",
+    "send_back",
 )
 
 

@@ -18,8 +18,15 @@ from engine.spec.base import (
     Spec,
     Template,
     Text,
+    UserId,
     exactly_one,
     one_or_many,
+)
+
+# Structural templates (F3): a part a workflow made from a template keeps or leaves out.
+INCLUDE_IF = (
+    "Only in a workflow_template: an expression over `params`, decided once when a workflow "
+    "is made from the template; false leaves this part out of that workflow (default: kept)."
 )
 
 _MOVE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*->\s*([a-z][a-z0-9_]*)\s*$")
@@ -48,6 +55,7 @@ class EvidenceRequirement(Spec):
         description="When the requirement applies, read on the record at each check "
         "(default: always).",
     )
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
     @field_validator("types")
     @classmethod
@@ -66,6 +74,7 @@ class Guard(Spec):
     when: Expr | None = Field(
         default=None, description="When the guard applies at all (default: always)."
     )
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
 
 class RequiredField(Spec):
@@ -75,6 +84,7 @@ class RequiredField(Spec):
     when: Expr | None = Field(
         default=None, description="When it must be set, read on the record (default: always)."
     )
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
 
 def required_name(item: str | RequiredField) -> str:
@@ -128,6 +138,76 @@ class Insight(Spec):
     value: Expr
 
 
+class BranchSpec(Spec):
+    """One branch of parallel work inside a stage (legal review, finance review)."""
+
+    id: Name
+    title: str = ""
+    roles: Roles | None = Field(default=None, description="Who may complete it (default: all).")
+    require: list[Name | RequiredField] = Field(
+        default_factory=list, description="Fields that must be set before it completes."
+    )
+    evidence: list[EvidenceRequirement] = Field(default_factory=list)
+    when: Expr | None = Field(
+        default=None, description="The branch exists only while this holds (default: always)."
+    )
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
+
+
+class Branches(Spec):
+    """Parallel work inside a stage: `need` of its branches complete before it is left."""
+
+    need: int | Literal["all"] = Field(
+        default="all", description="'all', or how many of the branches must complete."
+    )
+    items: list[BranchSpec] = Field(min_length=1)
+
+    @field_validator("need")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("need is 'all' or a whole number, 1 or more")
+        return value
+
+
+class ApprovalBy(Spec):
+    """Who may approve: the holders of a role, or listed users."""
+
+    role: UserId | None = None
+    users: list[UserId] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one(self) -> ApprovalBy:
+        exactly_one("approval 'by'", role=self.role, users=self.users)
+        return self
+
+
+class ApprovalSpec(Spec):
+    """An approval step in a stage: approve, reject or send back, by n of the approvers."""
+
+    title: str = ""
+    by: ApprovalBy
+    need: int | Literal["all"] = Field(
+        default=1, description="How many approvers must approve, or 'all'."
+    )
+    send_back_to: list[Name] = Field(
+        default_factory=list, description="Earlier stages a send-back may return the record to."
+    )
+    on_reject: Name = Field(description="The exit a rejected record takes.")
+    delegate: Literal["manager", "none"] = Field(
+        default="manager", description="Who decides for an approver on leave today."
+    )
+    on_approved: list[ActionSpec] = Field(default_factory=list)
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
+
+    @field_validator("need")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("need is 'all' or a whole number, 1 or more")
+        return value
+
+
 class StageSpec(Spec):
     """One stage of the SOP: guidance, what it needs before leaving, its clock and actions."""
 
@@ -148,11 +228,15 @@ class StageSpec(Spec):
     )
     evidence: list[EvidenceRequirement] = Field(default_factory=list)
     guards: list[Guard] = Field(default_factory=list)
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
     roles: Roles | None = Field(default=None, description="Who may move records out of it.")
     sla: SlaSpec | None = None
     forecast_weight: float | None = Field(default=None, ge=0, le=1)
     on_enter: list[ActionSpec] = Field(default_factory=list)
     on_exit: list[ActionSpec] = Field(default_factory=list)
+    # parallel branches and approvals (docs/language.md, "Branches and approvals")
+    branches: Branches | None = None
+    approval: ApprovalSpec | None = None
     # -- definition migrations (docs/language.md "Changing definitions safely") --
     renamed_from: Name | None = Field(
         default=None, description="The stage's earlier id: records in it take the new id."
@@ -173,6 +257,7 @@ class ExitSpec(Spec):
     guards: list[Guard] = Field(default_factory=list)
     roles: Roles | None = None
     on_enter: list[ActionSpec] = Field(default_factory=list)
+    include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 
 
 class Moves(Spec):

@@ -230,13 +230,33 @@ class CaseRun:
             rid = self.record_id(arg.record, (*loc, "record"))
             rt.assign(rid, user=arg.user, queue=arg.queue, routing=arg.routing, actor=actor)
         elif action in ("acknowledge", "feedback"):
-            alert_id = self._alert_id(arg, loc)
-            if action == "acknowledge":
-                rt.acknowledge_alert(alert_id, actor=actor)
-            else:
-                rt.alert_feedback(alert_id, arg.verdict, actor=actor, note=arg.note)
+            self._alert_step(action, arg, actor, loc)
         elif action in ("tick", "reload"):
             (self._tick if action == "tick" else self._reload)(arg, loc)
+        elif action in ("complete", "approve", "reject", "send_back"):
+            self._decide(action, arg, actor, loc)
+
+    def _alert_step(
+        self, action: str, arg: Any, actor: str | None, loc: tuple[str | int, ...]
+    ) -> None:
+        alert_id = self._alert_id(arg, loc)
+        if action == "acknowledge":
+            self.runtime.acknowledge_alert(alert_id, actor=actor)
+        else:
+            self.runtime.alert_feedback(alert_id, arg.verdict, actor=actor, note=arg.note)
+
+    def _decide(self, action: str, arg: Any, actor: str | None, loc: tuple[str | int, ...]) -> None:
+        """Complete a branch, or approve, reject or send back (runtime/approvals.py)."""
+        rt = self.runtime
+        rid = self.record_id(arg.record, (*loc, "record"))
+        if action == "complete":
+            view = rt.complete_branch(rid, arg.branch, actor=actor, comment=arg.comment)
+        else:
+            to = getattr(arg, "to", None)
+            view = rt.decide(
+                rid, action, actor=actor, to=to, comment=arg.comment, on_behalf_of=arg.for_
+            )
+        self.last_saved[view.id] = view
 
     def _reload(self, arg: ReloadStep, loc: tuple[str | int, ...]) -> None:
         """Compile the bundle with `files` replaced, serve it, run its re-evaluations."""

@@ -71,8 +71,16 @@ def guide_view(guide: Mapping[str, Any]) -> dict[str, Any]:
         "path": {p["id"]: f"{p['title']}: {p['state']}" for p in guide.get("path", [])},
         "why": {p["id"]: p.get("why") for p in guide.get("path", [])},
         "moves": stage.get("moves"),
+        "branches": {b["id"]: b["state"] for b in (stage.get("branches") or {}).get("items", [])},
+        "approval": _approval(stage.get("approval")),
         "layout": tabs,
     }
+
+
+def _approval(approval: Mapping[str, Any] | None) -> str | None:
+    if approval is None:
+        return None
+    return f"{approval['state']} {approval['approved']}/{approval['need']}"
 
 
 def problem_matches(want: Mapping[str, Any], got: Mapping[str, Any]) -> bool:

@@ -27,7 +27,7 @@ TEXT_LINE = re.compile(
     r"\[(?P<code>[a-z0-9-]+)\]: (?P<rest>.+)$"
 )
 GITHUB_LINE = re.compile(r"^::(error|warning) file=[^,]+,line=\d+,col=\d+,title=[a-z0-9-]+::\S.*$")
-JSON_KEYS = {"ok", "files", "bundle", "hash", "errors", "warnings", "diagnostics"}
+JSON_KEYS = {"ok", "files", "bundle", "hash", "errors", "warnings", "diagnostics", "workflows"}
 DIAGNOSTIC_KEYS = {"path", "line", "col", "severity", "code", "message", "hint"}
 
 

@@ -16,6 +16,8 @@ from runtime.forecast import forecast_accuracy
 from runtime.store import T_FORECAST
 from tests.runtime.scenarios.support import REP, START, pdf, png
 
+DIRECTOR = "wang.fang"  # F11: approves the tier in the approval stage
+
 EVERY = timedelta(hours=72)
 MONDAY = datetime(2026, 1, 5)
 
@@ -45,6 +47,7 @@ def advance(runtime: Runtime, record_id: str, target: str) -> None:
             media_type="message/rfc822",
             actor=REP,
         )
+        runtime.decide(record_id, "approve", actor=DIRECTOR)  # F11: the tier approval
     runtime.transition(record_id, target, actor=REP)
 
 
