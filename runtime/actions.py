@@ -6,7 +6,6 @@ the same transaction; the outbox worker delivers them after commit (decision 6).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
@@ -157,7 +156,7 @@ def _run(
             "body": to_json(body) if isinstance(body, dict) else body,
             "timeout": hook.timeout.seconds if hook.timeout else None,
         }
-        key = uuid.uuid4().hex
+        key = unit.effect_key()
         outbox.enqueue(
             unit.tx,
             action="webhook",
@@ -200,7 +199,7 @@ def _run(
             action="suggest",
             channel="log",
             payload=payload,
-            key=uuid.uuid4().hex,
+            key=unit.effect_key(),
             record_id=record.id if record else None,
         )
         return {"action": "suggest", **payload}

@@ -13,7 +13,7 @@ entities, fields (renamed, then removed), stages (renamed, then removed), and re
 what it changed with counts. The caller commits it with the bundle's version row, or
 rolls it back (the pre-flight rehearses it in `Store.rehearse`).
 
-What is rewritten, and what is not (docs/decisions.md 54-55):
+What is rewritten, and what is not (docs/decisions.md 55-56):
 - renames rewrite the current state and what reads it by name: `sf_record` (entity,
   data keys, stage), the stays of `sf_stage_history` (entity, stage, from/to: dwell,
   funnel and SLA metrics go on under the new id), `sf_evidence` (the stage a file was

@@ -234,6 +234,20 @@ class ForecastSnapshot(SQLModel, table=True):
     open_records: int = 0
 
 
+class MetricSnapshotRow(SQLModel, table=True):
+    """A metric's value for one group at one time, stored on the metric's `snapshot` cadence."""
+
+    __tablename__ = "sf_metric_snapshot"
+
+    id: int | None = Field(default=None, primary_key=True)
+    metric: str = Field(max_length=64, index=True)
+    group_key: str = Field(max_length=512, description="JSON list of the group values.")
+    groups: dict[str, Any] = _json()
+    at: datetime = _time(nullable=False, index=True)
+    value: float | None = None
+    count: int = 0
+
+
 class BundleVersion(SQLModel, table=True):
     """A definition bundle applied to this store: hash, time, author, summary."""
 

@@ -16,7 +16,6 @@ says why, in the command's own transaction; the action's result lists the failur
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,6 +59,14 @@ def names_for(
     return names
 
 
+def _item_user(target: str, variables: Mapping[str, Any]) -> str | None:
+    """Read `to: user` as the user of a `for_each: users` item (runtime/for_each.py)."""
+    if target != "user":
+        return target
+    item = variables.get("user")
+    return f"user:{item['id']}" if isinstance(item, Mapping) and item.get("id") else None
+
+
 def notify(
     unit: Unit,
     spec: NotifyAction,
@@ -72,7 +79,8 @@ def notify(
     bundle = unit.bundle
     template = bundle.notifications[spec.template]
     channel = spec.channel or template.channel
-    to = recipients(bundle, spec.to, dict(scope) if record is not None else None)
+    targets = [t for t in (_item_user(t, variables) for t in spec.to) if t is not None]
+    to = recipients(bundle, targets, dict(scope) if record is not None else None)
     entity = record.entity if record is not None else None
     sent: list[str] = []
     failed: list[dict[str, str]] = []
@@ -120,7 +128,7 @@ def notify(
             action="notify",
             channel=channel,
             payload=payload,
-            key=uuid.uuid4().hex,
+            key=unit.effect_key(),
             record_id=record.id if record is not None else None,
         )
         sent.append(user)

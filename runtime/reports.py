@@ -198,7 +198,7 @@ def sla_breaches(conn: Connection, workflow: str) -> dict[str, int]:
     with the stay it happened in (same record and stage, within the stay's span).
     A breach strictly inside a stay's span is that stay's whatever stage it names: a
     stage renamed since (`renamed_from`) renames the stays, never the audit log
-    (docs/decisions.md 55), so its earlier breaches name the old id.
+    (docs/decisions.md 56), so its earlier breaches name the old id.
     """
     stage_of = StoreSql(conn).text(T_EVENT.c.detail, "stage")
     inside = and_(

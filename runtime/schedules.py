@@ -21,6 +21,7 @@ from sqlalchemy import Connection, select
 
 from engine.bundle import Bundle
 from engine.spec import ScheduleSpec
+from engine.spec.signals import MetricSnapshot
 from runtime.clock import iso, utc
 from runtime.metrics import StoreSql
 from runtime.store import T_EVENT, T_SCHEDULE
@@ -30,7 +31,7 @@ OUTCOMES = {"schedule_ran": "ok", "schedule_failed": "failed"}
 MAX_ERROR = 2000
 
 
-def next_run(spec: ScheduleSpec, after: datetime, timezone: str) -> datetime:
+def next_run(spec: ScheduleSpec | MetricSnapshot, after: datetime, timezone: str) -> datetime:
     """Return when a schedule next falls due after `after` (naive UTC in and out).
 
     A cron schedule is read on the wall clock of `timezone`: across a daylight saving
@@ -124,6 +125,8 @@ def _run(kind: str, detail: Mapping[str, Any] | str | None) -> dict[str, Any]:
         "error": info.get("error"),
         "late": bool(info.get("late")),
         "late_by_seconds": info.get("late_by_seconds"),
+        # for_each: {total, ran, filtered, failed} of the run's items (None: one run, no items)
+        "items": info.get("items"),
     }
 
 

@@ -34,6 +34,7 @@ T_SCHEDULE: Table = models.ScheduleRun.__table__  # type: ignore[attr-defined]
 T_FORECAST: Table = models.ForecastSnapshot.__table__  # type: ignore[attr-defined]
 T_BUNDLE: Table = models.BundleVersion.__table__  # type: ignore[attr-defined]
 T_REEVAL: Table = models.Reevaluation.__table__  # type: ignore[attr-defined]
+T_SNAPSHOT: Table = models.MetricSnapshotRow.__table__  # type: ignore[attr-defined]
 
 
 # -- hot-path SQL -------------------------------------------------------------------------

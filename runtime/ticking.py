@@ -16,11 +16,12 @@ from typing import Any, cast
 from sqlalchemy import Connection, insert, select, text, update
 
 from engine.spec import AlertSpec, ScheduleSpec
-from runtime import alerts, load, records, stages, timers
+from runtime import alerts, load, records, snapshots, stages, timers
 from runtime.actions import Operations, run_actions
 from runtime.clock import iso, utc
 from runtime.data import json_value
 from runtime.errors import NotFound
+from runtime.for_each import claim, run_items
 from runtime.integrity import settle_key
 from runtime.metrics import compute_metric
 from runtime.records import RecordView
@@ -44,6 +45,9 @@ class TickReport:
     alerts: dict[str, int] = field(default_factory=dict)
     failed: int = 0
     failed_schedules: list[str] = field(default_factory=list)
+    # Per-item schedules (for_each): items run and items failed, per schedule.
+    items: dict[str, tuple[int, int]] = field(default_factory=dict)
+    snapshots: dict[str, int] = field(default_factory=dict)  # metric -> rows stored
 
 
 def cluster_lock(conn: Connection, name: str) -> bool:
@@ -93,6 +97,7 @@ class Ticker:
             if done < batch:
                 break
         self._schedules(when, report)
+        self._snapshots(when, report)
         if self._metric_checked is None or when - self._metric_checked >= METRIC_ALERT_EVERY:
             self._metric_alerts(when, report)
             self._metric_checked = when
@@ -322,11 +327,16 @@ class Ticker:
         )
         variables = {"schedule": {"name": spec.name, "due": iso(due)}}
         before = (len(unit.created), len(unit.tx.events))
+        counts: dict[str, int] | None = None
+        done: list[dict[str, Any]] = []
         try:
             with conn.begin_nested():  # a failing run undoes its own actions, nothing else
-                done = run_actions(
-                    self.ops, unit, spec.actions, None, f"schedule {spec.name}", variables
-                )
+                if spec.for_each is not None:  # each item under a savepoint of its own
+                    counts = run_items(self.ops, unit, spec, due, variables)
+                else:
+                    done = run_actions(
+                        self.ops, unit, spec.actions, None, f"schedule {spec.name}", variables
+                    )
         except Exception as exc:
             log.exception("schedule %s failed", spec.name)
             report.failed += 1
@@ -337,8 +347,28 @@ class Ticker:
             unit.tx.event("schedule_failed", None, None, **detail)
             return False
         detail = run_detail(spec, due, now, late, finished_at=iso(max(now, self.clock.now())))
-        unit.tx.event("schedule_ran", None, None, actions=json_value(done), **detail)
+        if counts is not None:
+            report.items[spec.name] = (counts["ran"], counts["failed"])
+            report.failed += counts["failed"]
+            unit.tx.event("schedule_ran", None, None, items=counts, **detail)
+        else:
+            unit.tx.event("schedule_ran", None, None, actions=json_value(done), **detail)
         return True
+
+    # -- metric snapshots -------------------------------------------------------------
+    def _snapshots(self, now: datetime, report: TickReport) -> None:
+        bundle: Any = getattr(self, "bundle", None)  # the current one (Runtime.bundle)
+        names = [n for n, m in bundle.metrics.items() if m.snapshot is not None] if bundle else []
+        for name in names:
+            with self.unit(None, now) as unit:
+                spec = unit.bundle.metrics.get(name)
+                if spec is None or spec.snapshot is None:
+                    continue
+                if not cluster_lock(unit.tx.conn, snapshots.state_name(name)):
+                    continue
+                due = claim(unit.tx.conn, snapshots.state_name(name), spec.snapshot, unit)
+                if due is not None:
+                    report.snapshots[name] = snapshots.take(unit.tx.conn, unit.bundle, spec, now)
 
 
 def _group_key(groups: Mapping[str, Any]) -> str:

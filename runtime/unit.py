@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -36,6 +38,18 @@ class Unit:
     forming: dict[str, set[str]] = field(default_factory=dict)
     # Evaluation failures this unit recorded (runtime/failures.py keeps each once).
     failures: set[tuple[Any, ...]] = field(default_factory=set)
+    # While set (an item of a per-item schedule), outbox keys derive from it and a count:
+    # a retried run writes the same keys, and the outbox keeps each effect once.
+    effect_scope: str | None = None
+    effect_seq: int = 0
+
+    def effect_key(self) -> str:
+        """Return the idempotency key of the next outbox effect this unit writes."""
+        if self.effect_scope is None:
+            return uuid.uuid4().hex
+        self.effect_seq += 1
+        text = f"{self.effect_scope}#{self.effect_seq}"
+        return hashlib.sha256(text.encode()).hexdigest()[:40]
 
     @property
     def now(self) -> datetime:

@@ -24,6 +24,9 @@ TZ_DEPENDENT = frozenset(
         "tests/runtime/test_cov_alert_pending.py",
         "tests/test_sopflow_test.py",
         "tests/api/test_times_and_schedules.py",
+        "tests/runtime/test_schedule_for_each.py",
+        "tests/runtime/test_metric_snapshots.py",
+        "tests/api/test_metric_snapshots_api.py",
         "tests/conformance/test_conformance.py",
     }
 )

@@ -6,7 +6,8 @@ aggregated in the database (runtime/reports.py, runtime/metrics.py, runtime/fore
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+import json
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -21,9 +22,9 @@ from api.routes.common import API, caller, runtime_of, server_of
 from api.routes.record_common import hidden_queues
 from engine.bundle import Bundle, CompiledWorkflow
 from engine.suggest import did_you_mean
-from runtime import failures, reports
+from runtime import failures, reports, snapshots
 from runtime.calendar import working_time
-from runtime.clock import iso
+from runtime.clock import iso, utc
 from runtime.core import Runtime
 
 
@@ -228,6 +229,121 @@ async def metric(
     return report
 
 
+SNAPSHOT_LIMIT = Annotated[
+    int, QueryParameter(ge=1, le=snapshots.MAX_LIMIT, description="Snapshots per page.")
+]
+CURSOR = Annotated[int | None, QueryParameter(ge=0, description="`next` of the previous page.")]
+
+
+def _bad(key: str, message: str, detail: str) -> ValidationException:
+    return ValidationException(message, extra=[{"key": key, "message": detail, "source": "query"}])
+
+
+def _moment(key: str, text: str | None, zone: ZoneInfo) -> datetime | None:
+    """Read a `from`/`to` time: ISO 8601, with an offset or in the bundle's zone."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise _bad(key, f"'{key}' is not a time", f"'{text}' is not ISO 8601") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=zone)
+    if not MIN_DAY <= value.date() <= MAX_DAY:
+        raise _bad(
+            key, f"'{key}' is out of range", f"{text} is not between {MIN_DAY} and {MAX_DAY}"
+        )
+    return value.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+def _readings(values: list[str]) -> list[list[Any]]:
+    """Return the ways a group given as text may have been stored (text, or a number)."""
+    ways: list[list[Any]] = [[]]
+    for text in values:
+        options: list[Any] = [text]
+        try:
+            number = json.loads(text)
+        except ValueError:
+            number = None
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            options.append(number)
+        ways = [[*w, o] for w in ways for o in options]
+    return ways
+
+
+@get(f"{API}/metrics/{{name:str}}/snapshots", tags=["metrics"], responses=errors(400, 403, 404))
+async def metric_snapshots(
+    request: Request[Any, Any, Any],
+    name: FromPath[str],
+    since: Annotated[str | None, QueryParameter(name="from")] = None,
+    until: Annotated[str | None, QueryParameter(name="to")] = None,
+    group: FromQuery[list[str] | None] = None,
+    limit: SNAPSHOT_LIMIT = 100,
+    cursor: CURSOR = None,
+) -> dict[str, Any]:
+    """A metric's stored snapshots (its `snapshot:` cadence), oldest first: `{items, next}`,
+    each `{at, group, value, count}` with `at` in the bundle's timezone with its offset.
+
+    `from` (included) and `to` (excluded) are ISO 8601 times, with an offset or read in
+    the bundle's timezone; `group` gives the group's value per `group_by` column, in
+    order (`?group=east`); `next` is the cursor of the next page (null: no more)."""
+    runtime, bundle = _metrics(request)
+    spec = bundle.metrics.get(name)
+    if spec is None:
+        raise _unknown("metric", name, list(bundle.metrics), "name", "path")
+    zone = ZoneInfo(bundle.manifest.timezone)
+    start, end = _moment("from", since, zone), _moment("to", until, zone)
+    if start is not None and end is not None and end < start:
+        raise _bad("to", "'to' is before 'from'", f"{until} is before {since}")
+    if group is not None and len(group) != len(spec.group_by):
+        columns = ", ".join(spec.group_by) or "none (the metric is not grouped)"
+        raise _bad(
+            "group",
+            f"'group' takes one value per group_by column, {len(spec.group_by)}",
+            f"columns: {columns}",
+        )
+    ways = _readings(group) if group is not None else None
+    page: snapshots.Page = await call(
+        server_of(request).inline,
+        reports.read,
+        runtime.store,
+        snapshots.query,
+        spec,
+        since=start,
+        until=end,
+        group=ways[0] if ways else None,
+        also=ways[1:] if ways else (),
+        limit=limit,
+        after=cursor,
+    )
+    items = [
+        {
+            "at": utc(i["at"]).replace(tzinfo=UTC).astimezone(zone).isoformat(),
+            "group": i["groups"],
+            "value": i["value"],
+            "count": i["count"],
+        }
+        for i in page.items
+    ]
+    return {
+        "metric": spec.name,
+        "group_by": list(spec.group_by),
+        "timezone": bundle.manifest.timezone,
+        "snapshot": snapshot_text(spec),
+        "keep": spec.keep.text if spec.keep else None,
+        "items": items,
+        "next": page.next_cursor,
+    }
+
+
+def snapshot_text(spec: Any) -> dict[str, Any] | None:
+    """Return a metric's snapshot cadence as the API shows it."""
+    snap = spec.snapshot
+    if snap is None:
+        return None
+    return {"every": snap.every.text if snap.every else None, "cron": snap.cron}
+
+
 FORMATS = {"enum": ["json", "prometheus"]}
 
 
@@ -252,4 +368,4 @@ async def evaluation_failures(
     return Response({"items": rows})
 
 
-ROUTES = [funnel, dwell, forecast, list_metrics, evaluation_failures, metric]
+ROUTES = [funnel, dwell, forecast, list_metrics, evaluation_failures, metric, metric_snapshots]

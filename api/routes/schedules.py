@@ -27,8 +27,9 @@ Runs = Annotated[int, QueryParameter(ge=0, le=MAX_RUNS)]
 async def list_schedules(request: Request[Any, Any, Any], runs: Runs = 5) -> dict[str, Any]:
     """Every schedule of the bundle: its timetable, `next_run`, counters, and its last
     `runs` runs (newest first), each with `due`, `started_at`, `finished_at`,
-    `outcome` (`ok`, `failed`, `missed` or `skipped`), `error`, `late` and
-    `late_by_seconds`. Times are ISO 8601 in UTC with their offset."""
+    `outcome` (`ok`, `failed`, `missed` or `skipped`), `error`, `late`,
+    `late_by_seconds` and, for a `for_each` schedule, `items` (`total`, `ran`,
+    `filtered`, `failed`). Times are ISO 8601 in UTC with their offset."""
     runtime, bundle = runtime_of(request)
     require(caller(request), access(bundle, "schedules"), "see schedules")
     server = server_of(request)

@@ -24,6 +24,12 @@ NOTIFICATION_NAMES = (
     "schedule",
     "assignment",
     "params",
+    # The item of a per-item schedule (for_each); check_signals.check_item_templates
+    # refuses the ones the schedule's source does not give.
+    "group",
+    "value",
+    "row",
+    "user",
 )
 
 
@@ -45,6 +51,7 @@ def check_actions(
         here = at.at(action.name)
         if isinstance(body, NotifyAction):
             _check_notify(ctx, here, body, entity)
+            _check_item_user(ctx, here, body, context)
         elif action.create_record:
             spec = action.create_record
             if ctx.known(here.at("entity"), "entity", spec.entity, ctx.entities):
@@ -109,6 +116,8 @@ def _check_notify(ctx: Context, site: Site, spec: NotifyAction, entity: str | No
                 f"'{to}' needs a record, and this action has none",
                 "send to a role, team or user",
             )
+        elif to == "user":
+            continue  # the item's user: _check_item_user
         elif kind == "role":
             ctx.known(at, "role", name, ctx.roles)
         elif kind == "user":
@@ -120,6 +129,23 @@ def _check_notify(ctx: Context, site: Site, spec: NotifyAction, entity: str | No
         elif kind == "field":
             ctx.known(at, "field", name, ctx.entities.get(entity or "", {}), "unknown-field")
     check_notify_visibility(ctx, site, spec, entity)
+
+
+def _check_item_user(
+    ctx: Context, site: Site, spec: NotifyAction, context: dict[str, ExprType] | None
+) -> None:
+    """`to: user` sends to the item of a `for_each: users` schedule: only there."""
+    item = (context or {}).get("user")
+    if item is not None and item.kind == "record":
+        return
+    for i, to in enumerate(spec.to):
+        if to == "user":
+            ctx.error(
+                site.at("to", i),
+                "no-item-user",
+                "'user' is the user of a 'for_each: users' schedule, and this action has none",
+                "send to 'user:<id>', a role or a team",
+            )
 
 
 def _check_set(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from engine.compiler.check_actions import NOTIFICATION_NAMES, check_actions
 from engine.compiler.check_rules import check_literals
-from engine.compiler.context import Context, Entry
+from engine.compiler.context import Context, Entry, Site, template_variables
+from engine.crongap import shortest_gap_minutes
 from engine.expr import ExprType, MetricSig
 from engine.spec import AlertSpec, ForecastSpec, MetricSpec, NotificationSpec, ScheduleSpec
+from engine.spec.signals import ForEach
 
 T = ExprType
 # Columns of the store's stage history that metrics may aggregate and group by.
@@ -84,6 +88,7 @@ def check_metric(ctx: Context, entry: Entry[MetricSpec]) -> None:
     for i, name in enumerate(spec.group_by):
         ctx.known(site.at("group_by", i), "column", name, columns, "unknown-field", label)
     _check_calendar(ctx, entry)
+    _check_snapshot(ctx, entry, columns)
     if (
         spec.window
         and ctx.known(
@@ -95,6 +100,40 @@ def check_metric(ctx: Context, entry: Entry[MetricSpec]) -> None:
             site.at("window", "on"),
             "type-mismatch",
             f"window column '{spec.window.on}' must be a date or datetime",
+        )
+
+
+def _check_snapshot(ctx: Context, entry: Entry[MetricSpec], columns: dict[str, ExprType]) -> None:
+    """A stored snapshot is a number per group, kept at least one cadence."""
+    spec, site = entry.spec, entry.site
+    if spec.snapshot is None:
+        return
+    if (
+        spec.measure in ("min", "max")
+        and spec.of in columns
+        and columns[spec.of].kind not in ("integer", "number", "any")
+    ):
+        ctx.error(
+            site.at("snapshot"),
+            "snapshot-not-number",
+            f"snapshots store numbers; the {spec.measure} of '{spec.of}' is "
+            f"{columns[spec.of].describe()}",
+            "snapshot a number metric (count, sum, avg...) or remove 'snapshot'",
+        )
+    snap = spec.snapshot
+    gap = (
+        snap.every.seconds / 60
+        if snap.every is not None
+        else shortest_gap_minutes(snap.cron or "* * * * *")
+    )
+    if spec.keep is not None and gap is not None and spec.keep.seconds / 60 < gap:
+        cadence = f"every {snap.every.text}" if snap.every else f"cron '{snap.cron}'"
+        ctx.error(
+            site.at("keep"),
+            "keep-too-short",
+            f"'keep: {spec.keep.text}' is shorter than the snapshot cadence ({cadence}): "
+            "each snapshot would be deleted before the next is taken",
+            "keep snapshots at least one cadence long",
         )
 
 
@@ -171,8 +210,24 @@ def check_alert(ctx: Context, entry: Entry[AlertSpec]) -> None:
 
 
 def check_schedule(ctx: Context, entry: Entry[ScheduleSpec]) -> None:
-    """Check a schedule's actions (they run without a record)."""
-    check_actions(ctx, entry.site.at("actions"), entry.spec.actions, None)
+    """Check a schedule's actions (they run without a record), per item of `for_each`."""
+    spec, site = entry.spec, entry.site
+    item: dict[str, ExprType] | None = None
+    before = len(ctx.diagnostics)
+    written = getattr(site.doc, "data", None)
+    if spec.for_each is None and isinstance(written, dict) and "for_each" in written:
+        return  # its for_each was refused: what the actions read of the item is unknown
+    if spec.for_each is not None:
+        item = for_each_item(ctx, site.at("for_each"), spec.for_each)
+        if item is None:
+            return  # its source is unknown: its actions' names cannot be checked
+        scope = ctx.scope_for(None, context=item)
+        where = spec.for_each.where
+        at = site.at("for_each", "where")
+        ctx.expr(at, where, scope, T.BOOL, owner=spec.for_each, attr="where")
+    check_actions(ctx, site.at("actions"), spec.actions, None, context=item)
+    _name_other_items(ctx, before, spec)
+    check_item_templates(ctx, site, spec)
 
 
 def check_forecast(ctx: Context, entry: Entry[ForecastSpec], entity: str | None) -> None:
@@ -213,3 +268,92 @@ def check_notification(ctx: Context, entry: Entry[NotificationSpec]) -> None:
     """Check a notification's subject and body templates."""
     ctx.template(entry.site.at("subject"), entry.spec.subject, NOTIFICATION_NAMES)
     ctx.template(entry.site.at("body"), entry.spec.body, NOTIFICATION_NAMES)
+
+
+# The names a per-item schedule binds, by the kind of item (docs/language.md, for_each).
+ITEM_NAMES = {"metric": ("group", "value"), "table": ("row",), "users": ("user",)}
+_NO_ITEM = "outside a for_each schedule"
+
+
+def for_each_item(ctx: Context, site: Site, spec: ForEach) -> dict[str, ExprType] | None:
+    """Return the names one item binds (None: the source is unknown or not usable)."""
+    if spec.metric is not None:
+        metrics = ctx.of("metric")
+        if not ctx.known(site.at("metric"), "metric", spec.metric, metrics):
+            return None
+        metric: MetricSpec = metrics[spec.metric].spec
+        if not metric.group_by:
+            ctx.error(
+                site.at("metric"),
+                "metric-not-grouped",
+                f"metric '{spec.metric}' has no 'group_by': it has one value, not groups",
+                "group the metric, or drop 'for_each' and read metric('name') in the actions",
+            )
+            return None
+        cols = metric_columns(ctx, metric)
+        types = {g: cols.get(g, T.ANY) for g in metric.group_by}
+        group = (
+            next(iter(types.values()))
+            if len(types) == 1
+            else T.record(f"group of metric '{metric.name}'", types)
+        )
+        return {"group": group, "value": T.NUMBER}
+    if spec.table is not None:
+        if not ctx.known(site.at("table"), "table", spec.table, ctx.tables):
+            return None
+        columns = dict(ctx.table_sigs[spec.table].columns)
+        return {"row": T.record(f"table '{spec.table}' row", columns)}
+    assert spec.users is not None
+    if not ctx.known(site.at("users", "role"), "role", spec.users.role, ctx.roles):
+        return None
+    fields = ctx.user.fields or ()
+    user = {n: t for n, t in fields if n not in ("load", "available")}
+    return {"user": T.record("user", user)}
+
+
+def _name_other_items(ctx: Context, since: int, spec: ScheduleSpec) -> None:
+    """Say so when an action reads the item name of another source (`row` over a metric)."""
+    source = spec.for_each.source if spec.for_each is not None else None
+    given = ITEM_NAMES.get(source or "", ())
+    for i in range(since, len(ctx.diagnostics)):
+        d = ctx.diagnostics[i]
+        for kind, names in ITEM_NAMES.items():
+            for name in names:
+                if d.code == "unknown-name" and d.message.startswith(f"name '{name}' is not"):
+                    where = f"a for_each over a {source}" if source else _NO_ITEM
+                    has = f"it gives {', '.join(given)}" if given else "there is no item"
+                    message = f"'{name}' belongs to the item of a for_each over a {kind}; {where} "
+                    message += f"does not give it ({has})"
+                    ctx.diagnostics[i] = replace(d, message=message, hint="")
+
+
+def check_item_templates(ctx: Context, site: Site, spec: ScheduleSpec) -> None:
+    """A schedule's templates read only the item names its `for_each` gives."""
+    source = spec.for_each.source if spec.for_each is not None else None
+    given = ITEM_NAMES.get(source or "", ())
+    others = sorted({n for names in ITEM_NAMES.values() for n in names} - set(given))
+    where = f"a for_each over a {source}" if source else _NO_ITEM
+    has = f"it gives {', '.join(given)}" if given else "there is no item"
+    templates = ctx.of("notification")
+    for i, action in enumerate(spec.actions):
+        at = site.at("actions", i, action.name)
+        texts: list[tuple[Site, str | None]] = []
+        if action.notify is not None and action.notify.template in templates:
+            body = templates[action.notify.template].spec
+            texts += [(at.at("template"), body.subject), (at.at("template"), body.body)]
+        if action.webhook is not None:
+            texts += [(at.at("url"), action.webhook.url), (at.at("body"), action.webhook.body)]
+        for place, text in texts:
+            try:
+                used = template_variables(text or "")
+            except Exception:  # a template's syntax is reported where it is defined
+                continue
+            for name in others:
+                if name in used:
+                    ctx.error(
+                        place,
+                        "unknown-name",
+                        f"template reads '{name}', which {where} does not give ({has})",
+                        "read the names of this schedule's item",
+                    )
+                    break

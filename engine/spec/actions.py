@@ -18,14 +18,15 @@ from engine.spec.base import (
 )
 
 RECIPIENT_HELP = (
-    "role:<role>, user:<id>, team:<id>, owner, owner.manager, queue:<name> or field:<user field>"
+    "role:<role>, user:<id>, team:<id>, owner, owner.manager, queue:<name>, field:<user field> "
+    "or user (the item of a `for_each: users` schedule)"
 )
 _RECIPIENT_KINDS = ("role", "user", "team", "queue", "field")
 
 
 def check_recipient(value: str) -> str:
     """Check a recipient reference like `role:manager` or `owner.manager`."""
-    if value in {"owner", "owner.manager"}:
+    if value in {"owner", "owner.manager", "user"}:
         return value
     kind, sep, name = value.partition(":")
     if not sep or kind not in _RECIPIENT_KINDS or not name:

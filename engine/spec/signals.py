@@ -35,6 +35,23 @@ class MetricWindow(Spec):
     on: Name = Field(default="created_at", description="The time column to window on.")
 
 
+class MetricSnapshot(Spec):
+    """When the scheduler stores the metric's value (one row per group): `every` or `cron`."""
+
+    every: DurationText | None = Field(default=None, description="Store it at this interval.")
+    cron: str | None = Field(default=None, description="Or on this crontab (bundle's zone).")
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return check_cron(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _one(self) -> MetricSnapshot:
+        exactly_one("a snapshot", every=self.every, cron=self.cron)
+        return self
+
+
 class MetricSpec(DocumentSpec):
     """An aggregate computed by the store (P5 average dwell, P13 regional margin, P14 KPIs)."""
 
@@ -58,9 +75,17 @@ class MetricSpec(DocumentSpec):
     )
     unit: str = ""
     kpi: bool = Field(default=False, description="Show it on the KPI board (P14).")
+    snapshot: MetricSnapshot | None = Field(
+        default=None, description="Store the value (per group) on this cadence."
+    )
+    keep: DurationText | None = Field(
+        default=None, description="Delete stored snapshots older than this."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> MetricSpec:
+        if self.keep is not None and self.snapshot is None:
+            raise ValueError("'keep' says how long snapshots are kept: it needs 'snapshot'")
         if self.source == "records" and not self.entity:
             raise ValueError("a records metric needs 'entity'")
         if self.source == "stage_history" and not self.workflow:
@@ -138,6 +163,31 @@ def check_cron(text: str) -> str:
     return text
 
 
+class ForEachUsers(Spec):
+    """The users a per-user schedule runs for: those holding a role."""
+
+    role: Name
+
+
+class ForEach(Spec):
+    """Run a schedule's actions once per item: each group of a metric, row, or user."""
+
+    metric: Name | None = Field(default=None, description="Each group of this grouped metric.")
+    table: Name | None = Field(default=None, description="Each row of this table.")
+    users: ForEachUsers | None = Field(default=None, description="Each user with the role.")
+    where: Expr | None = Field(default=None, description="Only the items where this holds.")
+
+    @model_validator(mode="after")
+    def _one(self) -> ForEach:
+        exactly_one("for_each", metric=self.metric, table=self.table, users=self.users)
+        return self
+
+    @property
+    def source(self) -> str:
+        """Return which kind of item it runs over: metric, table or users."""
+        return "metric" if self.metric else "table" if self.table else "users"
+
+
 class ScheduleSpec(DocumentSpec):
     """Run actions on a cron or an interval (F8: every 72h), and say what a missed run does."""
 
@@ -151,6 +201,9 @@ class ScheduleSpec(DocumentSpec):
         default="run_late",
         description="A run that fell due while the server was down: run it once late, "
         "record it as missed without running, or skip silently.",
+    )
+    for_each: ForEach | None = Field(
+        default=None, description="Run the actions once per group, row or user."
     )
     actions: list[ActionSpec] = Field(min_length=1)
 

@@ -275,6 +275,22 @@ class ScheduleExpect(Spec):
     runs: int | None = Field(default=None, ge=0)
     late: int | None = Field(default=None, ge=0)
     failed: int | None = Field(default=None, ge=0)
+    items_ran: int | None = Field(
+        default=None, ge=0, description="for_each: items whose actions ran, over all runs."
+    )
+    items_failed: int | None = Field(
+        default=None, ge=0, description="for_each: items that failed, over all runs."
+    )
+
+
+class SnapshotExpect(Spec):
+    """The stored snapshots of a metric (one group, or all of them)."""
+
+    metric: Name
+    group: dict[str, Scalar] = Field(default_factory=dict)
+    count: int | None = Field(default=None, ge=0, description="How many are stored.")
+    latest: float | None = Field(default=None, description="The newest one's value.")
+    at: When | None = Field(default=None, description="When the newest was taken.")
 
 
 class QueueExpect(Spec):
@@ -351,6 +367,7 @@ class Expectations(Spec):
     metrics: list[MetricExpect] = Field(default_factory=list)
     forecasts: list[ForecastExpect] = Field(default_factory=list)
     schedules: list[ScheduleExpect] = Field(default_factory=list)
+    snapshots: list[SnapshotExpect] = Field(default_factory=list)
     queues: list[QueueExpect] = Field(default_factory=list)
     loads: list[LoadExpect] = Field(default_factory=list)
     late_timers: int | None = Field(default=None, ge=0, description="Timers fired late so far.")

@@ -20,6 +20,7 @@ from runtime.errors import CommandError, Conflict, Forbidden, Invalid, NotFound,
 from runtime.people import change_load
 from runtime.records import RecordView
 from runtime.schedules import next_run
+from runtime.snapshots import state_name
 from runtime.store import T_ALERT, T_SCHEDULE, T_TIMER, Store, py_time
 from runtime.testing.checks import Checker
 from runtime.testing.outcome import Failure
@@ -359,6 +360,10 @@ class CaseRun:
             due = utc(stored or next_run(spec, now, self.runtime.bundle.manifest.timezone))
             if due > now:
                 candidates.append(due)
+        for name, metric in self.runtime.bundle.metrics.items():  # metric snapshots
+            taken = py_time(runs.get(state_name(name)))
+            if metric.snapshot is not None and taken is not None and utc(taken) > now:
+                candidates.append(utc(taken))
         return min(candidates)
 
 

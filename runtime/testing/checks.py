@@ -76,6 +76,7 @@ class Checker(EffectChecks):
             ("metrics", self._metric),
             ("forecasts", self._forecast),
             ("schedules", self._schedule),
+            ("snapshots", self._snapshot),
             ("queues", self._queue),
             ("loads", self._load),
         )

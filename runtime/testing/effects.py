@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from engine.catalog import catalog, lookup
 from engine.spec.testing import AlertExpect, NotificationExpect, OutboxExpect
+from runtime import snapshots
 from runtime.clock import utc
 from runtime.guide import guide_of
 from runtime.metrics import MetricCache
@@ -239,12 +240,46 @@ class EffectChecks:
         failed = sum(
             1 for r in self.run.ticks for n in getattr(r, "failed_schedules", ()) if n == want.name
         )
-        for key, got in (("runs", runs), ("late", late), ("failed", failed)):
+        ran = sum(r.items.get(want.name, (0, 0))[0] for r in self.run.ticks)
+        items_failed = sum(r.items.get(want.name, (0, 0))[1] for r in self.run.ticks)
+        for key, got in (
+            ("runs", runs),
+            ("late", late),
+            ("failed", failed),
+            ("items_ran", ran),
+            ("items_failed", items_failed),
+        ):
             expected = getattr(want, key)
             if expected is not None and expected != got:
                 self.mismatch(
                     (*loc, key), "schedule", f"schedule '{want.name}' {key}", expected, got
                 )
+
+    def _snapshot(self, want: Any, loc: Loc) -> None:
+        bundle = self.rt.bundle
+        spec = bundle.metrics.get(want.metric)
+        if spec is None or spec.snapshot is None:
+            self.fail((*loc, "metric"), "snapshot", f"no metric '{want.metric}' with a snapshot")
+            return
+        group = [want.group.get(g) for g in spec.group_by] if want.group else None
+        with self.rt.store.read() as conn:
+            page = snapshots.query(
+                conn, spec, since=None, until=None, group=group, limit=10_000, after=None
+            )
+        about = f"snapshots of '{want.metric}'" + (f" for {want.group}" if want.group else "")
+        if want.count is not None and want.count != len(page.items):
+            self.mismatch((*loc, "count"), "snapshot", about, want.count, len(page.items))
+        newest = page.items[-1] if page.items else None
+        if want.latest is not None:
+            got = newest["value"] if newest else None
+            if not same(want.latest, got):
+                self.mismatch((*loc, "latest"), "snapshot", f"newest of {about}", want.latest, got)
+        if want.at is not None:
+            expected = self.run.when(want.at, (*loc, "at"))
+            at = utc(newest["at"]) if newest else None
+            if expected != at:
+                what = f"time (UTC) of the newest of {about}"
+                self.mismatch((*loc, "at"), "snapshot", what, expected, at)
 
     def _guide(self, want: Any, loc: Loc) -> None:
         rid = self.run.record_id(want.record, (*loc, "record"))

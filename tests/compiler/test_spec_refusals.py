@@ -83,8 +83,8 @@ WORKFLOW = "kind: workflow\nversion: 1\nname: w\n"
             "kind: schedule\nversion: 1\nname: s\nevery: 1h\n"
             'actions:\n  - notify: {to: ["boss"], template: t}\n',
             "f.yaml:6:18: error[invalid]: 'actions[0].notify.to': 'boss' is not a recipient "
-            "(role:<role>, user:<id>, team:<id>, owner, owner.manager, queue:<name> or "
-            "field:<user field>)",
+            "(role:<role>, user:<id>, team:<id>, owner, owner.manager, queue:<name>, "
+            "field:<user field> or user (the item of a `for_each: users` schedule))",
             id="recipient",
         ),
         pytest.param(

@@ -7,8 +7,8 @@ from pathlib import Path
 from tests.runtime.small import diagnostics
 
 NAMES = (
-    "'alert', 'assignment', 'bundle', 'forecast', 'links', 'now', 'params', 'recipient', "
-    "'record', 'schedule', 'stage', 'workflow'"
+    "'alert', 'assignment', 'bundle', 'forecast', 'group', 'links', 'now', 'params', "
+    "'recipient', 'record', 'row', 'schedule', 'stage', 'user', 'value', 'workflow'"
 )
 
 
