@@ -81,11 +81,27 @@ def serve(
         click.echo(f"sopflow: the definitions in {directory} have errors; not ready until fixed")
     else:
         click.echo(f"sopflow: {bundle.summary()}")
+        for change in server.last.migration if server.last else []:
+            click.echo(f"sopflow: migrated {_migrated(change)}")
         _first_token(server.store, bundle)
     click.echo(f"sopflow: serving on http://{host}:{port}/ (API under /api/v1, docs at /schema)")
     uvicorn.run(
         app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30
     )
+
+
+def _migrated(change: dict[str, Any]) -> str:
+    """Say what one change of the start-up's definition migration did."""
+    from runtime.evolve import Change  # noqa: PLC0415
+
+    return Change(
+        change["kind"],
+        change["entity"],
+        change["from"],
+        change.get("to"),
+        change["count"],
+        change.get("workflow"),
+    ).describe()
 
 
 def _first_token(store: Store, bundle: Bundle) -> None:

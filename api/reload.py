@@ -30,7 +30,8 @@ from watchfiles import Change, awatch
 from engine.bundle import Bundle
 from engine.compiler.pipeline import YAML_SUFFIXES, compile_bundle
 from engine.diagnostics import Severity
-from runtime.preflight import Finding, blocking, preflight
+from runtime.evolve import Change as Migration
+from runtime.preflight import Finding, blocking, rehearse
 
 if TYPE_CHECKING:
     from api.server import ReloadResult, Server
@@ -144,12 +145,13 @@ def reload(server: Server, trigger: str, author: str | None) -> ReloadResult:
             log.log(level, "%s", diag.render())
         old, bundle = server.bundle, result.bundle
         findings: list[Finding] = []
+        planned: list[Migration] = []
         summary: dict[str, Any] = {}
         swap = False
         if bundle is not None and old is not None and old.hash == bundle.hash:
             summary = {"from": old.hash, "to": bundle.hash, "unchanged": True}
         elif bundle is not None:
-            findings = _preflight(server, old, bundle)
+            findings, planned = _preflight(server, old, bundle)
             if not blocking(findings):
                 summary = changes(old, bundle)
                 swap = True
@@ -165,22 +167,28 @@ def reload(server: Server, trigger: str, author: str | None) -> ReloadResult:
                 [f.to_dict() for f in findings],
                 summary,
                 duration_ms=(time.perf_counter() - started) * 1000,
+                migration=[c.to_dict() for c in planned],
             )
 
         # The report is in place before the swap: whoever sees the new behaviour finds
         # the report that explains it (replaced right after, with the apply's outcome).
         server.last = outcome(swap)
         if swap and bundle is not None:
-            applied = _apply(server, bundle, author, trigger, summary, findings)
+            applied, migrated = _apply(server, bundle, author, trigger, summary, findings)
+            if applied:
+                planned = migrated  # what was done, not what was planned
             server.last = outcome(applied)  # now with the time the swap took
         final = server.last
     _log_outcome(final, old)
     return final
 
 
-def _preflight(server: Server, old: Bundle | None, bundle: Bundle) -> list[Finding]:
+def _preflight(
+    server: Server, old: Bundle | None, bundle: Bundle
+) -> tuple[list[Finding], list[Migration]]:
+    planned: list[Migration] = []
     try:
-        findings = preflight(server.store, old, bundle)
+        findings, planned = rehearse(server.store, old, bundle)
     except Exception as exc:  # a database failure must not swap an unchecked bundle
         log.exception("pre-flight failed")
         findings = [
@@ -198,7 +206,9 @@ def _preflight(server: Server, old: Bundle | None, bundle: Bundle) -> list[Findi
             "%s",
             finding.render(),
         )
-    return findings
+    for change in planned:
+        log.info("planned: %s", change.render())
+    return findings, planned
 
 
 def _apply(
@@ -208,15 +218,21 @@ def _apply(
     trigger: str,
     summary: dict[str, Any],
     findings: list[Finding],
-) -> bool:
+) -> tuple[bool, list[Migration]]:
+    migrated: list[Migration] = []
     try:
-        server.apply(bundle, author, trigger, summary)
-    except Exception as exc:
+        migrated = server.apply(bundle, author, trigger, summary)
+    except Exception as exc:  # the migration rolled back with the version row
         log.exception("applying the new bundle failed")
         findings.append(
-            Finding("apply-failed", f"applying the bundle failed: {type(exc).__name__}", "", 0)
+            Finding(
+                "apply-failed",
+                f"applying the bundle failed: {type(exc).__name__}; nothing was migrated",
+                "",
+                0,
+            )
         )
-    return server.bundle is bundle
+    return server.bundle is bundle, migrated
 
 
 def _log_outcome(outcome: ReloadResult, old: Bundle | None) -> None:

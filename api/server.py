@@ -21,11 +21,12 @@ from api.config import Config
 from engine.bundle import Bundle
 from engine.compiler.pipeline import CompileResult, compile_bundle
 from engine.diagnostics import errors
+from runtime import evolve
 from runtime.clock import Clock, SystemClock, iso
 from runtime.core import Runtime
 from runtime.outbox import LogChannel, MailboxChannel, OutboxWorker, WebhookChannel
 from runtime.preflight import Finding, blocking
-from runtime.preflight import preflight as check_live_data
+from runtime.preflight import rehearse as check_live_data
 from runtime.scheduler import RuntimeScheduler
 from runtime.store import T_BUNDLE, Store
 
@@ -45,6 +46,8 @@ class ReloadResult:
     preflight: list[dict[str, Any]] = field(default_factory=list)
     changes: dict[str, Any] = field(default_factory=dict)
     duration_ms: float = 0.0
+    # The definition migration (runtime/evolve.py): planned, or applied when `applied`.
+    migration: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as JSON-ready data."""
@@ -59,6 +62,7 @@ class ReloadResult:
             "preflight": self.preflight,
             "changes": self.changes,
             "duration_ms": round(self.duration_ms, 1),
+            "migration": self.migration,
         }
 
 
@@ -132,12 +136,13 @@ class Server:
         diagnostics = [d.to_dict() for d in result.diagnostics]
         bundle = result.bundle if not errors(result.diagnostics) else None
         findings: list[Finding] = []
+        migrated: list[evolve.Change] = []
         started: list[dict[str, Any]] = []
         if bundle is not None:
             # The same pre-flight as a reload, against everything the store holds (there
             # is no Bundle to compare with); the data is read only when the bundle is
             # not the one last applied to this store (that one was checked then).
-            findings = check_live_data(self.store, None, bundle, fields=self._new(bundle))
+            findings, planned = check_live_data(self.store, None, bundle, fields=self._new(bundle))
             for finding in findings:
                 level = logging.ERROR if finding.severity == "error" else logging.WARNING
                 log.log(level, "%s", finding.render())
@@ -150,14 +155,41 @@ class Server:
                     bundle.hash,
                     diagnostics,
                     [f.to_dict() for f in findings],
+                    migration=[c.to_dict() for c in planned],
                 )
                 self._http.close()
                 self.store.dispose()
                 raise StartRefused(self.last)
+            try:
+                migrated = self.record_version(bundle, None, "startup", {})
+            except Exception as exc:  # nothing was written: the transaction rolled back
+                log.exception("the definition migration failed at start-up")
+                findings.append(
+                    Finding(
+                        "migration-failed",
+                        f"the definition migration failed: {type(exc).__name__}; "
+                        "nothing was changed",
+                        "",
+                        0,
+                        hint="see the server log",
+                    )
+                )
+                self.last = ReloadResult(
+                    now,
+                    "startup",
+                    None,
+                    False,
+                    bundle.hash,
+                    diagnostics,
+                    [f.to_dict() for f in findings],
+                    migration=[c.to_dict() for c in planned],
+                )
+                self._http.close()
+                self.store.dispose()
+                raise StartRefused(self.last) from exc
             self.runtime = Runtime(
                 bundle, self.store, self.clock, evidence_dir=self.config.evidence_dir
             )
-            self.record_version(bundle, None, "startup", {})
             started = self._queue_reevaluations()
         else:
             for diagnostic in result.diagnostics:
@@ -172,6 +204,7 @@ class Server:
             diagnostics,
             [f.to_dict() for f in findings],
             {"reevaluations": started} if bundle is not None and started else {},
+            migration=[c.to_dict() for c in migrated],
         )
 
     def _new(self, bundle: Bundle) -> bool:
@@ -184,12 +217,13 @@ class Server:
 
     def apply(
         self, bundle: Bundle, author: str | None, trigger: str, changes: dict[str, Any]
-    ) -> None:
+    ) -> list[evolve.Change]:
         """Serve `bundle` from the next request on; record the version; tell the workers.
 
         All or nothing: if a step after the swap fails (scheduler, listeners, the version
-        row), the old bundle is swapped back and the error raised, so a reload is never
-        reported applied while half of it is missing.
+        row with the definition migration), the old bundle is swapped back and the error
+        raised, so a reload is never reported applied while half of it is missing.
+        Returns the definition migration's changes (runtime/evolve.py).
         """
         old = self.runtime.bundle if self.runtime is not None else None
         if self.runtime is None:
@@ -204,7 +238,7 @@ class Server:
             # jobs show in the reload answer and the version's history (changes).
             if queued := self.runtime.queue_reevaluations():
                 changes["reevaluations"] = queued
-            self.record_version(bundle, author, trigger, changes)
+            migrated = self.record_version(bundle, author, trigger, changes)
         except Exception:
             if old is None:
                 self.runtime = None
@@ -214,6 +248,7 @@ class Server:
             raise
         if self.config.background and self.scheduler is None:
             self.start_background()
+        return migrated
 
     def _follow(self, bundle: Bundle) -> None:
         """Bring the scheduler's jobs and the listeners (OpenAPI) to `bundle`."""
@@ -224,14 +259,24 @@ class Server:
 
     def record_version(
         self, bundle: Bundle, author: str | None, trigger: str, changes: dict[str, Any]
-    ) -> None:
-        """Keep an applied bundle in sf_bundle_version (a restart on the same hash is not new)."""
+    ) -> list[evolve.Change]:
+        """Migrate the data to `bundle` and keep it in sf_bundle_version, in one transaction.
+
+        The definition migration (runtime/evolve.py) runs first and commits with the
+        version row or not at all; it is read from the data, so a restart on the same
+        hash migrates nothing (and is not a new version). Returns what was migrated.
+        """
         with self.store.begin(self.clock.now(), author, bundle.hash) as tx:
+            migrated = evolve.apply(tx, bundle)
+            for change in migrated:
+                log.info("%s", change.render())
+            if migrated:
+                changes = {**changes, "migration": [c.to_dict() for c in migrated]}
             last = tx.conn.execute(
                 select(T_BUNDLE.c.hash).order_by(T_BUNDLE.c.id.desc()).limit(1)
             ).scalar()
             if last == bundle.hash:
-                return
+                return migrated
             tx.conn.execute(
                 insert(T_BUNDLE).values(
                     hash=bundle.hash,
@@ -243,6 +288,7 @@ class Server:
                 )
             )
             tx.event("definitions_applied", None, None, hash=bundle.hash, trigger=trigger)
+        return migrated
 
     def _queue_reevaluations(self) -> list[dict[str, Any]]:
         """Queue the re-evaluations a start calls for (a failure is logged, not fatal)."""

@@ -51,6 +51,8 @@ class CompiledWorkflow:
     template: str | None
     moves: frozenset[tuple[str, str]]
     guards: Mapping[str, CompiledExpression]
+    # Stages that are gone -> where their records move (`removed_stages`: RemovedStage).
+    removed_stages: Mapping[str, Any] = field(default_factory=lambda: frozen({}))
 
     @property
     def entity(self) -> str:

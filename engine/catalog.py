@@ -59,6 +59,8 @@ def catalog(bundle: Bundle) -> dict[str, Any]:
         workflows[name] = _describe(wf.body)
         if wf.template:
             workflows[name]["template"] = wf.template
+        if removed := _describe(dict(wf.removed_stages)):  # notes of `removed_stages`
+            workflows[name]["removed_stages"] = removed
     out["workflow"] = workflows
     out["scoring"] = {n: _describe(s.spec) for n, s in bundle.scorings.items()}
     out["decision_table"] = {n: _describe(d.spec) for n, d in bundle.decision_tables.items()}

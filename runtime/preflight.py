@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -40,14 +41,22 @@ from sqlalchemy import Connection
 from engine.bundle import Bundle, CompiledForm, CompiledWorkflow
 from engine.spec import FieldSpec
 from runtime.data import form_model
+from runtime.evolve import Change, declared
+from runtime.evolve import apply as apply_migration
 from runtime.store import Store, driver_sql, is_postgres, py_json
 
 EXAMPLES = 5  # record ids shown per finding
 BATCH = 1000  # records read per query when checking changed fields
 KEPT_ASIDE = (
     "the values are kept aside: stored, not shown, ignored when the record is "
-    "validated, so those records stay updatable"
+    "validated, so those records stay updatable; to move them into each record's "
+    "history instead, list the field under the form's 'removed_fields'"
 )
+STAGE_HINT = (
+    "keep the stage, rename it in place with 'renamed_from: {stage}' on its new stage, "
+    "or say where its records go: 'removed_stages: {{{stage}: {{move_to: <stage>}}}}'"
+)
+ENTITY_HINT = "keep its form, or rename it with 'renamed_from: {entity}' on the new form"
 
 
 @dataclass(frozen=True)
@@ -90,19 +99,48 @@ def preflight(
     `fields=False` (only with no `old`) skips reading every record's data: for a start
     on the bundle last applied to this store, whose data was checked when it was applied.
     """
-    with store.read() as conn:
-        if old is None:
-            from runtime.preflight_store import against_store  # noqa: PLC0415  (imports this)
+    return rehearse(store, old, new, batch=batch, fields=fields)[0]
 
-            return against_store(conn, new, batch=batch, fields=fields)
-        found = _entities(conn, old, new)
-        for name, wf in old.workflows.items():
-            if wf.entity in new.forms:
-                found += _workflow(conn, wf, new.workflows.get(name))
-        for entity, form in old.forms.items():
-            if entity in new.forms:
-                found += _fields(conn, new, form, new.forms[entity], batch)
-        return found
+
+def rehearse(
+    store: Store, old: Bundle | None, new: Bundle, *, batch: int = BATCH, fields: bool = True
+) -> tuple[list[Finding], list[Change]]:
+    """Pre-flight `new` as `preflight` does, after its declared migration (runtime/evolve.py).
+
+    When the bundle declares renames or removals, they are applied in a transaction that
+    is rolled back, and the checks read the data as the migration leaves it: a stage
+    whose records all move, or a field whose values all go, no longer refuses the bundle.
+    Returns the findings and the migration's planned changes (with counts).
+    """
+    if not declared(new):
+        with store.read() as conn:
+            return _check(conn, old, new, batch, fields), []
+    with store.rehearse(datetime.now(UTC), None, new.hash) as tx:
+        planned = apply_migration(tx, new)
+        return _check(tx.conn, old, new, batch, fields), planned
+
+
+def _check(
+    conn: Connection, old: Bundle | None, new: Bundle, batch: int, fields: bool
+) -> list[Finding]:
+    if old is None:
+        from runtime.preflight_store import against_store  # noqa: PLC0415  (imports this)
+
+        return against_store(conn, new, batch=batch, fields=fields)
+    found = _entities(conn, old, new)
+    # An entity renamed in `new` (`renamed_from`) is checked under its new name: the
+    # migration rehearsed before these checks moved its records there.
+    renamed = {f.spec.renamed_from: e for e, f in new.forms.items() if f.spec.renamed_from}
+    now_named = {e: e if e in new.forms else renamed.get(e) for e in old.forms}
+    for name, wf in old.workflows.items():
+        entity = now_named.get(wf.entity)
+        if entity is not None:
+            found += _workflow(conn, wf, new.workflows.get(name), entity)
+    for was, form in old.forms.items():
+        entity = now_named.get(was)
+        if entity is not None:
+            found += _fields(conn, new, form, new.forms[entity], batch)
+    return found
 
 
 # -- entities and stages ---------------------------------------------------------------
@@ -119,7 +157,7 @@ def _entities(conn: Connection, old: Bundle, new: Bundle) -> list[Finding]:
                     f"entity '{entity}' is removed but {count} record(s) of it exist",
                     entity,
                     count,
-                    hint="keep its form",
+                    hint=ENTITY_HINT.format(entity=entity),
                     examples=examples,
                 )
             )
@@ -131,11 +169,12 @@ def _stage_ids(wf: CompiledWorkflow) -> list[str]:
 
 
 def _workflow(
-    conn: Connection, old: CompiledWorkflow, new: CompiledWorkflow | None
+    conn: Connection, old: CompiledWorkflow, new: CompiledWorkflow | None, entity: str
 ) -> list[Finding]:
+    """Check one workflow served now; `entity` is its entity's name in the new bundle."""
     where = "entity = :entity AND workflow = :workflow"
-    params: dict[str, Any] = {"entity": old.entity, "workflow": old.name}
-    if new is None or new.entity != old.entity:
+    params: dict[str, Any] = {"entity": entity, "workflow": old.name}
+    if new is None or new.entity != entity:
         count, examples = _count(conn, where, params)
         if not count:
             return []
@@ -143,8 +182,8 @@ def _workflow(
         return [
             Finding(
                 "workflow-removed",
-                f"workflow '{old.name}' is {why} but {count} '{old.entity}' record(s) run in it",
-                old.entity,
+                f"workflow '{old.name}' is {why} but {count} '{entity}' record(s) run in it",
+                entity,
                 count,
                 workflow=old.name,
                 hint="keep the workflow until those records are closed elsewhere",
@@ -162,11 +201,11 @@ def _workflow(
                     "stage-removed",
                     f"stage '{stage}' of workflow '{old.name}' is removed but {count} "
                     f"record(s) are in it",
-                    old.entity,
+                    entity,
                     count,
                     workflow=old.name,
                     stage=stage,
-                    hint="move those records to another stage first, or keep the stage",
+                    hint=STAGE_HINT.format(stage=stage),
                     examples=examples,
                 )
             )
@@ -233,6 +272,15 @@ def _fields(
         for n, spec in form.spec.fields.items()
         if n in old.spec.fields and _shape(old.spec.fields[n], old, n) != _shape(spec, form, n)
     ]
+    # A field renamed in this bundle holds the old field's values after the migration.
+    changed += [
+        n
+        for n, spec in form.spec.fields.items()
+        if n not in old.spec.fields
+        and spec.renamed_from in old.spec.fields
+        and _shape(old.spec.fields[spec.renamed_from], old, spec.renamed_from)
+        != _shape(spec, form, n)
+    ]
     if changed:
         found += _changed_values(conn, new, old, form, changed, batch)
     return found
@@ -275,7 +323,10 @@ def _changed_values(
     for name, ids in failing.items():
         if not ids:
             continue
-        was, now = old.spec.fields[name].type, form.spec.fields[name].type
+        before = (
+            old.spec.fields.get(name) or old.spec.fields[form.spec.fields[name].renamed_from or ""]
+        )
+        was, now = before.type, form.spec.fields[name].type
         what = f"type changed from {was} to {now}" if was != now else "constraints changed"
         found.append(
             Finding(

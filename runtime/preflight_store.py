@@ -19,8 +19,10 @@ from sqlalchemy import Connection
 from engine.bundle import Bundle
 from runtime.data import form_model
 from runtime.preflight import (
+    ENTITY_HINT,
     EXAMPLES,
     KEPT_ASIDE,
+    STAGE_HINT,
     Finding,
     _count,
     _failures,
@@ -52,7 +54,13 @@ def _against_store(conn: Connection, new: Bundle) -> list[Finding]:
         where = {"entity": entity, "workflow": workflow, "stage": stage}
         if entity not in new.forms:
             found.append(
-                Finding("entity-removed", f"no form for entity '{entity}'", **where, count=count)
+                Finding(
+                    "entity-removed",
+                    f"no form for entity '{entity}'",
+                    **where,
+                    count=count,
+                    hint=ENTITY_HINT.format(entity=entity),
+                )
             )
         elif workflow and workflow not in new.workflows:
             found.append(
@@ -65,6 +73,7 @@ def _against_store(conn: Connection, new: Bundle) -> list[Finding]:
                     f"workflow '{workflow}' has no stage '{stage}'",
                     **where,
                     count=count,
+                    hint=STAGE_HINT.format(stage=stage),
                 )
             )
     merged: dict[tuple[str, str, str | None, str | None], Finding] = {}

@@ -204,15 +204,22 @@ def sla_breaches(conn: Connection, workflow: str) -> dict[str, int]:
     A breach is the `sla_breached` event the runtime writes when a stay's SLA timer
     fires while the record is still in the stage (runtime/ticking.py); it is matched
     with the stay it happened in (same record and stage, within the stay's span).
+    A breach strictly inside a stay's span is that stay's whatever stage it names: a
+    stage renamed since (`renamed_from`) renames the stays, never the audit log
+    (docs/decisions.md 56), so its earlier breaches name the old id.
     """
     stage_of = StoreSql(conn).text(T_EVENT.c.detail, "stage")
+    inside = and_(
+        T_EVENT.c.at > T_STAY.c.entered_at,
+        or_(T_STAY.c.left_at.is_(None), T_EVENT.c.at < T_STAY.c.left_at),
+    )
     query = (
         select(T_STAY.c.stage, func.count(T_STAY.c.id.distinct()))
         .join(T_EVENT, T_EVENT.c.record_id == T_STAY.c.record_id)
         .where(
             T_STAY.c.workflow == workflow,
             T_EVENT.c.kind == "sla_breached",
-            stage_of == T_STAY.c.stage,
+            or_(stage_of == T_STAY.c.stage, inside),
             T_EVENT.c.at >= T_STAY.c.entered_at,
             or_(T_STAY.c.left_at.is_(None), T_EVENT.c.at <= T_STAY.c.left_at),
         )

@@ -307,6 +307,22 @@ class Store:
                 gate.enter_commit()
 
     @contextmanager
+    def rehearse(
+        self, now: datetime, actor: str | None = None, bundle_hash: str | None = None
+    ) -> Iterator[Tx]:
+        """Open a transaction that always rolls back: to see what writes would do.
+
+        The pre-flight applies a definition migration here and checks the result
+        (runtime/evolve.py); nothing of it is ever committed.
+        """
+        with self._writers or nullcontext(), self.engine.connect() as conn:
+            outer = conn.begin()
+            try:
+                yield Tx(conn, utc(now), actor, bundle_hash)
+            finally:
+                outer.rollback()
+
+    @contextmanager
     def read(self) -> Iterator[Connection]:
         """Open a connection for reads (on SQLite it never takes the write lock)."""
         with self.engine.connect() as conn:

@@ -20,6 +20,7 @@ from engine.bundle import (
 from engine.compiler.check_assignments import check_assignments
 from engine.compiler.check_forms import check_form, compile_computed, enum_values
 from engine.compiler.check_manifest import check_manifest, check_table
+from engine.compiler.check_migrations import check_form_migrations, check_workflow_migrations
 from engine.compiler.check_reevaluate import check_reevaluate
 from engine.compiler.check_rules import (
     check_decision_table,
@@ -300,14 +301,23 @@ def _check_rest(
         forms[entity] = CompiledForm(
             fentry.spec, frozen(ctx.entities[entity]), frozen(computed), tuple(order)
         )
+    check_form_migrations(ctx, ctx.of("form"))
     template_sites = _check_templates(ctx)
     workflows = {}
     for name, wf in resolved.items():
         guards = (
             _check_instance(ctx, wf, template_sites) if wf.template else check_workflow(ctx, wf)
         )
+        wentry = ctx.of("workflow")[name]
+        check_workflow_migrations(ctx, wentry, wf.body, wf.body_site)
         workflows[name] = CompiledWorkflow(
-            name, wf.body, frozen(wf.params), wf.template, _moves(wf.body), frozen(guards)
+            name,
+            wf.body,
+            frozen(wf.params),
+            wf.template,
+            _moves(wf.body),
+            frozen(guards),
+            frozen(dict(wentry.spec.removed_stages)),
         )
     scorings = {
         n: CompiledScoring(e.spec, tuple(check_scoring(ctx, e)))

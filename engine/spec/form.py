@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
 from engine.spec.base import (
     Date,
@@ -110,6 +110,11 @@ class FieldSpec(Spec):
     read: Roles | None = Field(default=None, description="Roles that may see it (default: all).")
     write: Roles | None = Field(default=None, description="Roles that may change it.")
     since: int = Field(default=1, ge=1, description="Schema version that added this field.")
+    # -- definition migrations (docs/language.md "Changing definitions safely") --
+    renamed_from: Name | None = Field(
+        default=None,
+        description="The field's earlier name: stored values move to this name on reload.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -264,6 +269,29 @@ class LoadSpec(Spec):
         return self
 
 
+_REMOVED_SCHEMA = WithJsonSchema(
+    {
+        "anyOf": [
+            {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {"note": {"type": "string"}},
+                    "additionalProperties": False,
+                },
+            },
+            {"type": "array", "items": {"type": "string"}},
+        ]
+    }
+)
+
+
+class RemovedField(Spec):
+    """A field that held data and is gone: its values move into each record's history."""
+
+    note: Text = Field(default="", description="Why it went (kept with each history entry).")
+
+
 class FormSpec(DocumentSpec):
     """An entity and its form: the fields a record holds and how it is shown."""
 
@@ -289,3 +317,19 @@ class FormSpec(DocumentSpec):
         description="When an owned record stops counting toward its owner's load "
         "(default: while it is open).",
     )
+    # -- definition migrations (docs/language.md "Changing definitions safely") --
+    renamed_from: Name | None = Field(
+        default=None, description="The entity's earlier name: its records take the new name."
+    )
+    removed_fields: Annotated[dict[Name, RemovedField], _REMOVED_SCHEMA] = Field(
+        default_factory=dict,
+        description="Fields that held data and are gone (a map, or a list of names): each "
+        "stored value moves into its record's history.",
+    )
+
+    @field_validator("removed_fields", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {name: {} for name in value}
+        return value

@@ -162,9 +162,10 @@ class ReloadStep(Spec):
     """Apply the bundle again with some files replaced, as a reload does (issue 11)."""
 
     files: dict[str, str] = Field(
-        min_length=1,
+        default_factory=dict,
         description="Bundle file -> the file (both under the bundle folder) that replaces it, "
-        "e.g. {rules/scoring.yaml: .next/scoring.yaml}; a hidden folder is not compiled.",
+        "e.g. {rules/scoring.yaml: .next/scoring.yaml}; a hidden folder is not compiled. "
+        "Each reload starts from the bundle as it is: `files: {}` goes back to it.",
     )
     batches: int | None = Field(
         default=None, ge=0, description="Re-evaluation batches to run (default: until done)."

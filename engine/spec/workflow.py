@@ -237,6 +237,10 @@ class StageSpec(Spec):
     # parallel branches and approvals (docs/language.md, "Branches and approvals")
     branches: Branches | None = None
     approval: ApprovalSpec | None = None
+    # -- definition migrations (docs/language.md "Changing definitions safely") --
+    renamed_from: Name | None = Field(
+        default=None, description="The stage's earlier id: records in it take the new id."
+    )
 
 
 class ExitSpec(Spec):
@@ -299,6 +303,13 @@ class WorkflowBody(Spec):
     moves: Moves = Field(default_factory=Moves)
 
 
+class RemovedStage(Spec):
+    """A stage that is gone: the records still in it move to `move_to` on reload."""
+
+    move_to: Name = Field(description="The stage (or exit) its records move to.")
+    note: Text = Field(default="", description="Why it went (kept with each move).")
+
+
 class WorkflowSpec(DocumentSpec):
     """A workflow: stage SOPs directly, or a template filled with parameters (F3)."""
 
@@ -313,6 +324,11 @@ class WorkflowSpec(DocumentSpec):
     stages: list[StageSpec] = Field(default_factory=list)
     exits: list[ExitSpec] = Field(default_factory=list)
     moves: Moves = Field(default_factory=Moves)
+    # -- definition migrations (docs/language.md "Changing definitions safely") --
+    removed_stages: dict[Name, RemovedStage] = Field(
+        default_factory=dict,
+        description="Stages that are gone, each with where the records still in it go.",
+    )
 
     @model_validator(mode="after")
     def _direct_or_template(self) -> WorkflowSpec:

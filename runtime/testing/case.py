@@ -24,6 +24,7 @@ from runtime.snapshots import state_name
 from runtime.store import T_ALERT, T_SCHEDULE, T_TIMER, Store, py_time
 from runtime.testing.checks import Checker
 from runtime.testing.outcome import Failure
+from runtime.testing.reload import reload_to
 from runtime.testing.times import DEFAULT_START, seconds_of, to_utc, zone_of
 
 _STATUS = {
@@ -285,7 +286,7 @@ class CaseRun:
             shown = "; ".join(d.render().replace(f"{copy}/", "") for d in result.diagnostics[:3])
             self.fail(loc, "reload", f"the changed bundle does not compile: {shown}")
             raise StopCase
-        self.runtime.swap(with_users(result.bundle, self.spec))
+        reload_to(self.runtime, with_users(result.bundle, self.spec))  # pre-flight, migration
         self.runtime.queue_reevaluations()
         self.runtime.reevaluate(arg.batches)
 
