@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -50,6 +51,8 @@ def _shown(value: Any) -> str:
         return "not set"
     if isinstance(value, str):
         return f"'{shorten(value, _LONGEST)}'"
+    if isinstance(value, float | Decimal) and not isinstance(value, bool):
+        return format(Decimal(str(value)).normalize(), "f")  # 4200, not 4200.0
     return shorten(str(json_value(value)), _LONGEST)
 
 

@@ -9,12 +9,14 @@ stage apply and is recorded; the path says which stages apply and why.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from engine.bundle import Bundle
+from runtime import stage_path
 from runtime.core import Runtime
 from runtime.errors import Refused
 from runtime.guide import guide_of, path_of
@@ -299,3 +301,20 @@ def test_why_shows_a_restricted_field_only_to_its_readers_and_never_in_a_refusal
         "stage 'audit' does not apply to this record: only_when risk == 'high' or "
         "amount > 10: amount = 5, risk = (hidden) is false"
     ]
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (4200.0, "4200"),
+        (Decimal("4200.50"), "4200.5"),
+        (0.1, "0.1"),
+        (1e-7, "0.0000001"),
+        (True, "True"),
+        (7, "7"),
+        (None, "not set"),
+        ("x", "'x'"),
+    ],
+)
+def test_a_number_in_why_reads_as_a_person_writes_it(value: object, shown: str) -> None:
+    assert stage_path._shown(value) == shown
