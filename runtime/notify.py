@@ -7,6 +7,10 @@ template, and of `alert` (the values an entity alert's condition read): to that
 recipient they render as a missing value does, empty, and `record | tojson` leaves them
 out.
 
+`assignment:<name>` reaches whoever holds that named assignment of the record now; one
+nobody holds (never filled, waiting in a queue, cleared) reaches nobody, and a
+`notification_skipped` event (template, to, reason) says so in the record's audit.
+
 A template that fails for a recipient (an error, a sandbox refusal, a bound of
 runtime/sandbox.py) sends that recipient nothing: nothing half-rendered is stored, the
 command goes on, and a `notification_failed` event (template, recipient, error, cause)
@@ -19,6 +23,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import select
+
 from engine.spec.actions import NotifyAction
 from runtime import outbox
 from runtime.data import to_json
@@ -26,6 +32,7 @@ from runtime.people import recipients
 from runtime.permissions import hidden_fields
 from runtime.records import RecordView
 from runtime.render import RenderError, render
+from runtime.store import T_ASSIGNMENT
 from runtime.unit import Unit
 
 log = logging.getLogger("sopflow.notify")
@@ -67,6 +74,36 @@ def _item_user(target: str, variables: Mapping[str, Any]) -> str | None:
     return f"user:{item['id']}" if isinstance(item, Mapping) and item.get("id") else None
 
 
+def _holder(unit: Unit, record_id: str, name: str) -> str | None:
+    t = T_ASSIGNMENT.c
+    found = unit.tx.conn.execute(
+        select(t.user_id).where(t.record_id == record_id, t.name == name)
+    ).scalar_one_or_none()
+    return str(found) if found else None
+
+
+def _holders(
+    unit: Unit, targets: list[str], record: RecordView | None
+) -> tuple[list[str], list[str]]:
+    """Read `assignment:<name>` as the user who holds that named assignment of the record.
+
+    Return the targets with each filled assignment replaced by `user:<holder>`, and the
+    names of the assignments nobody holds (never filled, waiting in a queue, cleared)."""
+    out: list[str] = []
+    empty: list[str] = []
+    for target in targets:
+        kind, _, name = target.partition(":")
+        if kind != "assignment":
+            out.append(target)
+            continue
+        user = _holder(unit, record.id, name) if record is not None else None
+        if user:
+            out.append(f"user:{user}")
+        else:
+            empty.append(name)
+    return out, empty
+
+
 def notify(
     unit: Unit,
     spec: NotifyAction,
@@ -80,8 +117,19 @@ def notify(
     template = bundle.notifications[spec.template]
     channel = spec.channel or template.channel
     targets = [t for t in (_item_user(t, variables) for t in spec.to) if t is not None]
+    targets, unfilled = _holders(unit, targets, record)
     to = recipients(bundle, targets, dict(scope) if record is not None else None)
     entity = record.entity if record is not None else None
+    if unfilled and record is not None:  # nobody to tell: say so in the record's audit
+        unit.tx.event(
+            "notification_skipped",
+            record.id,
+            entity,
+            template=spec.template,
+            to=[f"assignment:{n}" for n in unfilled],
+            reason=f"assignment {', '.join(unfilled)} not filled",
+            cause=cause,
+        )
     sent: list[str] = []
     failed: list[dict[str, str]] = []
     for user in to:
@@ -133,6 +181,8 @@ def notify(
         )
         sent.append(user)
     done: dict[str, Any] = {"action": "notify", "template": spec.template, "to": sent}
+    if unfilled:
+        done["unfilled"] = unfilled
     if not to:
         done["note"] = "no recipient"
         return done
