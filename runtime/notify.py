@@ -23,16 +23,13 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
-
 from engine.spec.actions import NotifyAction
 from runtime import outbox
 from runtime.data import to_json
-from runtime.people import recipients
+from runtime.people import assignment_holders, recipients
 from runtime.permissions import hidden_fields
 from runtime.records import RecordView
 from runtime.render import RenderError, render
-from runtime.store import T_ASSIGNMENT
 from runtime.unit import Unit
 
 log = logging.getLogger("sopflow.notify")
@@ -74,36 +71,6 @@ def _item_user(target: str, variables: Mapping[str, Any]) -> str | None:
     return f"user:{item['id']}" if isinstance(item, Mapping) and item.get("id") else None
 
 
-def _holder(unit: Unit, record_id: str, name: str) -> str | None:
-    t = T_ASSIGNMENT.c
-    found = unit.tx.conn.execute(
-        select(t.user_id).where(t.record_id == record_id, t.name == name)
-    ).scalar_one_or_none()
-    return str(found) if found else None
-
-
-def _holders(
-    unit: Unit, targets: list[str], record: RecordView | None
-) -> tuple[list[str], list[str]]:
-    """Read `assignment:<name>` as the user who holds that named assignment of the record.
-
-    Return the targets with each filled assignment replaced by `user:<holder>`, and the
-    names of the assignments nobody holds (never filled, waiting in a queue, cleared)."""
-    out: list[str] = []
-    empty: list[str] = []
-    for target in targets:
-        kind, _, name = target.partition(":")
-        if kind != "assignment":
-            out.append(target)
-            continue
-        user = _holder(unit, record.id, name) if record is not None else None
-        if user:
-            out.append(f"user:{user}")
-        else:
-            empty.append(name)
-    return out, empty
-
-
 def notify(
     unit: Unit,
     spec: NotifyAction,
@@ -117,8 +84,9 @@ def notify(
     template = bundle.notifications[spec.template]
     channel = spec.channel or template.channel
     targets = [t for t in (_item_user(t, variables) for t in spec.to) if t is not None]
-    targets, unfilled = _holders(unit, targets, record)
-    to = recipients(bundle, targets, dict(scope) if record is not None else None)
+    held = assignment_holders(unit.tx.conn, record.id if record is not None else None, targets)
+    unfilled = [name for name, user in held.items() if not user]
+    to = recipients(bundle, targets, dict(scope) if record is not None else None, held)
     entity = record.entity if record is not None else None
     if unfilled and record is not None:  # nobody to tell: say so in the record's audit
         unit.tx.event(

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.bundle import Bundle
+from runtime import alerts
 from runtime.clock import FakeClock
 from runtime.core import Runtime
 from runtime.errors import Refused
@@ -51,6 +52,15 @@ stages:
 exits:
   - {id: denied, outcome: lost}
 """
+ALERT = """\
+kind: alert
+version: 1
+name: huge_claim
+entity: claim
+when: "amount >= 1000000"
+actions:
+  - notify: {to: "assignment:reviewer", template: to_review}
+"""
 NOTE = """\
 kind: notification
 version: 1
@@ -74,6 +84,7 @@ def bundle_with(root: Path, need: str = "all") -> Bundle:
             ),
             "workflows/claim.yaml": FLOW.replace("NEED", need),
             "notifications/to_review.yaml": NOTE,
+            "rules/alert.yaml": ALERT,
         },
     )
 
@@ -240,3 +251,19 @@ def test_a_notification_to_an_assignment_reaches_its_holder_or_says_why_not(
         ("rita", "Review odd", "secret="),  # a reviewer does not
     ]
     assert len(skipped(store)) == 1
+
+
+def test_an_alert_to_an_assignment_notifies_and_is_seen_by_its_holder_now(
+    rt: Runtime, store: Store
+) -> None:
+    rid = rt.create("claim", {"title": "mansion", "amount": 1000000, "secret": "x"}).id
+    assert [(m["to"], m["body"]) for m in sent(store)] == [("rita", "secret=")]
+    [alert] = rt.alerts(rule="huge_claim")
+    with store.read() as conn:
+        assert alerts.notified(conn, rt.bundle, alert) == ["rita"]
+    rt.assign(rid, user="sam", as_="reviewer")
+    with store.read() as conn:
+        assert alerts.notified(conn, rt.bundle, alert) == ["sam"]
+    rt.assign(rid, as_="reviewer")  # cleared: the alert notifies nobody
+    with store.read() as conn:
+        assert alerts.notified(conn, rt.bundle, alert) == []
