@@ -126,6 +126,17 @@ def approvals_needed(unit: Unit, spec: ApprovalSpec, record_id: str) -> int:
     return len(approvers(unit, spec, record_id)) if spec.need == "all" else spec.need
 
 
+def counted(
+    unit: Unit, spec: ApprovalSpec, record_id: str, done: StageMarks
+) -> list[dict[str, Any]]:
+    """Return the approving votes that count: all of them, or for an approval by named
+    assignments those of people who hold one now (a reassigned holder's vote lapses)."""
+    if not spec.by.assignment:
+        return done.approvals()
+    now = set(approvers(unit, spec, record_id))
+    return [v for v in done.approvals() if v["approver"] in now]
+
+
 def unfilled(unit: Unit, spec: ApprovalSpec, record_id: str) -> Problem | None:
     """Return why an approval by named assignments cannot be decided yet: an assignment
     nobody holds (never filled, waiting in a queue, cleared), or fewer holders than `need`
@@ -182,7 +193,7 @@ def gate_problems(
     if stage.approval is not None:
         spec = stage.approval
         need = approvals_needed(unit, spec, record.id)
-        have = [v["approver"] for v in done.approvals()]
+        have = [v["approver"] for v in counted(unit, spec, record.id, done)]
         blocked = unfilled(unit, spec, record.id)
         if blocked is not None and len(have) < max(need, 1):
             problems.append(blocked)
@@ -225,7 +236,7 @@ def stage_state(
     if stage.approval is not None:
         spec = stage.approval
         need = approvals_needed(unit, spec, record.id)
-        approved = len(done.approvals())
+        approved = len(counted(unit, spec, record.id, done))
         blocked = unfilled(unit, spec, record.id)
         state = "approved" if approved >= need else "pending"
         if blocked is not None and approved < max(need, 1):
@@ -327,9 +338,10 @@ class Approvals:
             done = marks(unit, view.id)
             need = approvals_needed(unit, spec, view.id)
             blocked = unfilled(unit, spec, view.id)
-            if blocked is not None and len(done.approvals()) < max(need, 1):
+            have = counted(unit, spec, view.id, done)
+            if blocked is not None and len(have) < max(need, 1):
                 raise Refused(blocked.message, [blocked])
-            if len(done.approvals()) >= need:
+            if len(have) >= need:
                 raise _refuse(f"the {spec.title or 'approval'} is already given", "approved")
             voted = {v["approver"] for v in done.votes}
             approver = self._approver(unit, spec, on_behalf_of, voted, view.id)
@@ -358,8 +370,8 @@ class Approvals:
                 return self._move(unit, work, spec.on_reject, force=True)  # type: ignore[attr-defined,no-any-return]
             if decision == "send_back":
                 return self._move(unit, work, str(to), force=True)  # type: ignore[attr-defined,no-any-return]
-            if len(done.approvals()) + 1 == need:
-                approved = [*(v["approver"] for v in done.approvals()), approver]
+            if len(have) + 1 == need:
+                approved = [*(v["approver"] for v in have), approver]
                 unit.tx.event(
                     "approval_given", view.id, view.entity, stage=stage.id, approvers=approved
                 )

@@ -267,3 +267,23 @@ def test_an_alert_to_an_assignment_notifies_and_is_seen_by_its_holder_now(
     rt.assign(rid, as_="reviewer")  # cleared: the alert notifies nobody
     with store.read() as conn:
         assert alerts.notified(conn, rt.bundle, alert) == []
+
+
+def test_a_reassigned_holders_vote_lapses_and_the_new_holder_decides(rt: Runtime) -> None:
+    rid = rt.create("claim", {"title": "quake", "amount": 100000}).id  # rita, sam
+    rt.assign(rid, user="tom", as_="approver")
+    rt.transition(rid, "approval")
+    rt.decide(rid, "approve", actor="tom")
+    rt.transition(rid, "sign")
+    rt.decide(rid, "approve", actor="rita")
+    assert (approval(rt, rid)["approved"], approval(rt, rid)["need"]) == (1, 2)
+    rt.assign(rid, user="cid", as_="reviewer")  # rita no longer reviews: her vote lapses
+    assert (approval(rt, rid)["approved"], approval(rt, rid)["state"]) == (0, "pending")
+    assert [c for c, _ in refusal(rt.decide, rid, "approve", actor="rita")] == ["forbidden"]
+    rt.decide(rid, "approve", actor="sam")
+    assert refusal(rt.transition, rid, "payout") == [
+        ("approval-pending", "Sign-off: 1 of 2 approvals (approved by sam)")
+    ]
+    rt.decide(rid, "approve", actor="cid")
+    assert approval(rt, rid)["state"] == "approved"
+    assert rt.transition(rid, "payout").stage == "payout"
