@@ -92,6 +92,7 @@ def _approval(
     pool: list[str] | None
     if spec.by.assignment:
         _by_assignment(ctx, at, body.entity, stage, spec.by.assignment, spec.need)
+        _filled_too_late(ctx, at, body, stage, spec.by.assignment)
         pool = None  # who holds them is known only per record
     elif spec.by.role is not None:
         ctx.known(at.at("by", "role"), "role", spec.by.role, ctx.roles)
@@ -169,3 +170,26 @@ def _by_assignment(
             f"'{stage.id}' (each is held by one person)",
             "lower it, write 'all', or name more assignments",
         )
+
+
+def _filled_too_late(
+    ctx: Context, at: Site, body: WorkflowBody, stage: StageSpec, names: list[str]
+) -> None:
+    """Warn when an approving assignment's routing fills it on entering a later stage:
+    the approval would wait for it (or for someone to set it by hand)."""
+    form = ctx.of("form").get(body.entity)
+    if form is None:
+        return
+    ids = [s.id for s in body.stages]
+    for j, name in enumerate(names):
+        assignment = form.spec.assignments.get(name)
+        moment = getattr(assignment, "at", None) if assignment is not None else None
+        entering = getattr(moment, "entering", None)
+        if entering in ids and ids.index(entering) > ids.index(stage.id):
+            ctx.warn(
+                at.at("by", "assignment", j),
+                "assignment-too-late",
+                f"assignment '{name}' is filled on entering '{entering}', after stage "
+                f"'{stage.id}': its approval waits until someone sets it by hand",
+                f"fill it at {{entering: {stage.id}}} or earlier",
+            )
