@@ -19,7 +19,7 @@ from engine.spec import AlertSpec
 from runtime import failures, records, timers
 from runtime.data import to_json
 from runtime.errors import Invalid, NotFound, Problem
-from runtime.people import recipients
+from runtime.people import assignment_holders, recipients
 from runtime.store import T_ALERT, Tx
 from runtime.unit import Unit, safe_render
 
@@ -277,13 +277,15 @@ def notified(conn: Any, bundle: Bundle, alert: Mapping[str, Any]) -> list[str]:
     if not targets:
         return []
     scope: dict[str, Any] | None = None
+    held: dict[str, str | None] = {}
     if alert.get("record_id"):
         try:
             view = records.load(conn, bundle, str(alert["record_id"]))
         except NotFound:
             view = None
         scope = view.scope() if view is not None else None
-    return recipients(bundle, targets, scope)
+        held = assignment_holders(conn, str(alert["record_id"]), targets)
+    return recipients(bundle, targets, scope, held)
 
 
 def notifying(

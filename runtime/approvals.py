@@ -20,6 +20,7 @@ from runtime import records
 from runtime.actions import run_actions
 from runtime.clock import iso
 from runtime.errors import Problem, Refused
+from runtime.named import read as named_read
 from runtime.people import allowed, manager_of, on_leave, users_with_role
 from runtime.records import RecordView
 from runtime.stages import applies, requirements
@@ -96,16 +97,76 @@ def branches_needed(stage: StageSpec, live: list[BranchSpec]) -> int:
     return len(live) if need == "all" else min(need, len(live))
 
 
-def approvers(unit: Unit, spec: ApprovalSpec) -> list[str]:
-    """Return who may approve: active users holding the role, or the listed users."""
+def holders(unit: Unit, record_id: str, spec: ApprovalSpec) -> dict[str, dict[str, Any]]:
+    """Return the named assignments an approval is by: name -> {user, queue} (both None:
+    never filled, or cleared)."""
+    held = named_read(unit.tx.conn, [record_id]).get(record_id, {})
+    return {
+        name: {
+            "user": (held.get(name) or {}).get("user"),
+            "queue": (held.get(name) or {}).get("queue"),
+        }
+        for name in spec.by.assignment
+    }
+
+
+def approvers(unit: Unit, spec: ApprovalSpec, record_id: str) -> list[str]:
+    """Return who may approve: active users holding the role, the listed users, or whoever
+    holds the named assignments of the record (one approver per person)."""
+    if spec.by.assignment:
+        found = (h["user"] for h in holders(unit, record_id, spec).values())
+        return list(dict.fromkeys(u for u in found if u))
     if spec.by.role is not None:
         return users_with_role(unit.bundle, spec.by.role)
     return list(dict.fromkeys(spec.by.users))
 
 
-def approvals_needed(unit: Unit, spec: ApprovalSpec) -> int:
+def approvals_needed(unit: Unit, spec: ApprovalSpec, record_id: str) -> int:
     """Return how many approvals the step needs (`all`: every approver)."""
-    return len(approvers(unit, spec)) if spec.need == "all" else spec.need
+    return len(approvers(unit, spec, record_id)) if spec.need == "all" else spec.need
+
+
+def counted(
+    unit: Unit, spec: ApprovalSpec, record_id: str, done: StageMarks
+) -> list[dict[str, Any]]:
+    """Return the approving votes that count: all of them, or for an approval by named
+    assignments those of people who hold one now (a reassigned holder's vote lapses)."""
+    if not spec.by.assignment:
+        return done.approvals()
+    now = set(approvers(unit, spec, record_id))
+    return [v for v in done.approvals() if v["approver"] in now]
+
+
+def unfilled(unit: Unit, spec: ApprovalSpec, record_id: str) -> Problem | None:
+    """Return why an approval by named assignments cannot be decided yet: an assignment
+    nobody holds (never filled, waiting in a queue, cleared), or fewer holders than `need`
+    (one person holding two of them)."""
+    if not spec.by.assignment:
+        return None
+    title = spec.title or "approval"
+    held = holders(unit, record_id, spec)
+    empty = [n for n, h in held.items() if not h["user"]]
+    if empty:
+        parts = [
+            f"'{n}'" + (f" (waiting in queue {held[n]['queue']})" if held[n]["queue"] else "")
+            for n in empty
+        ]
+        noun = "assignment" if len(empty) == 1 else "assignments"
+        verb = "is" if len(empty) == 1 else "are"
+        return Problem(
+            "approval-unassigned",
+            f"{title} cannot be decided: {noun} {', '.join(parts)} {verb} not filled",
+            detail={"unfilled": empty},
+        )
+    people = approvers(unit, spec, record_id)
+    if isinstance(spec.need, int) and len(people) < spec.need:
+        return Problem(
+            "approval-unassigned",
+            f"{title} cannot be decided: it needs {spec.need} approvers, and "
+            f"{', '.join(spec.by.assignment)} are held by {', '.join(people)}",
+            detail={"unfilled": []},
+        )
+    return None
 
 
 def gate_problems(
@@ -131,9 +192,12 @@ def gate_problems(
             )
     if stage.approval is not None:
         spec = stage.approval
-        need = approvals_needed(unit, spec)
-        have = [v["approver"] for v in done.approvals()]
-        if len(have) < need:
+        need = approvals_needed(unit, spec, record.id)
+        have = [v["approver"] for v in counted(unit, spec, record.id, done)]
+        blocked = unfilled(unit, spec, record.id)
+        if blocked is not None and len(have) < max(need, 1):
+            problems.append(blocked)
+        elif len(have) < need:
             title = spec.title or "approval"
             problems.append(
                 Problem(
@@ -171,15 +235,21 @@ def stage_state(
         }
     if stage.approval is not None:
         spec = stage.approval
-        need = approvals_needed(unit, spec)
-        approved = len(done.approvals())
+        need = approvals_needed(unit, spec, record.id)
+        approved = len(counted(unit, spec, record.id, done))
+        blocked = unfilled(unit, spec, record.id)
+        state = "approved" if approved >= need else "pending"
+        if blocked is not None and approved < max(need, 1):
+            state = "unassigned"
         out["approval"] = {
             "title": spec.title or "approval",
             "need": need,
             "approved": approved,
-            "state": "approved" if approved >= need else "pending",
-            "approvers": approvers(unit, spec),
+            "state": state,
+            "approvers": approvers(unit, spec, record.id),
             "send_back_to": list(spec.send_back_to),
+            **({"assignments": holders(unit, record.id, spec)} if spec.by.assignment else {}),
+            **({"unassigned": blocked.message} if state == "unassigned" and blocked else {}),
             "votes": [
                 {
                     k: v.get(k)
@@ -266,11 +336,15 @@ class Approvals:
             if spec is None:
                 raise _refuse(f"stage '{stage.id}' has no approval", "no-approval")
             done = marks(unit, view.id)
-            need = approvals_needed(unit, spec)
-            if len(done.approvals()) >= need:
+            need = approvals_needed(unit, spec, view.id)
+            blocked = unfilled(unit, spec, view.id)
+            have = counted(unit, spec, view.id, done)
+            if blocked is not None and len(have) < max(need, 1):
+                raise Refused(blocked.message, [blocked])
+            if len(have) >= need:
                 raise _refuse(f"the {spec.title or 'approval'} is already given", "approved")
             voted = {v["approver"] for v in done.votes}
-            approver = self._approver(unit, spec, on_behalf_of, voted)
+            approver = self._approver(unit, spec, on_behalf_of, voted, view.id)
             if any(v["approver"] == approver for v in done.votes):
                 raise _refuse(f"{approver} has already decided on this record", "already-voted")
             if decision == "send_back" and to not in spec.send_back_to:
@@ -296,8 +370,8 @@ class Approvals:
                 return self._move(unit, work, spec.on_reject, force=True)  # type: ignore[attr-defined,no-any-return]
             if decision == "send_back":
                 return self._move(unit, work, str(to), force=True)  # type: ignore[attr-defined,no-any-return]
-            if len(done.approvals()) + 1 == need:
-                approved = [*(v["approver"] for v in done.approvals()), approver]
+            if len(have) + 1 == need:
+                approved = [*(v["approver"] for v in have), approver]
                 unit.tx.event(
                     "approval_given", view.id, view.entity, stage=stage.id, approvers=approved
                 )
@@ -309,12 +383,17 @@ class Approvals:
             return records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
 
     def _approver(
-        self, unit: Unit, spec: ApprovalSpec, on_behalf_of: str | None, voted: set[str]
+        self,
+        unit: Unit,
+        spec: ApprovalSpec,
+        on_behalf_of: str | None,
+        voted: set[str],
+        record_id: str,
     ) -> str:
         """Return whose vote the actor casts: their own, or an absent approver's (named
         with `on_behalf_of`, or the only absent one of theirs who has not decided yet)."""
         actor = unit.actor
-        eligible = approvers(unit, spec)
+        eligible = approvers(unit, spec, record_id)
         if actor is None:
             raise _refuse("an approval is decided by a person, not the system", "forbidden")
         if on_behalf_of is None and actor in eligible:
@@ -343,7 +422,11 @@ class Approvals:
             raise _refuse(
                 f"{actor} may decide for {', '.join(open_)}: say for whom", "ambiguous-delegate"
             )
-        who = f"role {spec.by.role}" if spec.by.role else ", ".join(spec.by.users)
+        if spec.by.assignment:
+            names = ", ".join(spec.by.assignment)
+            who = f"the holder of {names} ({', '.join(eligible)})"
+        else:
+            who = f"role {spec.by.role}" if spec.by.role else ", ".join(spec.by.users)
         raise _refuse(f"only {who} may decide on this approval", "forbidden")
 
     def _approval_context(

@@ -7,6 +7,10 @@ template, and of `alert` (the values an entity alert's condition read): to that
 recipient they render as a missing value does, empty, and `record | tojson` leaves them
 out.
 
+`assignment:<name>` reaches whoever holds that named assignment of the record now; one
+nobody holds (never filled, waiting in a queue, cleared) reaches nobody, and a
+`notification_skipped` event (template, to, reason) says so in the record's audit.
+
 A template that fails for a recipient (an error, a sandbox refusal, a bound of
 runtime/sandbox.py) sends that recipient nothing: nothing half-rendered is stored, the
 command goes on, and a `notification_failed` event (template, recipient, error, cause)
@@ -22,7 +26,7 @@ from typing import Any
 from engine.spec.actions import NotifyAction
 from runtime import outbox
 from runtime.data import to_json
-from runtime.people import recipients
+from runtime.people import assignment_holders, recipients
 from runtime.permissions import hidden_fields
 from runtime.records import RecordView
 from runtime.render import RenderError, render
@@ -80,8 +84,20 @@ def notify(
     template = bundle.notifications[spec.template]
     channel = spec.channel or template.channel
     targets = [t for t in (_item_user(t, variables) for t in spec.to) if t is not None]
-    to = recipients(bundle, targets, dict(scope) if record is not None else None)
+    held = assignment_holders(unit.tx.conn, record.id if record is not None else None, targets)
+    unfilled = [name for name, user in held.items() if not user]
+    to = recipients(bundle, targets, dict(scope) if record is not None else None, held)
     entity = record.entity if record is not None else None
+    if unfilled and record is not None:  # nobody to tell: say so in the record's audit
+        unit.tx.event(
+            "notification_skipped",
+            record.id,
+            entity,
+            template=spec.template,
+            to=[f"assignment:{n}" for n in unfilled],
+            reason=f"assignment {', '.join(unfilled)} not filled",
+            cause=cause,
+        )
     sent: list[str] = []
     failed: list[dict[str, str]] = []
     for user in to:
@@ -133,6 +149,8 @@ def notify(
         )
         sent.append(user)
     done: dict[str, Any] = {"action": "notify", "template": spec.template, "to": sent}
+    if unfilled:
+        done["unfilled"] = unfilled
     if not to:
         done["note"] = "no recipient"
         return done

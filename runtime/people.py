@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, select
 
 from engine.bundle import Bundle
 from runtime.calendar import local_date, working_time
-from runtime.store import db_time, is_postgres, py_time, run_sql
+from runtime.store import T_ASSIGNMENT, db_time, is_postgres, py_time, run_sql
 
 # Who acts in this context when the bundle does not declare them: an API user an
 # admin created (runtime/access.py). The server sets it for each request it
@@ -166,8 +166,31 @@ def candidate(bundle: Bundle, user: str, load: int, now: datetime) -> dict[str, 
     return values
 
 
-def recipients(bundle: Bundle, targets: Iterable[str], record: dict[str, Any] | None) -> list[str]:
-    """Resolve recipient references (owner, role:x, team:x, ...) to user ids, in order."""
+def assignment_holders(
+    conn: Any, record_id: str | None, targets: Iterable[str]
+) -> dict[str, str | None]:
+    """Return who holds each named assignment `assignment:<name>` targets name (None: nobody)."""
+    names = [t.partition(":")[2] for t in targets if t.partition(":")[0] == "assignment"]
+    held: dict[str, str | None] = dict.fromkeys(names)
+    if not names or record_id is None:
+        return held
+    t = T_ASSIGNMENT.c
+    rows = conn.execute(
+        select(t.name, t.user_id).where(t.record_id == record_id, t.name.in_(names))
+    ).all()
+    held.update({name: user or None for name, user in rows})
+    return held
+
+
+def recipients(
+    bundle: Bundle,
+    targets: Iterable[str],
+    record: dict[str, Any] | None,
+    held: Mapping[str, str | None] | None = None,
+) -> list[str]:
+    """Resolve recipient references (owner, role:x, team:x, ...) to user ids, in order.
+
+    `held` is who holds each named assignment of the record (`assignment:<name>`)."""
     found: list[str] = []
     for target in targets:
         kind, _, name = target.partition(":")
@@ -188,6 +211,9 @@ def recipients(bundle: Bundle, targets: Iterable[str], record: dict[str, Any] | 
             ids = [
                 u for r in (queue.visible_to if queue else []) for u in users_with_role(bundle, r)
             ]
+        elif kind == "assignment":  # whoever holds it now (nobody: never filled, queued)
+            holder = (held or {}).get(name)
+            ids = [holder] if holder else []
         else:  # field:<name>: the user that field names (a value naming nobody reaches nobody)
             value = (record or {}).get(name)
             ids = [value] if isinstance(value, str) and value in bundle.manifest.users else []

@@ -119,7 +119,7 @@ def _check_notify(ctx: Context, site: Site, spec: NotifyAction, entity: str | No
     for i, to in enumerate(spec.to):
         at = site.at("to", i)
         kind, _, name = to.partition(":")
-        if to in ("owner", "owner.manager") and entity is None:
+        if (to in ("owner", "owner.manager") or kind == "assignment") and entity is None:
             ctx.error(
                 at,
                 "no-record",
@@ -138,6 +138,16 @@ def _check_notify(ctx: Context, site: Site, spec: NotifyAction, entity: str | No
             ctx.known(at, "queue", name, manifest.queues if manifest else [])
         elif kind == "field":
             ctx.known(at, "field", name, ctx.entities.get(entity or "", {}), "unknown-field")
+        elif kind == "assignment":
+            ctx.known(
+                at,
+                "assignment",
+                name,
+                ctx.assignment_names.get(entity or "", ()),
+                "unknown-assignment",
+                f"entity '{entity}': ",
+                part_of=(to, len("assignment:")),
+            )
     check_notify_visibility(ctx, site, spec, entity)
 
 

@@ -89,14 +89,21 @@ def _approval(
     spec = stage.approval
     assert spec is not None
     users = ctx.manifest.spec.users if ctx.manifest else {}
-    if spec.by.role is not None:
+    pool: list[str] | None
+    if spec.by.assignment:
+        _by_assignment(ctx, at, body.entity, stage, spec.by.assignment, spec.need)
+        _filled_too_late(ctx, at, body, stage, spec.by.assignment)
+        pool = None  # who holds them is known only per record
+    elif spec.by.role is not None:
         ctx.known(at.at("by", "role"), "role", spec.by.role, ctx.roles)
         pool = [u for u, s in users.items() if spec.by.role in s.roles]
     else:
         for j, user in enumerate(spec.by.users):
             ctx.known(at.at("by", "users", j), "user", user, users, "unknown-user")
         pool = list(dict.fromkeys(spec.by.users))
-    if ctx.manifest and not pool and spec.by.role in ctx.roles:
+    if pool is None:
+        pass
+    elif ctx.manifest and not pool and spec.by.role in ctx.roles:
         ctx.error(
             at.at("by", "role"),
             "no-approvers",
@@ -133,3 +140,56 @@ def _approval(
                 f"add '{stage.id}' to the exit's 'from'",
             )
     check_actions(ctx, at.at("on_approved"), spec.on_approved, body.entity, constants=constants)
+
+
+def _by_assignment(
+    ctx: Context, at: Site, entity: str, stage: StageSpec, names: list[str], need: int | str
+) -> None:
+    """Check `by: {assignment: ...}`: names the entity's form declares; need within them.
+
+    Each assignment is held by one person at most, so `need` may not pass the number of
+    assignments named (`all` counts the holders of the record)."""
+    known = ctx.assignment_names.get(entity, ())
+    for j, name in enumerate(names):
+        ctx.known(
+            at.at("by", "assignment", j),
+            "assignment",
+            name,
+            known,
+            "unknown-assignment",
+            f"entity '{entity}': ",
+        )
+    distinct = list(dict.fromkeys(names))
+    if len(distinct) < len(names):
+        ctx.error(at.at("by", "assignment"), "invalid", "an assignment is named twice")
+    if isinstance(need, int) and need > len(distinct):
+        ctx.error(
+            at.at("need"),
+            "bad-need",
+            f"need {need} is more than the {len(distinct)} assignments that approve in stage "
+            f"'{stage.id}' (each is held by one person)",
+            "lower it, write 'all', or name more assignments",
+        )
+
+
+def _filled_too_late(
+    ctx: Context, at: Site, body: WorkflowBody, stage: StageSpec, names: list[str]
+) -> None:
+    """Warn when an approving assignment's routing fills it on entering a later stage:
+    the approval would wait for it (or for someone to set it by hand)."""
+    form = ctx.of("form").get(body.entity)
+    if form is None:
+        return
+    ids = [s.id for s in body.stages]
+    for j, name in enumerate(names):
+        assignment = form.spec.assignments.get(name)
+        moment = getattr(assignment, "at", None) if assignment is not None else None
+        entering = getattr(moment, "entering", None)
+        if entering in ids and ids.index(entering) > ids.index(stage.id):
+            ctx.warn(
+                at.at("by", "assignment", j),
+                "assignment-too-late",
+                f"assignment '{name}' is filled on entering '{entering}', after stage "
+                f"'{stage.id}': its approval waits until someone sets it by hand",
+                f"fill it at {{entering: {stage.id}}} or earlier",
+            )

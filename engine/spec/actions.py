@@ -18,10 +18,10 @@ from engine.spec.base import (
 )
 
 RECIPIENT_HELP = (
-    "role:<role>, user:<id>, team:<id>, owner, owner.manager, queue:<name>, field:<user field> "
-    "or user (the item of a `for_each: users` schedule)"
+    "role:<role>, user:<id>, team:<id>, owner, owner.manager, queue:<name>, field:<user field>, "
+    "assignment:<named assignment> or user (the item of a `for_each: users` schedule)"
 )
-_RECIPIENT_KINDS = ("role", "user", "team", "queue", "field")
+_RECIPIENT_KINDS = ("role", "user", "team", "queue", "field", "assignment")
 
 
 def check_recipient(value: str) -> str:

@@ -341,7 +341,9 @@ class GuideExpect(Spec):
         default_factory=dict, description="branch -> complete, open or not_applicable."
     )
     approval: str | None = Field(
-        default=None, description="The approval's state and count: 'pending 1/2', 'approved 2/2'."
+        default=None,
+        description="The approval's state and count: 'pending 1/2', 'approved 2/2', "
+        "'unassigned 0/1'.",
     )
     layout: dict[str, list[str]] | None = Field(
         default=None, description="tab -> field titles ('Section / Field' inside sections)."

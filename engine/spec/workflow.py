@@ -171,14 +171,24 @@ class Branches(Spec):
 
 
 class ApprovalBy(Spec):
-    """Who may approve: the holders of a role, or listed users."""
+    """Who may approve: the holders of a role, listed users, or named assignments."""
 
     role: UserId | None = None
     users: list[UserId] = Field(default_factory=list)
+    assignment: Annotated[list[Name], one_or_many({"type": "string"})] = Field(
+        default_factory=list,
+        description="Named assignments of the record (the form's `assignments`): whoever "
+        "holds them approves.",
+    )
+
+    @field_validator("assignment", mode="before")
+    @classmethod
+    def _single(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _one(self) -> ApprovalBy:
-        exactly_one("approval 'by'", role=self.role, users=self.users)
+        exactly_one("approval 'by'", role=self.role, users=self.users, assignment=self.assignment)
         return self
 
 

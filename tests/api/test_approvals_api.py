@@ -79,3 +79,28 @@ def test_a_delegate_votes_for_the_absent_approver_and_a_reject_closes(
     rejected = api.call("POST", f"{base}/approval", "dan", json={"decision": "reject"})
     assert rejected.status_code == 200
     assert (rejected.json()["stage"], rejected.json()["status"]) == ("lost", "lost")
+
+
+def test_an_approval_by_assignment_waits_for_its_holder_over_the_api(make_api: MakeApi) -> None:
+    conformance = Path(__file__).resolve().parents[1] / "conformance" / "approvals"
+    api = make_api(bundle=conformance)
+    rid = api.call("POST", "/api/v1/records/claim", "max", json={"title": "hail"}).json()["id"]
+    base = f"/api/v1/records/claim/{rid}"
+    assert api.call("POST", f"{base}/transitions", "max", json={"to": "check"}).status_code == 200
+    early = api.call("POST", f"{base}/approval", "sen", json={"decision": "approve"})
+    assert early.status_code == 422, early.text
+    assert early.json()["extra"][0]["code"] == "approval-unassigned"
+    assert early.json()["detail"] == "Check cannot be decided: assignment 'approver' is not filled"
+    step = api.call("GET", f"{base}/guide", "max").json()["stage"]["approval"]
+    assert (step["state"], step["assignments"]) == (
+        "unassigned",
+        {"approver": {"user": None, "queue": None}},
+    )
+    filled = api.call("POST", f"{base}/assign", "max", json={"as": "approver", "user": "sen"})
+    assert filled.status_code == 200, filled.text
+    wrong = api.call("POST", f"{base}/approval", "sal", json={"decision": "approve"})
+    assert wrong.status_code == 403, wrong.text
+    vote = api.call("POST", f"{base}/approval", "sen", json={"decision": "approve"})
+    assert vote.status_code == 200, vote.text
+    step = api.call("GET", f"{base}/guide", "max").json()["stage"]["approval"]
+    assert (step["state"], step["approvers"]) == ("approved", ["sen"])

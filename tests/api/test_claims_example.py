@@ -1,7 +1,7 @@
 """examples/claims over HTTP, as a client walks it: one workflow written once holds a
 stage only large claims take, a document only thefts need, legal and finance reviewing
-at once, a manager's approval and a second reviewer, and each adjuster sees only the
-claims they work on."""
+at once, the approval by the manager routed as the claim's approver, a second reviewer,
+and each adjuster sees only the claims they work on."""
 
 from __future__ import annotations
 
@@ -106,9 +106,18 @@ def test_a_large_theft_takes_every_conditional_part_and_is_approved(make_api: Ma
     )
     assert api.call("POST", f"{base}/branches/finance/complete", "finn.h").status_code == 200
     assert move(api, base, "anna.k", "approval").status_code == 200
+    # entering the approval routed the approver, a manager, who alone decides
+    assert api.call("GET", base, "anna.k").json()["assignments"]["approver"]["user"] == "eva.m"
     pending = move(api, base, "anna.k", "payout")
     assert [p["code"] for p in pending.json()["extra"]] == ["approval-pending"]
-    voted = api.call("POST", f"{base}/approval", "max.b", json={"decision": "approve"})
+    step = api.call("GET", f"{base}/guide", "anna.k").json()["stage"]["approval"]
+    assert (step["state"], step["approvers"]) == ("pending", ["eva.m"])
+    other = api.call("POST", f"{base}/approval", "max.b", json={"decision": "approve"})
+    assert other.status_code == 403, other.text
+    assert other.json()["detail"] == (
+        "only the holder of approver (eva.m) may decide on this approval"
+    )
+    voted = api.call("POST", f"{base}/approval", "eva.m", json={"decision": "approve"})
     assert voted.status_code == 200, voted.text
     assert move(api, base, "anna.k", "payout").status_code == 200
     audit = [e["kind"] for e in api.call("GET", f"{base}/audit", "max.b").json()]
