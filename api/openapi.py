@@ -159,9 +159,12 @@ def _body_schemas(document: dict[str, Any]) -> set[str]:
         for method in METHODS:
             content = item.get(method, {}).get("requestBody", {}).get("content", {})
             for media in content.values():
-                ref = media.get("schema", {}).get("$ref", "")
-                if ref.startswith("#/components/schemas/"):
-                    found.add(ref.rsplit("/", 1)[1])
+                schema = media.get("schema", {})
+                # `Struct | None` bodies are a oneOf of the Struct and null
+                for part in [schema, *schema.get("oneOf", []), *schema.get("anyOf", [])]:
+                    ref = part.get("$ref", "")
+                    if ref.startswith("#/components/schemas/"):
+                        found.add(ref.rsplit("/", 1)[1])
     return found
 
 

@@ -232,7 +232,9 @@ async def metric(
 SNAPSHOT_LIMIT = Annotated[
     int, QueryParameter(ge=1, le=snapshots.MAX_LIMIT, description="Snapshots per page.")
 ]
-CURSOR = Annotated[int | None, QueryParameter(ge=0, description="`next` of the previous page.")]
+CURSOR = Annotated[
+    int, QueryParameter(ge=0, description="`next` of the previous page (0: the first page).")
+]
 
 
 def _bad(key: str, message: str, detail: str) -> ValidationException:
@@ -279,7 +281,7 @@ async def metric_snapshots(
     until: Annotated[str | None, QueryParameter(name="to")] = None,
     group: FromQuery[list[str] | None] = None,
     limit: SNAPSHOT_LIMIT = 100,
-    cursor: CURSOR = None,
+    cursor: CURSOR = 0,
 ) -> dict[str, Any]:
     """A metric's stored snapshots (its `snapshot:` cadence), oldest first: `{items, next}`,
     each `{at, group, value, count}` with `at` in the bundle's timezone with its offset.
@@ -314,7 +316,7 @@ async def metric_snapshots(
         group=ways[0] if ways else None,
         also=ways[1:] if ways else (),
         limit=limit,
-        after=cursor,
+        after=cursor or None,
     )
     items = [
         {

@@ -152,7 +152,7 @@ def test_every_answer_and_constraint_is_documented(make_api: Callable[..., Api])
     )
     token_id = document["paths"]["/api/v1/admin/tokens/{token_id}"]["delete"]["parameters"][0]
     assert token_id["schema"]["maximum"] == 2**31 - 1  # an INTEGER id column in PostgreSQL
-    for body in ("TokenRequest", "UserRequest", "TransitionRequest", "Feedback"):
+    for body in ("TokenRequest", "UserRequest", "TransitionRequest", "Feedback", "BranchRequest"):
         assert schemas[body]["additionalProperties"] is False, body
     assert schemas["Feedback"]["properties"]["verdict"]["enum"] == ["useful", "false_positive"]
     history = document["paths"]["/api/v1/definitions/history"]["get"]["parameters"][0]

@@ -195,6 +195,7 @@ def test_a_cron_schedule_fires_at_its_local_time_through_tick(rt: Runtime) -> No
             "error": None,
             "late": False,
             "late_by_seconds": None,
+            "items": None,
         }
     ]
 
