@@ -25,20 +25,13 @@ from runtime.people import loads
 from runtime.preflight import blocking, rehearse
 from runtime.store import T_ASSIGNMENT, Store
 from runtime.testing.reload import reload_to
-from tests.runtime.assign_bundle import CLAIM, claims_bundle
+from tests.runtime.assign_bundle import CLAIM, WITHOUT_REVIEWER, claims_bundle
 
 START = datetime(2026, 3, 2, 9, 0)
 PEOPLE = ["ann", "bob", "cid", "rita", "sam", "tom"]
-REVIEWER = """\
-  reviewer:
-    title: Reviewer
-    routing: reviewer_routing
-    at: created
-"""
-WITHOUT_REVIEWER = CLAIM.replace(REVIEWER, "").replace("    not_same_as: [reviewer]\n", "")
-WITHOUT_ANY = CLAIM.split("assignments:\n", 1)[0] + "permissions:\n" + CLAIM.split(
-    "permissions:\n", 1
-)[1]
+WITHOUT_ANY = (
+    CLAIM.split("assignments:\n", 1)[0] + "permissions:\n" + CLAIM.split("permissions:\n", 1)[1]
+)
 
 
 @pytest.fixture
@@ -130,9 +123,7 @@ def test_dropping_every_assignment_and_a_waiting_one(rt: Runtime, tmp_path: Path
     assert rt.get(rid).assignments is None  # the entity declares none now
 
 
-def test_a_bundle_that_keeps_its_assignments_migrates_nothing(
-    rt: Runtime, tmp_path: Path
-) -> None:
+def test_a_bundle_that_keeps_its_assignments_migrates_nothing(rt: Runtime, tmp_path: Path) -> None:
     claims(rt)
     same = claims_bundle(tmp_path / "v2", **{"forms/claim.yaml": CLAIM + "# edited\n"})
     with rt.store.read() as conn:
