@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,15 @@ measure: count
 group_by: [state]
 snapshot: {every: 1d}
 keep: 30d
+---
+kind: metric
+version: 1
+name: claims_by_id
+entity: claim
+measure: count
+group_by: [id]
+snapshot: {every: 1d}
+keep: 30d
 """
 # A computed field that cannot be evaluated when copies is BIG (an evaluation failure).
 FAILING = """\
@@ -119,7 +129,8 @@ def setting(make_api: MakeApi, tmp_path: Path) -> tuple[Api, dict[str, str]]:
         assert sent.status_code == 201, sent.text
     runtime = api.server.runtime
     assert runtime is not None
-    runtime.tick()  # alerts and the metric's snapshot
+    runtime.tick()  # alerts, and the snapshots' cadence starts
+    runtime.tick(api.clock.now() + timedelta(days=1, minutes=1))  # the metrics' snapshots
     with runtime.store.begin(
         api.clock.now()
     ) as tx:  # a re-evaluation job that stopped on ann's claim
@@ -172,6 +183,13 @@ def test_no_answer_shows_a_claim_the_callers_rows_leave_out(
     hidden_alerts = {str(a["id"]) for a in alerts if a["record_id"] in hidden}
     jobs = api.call("GET", f"{V1}/reevaluations", "olga").json()
     assert jobs[0]["cursor"] == ids["ann"]  # shown to whom the record is visible
+    # a metric grouped by record, its snapshots, and one whose value is a record id
+    by_id = api.call("GET", f"{V1}/metrics/claims_by_id", "olga").json()["groups"]
+    assert {g["id"] for g in by_id} == set(ids.values())
+    taken = api.call("GET", f"{V1}/metrics/claims_by_id/snapshots", "olga").json()["items"]
+    assert {i["group"]["id"] for i in taken} == set(ids.values())
+    shown = api.call("GET", f"{V1}/metrics/claims_by_id", "bob").json()["groups"]
+    assert [g["id"] for g in shown] == [ids["bob"]]  # bob's own stays
 
     document = api.call("GET", "/schema/openapi.json", "bob").json()
     values = known_values(api, "bob", ids)
