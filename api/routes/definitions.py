@@ -119,7 +119,39 @@ async def last_reload(request: Request[Any, Any, Any]) -> dict[str, Any]:
         found = await TokenAuth(request.app).authenticate_request(request)
         who: Principal = found.user
         require(who, access(bundle, "definitions"), "read the reload result")
+        return await _examples_seen(request, _report(server.last), who)
     return _report(server.last)
+
+
+async def _examples_seen(
+    request: Request[Any, Any, Any], report: dict[str, Any], who: Principal
+) -> dict[str, Any]:
+    """Leave out of the pre-flight findings' `examples` the record ids the caller's rows
+    do not reach (docs/decisions.md 61); each finding's count stays whole."""
+    server = server_of(request)
+    runtime = server.runtime
+    findings = report.get("preflight") or []
+    shown = [e for f in findings for e in f.get("examples", [])]
+    if runtime is None or not shown:
+        return report
+    out: set[str] = await call(
+        server.inline,
+        reports.read,
+        runtime.store,
+        rows.hidden_among,
+        runtime.bundle,
+        shown,
+        who.user,
+        who.roles,
+    )
+    if out:
+        report["preflight"] = [
+            {**f, "examples": [e for e in f.get("examples", []) if e not in out]}
+            if "examples" in f
+            else f
+            for f in findings
+        ]
+    return report
 
 
 def _report(result: ReloadResult | None) -> dict[str, Any]:
@@ -136,7 +168,7 @@ def _report(result: ReloadResult | None) -> dict[str, Any]:
 async def _reload(request: Request[Any, Any, Any]) -> Response[Any]:
     server, _ = _definitions(request, "reload the definitions")
     result = await anyio.to_thread.run_sync(server.reload, "api", caller(request).user)
-    report = _report(result)
+    report = await _examples_seen(request, _report(result), caller(request))
     if result.applied or result.changes.get("unchanged"):
         return Response(report, status_code=200)
     extra = [
@@ -177,7 +209,8 @@ async def validate(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """
     server, bundle = _definitions(request, "validate definitions")
     files = await _upload(request)
-    return await anyio.to_thread.run_sync(_check, server, bundle, files)
+    report = await anyio.to_thread.run_sync(_check, server, bundle, files)
+    return await _examples_seen(request, report, caller(request))
 
 
 async def _upload(request: Request[Any, Any, Any]) -> dict[str, bytes]:

@@ -86,6 +86,7 @@ keep: 30d
 # A computed field that cannot be evaluated when copies is BIG (an evaluation failure).
 FAILING = """\
   copies: {type: integer, default: 1}
+  note: {type: string}
   banner: {type: string, computed: "title * copies"}
 """
 # What a command's body says (a valid body, so that only the row check can refuse it).
@@ -114,7 +115,9 @@ def setting(make_api: MakeApi, tmp_path: Path) -> tuple[Api, dict[str, str]]:
     api = make_api(bundle=root)
     ids = {}
     for owner in ("ann", "bob", "cid"):
-        made = api.call("POST", f"{V1}/records/claim", owner, json={"title": owner, "amount": 5000})
+        made = api.call(
+            "POST", f"{V1}/records/claim", owner, json={"title": owner, "amount": 5000, "note": "n"}
+        )
         assert made.status_code == 201, made.text
         assert made.json()["owner"] == owner
         ids[owner] = made.json()["id"]
@@ -148,6 +151,14 @@ def setting(make_api: MakeApi, tmp_path: Path) -> tuple[Api, dict[str, str]]:
                 queued_at=api.clock.now(),
             )
         )
+    # a reload that drops `note`: its pre-flight warning names the claims holding one
+    form = api.directory / "forms" / "claim.yaml"
+    form.write_text(form.read_text("utf-8").replace("  note: {type: string}\n", ""), "utf-8")
+    reloaded = api.call("POST", f"{V1}/definitions/reload", "olga")
+    assert reloaded.status_code == 200, reloaded.text
+    [finding] = reloaded.json()["preflight"]
+    assert (finding["code"], finding["count"]) == ("field-removed", 3)
+    assert sorted(finding["examples"]) == sorted(ids.values())  # olga sees every claim
     return api, ids
 
 
@@ -190,6 +201,8 @@ def test_no_answer_shows_a_claim_the_callers_rows_leave_out(
     assert {i["group"]["id"] for i in taken} == set(ids.values())
     shown = api.call("GET", f"{V1}/metrics/claims_by_id", "bob").json()["groups"]
     assert [g["id"] for g in shown] == [ids["bob"]]  # bob's own stays
+    [finding] = api.call("GET", f"{V1}/definitions/reload", "bob").json()["preflight"]
+    assert (finding["examples"], finding["count"]) == ([ids["bob"]], 3)  # the count stays
 
     document = api.call("GET", "/schema/openapi.json", "bob").json()
     values = known_values(api, "bob", ids)
