@@ -1010,6 +1010,11 @@ CRON_FIELDS = [
     st.sampled_from(["*", "jan", "1-6", "12"]),
     st.sampled_from(["*", "mon-fri", "0", "7", "sun"]),
 ]
+# A schedule's actions once per item: each group of a metric, row of a table, or user.
+FOR_EACH = st.one_of(
+    record({"metric": NAME}), record({"table": NAME}),
+    record({"users": record({"role": NAME})}),
+).flatmap(lambda source: record(source, opt(where=EXPR)))  # fmt: skip
 SCHEDULES = st.one_of(
     record({"every": durations()}),
     st.tuples(*CRON_FIELDS).map(lambda parts: {"cron": " ".join(parts)}),
@@ -1017,7 +1022,8 @@ SCHEDULES = st.one_of(
     lambda when: record(
         {"kind": "schedule", "version": 1, "name": NAME, **when,
          "actions": st.lists(ACTION, min_size=1, max_size=2)},
-        opt(**RULE_TEXT, missed=st.sampled_from(["run_late", "mark_late", "skip"])),
+        opt(**RULE_TEXT, missed=st.sampled_from(["run_late", "mark_late", "skip"]),
+            for_each=FOR_EACH),
     )
 )  # fmt: skip
 FORECASTS = record(
