@@ -137,3 +137,15 @@ def hidden_among(
         reached = {rid for rid, u in assigned if u is not None and u in doubtful[rid]}
         hidden.update(set(doubtful) - reached)
     return hidden
+
+
+def alerts_by_record(bundle: Bundle) -> dict[str, str]:
+    """Return, for each metric alert whose metric groups by a record id, the value of its
+    alerts that names the record (an alert per record, as listings are)."""
+    found: dict[str, str] = {}
+    for name, spec in bundle.alerts.items():
+        metric = bundle.metrics.get(spec.metric) if spec.metric else None
+        column = next((c for c in metric.group_by if c in ID_COLUMNS), None) if metric else None
+        if column is not None:
+            found[name] = column
+    return found

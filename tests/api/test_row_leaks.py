@@ -63,6 +63,13 @@ name: big_claim
 entity: claim
 when: "amount > 1000"
 severity: warning
+---
+kind: alert
+version: 1
+name: busy_claim
+metric: claims_by_id
+when: "value > 0"
+severity: info
 """
 METRIC = """\
 kind: metric
@@ -190,8 +197,12 @@ def test_no_answer_shows_a_claim_the_callers_rows_leave_out(
     api, ids = setting(make_api, tmp_path)
     hidden = {ids["ann"], ids["cid"]}
     alerts = api.call("GET", f"{V1}/alerts", "olga").json()["items"]
-    assert {a["record_id"] for a in alerts} == set(ids.values())  # olga sees every claim
-    hidden_alerts = {str(a["id"]) for a in alerts if a["record_id"] in hidden}
+    assert {a["record_id"] for a in alerts} - {None} == set(ids.values())  # olga: every claim
+    about = {str(a["id"]): a["record_id"] or a["values"].get("id") for a in alerts}
+    hidden_alerts = {i for i, record in about.items() if record in hidden}
+    assert len(hidden_alerts) == 4  # big_claim and busy_claim (metric: claims_by_id) each
+    mine = api.call("GET", f"{V1}/alerts?rule=busy_claim", "bob").json()
+    assert ([a["values"]["id"] for a in mine["items"]], mine["total"]) == ([ids["bob"]], 1)
     jobs = api.call("GET", f"{V1}/reevaluations", "olga").json()
     assert jobs[0]["cursor"] == ids["ann"]  # shown to whom the record is visible
     # a metric grouped by record, its snapshots, and one whose value is a record id
