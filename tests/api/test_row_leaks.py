@@ -102,6 +102,8 @@ BODIES: dict[str, Any] = {
     "assign": {"user": "bob"},
     "approval": {"decision": "approve"},
     "complete": {},
+    "feedback": {"verdict": "useful"},
+    "acknowledge": {},
     "evidence": None,  # multipart, below
 }
 
@@ -225,8 +227,8 @@ def test_no_answer_shows_a_claim_the_callers_rows_leave_out(
             names = re.findall(r"{(\w+)}", template)
             unknown = [n for n in names if n not in values]
             assert not unknown, f"{method} {template}: the walk knows no values of {unknown}"
-            if method != "get" and "record_id" not in names:
-                continue  # commands on records only: the rest change no record
+            if method != "get" and not {"record_id", "alert_id"} & set(names):
+                continue  # commands on records and alerts only: the rest touch no record
             query = _query(operation)
             for path, used in _paths(template, names, values):
                 on_hidden = used.get("record_id") in hidden or used.get("alert_id") in (
@@ -243,7 +245,8 @@ def test_no_answer_shows_a_claim_the_callers_rows_leave_out(
                 for record_id in hidden - set(used.values()):  # a 404 names what was asked
                     assert record_id not in answer.text, (method, path, answer.text)
     # the walk reached what matters (a route left out would show here)
-    for part in ("/approval", "/branches/check/complete", "/content", "/path", "/guide"):
+    for part in ("/approval", "/branches/check/complete", "/content", "/path", "/guide",
+                 "/acknowledge", "/feedback"):  # fmt: skip
         assert any(w.endswith(ids["ann"] + part) or part in w for w in walked), part
     for listing in ("/queues/", "/alerts", "/reevaluations", "/metrics/", "/schedules"):
         assert any(listing in w for w in walked), listing
