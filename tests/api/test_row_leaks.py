@@ -244,6 +244,7 @@ def test_no_answer_shows_a_claim_the_callers_rows_leave_out(
                     assert answer.status_code == 404, (method, path, answer.text)
                 for record_id in hidden - set(used.values()):  # a 404 names what was asked
                     assert record_id not in answer.text, (method, path, answer.text)
+                assert "memo of ann" not in answer.text, path  # nor a file of a hidden claim
     # the walk reached what matters (a route left out would show here)
     for part in ("/approval", "/branches/check/complete", "/content", "/path", "/guide",
                  "/acknowledge", "/feedback"):  # fmt: skip
