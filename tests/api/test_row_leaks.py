@@ -217,6 +217,10 @@ def test_no_answer_shows_a_claim_the_callers_rows_leave_out(
     [finding] = api.call("GET", f"{V1}/definitions/reload", "bob").json()["preflight"]
     assert (finding["examples"], finding["count"]) == ([ids["bob"]], 3)  # the count stays
 
+    [memo] = api.call("GET", f"{V1}/records/claim/{ids['ann']}/evidence", "ann").json()
+    content = f"{V1}/records/claim/{ids['ann']}/evidence/{memo['id']}/content"
+    assert api.call("GET", content, "ann").text == "memo of ann"  # what the walk looks for
+
     document = api.call("GET", "/schema/openapi.json", "bob").json()
     values = known_values(api, "bob", ids)
     walked: list[str] = []
