@@ -16,12 +16,12 @@ from typing import Any
 
 from engine.bundle import CompiledWorkflow
 from engine.spec.workflow import ApprovalSpec, BranchSpec, StageSpec
-from runtime import records
+from runtime import records, rows
 from runtime.actions import run_actions
 from runtime.clock import iso
-from runtime.errors import Problem, Refused
+from runtime.errors import NotFound, Problem, Refused
 from runtime.named import read as named_read
-from runtime.people import allowed, manager_of, on_leave, users_with_role
+from runtime.people import allowed, manager_of, on_leave, roles_of, users_with_role
 from runtime.records import RecordView
 from runtime.stages import applies, requirements
 from runtime.store import py_time, run_sql
@@ -433,6 +433,12 @@ class Approvals:
         self, unit: Unit, record_id: str
     ) -> tuple[RecordView, CompiledWorkflow, StageSpec]:
         view = records.load(unit.tx.conn, unit.bundle, record_id)
+        # A record the actor's row access hides does not exist for them (runtime/rows.py).
+        users = rows.visible_users(
+            unit.bundle, view.entity, unit.actor, roles_of(unit.bundle, unit.actor)
+        )
+        if not rows.sees(unit.tx.conn, view, users):
+            raise NotFound(f"record '{record_id}' does not exist")
         if view.status != "open":
             raise _refuse(f"the record is {view.status}", "closed")
         wf = self._workflow(unit, view)  # type: ignore[attr-defined]

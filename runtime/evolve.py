@@ -29,7 +29,13 @@ What is rewritten, and what is not (docs/decisions.md 55-56):
   action runs (the move is the definition's, not a person's). Each move is one
   `migration_move` event with the bundle hash;
 - alerts keep their labels and keys as they were raised (a firing alert resolves on
-  the next evaluation under the new names).
+  the next evaluation under the new names);
+- a named assignment no longer declared by its entity's form (the name gone from
+  `assignments`, or the whole key) is removed from every record that holds it: its
+  count leaves the holder's load, one `assignment_removed` event per record keeps who
+  held it (user or queue), and the row goes. The form's removal is the declaration:
+  there is no value to keep aside, and a row nothing reads would count in a load
+  forever (docs/decisions.md 62).
 """
 
 from __future__ import annotations
@@ -39,11 +45,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection, delete, select
+
 from engine.bundle import Bundle, CompiledWorkflow
 from engine.spec.workflow import StageSpec
 from runtime import stages, timers
+from runtime.people import change_load
 from runtime.records import load
-from runtime.store import Store, Tx, db_json, py_json
+from runtime.store import T_ASSIGNMENT, T_RECORD, Store, Tx, db_json, py_json
 from runtime.unit import Unit
 
 
@@ -52,6 +61,7 @@ class Change:
     """One migration step and how many records it touched."""
 
     kind: str  # entity-renamed | field-renamed | field-removed | stage-renamed | stage-moved
+    # | assignment-removed
     entity: str
     old: str
     new: str | None
@@ -79,6 +89,7 @@ class Change:
             "field-removed": f"field '{self.old}' removed (values kept in history)",
             "stage-renamed": f"stage '{self.old}' -> '{self.new}'",
             "stage-moved": f"stage '{self.old}' removed, its records moved to '{self.new}'",
+            "assignment-removed": f"assignment '{self.old}' removed (holders kept in history)",
         }[self.kind]
         return f"{where}: {what}, {self.count} record(s)"
 
@@ -101,23 +112,30 @@ def declared(bundle: Bundle) -> bool:
     )
 
 
+def needed(conn: Connection, bundle: Bundle) -> bool:
+    """Tell whether `apply` may change anything: a declaration, or a removed assignment."""
+    return declared(bundle) or bool(removed_assignments(conn, bundle))
+
+
+def removed_assignments(conn: Connection, bundle: Bundle) -> list[tuple[str, str]]:
+    """Return (entity, name) of the stored named assignments the entity's form no longer
+    declares (entities the bundle does not have are the pre-flight's, not this)."""
+    a, r = T_ASSIGNMENT.c, T_RECORD.c
+    rows = conn.execute(
+        select(r.entity, a.name).distinct().join_from(T_ASSIGNMENT, T_RECORD, a.record_id == r.id)
+    ).all()
+    return sorted(
+        (entity, name)
+        for entity, name in rows
+        if entity in bundle.forms and name not in bundle.forms[entity].spec.assignments
+    )
+
+
 def apply(tx: Tx, bundle: Bundle) -> list[Change]:
     """Migrate every stored record the bundle's declarations reach; return the changes."""
-    if not declared(bundle):
-        return []
-    done: list[Change] = []
-    for entity, form in sorted(bundle.forms.items()):
-        old = form.spec.renamed_from
-        if old:
-            done += _rename_entity(tx, old, entity)
-    for entity in sorted(bundle.forms):
-        done += _fields(tx, bundle, entity)
-    for _, wf in sorted(bundle.workflows.items()):
-        for stage in wf.body.stages:
-            if stage.renamed_from:
-                done += _rename_stage(tx, wf, stage.renamed_from, stage.id)
-        for gone, removed in sorted(wf.removed_stages.items()):
-            done += _move(tx, bundle, wf, gone, removed.move_to, removed.note)
+    done = _declared(tx, bundle) if declared(bundle) else []
+    for entity, name in removed_assignments(tx.conn, bundle):
+        done += _remove_assignment(tx, entity, name)
     for change in done:
         tx.event(
             "definition_migrated",
@@ -131,6 +149,53 @@ def apply(tx: Tx, bundle: Bundle) -> list[Change]:
             bundle=tx.bundle_hash,
         )
     return done
+
+
+def _declared(tx: Tx, bundle: Bundle) -> list[Change]:
+    done: list[Change] = []
+    for entity, form in sorted(bundle.forms.items()):
+        old = form.spec.renamed_from
+        if old:
+            done += _rename_entity(tx, old, entity)
+    for entity in sorted(bundle.forms):
+        done += _fields(tx, bundle, entity)
+    for _, wf in sorted(bundle.workflows.items()):
+        for stage in wf.body.stages:
+            if stage.renamed_from:
+                done += _rename_stage(tx, wf, stage.renamed_from, stage.id)
+        for gone, removed in sorted(wf.removed_stages.items()):
+            done += _move(tx, bundle, wf, gone, removed.move_to, removed.note)
+    return done
+
+
+# -- named assignments ------------------------------------------------------------------
+
+
+def _remove_assignment(tx: Tx, entity: str, name: str) -> list[Change]:
+    """Remove a named assignment the form dropped: loads, history, rows."""
+    a, r = T_ASSIGNMENT.c, T_RECORD.c
+    rows = tx.conn.execute(
+        select(a.record_id, a.user_id, a.queue, a.counted)
+        .join_from(T_ASSIGNMENT, T_RECORD, a.record_id == r.id)
+        .where(r.entity == entity, a.name == name)
+        .order_by(a.record_id)
+    ).all()
+    for record_id, user, queue, counted in rows:
+        if counted:
+            change_load(tx.conn, user, -1)
+        tx.event(
+            "assignment_removed",
+            record_id,
+            entity,
+            assignment=name,
+            user=user,
+            queue=queue,
+            counted=bool(counted),
+            bundle=tx.bundle_hash,
+        )
+    of_entity = select(r.id).where(r.entity == entity)
+    tx.conn.execute(delete(T_ASSIGNMENT).where(a.name == name, a.record_id.in_(of_entity)))
+    return [Change("assignment-removed", entity, name, None, len(rows))]
 
 
 # -- entities ---------------------------------------------------------------------------

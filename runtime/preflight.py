@@ -41,7 +41,7 @@ from sqlalchemy import Connection
 from engine.bundle import Bundle, CompiledForm, CompiledWorkflow
 from engine.spec import FieldSpec
 from runtime.data import form_model
-from runtime.evolve import Change, declared
+from runtime.evolve import Change, needed
 from runtime.evolve import apply as apply_migration
 from runtime.store import Store, driver_sql, is_postgres, py_json
 
@@ -107,13 +107,14 @@ def rehearse(
 ) -> tuple[list[Finding], list[Change]]:
     """Pre-flight `new` as `preflight` does, after its declared migration (runtime/evolve.py).
 
-    When the bundle declares renames or removals, they are applied in a transaction that
+    When the bundle declares renames or removals (or drops a named assignment stored
+    records hold), they are applied in a transaction that
     is rolled back, and the checks read the data as the migration leaves it: a stage
     whose records all move, or a field whose values all go, no longer refuses the bundle.
     Returns the findings and the migration's planned changes (with counts).
     """
-    if not declared(new):
-        with store.read() as conn:
+    with store.read() as conn:
+        if not needed(conn, new):
             return _check(conn, old, new, batch, fields), []
     with store.rehearse(datetime.now(UTC), None, new.hash) as tx:
         planned = apply_migration(tx, new)

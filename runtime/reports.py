@@ -50,17 +50,26 @@ def alert_page(
     exclude_rules: Sequence[str] = (),
     exclude_entities: Sequence[str] = (),
     rows: Mapping[str, frozenset[str]] | None = None,
+    by_record: Mapping[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Return one page of alerts (newest first) matching the filters, and how many match;
     alerts of `exclude_rules`, alerts about records of `exclude_entities`, and alerts about
     records the caller's row-level access (`rows`, runtime/rows.py) leaves out (what the
-    caller may not see), are left out."""
+    caller may not see: a metric alert of `by_record` names its record in a value), are
+    left out."""
     conditions: list[ColumnElement[bool]] = []
     if rows:
         unseen = select(T_RECORD.c.id).where(
             T_RECORD.c.id == T_ALERT.c.record_id, ~row_access(rows)
         )
         conditions.append(~unseen.exists())
+        # A metric alert whose group is a record (`by_record`: rule -> the value naming
+        # it): shown only when that record is one the caller sees.
+        sql = StoreSql(conn)
+        for rule_name, value_key in sorted((by_record or {}).items()):
+            named = sql.text(T_ALERT.c["values"], value_key)
+            seen = select(T_RECORD.c.id).where(T_RECORD.c.id == named, row_access(rows))
+            conditions.append(or_(T_ALERT.c.rule != rule_name, seen.exists()))
     if exclude_rules:
         conditions.append(T_ALERT.c.rule.not_in(list(exclude_rules)))
     if exclude_entities:

@@ -11,6 +11,7 @@ them) or None: every row.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -97,3 +98,54 @@ def record_visible(
         select(t.name).where(t.record_id == record_id, t.user_id.in_(sorted(users))).limit(1)
     ).first()
     return found is not None
+
+
+# Columns of a metric's sources (runtime/metrics.py) whose values are record ids.
+ID_COLUMNS = frozenset({"id", "record_id"})
+_CHUNK = 500
+
+
+def hidden_among(
+    conn: Connection, bundle: Bundle, values: Iterable[Any], user: str | None, roles: Iterable[str]
+) -> set[str]:
+    """Return which of `values` are ids of records the caller's rows leave out.
+
+    For answers that carry record ids as data (a metric grouped by `id`): values that are
+    no record id are never hidden. Read in chunks of ids, two queries each.
+    """
+    ids = sorted({v for v in values if isinstance(v, str)})
+    held = list(roles)
+    seen_by: dict[str, frozenset[str] | None] = {}
+    hidden: set[str] = set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start : start + _CHUNK]
+        r = T_RECORD.c
+        found = conn.execute(select(r.id, r.entity, r.owner).where(r.id.in_(chunk))).all()
+        doubtful: dict[str, frozenset[str]] = {}
+        for record_id, entity, owner in found:
+            if entity not in seen_by:
+                seen_by[entity] = visible_users(bundle, entity, user, held)
+            users = seen_by[entity]
+            if users is not None and owner not in users:
+                doubtful[record_id] = users
+        if not doubtful:
+            continue
+        t = T_ASSIGNMENT.c
+        assigned = conn.execute(
+            select(t.record_id, t.user_id).where(t.record_id.in_(sorted(doubtful)))
+        ).all()
+        reached = {rid for rid, u in assigned if u is not None and u in doubtful[rid]}
+        hidden.update(set(doubtful) - reached)
+    return hidden
+
+
+def alerts_by_record(bundle: Bundle) -> dict[str, str]:
+    """Return, for each metric alert whose metric groups by a record id, the value of its
+    alerts that names the record (an alert per record, as listings are)."""
+    found: dict[str, str] = {}
+    for name, spec in bundle.alerts.items():
+        metric = bundle.metrics.get(spec.metric) if spec.metric else None
+        column = next((c for c in metric.group_by if c in ID_COLUMNS), None) if metric else None
+        if column is not None:
+            found[name] = column
+    return found

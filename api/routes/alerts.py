@@ -188,6 +188,7 @@ async def list_alerts(
             exclude_rules=_hidden_rules(bundle, who),
             exclude_entities=_unreadable(bundle, who),
             rows=rows.restricted(bundle, list(bundle.forms), who.user, who.roles),
+            by_record=rows.alerts_by_record(bundle),
         )
     else:  # only the alerts that notify the caller
 
@@ -270,6 +271,12 @@ async def _one(
             record_id = found.get("record_id")
             if not rows.record_visible(conn, runtime_bundle, record_id, who.user, who.roles):
                 return None  # about a record the caller's rows leave out: as missing
+            column = rows.alerts_by_record(runtime_bundle).get(found["rule"])
+            named = (found.get("values") or {}).get(column) if column else None
+            if named is not None and rows.hidden_among(
+                conn, runtime_bundle, [named], who.user, who.roles
+            ):
+                return None  # a metric alert whose group is such a record: the same
             found["entity"] = reports.record_entity(conn, record_id)
         return found
 

@@ -44,8 +44,10 @@ from engine.bundle import Bundle
 from engine.compiler.pipeline import YAML_SUFFIXES, compile_bundle
 from engine.diagnostics import Severity
 from engine.schema import definition_schema
+from runtime import reports, rows
 from runtime.access import Principal
 from runtime.preflight import blocking, preflight
+from runtime.reevaluate import listing
 
 DEFS = f"{API}/definitions"
 MAX_FILES = 1000  # files in one uploaded bundle
@@ -117,7 +119,39 @@ async def last_reload(request: Request[Any, Any, Any]) -> dict[str, Any]:
         found = await TokenAuth(request.app).authenticate_request(request)
         who: Principal = found.user
         require(who, access(bundle, "definitions"), "read the reload result")
+        return await _examples_seen(request, _report(server.last), who)
     return _report(server.last)
+
+
+async def _examples_seen(
+    request: Request[Any, Any, Any], report: dict[str, Any], who: Principal
+) -> dict[str, Any]:
+    """Leave out of the pre-flight findings' `examples` the record ids the caller's rows
+    do not reach (docs/decisions.md 61); each finding's count stays whole."""
+    server = server_of(request)
+    runtime = server.runtime
+    findings = report.get("preflight") or []
+    shown = [e for f in findings for e in f.get("examples", [])]
+    if runtime is None or not shown:
+        return report
+    out: set[str] = await call(
+        server.inline,
+        reports.read,
+        runtime.store,
+        rows.hidden_among,
+        runtime.bundle,
+        shown,
+        who.user,
+        who.roles,
+    )
+    if out:
+        report["preflight"] = [
+            {**f, "examples": [e for e in f.get("examples", []) if e not in out]}
+            if "examples" in f
+            else f
+            for f in findings
+        ]
+    return report
 
 
 def _report(result: ReloadResult | None) -> dict[str, Any]:
@@ -134,7 +168,7 @@ def _report(result: ReloadResult | None) -> dict[str, Any]:
 async def _reload(request: Request[Any, Any, Any]) -> Response[Any]:
     server, _ = _definitions(request, "reload the definitions")
     result = await anyio.to_thread.run_sync(server.reload, "api", caller(request).user)
-    report = _report(result)
+    report = await _examples_seen(request, _report(result), caller(request))
     if result.applied or result.changes.get("unchanged"):
         return Response(report, status_code=200)
     extra = [
@@ -175,7 +209,8 @@ async def validate(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """
     server, bundle = _definitions(request, "validate definitions")
     files = await _upload(request)
-    return await anyio.to_thread.run_sync(_check, server, bundle, files)
+    report = await anyio.to_thread.run_sync(_check, server, bundle, files)
+    return await _examples_seen(request, report, caller(request))
 
 
 async def _upload(request: Request[Any, Any, Any]) -> dict[str, bytes]:
@@ -331,15 +366,28 @@ async def reevaluations(
     ] = None,
     limit: Annotated[int, QueryParameter(schema_extra={"minimum": 1, "maximum": 500})] = 50,
 ) -> list[dict[str, Any]]:
-    """Return re-evaluation jobs, newest first: rule, version, done/total, state, times."""
+    """Return re-evaluation jobs, newest first: rule, version, done/total, state, times.
+
+    `cursor` (the last record id a job went through) is null when the caller's row
+    access (`permissions.rows`) leaves that record out."""
     if not 1 <= limit <= 500:
         raise ClientException(
             "limit must be between 1 and 500",
             extra=[{"key": "limit", "message": f"{limit} is out of 1..500", "source": "query"}],
         )
     server, _ = _definitions(request, "read the re-evaluation jobs")
-    runtime, _ = runtime_of(request)
-    return await call(server.inline, runtime.reevaluations, state=job_state, limit=limit)
+    runtime, bundle = runtime_of(request)
+    who = caller(request)
+
+    def read(conn: Any) -> list[dict[str, Any]]:
+        jobs = listing(conn, state=job_state, limit=limit)
+        for job in jobs:  # a record id the caller's rows leave out is not shown
+            if not rows.record_visible(conn, bundle, job.get("cursor"), who.user, who.roles):
+                job["cursor"] = None
+        return jobs
+
+    found: list[dict[str, Any]] = await call(server.inline, reports.read, runtime.store, read)
+    return found
 
 
 # -- the language ----------------------------------------------------------------------

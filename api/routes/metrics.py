@@ -22,7 +22,7 @@ from api.routes.common import API, caller, runtime_of, server_of
 from api.routes.record_common import hidden_queues
 from engine.bundle import Bundle, CompiledWorkflow
 from engine.suggest import did_you_mean
-from runtime import failures, reports, snapshots
+from runtime import failures, reports, rows, snapshots
 from runtime.calendar import working_time
 from runtime.clock import iso, utc
 from runtime.core import Runtime
@@ -226,7 +226,29 @@ async def metric(
     hidden = hidden_queues(bundle, caller(request))
     if hidden and "queue" in report["group_by"]:  # a queue the caller may not see
         report["groups"] = [g for g in report["groups"] if g.get("queue") not in hidden]
+    ids = [c for c in report["group_by"] if c in rows.ID_COLUMNS]
+    if ids:  # grouped by record: a record the caller's rows leave out is not shown
+        out = await _hidden_ids(request, runtime, [g.get(c) for g in report["groups"] for c in ids])
+        report["groups"] = [g for g in report["groups"] if not any(g.get(c) in out for c in ids)]
     return report
+
+
+async def _hidden_ids(
+    request: Request[Any, Any, Any], runtime: Runtime, values: list[Any]
+) -> set[str]:
+    """Return which of `values` are ids of records the caller's rows leave out."""
+    bundle, who = runtime.bundle, caller(request)
+    found: set[str] = await call(
+        server_of(request).inline,
+        reports.read,
+        runtime.store,
+        rows.hidden_among,
+        bundle,
+        values,
+        who.user,
+        who.roles,
+    )
+    return found
 
 
 SNAPSHOT_LIMIT = Annotated[
@@ -318,6 +340,11 @@ async def metric_snapshots(
         limit=limit,
         after=cursor or None,
     )
+    found = page.items
+    ids = [c for c in spec.group_by if c in rows.ID_COLUMNS]
+    if ids:  # grouped by record: a record the caller's rows leave out is not shown
+        out = await _hidden_ids(request, runtime, [i["groups"].get(c) for i in found for c in ids])
+        found = [i for i in found if not any(i["groups"].get(c) in out for c in ids)]
     items = [
         {
             "at": utc(i["at"]).replace(tzinfo=UTC).astimezone(zone).isoformat(),
@@ -325,7 +352,7 @@ async def metric_snapshots(
             "value": i["value"],
             "count": i["count"],
         }
-        for i in page.items
+        for i in found
     ]
     return {
         "metric": spec.name,

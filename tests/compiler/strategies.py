@@ -38,6 +38,8 @@ EXPR_KEYS = frozenset(
         "applies_when",
         "within_expr",
         "where",
+        "only_when",
+        "include_if",
     }
 )
 
@@ -656,7 +658,7 @@ def field_specs(draw: st.DrawFn) -> dict[str, Any]:
     data: dict[str, Any] = {"type": ftype}
     data |= draw(record({}, opt(
         title=PLAIN, description=PLAIN, unique=st.booleans(), index=st.booleans(),
-        read=ROLES, write=ROLES, since=st.integers(1, 10),
+        read=ROLES, write=ROLES, since=st.integers(1, 10), renamed_from=NAME,
     )))  # fmt: skip
     if ftype == "evidence":
         pass  # filled by attaching files: no computed, required or default
@@ -705,6 +707,12 @@ LAYOUT_TAB = record(
                           max_size=2),
     ),
 )  # fmt: skip
+# Named assignments: set by hand, or filled by a routing rule at a moment.
+ASSIGNMENT = record({}, opt(title=PLAIN)) | record(
+    {"routing": NAME},
+    opt(title=PLAIN, not_same_as=st.lists(NAME, max_size=2),
+        at=st.just("created") | record({"entering": NAME}) | record({"when": EXPR})),
+)  # fmt: skip
 FORMS = record(
     {"kind": "form", "version": 1, "entity": NAME,
      "fields": st.dictionaries(NAME, field_specs(), max_size=5)},
@@ -714,7 +722,15 @@ FORMS = record(
         legacy=record({}, opt(policy=st.sampled_from(["read_only_if_invalid", "editable",
                                                       "reject"]), note=PLAIN)),
         layout=st.lists(LAYOUT_TAB, max_size=3),
-        permissions=record({}, opt(create=ROLES, read=ROLES, write=ROLES, delete=ROLES)),
+        permissions=record({}, opt(
+            create=ROLES, read=ROLES, write=ROLES, delete=ROLES,
+            rows=st.dictionaries(USER_ID, st.sampled_from(["assigned", "team", "all"]),
+                                 max_size=2),
+        )),
+        assignments=st.dictionaries(NAME, ASSIGNMENT, max_size=3),
+        renamed_from=NAME,
+        removed_fields=st.lists(NAME, max_size=2)
+        | st.dictionaries(NAME, record({}, opt(note=PLAIN)), max_size=2),
     ),
 )  # fmt: skip
 
@@ -724,6 +740,27 @@ EVIDENCE = record(
         max=st.integers(1, 9), **{"from": st.sampled_from(["current_stay", "any_stay"])}),
 )  # fmt: skip
 GUARD = record({"refuse_if": EXPR, "message": WORDS})
+
+
+def included(part: st.SearchStrategy[dict[str, Any]]) -> st.SearchStrategy[dict[str, Any]]:
+    """A template's part, sometimes with `include_if` (an expression over params)."""
+    return part.flatmap(lambda data: record(data, opt(include_if=EXPR)))
+
+
+# Parallel branches and an approval step of a stage (docs/language.md "Branches and approvals").
+BRANCH = record(
+    {"id": NAME},
+    opt(title=PLAIN, roles=ROLES, require=st.lists(NAME, max_size=2), when=EXPR),
+)  # fmt: skip
+NEED = st.just("all") | st.integers(1, 3)
+BRANCHES = record({"items": st.lists(BRANCH, min_size=1, max_size=2)}, opt(need=NEED))
+APPROVAL = record(
+    {"by": record({"role": USER_ID}) | record({"users": st.lists(USER_ID, min_size=1,
+                                                                  max_size=2)}),
+     "on_reject": NAME},
+    opt(title=PLAIN, need=NEED, send_back_to=st.lists(NAME, max_size=2),
+        delegate=st.sampled_from(["manager", "none"]), on_approved=ACTIONS),
+)  # fmt: skip
 SLA = st.one_of(
     record({"within": durations()}), record({"within_expr": EXPR})
 ).flatmap(
@@ -733,25 +770,42 @@ SLA = st.one_of(
             on_remind=ACTIONS, on_breach=ACTIONS),
     )
 )  # fmt: skip
-_STAGE = record(
-    {"id": NAME},
-    opt(
-        title=PLAIN, guidance=PLAIN,
-        knowledge=st.lists(record({"title": PLAIN}, opt(url=PLAIN, table=NAME, where=EXPR)),
-                           max_size=2),
-        insights=st.lists(record({"title": PLAIN, "value": EXPR}), max_size=2),
-        require=st.lists(NAME, max_size=2), evidence=st.lists(EVIDENCE, max_size=2),
-        guards=st.lists(GUARD, max_size=2), roles=ROLES, sla=SLA,
-        forecast_weight=st.floats(0, 1), on_enter=ACTIONS, on_exit=ACTIONS,
-    ),
-)  # fmt: skip
-_EXIT = record(
-    {"id": NAME, "outcome": st.sampled_from(["won", "lost", "closed"])},
-    opt(title=PLAIN, **{"from": st.lists(NAME, max_size=2)}, require=st.lists(NAME, max_size=2),
-        evidence=st.lists(EVIDENCE, max_size=2), guards=st.lists(GUARD, max_size=2), roles=ROLES,
-        on_enter=ACTIONS),
-)  # fmt: skip
-STAGE, EXIT = st.deferred(lambda: _STAGE), st.deferred(lambda: _EXIT)
+
+
+def _stage(template: bool) -> st.SearchStrategy[dict[str, Any]]:
+    """A stage; in a template its parts (and itself) may carry `include_if`."""
+    part = included if template else (lambda s: s)
+    stage: st.SearchStrategy[dict[str, Any]] = record(
+        {"id": NAME},
+        opt(
+            title=PLAIN, guidance=PLAIN,
+            knowledge=st.lists(record({"title": PLAIN}, opt(url=PLAIN, table=NAME, where=EXPR)),
+                               max_size=2),
+            insights=st.lists(record({"title": PLAIN, "value": EXPR}), max_size=2),
+            require=st.lists(NAME, max_size=2), evidence=st.lists(part(EVIDENCE), max_size=2),
+            guards=st.lists(part(GUARD), max_size=2), roles=ROLES, sla=SLA,
+            forecast_weight=st.floats(0, 1), on_enter=ACTIONS, on_exit=ACTIONS,
+            only_when=EXPR, renamed_from=NAME, branches=BRANCHES, approval=part(APPROVAL),
+        ),
+    )  # fmt: skip
+    return stage.flatmap(lambda data: part(st.just(data)))
+
+
+def _exit(template: bool) -> st.SearchStrategy[dict[str, Any]]:
+    """An exit; in a template it may carry `include_if`."""
+    part = included if template else (lambda s: s)
+    return part(record(
+        {"id": NAME, "outcome": st.sampled_from(["won", "lost", "closed"])},
+        opt(title=PLAIN, **{"from": st.lists(NAME, max_size=2)},
+            require=st.lists(NAME, max_size=2), evidence=st.lists(part(EVIDENCE), max_size=2),
+            guards=st.lists(part(GUARD), max_size=2), roles=ROLES, on_enter=ACTIONS),
+    ))  # fmt: skip
+
+
+STAGE, EXIT = st.deferred(lambda: _stage(False)), st.deferred(lambda: _exit(False))
+TEMPLATE_STAGE = st.deferred(lambda: _stage(True))
+TEMPLATE_EXIT = st.deferred(lambda: _exit(True))
+REMOVED_STAGES = st.dictionaries(NAME, record({"move_to": NAME}, opt(note=PLAIN)), max_size=2)
 MOVE = st.tuples(NAME, st.sampled_from(["->", " -> ", "  ->\t"]), NAME).map("".join)
 MOVES = record(
     {},
@@ -763,16 +817,17 @@ BODY = opt(
     title=PLAIN, description=PLAIN, applies_when=EXPR,
     exits=st.lists(EXIT, max_size=2), moves=MOVES,
 )  # fmt: skip
+TEMPLATE_BODY = {**BODY, "exits": st.lists(TEMPLATE_EXIT, max_size=2)}
 WORKFLOWS = st.one_of(
     record(
         {"kind": "workflow", "version": 1, "name": NAME, "entity": NAME,
          "stages": st.lists(STAGE, min_size=1, max_size=3)},
-        BODY,
+        {**BODY, "removed_stages": REMOVED_STAGES},
     ),
     record(
         {"kind": "workflow", "version": 1, "name": NAME, "template": NAME},
         opt(params=st.dictionaries(NAME, ANY, max_size=3), entity=NAME, title=PLAIN,
-            description=PLAIN, applies_when=EXPR, moves=MOVES),
+            description=PLAIN, applies_when=EXPR, moves=MOVES, removed_stages=REMOVED_STAGES),
     ),
 )  # fmt: skip
 PARAM = record(
@@ -781,8 +836,9 @@ PARAM = record(
 )
 TEMPLATES = record(
     {"kind": "workflow_template", "version": 1, "name": NAME,
-     "workflow": record({"entity": NAME, "stages": st.lists(STAGE, min_size=1, max_size=3)},
-                        BODY)},
+     "workflow": record({"entity": NAME,
+                         "stages": st.lists(TEMPLATE_STAGE, min_size=1, max_size=3)},
+                        TEMPLATE_BODY)},
     opt(params=st.dictionaries(NAME, PARAM, max_size=3)),
 )  # fmt: skip
 MISSING = st.sampled_from(["zero", "skip", "fail"]) | record({"value": NUMBER})
@@ -954,6 +1010,11 @@ CRON_FIELDS = [
     st.sampled_from(["*", "jan", "1-6", "12"]),
     st.sampled_from(["*", "mon-fri", "0", "7", "sun"]),
 ]
+# A schedule's actions once per item: each group of a metric, row of a table, or user.
+FOR_EACH = st.one_of(
+    record({"metric": NAME}), record({"table": NAME}),
+    record({"users": record({"role": NAME})}),
+).flatmap(lambda source: record(source, opt(where=EXPR)))  # fmt: skip
 SCHEDULES = st.one_of(
     record({"every": durations()}),
     st.tuples(*CRON_FIELDS).map(lambda parts: {"cron": " ".join(parts)}),
@@ -961,7 +1022,8 @@ SCHEDULES = st.one_of(
     lambda when: record(
         {"kind": "schedule", "version": 1, "name": NAME, **when,
          "actions": st.lists(ACTION, min_size=1, max_size=2)},
-        opt(**RULE_TEXT, missed=st.sampled_from(["run_late", "mark_late", "skip"])),
+        opt(**RULE_TEXT, missed=st.sampled_from(["run_late", "mark_late", "skip"]),
+            for_each=FOR_EACH),
     )
 )  # fmt: skip
 FORECASTS = record(

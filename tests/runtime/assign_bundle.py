@@ -79,6 +79,14 @@ moves:
 exits:
   - {id: paid, outcome: won}
 """
+# The claim form without its `reviewer` (tests of a dropped assignment).
+_REVIEWER = """\
+  reviewer:
+    title: Reviewer
+    routing: reviewer_routing
+    at: created
+"""
+WITHOUT_REVIEWER = CLAIM.replace(_REVIEWER, "").replace("    not_same_as: [reviewer]\n", "")
 OWNER_ROUTING = """\
 kind: routing
 version: 1

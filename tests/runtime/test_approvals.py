@@ -195,11 +195,11 @@ def test_a_manager_of_two_absent_approvers_says_for_whom(
 
 
 def test_two_votes_at_once_by_one_approver_count_once(
-    store: Store, tmp_path: Path, bundle: Bundle, backend: str
+    pg_store: Store, tmp_path: Path, bundle: Bundle
 ) -> None:
-    if backend != "postgresql":
-        pytest.skip("SQLite runs one writer at a time")
-    rt = make_runtime(store, tmp_path, bundle)
+    """On PostgreSQL only, by its fixture: SQLite runs one writer at a time, so two
+    votes cannot race there."""
+    rt = make_runtime(pg_store, tmp_path, bundle)
     rid = at_approval(rt)
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
