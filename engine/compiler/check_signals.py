@@ -73,7 +73,7 @@ def check_metric(ctx: Context, entry: Entry[MetricSpec]) -> None:
     if (
         spec.of
         and ctx.known(site.at("of"), "column", spec.of, columns, "unknown-field", label)
-        and spec.measure not in ("count", "count_distinct", "min", "max")
+        and spec.measure not in ("count", "count_distinct")
         and columns[spec.of].kind not in ("integer", "number", "any")
     ):
         ctx.error(
@@ -108,18 +108,6 @@ def _check_snapshot(ctx: Context, entry: Entry[MetricSpec], columns: dict[str, E
     spec, site = entry.spec, entry.site
     if spec.snapshot is None:
         return
-    if (
-        spec.measure in ("min", "max")
-        and spec.of in columns
-        and columns[spec.of].kind not in ("integer", "number", "any")
-    ):
-        ctx.error(
-            site.at("snapshot"),
-            "snapshot-not-number",
-            f"snapshots store numbers; the {spec.measure} of '{spec.of}' is "
-            f"{columns[spec.of].describe()}",
-            "snapshot a number metric (count, sum, avg...) or remove 'snapshot'",
-        )
     snap = spec.snapshot
     gap = (
         snap.every.seconds / 60
