@@ -84,7 +84,8 @@ WORKFLOW = "kind: workflow\nversion: 1\nname: w\n"
             'actions:\n  - notify: {to: ["boss"], template: t}\n',
             "f.yaml:6:18: error[invalid]: 'actions[0].notify.to': 'boss' is not a recipient "
             "(role:<role>, user:<id>, team:<id>, owner, owner.manager, queue:<name>, "
-            "field:<user field> or user (the item of a `for_each: users` schedule))",
+            "field:<user field>, assignment:<named assignment> or user (the item of a "
+            "`for_each: users` schedule))",
             id="recipient",
         ),
         pytest.param(
