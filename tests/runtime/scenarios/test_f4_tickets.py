@@ -31,7 +31,15 @@ def test_the_decision_table_picks_the_seat_group_and_says_why(runtime: Runtime) 
         [decision] = runtime.explain(record_id, kind="decision_table")
         assert decision["rule"] == "ticket_seat_group"
         assert group in decision["outcome"]
-        assert decision["detail"]["inputs"] == ["customer_tier", "keyword_class", "severity"]
+        assert decision["detail"]["inputs"] == [
+            "customer_tier",
+            "keyword_class",
+            "severity",
+            "history_resolution_hours",
+            "channel",
+            "product_line",
+            "recent_tickets_30d",
+        ]
 
 
 def test_each_severity_has_its_sla_and_a_reminder_one_hour_before_breach(
