@@ -44,6 +44,7 @@ def test_entities_list_fields_types_and_workflows(make_api: MakeApi) -> None:
     entities = {e["name"]: e for e in body["entities"]}
     assert set(entities) == {
         "coaching_visit",
+        "customer",
         "distributor_deal",
         "distributor_stock",
         "lead",
