@@ -21,7 +21,7 @@ from api.config import Config
 from api.errors import EXCEPTION_HANDLERS
 from api.limits import BoundedRequest
 from api.options import allow_every_method
-from api.routes import admin, approvals, definitions, guide, ops, records, system
+from api.routes import admin, approvals, definitions, guide, inbound, ops, records, system
 from api.server import Server
 from runtime.clock import Clock
 
@@ -52,6 +52,7 @@ def create_app(
         route_handlers=[
             *system.ROUTES,
             *records.ROUTES,
+            *inbound.ROUTES,
             *ops.ROUTES,
             *definitions.ROUTES,
             *admin.ROUTES,

@@ -1,0 +1,103 @@
+"""Signed inbound webhooks (F6): another system pushes records, signed with a shared secret.
+
+`POST /api/v1/inbound/{entity}` takes the same JSON object as `/records/{entity}/ingest`
+(create, or merge on the form's key) without a token: the sender proves itself with an
+HMAC-SHA256 signature of `"<timestamp>.<body>"` under the secret in the environment variable
+`SOPFLOW_INBOUND_SECRET_<ENTITY>`, sent as `X-Sopflow-Signature: sha256=<hex>` beside
+`X-Sopflow-Timestamp: <unix seconds>`. A timestamp more than five minutes from the server's
+clock is refused, so a captured request cannot be replayed later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.exceptions import NotAuthorizedException, NotFoundException, ValidationException
+from litestar.params import FromPath
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
+
+from api.calls import call
+from api.openapi import errors
+from api.routes.common import API, runtime_of, server_of
+
+SIGNATURE = "X-Sopflow-Signature"
+TIMESTAMP = "X-Sopflow-Timestamp"
+TOLERANCE_SECONDS = 300
+ENV_PREFIX = "SOPFLOW_INBOUND_SECRET_"
+PATH = f"{API}/inbound/{{entity:str}}"
+
+
+def secret_env(entity: str) -> str:
+    """Return the environment variable holding the secret of `entity`'s inbound webhook."""
+    return ENV_PREFIX + entity.upper()
+
+
+def sign(secret: str, timestamp: str, body: bytes) -> str:
+    """Return the signature header value a sender computes (`sha256=<hex>`)."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def _refuse(message: str) -> NotAuthorizedException:
+    return NotAuthorizedException(message, headers={"WWW-Authenticate": "Signature"})
+
+
+def check_signature(
+    secret: str, headers: Any, body: bytes, now: float, tolerance: int = TOLERANCE_SECONDS
+) -> None:
+    """Refuse (401) a missing, stale or wrong signature; return when it holds."""
+    signature = headers.get(SIGNATURE)
+    timestamp = headers.get(TIMESTAMP)
+    if not signature or not timestamp:
+        raise _refuse(f"the request is not signed: send {SIGNATURE} and {TIMESTAMP}")
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        raise _refuse(f"{TIMESTAMP} is not a whole number of seconds") from None
+    if abs(now - sent) > tolerance:
+        raise _refuse(
+            f"{TIMESTAMP} is more than {tolerance} seconds from the server's clock "
+            "(a replayed or delayed request)"
+        )
+    if not hmac.compare_digest(sign(secret, timestamp, body), signature.strip()):
+        raise _refuse("the signature does not match the body and timestamp")
+
+
+@post(PATH, tags=["records"], status_code=HTTP_200_OK, responses=errors(401, 404, 409, 422))
+async def inbound(request: Request[Any, Any, Any], entity: FromPath[str]) -> Response[Any]:
+    """Create, or merge into the record with the same key, from a signed push (F6).
+
+    201 `{"outcome": "created", "id": ...}` or 200 `{"outcome": "merged", "id": ...}`;
+    401 when the signature is missing, wrong or its timestamp is outside five minutes;
+    404 when no secret is set for the entity.
+    """
+    runtime, bundle = runtime_of(request)
+    if entity not in bundle.forms:
+        raise NotFoundException(f"unknown entity '{entity}'")
+    secret = os.environ.get(secret_env(entity))
+    if not secret:
+        raise NotFoundException(
+            f"entity '{entity}' takes no signed webhooks: set {secret_env(entity)} to enable them"
+        )
+    body = await request.body()
+    now = server_of(request).clock.now().timestamp()
+    check_signature(secret, request.headers, body, now)
+    try:
+        data = json.loads(body)
+    except ValueError:
+        raise ValidationException("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ValidationException("the body is not a JSON object of field values")
+    server = server_of(request)
+    view, created = await call(server.inline, runtime.ingest, entity, data, actor=None)
+    # The sender learns the outcome and the record's id, not the record (it holds no role).
+    body_out = {"outcome": "created" if created else "merged", "id": view.id}
+    return Response(body_out, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+
+ROUTES: list[Any] = [inbound]
