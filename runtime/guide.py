@@ -17,10 +17,11 @@ from typing import Any
 
 from engine.expr import EvaluationError
 from engine.spec.form import FormSpec
-from engine.spec.workflow import StageSpec, required_name
+from engine.spec.workflow import KnowledgeLink, StageSpec, required_name
 from runtime import records, stage_path
 from runtime.approvals import stage_state
 from runtime.data import shareable, to_json
+from runtime.metrics import MetricCache, group_key
 from runtime.people import allowed
 from runtime.records import RecordView
 from runtime.stages import applies, evidence_counts
@@ -58,6 +59,30 @@ def layout(unit: Unit, form: FormSpec) -> list[dict[str, Any]]:
     return tabs
 
 
+def _metric_rows(
+    unit: Unit, link: KnowledgeLink, scope: dict[str, Any], c: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Return the groups of a link's metric that match the record, highest value first."""
+    name = link.metric or ""
+    wanted = {}
+    for column in link.match:
+        try:
+            wanted[column] = group_key(unit.bundle.expr(link, f"match.{column}").fn(scope, c))
+        except EvaluationError:
+            return []
+    cache = MetricCache(unit.tx.conn, unit.bundle.metrics, unit.now, unit.bundle)
+    picked = [
+        row
+        for row in cache.rows(name)
+        if all(group_key(row.groups.get(col)) == value for col, value in wanted.items())
+    ]
+    picked.sort(key=lambda row: (row.value is None, -(row.value or 0.0)))
+    return [
+        to_json({**row.groups, "value": row.value, "count": row.count})
+        for row in picked[: link.top]
+    ]
+
+
 def _knowledge(unit: Unit, stage: StageSpec, scope: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     c = unit.context(scope)
@@ -65,6 +90,8 @@ def _knowledge(unit: Unit, stage: StageSpec, scope: dict[str, Any]) -> list[dict
         item: dict[str, Any] = {"title": link.title}
         if link.url:
             item["url"] = link.url
+        if link.metric:
+            item.update(metric=link.metric, rows=_metric_rows(unit, link, scope, c))
         if link.table:
             table = unit.bundle.tables[link.table]
             where = unit.bundle.expr(link, "where").fn if link.where else None
@@ -75,7 +102,7 @@ def _knowledge(unit: Unit, stage: StageSpec, scope: dict[str, Any]) -> list[dict
                         rows.append(to_json(dict(row)))
                 except EvaluationError:
                     continue
-            item.update(table=link.table, rows=rows)
+            item.update(table=link.table, rows=rows[: link.top])
         out.append(item)
     return out
 

@@ -508,6 +508,9 @@ def _key(value: Any) -> Any:
     return value
 
 
+group_key = _key  # public name: callers match metric groups with expression values
+
+
 class MetricCache:
     """Answers `metric('name', group...)` lookups, computing each metric once.
 
