@@ -83,7 +83,14 @@ def _metric_rows(
     ]
 
 
-def _knowledge(unit: Unit, stage: StageSpec, scope: dict[str, Any]) -> list[dict[str, Any]]:
+def _found(row: dict[str, Any], search: str) -> bool:
+    """Whether any value of a row contains the searched text (any case)."""
+    return any(search in str(value).casefold() for value in row.values() if value is not None)
+
+
+def _knowledge(
+    unit: Unit, stage: StageSpec, scope: dict[str, Any], search: str | None = None
+) -> list[dict[str, Any]]:
     out = []
     c = unit.context(scope)
     for link in stage.knowledge:
@@ -103,6 +110,8 @@ def _knowledge(unit: Unit, stage: StageSpec, scope: dict[str, Any]) -> list[dict
                 except EvaluationError:
                     continue
             item.update(table=link.table, rows=rows[: link.top])
+        if search and "rows" in item:  # the rows the link picks that hold the text
+            item["rows"] = [row for row in item["rows"] if _found(row, search.casefold())]
         out.append(item)
     return out
 
@@ -119,8 +128,12 @@ def _insights(unit: Unit, stage: StageSpec, scope: dict[str, Any]) -> list[dict[
     return out
 
 
-def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
-    """Return what to show beside a record: layout, name, stage path and the stage's guide."""
+def record_guide(unit: Unit, view: RecordView, search: str | None = None) -> dict[str, Any]:
+    """Return what to show beside a record: layout, name, stage path and the stage's guide.
+
+    With `search`, each knowledge link keeps only the rows it picks that hold that text
+    in any column (any case): the objection-handling scripts about "price" (P7).
+    """
     bundle = unit.bundle
     form = bundle.forms[view.entity].spec
     scope = view.scope()
@@ -154,7 +167,7 @@ def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
         "id": stage.id,
         "title": stage.title or stage.id,
         "guidance": safe_render(stage.guidance, names) if stage.guidance else "",
-        "knowledge": _knowledge(unit, stage, scope),
+        "knowledge": _knowledge(unit, stage, scope, search),
         "insights": _insights(unit, stage, scope),
         "evidence": [
             {
@@ -182,11 +195,13 @@ def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
     return guide
 
 
-def guide_of(runtime: Any, record_id: str, actor: str | None = None) -> dict[str, Any]:
+def guide_of(
+    runtime: Any, record_id: str, actor: str | None = None, search: str | None = None
+) -> dict[str, Any]:
     """Return a record's guide as `actor` sees it (nothing is written)."""
     with runtime.unit(actor) as unit:
         view = records.load(unit.tx.conn, unit.bundle, record_id)
-        guide = record_guide(unit, view)
+        guide = record_guide(unit, view, search)
         unit.tx.conn.rollback()
         return guide
 
