@@ -18,11 +18,11 @@ from typing import Any
 from engine.expr import EvaluationError
 from engine.spec.form import FormSpec
 from engine.spec.workflow import KnowledgeLink, StageSpec, required_name
-from runtime import records, stage_path
+from runtime import records, rows, stage_path
 from runtime.approvals import stage_state
 from runtime.data import shareable, to_json
 from runtime.metrics import MetricCache, group_key
-from runtime.people import allowed
+from runtime.people import allowed, roles_of
 from runtime.records import RecordView
 from runtime.stages import applies, evidence_counts
 from runtime.unit import Unit, safe_render
@@ -76,6 +76,12 @@ def _metric_rows(
         for row in cache.rows(name)
         if all(group_key(row.groups.get(col)) == value for col, value in wanted.items())
     ]
+    ids = [c for c in cache.metrics[name].group_by if c in rows.ID_COLUMNS]
+    if ids:  # grouped by record: a record the reader's rows leave out is not shown
+        values = [row.groups.get(c) for row in picked for c in ids]
+        roles = roles_of(unit.bundle, unit.actor)
+        out = rows.hidden_among(unit.tx.conn, unit.bundle, values, unit.actor, roles)
+        picked = [row for row in picked if not any(row.groups.get(c) in out for c in ids)]
     picked.sort(key=lambda row: (row.value is None, -(row.value or 0.0)))
     return [
         to_json({**row.groups, "value": row.value, "count": row.count})
@@ -102,14 +108,14 @@ def _knowledge(
         if link.table:
             table = unit.bundle.tables[link.table]
             where = unit.bundle.expr(link, "where").fn if link.where else None
-            rows = []
+            picked_rows = []
             for row in table.rows:
                 try:
                     if where is None or where(scope, {**c, "row": row}):
-                        rows.append(to_json(dict(row)))
+                        picked_rows.append(to_json(dict(row)))
                 except EvaluationError:
                     continue
-            item.update(table=link.table, rows=rows[: link.top])
+            item.update(table=link.table, rows=picked_rows[: link.top])
         if search and "rows" in item:  # the rows the link picks that hold the text
             item["rows"] = [row for row in item["rows"] if _found(row, search.casefold())]
         out.append(item)

@@ -288,6 +288,8 @@ class EffectChecks:
         about = f"guide of '{want.record}'"
         for key in want.model_fields_set - {"record", "by"}:
             expected = getattr(want, key)
+            if key == "knowledge_rows":  # rows may name records: `@NAME`
+                expected = self.run.with_ids(expected, (*loc, key))
             if isinstance(expected, dict) and key != "layout":
                 for item, value in expected.items():
                     found = got[key].get(item, "<absent>")
