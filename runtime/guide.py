@@ -17,11 +17,12 @@ from typing import Any
 
 from engine.expr import EvaluationError
 from engine.spec.form import FormSpec
-from engine.spec.workflow import StageSpec, required_name
-from runtime import records, stage_path
+from engine.spec.workflow import KnowledgeLink, StageSpec, required_name
+from runtime import records, rows, stage_path
 from runtime.approvals import stage_state
 from runtime.data import shareable, to_json
-from runtime.people import allowed
+from runtime.metrics import MetricCache, group_key
+from runtime.people import allowed, roles_of
 from runtime.records import RecordView
 from runtime.stages import applies, evidence_counts
 from runtime.unit import Unit, safe_render
@@ -58,24 +59,65 @@ def layout(unit: Unit, form: FormSpec) -> list[dict[str, Any]]:
     return tabs
 
 
-def _knowledge(unit: Unit, stage: StageSpec, scope: dict[str, Any]) -> list[dict[str, Any]]:
+def _metric_rows(
+    unit: Unit, link: KnowledgeLink, scope: dict[str, Any], c: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Return the groups of a link's metric that match the record, highest value first."""
+    name = link.metric or ""
+    wanted = {}
+    for column in link.match:
+        try:
+            wanted[column] = group_key(unit.bundle.expr(link, f"match.{column}").fn(scope, c))
+        except EvaluationError:
+            return []
+    cache = MetricCache(unit.tx.conn, unit.bundle.metrics, unit.now, unit.bundle)
+    picked = [
+        row
+        for row in cache.rows(name)
+        if all(group_key(row.groups.get(col)) == value for col, value in wanted.items())
+    ]
+    ids = [c for c in cache.metrics[name].group_by if c in rows.ID_COLUMNS]
+    if ids:  # grouped by record: a record the reader's rows leave out is not shown
+        values = [row.groups.get(c) for row in picked for c in ids]
+        roles = roles_of(unit.bundle, unit.actor)
+        out = rows.hidden_among(unit.tx.conn, unit.bundle, values, unit.actor, roles)
+        picked = [row for row in picked if not any(row.groups.get(c) in out for c in ids)]
+    picked.sort(key=lambda row: (row.value is None, -(row.value or 0.0)))
+    return [
+        to_json({**row.groups, "value": row.value, "count": row.count})
+        for row in picked[: link.top]
+    ]
+
+
+def _found(row: dict[str, Any], search: str) -> bool:
+    """Whether any value of a row contains the searched text (any case)."""
+    return any(search in str(value).casefold() for value in row.values() if value is not None)
+
+
+def _knowledge(
+    unit: Unit, stage: StageSpec, scope: dict[str, Any], search: str | None = None
+) -> list[dict[str, Any]]:
     out = []
     c = unit.context(scope)
     for link in stage.knowledge:
         item: dict[str, Any] = {"title": link.title}
         if link.url:
             item["url"] = link.url
+        if link.metric:
+            item.update(metric=link.metric, rows=_metric_rows(unit, link, scope, c))
         if link.table:
             table = unit.bundle.tables[link.table]
             where = unit.bundle.expr(link, "where").fn if link.where else None
-            rows = []
+            picked_rows = []
             for row in table.rows:
                 try:
                     if where is None or where(scope, {**c, "row": row}):
-                        rows.append(to_json(dict(row)))
+                        picked_rows.append(to_json(dict(row)))
                 except EvaluationError:
                     continue
-            item.update(table=link.table, rows=rows)
+            item.update(table=link.table, rows=picked_rows[: link.top])
+        if search and "rows" in item:  # the rows the link picks that hold the text
+            item["rows"] = [row for row in item["rows"] if _found(row, search.casefold())]
         out.append(item)
     return out
 
@@ -92,8 +134,12 @@ def _insights(unit: Unit, stage: StageSpec, scope: dict[str, Any]) -> list[dict[
     return out
 
 
-def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
-    """Return what to show beside a record: layout, name, stage path and the stage's guide."""
+def record_guide(unit: Unit, view: RecordView, search: str | None = None) -> dict[str, Any]:
+    """Return what to show beside a record: layout, name, stage path and the stage's guide.
+
+    With `search`, each knowledge link keeps only the rows it picks that hold that text
+    in any column (any case): the objection-handling scripts about "price" (P7).
+    """
     bundle = unit.bundle
     form = bundle.forms[view.entity].spec
     scope = view.scope()
@@ -127,7 +173,7 @@ def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
         "id": stage.id,
         "title": stage.title or stage.id,
         "guidance": safe_render(stage.guidance, names) if stage.guidance else "",
-        "knowledge": _knowledge(unit, stage, scope),
+        "knowledge": _knowledge(unit, stage, scope, search),
         "insights": _insights(unit, stage, scope),
         "evidence": [
             {
@@ -155,11 +201,13 @@ def record_guide(unit: Unit, view: RecordView) -> dict[str, Any]:
     return guide
 
 
-def guide_of(runtime: Any, record_id: str, actor: str | None = None) -> dict[str, Any]:
+def guide_of(
+    runtime: Any, record_id: str, actor: str | None = None, search: str | None = None
+) -> dict[str, Any]:
     """Return a record's guide as `actor` sees it (nothing is written)."""
     with runtime.unit(actor) as unit:
         view = records.load(unit.tx.conn, unit.bundle, record_id)
-        guide = record_guide(unit, view)
+        guide = record_guide(unit, view, search)
         unit.tx.conn.rollback()
         return guide
 

@@ -204,6 +204,13 @@ def _columns(sql: StoreSql, source: str, now: datetime) -> tuple[FromClause, dic
         dwell = func.coalesce(t.c.dwell_seconds, sql.seconds(until, t.c.entered_at))
         cols["dwell_seconds"] = _Column(dwell, "number")
         cols["dwell_hours"] = _Column(dwell / 3600.0, "number")
+        status = (
+            select(T_RECORD.c.status)
+            .where(T_RECORD.c.id == t.c.record_id)
+            .correlate(t)
+            .scalar_subquery()
+        )
+        cols["record_status"] = _Column(status, "text")
         return t, cols
     if source == "alerts":
         t = T_ALERT
@@ -499,6 +506,9 @@ def _key(value: Any) -> Any:
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True, default=str)
     return value
+
+
+group_key = _key  # public name: callers match metric groups with expression values
 
 
 class MetricCache:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, get
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
 
 from api.auth import access, require
 from api.openapi import errors
@@ -18,17 +18,22 @@ from runtime.guide import guide_of, path_of
 
 @get(f"{RECORD}/guide", tags=["records"], responses=errors(403, 404))
 async def record_guide(
-    request: Request[Any, Any, Any], entity: FromPath[str], record_id: FromPath[str]
+    request: Request[Any, Any, Any],
+    entity: FromPath[str],
+    record_id: FromPath[str],
+    search: Annotated[str | None, QueryParameter(max_length=200)] = None,
 ) -> dict[str, Any]:
     """Show what goes beside a record: layout, name, stage path and the stage's guide.
 
     The layout follows the caller's roles; the guide holds the current stage's title,
-    guidance, knowledge (links and the rows they pick), insights, evidence checklist
-    and the moves open from it.
+    guidance, knowledge (links and the rows they pick: a table's rows or a metric's
+    groups), insights, evidence checklist and the moves open from it. `search` keeps
+    only the knowledge rows holding that text in any column, in any case (e.g. the
+    objection-handling scripts about price).
     """
     ctx = Ctx(request, entity)
     await ctx.record(record_id)
-    return await ctx.run(guide_of, ctx.runtime, record_id, ctx.who.user)
+    return await ctx.run(guide_of, ctx.runtime, record_id, ctx.who.user, search or None)
 
 
 @get(f"{RECORD}/path", tags=["records"], responses=errors(403, 404))

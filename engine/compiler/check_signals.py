@@ -27,6 +27,10 @@ HISTORY_COLUMNS: dict[str, ExprType] = {
     "outcome": T.STRING,
     "evidence_kind": T.STRING,
     "region": T.STRING,
+    "record_id": T.STRING,
+    # The record's status now (open, won, lost, closed): every stay of a deal reads
+    # how the deal ended, so evidence and stages compare between won and lost (P8).
+    "record_status": T.STRING,
 }
 ALERT_COLUMNS: dict[str, ExprType] = {
     "rule": T.STRING,

@@ -17,6 +17,7 @@ from engine.spec.workflow import (
     BranchSpec,
     ExitSpec,
     Guard,
+    KnowledgeLink,
     RequiredField,
     StageSpec,
     WorkflowBody,
@@ -360,10 +361,49 @@ def _check_stage_extras(
             ctx.expr(
                 at.at("knowledge", j, "where"), link.where, rscope, T.BOOL, owner=link, attr="where"
             )
-        elif not link.table and not link.url:
-            ctx.error(at.at("knowledge", j), "invalid", "a knowledge link needs 'url' or 'table'")
+        elif not link.table and not link.url and not link.metric:
+            needs = "a knowledge link needs 'url', 'table' or 'metric'"
+            ctx.error(at.at("knowledge", j), "invalid", needs)
+        _check_metric_link(ctx, at.at("knowledge", j), link, scope)
     for j, insight in enumerate(stage.insights):
         ctx.expr(at.at("insights", j, "value"), insight.value, scope, owner=insight, attr="value")
     ctx.template(at.at("guidance"), stage.guidance or None, ["params", "record", "now"])
     check_actions(ctx, at.at("on_enter"), stage.on_enter, entity, constants=constants)
     check_actions(ctx, at.at("on_exit"), stage.on_exit, entity, constants=constants)
+
+
+def _check_metric_link(ctx: Context, site: Site, link: KnowledgeLink, scope: Scope) -> None:
+    """A metric link names a metric and matches its groups by expressions over the record."""
+    if link.metric is None:
+        if link.match:
+            ctx.error(
+                site.at("match"),
+                "invalid",
+                "'match' picks groups of a metric: it needs 'metric'",
+                "add 'metric: <name>' or use 'table' with 'where'",
+                key=True,
+            )
+        return
+    if link.table or link.where:
+        ctx.error(
+            site.at("table" if link.table else "where"),
+            "invalid",
+            "a knowledge link lists the rows of a table or the groups of a metric, not both",
+            "use 'match' to pick a metric's groups",
+            key=True,
+        )
+    metrics = ctx.of("metric")
+    if not ctx.known(site.at("metric"), "metric", link.metric, metrics):
+        return
+    groups = metrics[link.metric].spec.group_by
+    for column, source in link.match.items():
+        if ctx.known(
+            site.at("match", column),
+            "group column",
+            column,
+            groups,
+            "unknown-field",
+            f"metric '{link.metric}': ",
+            key=True,
+        ):
+            ctx.expr(site.at("match", column), source, scope, owner=link, attr=f"match.{column}")

@@ -327,6 +327,10 @@ class GuideExpect(Spec):
         default_factory=dict, description="link title -> rows it picks, or its url."
     )
     insights: dict[str, Any] = Field(default_factory=dict, description="title -> value.")
+    knowledge_rows: dict[str, list[dict[str, Any]]] = Field(
+        default_factory=dict,
+        description="link title -> the rows it picks, in order (only the columns given).",
+    )
     evidence: dict[str, str] = Field(
         default_factory=dict, description="kind -> 'Title: attached/min'."
     )

@@ -129,6 +129,16 @@ class KnowledgeLink(Spec):
     url: str | None = None
     table: Name | None = Field(default=None, description="Rows of a table, e.g. scripts.")
     where: Expr | None = Field(default=None, description="Filter over `row` and the record.")
+    metric: Name | None = Field(
+        default=None, description="Groups of a metric, e.g. a pharmacy's top categories."
+    )
+    match: dict[Name, Expr] = Field(
+        default_factory=dict,
+        description="Metric group column -> expression over the record: only those groups.",
+    )
+    top: int | None = Field(
+        default=None, ge=1, description="At most this many rows; a metric's highest value first."
+    )
 
 
 class Insight(Spec):

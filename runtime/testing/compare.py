@@ -64,6 +64,9 @@ def guide_view(guide: Mapping[str, Any]) -> dict[str, Any]:
         "guidance": stage.get("guidance"),
         "knowledge": knowledge,
         "insights": {i["title"]: i["value"] for i in stage.get("insights", [])},
+        "knowledge_rows": {
+            link["title"]: link["rows"] for link in stage.get("knowledge", []) if "rows" in link
+        },
         "evidence": {
             e["kind"]: f"{e['title']}: {e['attached']}/{e['min']}"
             for e in stage.get("evidence", [])

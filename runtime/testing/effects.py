@@ -288,9 +288,19 @@ class EffectChecks:
         about = f"guide of '{want.record}'"
         for key in want.model_fields_set - {"record", "by"}:
             expected = getattr(want, key)
+            if key == "knowledge_rows":  # rows may name records: `@NAME`
+                expected = self.run.with_ids(expected, (*loc, key))
             if isinstance(expected, dict) and key != "layout":
                 for item, value in expected.items():
                     found = got[key].get(item, "<absent>")
+                    if key == "knowledge_rows" and isinstance(found, list):
+                        found = (
+                            [  # only the columns the test names
+                                {c: row.get(c) for c in want_row} if isinstance(row, dict) else row
+                                for row, want_row in zip(found, value, strict=False)
+                            ]
+                            + found[len(value) :]
+                        )
                     if not same(value, found):
                         self.mismatch(
                             (*loc, key, item), "guide", f"{about} {key} '{item}'", value, found

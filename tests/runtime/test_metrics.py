@@ -421,3 +421,30 @@ def test_unknown_or_mistyped_columns_are_refused(store: Store) -> None:
             store,
             metric(entity="opportunity", measure="count", window={"last": "1d", "on": "owner"}),
         )
+
+
+def test_stage_history_reads_how_the_deal_ended(store: Store) -> None:
+    """Every stay of a deal carries the record's status now: won and lost paths compare (P8)."""
+    with store.begin(NOW) as tx:
+        c = tx.conn
+        won = add_record(c, "opportunity", {}, status="won", owner="li")
+        lost = add_record(c, "opportunity", {}, status="lost", owner="li")
+        open_ = add_record(c, "opportunity", {}, owner="li")
+        for rid, stages in ((won, ("inventory_count", "quote")), (lost, ("quote",))):
+            for stage in stages:
+                add_stay(c, stage, 10, 1, record_id=rid, owner="li")
+        add_stay(c, "quote", 10, None, record_id=open_, owner="li")
+    spec = metric(
+        source="stage_history",
+        workflow="pharmacy_visit",
+        measure="count_distinct",
+        of="record_id",
+        where={"record_status": ["won", "lost"]},
+        group_by=["owner", "record_status", "stage"],
+    )
+    got = {tuple(r.groups.values()): (r.value, r.count) for r in run(store, spec)}
+    assert got == {
+        ("li", "lost", "quote"): (1.0, 1),
+        ("li", "won", "inventory_count"): (1.0, 1),
+        ("li", "won", "quote"): (1.0, 1),
+    }
