@@ -291,7 +291,11 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
             _expect(view, expected_version)
             work = view.copy()
             self.assign_in(unit, work, user=user, queue=queue, routing=routing, as_=as_)
-            return _shown(unit, records.save_record(unit.tx.conn, unit.bundle, work, unit.now))
+            saved = records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
+            # An alert on who holds the record (e.g. "nobody owns it for 15 minutes")
+            # follows the assignment, as it follows any other change.
+            self._entity_alerts(unit, work)
+            return _shown(unit, saved)
 
     def acknowledge_alert(self, alert_id: int, *, actor: str | None = None) -> dict[str, Any]:
         """Acknowledge an alert (its response time is tracked)."""
