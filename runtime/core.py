@@ -40,6 +40,7 @@ from runtime.errors import (
 from runtime.evidence import MAX_BYTES, BlobStore, read_media
 from runtime.explain import Explanations
 from runtime.forecast import compute_forecast, snapshot_forecast
+from runtime.ingest import merge_ingest
 from runtime.integrity import check_integrity, key_of, settle_key
 from runtime.metrics import MetricCache
 from runtime.people import allowed, change_load, roles_of
@@ -156,7 +157,7 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
             raise Forbidden(
                 f"a {entity} record with this key exists, and your row access does not reach it"
             )
-        changes = {k: v for k, v in data.items() if v is not None}
+        changes = merge_ingest(fm.spec, existing.data, data)
         return self._update_in(unit, existing, changes, "ingested"), False
 
     def update(
