@@ -35,7 +35,7 @@ TITLE = "Hot reload: file save to the new Bundle serving, under load"
 TARGET_SECONDS = 0.500
 DEFINITIONS = Path(__file__).resolve().parent.parent / "definitions"
 SCORING = "rules/lead_scoring.yaml"
-WEIGHT = 'purchase_frequency: {value: "clamp(orders_90d / 12, 0, 1)", weight: 0.4}'
+WEIGHT = 'purchase_frequency: {value: "clamp(orders_90d / 12, 0, 1)", weight: 0.14,'
 PAUSE = 0.15  # seconds between edits: each reload is observed alone
 
 
@@ -138,8 +138,8 @@ def _save(path: Path, text: str) -> None:
 def _edit_and_observe(
     client: httpx.Client, file: Path, base: str, n: int, hash_: str
 ) -> tuple[float, str]:
-    weight = f"weight: {0.30 + n / 1000:.3f}}}"
-    _save(file, base.replace(WEIGHT, WEIGHT.replace("weight: 0.4}", weight)))
+    weight = f"weight: {0.20 + n / 1000:.3f},"
+    _save(file, base.replace(WEIGHT, WEIGHT.replace("weight: 0.14,", weight)))
     saved = time.perf_counter()
     while True:
         now = client.get("/api/v1/definitions").json()["hash"]

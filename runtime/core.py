@@ -40,6 +40,7 @@ from runtime.errors import (
 from runtime.evidence import MAX_BYTES, BlobStore, read_media
 from runtime.explain import Explanations
 from runtime.forecast import compute_forecast, snapshot_forecast
+from runtime.ingest import merge_ingest
 from runtime.integrity import check_integrity, key_of, settle_key
 from runtime.metrics import MetricCache
 from runtime.people import allowed, change_load, roles_of
@@ -156,7 +157,7 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
             raise Forbidden(
                 f"a {entity} record with this key exists, and your row access does not reach it"
             )
-        changes = {k: v for k, v in data.items() if v is not None}
+        changes = merge_ingest(fm.spec, existing.data, data)
         return self._update_in(unit, existing, changes, "ingested"), False
 
     def update(
@@ -291,7 +292,11 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
             _expect(view, expected_version)
             work = view.copy()
             self.assign_in(unit, work, user=user, queue=queue, routing=routing, as_=as_)
-            return _shown(unit, records.save_record(unit.tx.conn, unit.bundle, work, unit.now))
+            saved = records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
+            # An alert on who holds the record (e.g. "nobody owns it for 15 minutes")
+            # follows the assignment, as it follows any other change.
+            self._entity_alerts(unit, work)
+            return _shown(unit, saved)
 
     def acknowledge_alert(self, alert_id: int, *, actor: str | None = None) -> dict[str, Any]:
         """Acknowledge an alert (its response time is tracked)."""

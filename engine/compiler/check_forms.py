@@ -50,6 +50,7 @@ def check_form(ctx: Context, entry: Entry[FormSpec]) -> None:
                 key=True,
             )
         _check_field(ctx, at, field)
+        _check_on_ingest(ctx, at, name, field, form)
     for i, key in enumerate(form.key):
         ctx.known(
             site.at("key", i),
@@ -175,6 +176,35 @@ def _check_field(ctx: Context, at: Site, field: FieldSpec) -> None:
                         f"table '{c.table}': ",
                     )
     _check_default(ctx, at, field)
+
+
+def _check_on_ingest(ctx: Context, at: Site, name: str, field: FieldSpec, form: FormSpec) -> None:
+    """`on_ingest`: append needs a list; key and computed fields always take the ingest's."""
+    policy = field.on_ingest
+    if policy == "replace":
+        return
+    where = at.at("on_ingest")
+    if policy == "append" and field.type != "list":
+        ctx.error(
+            where,
+            "on-ingest-append",
+            f"'on_ingest: append' adds items to a list, and '{name}' is a {field.type} field",
+            "make it a list (type: list) or use 'keep' or 'replace'",
+        )
+    if name in form.key:
+        ctx.error(
+            where,
+            "on-ingest-key",
+            f"'{name}' is part of the form's key: an ingest merges on it, so it is never changed",
+            "leave 'on_ingest' out for key fields",
+        )
+    if field.computed is not None:
+        ctx.error(
+            where,
+            "on-ingest-computed",
+            f"'{name}' is computed: its expression sets it, whatever an ingest gives",
+            "leave 'on_ingest' out for computed fields",
+        )
 
 
 def _refuse_not_implemented(ctx: Context, at: Site, field: FieldSpec) -> None:

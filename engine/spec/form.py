@@ -110,6 +110,11 @@ class FieldSpec(Spec):
     read: Roles | None = Field(default=None, description="Roles that may see it (default: all).")
     write: Roles | None = Field(default=None, description="Roles that may change it.")
     since: int = Field(default=1, ge=1, description="Schema version that added this field.")
+    on_ingest: Literal["replace", "keep", "append"] = Field(
+        default="replace",
+        description="What an ingest merging into a stored record does with a value given: "
+        "replace the stored one, keep a stored one, or append its items to a stored list.",
+    )
     # -- definition migrations (docs/language.md "Changing definitions safely") --
     renamed_from: Name | None = Field(
         default=None,

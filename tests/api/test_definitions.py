@@ -83,7 +83,12 @@ def test_current_version_history_and_reload(make_api: MakeApi) -> None:
     assert body["summary"].startswith("startup: bundle 'regional-distribution'")
     forms = len(list((DEFINITIONS / "forms").glob("*.yaml")))  # one form per file there
     assert body["counts"]["form"] == forms and "herbal_price_cap" in body["documents"]["validation"]
-    edit(api, "rules/lead_scoring.yaml", "weight: 0.4}", "weight: 0.35}")
+    edit(
+        api,
+        "rules/lead_scoring.yaml",
+        "weight: 0.14, title: Purchase",
+        "weight: 0.2, title: Purchase",
+    )
     answer = api.call("POST", "/admin/reload", "admin")
     assert answer.status_code == 200, answer.text
     result = answer.json()
@@ -165,7 +170,7 @@ def test_validate_an_uploaded_bundle_without_applying_it(make_api: MakeApi) -> N
     files = _folder(DEFINITIONS, "definitions/")
     files["definitions/rules/lead_scoring.yaml"] = files[
         "definitions/rules/lead_scoring.yaml"
-    ].replace("weight: 0.4}", "weight: 0.3}", 1)
+    ].replace("weight: 0.14,", "weight: 0.13,", 1)
     upload = {"file": ("bundle.zip", _zip(files), "application/zip")}
     answer = api.call("POST", "/api/v1/definitions/validate", "admin", files=upload)
     assert answer.status_code == 200, answer.text
@@ -419,7 +424,12 @@ def test_a_weight_change_queues_a_reevaluation_shown_in_the_reload_and_its_endpo
     before = api.call("GET", f"/api/v1/records/lead/{record}/explain?kind=score", "admin").json()
     [quality] = [d for d in before if d["rule"] == "lead_quality"]
     assert quality["stale"] is False and len(quality["version"]) == 12
-    edit(api, "rules/lead_scoring.yaml", "weight: 0.4}", "weight: 0.35}")
+    edit(
+        api,
+        "rules/lead_scoring.yaml",
+        "weight: 0.14, title: Purchase",
+        "weight: 0.2, title: Purchase",
+    )
     result = api.call("POST", "/admin/reload", "admin").json()
     [job] = result["changes"]["reevaluations"]
     assert (job["rule"], job["kind"], job["state"], job["total"]) == (

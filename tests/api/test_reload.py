@@ -245,7 +245,7 @@ def test_alert_state_and_timers_survive_a_reload(make_api: Callable[..., Api]) -
     timers, alerts = _state(api)
     assert {t[2] for t in timers} >= {"sla_remind"} and [a[4] for a in alerts] == ["firing"]
     scoring = api.directory / "rules/lead_scoring.yaml"
-    scoring.write_text(scoring.read_text().replace("weight: 0.4}", "weight: 0.35}", 1))
+    scoring.write_text(scoring.read_text().replace("weight: 0.14,", "weight: 0.2,", 1))
     result = api.server.reload("api", "admin")
     assert result.applied and api.server.runtime is runtime
     assert _state(api) == (timers, alerts)

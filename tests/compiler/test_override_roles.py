@@ -18,14 +18,14 @@ def test_an_unknown_override_role_is_a_located_error(tmp_path: Path) -> None:
     assert "override_roles: [manager, director, admin]" in text
     rules.write_text(
         text.replace(
-            "override_roles: [manager, director, admin]", "override_roles: [manager, directr]"
+            "override_roles: [manager, director, admin]", "override_roles: [manager, directr]", 1
         ),
         encoding="utf-8",
     )
     result = compile_bundle(folder, display_root="defs")
     assert result.bundle is None
     assert [d.render() for d in result.diagnostics] == [
-        "defs/rules/lead_scoring.yaml:43:27: error[unknown-reference]: role 'directr' is not "
+        "defs/rules/lead_scoring.yaml:63:27: error[unknown-reference]: role 'directr' is not "
         "defined (did you mean 'director'?)"
     ]
 
