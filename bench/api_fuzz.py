@@ -54,6 +54,8 @@ UNSAYABLE = (
     ("GET /api/v1/metrics/funnel", 400, "'to' is before 'from'"),
     (None, 422, '"code":"unknown-ref"'),
     (None, 422, '"code":"workflow-not-applicable"'),
+    # an ingest appending to a stored list (`on_ingest: append`) past its 1000 items
+    (None, 422, '"code":"too_long"'),
 )
 
 

@@ -68,7 +68,12 @@ def check_signature(
         raise _refuse("the signature does not match the body and timestamp")
 
 
-@post(PATH, tags=["records"], status_code=HTTP_200_OK, responses=errors(401, 404, 409, 422))
+@post(
+    PATH,
+    tags=["records"],
+    status_code=HTTP_200_OK,
+    responses=errors(400, 401, 404, 409, 413, 422, 503),
+)
 async def inbound(request: Request[Any, Any, Any], entity: FromPath[str]) -> Response[Any]:
     """Create, or merge into the record with the same key, from a signed push (F6).
 

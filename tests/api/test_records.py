@@ -49,6 +49,7 @@ def test_entities_list_fields_types_and_workflows(make_api: MakeApi) -> None:
         "distributor_stock",
         "lead",
         "opportunity",
+        "pharmacy_purchase",
         "replenishment_request",
         "ticket",
     }
