@@ -454,6 +454,7 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         if problems:
             raise Refused(f"cannot move to '{target}'", problems)
         work = view.copy()
+        before = dict(work.data)
         source = view.stage or ""
         goal = stages.find(wf, target)
         outcome = getattr(goal, "outcome", None)
@@ -475,6 +476,12 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
             dwell_seconds=dwell,
         )
         self._enter(unit, wf, work, target, source)
+        if work.data != before or outcome is not None:
+            # What the move's actions set, and a new status, are computed like any save
+            # (a computed field may read them, P14), and what the actions set is checked.
+            self._compute(unit, work)
+            if work.data != before:
+                self._validate_save(unit, work)
         self._rules(unit, work, "stage_entered")
         self._route(unit, work, "stage_entered")
         named.fill(self, unit, work, "stage_entered")
