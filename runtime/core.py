@@ -610,11 +610,16 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
     def recompute_forecast_in(self, unit: Unit, name: str) -> dict[str, Any]:
         """Recompute a forecast and keep the snapshot (F8)."""
         spec = unit.bundle.forecasts[name]
-        wf = unit.bundle.workflows[spec.workflow]
-        weights = {s.id: s.forecast_weight for s in wf.body.stages if s.forecast_weight is not None}
+        weights = unit.bundle.forecast_weights(spec)  # F8: a template's every workflow too
         table = unit.bundle.tables.get(spec.seasonality or "")
         buckets = compute_forecast(
-            unit.tx.conn, spec, weights, table, unit.now, unit.bundle.manifest.timezone
+            unit.tx.conn,
+            spec,
+            weights,
+            table,
+            unit.now,
+            unit.bundle.manifest.timezone,
+            unit.bundle.forecast_workflows(spec),
         )
         snapshot_forecast(unit.tx, name, buckets, unit.now)
         total = sum(b.expected for b in buckets)
