@@ -322,6 +322,7 @@ def forecast_report(
         "name": spec.name,
         "title": spec.title or spec.name,
         "workflow": spec.workflow,
+        "workflows": covered,  # F8: every workflow of a template
         "bucket": spec.bucket,
         "computed_at": iso(now),
         "stage_weights": weights,

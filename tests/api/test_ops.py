@@ -351,7 +351,13 @@ def test_forecast_now_snapshots_and_accuracy(make_api: MakeApi) -> None:
 
     now = get(api, "/metrics/forecast/distributor_pipeline", user=ADMIN)
     assert now["expected"] == pytest.approx(1000 * 0.3 + 2000 * 0.3 * 1.23)
-    assert (now["pipeline"], now["open_records"], now["workflow"]) == (3000, 2, "signing_east")
+    assert (now["pipeline"], now["open_records"], now["workflow"]) == (
+        3000,
+        2,
+        "distributor_signing",
+    )
+    assert now["workflows"][:3] == ["signing_east", "signing_north", "signing_west"]
+    assert len(now["workflows"]) == 12  # F8: every region
     assert now["stage_weights"] == {
         "needs_confirmation": 0.3,
         "contract_draft": 0.5,
