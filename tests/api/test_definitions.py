@@ -81,7 +81,7 @@ def test_current_version_history_and_reload(make_api: MakeApi) -> None:
     body = current.json()
     assert body["hash"] == first and body["name"] == "regional-distribution"
     assert body["summary"].startswith("startup: bundle 'regional-distribution'")
-    assert body["counts"]["form"] == 7 and "herbal_price_cap" in body["documents"]["validation"]
+    assert body["counts"]["form"] == 8 and "herbal_price_cap" in body["documents"]["validation"]
     edit(api, "rules/lead_scoring.yaml", "weight: 0.4}", "weight: 0.35}")
     answer = api.call("POST", "/admin/reload", "admin")
     assert answer.status_code == 200, answer.text
