@@ -36,6 +36,12 @@ log = logging.getLogger("sopflow.server")
 )
 @click.option("--watch/--no-watch", default=True, show_default=True, help="Reload on file changes.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), default=None)
+@click.option(
+    "--watch-author",
+    default=None,
+    help="Author recorded for a reload after a file save. "
+    "Default: $SOPFLOW_WATCH_AUTHOR, else the changed file's owner (os:<user>).",
+)
 def serve(
     directory: str,
     host: str,
@@ -44,6 +50,7 @@ def serve(
     evidence_dir: str | None,
     watch: bool,
     log_format: str | None,
+    watch_author: str | None,
 ) -> None:
     """Serve the bundle in DIRECTORY: REST API, scheduler, outbox worker, hot reload."""
     import uvicorn  # noqa: PLC0415  (only `serve` needs the server stack)
@@ -62,6 +69,7 @@ def serve(
         evidence_dir=Path(evidence_dir) if evidence_dir else None,
         watch=watch,
         log_format=log_format,
+        watch_author=watch_author,
     )
     logs.configure(config.log_format)
     try:

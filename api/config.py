@@ -13,6 +13,7 @@ ENV_SCHEMA = "SOPFLOW_DATABASE_SCHEMA"
 ENV_EVIDENCE = "SOPFLOW_EVIDENCE_DIR"
 ENV_MAILBOX = "SOPFLOW_MAILBOX_DIR"
 ENV_LOG_FORMAT = "SOPFLOW_LOG_FORMAT"
+ENV_WATCH_AUTHOR = "SOPFLOW_WATCH_AUTHOR"
 MiB = 1024 * 1024
 # The one default of every command (serve, token, user, db, make run): a SQLite file,
 # evidence and mailbox under var/ of the working directory.
@@ -34,6 +35,9 @@ class Config:
     port: int = 8000
     watch: bool = True  # reload when a file in `directory` changes
     watch_debounce_ms: int = 50
+    # F12: the author recorded for a reload after a file save; none: the changed file's
+    # owner (OS user), see api/reload.py `file_author`
+    watch_author: str | None = None
     background: bool = True  # run the scheduler and the outbox worker in this process
     tick_every: float = 5.0
     deliver_every: float = 2.0
@@ -54,6 +58,7 @@ class Config:
             "evidence_dir": Path(os.environ.get(ENV_EVIDENCE) or DEFAULT_EVIDENCE),
             "mailbox_dir": Path(os.environ.get(ENV_MAILBOX) or DEFAULT_MAILBOX),
             "log_format": os.environ.get(ENV_LOG_FORMAT, "json"),
+            "watch_author": os.environ.get(ENV_WATCH_AUTHOR) or None,
         }
         given = {k: v for k, v in flags.items() if v is not None}
         config = replace(cls(), **{**env, **given})

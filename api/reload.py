@@ -274,6 +274,34 @@ def definition_file(root: Path, path: str) -> bool:
     return not any(p.startswith((".", "#")) for p in parts)
 
 
+AUTHOR_MAX = 64  # the length of sf_definition_version.author
+
+
+def file_author(paths: list[Path], configured: str | None) -> str:
+    """Return who a reload after a file save is recorded as (F12).
+
+    The configured author (`--watch-author`, `$SOPFLOW_WATCH_AUTHOR`) if set; otherwise
+    the OS user owning the most recently modified changed file, as `os:<login>`
+    (`os:uid-<n>` without a login name, `os:unknown` when no file is left, e.g. a delete).
+    """
+    if configured:
+        return configured[:AUTHOR_MAX]
+    stats = []
+    for path in paths:
+        with contextlib.suppress(OSError):
+            stats.append(path.stat())
+    if not stats:
+        return "os:unknown"
+    newest = max(stats, key=lambda st: st.st_mtime_ns)
+    try:
+        import pwd  # noqa: PLC0415  (POSIX only)
+
+        login = pwd.getpwuid(newest.st_uid).pw_name
+    except (ImportError, KeyError):
+        login = f"uid-{newest.st_uid}"
+    return f"os:{login}"[:AUTHOR_MAX]
+
+
 class Watcher:
     """Reloads when a definition file changes (an asyncio task running `awatch`)."""
 
@@ -310,9 +338,10 @@ class Watcher:
 
     async def _reload(self, found: set[tuple[Change, str]]) -> None:
         names = sorted({Path(p).name for _, p in found})
-        log.info("definitions changed (%s): reloading", ", ".join(names[:5]))
+        author = file_author(sorted({Path(p) for _, p in found}), self.server.config.watch_author)
+        log.info("definitions changed (%s) by %s: reloading", ", ".join(names[:5]), author)
         try:
-            await anyio.to_thread.run_sync(self.server.reload, "watch")
+            await anyio.to_thread.run_sync(self.server.reload, "watch", author)
         except Exception:  # a bug in reload must not end the watching
             log.exception("reload after a file change failed")
         self.reloads += 1

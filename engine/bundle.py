@@ -227,6 +227,23 @@ class Bundle:
                 f"no compiled expression '{attr}' on {type(part).__name__} in this bundle"
             ) from None
 
+    def forecast_workflows(self, spec: ForecastSpec) -> list[str]:
+        """Return the workflows a forecast covers (F8): its workflow, or every workflow
+        made from the workflow template it names, in declaration order."""
+        if spec.workflow in self.workflows:
+            return [spec.workflow]
+        return [n for n, wf in self.workflows.items() if wf.template == spec.workflow]
+
+    def forecast_weights(self, spec: ForecastSpec) -> dict[str, float]:
+        """Return the stage weights of a forecast's workflows (a template's workflows
+        share them: the first workflow declaring a stage gives its weight)."""
+        weights: dict[str, float] = {}
+        for name in self.forecast_workflows(spec):
+            for stage in self.workflows[name].body.stages:
+                if stage.forecast_weight is not None:
+                    weights.setdefault(stage.id, stage.forecast_weight)
+        return weights
+
     def summary(self) -> str:
         """Return one line saying what was compiled."""
         parts = ", ".join(f"{n} {k}{'' if n == 1 else 's'}" for k, n in self.counts.items() if n)

@@ -459,6 +459,7 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         if problems:
             raise Refused(f"cannot move to '{target}'", problems)
         work = view.copy()
+        before = dict(work.data)
         source = view.stage or ""
         goal = stages.find(wf, target)
         outcome = getattr(goal, "outcome", None)
@@ -480,6 +481,12 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
             dwell_seconds=dwell,
         )
         self._enter(unit, wf, work, target, source)
+        if work.data != before or outcome is not None:
+            # What the move's actions set, and a new status, are computed like any save
+            # (a computed field may read them, P14), and what the actions set is checked.
+            self._compute(unit, work)
+            if work.data != before:
+                self._validate_save(unit, work)
         self._rules(unit, work, "stage_entered")
         self._route(unit, work, "stage_entered")
         named.fill(self, unit, work, "stage_entered")
@@ -608,11 +615,16 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
     def recompute_forecast_in(self, unit: Unit, name: str) -> dict[str, Any]:
         """Recompute a forecast and keep the snapshot (F8)."""
         spec = unit.bundle.forecasts[name]
-        wf = unit.bundle.workflows[spec.workflow]
-        weights = {s.id: s.forecast_weight for s in wf.body.stages if s.forecast_weight is not None}
+        weights = unit.bundle.forecast_weights(spec)  # F8: a template's every workflow too
         table = unit.bundle.tables.get(spec.seasonality or "")
         buckets = compute_forecast(
-            unit.tx.conn, spec, weights, table, unit.now, unit.bundle.manifest.timezone
+            unit.tx.conn,
+            spec,
+            weights,
+            table,
+            unit.now,
+            unit.bundle.manifest.timezone,
+            unit.bundle.forecast_workflows(spec),
         )
         snapshot_forecast(unit.tx, name, buckets, unit.now)
         total = sum(b.expected for b in buckets)

@@ -8,7 +8,7 @@ day, week (from Monday) or month buckets. Snapshots of a forecast are kept in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -114,7 +114,7 @@ def _close_day(sql: StoreSql, field: str) -> ColumnElement[Any]:
 
 def _by_day(
     conn: Connection,
-    workflow: str,
+    workflows: Sequence[str],
     amount: str,
     close_date: str,
     status: str,
@@ -128,7 +128,7 @@ def _by_day(
     ordered = sql.ordered(day)
     total = func.sum(sql.number(T_RECORD.c.data, amount))
     conditions = [
-        T_RECORD.c.workflow == workflow,
+        T_RECORD.c.workflow.in_(list(workflows)),
         T_RECORD.c.status == status,
         ordered >= first.isoformat(),
         ordered < after.isoformat(),
@@ -155,6 +155,7 @@ def compute_forecast(
     seasonality: TableSpec | None,
     now: datetime,
     timezone: str = "UTC",
+    workflows: Sequence[str] | None = None,
 ) -> list[ForecastBucket]:
     """Compute a forecast's buckets from the open records of its workflow.
 
@@ -171,7 +172,7 @@ def compute_forecast(
     season = Seasonality(seasonality)
     rows = _by_day(
         conn,
-        spec.workflow,
+        workflows or [spec.workflow],
         spec.amount,
         spec.close_date,
         "open",
@@ -226,7 +227,9 @@ def snapshot_forecast(tx: Tx, name: str, buckets: Iterable[ForecastBucket], now:
     return len(rows)
 
 
-def forecast_accuracy(conn: Connection, spec: ForecastSpec, now: datetime) -> list[dict[str, Any]]:
+def forecast_accuracy(
+    conn: Connection, spec: ForecastSpec, now: datetime, workflows: Sequence[str] | None = None
+) -> list[dict[str, Any]]:
     """Compare past buckets' forecasts with what was actually won.
 
     For each bucket that has ended by `now`, the forecast is the latest snapshot taken
@@ -263,7 +266,8 @@ def forecast_accuracy(conn: Connection, spec: ForecastSpec, now: datetime) -> li
         return []
     first = min(snapshots)
     after = bucket_end(max(snapshots), spec.bucket)
-    rows = _by_day(conn, spec.workflow, spec.amount, spec.close_date, "won", first, after)
+    covered = workflows or [spec.workflow]
+    rows = _by_day(conn, covered, spec.amount, spec.close_date, "won", first, after)
     report = []
     for start in sorted(snapshots):
         computed_at, expected = snapshots[start]

@@ -312,16 +312,17 @@ def forecast_report(
     conn: Connection, bundle: Bundle, spec: ForecastSpec, now: datetime
 ) -> dict[str, Any]:
     """Return a forecast computed now (F8), its kept snapshots and their accuracy."""
-    wf = bundle.workflows[spec.workflow]
-    weights = {s.id: s.forecast_weight for s in wf.body.stages if s.forecast_weight is not None}
+    weights = bundle.forecast_weights(spec)  # F8: a template's every workflow too
+    covered = bundle.forecast_workflows(spec)
     table = bundle.tables.get(spec.seasonality or "")
-    buckets = compute_forecast(conn, spec, weights, table, now, bundle.manifest.timezone)
-    accuracy = forecast_accuracy(conn, spec, now)
+    buckets = compute_forecast(conn, spec, weights, table, now, bundle.manifest.timezone, covered)
+    accuracy = forecast_accuracy(conn, spec, now, covered)
     judged = [a["pct_error"] for a in accuracy if a["pct_error"] is not None]
     return {
         "name": spec.name,
         "title": spec.title or spec.name,
         "workflow": spec.workflow,
+        "workflows": covered,  # F8: every workflow of a template
         "bucket": spec.bucket,
         "computed_at": iso(now),
         "stage_weights": weights,

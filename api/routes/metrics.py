@@ -22,7 +22,7 @@ from api.routes.common import API, caller, runtime_of, server_of
 from api.routes.record_common import hidden_queues
 from engine.bundle import Bundle, CompiledWorkflow
 from engine.suggest import did_you_mean
-from runtime import failures, reports, rows, snapshots
+from runtime import failures, metric_compare, reports, rows, snapshots
 from runtime.calendar import working_time
 from runtime.clock import iso, utc
 from runtime.core import Runtime
@@ -204,9 +204,12 @@ async def metric(
     request: Request[Any, Any, Any],
     name: FromPath[str],
     group: FromQuery[list[str] | None] = None,
+    compare: FromQuery[str | None] = None,
 ) -> dict[str, Any]:
     """A declared metric's value now, overall and per group (`?group=region`: some of the
-    metric's own `group_by` columns; `?group=` for none; default: all of them)."""
+    metric's own `group_by` columns; `?group=` for none; default: all of them).
+    `?compare=<hash>` adds the value before and after that definitions version was
+    applied (P14; a hash from GET /definitions/history, at least 4 characters of it)."""
     runtime, bundle = _metrics(request)
     spec = bundle.metrics.get(name)
     if spec is None:
@@ -223,14 +226,48 @@ async def metric(
         columns,
         bundle,
     )
+    if compare is not None:
+        report["compare"] = await _compare(request, runtime, spec, compare, now, columns)
+    listings = [report] + [report["compare"][s] for s in ("before", "after") if compare]
     hidden = hidden_queues(bundle, caller(request))
-    if hidden and "queue" in report["group_by"]:  # a queue the caller may not see
-        report["groups"] = [g for g in report["groups"] if g.get("queue") not in hidden]
     ids = [c for c in report["group_by"] if c in rows.ID_COLUMNS]
-    if ids:  # grouped by record: a record the caller's rows leave out is not shown
-        out = await _hidden_ids(request, runtime, [g.get(c) for g in report["groups"] for c in ids])
-        report["groups"] = [g for g in report["groups"] if not any(g.get(c) in out for c in ids)]
+    for listing in listings:
+        if hidden and "queue" in report["group_by"]:  # a queue the caller may not see
+            listing["groups"] = [g for g in listing["groups"] if g.get("queue") not in hidden]
+        if ids:  # grouped by record: a record the caller's rows leave out is not shown
+            values = [g.get(c) for g in listing["groups"] for c in ids]
+            out = await _hidden_ids(request, runtime, values)
+            listing["groups"] = [
+                g for g in listing["groups"] if not any(g.get(c) in out for c in ids)
+            ]
     return report
+
+
+async def _compare(
+    request: Request[Any, Any, Any],
+    runtime: Runtime,
+    spec: Any,
+    wanted: str,
+    now: datetime,
+    columns: list[str] | None,
+) -> dict[str, Any]:
+    """The metric before and after a definitions version (runtime/metric_compare.py)."""
+    try:
+        found: dict[str, Any] = await call(
+            server_of(request).inline,
+            reports.read,
+            runtime.store,
+            metric_compare.split_at_version,
+            spec,
+            wanted,
+            now,
+            reports.metric_report,
+            columns,
+            runtime.bundle,
+        )
+    except metric_compare.UnknownVersion as exc:
+        raise _bad("compare", "unknown definitions version", str(exc)) from None
+    return found
 
 
 async def _hidden_ids(

@@ -222,11 +222,15 @@ def check_schedule(ctx: Context, entry: Entry[ScheduleSpec]) -> None:
     check_item_templates(ctx, site, spec)
 
 
-def check_forecast(ctx: Context, entry: Entry[ForecastSpec], entity: str | None) -> None:
-    """Check a forecast's workflow, amount, close date and seasonal table."""
+def check_forecast(
+    ctx: Context, entry: Entry[ForecastSpec], entity: str | None, *, template: bool = False
+) -> None:
+    """Check a forecast's workflow (or workflow template), amount, close date and
+    seasonal table."""
     spec, site = entry.spec, entry.site
+    pool = [*ctx.of("workflow"), *ctx.of("workflow_template")]
     if (
-        not ctx.known(site.at("workflow"), "workflow", spec.workflow, ctx.of("workflow"))
+        not (template or ctx.known(site.at("workflow"), "workflow", spec.workflow, pool))
         or entity is None
         or entity not in ctx.entities
     ):

@@ -390,7 +390,11 @@ def _check_signals(ctx: Context, resolved: dict[str, ResolvedWorkflow]) -> None:
         check_schedule(ctx, entry)
     for entry in ctx.of("forecast").values():
         wf = resolved.get(entry.spec.workflow)
-        check_forecast(ctx, entry, wf.body.entity if wf else None)
+        template = ctx.of("workflow_template").get(entry.spec.workflow)
+        if wf is None and template is not None:  # F8: every workflow made from the template
+            check_forecast(ctx, entry, template.spec.workflow.entity, template=True)
+        else:
+            check_forecast(ctx, entry, wf.body.entity if wf else None)
     for entry in ctx.of("notification").values():
         check_notification(ctx, entry)
 

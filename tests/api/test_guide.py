@@ -49,7 +49,12 @@ def test_a_record_guide_shows_the_stage_and_the_layout(make_api: MakeApi) -> Non
         "moves": ["inventory_count", "lost"],
     }
     assert [p["state"] for p in guide["path"][:3]] == ["current", "ahead", "ahead"]
-    assert [t["tab"] for t in guide["layout"]] == ["Basics", "Quote", "Procurement follow-up"]
+    assert [t["tab"] for t in guide["layout"]] == [
+        "Basics",
+        "Quote",
+        "Procurement follow-up",
+        "Outcome",
+    ]
 
 
 def test_a_guide_needs_a_token_and_a_record_of_that_entity(make_api: MakeApi) -> None:

@@ -103,9 +103,16 @@ def test_alerts_fire_filter_page_acknowledge_and_rate_into_precision(make_api: M
     assert (again["acked_by"], again["acked_at"]) == (AGENT, acked["acked_at"])
     kpi = get(api, "/metrics/stock_alert_response_hours")
     assert (kpi["kpi"], kpi["value"], kpi["count"]) == (True, pytest.approx(5.0), 3)
-    board = get(api, "/metrics?kpi=true")["metrics"]
-    assert [(m["name"], m["value"]) for m in board] == [
-        ("stock_alert_response_hours", pytest.approx(5.0))
+    board = {m["name"]: m["value"] for m in get(api, "/metrics?kpi=true")["metrics"]}
+    assert board["stock_alert_response_hours"] == pytest.approx(5.0)
+    assert sorted(board) == [  # with the six KPIs of P14
+        "invalid_calls_per_day",
+        "lead_cost",
+        "new_rep_close_rate",
+        "revenue_per_rep_month",
+        "sales_cycle_days",
+        "stage_visibility",
+        "stock_alert_response_hours",
     ]
 
     # F10: two useful, one false positive: precision 2/3.
@@ -351,7 +358,13 @@ def test_forecast_now_snapshots_and_accuracy(make_api: MakeApi) -> None:
 
     now = get(api, "/metrics/forecast/distributor_pipeline", user=ADMIN)
     assert now["expected"] == pytest.approx(1000 * 0.3 + 2000 * 0.3 * 1.23)
-    assert (now["pipeline"], now["open_records"], now["workflow"]) == (3000, 2, "signing_east")
+    assert (now["pipeline"], now["open_records"], now["workflow"]) == (
+        3000,
+        2,
+        "distributor_signing",
+    )
+    assert now["workflows"][:3] == ["signing_east", "signing_north", "signing_west"]
+    assert len(now["workflows"]) == 12  # F8: every region
     assert now["stage_weights"] == {
         "needs_confirmation": 0.3,
         "contract_draft": 0.5,

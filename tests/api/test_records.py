@@ -43,6 +43,7 @@ def test_entities_list_fields_types_and_workflows(make_api: MakeApi) -> None:
     body = api.call("GET", f"{V1}/entities", "li.wei").json()
     entities = {e["name"]: e for e in body["entities"]}
     assert set(entities) == {
+        "call_day",
         "coaching_visit",
         "customer",
         "distributor_deal",

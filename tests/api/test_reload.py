@@ -26,7 +26,7 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.config import Config
-from api.reload import changes, definition_file
+from api.reload import changes, definition_file, file_author
 from api.server import Server
 from bench import reload_latency
 from bench.common import machine
@@ -174,6 +174,38 @@ def test_an_edited_rule_holds_for_the_next_request(running: Running) -> None:
     assert report["changes"]["added"] == {"validation": ["lead_orders_cap"]}
     current = running.client.get("/api/v1/definitions").json()
     assert current["hash"] == report["hash"] and "lead_orders_cap" in str(current["documents"])
+
+
+def test_a_file_save_records_the_file_owner_as_author(running: Running) -> None:
+    # F12: a change picked up from a file save names who saved it: the file's OS owner
+    import pwd
+
+    owner = pwd.getpwuid((running.directory / "bundle.yaml").stat().st_uid).pw_name
+    save(running.directory / RULE, CAP.format(cap=1000))
+    until(lambda: running.lead(5000) == 422, what="the new validation rule")
+
+    def history() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = running.client.get("/api/v1/definitions/history").json()
+        return found
+
+    # the new version is served a moment before its row is written (api/server.py apply)
+    until(lambda: len(history()) == 2, what="the version's row")
+    newest = history()[0]
+    assert newest["author"] == f"os:{owner}"
+    assert newest["summary"].startswith("watch: ")
+    assert running.report()["author"] == f"os:{owner}"
+
+
+def test_the_watch_author_is_configured_or_the_newest_files_owner(tmp_path: Path) -> None:
+    import pwd
+
+    me = pwd.getpwuid(tmp_path.stat().st_uid).pw_name
+    (tmp_path / "a.yaml").write_text("x", encoding="utf-8")
+    assert file_author([tmp_path / "a.yaml"], None) == f"os:{me}"
+    assert file_author([tmp_path / "a.yaml"], "wang.fang") == "wang.fang"
+    assert file_author([tmp_path / "gone.yaml"], None) == "os:unknown"  # a deleted file
+    assert file_author([], "x" * 80) == "x" * 64  # the column's length
+    assert Config.load(watch_author=None).watch_author is None
 
 
 def test_a_broken_save_keeps_serving_the_last_good_bundle(running: Running) -> None:

@@ -96,7 +96,7 @@ def test_the_schedule_recomputes_the_weighted_seasonal_forecast_every_72_hours(
     middle = deal(runtime, "ningbo-sanjiang", 200000, "2026-03-10")
     late = deal(runtime, "wenzhou-meida", 50000, "2026-02-20")
     deal(runtime, "far-future", 70000, "2026-05-20")  # beyond the 12-week horizon
-    deal(runtime, "tianjin-jiajia", 80000, "2026-02-10", region="north")  # another playbook
+    deal(runtime, "tianjin-jiajia", 80000, "2026-02-10", region="north")  # every region: 29 520
     advance(runtime, middle, "contract_draft")
     advance(runtime, late, "contract_draft")
     advance(runtime, late, "approval")
@@ -109,13 +109,14 @@ def test_the_schedule_recomputes_the_weighted_seasonal_forecast_every_72_hours(
 
     first_at = START + EVERY
     first = snapshots(runtime)[first_at]
-    assert total(first) == pytest.approx(100000 * 0.3 * 1.23 + 200000 * 0.5 + 50000 * 0.8)
+    north = 80000 * 0.3 * 1.23  # the forecast covers every region's signing workflow
+    assert total(first) == pytest.approx(100000 * 0.3 * 1.23 + 200000 * 0.5 + 50000 * 0.8 + north)
     starts = [b["bucket_start"] for b in first]
     assert starts == [MONDAY + timedelta(weeks=w) for w in range(13)]  # 12 weeks ahead
     by_start = {b["bucket_start"]: b for b in first}
     spring = by_start[datetime(2026, 2, 9)]
     assert (spring["expected"], spring["coefficient"]) == (
-        pytest.approx(36900.0),
+        pytest.approx(36900.0 + north),
         pytest.approx(1.23),
     )
     assert by_start[datetime(2026, 2, 16)]["expected"] == pytest.approx(40000.0)
@@ -127,7 +128,7 @@ def test_the_schedule_recomputes_the_weighted_seasonal_forecast_every_72_hours(
     clock.advance(EVERY - timedelta(days=1))
     assert runtime.tick().schedules == ["forecast_recompute"]
     second = snapshots(runtime)[first_at + EVERY]
-    assert total(second) == pytest.approx(36900 + 200000 * 0.8 + 40000)
+    assert total(second) == pytest.approx(36900 + north + 200000 * 0.8 + 40000)
 
     # Six weeks on (a run every 72 hours), 'late' is signed during its close week.
     for _ in range(12):
@@ -143,9 +144,11 @@ def test_the_schedule_recomputes_the_weighted_seasonal_forecast_every_72_hours(
     assert sorted(kept) == [START + EVERY * n for n in range(1, 18)]  # every run is kept
     with runtime.store.read() as conn:
         spec = runtime.bundle.forecasts["distributor_pipeline"]
-        accuracy = {row["bucket_start"]: row for row in forecast_accuracy(conn, spec, clock.now())}
+        covered = runtime.bundle.forecast_workflows(spec)
+        found = forecast_accuracy(conn, spec, clock.now(), covered)
+        accuracy = {row["bucket_start"]: row for row in found}
     week = accuracy[datetime(2026, 2, 16)]  # forecast of Feb 13 vs the 50 000 won
     assert week["computed_at"] == datetime(2026, 2, 13, 9)
     assert (week["expected"], week["actual"]) == (pytest.approx(40000.0), 50000.0)
     assert week["pct_error"] == pytest.approx(20.0)
-    assert accuracy[datetime(2026, 2, 9)]["error"] == pytest.approx(36900.0)  # never won
+    assert accuracy[datetime(2026, 2, 9)]["error"] == pytest.approx(36900.0 + north)  # never won
