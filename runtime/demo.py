@@ -131,9 +131,9 @@ class _Simulation:
     def _at(self, day: date, clock: time) -> datetime:
         return datetime.combine(day, clock, self.zone).astimezone(ZoneInfo("UTC"))
 
-    def _do(self, kind: str, command: Callable[[], Any]) -> Any:
+    def _do(self, kind: str, command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
-            out = command()
+            out = command(*args, **kwargs)
         except CommandError as exc:
             self.result.refused += 1
             key = f"{kind}: {exc.message} {[p.message for p in exc.problems]}"[:200]
@@ -241,7 +241,12 @@ class _Simulation:
         for kind, content, media, name in EVIDENCE.get(opp.stage, []):
             self._do(
                 "attach",
-                lambda: rt.attach_evidence(opp.id, kind, content, file_name=name, media_type=media),
+                rt.attach_evidence,
+                opp.id,
+                kind,
+                content,
+                file_name=name,
+                media_type=media,
             )
         if target == "quote":
             price = round(r.uniform(20, 50), 1)  # some above the cap: refused, then lowered
@@ -265,7 +270,7 @@ class _Simulation:
                 "keyword_class": r.choice(["out_of_stock", "invoice", "system_error", "other"]),
                 "severity": r.choices([1, 2, 3], [1, 3, 6])[0],
             }
-            self._do("create", lambda: self.rt.create("ticket", data))
+            self._do("create", self.rt.create, "ticket", data)
 
     def _stock(self, day: date) -> None:
         r = self.rng
@@ -279,7 +284,7 @@ class _Simulation:
                     "daily_sales": sales,
                     "on_hand": int(sales * days_left),
                 }
-                self._do("ingest", lambda: self.rt.ingest("distributor_stock", data))
+                self._do("ingest", self.rt.ingest, "distributor_stock", data)
 
     def _feedback(self) -> None:
         with self.rt.store.read() as conn:
@@ -294,7 +299,7 @@ class _Simulation:
             ]
         for alert_id in ids:
             verdict = "useful" if self.rng.random() < 0.8 else "false_positive"
-            self._do("feedback", lambda: self.rt.alert_feedback(alert_id, verdict))
+            self._do("feedback", self.rt.alert_feedback, alert_id, verdict)
 
 
 def digest(store: Store) -> str:
