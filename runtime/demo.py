@@ -232,7 +232,7 @@ class _Simulation:
 
     def _advance(self, opp: _Opp) -> bool:
         r, rt = self.rng, self.rt
-        if r.random() < 0.06:  # some deals are lost on the way
+        if r.random() < 0.06 and opp.stage != "quote":  # some deals are lost on the way
             if self._do("move", lambda: rt.transition(opp.id, "lost")) is not None:
                 opp.stage = "lost"
                 return True
@@ -248,15 +248,12 @@ class _Simulation:
                 file_name=name,
                 media_type=media,
             )
-        if target == "quote":
-            price = round(r.uniform(20, 50), 1)  # some above the cap: refused, then lowered
+        if target == "quote":  # some quotes above the regional cap: refused when leaving
+            price = round(r.uniform(20, 50), 1)
             fields = {"product_class": r.choice(CLASSES), "quote_price": price}
-            self._do("update", lambda: rt.update(opp.id, fields))
-            if self._do("move", lambda: rt.transition(opp.id, target)) is None:
-                self._do("update", lambda: rt.update(opp.id, {"quote_price": 30.0}))
-            else:
-                opp.stage = target
-                return True
+            self._do("update", rt.update, opp.id, fields)
+        if opp.stage == "quote" and rt.check_transition(opp.id, target):
+            self._do("update", rt.update, opp.id, {"quote_price": 30.0})  # the rep lowers it
         if self._do("move", lambda: rt.transition(opp.id, target)) is not None:
             opp.stage = target
             return True
