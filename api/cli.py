@@ -1,4 +1,4 @@
-"""The `sopflow` command line: validate, test, schema, serve, db, token, user."""
+"""The `sopflow` command line: validate, test, schema, serve, demo, db, token, user."""
 
 from __future__ import annotations
 
