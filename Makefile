@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test test-tz coverage-report accept-golden lint format bench schema validate clean db mutation
+.PHONY: help venv run demo demo-clean test test-tz coverage-report accept-golden lint format bench schema validate clean db mutation
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -25,6 +25,23 @@ venv: $(STAMP) ## Create .venv and install sopflow with its dev tools (done by e
 # $SOPFLOW_DATABASE_URL...), the same as `sopflow token`, `sopflow user` and `sopflow db`.
 run: $(STAMP) ## Serve the default bundle on SQLite in var/ (prints the URL and a first token)
 	$(BIN)/sopflow serve $(DEFINITIONS) --host $(HOST) --port $(PORT) --log-format text
+
+# `make demo`: a simulated quarter (sopflow demo, docs/server.md "Demo data") in var/demo.db,
+# made once (delete the file or `make demo-clean` to make it again), then served; the start
+# prints tokens for a demo rep, manager and analyst.
+DEMO_DB ?= var/demo.db
+SEED ?= 1
+LEADS ?= 100000
+DEMO_FLAGS = --database-url sqlite:///$(DEMO_DB) --evidence-dir var/demo-evidence
+$(DEMO_DB): $(STAMP)
+	@mkdir -p var
+	$(BIN)/sopflow demo $(DEFINITIONS) $(DEMO_FLAGS) --seed $(SEED) --leads $(LEADS)
+
+demo: $(DEMO_DB) ## Fill var/demo.db with a simulated quarter (SEED=1 LEADS=100000) and serve it
+	$(BIN)/sopflow serve $(DEFINITIONS) $(DEMO_FLAGS) --host $(HOST) --port $(PORT) --log-format text
+
+demo-clean: ## Delete the demo database (the next `make demo` simulates the quarter again)
+	rm -rf $(DEMO_DB) var/demo-evidence
 
 # The suite runs under coverage (branches, the `sopflow serve` subprocess included; settings in
 # pyproject's [tool.coverage.*]); scripts/check_coverage.py fails under each package's floor.

@@ -1,4 +1,4 @@
-"""The `sopflow` command line: validate, test, schema, serve, db, token, user."""
+"""The `sopflow` command line: validate, test, schema, serve, demo, db, token, user."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from api.cli_db import db
+from api.cli_demo import demo
 from api.cli_serve import serve, token, user
 from api.cli_test import test_command
 from engine.catalog import workflow_outline
@@ -106,7 +107,7 @@ def schema(out: str | None) -> None:
         click.echo(text, nl=False)
 
 
-for command in (db, serve, test_command, token, user):
+for command in (db, demo, serve, test_command, token, user):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

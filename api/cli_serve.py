@@ -92,6 +92,7 @@ def serve(
         for change in server.last.migration if server.last else []:
             click.echo(f"sopflow: migrated {_migrated(change)}")
         _first_token(server.store, bundle)
+        _demo_tokens(server.store, bundle)
     click.echo(f"sopflow: serving on http://{host}:{port}/ (API under /api/v1, docs at /schema)")
     uvicorn.run(
         app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30
@@ -123,6 +124,17 @@ def _first_token(store: Store, bundle: Bundle) -> None:
         return
     _, token = tokens.create_token(store, bundle, admins[0], SystemClock().now(), name="first")
     click.echo(f"sopflow: first API token, for '{admins[0]}' (shown once): {token}")
+
+
+def _demo_tokens(store: Store, bundle: Bundle) -> None:
+    """On a demo database (`sopflow demo`), print a fresh token for each demo staff member."""
+    from runtime.demo import DEMO_STAFF  # noqa: PLC0415
+
+    for user_id, role in DEMO_STAFF.items():
+        if user_id in bundle.manifest.users or tokens.resolve_user(store, bundle, user_id) is None:
+            continue
+        _, token = tokens.create_token(store, bundle, user_id, SystemClock().now(), name="demo")
+        click.echo(f"sopflow: demo {role} '{user_id}' token (shown once): {token}")
 
 
 def tokens_admins(bundle: Bundle) -> list[str]:

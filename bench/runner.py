@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from bench import (
     api_fuzz_bench,
     definition_tests,
+    demo_quarter,
     expressions,
     fuzzing,
     lead_creation,
@@ -104,6 +105,10 @@ def _fuzzing(quick: bool, where: Machine, profile: bool) -> Result:
     return fuzzing.run(seconds_each=10 if quick else 300, machine=where)
 
 
+def _demo_quarter(quick: bool, where: Machine, profile: bool) -> Result:
+    return demo_quarter.run(sizes=(300, 1_000) if quick else (100_000,), repeats=1, machine=where)
+
+
 # In document order; a new benchmark adds its module and one line here.
 RUNNERS: dict[str, Runner] = {
     validate_bundle.NAME: _validate,
@@ -114,6 +119,7 @@ RUNNERS: dict[str, Runner] = {
     server_requests.NAME: _server_requests,
     reload_latency.NAME: _reload_latency,
     definition_tests.NAME: _definition_tests,
+    demo_quarter.NAME: _demo_quarter,
     api_fuzz_bench.NAME: _api_fuzz,
     fuzzing.NAME: _fuzzing,
 }

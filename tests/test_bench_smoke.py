@@ -235,3 +235,11 @@ def test_api_fuzz_benchmark_runs(here: Machine) -> None:
     assert "| figure | sqlite | postgresql |" in result.markdown
     assert "Findings: none." in result.markdown
     assert pickle.loads(pickle.dumps(result)).markdown == result.markdown
+
+
+def test_demo_quarter_benchmark_runs(here: Machine) -> None:
+    from bench import demo_quarter
+
+    result = demo_quarter.run(sizes=(30, 60), repeats=1, machine=here)
+    assert result.name == "demo_quarter" and "(fitted)" in result.markdown
+    assert result.data["full"] > 0 and result.passed is not None
