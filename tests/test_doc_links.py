@@ -62,3 +62,24 @@ def test_links_between_markdown_files_land(source: Path) -> None:
         elif anchor and path.suffix == ".md" and anchor not in anchors(path):
             broken.append(f"{target}: no heading makes '#{anchor}'")
     assert not broken, f"{source.relative_to(REPO)}:\n  " + "\n  ".join(broken)
+
+
+def test_every_file_the_scenario_table_names_exists() -> None:
+    """docs/scenarios.md names, per scenario ID, the definitions and tests that prove it
+    (paths in definitions/, or from the repository's root for tests/runtime and tests/api;
+    a bare file name is in the folder of the path before it, or at the top)."""
+    text = (REPO / "docs" / "scenarios.md").read_text(encoding="utf-8")
+    table = text.split("## Which files prove each ID", 1)[1]
+    rows = [line for line in table.splitlines() if re.match(r"^\| [PF]\d", line)]
+    assert len(rows) >= 20
+    missing = []
+    for row in rows:
+        folder = ""
+        for written in re.findall(r"[\w./-]+\.(?:yaml|py)", row):
+            if "/" in written:
+                folder = written.rsplit("/", 1)[0]
+            names = [written] if "/" in written else [f"{folder}/{written}", written]
+            places = [REPO / "definitions" / n for n in names] + [REPO / n for n in names]
+            if not any(place.is_file() for place in places):
+                missing.append(f"{row.split('|')[1].strip()}: {written}")
+    assert not missing, "docs/scenarios.md names missing files:\n  " + "\n  ".join(missing)
