@@ -27,6 +27,7 @@ from engine.expr import EvaluationError
 from engine.versions import DECISION_KINDS, KIND_ATTRS, rule_version, spec_of
 from runtime import load, records
 from runtime.clock import iso
+from runtime.errors import CommandError
 from runtime.records import RecordView
 from runtime.store import T_DECISION, T_RECORD, T_REEVAL, Store
 from runtime.unit import Unit
@@ -254,9 +255,9 @@ class Reevaluator:
         changed = skipped = 0
         for record_id in ids:
             view = records.load(conn, bundle, record_id)
-            outcome = self._one(unit, job, spec, where, view)
+            outcome = self._isolated(unit, job, spec, where, view)
             changed += outcome == "changed"
-            skipped += outcome == "skipped"
+            skipped += outcome in ("skipped", "failed")
         values: dict[str, Any] = {
             "state": "running" if more else "done",
             "done": job.done + len(ids),
@@ -291,6 +292,28 @@ class Reevaluator:
                 changed=values["changed"],
             )
         return Step(job.id, values["state"], len(ids), changed)
+
+    def _isolated(self, unit: Unit, job: Any, spec: Any, where: Any, view: RecordView) -> str:
+        """Run `_one` under a savepoint: a record whose rule refuses or fails is undone
+        alone, counted as skipped and recorded (`reevaluation_failed`), so one record
+        cannot hold its job, and every job queued after it, at the same batch forever."""
+        before = (len(unit.created), len(unit.tx.events), set(unit.failures))
+        try:
+            with unit.tx.conn.begin_nested():
+                return self._one(unit, job, spec, where, view)
+        except (CommandError, EvaluationError) as exc:
+            del unit.created[before[0] :], unit.tx.events[before[1] :]
+            unit.failures = before[2]
+            unit.tx.event(
+                "reevaluation_failed",
+                view.id,
+                view.entity,
+                job=job.id,
+                rule=job.rule,
+                version=job.version,
+                error=str(exc),
+            )
+            return "failed"
 
     def _finish(self, unit: Unit, job: Any, state: str, note: str) -> None:
         unit.tx.conn.execute(

@@ -64,6 +64,8 @@ def check_signature(
             f"{TIMESTAMP} is more than {tolerance} seconds from the server's clock "
             "(a replayed or delayed request)"
         )
+    if not signature.isascii():  # compare_digest takes ASCII text only
+        raise _refuse("the signature is not 'sha256=' and hex digits")
     if not hmac.compare_digest(sign(secret, timestamp, body), signature.strip()):
         raise _refuse("the signature does not match the body and timestamp")
 

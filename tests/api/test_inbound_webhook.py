@@ -78,6 +78,17 @@ def test_a_wrong_or_missing_signature_is_refused_401_and_changes_nothing(api: Ap
         },
     )
     assert forged.status_code == 401  # the original body's signature on another body
+    odd = api.client.post(
+        URL,
+        content=json.dumps(CUSTOMER).encode(),
+        headers={
+            "Content-Type": "application/json",
+            TIMESTAMP: timestamp,
+            SIGNATURE: "sha256=\u00e9".encode("latin-1"),  # a byte past ASCII
+        },
+    )
+    assert odd.status_code == 401, odd.text  # refused, not a 500
+    assert "not 'sha256=' and hex digits" in odd.json()["detail"]
     listed = api.call("GET", f"{V1}/records/customer", "admin").json()
     assert listed["items"] == []
 

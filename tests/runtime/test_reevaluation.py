@@ -451,3 +451,45 @@ def test_a_score_crossing_a_threshold_fires_alerts_and_routes_as_any_change(
     assert rt.get(lead).owner == "ann"
     [entry] = [e for e in rt.events(lead) if e["kind"] == "reevaluated"]
     assert entry["detail"]["owner"] == [None, "ann"]
+
+
+OVERLAPPING = """\
+kind: decision_table
+version: 1
+name: lead_tier
+entity: lead
+hit: unique
+inputs: [orders, "orders * 1"]      # computed from one another: overlaps show at run time
+outputs: [tier]
+rows:
+  - [">= 4", "< 6", silver]
+  - ["*", ">= 6", gold]
+  - [">= 7", "*", gold]
+default: [plain]
+reevaluate: {records: open, batch: 2}
+"""
+
+
+def test_a_record_its_rule_refuses_is_skipped_and_recorded_and_the_job_goes_on(
+    store: Store, tmp_path: Path, clock: FakeClock
+) -> None:
+    rt = runtime(store, tmp_path, build(tmp_path, "one", {"rules/t.yaml": table(6, OPEN)}), clock)
+    made = leads(rt, 2) + leads(rt, 1, orders=7) + leads(rt, 2)
+    refused = made[2]  # orders 7 matches two rows of the unique table
+    swap(rt, build(tmp_path, "two", {"rules/t.yaml": OVERLAPPING}))
+    rt.reevaluate()
+    [job] = rt.reevaluations()
+    assert (job["state"], job["done"], job["changed"], job["skipped"]) == ("done", 5, 4, 1)
+    assert {rt.get(i).data["tier"] for i in made if i != refused} == {"silver"}
+    assert rt.get(refused).data["tier"] == "gold"  # kept as it was
+    with store.engine.connect() as conn:
+        failed = conn.execute(
+            select(T_EVENT.c.record_id, T_EVENT.c.detail).where(
+                T_EVENT.c.kind == "reevaluation_failed"
+            )
+        ).all()
+    assert [row.record_id for row in failed] == [refused]
+    assert failed[0].detail["rule"] == "lead_tier"
+    assert (
+        failed[0].detail["error"] == "decision table 'lead_tier' (hit: unique) matched rows 2 and 3"
+    )
