@@ -208,7 +208,8 @@ def test_an_overridden_assignment_records_the_rules_that_could_not_tell(rt: Runt
     eligible = large(
         "routing", "order_routing", "len(label * copies) > 0", field="eligible", candidate="ann"
     )
-    assert failed(rt, order.id)[-2:] == [when, eligible]
+    found = failed(rt, order.id)  # the assignment then checks the record's alerts too
+    assert any(found[i : i + 2] == [when, eligible] for i in range(len(found))), found
 
 
 def test_a_load_rule_that_fails_keeps_the_record_counted(rt: Runtime) -> None:

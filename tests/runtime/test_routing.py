@@ -22,8 +22,11 @@ ON_LEAVE = datetime(2026, 12, 2, 2)
 
 def rule(**changes: Any) -> RoutingSpec:
     spec = default_bundle().routings["lead_routing"]
-    # Without `eligible` the copy needs no compiled expression of its own.
-    return spec.model_copy(update={"eligible": None, **changes})
+    # Without `eligible` the copy needs no compiled expression of its own; the two reps of
+    # Sichuan's west OTC team are the candidates (the bundle's other reps cover other
+    # districts and industries).
+    two = spec.candidates.model_copy(update={"role": None, "users": ["li.wei", "chen.jie"]})
+    return spec.model_copy(update={"eligible": None, "candidates": two, **changes})
 
 
 def pick(store: Store, spec: RoutingSpec, lead: dict[str, Any], now: datetime) -> Any:
