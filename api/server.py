@@ -147,19 +147,7 @@ class Server:
                 level = logging.ERROR if finding.severity == "error" else logging.WARNING
                 log.log(level, "%s", finding.render())
             if blocking(findings):
-                self.last = ReloadResult(
-                    now,
-                    "startup",
-                    None,
-                    False,
-                    bundle.hash,
-                    diagnostics,
-                    [f.to_dict() for f in findings],
-                    migration=[c.to_dict() for c in planned],
-                )
-                self._http.close()
-                self.store.dispose()
-                raise StartRefused(self.last)
+                raise self._refuse_start(now, bundle, diagnostics, findings, planned)
             try:
                 migrated = self.record_version(bundle, None, "startup", {})
             except Exception as exc:  # nothing was written: the transaction rolled back
@@ -174,19 +162,7 @@ class Server:
                         hint="see the server log",
                     )
                 )
-                self.last = ReloadResult(
-                    now,
-                    "startup",
-                    None,
-                    False,
-                    bundle.hash,
-                    diagnostics,
-                    [f.to_dict() for f in findings],
-                    migration=[c.to_dict() for c in planned],
-                )
-                self._http.close()
-                self.store.dispose()
-                raise StartRefused(self.last) from exc
+                raise self._refuse_start(now, bundle, diagnostics, findings, planned) from exc
             self.runtime = Runtime(
                 bundle, self.store, self.clock, evidence_dir=self.config.evidence_dir
             )
@@ -256,6 +232,24 @@ class Server:
             self.scheduler.sync(bundle)
         for listener in self.listeners:
             listener(bundle)
+
+    def _refuse_start(
+        self, now: Any, bundle: Bundle, diagnostics: Any, findings: Any, planned: Any
+    ) -> StartRefused:
+        """Keep the refused start-up as the last result, close the store; return the error."""
+        self.last = ReloadResult(
+            now,
+            "startup",
+            None,
+            False,
+            bundle.hash,
+            diagnostics,
+            [f.to_dict() for f in findings],
+            migration=[c.to_dict() for c in planned],
+        )
+        self._http.close()
+        self.store.dispose()
+        return StartRefused(self.last)
 
     def record_version(
         self, bundle: Bundle, author: str | None, trigger: str, changes: dict[str, Any]
