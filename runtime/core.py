@@ -428,6 +428,8 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         changed = {k: v for k, v in work.data.items() if view.data.get(k) != v}
         if not changed and work.owner == view.owner:
             return view
+        if changed:
+            changed = self._on_update(unit, work, view)
         self._route(unit, work, "updated")
         named.fill(self, unit, work, "updated")
         load.recount(unit, work)
@@ -436,6 +438,22 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         records.save_record(unit.tx.conn, bundle, work, unit.now)
         unit.tx.event(kind, work.id, work.entity, changes=to_json(changed))
         return work
+
+    def _on_update(self, unit: Unit, work: RecordView, view: RecordView) -> dict[str, Any]:
+        """Run the current stage's `on_update` actions (once: what they set does not rerun
+        them); return every field the change and the actions altered."""
+        wf = unit.bundle.workflows.get(work.workflow or "") if work.status == "open" else None
+        here = stages.find(wf, work.stage or "") if wf is not None else None
+        actions = getattr(here, "on_update", None)
+        if actions and wf is not None:
+            before = dict(work.data)
+            run_actions(
+                self, unit, actions, work, f"updated in {work.stage}", {"params": wf.params}
+            )
+            if work.data != before:  # what the actions set is computed and checked like any save
+                self._compute(unit, work)
+                self._validate_save(unit, work)
+        return {k: v for k, v in work.data.items() if view.data.get(k) != v}
 
     def _legacy_gate(self, fm: Any, work: RecordView) -> None:
         if work.schema_version >= fm.spec.schema_version:
