@@ -64,6 +64,9 @@ class DemoPlan:
     stall_share: float = 0.15  # opportunities that stop moving (SLA breaches, stall alerts)
     tickets_per_day: int = 8
     stock_every_days: int = 3
+    # Distributors reporting on a stock day, taken in turn through the `distributors` table
+    # (the default bundle lists 127: all of them each time would swamp a small quarter).
+    stock_distributors: int = 3
 
     def days(self) -> list[date]:
         """Return the quarter's days."""
@@ -127,6 +130,7 @@ class _Simulation:
         self.opps: list[_Opp] = []
         self.reps = [u for u, s in bundle.manifest.users.items() if "rep" in s.roles and s.active]
         self.distributors = [r["distributor"] for r in bundle.tables["distributors"].rows]
+        self.stock_days = 0
 
     def _at(self, day: date, clock: time) -> datetime:
         return datetime.combine(day, clock, self.zone).astimezone(ZoneInfo("UTC"))
@@ -271,7 +275,11 @@ class _Simulation:
 
     def _stock(self, day: date) -> None:
         r = self.rng
-        for dist in self.distributors:
+        count = len(self.distributors)
+        take = min(max(self.plan.stock_distributors, 0), count)
+        start = (self.stock_days * take) % count if count else 0
+        self.stock_days += 1
+        for dist in (self.distributors[(start + j) % count] for j in range(take)):
             for sku in SKUS:
                 sales = r.randrange(5, 40)
                 days_left = r.choices([r.uniform(2, 6.9), r.uniform(7, 30)], [1, 4])[0]
