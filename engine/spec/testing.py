@@ -227,6 +227,19 @@ class AlertExpect(Spec):
     labels: dict[str, str] | None = None
 
 
+class PrecisionExpect(Spec):
+    """An alert rule's precision from the feedback on its alerts (F10)."""
+
+    rule: Name
+    fired: int | None = Field(default=None, ge=0, description="Its alerts that fired.")
+    judged: int | None = Field(default=None, ge=0, description="Of those, the ones judged.")
+    useful: int | None = Field(default=None, ge=0, description="Judged useful.")
+    false_positive: int | None = Field(default=None, ge=0, description="Judged false positives.")
+    value: float | None = Field(
+        default=None, ge=0, le=1, description="useful / judged (null: none judged yet)."
+    )
+
+
 class NotificationExpect(Spec):
     """Notifications queued so far: who, which template, what they say."""
 
@@ -373,6 +386,7 @@ class Expectations(Spec):
     events: dict[str, int] = Field(default_factory=dict)
     decisions: dict[str, str] = Field(default_factory=dict)
     alerts: list[AlertExpect] = Field(default_factory=list)
+    precision: list[PrecisionExpect] = Field(default_factory=list)
     notifications: list[NotificationExpect] = Field(default_factory=list)
     outbox: list[OutboxExpect] = Field(default_factory=list)
     metrics: list[MetricExpect] = Field(default_factory=list)
