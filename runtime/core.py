@@ -43,7 +43,7 @@ from runtime.forecast import compute_forecast, snapshot_forecast
 from runtime.ingest import merge_ingest
 from runtime.integrity import check_integrity, key_of, settle_key
 from runtime.metrics import MetricCache
-from runtime.people import allowed, change_load, roles_of
+from runtime.people import allowed, change_load, roles_of, sender
 from runtime.records import RecordView
 from runtime.reevaluate import Reevaluator
 from runtime.rules import check_validations, route, score
@@ -138,6 +138,32 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def receive(self, name: str, data: Mapping[str, Any]) -> tuple[RecordView, bool]:
+        """Take a push of the inbound declaration `name` (its signature already checked).
+
+        Only the declared fields may be given (others: Invalid, listing each, nothing
+        stored); the record is created or merged on the form's key, as `ingest` does,
+        by the actor `inbound:<name>`, who needs no role.
+        """
+        spec = self._bundle.manifest.inbound.get(name)
+        if spec is None:
+            raise NotFound(f"no inbound '{name}' is declared")
+        undeclared = [k for k in data if k not in spec.fields]
+        if undeclared:
+            raise Invalid(
+                f"inbound '{name}' may not set {', '.join(repr(k) for k in undeclared)}",
+                [
+                    Problem(
+                        "undeclared-field",
+                        f"'{k}' is not among the fields inbound '{name}' may set "
+                        f"({', '.join(spec.fields)})",
+                        field=k,
+                    )
+                    for k in undeclared
+                ],
+            )
+        return self.ingest(spec.entity, data, actor=sender(name))
 
     def _ingest_in(self, unit: Unit, entity: str, data: dict[str, Any]) -> tuple[RecordView, bool]:
         fm = form_model(unit.bundle, entity)

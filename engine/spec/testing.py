@@ -2,7 +2,7 @@
 
 A test document is one case: users and their state, then steps run in order through the
 real runtime on a throwaway database with a fake clock. A step does one thing (create,
-ingest, import_legacy, update, move, attach, assign, acknowledge, feedback, tick,
+ingest, receive, import_legacy, update, move, attach, assign, acknowledge, feedback, tick,
 complete, approve, reject, send_back) or
 checks what is true at that moment (`expect`). Records get a test-local name (`as: L1`)
 that later steps and checks refer to.
@@ -58,6 +58,14 @@ class CreateStep(Spec):
     as_: Alias | None = Field(default=None, alias="as", description="The record's test name.")
     data: dict[str, Any] = Field(default_factory=dict)
     workflow: Name | None = None
+
+
+class ReceiveStep(Spec):
+    """Take a push of an inbound declaration (its signature held), as `Runtime.receive` does."""
+
+    inbound: Name = Field(description="The name of the inbound declaration of the manifest.")
+    as_: Alias | None = Field(default=None, alias="as", description="The record's test name.")
+    data: dict[str, Any] = Field(default_factory=dict)
 
 
 class ImportStep(Spec):
@@ -445,6 +453,7 @@ class Step(Spec):
     by: UserId | None = Field(default=None, description="Who acts (default: the test's actor).")
     create: CreateStep | None = None
     ingest: CreateStep | None = None
+    receive: ReceiveStep | None = None
     import_legacy: ImportStep | None = None
     update: UpdateStep | None = None
     move: MoveStep | None = None
@@ -485,6 +494,7 @@ class Step(Spec):
 ACTIONS: tuple[str, ...] = (
     "create",
     "ingest",
+    "receive",
     "import_legacy",
     "update",
     "move",
