@@ -103,8 +103,6 @@ class Server:
         self.config = config
         self.clock = clock or SystemClock()
         self.store = Store.open(config.database_url, schema=config.database_schema)
-        # Runtime calls go to worker threads on every database (api/calls.py, decision 36).
-        self.inline = False
         self.lock = threading.Lock()  # one reload at a time
         self.runtime: Runtime | None = None
         self.last: ReloadResult | None = None
