@@ -28,9 +28,7 @@ from runtime.store import py_time, run_sql
 from runtime.unit import Unit
 
 DECISIONS = ("approve", "reject", "send_back")
-_STAY = (
-    "SELECT id, actor FROM sf_stage_history WHERE record_id = :record_id AND left_at IS NULL"
-)
+_STAY = "SELECT id, actor FROM sf_stage_history WHERE record_id = :record_id AND left_at IS NULL"
 _CREATOR = "SELECT created_by FROM sf_record WHERE id = :record_id"
 _MARKS = (
     "SELECT kind, actor, at, detail FROM sf_event WHERE record_id = :record_id "
@@ -294,6 +292,19 @@ def _refuse(message: str, code: str, **detail: Any) -> Refused:
     return Refused(message, [Problem(code, message, detail=detail)])
 
 
+def _not_self(unit: Unit, spec: ApprovalSpec, record_id: str) -> None:
+    """Refuse a decision by whoever created the record or moved it into the stage
+    (`approval-self`), unless the approval says `self_approval: allowed`."""
+    barred = authors(unit, record_id) if spec.self_approval == "refused" else {}
+    if unit.actor in barred:
+        raise _refuse(
+            f"{unit.actor} {barred[unit.actor]}: someone else decides the "
+            f"{spec.title or 'approval'}",
+            "approval-self",
+            why=barred[unit.actor],
+        )
+
+
 class Approvals:
     """Commands on a stage's branches and approval (mixed into the Runtime)."""
 
@@ -373,14 +384,7 @@ class Approvals:
                 raise _refuse(f"the {spec.title or 'approval'} is already given", "approved")
             voted = {v["approver"] for v in done.votes}
             approver = self._approver(unit, spec, on_behalf_of, voted, view.id)
-            barred = authors(unit, view.id) if spec.self_approval == "refused" else {}
-            if unit.actor in barred:
-                raise _refuse(
-                    f"{unit.actor} {barred[unit.actor]}: someone else decides the "
-                    f"{spec.title or 'approval'}",
-                    "approval-self",
-                    why=barred[unit.actor],
-                )
+            _not_self(unit, spec, view.id)
             if any(v["approver"] == approver for v in done.votes):
                 raise _refuse(f"{approver} has already decided on this record", "already-voted")
             if decision == "send_back" and to not in spec.send_back_to:

@@ -110,9 +110,7 @@ def queue_in(tx: Tx, bundle: Bundle) -> list[dict[str, Any]]:
         )
         block = spec.reevaluate
         total = conn.execute(
-            select(func.count())
-            .select_from(T_RECORD)
-            .where(_chosen(block.records, spec.entity))
+            select(func.count()).select_from(T_RECORD).where(_chosen(block.records, spec.entity))
         ).scalar_one()
         job_id: int = conn.execute(  # type: ignore[index]
             insert(T_REEVAL).values(
