@@ -69,7 +69,7 @@ class TokenAuth(AbstractAuthenticationMiddleware):
         cache: TokenCache = server.tokens
         who = cache.get(token, bundle.hash)
         if who is None:
-            who = await call(server.inline, authenticate, server.store, bundle, token)
+            who = await call(authenticate, server.store, bundle, token)
             if who is None:
                 raise NotAuthorizedException(
                     "the token is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}

@@ -56,10 +56,8 @@ class _Outcome(Generic[T]):
         return self.value  # type: ignore[return-value]
 
 
-async def call(inline: bool, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-    """Call `fn` in a worker thread (in the loop only when `inline`: an instant call)."""
-    if inline:
-        return fn(*args, **kwargs)
+async def call(fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+    """Call `fn` in a worker thread, within the request's time; return what it returns."""
     deadline = _DEADLINE.get()
     gate = CommitGate()
     outcome: _Outcome[T] = _Outcome()

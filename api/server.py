@@ -22,6 +22,7 @@ from engine.bundle import Bundle
 from engine.compiler.pipeline import CompileResult, compile_bundle
 from engine.diagnostics import errors
 from runtime import evolve
+from runtime import reevaluate as reevaluation
 from runtime.clock import Clock, SystemClock, iso
 from runtime.core import Runtime
 from runtime.outbox import LogChannel, MailboxChannel, OutboxWorker, WebhookChannel
@@ -102,8 +103,6 @@ class Server:
         self.config = config
         self.clock = clock or SystemClock()
         self.store = Store.open(config.database_url, schema=config.database_schema)
-        # Runtime calls go to worker threads on every database (api/calls.py, decision 36).
-        self.inline = False
         self.lock = threading.Lock()  # one reload at a time
         self.runtime: Runtime | None = None
         self.last: ReloadResult | None = None
@@ -210,11 +209,10 @@ class Server:
             self.runtime.swap(bundle)
         try:
             self._follow(bundle)
-            # Rules with `reevaluate` whose version is new get a background job; the
-            # jobs show in the reload answer and the version's history (changes).
-            if queued := self.runtime.queue_reevaluations():
-                changes["reevaluations"] = queued
-            migrated = self.record_version(bundle, author, trigger, changes)
+            # Rules with `reevaluate` whose version is new get a background job, queued
+            # in the transaction of the version row (none if it rolls back); the jobs
+            # show in the reload answer and the version's history (changes).
+            migrated = self.record_version(bundle, author, trigger, changes, reevaluate=True)
         except Exception:
             if old is None:
                 self.runtime = None
@@ -252,36 +250,50 @@ class Server:
         return StartRefused(self.last)
 
     def record_version(
-        self, bundle: Bundle, author: str | None, trigger: str, changes: dict[str, Any]
+        self,
+        bundle: Bundle,
+        author: str | None,
+        trigger: str,
+        changes: dict[str, Any],
+        *,
+        reevaluate: bool = False,
     ) -> list[evolve.Change]:
         """Migrate the data to `bundle` and keep it in sf_bundle_version, in one transaction.
 
         The definition migration (runtime/evolve.py) runs first and commits with the
         version row or not at all; it is read from the data, so a restart on the same
-        hash migrates nothing (and is not a new version). Returns what was migrated.
+        hash migrates nothing (and is not a new version). With `reevaluate`, the
+        re-evaluation jobs the bundle calls for (runtime/reevaluate.py) are queued in the
+        same transaction and, once it committed, added to `changes["reevaluations"]`.
+        Returns what was migrated.
         """
+        queued: list[dict[str, Any]] = []
+        original = changes
         with self.store.begin(self.clock.now(), author, bundle.hash) as tx:
             migrated = evolve.apply(tx, bundle)
             for change in migrated:
                 log.info("%s", change.render())
             if migrated:
                 changes = {**changes, "migration": [c.to_dict() for c in migrated]}
+            if reevaluate and (queued := reevaluation.queue_in(tx, bundle)):
+                changes = {**changes, "reevaluations": queued}
             last = tx.conn.execute(
                 select(T_BUNDLE.c.hash).order_by(T_BUNDLE.c.id.desc()).limit(1)
             ).scalar()
-            if last == bundle.hash:
-                return migrated
-            tx.conn.execute(
-                insert(T_BUNDLE).values(
-                    hash=bundle.hash,
-                    name=bundle.manifest.name,
-                    applied_at=tx.now,
-                    author=author,
-                    summary=f"{trigger}: {bundle.summary()}"[:2000],
-                    changes=changes,
+            if last != bundle.hash:
+                tx.conn.execute(
+                    insert(T_BUNDLE).values(
+                        hash=bundle.hash,
+                        name=bundle.manifest.name,
+                        applied_at=tx.now,
+                        author=author,
+                        summary=f"{trigger}: {bundle.summary()}"[:2000],
+                        changes=changes,
+                    )
                 )
-            )
-            tx.event("definitions_applied", None, None, hash=bundle.hash, trigger=trigger)
+                tx.event("definitions_applied", None, None, hash=bundle.hash, trigger=trigger)
+        if queued:  # committed: the reload answer shows them
+            original["reevaluations"] = queued
         return migrated
 
     def _queue_reevaluations(self) -> list[dict[str, Any]]:

@@ -28,7 +28,8 @@ from runtime.store import py_time, run_sql
 from runtime.unit import Unit
 
 DECISIONS = ("approve", "reject", "send_back")
-_STAY = "SELECT id FROM sf_stage_history WHERE record_id = :record_id AND left_at IS NULL"
+_STAY = "SELECT id, actor FROM sf_stage_history WHERE record_id = :record_id AND left_at IS NULL"
+_CREATOR = "SELECT created_by FROM sf_record WHERE id = :record_id"
 _MARKS = (
     "SELECT kind, actor, at, detail FROM sf_event WHERE record_id = :record_id "
     "AND kind IN ('branch_completed', 'approval_vote') ORDER BY id"
@@ -40,6 +41,7 @@ class StageMarks:
     """What happened in the record's current stay: completed branches and votes."""
 
     stay: int | None
+    entered_by: str | None = None  # who moved the record into the stage (None: the system)
     branches: dict[str, dict[str, Any]] = field(default_factory=dict)
     votes: list[dict[str, Any]] = field(default_factory=list)
 
@@ -58,7 +60,7 @@ def _json(value: Any) -> dict[str, Any]:
 def marks(unit: Unit, record_id: str) -> StageMarks:
     """Return the branches completed and the votes cast in the record's current stay."""
     row = run_sql(unit.tx.conn, _STAY, {"record_id": record_id}).fetchone()
-    found = StageMarks(row[0] if row else None)
+    found = StageMarks(row[0] if row else None, row[1] if row else None)
     if found.stay is None:
         return found
     for kind, actor, at, raw in run_sql(unit.tx.conn, _MARKS, {"record_id": record_id}).rows:
@@ -121,9 +123,33 @@ def approvers(unit: Unit, spec: ApprovalSpec, record_id: str) -> list[str]:
     return list(dict.fromkeys(spec.by.users))
 
 
+def authors(unit: Unit, record_id: str) -> dict[str, str]:
+    """Return the people who may not decide the record's approval unless it says
+    `self_approval: allowed`: who created the record and who moved it into its current
+    stage (user -> why; the system acting for nobody is no one)."""
+    found: dict[str, str] = {}
+    made = run_sql(unit.tx.conn, _CREATOR, {"record_id": record_id}).fetchone()
+    if made is not None and made[0]:
+        found[made[0]] = "created the record"
+    row = run_sql(unit.tx.conn, _STAY, {"record_id": record_id}).fetchone()
+    if row is not None and row[1]:
+        found.setdefault(row[1], "moved the record into this stage")
+    return found
+
+
 def approvals_needed(unit: Unit, spec: ApprovalSpec, record_id: str) -> int:
-    """Return how many approvals the step needs (`all`: every approver)."""
-    return len(approvers(unit, spec, record_id)) if spec.need == "all" else spec.need
+    """Return how many approvals the step needs (`all`: every approver who may decide:
+    with `self_approval: refused`, the record's authors among them are left out, though
+    one approval is always needed)."""
+    if spec.need != "all":
+        return spec.need
+    people = approvers(unit, spec, record_id)
+    if spec.self_approval == "refused":
+        barred = authors(unit, record_id)
+        others = [p for p in people if p not in barred]
+        if len(others) < len(people):
+            return max(len(others), 1)
+    return len(people)
 
 
 def counted(
@@ -266,6 +292,19 @@ def _refuse(message: str, code: str, **detail: Any) -> Refused:
     return Refused(message, [Problem(code, message, detail=detail)])
 
 
+def _not_self(unit: Unit, spec: ApprovalSpec, record_id: str) -> None:
+    """Refuse a decision by whoever created the record or moved it into the stage
+    (`approval-self`), unless the approval says `self_approval: allowed`."""
+    barred = authors(unit, record_id) if spec.self_approval == "refused" else {}
+    if unit.actor in barred:
+        raise _refuse(
+            f"{unit.actor} {barred[unit.actor]}: someone else decides the "
+            f"{spec.title or 'approval'}",
+            "approval-self",
+            why=barred[unit.actor],
+        )
+
+
 class Approvals:
     """Commands on a stage's branches and approval (mixed into the Runtime)."""
 
@@ -345,6 +384,7 @@ class Approvals:
                 raise _refuse(f"the {spec.title or 'approval'} is already given", "approved")
             voted = {v["approver"] for v in done.votes}
             approver = self._approver(unit, spec, on_behalf_of, voted, view.id)
+            _not_self(unit, spec, view.id)
             if any(v["approver"] == approver for v in done.votes):
                 raise _refuse(f"{approver} has already decided on this record", "already-voted")
             if decision == "send_back" and to not in spec.send_back_to:

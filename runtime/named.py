@@ -14,22 +14,19 @@ while the record is open and the form's `load: {counts_while}` holds (runtime/lo
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
 from engine.expr import EvaluationError, MissingRow
 from engine.spec.form import AssignmentMoment, AssignmentSpec
 from runtime import failures, load
-from runtime.actions import run_actions
+from runtime.actions import Operations, run_actions
 from runtime.people import change_load
 from runtime.records import RecordView
 from runtime.rules import route
 from runtime.store import T_ASSIGNMENT
 from runtime.unit import Unit
-
-if TYPE_CHECKING:
-    from runtime.core import Runtime
 
 
 def specs(unit: Unit, entity: str) -> Mapping[str, AssignmentSpec]:
@@ -151,7 +148,7 @@ def _due(unit: Unit, view: RecordView, spec: AssignmentSpec, trigger: str, name:
         return False
 
 
-def fill(runtime: Runtime, unit: Unit, view: RecordView, trigger: str) -> None:
+def fill(runtime: Operations, unit: Unit, view: RecordView, trigger: str) -> None:
     """Fill the named assignments whose moment `trigger` (a change of the record) reaches."""
     named = specs(unit, view.entity)
     if not named or view.status != "open":
@@ -178,7 +175,7 @@ def taken(unit: Unit, view: RecordView, spec: AssignmentSpec) -> dict[str, str]:
     return skip
 
 
-def route_named(runtime: Runtime, unit: Unit, view: RecordView, name: str, rule: Any) -> None:
+def route_named(runtime: Operations, unit: Unit, view: RecordView, name: str, rule: Any) -> None:
     """Fill one named assignment by a routing rule (its queue when nobody may take it)."""
     spec = specs(unit, view.entity)[name]
     scope = view.scope()

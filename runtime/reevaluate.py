@@ -29,7 +29,7 @@ from runtime import load, records
 from runtime.clock import iso
 from runtime.errors import CommandError
 from runtime.records import RecordView
-from runtime.store import T_DECISION, T_RECORD, T_REEVAL, Store
+from runtime.store import T_DECISION, T_RECORD, T_REEVAL, Store, Tx
 from runtime.unit import Unit
 
 ACTIVE = ("queued", "running")
@@ -77,61 +77,68 @@ def queue(store: Store, bundle: Bundle, now: datetime) -> list[dict[str, Any]]:
     record was decided by another version (or before versions were kept). Older jobs
     of the rule still queued or running are superseded. Return the jobs queued.
     """
-    queued: list[dict[str, Any]] = []
     with store.begin(now, None, bundle.hash) as tx:
-        conn = tx.conn
-        for kind, name, spec in reevaluating(bundle):
-            version = rule_version(bundle, kind, name) or ""
-            latest = conn.execute(
-                select(T_REEVAL.c.version)
-                .where(T_REEVAL.c.kind == kind, T_REEVAL.c.rule == name)
-                .order_by(T_REEVAL.c.id.desc())
-                .limit(1)
-            ).scalar()
-            if latest == version or not _stale(conn, kind, name, version):
-                continue
-            conn.execute(
-                update(T_REEVAL)
-                .where(
-                    T_REEVAL.c.kind == kind,
-                    T_REEVAL.c.rule == name,
-                    T_REEVAL.c.state.in_(ACTIVE),
-                )
-                .values(state="superseded", finished_at=tx.now, note=f"superseded by {version}")
+        return queue_in(tx, bundle)
+
+
+def queue_in(tx: Tx, bundle: Bundle) -> list[dict[str, Any]]:
+    """Queue the jobs of `queue` in the transaction `tx` (they commit with it or not at all).
+
+    A reload queues them in the transaction of its version row: an apply that fails (a
+    definition migration rolled back) leaves no job for a bundle that was never served.
+    """
+    queued: list[dict[str, Any]] = []
+    conn = tx.conn
+    for kind, name, spec in reevaluating(bundle):
+        version = rule_version(bundle, kind, name) or ""
+        latest = conn.execute(
+            select(T_REEVAL.c.version)
+            .where(T_REEVAL.c.kind == kind, T_REEVAL.c.rule == name)
+            .order_by(T_REEVAL.c.id.desc())
+            .limit(1)
+        ).scalar()
+        if latest == version or not _stale(conn, kind, name, version):
+            continue
+        conn.execute(
+            update(T_REEVAL)
+            .where(
+                T_REEVAL.c.kind == kind,
+                T_REEVAL.c.rule == name,
+                T_REEVAL.c.state.in_(ACTIVE),
             )
-            block = spec.reevaluate
-            total = conn.execute(
-                select(func.count())
-                .select_from(T_RECORD)
-                .where(_chosen(block.records, spec.entity))
-            ).scalar_one()
-            job_id: int = conn.execute(  # type: ignore[index]
-                insert(T_REEVAL).values(
-                    kind=kind,
-                    rule=name,
-                    entity=spec.entity,
-                    version=version,
-                    records=block.records,
-                    state="queued",
-                    total=total,
-                    done=0,
-                    changed=0,
-                    skipped=0,
-                    bundle_hash=bundle.hash,
-                    queued_at=tx.now,
-                )
-            ).inserted_primary_key[0]
-            tx.event(
-                "reevaluation_queued",
-                None,
-                spec.entity,
-                job=job_id,
-                rule_kind=kind,
+            .values(state="superseded", finished_at=tx.now, note=f"superseded by {version}")
+        )
+        block = spec.reevaluate
+        total = conn.execute(
+            select(func.count()).select_from(T_RECORD).where(_chosen(block.records, spec.entity))
+        ).scalar_one()
+        job_id: int = conn.execute(  # type: ignore[index]
+            insert(T_REEVAL).values(
+                kind=kind,
                 rule=name,
+                entity=spec.entity,
                 version=version,
+                records=block.records,
+                state="queued",
                 total=total,
+                done=0,
+                changed=0,
+                skipped=0,
+                bundle_hash=bundle.hash,
+                queued_at=tx.now,
             )
-            queued.append(_job(conn, job_id))
+        ).inserted_primary_key[0]
+        tx.event(
+            "reevaluation_queued",
+            None,
+            spec.entity,
+            job=job_id,
+            rule_kind=kind,
+            rule=name,
+            version=version,
+            total=total,
+        )
+        queued.append(_job(conn, job_id))
     return queued
 
 

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, insert, select, text, update
 
-from engine.spec import AlertSpec, ScheduleSpec
+from engine.spec import AlertSpec, MetricSpec, ScheduleSpec
 from runtime import alerts, load, records, snapshots, stages, timers
 from runtime.actions import Operations, run_actions
 from runtime.clock import iso, utc
@@ -48,6 +48,7 @@ class TickReport:
     # Per-item schedules (for_each): items run and items failed, per schedule.
     items: dict[str, tuple[int, int]] = field(default_factory=dict)
     snapshots: dict[str, int] = field(default_factory=dict)  # metric -> rows stored
+    failed_snapshots: list[str] = field(default_factory=list)  # metrics whose snapshot failed
 
 
 def cluster_lock(conn: Connection, name: str) -> bool:
@@ -368,7 +369,30 @@ class Ticker:
                     continue
                 due = claim(unit.tx.conn, snapshots.state_name(name), spec.snapshot, unit)
                 if due is not None:
-                    report.snapshots[name] = snapshots.take(unit.tx.conn, unit.bundle, spec, now)
+                    self._snapshot(unit, spec, due, report)
+
+    def _snapshot(self, unit: Unit, spec: MetricSpec, due: datetime, report: TickReport) -> None:
+        """Take one snapshot under a savepoint: a failure undoes it alone and is recorded.
+
+        The claimed run stays claimed (the next is due as usual, as for a failed
+        schedule run); a `snapshot_failed` event keeps the error, the tick's report
+        counts it, and the tick's other snapshots and metric alerts still run.
+        """
+        before = (len(unit.created), len(unit.tx.events), set(unit.failures))
+        try:
+            with unit.tx.conn.begin_nested():
+                taken = snapshots.take(unit.tx.conn, unit.bundle, spec, unit.now)
+        except Exception as exc:
+            log.exception("snapshot of metric %s failed", spec.name)
+            del unit.created[before[0] :], unit.tx.events[before[1] :]
+            unit.failures = before[2]
+            report.failed += 1
+            report.failed_snapshots.append(spec.name)
+            unit.tx.event(
+                "snapshot_failed", None, None, metric=spec.name, due=iso(due), error=error_text(exc)
+            )
+            return
+        report.snapshots[spec.name] = taken
 
 
 def _group_key(groups: Mapping[str, Any]) -> str:

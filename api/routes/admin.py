@@ -48,7 +48,6 @@ async def create_token(
     _, bundle = runtime_of(request)
     now = server.clock.now()
     token_id, token = await call(
-        server.inline,
         tokens.create_token,
         server.store,
         bundle,
@@ -65,7 +64,7 @@ async def list_tokens(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     """List tokens (never the tokens themselves)."""
     _admin(request)
     server = server_of(request)
-    return [to_json(t) for t in await call(server.inline, tokens.list_tokens, server.store)]
+    return [to_json(t) for t in await call(tokens.list_tokens, server.store)]
 
 
 @delete(
@@ -81,7 +80,6 @@ async def revoke_token(
     _admin(request)
     server = server_of(request)
     await call(
-        server.inline,
         tokens.revoke_token,
         server.store,
         token_id,
@@ -100,7 +98,6 @@ async def create_user(
     server = server_of(request)
     _, bundle = runtime_of(request)
     await call(
-        server.inline,
         tokens.create_user,
         server.store,
         bundle,
@@ -119,7 +116,7 @@ async def list_users(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     _admin(request)
     server = server_of(request)
     _, bundle = runtime_of(request)
-    api_users = await call(server.inline, tokens.api_user_roles, server.store)
+    api_users = await call(tokens.api_user_roles, server.store)
     declared = [
         {"id": u, "name": s.name, "roles": list(s.roles), "declared": True, "active": s.active}
         for u, s in bundle.manifest.users.items()

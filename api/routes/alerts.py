@@ -18,7 +18,7 @@ from msgspec import Struct
 from api.auth import access, may, require
 from api.calls import call
 from api.openapi import errors
-from api.routes.common import API, caller, runtime_of, server_of
+from api.routes.common import API, caller, runtime_of
 from api.routes.record_common import entity_readable, hidden_fields
 from engine.bundle import Bundle
 from runtime import reports, rows
@@ -71,9 +71,7 @@ async def _as_recipient(
             return None
         return found
 
-    found: dict[str, Any] | None = await call(
-        server_of(request).inline, reports.read, runtime.store, read
-    )
+    found: dict[str, Any] | None = await call(reports.read, runtime.store, read)
     if found is None:
         require(who, access(bundle, "alerts"), "see or handle alerts")
     assert found is not None
@@ -178,7 +176,6 @@ async def list_alerts(
     }
     if _role(bundle, who):
         items, total = await call(
-            server_of(request).inline,
             reports.read,
             runtime.store,
             reports.alert_page,
@@ -198,7 +195,7 @@ async def list_alerts(
             )
             return notifying(conn, bundle, found, who.user)
 
-        every = await call(server_of(request).inline, reports.read, runtime.store, mine)
+        every = await call(reports.read, runtime.store, mine)
         items, total = every[offset : offset + limit], len(every)
     return {
         "items": [_described(a, bundle, who) for a in items],
@@ -216,7 +213,7 @@ async def alert_precision(request: Request[Any, Any, Any]) -> dict[str, Any]:
     the bundle declares is listed, with zeros when it never fired.
     """
     runtime, bundle = _alerts(request)
-    found = await call(server_of(request).inline, runtime.alert_precision)
+    found = await call(runtime.alert_precision)
     by_rule = {row["rule"]: row for row in found}
     empty = {"fired": 0, "judged": 0, "useful": 0, "false_positive": 0, "precision": None}
     rules = [
@@ -280,9 +277,7 @@ async def _one(
             found["entity"] = reports.record_entity(conn, record_id)
         return found
 
-    found: dict[str, Any] | None = await call(
-        server_of(request).inline, reports.read, runtime.store, read
-    )
+    found: dict[str, Any] | None = await call(reports.read, runtime.store, read)
     return found
 
 
@@ -297,7 +292,6 @@ async def acknowledge_alert(request: Request[Any, Any, Any], alert_id: AlertId) 
     the first acknowledgement."""
     runtime, bundle, who = await _handled(request, alert_id)
     done = await call(
-        server_of(request).inline,
         runtime.acknowledge_alert,
         alert_id,
         actor=caller(request).user,
@@ -318,7 +312,6 @@ async def alert_feedback(
     replaces an earlier one."""
     runtime, bundle, who = await _handled(request, alert_id)
     done = await call(
-        server_of(request).inline,
         runtime.alert_feedback,
         alert_id,
         data.verdict,

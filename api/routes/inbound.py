@@ -99,8 +99,7 @@ async def inbound(request: Request[Any, Any, Any], name: FromPath[str]) -> Respo
         raise ValidationException("the body is not JSON") from None
     if not isinstance(data, dict):
         raise ValidationException("the body is not a JSON object of field values")
-    server = server_of(request)
-    view, created = await call(server.inline, runtime.receive, name, data)
+    view, created = await call(runtime.receive, name, data)
     # The sender learns the outcome and the record's id, not the record (it holds no role).
     body_out = {"outcome": "created" if created else "merged", "id": view.id}
     return Response(body_out, status_code=HTTP_201_CREATED if created else HTTP_200_OK)

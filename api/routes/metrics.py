@@ -98,7 +98,6 @@ async def funnel(
     start = _midnight_utc(since, zone) if since else None
     end = _midnight_utc(until + timedelta(days=1), zone) if until else None
     found: dict[str, Any] = await call(
-        server_of(request).inline,
         reports.read,
         runtime.store,
         reports.funnel,
@@ -129,9 +128,7 @@ async def dwell(
     if calendar is not None and working is None:
         raise _unknown("calendar", calendar, list(bundle.manifest.calendars), "calendar", "query")
     now = server_of(request).clock.now()
-    stages = await call(
-        server_of(request).inline, reports.read, runtime.store, reports.dwell, wf, now, working
-    )
+    stages = await call(reports.read, runtime.store, reports.dwell, wf, now, working)
     return {
         "workflow": wf.name,
         "calendar": calendar,
@@ -150,7 +147,6 @@ async def forecast(request: Request[Any, Any, Any], name: FromPath[str]) -> dict
         raise _unknown("forecast", name, list(bundle.forecasts), "name", "path")
     now = server_of(request).clock.now()
     report: dict[str, Any] = await call(
-        server_of(request).inline,
         reports.read,
         runtime.store,
         reports.forecast_report,
@@ -174,9 +170,7 @@ async def list_metrics(
     runtime, bundle = _metrics(request)
     names = sorted(n for n, s in bundle.metrics.items() if kpi is None or s.kpi == kpi)
     now = server_of(request).clock.now()
-    found = await call(
-        server_of(request).inline, reports.read, runtime.store, _all_metrics, bundle, names, now
-    )
+    found = await call(reports.read, runtime.store, _all_metrics, bundle, names, now)
     for item, name in zip(found, names, strict=True):
         item["group_by"] = list(bundle.metrics[name].group_by)
         del item["groups"]
@@ -217,7 +211,6 @@ async def metric(
     columns = _grouping(list(spec.group_by), group)
     now = server_of(request).clock.now()
     report: dict[str, Any] = await call(
-        server_of(request).inline,
         reports.read,
         runtime.store,
         reports.metric_report,
@@ -254,7 +247,6 @@ async def _compare(
     """The metric before and after a definitions version (runtime/metric_compare.py)."""
     try:
         found: dict[str, Any] = await call(
-            server_of(request).inline,
             reports.read,
             runtime.store,
             metric_compare.split_at_version,
@@ -276,7 +268,6 @@ async def _hidden_ids(
     """Return which of `values` are ids of records the caller's rows leave out."""
     bundle, who = runtime.bundle, caller(request)
     found: set[str] = await call(
-        server_of(request).inline,
         reports.read,
         runtime.store,
         rows.hidden_among,
@@ -365,7 +356,6 @@ async def metric_snapshots(
         )
     ways = _readings(group) if group is not None else None
     page: snapshots.Page = await call(
-        server_of(request).inline,
         reports.read,
         runtime.store,
         snapshots.query,
@@ -428,7 +418,7 @@ async def evaluation_failures(
             f"unknown format '{format}'",
             extra=[{"key": "format", "message": "use json or prometheus", "source": "query"}],
         )
-    rows = await call(server_of(request).inline, reports.read, runtime.store, failures.counts)
+    rows = await call(reports.read, runtime.store, failures.counts)
     if format == "prometheus":
         return Response(failures.prometheus(rows), media_type="text/plain; version=0.0.4")
     return Response({"items": rows})

@@ -22,7 +22,7 @@ from litestar.exceptions import ValidationException
 
 from api.auth import may
 from api.calls import call
-from api.routes.common import caller, runtime_of, server_of
+from api.routes.common import caller, runtime_of
 from engine.bundle import Bundle, CompiledForm
 from runtime import rows
 from runtime.access import Principal
@@ -42,7 +42,6 @@ class Ctx:
         self.request = request
         self.runtime, self.bundle = runtime_of(request)
         self.who = caller(request)
-        self.inline = server_of(request).inline
         self.entity = entity
         self.form = form_of(self.bundle, entity)
         self.readable = entity_readable(self.form, self.who)
@@ -57,7 +56,7 @@ class Ctx:
     async def run(self, fn: Callable[..., T], /, *args: Any, **kw: Any) -> T:
         """Run a runtime call (the caller acts); a conflict shows only what it may read."""
         try:
-            return await call(self.inline, fn, *args, **kw)
+            return await call(fn, *args, **kw)
         except Conflict as exc:
             if isinstance(exc.current, RecordView):
                 exc.current = Shown(self.show(exc.current))

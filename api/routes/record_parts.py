@@ -282,7 +282,7 @@ async def list_queues(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
         with runtime.store.read() as conn:
             return queries.queue_sizes(conn, shown, entities, limited)
 
-    counts = await call(server_of(request).inline, sizes)
+    counts = await call(sizes)
     return [
         {
             "name": name,
@@ -320,7 +320,7 @@ async def queue_contents(
                 conn, bundle, name, entities, limit=limit, offset=offset, rows=limited
             )
 
-    found = await call(server_of(request).inline, page)
+    found = await call(page)
     hidden = {e: hidden_fields(bundle.forms[e], who) for e in entities}
     queues = hidden_queues(bundle, who)
     return {

@@ -33,9 +33,7 @@ async def list_schedules(request: Request[Any, Any, Any], runs: Runs = 5) -> dic
     runtime, bundle = runtime_of(request)
     require(caller(request), access(bundle, "schedules"), "see schedules")
     server = server_of(request)
-    found = await call(
-        server.inline, reports.read, runtime.store, schedule_runs, bundle, limit=runs
-    )
+    found = await call(reports.read, runtime.store, schedule_runs, bundle, limit=runs)
     return {"computed_at": iso(server.clock.now()), "schedules": found}
 
 

@@ -25,7 +25,7 @@ def healthz() -> dict[str, str]:
 async def readyz(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     """Say whether requests can be served: a bundle is loaded and the database answers."""
     server = server_of(request)
-    ok, reason = await call(server.inline, server.ready)  # the database, off the loop
+    ok, reason = await call(server.ready)  # the database, off the loop
     bundle = server.bundle
     return Response(
         {"ready": ok, "reason": reason, "bundle": bundle.hash if bundle else None},

@@ -217,6 +217,11 @@ class ApprovalSpec(Spec):
     delegate: Literal["manager", "none"] = Field(
         default="manager", description="Who decides for an approver on leave today."
     )
+    self_approval: Literal["refused", "allowed"] = Field(
+        default="refused",
+        description="Whether whoever created the record or moved it into the stage may "
+        "decide its approval.",
+    )
     on_approved: list[ActionSpec] = Field(default_factory=list)
     include_if: Expr | None = Field(default=None, description=INCLUDE_IF)
 

@@ -451,3 +451,41 @@ def test_a_weight_change_queues_a_reevaluation_shown_in_the_reload_and_its_endpo
     assert latest["version"] == job["version"] and latest["stale"] is False
     assert api.call("GET", "/api/v1/reevaluations", "li.wei").status_code == 403
     assert api.call("GET", "/api/v1/reevaluations?limit=0", "admin").status_code == 400
+
+
+def test_a_reload_whose_migration_fails_leaves_no_reevaluation_job(
+    make_api: MakeApi, monkeypatch: Any
+) -> None:
+    """The jobs are queued with the version row: a rolled-back apply queues none."""
+    from runtime import evolve
+
+    api = make_api()
+    first = served(api.server)
+    record = lead(api, 1, orders_90d=6)
+    edit(
+        api,
+        "rules/lead_scoring.yaml",
+        "weight: 0.14, title: Purchase",
+        "weight: 0.2, title: Purchase",
+    )
+
+    def fails(tx: Any, bundle: Any) -> list[Any]:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(evolve, "apply", fails)  # the server's apply, not the rehearsal
+    answer = api.call("POST", "/api/v1/definitions/reload", "admin")
+    assert answer.status_code == 422, answer.text
+    result = answer.json()["result"]
+    assert result["applied"] is False
+    assert [p["code"] for p in result["preflight"]] == ["apply-failed"]
+    assert "reevaluations" not in result["changes"]
+    assert served(api.server) == first
+    assert api.call("GET", "/api/v1/reevaluations", "admin").json() == []
+    explained = api.call("GET", f"/api/v1/records/lead/{record}/explain?kind=score", "admin")
+    assert [d["stale"] for d in explained.json() if d["rule"] == "lead_quality"] == [False]
+    monkeypatch.undo()  # the same reload, now applied, queues the job once
+    result = api.call("POST", "/api/v1/definitions/reload", "admin").json()
+    assert result["applied"] is True, result
+    [job] = result["changes"]["reevaluations"]
+    listed = api.call("GET", "/api/v1/reevaluations", "admin").json()
+    assert [j["id"] for j in listed] == [job["id"]]

@@ -219,3 +219,23 @@ def test_two_votes_at_once_by_one_approver_count_once(
         thread.join()
     assert sorted(outcomes)[-1] == "ok" and outcomes.count("ok") == 1
     assert [e["kind"] for e in rt.events(rid)].count("approval_vote") == 1
+
+
+def test_the_author_may_not_decide_and_need_all_counts_the_others(
+    store: Store, tmp_path: Path, need_all: Bundle
+) -> None:
+    """A director who created the deal may not decide it; `all` is the other two."""
+    rt = make_runtime(store, tmp_path, need_all)
+    record = rt.create("deal", {"amount": 10}, actor="dan")
+    rt.transition(record.id, "review", actor="ann")
+    rt.complete_branch(record.id, "finance", actor="fin")
+    rt.transition(record.id, "approval", actor="del")  # del moved it in: barred too
+    with pytest.raises(Refused) as caught:
+        rt.decide(record.id, "approve", actor="dan")
+    assert [(p.code, p.message) for p in caught.value.problems] == [
+        ("approval-self", "dan created the record: someone else decides the Tier approval")
+    ]
+    assert refused(rt.decide, record.id, "reject", actor="del") == ["approval-self"]
+    assert approval(rt, record.id)["need"] == 1  # dora alone may decide: all = 1
+    rt.decide(record.id, "approve", actor="dora")
+    assert rt.transition(record.id, "done", actor="ann").stage == "done"

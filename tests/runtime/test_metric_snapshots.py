@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import select
 
 from runtime import snapshots
-from runtime.clock import FakeClock
+from runtime.clock import FakeClock, iso
 from runtime.core import Runtime
-from runtime.store import T_SNAPSHOT, Store
+from runtime.store import T_EVENT, T_SNAPSHOT, Store, py_json
 from tests.runtime.small import small_bundle
 
 HEAD = """kind: bundle
@@ -162,3 +162,66 @@ def test_a_longest_metric_name_and_a_long_group_value_still_store(
             after=None,
         )
     assert [i["groups"] for i in page.items] == [{"district": long}]
+
+
+SECOND = """kind: metric
+version: 1
+name: zz_total
+entity: visit
+measure: count
+snapshot: {every: 1d}
+---
+kind: notification
+version: 1
+name: ran
+subject: "{{ schedule.name }}"
+body: "{{ schedule.due }}"
+---
+kind: schedule
+version: 1
+name: daily
+every: 1d
+actions:
+  - notify: {to: "user:li.wei", template: ran}
+"""
+
+
+def test_a_failing_snapshot_is_undone_alone_and_recorded(
+    store: Store, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """One metric's snapshot fails (after writing its rows): only it is undone; the other
+    snapshot and the schedule of the same tick run, the failure is an event and counted."""
+    start = datetime(2026, 1, 5, 8, 0)
+    rt = runtime(store, tmp_path, DAILY + "---\n" + SECOND, start)
+    rt.create("visit", {"district": "jj"}, actor="li.wei")
+    rt.tick(start)  # plans the first runs
+    real = snapshots.take
+
+    def fails(conn: Any, bundle: Any, spec: Any, now: datetime) -> int:
+        stored_rows = real(conn, bundle, spec, now)
+        if spec.name == "by_district":
+            raise ValueError("cannot measure 'district'")
+        return stored_rows
+
+    monkeypatch.setattr(snapshots, "take", fails)
+    day = start + timedelta(days=1)
+    report = rt.tick(day)
+    assert report.snapshots == {"zz_total": 1}
+    assert report.failed_snapshots == ["by_district"] and report.failed == 1
+    assert report.schedules == ["daily"]
+    assert stored(store) == [("zz_total", "[]", day, 1.0, 1)]
+    with store.read() as conn:
+        rows = conn.execute(select(T_EVENT).where(T_EVENT.c.kind == "snapshot_failed")).all()
+    assert [(r.entity, py_json(r.detail)) for r in rows] == [
+        (
+            None,
+            {
+                "metric": "by_district",
+                "due": iso(day),
+                "error": "cannot measure 'district'",
+            },
+        )
+    ]
+    monkeypatch.undo()  # the next one is due as usual (not retried on every tick)
+    assert rt.tick(day + timedelta(hours=1)).snapshots == {}
+    assert rt.tick(day + timedelta(days=1)).snapshots == {"by_district": 1, "zz_total": 1}
