@@ -72,6 +72,7 @@ class DemoPlan:
     opportunity_share: float = 0.03  # leads a rep turns into an opportunity
     stall_share: float = 0.15  # opportunities that stop moving (SLA breaches, stall alerts)
     goods_share: float = 0.1  # consumer-goods leads (an industry and a city) when reps sell them
+    stray_share: float = 0.1  # pharmacy leads from any district, not one a rep covers
     tickets_per_day: int = 8
     late_share: float = 0.12  # tickets nobody takes before the next morning but one
     transfer_share: float = 0.2  # tickets sent back to triage and on to another seat group
@@ -112,8 +113,9 @@ class _Staff:
     """Who the demo acts for, all read from the bundle's users (any number of them)."""
 
     reps: list[str]
+    pharmacy: list[tuple[list[str], list[str]]]  # a pharmacy rep's territory and specialties
+    goods: list[tuple[list[str], list[str]]]  # a goods rep's territory (cities), industries
     districts: list[str]  # every rep territory and every canonical district, sorted
-    cities: list[str]  # the territories of reps who sell consumer goods (an industry)
     agents: list[str]
     regions: dict[str, str]  # rep -> region
 
@@ -121,8 +123,9 @@ class _Staff:
     def of(cls, bundle: Bundle) -> _Staff:
         reps: list[str] = []
         agents: list[str] = []
+        pharmacy: list[tuple[list[str], list[str]]] = []
+        goods: list[tuple[list[str], list[str]]] = []
         districts: set[str] = set()
-        cities: set[str] = set()
         regions: dict[str, str] = {}
         for user, spec in sorted(bundle.manifest.users.items()):
             if not spec.active:
@@ -133,14 +136,20 @@ class _Staff:
             if "rep" not in spec.roles:
                 continue
             reps.append(user)
-            territory = [str(t) for t in extra.get("territory") or []]
-            (cities if extra.get("industries") else districts).update(territory)
             if extra.get("region"):
                 regions[user] = str(extra["region"])
+            territory = [str(t) for t in extra.get("territory") or []]
+            if not territory:
+                continue
+            if extra.get("industries"):
+                goods.append((territory, [str(i) for i in extra["industries"]]))
+            else:
+                pharmacy.append((territory, [str(i) for i in extra.get("specialty") or []]))
+                districts.update(territory)
         table = bundle.tables.get("districts")
         if table is not None:
             districts.update(str(r["canonical"]) for r in table.rows if r.get("canonical"))
-        return cls(reps, sorted(districts) or ["unknown"], sorted(cities), agents, regions)
+        return cls(reps, pharmacy, goods, sorted(districts) or ["unknown"], agents, regions)
 
 
 Progress = Callable[[int], None]
@@ -270,11 +279,21 @@ class _Simulation:
             "policy_change": r.random() < 0.1,
             "touchpoints": r.sample(TOUCHPOINTS, r.randrange(0, 4)),
         }
-        if self.staff.cities and self.industries and r.random() < self.plan.goods_share:
-            data["industry"] = r.choice(self.industries)
-            data["city"] = r.choice(self.staff.cities)
-        else:
-            data["district"] = r.choice(self.staff.districts)
+        staff = self.staff
+        if staff.goods and self.industries and r.random() < self.plan.goods_share:
+            cities, industries = r.choice(staff.goods)  # demand where a goods rep sells
+            data["city"] = r.choice(cities)
+            data["industry"] = r.choice(
+                [i for i in industries if i in self.industries] or self.industries
+            )
+        elif staff.pharmacy and r.random() >= self.plan.stray_share:
+            territory, specialties = r.choice(staff.pharmacy)  # where a pharmacy rep works
+            data["district"] = r.choice(territory)
+            data["specialty"] = r.choice(
+                [s for s in specialties if s in self.specialties] or self.specialties
+            )
+        else:  # anywhere: some find no rep and wait in the fallback queue
+            data["district"] = r.choice(staff.districts)
             data["specialty"] = r.choice(self.specialties)
         made = self._do("ingest", lambda: self.rt.ingest("lead", data))
         if r.random() < self.plan.opportunity_share:
