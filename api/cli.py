@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,6 +14,7 @@ from api.cli_db import db
 from api.cli_demo import demo
 from api.cli_serve import serve, token, user
 from api.cli_test import test_command
+from engine.bundle import Bundle
 from engine.catalog import workflow_outline
 from engine.compiler.pipeline import compile_bundle
 from engine.diagnostics import errors, warnings
@@ -76,6 +78,8 @@ def validate(directory: str, fmt: str, strict: bool) -> None:
                     "diagnostics": [d.to_dict() for d in result.diagnostics],
                     # What each workflow holds (a template's instance after its include_ifs).
                     "workflows": workflow_outline(result.bundle) if result.bundle else {},
+                    # Who may push records in (signed webhooks): entity, fields, secret.
+                    "inbound": inbound_outline(result.bundle) if result.bundle else {},
                 },
                 indent=2,
                 ensure_ascii=False,
@@ -93,6 +97,20 @@ def validate(directory: str, fmt: str, strict: bool) -> None:
         tail = f", {len(warns)} warning{'s' if len(warns) != 1 else ''} in {elapsed_ms:.0f} ms"
         click.echo(summary + tail)
     sys.exit(1 if failed else 0)
+
+
+def inbound_outline(bundle: Bundle) -> dict[str, Any]:
+    """Return each inbound declaration: its entity, the fields it may set, its secret's name."""
+    return {
+        name: {
+            "title": spec.title,
+            "entity": spec.entity,
+            "fields": list(spec.fields),
+            "secret_env": spec.secret_variable(name),
+            "path": f"/api/v1/inbound/{name}",
+        }
+        for name, spec in bundle.manifest.inbound.items()
+    }
 
 
 @main.command()

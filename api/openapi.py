@@ -23,7 +23,7 @@ from litestar._openapi.plugin import OpenAPIPlugin
 from litestar.openapi.datastructures import ResponseSpec
 
 from api.auth import PUBLIC
-from api.openapi_entities import GENERIC, entity_parts
+from api.openapi_entities import GENERIC, INBOUND, entity_parts, inbound_parts
 from engine.bundle import Bundle
 from runtime.access import USER_ID
 from runtime.alerts import VERDICTS
@@ -216,8 +216,10 @@ def for_bundle(base: dict[str, Any], bundle: Bundle) -> dict[str, Any]:
     paths = document.setdefault("paths", {})
     for generic in GENERIC:
         paths.pop(generic, None)
+    generic_inbound = paths.pop(INBOUND, {}).get("post")
     entities, components = entity_parts(bundle)
     paths.update(entities)
+    paths.update(inbound_parts(bundle, generic_inbound, components))
     document["components"].setdefault("schemas", {}).update(components)
     names = _names(bundle)
     for item in paths.values():

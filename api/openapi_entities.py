@@ -25,6 +25,7 @@ from runtime import queries
 from runtime.data import INT64, form_model
 
 RECORDS = "/api/v1/records"
+INBOUND = "/api/v1/inbound/{name}"  # Litestar's generic path: one per declaration instead
 GENERIC = (
     f"{RECORDS}/{{entity}}",
     f"{RECORDS}/{{entity}}/ingest",
@@ -367,6 +368,78 @@ def entity_parts(bundle: Bundle) -> tuple[dict[str, Any], dict[str, Any]]:
             },
         }
     return paths, components
+
+
+def inbound_parts(
+    bundle: Bundle, generic: dict[str, Any] | None, components: dict[str, Any]
+) -> dict[str, Any]:
+    """Return a path per inbound declaration: its body holds the declared fields only.
+
+    `generic` is Litestar's operation of the generic route (its answers); `components`
+    holds each entity's `{Name}Input`, whose field schemas the bodies reuse.
+    """
+    paths: dict[str, Any] = {}
+    for name, spec in sorted(bundle.manifest.inbound.items()):
+        entity_input = components.get(f"{title(spec.entity)}Input", {})
+        props = entity_input.get("properties", {})
+        form = bundle.forms[spec.entity]
+        schema = {
+            "title": f"Inbound{title(name)}",
+            "type": "object",
+            "description": f"the fields inbound '{name}' may set on a {spec.entity}",
+            "additionalProperties": False,
+            "properties": {f: copy.deepcopy(props[f]) for f in spec.fields if f in props},
+            "required": [k for k in form.spec.key if k in spec.fields],
+        }
+        operation = copy.deepcopy(generic or {})
+        operation.pop("requestBody", None)
+        operation.update(
+            {
+                "tags": [f"records: {spec.entity}"],
+                "summary": spec.title or f"Push {spec.entity} records ({name})",
+                "description": (
+                    f"Signed webhook (no token): create a {spec.entity}, or merge into the "
+                    f"one with its key, as `inbound:{name}`. Sign with HMAC-SHA256 of "
+                    f"`<timestamp>.<raw body>` under the secret in "
+                    f"{spec.secret_variable(name)}; unset, the path answers 404."
+                ),
+                "operationId": f"inbound_{name}",
+                "parameters": [
+                    _header("X-Sopflow-Timestamp", "Unix seconds, within 300 of the server's"),
+                    _header("X-Sopflow-Signature", "sha256=<hex HMAC-SHA256>"),
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": schema}},
+                },
+            }
+        )
+        outcome = {
+            "type": "object",
+            "required": ["outcome", "id"],
+            "properties": {
+                "outcome": {"enum": ["created", "merged"]},
+                "id": {"type": "string"},
+            },
+        }
+        responses = operation.setdefault("responses", {})
+        for ok in ("200", "201"):
+            responses[ok] = {
+                "description": "Created" if ok == "201" else "Merged",
+                "content": {"application/json": {"schema": outcome}},
+            }
+        paths[f"/api/v1/inbound/{name}"] = {"post": operation}
+    return paths
+
+
+def _header(name: str, description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "header",
+        "required": True,
+        "description": description,
+        "schema": {"type": "string"},
+    }
 
 
 def _assignments(named: Any) -> dict[str, Any]:

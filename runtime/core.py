@@ -43,7 +43,7 @@ from runtime.forecast import compute_forecast, snapshot_forecast
 from runtime.ingest import merge_ingest
 from runtime.integrity import check_integrity, key_of, settle_key
 from runtime.metrics import MetricCache
-from runtime.people import allowed, change_load, roles_of
+from runtime.people import allowed, change_load, roles_of, sender
 from runtime.records import RecordView
 from runtime.reevaluate import Reevaluator
 from runtime.rules import check_validations, route, score
@@ -138,6 +138,32 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
                 if attempt == 2:
                     raise
         raise AssertionError("unreachable")
+
+    def receive(self, name: str, data: Mapping[str, Any]) -> tuple[RecordView, bool]:
+        """Take a push of the inbound declaration `name` (its signature already checked).
+
+        Only the declared fields may be given (others: Invalid, listing each, nothing
+        stored); the record is created or merged on the form's key, as `ingest` does,
+        by the actor `inbound:<name>`, who needs no role.
+        """
+        spec = self._bundle.manifest.inbound.get(name)
+        if spec is None:
+            raise NotFound(f"no inbound '{name}' is declared")
+        undeclared = [k for k in data if k not in spec.fields]
+        if undeclared:
+            raise Invalid(
+                f"inbound '{name}' may not set {', '.join(repr(k) for k in undeclared)}",
+                [
+                    Problem(
+                        "undeclared-field",
+                        f"'{k}' is not among the fields inbound '{name}' may set "
+                        f"({', '.join(spec.fields)})",
+                        field=k,
+                    )
+                    for k in undeclared
+                ],
+            )
+        return self.ingest(spec.entity, data, actor=sender(name))
 
     def _ingest_in(self, unit: Unit, entity: str, data: dict[str, Any]) -> tuple[RecordView, bool]:
         fm = form_model(unit.bundle, entity)
@@ -428,6 +454,8 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         changed = {k: v for k, v in work.data.items() if view.data.get(k) != v}
         if not changed and work.owner == view.owner:
             return view
+        if changed:
+            changed = self._on_update(unit, work, view)
         self._route(unit, work, "updated")
         named.fill(self, unit, work, "updated")
         load.recount(unit, work)
@@ -436,6 +464,22 @@ class Runtime(Explanations, Ticker, Reevaluator, Approvals):
         records.save_record(unit.tx.conn, bundle, work, unit.now)
         unit.tx.event(kind, work.id, work.entity, changes=to_json(changed))
         return work
+
+    def _on_update(self, unit: Unit, work: RecordView, view: RecordView) -> dict[str, Any]:
+        """Run the current stage's `on_update` actions (once: what they set does not rerun
+        them); return every field the change and the actions altered."""
+        wf = unit.bundle.workflows.get(work.workflow or "") if work.status == "open" else None
+        here = stages.find(wf, work.stage or "") if wf is not None else None
+        actions = getattr(here, "on_update", None)
+        if actions and wf is not None:
+            before = dict(work.data)
+            run_actions(
+                self, unit, actions, work, f"updated in {work.stage}", {"params": wf.params}
+            )
+            if work.data != before:  # what the actions set is computed and checked like any save
+                self._compute(unit, work)
+                self._validate_save(unit, work)
+        return {k: v for k, v in work.data.items() if view.data.get(k) != v}
 
     def _legacy_gate(self, fm: Any, work: RecordView) -> None:
         if work.schema_version >= fm.spec.schema_version:

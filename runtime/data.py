@@ -275,6 +275,12 @@ class FormModel:
             for k in given
             if k in self.computed
         ]
+        if partial:  # the strict model refuses unknown keys itself
+            problems += [
+                Problem("extra_forbidden", f"{k}: is not a field of this form", k)
+                for k in data
+                if k not in self.spec.fields
+            ]
         if problems:
             raise Invalid(f"invalid {self.spec.entity}", problems)
         model = self.lenient if partial else self.strict

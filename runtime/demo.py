@@ -77,6 +77,9 @@ class DemoPlan:
     late_share: float = 0.12  # tickets nobody takes before the next morning but one
     transfer_share: float = 0.2  # tickets sent back to triage and on to another seat group
     stock_every_days: int = 3
+    # Distributors reporting on a stock day, taken in turn through the `distributors` table
+    # (the default bundle lists 127: all of them each time would swamp a small quarter).
+    stock_distributors: int = 3
 
     def days(self) -> list[date]:
         """Return the quarter's days."""
@@ -198,6 +201,7 @@ class _Simulation:
         self.distributors = [r["distributor"] for r in bundle.tables["distributors"].rows]
         self.pending: list[tuple[datetime, int, Action]] = []  # the service desk's next steps
         self.seq = 0
+        self.stock_days = 0
 
     def _at(self, day: date, clock: time) -> datetime:
         """Return the bundle's local `day` at `clock` as naive UTC (the clock's terms)."""
@@ -439,7 +443,11 @@ class _Simulation:
 
     def _stock(self, day: date) -> None:
         r = self.rng
-        for dist in self.distributors:
+        count = len(self.distributors)
+        take = min(max(self.plan.stock_distributors, 0), count)
+        start = (self.stock_days * take) % count if count else 0
+        self.stock_days += 1
+        for dist in (self.distributors[(start + j) % count] for j in range(take)):
             for sku in SKUS:
                 sales = r.randrange(5, 40)
                 days_left = r.choices([r.uniform(2, 6.9), r.uniform(7, 30)], [1, 4])[0]

@@ -20,6 +20,22 @@ from runtime.store import T_ASSIGNMENT, db_time, is_postgres, py_time, run_sql
 _ACTING: ContextVar[tuple[str, frozenset[str]] | None] = ContextVar("sopflow_acting", default=None)
 
 
+# A system the bundle lets push records in (`inbound:` of the manifest) acts as
+# `inbound:<name>`: recorded as such in every event, but like the system (actor None)
+# for permissions and row access. No user id can hold ':' (bundle users, API users).
+SENDER_PREFIX = "inbound:"
+
+
+def sender(name: str) -> str:
+    """Return the actor a push of the inbound declaration `name` is recorded as."""
+    return SENDER_PREFIX + name
+
+
+def is_system(actor: str | None) -> bool:
+    """Tell whether `actor` is the system or a declared sender (no roles needed)."""
+    return actor is None or actor.startswith(SENDER_PREFIX)
+
+
 def acting_as(user: str, roles: frozenset[str]) -> None:
     """Give `user` (not declared in the bundle) `roles` for commands in this context."""
     _ACTING.set((user, roles))
@@ -38,7 +54,7 @@ def roles_of(bundle: Bundle, user: str | None) -> set[str]:
 
 def allowed(bundle: Bundle, actor: str | None, roles: Iterable[str] | None) -> bool:
     """Tell whether `actor` may act where `roles` are required (None: everyone; system: yes)."""
-    if actor is None or roles is None:
+    if is_system(actor) or roles is None:
         return True
     return bool(roles_of(bundle, actor) & set(roles))
 

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from engine.bundle import Bundle
-from runtime.people import manager_of, team_members
+from runtime.people import is_system, manager_of, team_members
 from runtime.records import RecordView
 from runtime.store import T_ASSIGNMENT, T_RECORD
 
@@ -36,8 +36,8 @@ def visible_users(
 ) -> frozenset[str] | None:
     """Return whose records `user` (holding `roles`) sees of `entity` (None: all rows)."""
     form = bundle.forms.get(entity)
-    if user is None or form is None:
-        return None  # the system sees everything
+    if user is None or is_system(user) or form is None:
+        return None  # the system (and a declared sender) sees everything
     rows = form.spec.permissions.rows
     if rows is None:
         return None

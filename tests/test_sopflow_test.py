@@ -260,3 +260,37 @@ steps:
     assert lines[0] == (
         "tests/a.yaml:9:43: fail[unknown-record]: no record named 'nobody' (named so far: L1)"
     )
+
+
+def test_precision_reads_the_feedback_on_a_rules_alerts(tmp_path: Path) -> None:
+    """F10: `precision` checks the figures of GET /api/v1/alerts/precision; each miss is
+    one located failure, and an unknown rule is named."""
+    case = """kind: test
+version: 1
+name: precision
+steps:
+  - ingest: {entity: distributor_stock, as: S1, data: {distributor: hangzhou-lianhua, sku: a, on_hand: 1, daily_sales: 5}}
+  - ingest: {entity: distributor_stock, as: S2, data: {distributor: hangzhou-lianhua, sku: b, on_hand: 1, daily_sales: 5}}
+  - feedback: {rule: stock_below_safety, record: S1, verdict: useful}
+  - feedback: {rule: stock_below_safety, record: S2, verdict: false_positive}
+  - expect:
+      precision:
+        - {rule: stock_below_safety, fired: 2, judged: 2, useful: 1, false_positive: 1, value: 0.5}
+        - {rule: proposal_demo_slow, fired: 0, judged: 0, value: null}
+  - expect:
+      precision:
+        - {rule: stock_below_safety, fired: 3, judged: 1, useful: 2, false_positive: 0, value: null}
+        - {rule: nothing_such}
+"""
+    root = bundle_with(tmp_path, {"p.yaml": case})
+    code, out = run(str(root), "-q")
+    assert code == 1, out
+    fails = [line.split(": ", 1)[1] for line in out.splitlines() if ": fail[" in line]
+    assert fails == [
+        "fail[precision]: precision of 'stock_below_safety': fired expected 3, got 2",
+        "fail[precision]: precision of 'stock_below_safety': judged expected 1, got 2",
+        "fail[precision]: precision of 'stock_below_safety': useful expected 2, got 1",
+        "fail[precision]: precision of 'stock_below_safety': false_positive expected 0, got 1",
+        "fail[precision]: precision of 'stock_below_safety' expected nothing, got 0.5",
+        "fail[precision]: no alert rule 'nothing_such' in the bundle",
+    ], out

@@ -1,11 +1,13 @@
-"""Signed inbound webhooks (F6): another system pushes records, signed with a shared secret.
+"""Signed inbound webhooks (F6): a system the bundle declares pushes records, signed.
 
-`POST /api/v1/inbound/{entity}` takes the same JSON object as `/records/{entity}/ingest`
-(create, or merge on the form's key) without a token: the sender proves itself with an
-HMAC-SHA256 signature of `"<timestamp>.<body>"` under the secret in the environment variable
-`SOPFLOW_INBOUND_SECRET_<ENTITY>`, sent as `X-Sopflow-Signature: sha256=<hex>` beside
-`X-Sopflow-Timestamp: <unix seconds>`. A timestamp more than five minutes from the server's
-clock is refused, so a captured request cannot be replayed later.
+`inbound:` of the bundle manifest names each system allowed to push, the entity it
+writes and the fields it may set. `POST /api/v1/inbound/{name}` takes a JSON object of
+those fields (create, or merge on the form's key) without a token: the sender proves
+itself with an HMAC-SHA256 signature of `"<timestamp>.<body>"` under the secret in the
+declaration's environment variable (default `SOPFLOW_INBOUND_SECRET_<NAME>`), sent as
+`X-Sopflow-Signature: sha256=<hex>` beside `X-Sopflow-Timestamp: <unix seconds>`. A
+timestamp more than five minutes from the server's clock is refused, so a captured
+request cannot be replayed later. The change is audited as made by `inbound:<name>`.
 """
 
 from __future__ import annotations
@@ -28,13 +30,7 @@ from api.routes.common import API, runtime_of, server_of
 SIGNATURE = "X-Sopflow-Signature"
 TIMESTAMP = "X-Sopflow-Timestamp"
 TOLERANCE_SECONDS = 300
-ENV_PREFIX = "SOPFLOW_INBOUND_SECRET_"
-PATH = f"{API}/inbound/{{entity:str}}"
-
-
-def secret_env(entity: str) -> str:
-    """Return the environment variable holding the secret of `entity`'s inbound webhook."""
-    return ENV_PREFIX + entity.upper()
+PATH = f"{API}/inbound/{{name:str}}"
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -76,20 +72,23 @@ def check_signature(
     status_code=HTTP_200_OK,
     responses=errors(400, 401, 404, 409, 413, 422, 503),
 )
-async def inbound(request: Request[Any, Any, Any], entity: FromPath[str]) -> Response[Any]:
+async def inbound(request: Request[Any, Any, Any], name: FromPath[str]) -> Response[Any]:
     """Create, or merge into the record with the same key, from a signed push (F6).
 
     201 `{"outcome": "created", "id": ...}` or 200 `{"outcome": "merged", "id": ...}`;
     401 when the signature is missing, wrong or its timestamp is outside five minutes;
-    404 when no secret is set for the entity.
+    404 when the bundle declares no such inbound or its secret is not set; 422 when
+    the body sets a field the declaration does not list (nothing is stored).
     """
     runtime, bundle = runtime_of(request)
-    if entity not in bundle.forms:
-        raise NotFoundException(f"unknown entity '{entity}'")
-    secret = os.environ.get(secret_env(entity))
+    spec = bundle.manifest.inbound.get(name)
+    if spec is None:
+        raise NotFoundException(f"no inbound '{name}' is declared in the bundle")
+    variable = spec.secret_variable(name)
+    secret = os.environ.get(variable)
     if not secret:
         raise NotFoundException(
-            f"entity '{entity}' takes no signed webhooks: set {secret_env(entity)} to enable them"
+            f"inbound '{name}' takes no pushes until its secret is set: set {variable}"
         )
     body = await request.body()
     now = server_of(request).clock.now().timestamp()
@@ -101,7 +100,7 @@ async def inbound(request: Request[Any, Any, Any], entity: FromPath[str]) -> Res
     if not isinstance(data, dict):
         raise ValidationException("the body is not a JSON object of field values")
     server = server_of(request)
-    view, created = await call(server.inline, runtime.ingest, entity, data, actor=None)
+    view, created = await call(server.inline, runtime.receive, name, data)
     # The sender learns the outcome and the record's id, not the record (it holds no role).
     body_out = {"outcome": "created" if created else "merged", "id": view.id}
     return Response(body_out, status_code=HTTP_201_CREATED if created else HTTP_200_OK)

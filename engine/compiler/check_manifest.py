@@ -7,8 +7,8 @@ from typing import Any
 
 from engine.compiler.context import Context, Entry, Site
 from engine.diagnostics import shorten
-from engine.spec import BundleManifest, TableSpec
-from engine.spec.manifest import UserFieldSpec
+from engine.spec import BundleManifest, FormSpec, TableSpec
+from engine.spec.manifest import ENV_NAME, UserFieldSpec
 
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
@@ -74,6 +74,83 @@ def check_manifest(ctx: Context, entry: Entry[BundleManifest]) -> None:
             "the bundle declares no roles",
             "list at least one, e.g. roles: [admin]",
         )
+
+
+ACTOR_MAX = 64  # the width of the actor columns of events and records
+INBOUND_NAME_MAX = ACTOR_MAX - len("inbound:")
+
+
+def check_inbound(
+    ctx: Context, entry: Entry[BundleManifest], forms: dict[str, Entry[FormSpec]]
+) -> None:
+    """Check each inbound declaration: its entity, key and fields, and its secret's variable."""
+    spec, site = entry.spec, entry.site
+    secrets: dict[str, str] = {}
+    for name, inbound in spec.inbound.items():
+        at = site.at("inbound", name)
+        env = inbound.secret_variable(name)
+        if len(name) > INBOUND_NAME_MAX:
+            ctx.error(
+                at,
+                "name-too-long",
+                f"inbound name '{name}' has {len(name)} characters; at most {INBOUND_NAME_MAX}",
+                f"the audit records the sender as 'inbound:<name>', at most {ACTOR_MAX} characters",
+                key=True,
+            )
+        if inbound.secret_env is not None and not ENV_NAME.match(inbound.secret_env):
+            ctx.error(
+                at.at("secret_env"),
+                "bad-env-name",
+                f"'{shorten(inbound.secret_env)}' is not an environment variable name",
+                "capital letters, digits and '_', not starting with a digit, "
+                "e.g. SOPFLOW_INBOUND_SECRET_WECOM",
+            )
+        elif env in secrets:
+            ctx.error(
+                at.at("secret_env") if inbound.secret_env else at,
+                "shared-secret",
+                f"inbound '{name}' reads its secret from {env}, as inbound '{secrets[env]}' does",
+                "give each sender a secret of its own, so the audit tells who sent what",
+                key=inbound.secret_env is None,
+            )
+        secrets.setdefault(env, name)
+        if not ctx.known(at.at("entity"), "entity", inbound.entity, forms, "unknown-entity"):
+            continue
+        form = forms[inbound.entity].spec
+        if not form.key:
+            ctx.error(
+                at.at("entity"),
+                "no-key",
+                f"entity '{inbound.entity}' declares no key, so a push cannot find its record",
+                f"add 'key: [field, ...]' to the form of '{inbound.entity}'",
+            )
+        seen: set[str] = set()
+        for i, field in enumerate(inbound.fields):
+            where = at.at("fields", i)
+            if not ctx.known(
+                where, "field", field, form.fields, "unknown-field", f"entity '{inbound.entity}': "
+            ):
+                continue
+            if field in seen:
+                ctx.error(where, "duplicate-field", f"field '{field}' is listed twice")
+            elif form.fields[field].computed:
+                ctx.error(
+                    where,
+                    "computed-field",
+                    f"field '{field}' is computed: no sender can set it",
+                    "leave it out of 'fields'",
+                )
+            seen.add(field)
+        missing = [k for k in form.key if k not in inbound.fields]
+        if missing:
+            ctx.error(
+                at.at("fields"),
+                "key-not-listed",
+                f"inbound '{name}' does not let the sender give the key field"
+                f"{'s' if len(missing) > 1 else ''} {', '.join(repr(k) for k in missing)} "
+                f"of '{inbound.entity}'",
+                f"add {', '.join(missing)} to 'fields': a push finds its record by the key",
+            )
 
 
 def _check_holidays_table(ctx: Context, at: Site, table: str | None) -> None:

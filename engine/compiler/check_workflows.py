@@ -370,6 +370,7 @@ def _check_stage_extras(
     ctx.template(at.at("guidance"), stage.guidance or None, ["params", "record", "now"])
     check_actions(ctx, at.at("on_enter"), stage.on_enter, entity, constants=constants)
     check_actions(ctx, at.at("on_exit"), stage.on_exit, entity, constants=constants)
+    check_actions(ctx, at.at("on_update"), stage.on_update, entity, constants=constants)
 
 
 def _check_metric_link(ctx: Context, site: Site, link: KnowledgeLink, scope: Scope) -> None:

@@ -19,7 +19,7 @@ from engine.bundle import (
 )
 from engine.compiler.check_assignments import check_assignments
 from engine.compiler.check_forms import check_form, compile_computed, enum_values
-from engine.compiler.check_manifest import check_manifest, check_table
+from engine.compiler.check_manifest import check_inbound, check_manifest, check_table
 from engine.compiler.check_migrations import check_form_migrations, check_workflow_migrations
 from engine.compiler.check_reevaluate import check_reevaluate
 from engine.compiler.check_rules import (
@@ -302,6 +302,8 @@ def _check_rest(
             fentry.spec, frozen(ctx.entities[entity]), frozen(computed), tuple(order)
         )
     check_form_migrations(ctx, ctx.of("form"))
+    if ctx.manifest is not None:
+        check_inbound(ctx, ctx.manifest, ctx.of("form"))
     template_sites = _check_templates(ctx)
     workflows = {}
     for name, wf in resolved.items():

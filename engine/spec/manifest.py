@@ -22,6 +22,8 @@ from engine.spec.base import (
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 ColumnType = Literal["string", "integer", "decimal", "boolean", "date", "datetime", "list"]
+INBOUND_SECRET_PREFIX = "SOPFLOW_INBOUND_SECRET_"
+ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _HOURS = re.compile(r"^(\d\d):(\d\d)-(\d\d):(\d\d)$")
 
 
@@ -121,6 +123,27 @@ class QueueSpec(Spec):
     title: str = ""
     description: Text = ""
     visible_to: Roles = Field(default_factory=list)
+
+
+class InboundSpec(Spec):
+    """A system allowed to push records in (a signed webhook): which entity, which fields."""
+
+    title: str = ""
+    description: Text = ""
+    entity: Name = Field(description="The entity its records are (the form needs a `key`).")
+    fields: list[Name] = Field(
+        min_length=1,
+        description="The fields the sender may set; every field of the form's key among them.",
+    )
+    secret_env: str | None = Field(
+        default=None,
+        description="The environment variable holding the signing secret "
+        "(default SOPFLOW_INBOUND_SECRET_<NAME in capitals>).",
+    )
+
+    def secret_variable(self, name: str) -> str:
+        """Return the environment variable of the secret of the declaration called `name`."""
+        return self.secret_env or INBOUND_SECRET_PREFIX + name.upper()
 
 
 class UserFieldSpec(Spec):
@@ -225,6 +248,10 @@ class BundleManifest(DocumentSpec):
     users: dict[UserId, UserSpec] = Field(default_factory=dict)
     teams: dict[UserId, TeamSpec] = Field(default_factory=dict)
     queues: dict[Name, QueueSpec] = Field(default_factory=dict)
+    inbound: dict[Name, InboundSpec] = Field(
+        default_factory=dict,
+        description="Systems that may push records in by signed webhook, by name.",
+    )
     tables: dict[Name, TableSpec] = Field(default_factory=dict)
     access: AccessSpec = Field(default_factory=AccessSpec)
 

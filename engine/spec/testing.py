@@ -2,7 +2,7 @@
 
 A test document is one case: users and their state, then steps run in order through the
 real runtime on a throwaway database with a fake clock. A step does one thing (create,
-ingest, import_legacy, update, move, attach, assign, acknowledge, feedback, tick,
+ingest, receive, import_legacy, update, move, attach, assign, acknowledge, feedback, tick,
 complete, approve, reject, send_back) or
 checks what is true at that moment (`expect`). Records get a test-local name (`as: L1`)
 that later steps and checks refer to.
@@ -58,6 +58,14 @@ class CreateStep(Spec):
     as_: Alias | None = Field(default=None, alias="as", description="The record's test name.")
     data: dict[str, Any] = Field(default_factory=dict)
     workflow: Name | None = None
+
+
+class ReceiveStep(Spec):
+    """Take a push of an inbound declaration (its signature held), as `Runtime.receive` does."""
+
+    inbound: Name = Field(description="The name of the inbound declaration of the manifest.")
+    as_: Alias | None = Field(default=None, alias="as", description="The record's test name.")
+    data: dict[str, Any] = Field(default_factory=dict)
 
 
 class ImportStep(Spec):
@@ -227,6 +235,19 @@ class AlertExpect(Spec):
     labels: dict[str, str] | None = None
 
 
+class PrecisionExpect(Spec):
+    """An alert rule's precision from the feedback on its alerts (F10)."""
+
+    rule: Name
+    fired: int | None = Field(default=None, ge=0, description="Its alerts that fired.")
+    judged: int | None = Field(default=None, ge=0, description="Of those, the ones judged.")
+    useful: int | None = Field(default=None, ge=0, description="Judged useful.")
+    false_positive: int | None = Field(default=None, ge=0, description="Judged false positives.")
+    value: float | None = Field(
+        default=None, ge=0, le=1, description="useful / judged (null: none judged yet)."
+    )
+
+
 class NotificationExpect(Spec):
     """Notifications queued so far: who, which template, what they say."""
 
@@ -373,6 +394,7 @@ class Expectations(Spec):
     events: dict[str, int] = Field(default_factory=dict)
     decisions: dict[str, str] = Field(default_factory=dict)
     alerts: list[AlertExpect] = Field(default_factory=list)
+    precision: list[PrecisionExpect] = Field(default_factory=list)
     notifications: list[NotificationExpect] = Field(default_factory=list)
     outbox: list[OutboxExpect] = Field(default_factory=list)
     metrics: list[MetricExpect] = Field(default_factory=list)
@@ -431,6 +453,7 @@ class Step(Spec):
     by: UserId | None = Field(default=None, description="Who acts (default: the test's actor).")
     create: CreateStep | None = None
     ingest: CreateStep | None = None
+    receive: ReceiveStep | None = None
     import_legacy: ImportStep | None = None
     update: UpdateStep | None = None
     move: MoveStep | None = None
@@ -471,6 +494,7 @@ class Step(Spec):
 ACTIONS: tuple[str, ...] = (
     "create",
     "ingest",
+    "receive",
     "import_legacy",
     "update",
     "move",

@@ -254,6 +254,10 @@ class StageSpec(Spec):
     forecast_weight: float | None = Field(default=None, ge=0, le=1)
     on_enter: list[ActionSpec] = Field(default_factory=list)
     on_exit: list[ActionSpec] = Field(default_factory=list)
+    on_update: list[ActionSpec] = Field(
+        default_factory=list,
+        description="Run when a change (update, ingest) alters a record's fields in the stage.",
+    )
     # parallel branches and approvals (docs/language.md, "Branches and approvals")
     branches: Branches | None = None
     approval: ApprovalSpec | None = None

@@ -202,20 +202,23 @@ class CaseRun:
                 f"expected {action} to be refused, but it happened",
             )
 
+    def _make(self, action: str, arg: Any, actor: str | None) -> RecordView:
+        """Run a step that makes (or merges into) a record; return the record."""
+        rt = self.runtime
+        if action == "create":
+            return rt.create(arg.entity, arg.data, actor=actor, workflow=arg.workflow)
+        if action == "ingest":
+            return rt.ingest(arg.entity, arg.data, actor=actor)[0]
+        if action == "receive":  # a declared sender's push: its own actor, whoever `by` is
+            return rt.receive(arg.inbound, arg.data)[0]
+        return rt.import_legacy(arg.entity, arg.data, arg.schema_version, actor=actor)
+
     def _do(self, action: str, arg: Any, actor: str | None, loc: tuple[str | int, ...]) -> None:
         rt = self.runtime
         if hasattr(arg, "data") and isinstance(arg.data, dict):
             arg = arg.model_copy(update={"data": self.with_ids(arg.data, (*loc, "data"))})
-        if action in ("create", "ingest"):
-            if action == "create":
-                view = rt.create(arg.entity, arg.data, actor=actor, workflow=arg.workflow)
-            else:
-                view, _ = rt.ingest(arg.entity, arg.data, actor=actor)
-            if arg.as_:
-                self.names[arg.as_] = view.id
-            self.last_saved[view.id] = view
-        elif action == "import_legacy":
-            view = rt.import_legacy(arg.entity, arg.data, arg.schema_version, actor=actor)
+        if action in ("create", "ingest", "receive", "import_legacy"):
+            view = self._make(action, arg, actor)
             if arg.as_:
                 self.names[arg.as_] = view.id
             self.last_saved[view.id] = view

@@ -73,6 +73,7 @@ class Checker(EffectChecks):
             self._record(want, loc)
         lists = (
             ("alerts", self._alert),
+            ("precision", self._precision),
             ("notifications", self._notification),
             ("outbox", self._outbox),
             ("metrics", self._metric),

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from engine.catalog import catalog, lookup
-from engine.spec.testing import AlertExpect, NotificationExpect, OutboxExpect
-from runtime import snapshots
+from engine.spec.testing import AlertExpect, NotificationExpect, OutboxExpect, PrecisionExpect
+from runtime import alerts, snapshots
 from runtime.clock import utc
 from runtime.guide import guide_of
 from runtime.metrics import MetricCache
@@ -108,6 +108,23 @@ class EffectChecks:
             expected = getattr(want, key)
             if expected is not None and not same(expected, latest[key]):
                 self.mismatch((*loc, key), "alert", f"{about} {key}", expected, latest[key])
+
+    def _precision(self, want: PrecisionExpect, loc: Loc) -> None:
+        """Check an alert rule's precision figures, as the alerts API reports them (F10)."""
+        if want.rule not in self.rt.bundle.alerts:
+            self.fail((*loc, "rule"), "precision", f"no alert rule '{want.rule}' in the bundle")
+            return
+        with self.rt.store.read() as conn:
+            found = {row["rule"]: row for row in alerts.precision(conn)}
+        got = found.get(want.rule, {"fired": 0, "judged": 0, "useful": 0, "false_positive": 0})
+        about = f"precision of '{want.rule}'"
+        for key in ("fired", "judged", "useful", "false_positive"):
+            expected = getattr(want, key)
+            if expected is not None and expected != got[key]:
+                self.mismatch((*loc, key), "precision", f"{about}: {key}", expected, got[key])
+        value = got.get("precision")
+        if "value" in want.model_fields_set and not same(want.value, value):
+            self.mismatch((*loc, "value"), "precision", about, want.value, value)
 
     def _outbox_rows(self, action: str, record: str | None, loc: Loc) -> list[dict[str, Any]]:
         query = select(T_OUTBOX).where(T_OUTBOX.c.action == action)

@@ -27,7 +27,17 @@ TEXT_LINE = re.compile(
     r"\[(?P<code>[a-z0-9-]+)\]: (?P<rest>.+)$"
 )
 GITHUB_LINE = re.compile(r"^::(error|warning) file=[^,]+,line=\d+,col=\d+,title=[a-z0-9-]+::\S.*$")
-JSON_KEYS = {"ok", "files", "bundle", "hash", "errors", "warnings", "diagnostics", "workflows"}
+JSON_KEYS = {
+    "ok",
+    "files",
+    "bundle",
+    "hash",
+    "errors",
+    "warnings",
+    "diagnostics",
+    "workflows",
+    "inbound",
+}
 DIAGNOSTIC_KEYS = {"path", "line", "col", "severity", "code", "message", "hint"}
 
 
@@ -103,6 +113,21 @@ def test_json_format_on_a_valid_bundle() -> None:
     assert re.fullmatch(r"[0-9a-f]{64}", data["hash"])
     assert data["bundle"].startswith(f"bundle 'regional-distribution' ({data['hash'][:12]}): ")
     assert data["files"] == len(list((REPO / "definitions").rglob("*.yaml")))
+    assert data["inbound"] == {
+        "wecom_contacts": {
+            "title": "Contact changes from the chat tool",
+            "entity": "customer",
+            "fields": [
+                "customer_code",
+                "contact_name",
+                "contact_phone",
+                "contact_email",
+                "contact_title",
+            ],
+            "secret_env": "SOPFLOW_INBOUND_SECRET_WECOM_CONTACTS",
+            "path": "/api/v1/inbound/wecom_contacts",
+        }
+    }
 
 
 def test_json_format_on_an_invalid_bundle(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,7 @@ def test_a_record_guide_shows_the_stage_and_the_layout(make_api: MakeApi) -> Non
     assert answer.status_code == 200, answer.text
     guide = answer.json()
     assert guide["entity_title"] == "Pharmacy opportunity"
-    assert guide["workflow"] == {"name": "pharmacy_visit", "title": "Pharmacy visit SOP (P4)"}
+    assert guide["workflow"] == {"name": "pharmacy_visit", "title": "Pharmacy visit SOP"}
     bands = [k for k in guide["stage"]["knowledge"] if k["title"] == "Competitor price bands"]
     assert [len(k["rows"]) for k in bands] == [3]  # the sichuan bands
     assert guide["stage"] == {
@@ -70,7 +70,7 @@ def test_the_catalog_gives_titles_to_those_who_read_definitions(make_api: MakeAp
     answer = api.call("GET", "/api/v1/definitions/catalog", "admin")
     assert answer.status_code == 200, answer.text
     body = answer.json()
-    assert body["workflow"]["pharmacy_visit"]["title"] == "Pharmacy visit SOP (P4)"
+    assert body["workflow"]["pharmacy_visit"]["title"] == "Pharmacy visit SOP"
     assert body["bundle"]["roles"]["rep"]["title"] == "Sales rep"
     assert (
         body["workflow"]["pharmacy_visit"]["stages"]["inventory_count"]["evidence"]["shelf_photo"][
@@ -173,12 +173,41 @@ def test_the_guide_carries_what_a_client_shows_beside_a_record(make_api: MakeApi
     _move(api, rid, "competitor_analysis")
     _upload(api, rid, "price_comparison", PDF + b"prices", "application/pdf")
     _move(api, rid, "proposal_demo")
-    scripts = api.call("GET", f"{base}?search=PRICE", "li.wei").json()["stage"]["knowledge"]
-    [found] = [k for k in scripts if k["title"] == "Objection-handling scripts"]
-    assert [r["code"] for r in found["rows"]] == ["price-01", "price-02"]
+    # the library of 127 legal-reviewed scripts; a search keeps the rows holding the text,
+    # in any column and any case (keywords, objection, script)
     everything = api.call("GET", base, "li.wei").json()["stage"]["knowledge"]
     [listed] = [k for k in everything if k["title"] == "Objection-handling scripts"]
-    assert len(listed["rows"]) == 4
+    assert len(listed["rows"]) == 127
+    assert all(r["legal_reviewed"] for r in listed["rows"])
+
+    def search(text: str) -> list[str]:
+        got = api.call("GET", f"{base}?search={text}", "li.wei").json()["stage"]["knowledge"]
+        [found] = [k for k in got if k["title"] == "Objection-handling scripts"]
+        return [r["code"] for r in found["rows"]]
+
+    assert search("REBATE") == ["payment-11", "compliance-02"]
+    assert search("planogram") == ["display-04"]
+    assert search("medical%20insurance") == [
+        "payment-07",
+        "insurance-01",
+        "insurance-02",
+        "insurance-04",
+        "insurance-05",
+        "insurance-06",
+        "insurance-08",
+        "insurance-11",
+    ]
+    assert search("herbal%20pieces") == [
+        "price-10",
+        "competitor-10",
+        "stock-10",
+        "insurance-09",
+        "efficacy-10",
+        "delivery-09",
+        "display-11",
+        "compliance-09",
+    ]
+    assert search("no-such-objection") == []
 
 
 def test_winning_paths_per_rep_through_the_metrics_api(make_api: MakeApi) -> None:

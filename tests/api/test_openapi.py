@@ -178,3 +178,29 @@ def test_an_id_past_the_id_columns_is_refused_by_its_documented_bound(
         assert answer.status_code == 400, answer.text
         assert answer.json()["extra"][0]["key"] == "alert_id"
     assert api.call("GET", "/api/v1/alerts/2147483647", "admin").status_code == 404
+
+
+def test_each_inbound_declaration_has_its_path_with_its_fields(
+    make_api: Callable[..., Api],
+) -> None:
+    document = _document(make_api())
+    validate(document)
+    assert "/api/v1/inbound/{name}" not in document["paths"]  # no per-entity path
+    operation = document["paths"]["/api/v1/inbound/wecom_contacts"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert list(body["properties"]) == [
+        "customer_code",
+        "contact_name",
+        "contact_phone",
+        "contact_email",
+        "contact_title",
+    ]
+    assert body["required"] == ["customer_code"] and body["additionalProperties"] is False
+    assert "^[A-Z]{2,4}-[0-9]{3,6}$" in str(body["properties"]["customer_code"])
+    assert {p["name"] for p in operation["parameters"]} == {
+        "X-Sopflow-Timestamp",
+        "X-Sopflow-Signature",
+    }
+    assert {"200", "201", "401", "404", "422"} <= set(operation["responses"])
+    assert "SOPFLOW_INBOUND_SECRET_WECOM_CONTACTS" in operation["description"]
+    assert "security" not in operation

@@ -74,7 +74,7 @@ def test_alerts_fire_filter_page_acknowledge_and_rate_into_precision(make_api: M
     ]
     assert oldest["record_id"] == east and oldest["state"] == "resolved"
     assert oldest["values"] == {"stock_days": 4.0} and oldest["severity"] == "high"
-    assert oldest["title"] == "Distributor stock below safety level (F9)"
+    assert oldest["title"] == "Distributor stock below safety level"
 
     def ids(query: str) -> list[int]:
         return [a["id"] for a in get(api, f"/alerts?{query}")["items"]]

@@ -197,7 +197,7 @@ def test_every_endpoint_but_health_needs_a_token(make_api: Callable[..., Api]) -
         if path in ("/healthz", "/readyz"):
             assert answer.status_code == 200, path
         elif path.startswith("/api/v1/inbound/"):
-            # signed, not token-bearing (tests/api/test_inbound_webhook.py); 'x' has no webhook
+            # signed, not token-bearing (tests/api/test_inbound_webhook.py); no inbound 'x'
             assert answer.status_code == 404, (method, path, answer.status_code)
         else:
             assert answer.status_code == 401, (method, path, answer.status_code)

@@ -106,3 +106,89 @@ def test_a_mapping_in_a_key_column_is_refused_and_still_compared(tmp_path: Path)
 )
 def test_value_fits_reads_yaml_values_by_type_name(kind: str, value: object, fits: bool) -> None:
     assert value_fits(kind, value) is fits
+
+
+INBOUND_FORMS = {
+    "forms/customer.yaml": (
+        "kind: form\nversion: 1\nentity: customer\nkey: [code, region]\n"
+        "fields:\n  code: {type: string}\n  region: {type: string}\n  phone: {type: string}\n"
+        "  score: {type: integer, computed: '1'}\n"
+    ),
+    "forms/note.yaml": "kind: form\nversion: 1\nentity: note\nfields:\n  text: {type: string}\n",
+}
+
+
+def test_inbound_declarations_are_checked_where_they_are_written(tmp_path: Path) -> None:
+    manifest = HEAD + (
+        "roles: [admin]\n"
+        "inbound:\n"
+        "  crm:\n"  # 7
+        "    entity: customr\n"
+        "    fields: [code]\n"
+        "  chat:\n"  # 10
+        "    entity: customer\n"
+        "    fields: [code, phon, score, phone, phone]\n"
+        "  notes:\n"  # 13
+        "    entity: note\n"
+        "    fields: [text]\n"
+        "    secret_env: notes-secret\n"
+        "  chat_two:\n"  # 17
+        "    entity: customer\n"
+        "    fields: [code, region]\n"
+        "    secret_env: SOPFLOW_INBOUND_SECRET_CHAT\n"
+    )
+    assert diagnostics(tmp_path, {"bundle.yaml": manifest, **INBOUND_FORMS}) == [
+        "bundle.yaml:8:13: error[unknown-entity]: entity 'customr' is not defined "
+        "(did you mean 'customer'?)",
+        "bundle.yaml:12:13: error[key-not-listed]: inbound 'chat' does not let the sender give "
+        "the key field 'region' of 'customer' (add region to 'fields': a push finds its record "
+        "by the key)",
+        "bundle.yaml:12:20: error[unknown-field]: entity 'customer': field 'phon' is not defined "
+        "(did you mean 'phone'?)",
+        "bundle.yaml:12:26: error[computed-field]: field 'score' is computed: no sender can set "
+        "it (leave it out of 'fields')",
+        "bundle.yaml:12:40: error[duplicate-field]: field 'phone' is listed twice",
+        "bundle.yaml:14:13: error[no-key]: entity 'note' declares no key, so a push cannot find "
+        "its record (add 'key: [field, ...]' to the form of 'note')",
+        "bundle.yaml:16:17: error[bad-env-name]: 'notes-secret' is not an environment variable "
+        "name (capital letters, digits and '_', not starting with a digit, e.g. "
+        "SOPFLOW_INBOUND_SECRET_WECOM)",
+        "bundle.yaml:20:17: error[shared-secret]: inbound 'chat_two' reads its secret from "
+        "SOPFLOW_INBOUND_SECRET_CHAT, as inbound 'chat' does (give each sender a secret of its "
+        "own, so the audit tells who sent what)",
+    ]
+
+
+def test_an_inbound_name_given_twice_is_a_duplicate_key(tmp_path: Path) -> None:
+    manifest = HEAD + (
+        "roles: [admin]\n"
+        "inbound:\n"
+        "  chat: {entity: customer, fields: [code, region]}\n"
+        "  chat: {entity: customer, fields: [code, region, phone]}\n"
+    )
+    found = diagnostics(tmp_path, {"bundle.yaml": manifest, **INBOUND_FORMS})
+    assert len(found) == 1 and found[0].startswith("bundle.yaml:8:3: error[yaml-duplicate-key]")
+    assert "'chat'" in found[0]
+
+
+def test_inbound_needs_an_entity_and_at_least_one_field(tmp_path: Path) -> None:
+    manifest = HEAD + "roles: [admin]\ninbound:\n  chat: {fields: []}\n"
+    found = diagnostics(tmp_path, {"bundle.yaml": manifest, **INBOUND_FORMS})
+    assert found == [
+        "bundle.yaml:7:9: error[missing-key]: 'inbound.chat' is missing required key 'entity'",
+        "bundle.yaml:7:18: error[invalid]: 'inbound.chat.fields' needs at least this many "
+        "items: 1, got 0",
+    ]
+
+
+def test_an_inbound_name_must_leave_room_for_its_actor(tmp_path: Path) -> None:
+    long = "a" * 57
+    manifest = HEAD + (
+        f"roles: [admin]\ninbound:\n  {long}:\n    entity: customer\n"
+        "    fields: [code, region]\n"
+        f"  {'b' * 56}:\n    entity: customer\n    fields: [code, region]\n"
+    )
+    assert diagnostics(tmp_path, {"bundle.yaml": manifest, **INBOUND_FORMS}) == [
+        f"bundle.yaml:7:3: error[name-too-long]: inbound name '{long}' has 57 characters; "
+        "at most 56 (the audit records the sender as 'inbound:<name>', at most 64 characters)"
+    ]

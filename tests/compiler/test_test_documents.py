@@ -50,7 +50,7 @@ def messages(text: str) -> list[str]:
         pytest.param(
             HEAD + "  - by: ann\n",
             "t.yaml:5:5: error[invalid]: 'steps[0]': a step needs one of: create, ingest, "
-            "import_legacy, update, move, attach, assign, acknowledge, feedback, tick, "
+            "receive, import_legacy, update, move, attach, assign, acknowledge, feedback, tick, "
             "reload, complete, approve, reject, send_back, or 'expect'",
             id="nothing-to-do",
         ),
@@ -96,6 +96,6 @@ def test_load_tests_keeps_the_good_cases_and_reports_the_bad(tmp_path: Path) -> 
     assert cases[0].locate("steps", 0, "create", "as") == (5, 32)
     assert [d.render() for d in problems] == [
         "defs/tests/cases.yaml:11:5: error[invalid]: 'steps[0]': a step needs one of: create, "
-        "ingest, import_legacy, update, move, attach, assign, acknowledge, feedback, tick, "
-        "reload, complete, approve, reject, send_back, or 'expect'"
+        "ingest, receive, import_legacy, update, move, attach, assign, acknowledge, feedback, "
+        "tick, reload, complete, approve, reject, send_back, or 'expect'"
     ]

@@ -28,6 +28,30 @@ def test_invalid_data_lists_every_problem_and_stores_nothing(rt: Runtime, store:
     assert count(store, T_RECORD) == count(store, T_EVENT) == count(store, T_STAY) == 0
 
 
+@pytest.mark.parametrize("value", ["red", None])
+def test_a_change_or_ingest_naming_an_unknown_field_is_refused_whole(
+    rt: Runtime, store: Store, value: object
+) -> None:
+    """A field the form does not declare is refused on update and ingest as on create,
+    even beside valid changes and even as null: nothing is dropped in silence."""
+    made = rt.create("opportunity", OPPORTUNITY)
+    events = count(store, T_EVENT)
+    with pytest.raises(Invalid) as caught:
+        rt.update(made.id, {"pharmacy_tier": "chain", "colour": value})
+    assert [(p.code, p.field, p.message) for p in caught.value.problems] == [
+        ("extra_forbidden", "colour", "colour: is not a field of this form")
+    ]
+    lead = {"source": "jd_health", "external_id": "A-18", "pharmacy_name": "Kang"}
+    assert count(store, T_EVENT) == events
+    rt.ingest("lead", lead)
+    events = count(store, T_EVENT)
+    with pytest.raises(Invalid) as caught:
+        rt.ingest("lead", {**lead, "orders_90d": 4, "colour": value})
+    assert [p.field for p in caught.value.problems] == ["colour"]
+    assert rt.get(made.id).data.get("pharmacy_tier") is None
+    assert count(store, T_EVENT) == events
+
+
 def test_address_is_normalised_on_input(rt: Runtime) -> None:
     """P11: three spellings of one district are stored as one canonical form."""
     stored = {

@@ -27,7 +27,9 @@ def test_a_small_quarter_is_deterministic_and_fills_every_part(
     assert is_demo(store)
     made = counts(store)
     assert made["lead"] == 300 and made["ticket"] == 90 * PLAN.tickets_per_day
-    assert made["opportunity"] > 0 and made["distributor_stock"] > 0
+    assert made["opportunity"] > 0
+    # 30 stock days, each reporting 5 SKUs for the next 3 distributors of the table's 127
+    assert made["distributor_stock"] == 30 * 3 * 5
     with store.read() as conn:
         stages = {
             (e, s, st)
@@ -57,8 +59,9 @@ def test_a_small_quarter_is_deterministic_and_fills_every_part(
             ).all()
         }
     # Deals move on, some are won and some lost, some stall in a stage.
-    opp_stages = {s for e, s, _ in stages if e == "opportunity"}
-    assert {"appointment", "won", "lost"} <= opp_stages
+    opp_stages = {(s, st) for e, s, st in stages if e == "opportunity"}
+    assert {("won", "won"), ("lost", "lost")} <= opp_stages
+    assert any(st == "open" for _, st in opp_stages)
     # Tickets are taken, transferred between seat groups, resolved and closed; some wait
     # past their severity's SLA (the ticks record the breach), as do stalled deals.
     assert {("ticket", "closed", "closed"), ("ticket", "triage", "open")} <= stages

@@ -83,6 +83,7 @@ def test_transfers_between_departments_are_counted(runtime: Runtime, clock: Fake
     runtime.transition(record_id, "triage", actor=AGENT)
     record = runtime.update(record_id, {"keyword_class": "system_error"}, actor=AGENT)
     assert record.data["seat_group"] == "general"  # the decision table ran again
+    assert (record.queue, record.owner) == ("general_service", None)  # triage's on_update
     record = runtime.transition(record_id, "in_progress", actor=AGENT)
     assert (record.data["department"], record.data["transfers"]) == ("general", 1)
 
