@@ -24,11 +24,13 @@ venv: $(STAMP) ## Create .venv and install sopflow with its dev tools (done by e
 # run and db use sopflow's own defaults (var/sopflow.db, var/evidence, var/mailbox, or
 # $SOPFLOW_DATABASE_URL...), the same as `sopflow token`, `sopflow user` and `sopflow db`.
 run: $(STAMP) ## Serve the default bundle on SQLite in var/ (prints the URL and a first token)
+	@echo "sopflow: serving var/sopflow.db; for a simulated quarter of demo data (with tokens for a rep, a manager and an analyst) run 'make demo' instead"
 	$(BIN)/sopflow serve $(DEFINITIONS) --host $(HOST) --port $(PORT) --log-format text
 
 # `make demo`: a simulated quarter (sopflow demo, docs/server.md "Demo data") in var/demo.db,
 # made once (delete the file or `make demo-clean` to make it again), then served; the start
-# prints tokens for a demo rep, manager and analyst.
+# prints tokens for bundle staff: the rep holding most open records, their manager and an
+# analyst (each start revokes the tokens the start before printed).
 DEMO_DB ?= var/demo.db
 SEED ?= 1
 LEADS ?= 100000

@@ -127,14 +127,27 @@ def _first_token(store: Store, bundle: Bundle) -> None:
 
 
 def _demo_tokens(store: Store, bundle: Bundle) -> None:
-    """On a demo database (`sopflow demo`), print a fresh token for each demo staff member."""
-    from runtime.demo import DEMO_STAFF  # noqa: PLC0415
+    """On a demo database (`sopflow demo`), print a token for each of the demo staff.
 
-    for user_id, role in DEMO_STAFF.items():
-        if user_id in bundle.manifest.users or tokens.resolve_user(store, bundle, user_id) is None:
-            continue
-        _, token = tokens.create_token(store, bundle, user_id, SystemClock().now(), name="demo")
-        click.echo(f"sopflow: demo {role} '{user_id}' token (shown once): {token}")
+    The staff are bundle users (runtime.demo.demo_staff): the rep holding the most open
+    records, their manager and an analyst. The tokens an earlier start made (named
+    "demo") are revoked first, so one demo token per person stays live.
+    """
+    from runtime.demo import demo_staff, is_demo  # noqa: PLC0415
+
+    if not is_demo(store):
+        return
+    now = SystemClock().now()
+    for row in tokens.list_tokens(store):
+        if row["name"] == "demo" and row["revoked_at"] is None:
+            tokens.revoke_token(store, row["id"], now)
+    for person in demo_staff(bundle, store):
+        _, token = tokens.create_token(store, bundle, person.user, now, name="demo")
+        spec = bundle.manifest.users[person.user]
+        click.echo(
+            f"sopflow: demo {person.role} '{person.user}' ({spec.name or person.user}; "
+            f"roles {', '.join(spec.roles)}; {person.note}) token (shown once): {token}"
+        )
 
 
 def tokens_admins(bundle: Bundle) -> list[str]:

@@ -2,9 +2,10 @@
 
 A full run (`make bench`) times the whole 100,000-lead quarter on a fresh SQLite file.
 A quick run times the same quarter (same seed, tickets, stock reports, ticks) at two
-small lead counts and fits time = fixed + leads x per-lead (the fixed part: tickets,
-stock reports, ticks, forecasts; the per-lead part: a lead's ingest with its score and
-routing, and its share of opportunities); on a loaded machine that fit is rough.
+small lead counts and fits time = fixed + leads x per-lead (the fixed part: tickets
+and their work, stock reports, ticks, forecasts; the per-lead part: a lead's ingest
+with its score and routing, and its share of opportunities); on a loaded machine that
+fit is rough.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def run(*, sizes: tuple[int, ...], repeats: int, machine: Machine) -> Result:
             "",
             f"Measured {machine.line()} (load {load()});",
             f"median of {repeats} runs a size, SQLite, seed 1,",
-            "quarter 2026Q1 (90 days: 720 tickets, stock reports every 3 days, a tick a day).",
+            "quarter 2026Q1 (90 days: 720 tickets taken, some transferred, resolved and",
+            "closed; stock reports every 3 days; two ticks a day).",
             f"Target: {FULL:,} leads in under {TARGET_SECONDS:.0f} s: "
             + ("met." if passed else "**missed**."),
             "",

@@ -27,7 +27,7 @@ DECISION_KINDS: dict[str, str] = {
     "routing": "routing",
 }
 _LEFT_OUT = {"title", "description", "reevaluate"}
-_CACHE: dict[int, tuple[Any, str]] = {}
+_CACHE: dict[tuple[int, str], tuple[Any, str]] = {}
 
 
 def spec_of(bundle: Bundle, kind: str, name: str) -> Any:
@@ -37,16 +37,17 @@ def spec_of(bundle: Bundle, kind: str, name: str) -> Any:
 
 
 def _digest(spec: Any, extra: str = "") -> str:
-    found = _CACHE.get(id(spec))
-    if found is not None and found[0] is spec and not extra:
+    # Cached by the spec object (held in the entry, so its id is not reused) and `extra`
+    # (a routing rule's match model version): every routed record asks for it.
+    found = _CACHE.get((id(spec), extra))
+    if found is not None and found[0] is spec:
         return found[1]
     data = spec.model_dump(mode="json", exclude=_LEFT_OUT)
     text = json.dumps(data, sort_keys=True, separators=(",", ":")) + extra
     version = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-    if not extra:
-        if len(_CACHE) > 1024:
-            _CACHE.clear()
-        _CACHE[id(spec)] = (spec, version)
+    if len(_CACHE) > 1024:
+        _CACHE.clear()
+    _CACHE[(id(spec), extra)] = (spec, version)
     return version
 
 

@@ -8,6 +8,7 @@ positive) gives each rule a precision figure (F10).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +21,7 @@ from runtime import failures, records, timers
 from runtime.data import to_json
 from runtime.errors import Invalid, NotFound, Problem
 from runtime.people import assignment_holders, recipients
-from runtime.store import T_ALERT, Tx
+from runtime.store import T_ALERT, Tx, run_sql
 from runtime.unit import Unit, safe_render
 
 ACTIVE = ("pending", "firing")
@@ -35,12 +36,25 @@ def key_of(spec: AlertSpec, names: Mapping[str, Any], fallback: str) -> str:
     return f"{spec.name}:{fallback}"[:512]
 
 
-def _active(tx: Tx, rule: str, key: str) -> Any:
-    return tx.conn.execute(
-        select(T_ALERT).where(
-            T_ALERT.c.rule == rule, T_ALERT.c.dedup_key == key, T_ALERT.c.state.in_(ACTIVE)
-        )
-    ).first()
+@dataclass(frozen=True)
+class _Active:
+    """The alert of a key that is pending or firing: what `evaluate` and `promote` use."""
+
+    id: int
+    state: str
+    record_id: str | None
+
+
+_ACTIVE = (
+    "SELECT id, state, record_id FROM sf_alert WHERE rule = :rule AND dedup_key = :key "
+    "AND state IN ('pending', 'firing') ORDER BY id LIMIT 1"
+)
+
+
+def _active(tx: Tx, rule: str, key: str) -> _Active | None:
+    # Hand-written SQL: every command on a record with alerts asks this once per alert.
+    row = run_sql(tx.conn, _ACTIVE, {"rule": rule, "key": key}).fetchone()
+    return _Active(int(row[0]), str(row[1]), row[2]) if row is not None else None
 
 
 def _cooling(tx: Tx, spec: AlertSpec, key: str) -> bool:

@@ -8,21 +8,23 @@ a seeded random generator, which commands run and when. Same seed, same commands
 from __future__ import annotations
 
 import hashlib
+import heapq
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
 from engine.bundle import Bundle
-from runtime import access
-from runtime.clock import FakeClock
+from runtime.clock import FakeClock, utc
 from runtime.core import Runtime
 from runtime.errors import CommandError
-from runtime.store import T_ALERT, T_RECORD, Store
+from runtime.people import manager_of
+from runtime.store import T_ALERT, T_EVENT, T_RECORD, Store
 
 JPEG = b"\xff\xd8\xff\xe0demo-shelf"
 PDF = b"%PDF-1.4\ndemo"
@@ -43,14 +45,21 @@ DWELL_DAYS = {  # mean days an opportunity spends in a stage before its rep move
     "quote": 5,
     "payment_tracking": 8,
 }
-SOURCES = ["meituan", "jd_health", "web_form"]
-DISTRICTS = ["jinjiang", "wuhou", "qingyang", "jinniu", "chenghua", "yuzhong", "jiangbei"]
-SPECIALTIES = ["otc", "prescription", "devices"]
+SPECIALTIES = ["otc", "prescription", "devices"]  # when the lead form declares none
 TOUCHPOINTS = ["web_form", "email_opened", "whitepaper", "demo_booked"]
 CLASSES = ["herbal_pieces", "antibiotics"]
 SKUS = ["cola-330", "tea-500", "ibuprofen-200", "vitc-100", "mask-n95"]
-#: The demo staff: API users holding the bundle's roles, printed with tokens by `serve`.
-DEMO_STAFF = {"demo.rep": "rep", "demo.manager": "manager", "demo.analyst": "analyst"}
+KEYWORDS = ["out_of_stock", "invoice", "system_error", "other"]
+# Service desk: mean hours a ticket waits before an agent takes it, and is worked
+# before it is resolved, by severity (1 = most severe); a resolved ticket is closed
+# one to three days later. Simulation choices, not business rules: the SLA itself
+# (ticket_handling.yaml) decides which waits breach.
+TAKE_HOURS = {1: 0.5, 2: 1.5, 3: 4.0}
+WORK_HOURS = {1: 2.0, 2: 6.0, 3: 16.0}
+DESK_OPEN, DESK_CLOSE = time(9, 0), time(18, 0)
+#: The event a demo run leaves (no record): `sopflow serve` prints the demo staff's
+#: tokens on a database that holds it.
+DEMO_EVENT = "demo_filled"
 
 
 @dataclass
@@ -62,7 +71,11 @@ class DemoPlan:
     quarter: str = "2026Q1"
     opportunity_share: float = 0.03  # leads a rep turns into an opportunity
     stall_share: float = 0.15  # opportunities that stop moving (SLA breaches, stall alerts)
+    goods_share: float = 0.1  # consumer-goods leads (an industry and a city) when reps sell them
+    stray_share: float = 0.1  # pharmacy leads from any district, not one a rep covers
     tickets_per_day: int = 8
+    late_share: float = 0.12  # tickets nobody takes before the next morning but one
+    transfer_share: float = 0.2  # tickets sent back to triage and on to another seat group
     stock_every_days: int = 3
     # Distributors reporting on a stock day, taken in turn through the `distributors` table
     # (the default bundle lists 127: all of them each time would swamp a small quarter).
@@ -95,10 +108,55 @@ class _Opp:
     id: str
     stage: str
     due: date
-    stalled: bool
+    stall_at: str | None  # the stage it stops moving in (None: it runs to won or lost)
+
+
+@dataclass
+class _Staff:
+    """Who the demo acts for, all read from the bundle's users (any number of them)."""
+
+    reps: list[str]
+    pharmacy: list[tuple[list[str], list[str]]]  # a pharmacy rep's territory and specialties
+    goods: list[tuple[list[str], list[str]]]  # a goods rep's territory (cities), industries
+    districts: list[str]  # every rep territory and every canonical district, sorted
+    agents: list[str]
+    regions: dict[str, str]  # rep -> region
+
+    @classmethod
+    def of(cls, bundle: Bundle) -> _Staff:
+        reps: list[str] = []
+        agents: list[str] = []
+        pharmacy: list[tuple[list[str], list[str]]] = []
+        goods: list[tuple[list[str], list[str]]] = []
+        districts: set[str] = set()
+        regions: dict[str, str] = {}
+        for user, spec in sorted(bundle.manifest.users.items()):
+            if not spec.active:
+                continue
+            extra = spec.model_extra or {}
+            if "agent" in spec.roles:
+                agents.append(user)
+            if "rep" not in spec.roles:
+                continue
+            reps.append(user)
+            if extra.get("region"):
+                regions[user] = str(extra["region"])
+            territory = [str(t) for t in extra.get("territory") or []]
+            if not territory:
+                continue
+            if extra.get("industries"):
+                goods.append((territory, [str(i) for i in extra["industries"]]))
+            else:
+                pharmacy.append((territory, [str(i) for i in extra.get("specialty") or []]))
+                districts.update(territory)
+        table = bundle.tables.get("districts")
+        if table is not None:
+            districts.update(str(r["canonical"]) for r in table.rows if r.get("canonical"))
+        return cls(reps, pharmacy, goods, sorted(districts) or ["unknown"], agents, regions)
 
 
 Progress = Callable[[int], None]
+Action = Callable[[], None]
 
 
 def run_demo(
@@ -117,6 +175,13 @@ def run_demo(
     return sim.result
 
 
+def _values(bundle: Bundle, entity: str, name: str, default: list[str]) -> list[str]:
+    """Return an enum field's values as the bundle's form declares them."""
+    form = bundle.forms.get(entity)
+    spec = form.spec.fields.get(name) if form is not None else None
+    return list(spec.values) if spec is not None and spec.values else default
+
+
 class _Simulation:
     def __init__(self, bundle: Bundle, store: Store, plan: DemoPlan, evidence_dir: str) -> None:
         self.plan = plan
@@ -128,12 +193,22 @@ class _Simulation:
         self.rt = Runtime(bundle, store, self.clock, evidence_dir=evidence_dir)
         self.result = DemoResult(days=len(days))
         self.opps: list[_Opp] = []
-        self.reps = [u for u, s in bundle.manifest.users.items() if "rep" in s.roles and s.active]
+        self.staff = _Staff.of(bundle)
+        self.sources = _values(bundle, "lead", "source", ["web_form"])
+        self.specialties = _values(bundle, "lead", "specialty", SPECIALTIES)
+        self.industries = _values(bundle, "lead", "industry", [])
+        self.opp_regions = _values(bundle, "opportunity", "region", ["sichuan"])
         self.distributors = [r["distributor"] for r in bundle.tables["distributors"].rows]
+        self.pending: list[tuple[datetime, int, Action]] = []  # the service desk's next steps
+        self.seq = 0
         self.stock_days = 0
 
     def _at(self, day: date, clock: time) -> datetime:
-        return datetime.combine(day, clock, self.zone).astimezone(ZoneInfo("UTC"))
+        """Return the bundle's local `day` at `clock` as naive UTC (the clock's terms)."""
+        return utc(datetime.combine(day, clock, self.zone))
+
+    def _local(self, when: datetime) -> datetime:
+        return when.replace(tzinfo=UTC).astimezone(self.zone)
 
     def _do(self, kind: str, command: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -148,73 +223,106 @@ class _Simulation:
 
     def run(self) -> Iterator[int]:
         """Run the quarter day by day; yield the leads made since the last yield."""
-        self._staff()
+        self._mark()
         self.rt.tick(self.clock.now())  # registers the schedules from the first day
         per_day = self._spread(self.plan.leads, len(self.days))
         for n, day in enumerate(self.days):
+            self._until(self._at(day, time(8, 30)))
+            self._tick()  # the morning tick: what fell due overnight (SLA breaches) fires
+            self._tickets(day)
             made = 0
             for i in range(per_day[n]):
                 seconds = 9 * 3600 + (9 * 3600 * i) // max(per_day[n], 1)
-                self.clock.set(self._at(day, time(0)) + timedelta(seconds=seconds))
+                self._until(self._at(day, time(0)) + timedelta(seconds=seconds))
                 self._lead(n, i)
                 made += 1
                 if made % 50 == 0:
                     yield 50
-            self.clock.set(self._at(day, time(18, 30)))
+            self._until(self._at(day, time(18, 30)))
             self._opportunities(day)
-            self._tickets(day, n)
             if n % self.plan.stock_every_days == 0:
                 self._stock(day)
             self._feedback()
-            self.clock.set(self._at(day, time(23, 0)))
-            self._do("tick", lambda: self.rt.tick(self.clock.now()))
+            self._until(self._at(day, time(23, 0)))
+            self._tick()
             yield made % 50
+
+    def _mark(self) -> None:
+        """Leave the demo's event: `sopflow serve` then knows this database is a demo."""
+        plan = self.plan
+        with self.rt.store.begin(self.clock.now()) as tx:
+            tx.event(DEMO_EVENT, None, None, seed=plan.seed, quarter=plan.quarter, leads=plan.leads)
+
+    def _tick(self) -> None:
+        self._do("tick", lambda: self.rt.tick(self.clock.now()))
+
+    def _later(self, when: datetime, action: Action) -> None:
+        self.seq += 1
+        heapq.heappush(self.pending, (when, self.seq, action))
+
+    def _until(self, when: datetime) -> None:
+        """Run every service-desk step due by `when` at its own time, then set the clock."""
+        while self.pending and self.pending[0][0] <= when:
+            due, _, action = heapq.heappop(self.pending)
+            self.clock.set(max(due, self.clock.now()))
+            action()
+        self.clock.set(max(when, self.clock.now()))
 
     @staticmethod
     def _spread(total: int, days: int) -> list[int]:
         return [total // days + (1 if d < total % days else 0) for d in range(days)]
 
-    def _staff(self) -> None:
-        now = self.clock.now()
-        bundle = self.rt.bundle
-        for user, role in DEMO_STAFF.items():
-            if role in bundle.manifest.roles and access.resolve_user(self.rt.store, bundle, user):
-                continue
-            if role in bundle.manifest.roles:
-                access.create_user(self.rt.store, bundle, user, [role], now, name=f"Demo {role}")
-
     def _lead(self, day: int, i: int) -> None:
         r = self.rng
-        data = {
-            "source": r.choice(SOURCES),
+        data: dict[str, Any] = {
+            "source": r.choice(self.sources),
             "external_id": f"Q{day:02d}-{i:05d}",
             "pharmacy_name": f"Pharmacy {r.randrange(1, 40_000):05d}",
-            "district": r.choice(DISTRICTS),
-            "specialty": r.choice(SPECIALTIES),
             "orders_90d": r.randrange(0, 60),
             "turnover_rate": round(r.uniform(0.5, 12.0), 1),
             "policy_change": r.random() < 0.1,
             "touchpoints": r.sample(TOUCHPOINTS, r.randrange(0, 4)),
         }
-        self._do("ingest", lambda: self.rt.ingest("lead", data))
+        staff = self.staff
+        if staff.goods and self.industries and r.random() < self.plan.goods_share:
+            cities, industries = r.choice(staff.goods)  # demand where a goods rep sells
+            data["city"] = r.choice(cities)
+            data["industry"] = r.choice(
+                [i for i in industries if i in self.industries] or self.industries
+            )
+        elif staff.pharmacy and r.random() >= self.plan.stray_share:
+            territory, specialties = r.choice(staff.pharmacy)  # where a pharmacy rep works
+            data["district"] = r.choice(territory)
+            data["specialty"] = r.choice(
+                [s for s in specialties if s in self.specialties] or self.specialties
+            )
+        else:  # anywhere: some find no rep and wait in the fallback queue
+            data["district"] = r.choice(staff.districts)
+            data["specialty"] = r.choice(self.specialties)
+        made = self._do("ingest", lambda: self.rt.ingest("lead", data))
         if r.random() < self.plan.opportunity_share:
-            self._new_opportunity(data)
+            owner = made[0].owner if made is not None else None
+            self._new_opportunity(data, owner)
 
-    def _new_opportunity(self, lead: dict[str, Any]) -> None:
+    def _new_opportunity(self, lead: dict[str, Any], owner: str | None) -> None:
         r = self.rng
-        region = r.choice(["sichuan", "chongqing"])
+        region = self.staff.regions.get(owner or "")
         data = {
             "pharmacy_name": lead["pharmacy_name"],
             "pharmacy_tier": r.choice(["chain", "single"]),
-            "region": region,
+            "region": region if region in self.opp_regions else r.choice(self.opp_regions),
             "expected_amount": r.randrange(5, 200) * 1000,
             "revenue_3m": r.randrange(10, 90) * 1000,
             "cost_3m": r.randrange(5, 60) * 1000,
         }
         view = self._do("create", lambda: self.rt.create("opportunity", data))
-        if view is not None:
-            due = self.clock.now().astimezone(self.zone).date() + self._dwell("appointment")
-            self.opps.append(_Opp(view.id, "appointment", due, r.random() < self.plan.stall_share))
+        if view is None:
+            return
+        if owner is not None:  # the lead's rep works the deal
+            self._do("assign", self.rt.assign, view.id, user=owner)
+        due = self._local(self.clock.now()).date() + self._dwell("appointment")
+        stall = r.choice(OPP_CHAIN[:-2]) if r.random() < self.plan.stall_share else None
+        self.opps.append(_Opp(view.id, "appointment", due, stall))
 
     def _dwell(self, stage: str) -> timedelta:
         mean = DWELL_DAYS.get(stage, 5)
@@ -223,7 +331,7 @@ class _Simulation:
     def _opportunities(self, day: date) -> None:
         still: list[_Opp] = []
         for opp in self.opps:
-            if opp.stalled or opp.due > day:
+            if opp.stall_at == opp.stage or opp.due > day:
                 still.append(opp)
                 continue
             if self._advance(opp):
@@ -263,15 +371,75 @@ class _Simulation:
             return True
         return False
 
-    def _tickets(self, day: date, n: int) -> None:
+    # -- the service desk ---------------------------------------------------------
+    def _tickets(self, day: date) -> None:
+        """Plan the day's tickets: they arrive from 07:00 to 21:00, each worked later."""
         r = self.rng
-        for _ in range(self.plan.tickets_per_day):
+        start = self._at(day, time(7, 0))
+        arrivals = sorted(r.randrange(14 * 3600) for _ in range(self.plan.tickets_per_day))
+        for seconds in arrivals:
             data = {
                 "customer_tier": r.choices(["VIP", "normal", "trial"], [1, 6, 2])[0],
-                "keyword_class": r.choice(["out_of_stock", "invoice", "system_error", "other"]),
+                "keyword_class": r.choice(KEYWORDS),
                 "severity": r.choices([1, 2, 3], [1, 3, 6])[0],
+                "channel": r.choice(["phone", "email", "wechat", "api"]),
             }
-            self._do("create", self.rt.create, "ticket", data)
+            self._later(start + timedelta(seconds=seconds), partial(self._ticket, data))
+
+    def _on_desk(self, when: datetime) -> datetime:
+        """Return `when`, or the desk's next opening when it falls outside its hours."""
+        local = self._local(when)
+        if local.time() < DESK_OPEN:
+            return self._at(local.date(), DESK_OPEN)
+        if local.time() >= DESK_CLOSE:
+            return self._at(local.date() + timedelta(days=1), DESK_OPEN)
+        return when
+
+    def _hours(self, mean: float) -> timedelta:
+        return timedelta(hours=self.rng.expovariate(1 / mean))
+
+    def _ticket(self, data: dict[str, Any]) -> None:
+        view = self._do("create", self.rt.create, "ticket", data)
+        if view is None or not self.staff.agents:
+            return
+        now, severity = self.clock.now(), int(data["severity"])
+        if self.rng.random() < self.plan.late_share:  # left until the morning after next
+            day = self._local(now).date() + timedelta(days=2)
+            when = self._at(day, DESK_OPEN) + self._hours(2)
+        else:
+            when = self._on_desk(now + self._hours(TAKE_HOURS[severity]))
+        self._later(when, partial(self._take, view.id, severity, True))
+
+    def _take(self, ticket: str, severity: int, first: bool) -> None:
+        """An agent takes the ticket and starts on it; it is transferred, or resolved."""
+        agent = self.rng.choice(self.staff.agents)
+        self._do("assign", self.rt.assign, ticket, user=agent)
+        if self._do("move", self.rt.transition, ticket, "in_progress") is None:
+            return
+        now = self.clock.now()
+        if first and self.rng.random() < self.plan.transfer_share:
+            self._later(now + self._hours(1), partial(self._transfer, ticket, severity))
+            return
+        when = self._on_desk(now + self._hours(WORK_HOURS[severity]))
+        self._later(when, partial(self._resolve, ticket))
+
+    def _transfer(self, ticket: str, severity: int) -> None:
+        """Back to triage as another kind of question: routed to another seat group."""
+        if self._do("move", self.rt.transition, ticket, "triage") is None:
+            return
+        keyword = self.rng.choice(KEYWORDS)
+        self._do("update", self.rt.update, ticket, {"keyword_class": keyword})
+        when = self._on_desk(self.clock.now() + self._hours(TAKE_HOURS[severity]))
+        self._later(when, partial(self._take, ticket, severity, False))
+
+    def _resolve(self, ticket: str) -> None:
+        if self._do("move", self.rt.transition, ticket, "resolved") is None:
+            return
+        days = timedelta(days=self.rng.randint(1, 3))
+        self._later(self.clock.now() + days, partial(self._close, ticket))
+
+    def _close(self, ticket: str) -> None:
+        self._do("move", self.rt.transition, ticket, "closed")
 
     def _stock(self, day: date) -> None:
         r = self.rng
@@ -305,6 +473,56 @@ class _Simulation:
         for alert_id in ids:
             verdict = "useful" if self.rng.random() < 0.8 else "false_positive"
             self._do("feedback", self.rt.alert_feedback, alert_id, verdict)
+
+
+def is_demo(store: Store) -> bool:
+    """Tell whether `sopflow demo` filled this store (it left its `demo_filled` event)."""
+    query = select(T_EVENT.c.id).where(T_EVENT.c.record_id.is_(None), T_EVENT.c.kind == DEMO_EVENT)
+    with store.read() as conn:
+        return conn.execute(query.limit(1)).first() is not None
+
+
+@dataclass(frozen=True)
+class DemoPerson:
+    """One of the people a newcomer logs in as on demo data: a bundle user and a role."""
+
+    user: str
+    role: str
+    note: str
+
+
+def demo_staff(bundle: Bundle, store: Store) -> list[DemoPerson]:
+    """Return the rep who holds the most open records, their manager, and an analyst.
+
+    All three are bundle users: the rep with most open records owned (ties: by user id),
+    the rep's manager (else the first manager), the first analyst by id. A role the
+    bundle does not have, or nobody holds, is left out.
+    """
+    users = bundle.manifest.users
+    reps = sorted(u for u, s in users.items() if s.active and "rep" in s.roles)
+    people: list[DemoPerson] = []
+    if reps:
+        held = func.count().label("n")
+        query = (
+            select(T_RECORD.c.owner, held)
+            .where(T_RECORD.c.status == "open", T_RECORD.c.owner.in_(reps))
+            .group_by(T_RECORD.c.owner)
+            .order_by(held.desc(), T_RECORD.c.owner)
+            .limit(1)
+        )
+        with store.read() as conn:
+            top = conn.execute(query).first()
+        rep, n = (str(top[0]), int(top[1])) if top is not None else (reps[0], 0)
+        people.append(DemoPerson(rep, "rep", f"owns {n} open records"))
+        manager = manager_of(bundle, rep)
+        if manager is not None and manager in users:
+            people.append(DemoPerson(manager, "manager", f"{rep}'s manager"))
+    if not any(p.role == "manager" for p in people):
+        managers = sorted(u for u, s in users.items() if s.active and "manager" in s.roles)
+        people += [DemoPerson(managers[0], "manager", "a manager")] if managers else []
+    analysts = sorted(u for u, s in users.items() if s.active and "analyst" in s.roles)
+    people += [DemoPerson(analysts[0], "analyst", "an analyst")] if analysts else []
+    return people
 
 
 def digest(store: Store) -> str:

@@ -26,7 +26,7 @@ from runtime.data import to_json
 from runtime.errors import Invalid, Problem, Taken
 from runtime.metrics import StoreSql
 from runtime.records import RecordView
-from runtime.store import T_RECORD
+from runtime.store import T_RECORD, run_sql
 from runtime.unit import Unit
 
 
@@ -140,6 +140,11 @@ def key_of(unit: Unit, entity: str, values: Mapping[str, Any]) -> str:
     return "\x1f".join(str(plain[k]) for k in fields)[:512]
 
 
+_KEY_HOLDER = (
+    "SELECT id FROM sf_record WHERE entity = :entity AND dedup_key = :key AND id != :id LIMIT 1"
+)
+
+
 def settle_key(unit: Unit, view: RecordView) -> None:
     """Set a keyed record's dedup key from its key fields, refusing one another record holds.
 
@@ -156,10 +161,9 @@ def settle_key(unit: Unit, view: RecordView) -> None:
     if key == view.dedup_key:
         return
     _lock(unit, f"sopflow:key:{view.entity}:{key}")
-    query = select(T_RECORD.c.id).where(
-        T_RECORD.c.entity == view.entity, T_RECORD.c.dedup_key == key, T_RECORD.c.id != view.id
-    )
-    other = unit.tx.conn.execute(query.limit(1)).scalar()
+    params = {"entity": view.entity, "key": key, "id": view.id}
+    found = run_sql(unit.tx.conn, _KEY_HOLDER, params).fetchone()
+    other = found[0] if found is not None else None
     if other is not None:
         values = to_json({k: view.data.get(k) for k in fields})
         shown = ", ".join(f"{k}={v}" for k, v in values.items())

@@ -231,7 +231,8 @@ class Reactions:
             if spec.entity != view.entity:
                 continue
             scope = view.scope()
-            names = {**to_json(scope), "record": to_json(scope)}
+            # The record as JSON only feeds a dedup key template (most alerts have none).
+            names = {**to_json(scope), "record": to_json(scope)} if spec.dedup_key else {}
             key = alerts.key_of(spec, names, view.id)
             values = {k: scope.get(k) for k in unit.bundle.expr(spec, "when").names}
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from engine.bundle import Bundle
 from runtime.data import form_model, to_json
 from runtime.errors import Conflict, NotFound
-from runtime.store import T_RECORD, db_json, db_time, is_postgres, py_json, py_time, run_sql
+from runtime.store import db_json, db_time, is_postgres, py_json, py_time, run_sql
 
 CORE = (
     "id",
@@ -176,13 +176,20 @@ def load(conn: Connection, bundle: Bundle, record_id: str) -> RecordView:
     return _loaded(row, bundle)
 
 
+_FIND_BY_KEY = (
+    "SELECT id, entity, workflow, stage, status, owner, queue, dedup_key, data, "
+    "schema_version, read_only, row_version, created_at, updated_at, stage_entered_at, "
+    "created_by FROM sf_record WHERE entity = :entity AND dedup_key = :key"
+)
+
+
 def find_by_key(conn: Connection, bundle: Bundle, entity: str, key: str) -> RecordView | None:
     """Return the record of `entity` with dedup key `key`, if any, locked for the caller's
     transaction (PostgreSQL): ingests merging into one record queue, each reading the
-    version the one before it wrote."""
-    query = select(T_RECORD).where(T_RECORD.c.entity == entity, T_RECORD.c.dedup_key == key)
-    row = conn.execute(query.with_for_update()).first()
-    return view_of(row, bundle) if row is not None else None
+    version the one before it wrote. (Hand-written SQL: every ingest runs it.)"""
+    sql = _FIND_BY_KEY + (" FOR UPDATE" if is_postgres(conn) else "")
+    row = run_sql(conn, sql, {"entity": entity, "key": key}).fetchone()
+    return _loaded(row, bundle) if row is not None else None
 
 
 def _columns(view: RecordView, *, with_data: bool = True) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The tokens a start prints on demo data work: the rep creates an opportunity at once."""
+"""The tokens a start prints on demo data: bundle staff, working at once, never piling up."""
 
 from __future__ import annotations
 
@@ -11,38 +11,90 @@ import httpx
 import pytest
 
 from api.cli_serve import _demo_tokens
-from runtime.demo import DemoPlan, run_demo
+from runtime import access
+from runtime.demo import DemoPlan, demo_staff, run_demo
 from tests.api.conftest import Api
 
 V1 = "/api/v1"
+PRINTED = re.compile(r"demo (\w+) '([\w.]+)' \(([^)]*)\) token \(shown once\): (\S+)")
 
 
-def test_the_printed_demo_tokens_work(
+def _printed(out: str) -> dict[str, tuple[str, str, str]]:
+    return {role: (user, note, token) for role, user, note, token in PRINTED.findall(out)}
+
+
+def test_the_printed_demo_tokens_are_bundle_staff_and_work(
     make_api: Callable[..., Api], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     api = make_api()
     server = api.server
-    assert server.bundle is not None
-    _demo_tokens(server.store, server.bundle)
-    assert capsys.readouterr().out == ""  # no demo staff yet: nothing printed
-    run_demo(server.bundle, server.store, DemoPlan(seed=3, leads=60), evidence_dir=str(tmp_path))
-    _demo_tokens(server.store, server.bundle)
-    printed = dict(
-        re.findall(r"demo (\w+) '[\w.]+' token \(shown once\): (\S+)", capsys.readouterr().out)
+    bundle = server.bundle
+    assert bundle is not None
+    _demo_tokens(server.store, bundle)
+    assert capsys.readouterr().out == ""  # not a demo database: nothing printed
+    run_demo(
+        bundle,
+        server.store,
+        DemoPlan(seed=3, leads=60, tickets_per_day=2),
+        evidence_dir=str(tmp_path),
     )
+    _demo_tokens(server.store, bundle)
+    printed = _printed(capsys.readouterr().out)
     assert set(printed) == {"rep", "manager", "analyst"}
+    users = bundle.manifest.users
+    rep, manager, analyst = (printed[r][0] for r in ("rep", "manager", "analyst"))
+    assert "rep" in users[rep].roles and "analyst" in users[analyst].roles
+    assert users[rep].manager == manager  # the rep's own manager
+    assert "roles rep; owns " in printed["rep"][1]
 
     def call(role: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        token = printed[role][2]
         return api.client.request(
-            method, V1 + path, headers={"Authorization": f"Bearer {printed[role]}"}, **kw
+            method, V1 + path, headers={"Authorization": f"Bearer {token}"}, **kw
         )
 
-    data = {"pharmacy_name": "Demo Pharmacy", "region": "sichuan"}
+    # The rep sees the open records the quarter routed to them.
+    mine = call("rep", "GET", "/records/lead", params={"owner": rep})
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["items"] and all(i["owner"] == rep for i in mine.json()["items"])
+    region = users[rep].model_extra.get("region") if users[rep].model_extra else None
+    data = {"pharmacy_name": "Demo Pharmacy", "region": region or "sichuan"}
     made = call("rep", "POST", "/records/opportunity", json=data)
     assert made.status_code == 201, made.text
     assert made.json()["stage"] == "appointment"
     # The analyst reads the alerts and metrics the quarter left; may not create a deal.
     assert call("analyst", "GET", "/alerts").status_code == 200
-    refused = call("analyst", "POST", "/records/opportunity", json=data)
-    assert refused.status_code == 403
+    assert call("analyst", "POST", "/records/opportunity", json=data).status_code == 403
     assert call("manager", "GET", "/records/opportunity").status_code == 200
+
+
+def test_each_start_revokes_the_last_starts_demo_tokens(
+    make_api: Callable[..., Api], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = make_api()
+    server = api.server
+    bundle = server.bundle
+    assert bundle is not None
+    run_demo(
+        bundle,
+        server.store,
+        DemoPlan(seed=5, leads=40, tickets_per_day=1),
+        evidence_dir=str(tmp_path),
+    )
+    _demo_tokens(server.store, bundle)
+    first = _printed(capsys.readouterr().out)
+    _demo_tokens(server.store, bundle)
+    second = _printed(capsys.readouterr().out)
+    assert {r: v[0] for r, v in first.items()} == {r: v[0] for r, v in second.items()}
+    live = [
+        t
+        for t in access.list_tokens(server.store)
+        if t["name"] == "demo" and t["revoked_at"] is None
+    ]
+    people = demo_staff(bundle, server.store)
+    assert sorted(t["user_id"] for t in live) == sorted(p.user for p in people)
+    assert len(live) == 3  # one live demo token per person after two starts
+    me = "/me"
+    old = api.client.get(V1 + me, headers={"Authorization": f"Bearer {first['rep'][2]}"})
+    new = api.client.get(V1 + me, headers={"Authorization": f"Bearer {second['rep'][2]}"})
+    assert old.status_code == 401 and new.status_code == 200
