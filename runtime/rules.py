@@ -496,7 +496,11 @@ def _narrow(pool: _Pool, r: Mapping[str, Any]) -> tuple[_Subset, dict[str, Any] 
     missing = [
         name for (_, name, _), value in zip(pool.index, values, strict=True) if value is None
     ]
-    subset = pool.subsets.get(values) if not missing else None
+    try:
+        subset = pool.subsets.get(values) if not missing else None
+        remember = not missing
+    except TypeError:  # a value no attribute can hold (a list, a mapping): nobody has it
+        subset, remember = None, False
     if subset is None:
         kept: set[int] | None = None
         for (_, _, index), value in zip(pool.index, values, strict=True):
@@ -504,7 +508,7 @@ def _narrow(pool: _Pool, r: Mapping[str, Any]) -> tuple[_Subset, dict[str, Any] 
             kept = found if kept is None else kept & found
         people = tuple(pool.people[i] for i in sorted(kept or ()))
         subset = _Subset([p[0] for p in people], people, _capacity_column(people))
-        if not missing and len(pool.subsets) < _SUBSETS_MAX:
+        if remember and len(pool.subsets) < _SUBSETS_MAX:
             pool.subsets[values] = subset
     narrowed: dict[str, Any] = {
         "matching": {attr: value for (attr, _, _), value in zip(pool.index, values, strict=True)},
