@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.compiler.context import Context, Entry, Site
 from engine.diagnostics import shorten
 from engine.spec import BundleManifest, FormSpec, TableSpec
 from engine.spec.manifest import ENV_NAME, UserFieldSpec
 
+S = TypeVar("S")
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -50,27 +51,34 @@ def merge_staff(ctx: Context, entry: Entry[BundleManifest]) -> None:
         return
     users, teams = dict(spec.users), dict(spec.teams)
     for staff in ctx.staff:
-        for part, pool, sites, found in (
-            ("users", users, ctx.user_sites, staff.spec.users),
-            ("teams", teams, ctx.team_sites, staff.spec.teams),
-        ):
-            what = part[:-1]
-            for name, item in found.items():
-                at = staff.site.at(part, name)
-                first = sites.get(name)
-                if first is not None:
-                    line, _ = first.doc.locate(first.base, key=True)
-                    ctx.error(
-                        at,
-                        "duplicate-definition",
-                        f"{what} '{name}' is declared twice: here and at {first.doc.path}:{line}",
-                        f"keep one of the two declarations (first at {first.doc.path}:{line})",
-                        key=True,
-                    )
-                    continue
-                pool[name] = item
-                sites[name] = at
+        _merge(ctx, staff.site.at("users"), "user", users, ctx.user_sites, staff.spec.users)
+        _merge(ctx, staff.site.at("teams"), "team", teams, ctx.team_sites, staff.spec.teams)
     ctx.manifest = Entry(spec.model_copy(update={"users": users, "teams": teams}), site)
+
+
+def _merge(
+    ctx: Context,
+    at: Site,
+    what: str,
+    pool: dict[str, S],
+    sites: dict[str, Site],
+    found: dict[str, S],
+) -> None:
+    """Add one staff file's users (or teams) to `pool`; report an id declared before."""
+    for name, item in found.items():
+        first = sites.get(name)
+        if first is not None:
+            line, _ = first.doc.locate(first.base, key=True)
+            ctx.error(
+                at.at(name),
+                "duplicate-definition",
+                f"{what} '{name}' is declared twice: here and at {first.doc.path}:{line}",
+                f"keep one of the two declarations (first at {first.doc.path}:{line})",
+                key=True,
+            )
+            continue
+        pool[name] = item
+        sites[name] = at.at(name)
 
 
 def check_manifest(ctx: Context, entry: Entry[BundleManifest]) -> None:

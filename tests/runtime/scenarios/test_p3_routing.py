@@ -122,9 +122,7 @@ def test_a_lead_nobody_may_take_waits_visibly_in_the_named_queue(
     assert (taken.owner, taken.queue) == (OTHER_REP, None)
 
 
-def test_a_lead_outside_every_territory_goes_to_the_queue(
-    runtime: Runtime, bundle: Bundle
-) -> None:
+def test_a_lead_outside_every_territory_goes_to_the_queue(runtime: Runtime, bundle: Bundle) -> None:
     """P3: a device lead outside every territory: chen.jie would pass the hard rule but
     match only 60 (< 82); nobody covers Chenghua, so matching on territory keeps nobody
     and the lead waits, saying why."""
