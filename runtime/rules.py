@@ -304,6 +304,8 @@ class RoutingResult:
     queue: str | None
     reason: str
     columns: dict[str, Any]
+    # How `candidates.matching` narrowed the candidates (None: the rule has no matching).
+    narrowed: dict[str, Any] | None = None
 
     @property
     def candidates(self) -> list[dict[str, Any]]:
@@ -312,12 +314,15 @@ class RoutingResult:
 
     def explain(self) -> dict[str, Any]:
         """Return the routing decision as JSON-ready data (candidates as columns)."""
-        return {
+        out = {
             "owner": self.owner,
             "queue": self.queue,
             "reason": self.reason,
             "candidates": self.columns,
         }
+        if self.narrowed is not None:
+            out["narrowed"] = self.narrowed
+        return out
 
 
 def _scored_features(features: Mapping[str, Any], pos: int) -> dict[str, Any]:
@@ -400,6 +405,26 @@ def candidate_ids(bundle: Bundle, spec: RoutingSpec) -> list[str]:
     return [u for u in dict.fromkeys(found) if u in bundle.manifest.users]
 
 
+Person = tuple[str, bool, tuple[Any, ...], int | None, dict[str, Any]]
+
+
+def _capacity_column(people: tuple[Person, ...]) -> Any:
+    """Return the capacity column: one value when everyone shares it, else one each."""
+    capacities = [p[3] for p in people]
+    if len(set(capacities)) <= 1:
+        return capacities[0] if capacities else None
+    return capacities
+
+
+@dataclass(frozen=True)
+class _Subset:
+    """The candidates a record's matching values keep: the routing columns run over them."""
+
+    ids: list[str]
+    people: tuple[Person, ...]
+    capacity: Any
+
+
 @dataclass(frozen=True)
 class _Pool:
     """A routing rule's candidates as a bundle declares them, worked out once."""
@@ -408,11 +433,27 @@ class _Pool:
     spec: RoutingSpec
     ids: list[str]
     # (user, active, leave periods, capacity, what `candidate.x` reads but load/available)
-    people: tuple[tuple[str, bool, tuple[Any, ...], int | None, dict[str, Any]], ...]
+    people: tuple[Person, ...]
     capacity: Any  # the capacity column: one value when everyone shares it
+    # `candidates.matching`: per (user attribute, record field), attribute value ->
+    # positions in `people` holding it (declaration order); an attribute holding a list
+    # files the candidate under each of its items.
+    index: tuple[tuple[str, str, dict[Any, tuple[int, ...]]], ...] = ()
+    subsets: dict[tuple[Any, ...], _Subset] = field(default_factory=dict)
 
 
 _POOLS: dict[tuple[int, int], _Pool] = {}
+_SUBSETS_MAX = 4096  # distinct matching values remembered per rule
+
+
+def _index(people: tuple[Person, ...], attr: str) -> dict[Any, tuple[int, ...]]:
+    found: dict[Any, list[int]] = {}
+    for i, person in enumerate(people):
+        value = person[4].get(attr)
+        for item in dict.fromkeys(value) if isinstance(value, list) else (value,):
+            if item is not None:
+                found.setdefault(item, []).append(i)
+    return {value: tuple(positions) for value, positions in found.items()}
 
 
 def _pool(bundle: Bundle, spec: RoutingSpec) -> _Pool:
@@ -426,14 +467,74 @@ def _pool(bundle: Bundle, spec: RoutingSpec) -> _Pool:
         (u, users[u].active, tuple(users[u].leave), users[u].capacity, candidate_base(bundle, u))
         for u in ids
     )
-    capacities = [p[3] for p in people]
-    same = len(set(capacities)) <= 1
-    capacity = (capacities[0] if capacities else None) if same else capacities
-    found = _Pool(bundle, spec, ids, people, capacity)
+    index = tuple(
+        (attr, name, _index(people, attr)) for attr, name in spec.candidates.matching.items()
+    )
+    found = _Pool(bundle, spec, ids, people, _capacity_column(people), index)
     if len(_POOLS) > 256:
         _POOLS.clear()
     _POOLS[key] = found
     return found
+
+
+def _lookup(index: Mapping[Any, tuple[int, ...]], value: Any) -> tuple[int, ...]:
+    try:
+        return index.get(value, ())
+    except TypeError:  # a value no attribute can hold (a list, a mapping)
+        return ()
+
+
+def _narrow(pool: _Pool, r: Mapping[str, Any]) -> tuple[_Subset, dict[str, Any] | None]:
+    """Keep the candidates `candidates.matching` allows for record `r`, with how.
+
+    Each (attribute, field) looks the record's value up in the pool's index: a dict
+    lookup, however many candidates. A record without a value matches nobody.
+    """
+    if not pool.index:
+        return _Subset(pool.ids, pool.people, pool.capacity), None
+    values = tuple(r.get(name) for _, name, _ in pool.index)
+    missing = [
+        name for (_, name, _), value in zip(pool.index, values, strict=True) if value is None
+    ]
+    try:
+        subset = pool.subsets.get(values) if not missing else None
+        remember = not missing
+    except TypeError:  # a value no attribute can hold (a list, a mapping): nobody has it
+        subset, remember = None, False
+    if subset is None:
+        kept: set[int] | None = None
+        for (_, _, index), value in zip(pool.index, values, strict=True):
+            found = set(_lookup(index, value)) if value is not None else set()
+            kept = found if kept is None else kept & found
+        people = tuple(pool.people[i] for i in sorted(kept or ()))
+        subset = _Subset([p[0] for p in people], people, _capacity_column(people))
+        if remember and len(pool.subsets) < _SUBSETS_MAX:
+            pool.subsets[values] = subset
+    narrowed: dict[str, Any] = {
+        "matching": {attr: value for (attr, _, _), value in zip(pool.index, values, strict=True)},
+        "of": len(pool.ids),
+        "kept": len(subset.ids),
+    }
+    if missing:
+        narrowed["missing"] = missing
+    return subset, narrowed
+
+
+def _nobody_matches(narrowed: Mapping[str, Any]) -> str:
+    """Say why `candidates.matching` kept nobody: a missing value, or nobody holds it."""
+    missing = narrowed.get("missing")
+    if missing:
+        fields = ", ".join(f"'{m}'" for m in missing)
+        return f"no candidate matches: the record has no {fields} to match"
+    held = " and ".join(
+        f"{attr} {shown_value(value)}" for attr, value in narrowed["matching"].items()
+    )
+    return f"no candidate matches: none of the {narrowed['of']} has {held}"
+
+
+def shown_value(value: Any) -> str:
+    """Show a matched value: text in quotes."""
+    return f"'{value}'" if isinstance(value, str) else str(value)
 
 
 def _away(leave: tuple[Any, ...], today: date) -> bool:
@@ -479,7 +580,7 @@ class _Considered:
             self.failed.append(int(pos))
         return match
 
-    def columns(self, pool: _Pool, m: _Model | None) -> dict[str, Any]:
+    def columns(self, pool: _Subset, m: _Model | None) -> dict[str, Any]:
         """Return the columns kept with the decision (see `expand_candidates`)."""
         cols: dict[str, Any] = {
             "user": list(pool.ids),
@@ -567,7 +668,18 @@ def route(
     it is left out of their load, which is what it would be if they kept it.
     `skip`: users left out, with why (a named assignment's `not_same_as`).
     """
-    pool = _pool(bundle, spec)
+    declared = _pool(bundle, spec)
+    pool, narrowed = _narrow(declared, r)
+    if narrowed is not None and not pool.ids:
+        queue = spec.fallback_queue
+        why = _nobody_matches(narrowed)
+        return RoutingResult(
+            None,
+            queue,
+            f"{why}; waiting in queue '{queue}'",
+            _Considered().columns(pool, None),
+            narrowed,
+        )
     current = loads(conn, pool.ids)
     if holder in current:
         held, last = current[holder]
@@ -605,12 +717,13 @@ def route(
             spec.fallback_queue,
             f"no candidate passed; waiting in queue '{spec.fallback_queue}'",
             cols,
+            narrowed,
         )
     winner, why = _choose(spec, passing)
     if "rank" in winner:
         cols["rank"] = {str(row["i"]): row["rank"] for row in passing}
     cols["chosen"] = winner["i"]
-    return RoutingResult(winner["user"], None, why, cols)
+    return RoutingResult(winner["user"], None, why, cols, narrowed)
 
 
 def _ratio(row: dict[str, Any]) -> float:

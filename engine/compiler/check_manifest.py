@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, TypeVar
 
 from engine.compiler.context import Context, Entry, Site
 from engine.diagnostics import shorten
 from engine.spec import BundleManifest, FormSpec, TableSpec
 from engine.spec.manifest import ENV_NAME, UserFieldSpec
 
+S = TypeVar("S")
 _PY_TYPES: dict[str, tuple[type, ...]] = {
     "string": (str,),
     "integer": (int,),
@@ -37,14 +38,57 @@ def shown(value: Any) -> str:
     return f"'{shorten(value)}'" if isinstance(value, str) else shorten(value)
 
 
+def merge_staff(ctx: Context, entry: Entry[BundleManifest]) -> None:
+    """Merge the staff files' users and teams into the manifest, noting where each stands.
+
+    The manifest's own come first, then each staff file's in file order; an id declared
+    a second time is reported where it is repeated, naming where it was first declared.
+    """
+    spec, site = entry.spec, entry.site
+    ctx.user_sites = {uid: site.at("users", uid) for uid in spec.users}
+    ctx.team_sites = {tid: site.at("teams", tid) for tid in spec.teams}
+    if not ctx.staff:
+        return
+    users, teams = dict(spec.users), dict(spec.teams)
+    for staff in ctx.staff:
+        _merge(ctx, staff.site.at("users"), "user", users, ctx.user_sites, staff.spec.users)
+        _merge(ctx, staff.site.at("teams"), "team", teams, ctx.team_sites, staff.spec.teams)
+    ctx.manifest = Entry(spec.model_copy(update={"users": users, "teams": teams}), site)
+
+
+def _merge(
+    ctx: Context,
+    at: Site,
+    what: str,
+    pool: dict[str, S],
+    sites: dict[str, Site],
+    found: dict[str, S],
+) -> None:
+    """Add one staff file's users (or teams) to `pool`; report an id declared before."""
+    for name, item in found.items():
+        first = sites.get(name)
+        if first is not None:
+            line, _ = first.doc.locate(first.base, key=True)
+            ctx.error(
+                at.at(name),
+                "duplicate-definition",
+                f"{what} '{name}' is declared twice: here and at {first.doc.path}:{line}",
+                f"keep one of the two declarations (first at {first.doc.path}:{line})",
+                key=True,
+            )
+            continue
+        pool[name] = item
+        sites[name] = at.at(name)
+
+
 def check_manifest(ctx: Context, entry: Entry[BundleManifest]) -> None:
-    """Check every cross-reference inside the manifest."""
+    """Check every cross-reference inside the manifest (staff files' users and teams too)."""
     spec, site = entry.spec, entry.site
     roles, users, teams = set(spec.roles), set(spec.users), set(spec.teams)
     for name, cal in spec.calendars.items():
         _check_holidays_table(ctx, site.at("calendars", name, "holidays_table"), cal.holidays_table)
     for uid, user in spec.users.items():
-        at = site.at("users", uid)
+        at = ctx.user_sites.get(uid) or site.at("users", uid)
         ctx.check_roles(at.at("roles"), user.roles)
         for i, team in enumerate(user.teams):
             ctx.known(at.at("teams", i), "team", team, teams)
@@ -52,12 +96,13 @@ def check_manifest(ctx: Context, entry: Entry[BundleManifest]) -> None:
         ctx.known(at.at("calendar"), "calendar", user.calendar, spec.calendars)
         _check_attributes(ctx, at, user.model_extra or {}, spec.user_fields)
     for tid, team_spec in spec.teams.items():
+        tat = ctx.team_sites.get(tid) or site.at("teams", tid)
         for i, member in enumerate(team_spec.members):
-            ctx.known(site.at("teams", tid, "members", i), "user", member, users)
-        ctx.known(site.at("teams", tid, "lead"), "user", team_spec.lead, users)
+            ctx.known(tat.at("members", i), "user", member, users)
+        ctx.known(tat.at("lead"), "user", team_spec.lead, users)
         if team_spec.attributes:
             ctx.error(
-                site.at("teams", tid, "attributes"),
+                tat.at("attributes"),
                 "not-implemented",
                 "team 'attributes' are not implemented yet: no rule can read them",
                 "leave them out; give the members user attributes (user_fields) instead",

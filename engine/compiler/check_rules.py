@@ -8,6 +8,7 @@ from engine.compiler.cells import Matcher, output_expression, parse_cell, rows_o
 from engine.compiler.check_actions import check_actions
 from engine.compiler.check_manifest import shown
 from engine.compiler.context import Context, Entry, Site
+from engine.compiler.scopes import user_field_type
 from engine.diagnostics import shorten
 from engine.expr import CompiledExpression, ExprType
 from engine.spec import DecisionTableSpec, FormSpec, RoutingSpec, ScoringSpec, ValidationSpec
@@ -77,6 +78,7 @@ def check_routing(ctx: Context, entry: Entry[RoutingSpec]) -> None:
         )
     for i, role in enumerate(spec.override_roles):
         ctx.known(site.at("override_roles", i), "role", role, ctx.roles)
+    _check_matching(ctx, spec, site, manifest)
     scope = ctx.scope_for(spec.entity, context={"candidate": ctx.user})
     ctx.expr(site.at("eligible"), spec.eligible, scope, T.BOOL, owner=spec, attr="eligible")
     ctx.expr(
@@ -108,6 +110,62 @@ def check_routing(ctx: Context, entry: Entry[RoutingSpec]) -> None:
         site.at("fallback_queue"), "queue", spec.fallback_queue, manifest.queues if manifest else []
     )
     check_actions(ctx, site.at("on_assign"), spec.on_assign, spec.entity)
+
+
+def _value_kind(t: ExprType) -> str:
+    """Return the family of a single value's type: text, number, bool or another kind."""
+    if t.kind in ("integer", "number"):
+        return "number"
+    return "text" if t.kind == "string" else t.kind
+
+
+def _check_matching(ctx: Context, spec: RoutingSpec, site: Site, manifest: Any) -> None:
+    """Check `candidates.matching`: a declared user attribute, a record field, same types.
+
+    A list (or multi_enum) attribute is matched by holding the record's value, any other
+    by equalling it; either way the record's field holds one value (not a list).
+    """
+    declared = manifest.user_fields if manifest else {}
+    fields = ctx.entities[spec.entity]
+    for attr, name in spec.candidates.matching.items():
+        at = site.at("candidates", "matching", attr)
+        known_attr = ctx.known(at, "user attribute", attr, declared, "unknown-user-field", key=True)
+        known_field = ctx.known(
+            at, "field", name, fields, "unknown-field", f"entity '{spec.entity}': "
+        )
+        if not (known_attr and known_field) or attr not in declared:
+            continue
+        user_t = user_field_type(declared[attr])
+        many = user_t.kind == "list"
+        item = user_t.item if many and user_t.item is not None else user_t
+        rec = fields[name]
+        if rec.kind in ("any", "null"):
+            continue
+        if rec.kind == "list":
+            ctx.error(
+                at,
+                "type-mismatch",
+                f"field '{name}' holds a list ({rec.describe()}); matching compares one "
+                "record value with each candidate's attribute",
+                "match on a field holding one value",
+            )
+        elif _value_kind(rec) != _value_kind(item):
+            held = f"a list of {item.describe()}" if many else item.describe()
+            ctx.error(
+                at,
+                "type-mismatch",
+                f"user attribute '{attr}' holds {held}; field '{name}' holds "
+                f"{rec.describe()}: no value of it can match",
+                "match an attribute and a field of the same type",
+            )
+        elif item.values and rec.values and not set(item.values) & set(rec.values):
+            ctx.error(
+                at,
+                "type-mismatch",
+                f"user attribute '{attr}' takes {sorted(item.values)}; field '{name}' takes "
+                f"{sorted(rec.values)}: no value of it can match",
+                "match an attribute and a field sharing values",
+            )
 
 
 OutputCells = tuple[CompiledExpression | None, ...]

@@ -23,7 +23,7 @@ from engine.expr import (
     TableSig,
     compile_expression,
 )
-from engine.spec import BundleManifest, TableSpec
+from engine.spec import BundleManifest, StaffDocument, TableSpec
 from engine.suggest import did_you_mean
 from engine.templates import template_refusals
 from engine.yamlsource import Document, Path
@@ -148,6 +148,11 @@ class Context:
     """Everything one compile has found so far, and the diagnostics it reports."""
 
     manifest: Entry[BundleManifest] | None = None
+    # Staff files (`kind: staff`): merged into the manifest's users and teams, each
+    # user and team keeping the site it was declared at (users_at / teams_at).
+    staff: list[Entry[StaffDocument]] = field(default_factory=list)
+    user_sites: dict[str, Site] = field(default_factory=dict)
+    team_sites: dict[str, Site] = field(default_factory=dict)
     tables: dict[str, Entry[TableSpec]] = field(default_factory=dict)
     specs: dict[str, dict[str, Entry[Any]]] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)

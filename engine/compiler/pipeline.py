@@ -19,7 +19,12 @@ from engine.bundle import (
 )
 from engine.compiler.check_assignments import check_assignments
 from engine.compiler.check_forms import check_form, compile_computed, enum_values
-from engine.compiler.check_manifest import check_inbound, check_manifest, check_table
+from engine.compiler.check_manifest import (
+    check_inbound,
+    check_manifest,
+    check_table,
+    merge_staff,
+)
 from engine.compiler.check_migrations import check_form_migrations, check_workflow_migrations
 from engine.compiler.check_reevaluate import check_reevaluate
 from engine.compiler.check_rules import (
@@ -50,7 +55,7 @@ from engine.compiler.scopes import entity_fields, table_sig, user_type
 from engine.diagnostics import Diagnostic, Severity, errors
 from engine.expr import CompiledExpression, ExprType
 from engine.frozen import deep_freeze
-from engine.spec import BundleManifest, FormSpec, TableDocument
+from engine.spec import BundleManifest, FormSpec, StaffDocument, TableDocument
 from engine.spec.testing import is_test
 from engine.spec.workflow import ExitSpec, StageSpec, WorkflowBody, parse_move
 from engine.yamlsource import Document, load_documents
@@ -177,6 +182,9 @@ def _register(ctx: Context, spec: Any, doc: Document) -> None:
     if isinstance(spec, TableDocument):
         _add(ctx, ctx.tables, "table", spec.name, Entry(spec, site))
         return
+    if isinstance(spec, StaffDocument):
+        ctx.staff.append(Entry(spec, site))
+        return
     name = spec.entity if isinstance(spec, FormSpec) else spec.name
     _add(ctx, ctx.of(spec.kind), spec.kind, name, Entry(spec, site))
 
@@ -263,7 +271,10 @@ def _moves(body: WorkflowBody) -> frozenset[tuple[str, str]]:
 def _check_and_build(ctx: Context, digest: str, files: list[str], shown: str) -> Bundle | None:
     if ctx.manifest is None and "bundle" in ctx.broken:
         # The manifest has errors of its own: check the rest against an empty one, whose
-        # missing names are already known to be broken (no echo errors).
+        # missing names are already known to be broken (no echo errors). The staff
+        # files' users and teams are not merged into it: references to them stay quiet.
+        for staff in ctx.staff:
+            ctx.broken.update(staff.spec.users, staff.spec.teams)
         _check_rest(ctx, _prepare(ctx))
         return None
     if ctx.manifest is None:
@@ -279,6 +290,7 @@ def _check_and_build(ctx: Context, digest: str, files: list[str], shown: str) ->
             )
         )
         return None
+    merge_staff(ctx, ctx.manifest)
     check_manifest(ctx, ctx.manifest)
     return _check_rest(ctx, _prepare(ctx), digest, files)
 

@@ -182,7 +182,7 @@ def defined_names(data: dict[str, Any]) -> set[str]:
     for key in ("name", "entity"):
         if isinstance(data.get(key), str):
             names.add(data[key])
-    if kind == "bundle":
+    if kind in ("bundle", "staff"):
         for key in ("roles", "users", "teams", "queues", "tables", "calendars"):
             if isinstance(data.get(key), dict | list):
                 names.update(str(k) for k in data[key])

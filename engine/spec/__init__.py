@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.spec.base import LANGUAGE_VERSION, DocumentSpec, Duration, Spec, parse_duration
 from engine.spec.form import FieldSpec, FormSpec
-from engine.spec.manifest import BundleManifest, TableDocument, TableSpec
+from engine.spec.manifest import BundleManifest, StaffDocument, TableDocument, TableSpec
 from engine.spec.rules import DecisionTableSpec, RoutingSpec, ScoringSpec, ValidationSpec
 from engine.spec.signals import (
     AlertSpec,
@@ -19,6 +19,7 @@ from engine.spec.workflow import WorkflowSpec, WorkflowTemplateSpec
 KINDS: dict[str, type[DocumentSpec]] = {
     "bundle": BundleManifest,
     "table": TableDocument,
+    "staff": StaffDocument,
     "form": FormSpec,
     "workflow": WorkflowSpec,
     "workflow_template": WorkflowTemplateSpec,
@@ -50,6 +51,7 @@ __all__ = [
     "ScheduleSpec",
     "ScoringSpec",
     "Spec",
+    "StaffDocument",
     "TableDocument",
     "TableSpec",
     "ValidationSpec",

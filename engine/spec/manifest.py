@@ -224,6 +224,20 @@ class AccessSpec(Spec):
     )
 
 
+class StaffDocument(DocumentSpec):
+    """Users and teams in a file of their own (`kind: staff`), merged into the manifest.
+
+    Each user and team is written exactly as under the manifest's `users:` and `teams:`;
+    an id declared twice (in two staff files, or here and in the manifest) is an error.
+    """
+
+    kind: Literal["staff"]
+    title: str = ""
+    description: Text = ""
+    users: dict[UserId, UserSpec] = Field(default_factory=dict)
+    teams: dict[UserId, TeamSpec] = Field(default_factory=dict)
+
+
 class BundleManifest(DocumentSpec):
     """The bundle manifest (`kind: bundle`): who works here, when, and shared reference data."""
 

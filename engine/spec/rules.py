@@ -98,11 +98,22 @@ class ScoringSpec(DocumentSpec):
 
 
 class Candidates(Spec):
-    """Who may receive records: users holding a role, members of teams, or listed users."""
+    """Who may receive records: users holding a role, members of teams, or listed users.
+
+    `matching` narrows them by attributes before anything is evaluated: a candidate stays
+    only when each named user attribute equals the record's field (or, for a list or
+    multi_enum attribute, holds it). The runtime looks the record's value up in an index
+    built once per bundle, so the narrowing costs no expression per candidate.
+    """
 
     role: UserId | None = None
     teams: list[UserId] = Field(default_factory=list)
     users: list[UserId] = Field(default_factory=list)
+    matching: dict[Name, Name] = Field(
+        default_factory=dict,
+        description="user attribute -> record field: keep only the candidates whose "
+        "attribute equals (a list attribute: holds) the record's value.",
+    )
 
     @model_validator(mode="after")
     def _some(self) -> Candidates:

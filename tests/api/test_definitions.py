@@ -270,6 +270,7 @@ def _drop_district(api: Api) -> None:
     edit(api, "forms/lead.yaml", "  district: {type: string, normalize: [trim]}\n", "")
     edit(api, "forms/lead.yaml", "pharmacy_name, district, specialty", "pharmacy_name, specialty")
     edit(api, "rules/lead_scoring.yaml", "district in candidate.territory", "True")
+    edit(api, "rules/lead_scoring.yaml", ", matching: {territory: district}}", "}")
 
 
 def test_removing_a_field_that_holds_data_keeps_the_values_aside(make_api: MakeApi) -> None:
@@ -305,7 +306,11 @@ def test_removing_a_field_no_record_holds_is_applied(make_api: MakeApi) -> None:
     result = api.server.reload("api", "admin")
     assert result.diagnostics == [] and result.preflight == []
     assert result.applied and result.changes["fields"] == {"lead": {"removed": ["district"]}}
-    assert result.changes["changed"] == {"form": ["lead"], "scoring": ["lead_rep_match"]}
+    assert result.changes["changed"] == {
+        "form": ["lead"],
+        "scoring": ["lead_rep_match"],
+        "routing": ["lead_routing"],  # it no longer narrows by district
+    }
 
 
 def test_a_type_change_that_stored_values_fail_is_refused(make_api: MakeApi) -> None:

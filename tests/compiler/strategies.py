@@ -920,6 +920,15 @@ USER = record(
     lambda user: st.dictionaries(NAME.filter(lambda n: n not in USER_FIELDS), ANY, max_size=2)
     .map(lambda extra: {**extra, **user})
 )  # fmt: skip
+TEAM = record({}, opt(
+    title=PLAIN, members=st.lists(USER_ID, max_size=2), lead=USER_ID,
+    attributes=st.dictionaries(NAME, ANY, max_size=2),
+))  # fmt: skip
+STAFF = record(
+    {"kind": "staff", "version": 1},
+    opt(title=PLAIN, description=PLAIN, users=st.dictionaries(USER_ID, USER, max_size=2),
+        teams=st.dictionaries(USER_ID, TEAM, max_size=2)),
+)  # fmt: skip
 MANIFESTS = record(
     {"kind": "bundle", "version": 1, "name": USER_ID,
      "timezone": st.sampled_from(["Asia/Shanghai", "UTC", "Europe/Paris", "America/Sao_Paulo"]),
@@ -939,10 +948,7 @@ MANIFESTS = record(
             opt(values=st.lists(PLAIN, max_size=2), description=PLAIN),
         ), max_size=2),
         users=st.dictionaries(USER_ID, USER, max_size=2),
-        teams=st.dictionaries(USER_ID, record({}, opt(
-            title=PLAIN, members=st.lists(USER_ID, max_size=2), lead=USER_ID,
-            attributes=st.dictionaries(NAME, ANY, max_size=2),
-        )), max_size=2),
+        teams=st.dictionaries(USER_ID, TEAM, max_size=2),
         queues=st.dictionaries(NAME, record({}, opt(title=PLAIN, description=PLAIN,
                                                     visible_to=ROLES)), max_size=2),
         tables=st.dictionaries(NAME, record({"columns": st.dictionaries(NAME, COLUMN_TYPES,
@@ -959,7 +965,8 @@ def routings(draw: st.DrawFn) -> dict[str, Any]:
     """A valid routing rule (threshold and load_weighted come with a match score)."""
     data = draw(record(
         {"kind": "routing", **RULE, "fallback_queue": NAME,
-         "candidates": st.one_of(record({"role": USER_ID}),
+         "candidates": st.one_of(record({"role": USER_ID},
+                                        opt(matching=st.dictionaries(NAME, NAME, max_size=2))),
                                  record({"teams": st.lists(USER_ID, min_size=1, max_size=2)}),
                                  record({"users": st.lists(USER_ID, min_size=1, max_size=2)}))},
         opt(**RULE_TEXT, on=TRIGGERS, when=EXPR, eligible=EXPR, on_assign=ACTIONS,
@@ -1039,6 +1046,7 @@ NOTIFICATIONS = record(
 DOCUMENTS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     "bundle": MANIFESTS,
     "table": TABLES,
+    "staff": STAFF,
     "form": FORMS,
     "workflow": WORKFLOWS,
     "workflow_template": TEMPLATES,

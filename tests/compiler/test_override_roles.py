@@ -25,7 +25,7 @@ def test_an_unknown_override_role_is_a_located_error(tmp_path: Path) -> None:
     result = compile_bundle(folder, display_root="defs")
     assert result.bundle is None
     assert [d.render() for d in result.diagnostics] == [
-        "defs/rules/lead_scoring.yaml:63:27: error[unknown-reference]: role 'directr' is not "
+        "defs/rules/lead_scoring.yaml:67:27: error[unknown-reference]: role 'directr' is not "
         "defined (did you mean 'director'?)"
     ]
 

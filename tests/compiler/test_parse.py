@@ -29,7 +29,7 @@ def messages(text: str) -> list[str]:
             "version: 1\n",
             [
                 "f.yaml:1:1: error[missing-kind]: missing 'kind:' (one of: bundle, "
-                "table, form, workflow, workflow_template, scoring, routing, "
+                "table, staff, form, workflow, workflow_template, scoring, routing, "
                 "decision_table, validation, alert, metric, schedule, forecast, "
                 "notification)"
             ],

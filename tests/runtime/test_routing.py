@@ -25,7 +25,9 @@ def rule(**changes: Any) -> RoutingSpec:
     # Without `eligible` the copy needs no compiled expression of its own; the two reps of
     # Sichuan's west OTC team are the candidates (the bundle's other reps cover other
     # districts and industries).
-    two = spec.candidates.model_copy(update={"role": None, "users": ["li.wei", "chen.jie"]})
+    two = spec.candidates.model_copy(
+        update={"role": None, "users": ["li.wei", "chen.jie"], "matching": {}}
+    )
     return spec.model_copy(update={"eligible": None, "candidates": two, **changes})
 
 

@@ -86,11 +86,13 @@ def test_the_hard_rule_refuses_a_rep_whose_match_score_passes(
 def test_a_lead_nobody_may_take_waits_visibly_in_the_named_queue(
     runtime: Runtime, bundle: Bundle, clock: FakeClock
 ) -> None:
-    """P3: in Wuhou the certified rep matches only 60 (< 82) and the rep who matches 100 is
+    """P3: in Wuhou the certified rep would match only 60 (< 82: Wuhou is not hers, so
+    matching on territory does not even consider her) and the rep who matches 100 is
     refused by the hard rule: the lead waits in `unmatched_leads`, not lost, until a
     manager hands it out."""
     data = lead("M-3", "prescription", "wuhou")
     assert model_match(bundle, data, REP) == 100.0
+    assert model_match(bundle, data, OTHER_REP) == 60.0
 
     record = runtime.create("lead", data)
 
@@ -98,10 +100,15 @@ def test_a_lead_nobody_may_take_waits_visibly_in_the_named_queue(
     decision = routing_of(runtime, record.id)
     assert decision["outcome"] == "queue:unmatched_leads"
     assert decision["detail"]["reason"] == "no candidate passed; waiting in queue 'unmatched_leads'"
+    reps = sum("rep" in u.roles for u in bundle.manifest.users.values())
+    assert decision["detail"]["narrowed"] == {
+        "matching": {"territory": "wuhou"},
+        "of": reps,
+        "kept": 1,
+    }
     rows = candidates(decision)
+    assert list(rows) == [REP]  # the only rep covering Wuhou
     assert rows[REP]["excluded"] == HARD_RULE
-    assert rows[OTHER_REP]["match"] == 60.0
-    assert rows[OTHER_REP]["excluded"] == "match 60.0 is below the threshold 82.0"
     assert outbox(runtime, template="lead_assigned") == []
     routed = [e for e in runtime.events(record.id) if e["kind"] == "routed"]
     assert routed[0]["detail"]["queue"] == "unmatched_leads"
@@ -115,15 +122,23 @@ def test_a_lead_nobody_may_take_waits_visibly_in_the_named_queue(
     assert (taken.owner, taken.queue) == (OTHER_REP, None)
 
 
-def test_the_score_threshold_alone_also_sends_a_lead_to_the_queue(runtime: Runtime) -> None:
-    """P3: a device lead outside every territory: chen.jie passes the hard rule but matches
-    only 60, li.wei fails the hard rule; nobody gets it."""
-    record = runtime.create("lead", lead("M-4", "devices", "chenghua"))
+def test_a_lead_outside_every_territory_goes_to_the_queue(runtime: Runtime, bundle: Bundle) -> None:
+    """P3: a device lead outside every territory: chen.jie would pass the hard rule but
+    match only 60 (< 82); nobody covers Chenghua, so matching on territory keeps nobody
+    and the lead waits, saying why."""
+    data = lead("M-4", "devices", "chenghua")
+    assert model_match(bundle, data, OTHER_REP) == 60.0
+    record = runtime.create("lead", data)
 
     assert (record.owner, record.queue) == (None, "unmatched_leads")
-    rows = candidates(routing_of(runtime, record.id))
-    assert rows[OTHER_REP]["excluded"] == "match 60.0 is below the threshold 82.0"
-    assert rows[REP]["excluded"] == HARD_RULE
+    decision = routing_of(runtime, record.id)
+    reps = sum("rep" in u.roles for u in bundle.manifest.users.values())
+    assert decision["detail"]["reason"] == (
+        f"no candidate matches: none of the {reps} has territory 'chenghua'; "
+        "waiting in queue 'unmatched_leads'"
+    )
+    assert decision["detail"]["narrowed"]["kept"] == 0
+    assert candidates(decision) == {}
 
 
 def _assigned(runtime: Runtime, record_id: str) -> dict[str, Any]:
