@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed-stamp
 DEFINITIONS ?= definitions
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# pytest-xdist workers of `make test` and `make test-tz` (PYTEST_WORKERS=0 runs in one process).
+PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run demo demo-clean test test-tz coverage-report accept-golden lint format bench schema validate clean db mutation
@@ -47,17 +49,19 @@ demo-clean: ## Delete the demo database (the next `make demo` simulates the quar
 
 # The suite runs under coverage (branches, the `sopflow serve` subprocess included; settings in
 # pyproject's [tool.coverage.*]); scripts/check_coverage.py fails under each package's floor.
+# pytest-xdist spreads the tests over PYTEST_WORKERS processes; each worker is a subprocess
+# of the measured pytest, so coverage's patch = subprocess measures it and `combine` merges it.
 test: $(STAMP) ## Run the whole test suite under branch coverage (SQLite and PostgreSQL)
 	@sh scripts/ensure-postgres.sh
 	@rm -f .coverage .coverage.* coverage.json
-	$(BIN)/python -m coverage run -m pytest -q
+	$(BIN)/python -m coverage run -m pytest -q -n $(PYTEST_WORKERS)
 	@$(BIN)/python -m coverage combine -q
 	@$(BIN)/python -m coverage json -q -o coverage.json
 	$(BIN)/python scripts/check_coverage.py coverage.json
 
 test-tz: $(STAMP) ## Run the time-zone dependent tests (marker tz) again under TZ=America/New_York
 	@sh scripts/ensure-postgres.sh
-	TZ=America/New_York $(BIN)/python -m pytest -q -p no:cacheprovider -m tz
+	TZ=America/New_York $(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) -m tz
 
 coverage-report: ## Show the missing lines and branches of the last `make test`, least covered first
 	$(BIN)/python -m coverage report --show-missing
