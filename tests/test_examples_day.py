@@ -1,7 +1,7 @@
 """The analyst's day of examples/README.md, step by step, on a running app.
 
 The day starts from the default bundle without what the day adds (the procurement
-follow-up tab, the same-day price cap and their tests). Each step edits YAML in the
+follow-up tab, the same-day price cap and their tests, P9's and P10's). Each step edits YAML in the
 served folder exactly as the README shows, then `sopflow validate` and `sopflow test`
 pass on the folder, and the running server picks the change up with a reload (no
 restart): the next request sees it. On SQLite and PostgreSQL (the `make_api` fixture).
@@ -49,6 +49,8 @@ def start_of_day(tmp_path: Path) -> Path:
     guide.write_text(guide.read_text(encoding="utf-8").replace(TAB_PIN, ""), encoding="utf-8")
     (folder / "rules" / "compliance.yaml").unlink()
     (folder / "tests" / "p10_price_cap.yaml").unlink()
+    # The definition test of P9 pins the tab the day adds (and reloads copies holding it).
+    (folder / "tests" / "p9_live_changes.yaml").unlink()
     return folder
 
 
