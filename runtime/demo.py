@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import random
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from engine.bundle import Bundle
+from engine.spec.manifest import Calendar
 from runtime.clock import FakeClock, utc
 from runtime.core import Runtime
 from runtime.errors import CommandError
@@ -48,6 +50,8 @@ DWELL_DAYS = {  # mean days an opportunity spends in a stage before its rep move
 SPECIALTIES = ["otc", "prescription", "devices"]  # when the lead form declares none
 TOUCHPOINTS = ["web_form", "email_opened", "whitepaper", "demo_booked"]
 CLASSES = ["herbal_pieces", "antibiotics"]
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+OFF_DAY_DEMAND = 0.15  # a weekend or holiday brings this share of a working day's leads
 SKUS = ["cola-330", "tea-500", "ibuprofen-200", "vitc-100", "mask-n95"]
 KEYWORDS = ["out_of_stock", "invoice", "system_error", "other"]
 # Service desk: mean hours a ticket waits before an agent takes it, and is worked
@@ -175,6 +179,28 @@ def run_demo(
     return sim.result
 
 
+def _reps_calendar(bundle: Bundle, reps: list[str]) -> Calendar | None:
+    """Return the calendar most reps work by (None when none has one)."""
+    names = Counter(
+        spec.calendar
+        for rep in reps
+        if (spec := bundle.manifest.users.get(rep)) is not None and spec.calendar
+    )
+    if not names:
+        return None
+    return bundle.manifest.calendars.get(names.most_common(1)[0][0])
+
+
+def _spans(calendar: Calendar | None) -> list[tuple[int, int]]:
+    """Return a working day's hours as (start, end) seconds after midnight."""
+    hours = calendar.hours if calendar is not None else ["09:00-18:00"]
+    spans = []
+    for span in hours:
+        start, end = (int(t[:2]) * 3600 + int(t[3:5]) * 60 for t in str(span).split("-"))
+        spans.append((start, end))
+    return spans or [(9 * 3600, 18 * 3600)]
+
+
 def _values(bundle: Bundle, entity: str, name: str, default: list[str]) -> list[str]:
     """Return an enum field's values as the bundle's form declares them."""
     form = bundle.forms.get(entity)
@@ -202,6 +228,8 @@ class _Simulation:
         self.pending: list[tuple[datetime, int, Action]] = []  # the service desk's next steps
         self.seq = 0
         self.stock_days = 0
+        self.calendar = _reps_calendar(bundle, self.staff.reps)
+        self.office_hours = _spans(self.calendar)
 
     def _at(self, day: date, clock: time) -> datetime:
         """Return the bundle's local `day` at `clock` as naive UTC (the clock's terms)."""
@@ -225,14 +253,14 @@ class _Simulation:
         """Run the quarter day by day; yield the leads made since the last yield."""
         self._mark()
         self.rt.tick(self.clock.now())  # registers the schedules from the first day
-        per_day = self._spread(self.plan.leads, len(self.days))
+        per_day = self._spread(self.plan.leads, [self._demand(day) for day in self.days])
         for n, day in enumerate(self.days):
             self._until(self._at(day, time(8, 30)))
             self._tick()  # the morning tick: what fell due overnight (SLA breaches) fires
             self._tickets(day)
             made = 0
             for i in range(per_day[n]):
-                seconds = 9 * 3600 + (9 * 3600 * i) // max(per_day[n], 1)
+                seconds = self._office_second(i, per_day[n])
                 self._until(self._at(day, time(0)) + timedelta(seconds=seconds))
                 self._lead(n, i)
                 made += 1
@@ -268,9 +296,37 @@ class _Simulation:
             action()
         self.clock.set(max(when, self.clock.now()))
 
+    def _demand(self, day: date) -> float:
+        """Return how many leads `day` brings, relative to a working day of the reps'
+        calendar (a weekend or a holiday brings a few: they wait for Monday in a queue)."""
+        cal = self.calendar
+        if cal is None:
+            return 1.0
+        working = WEEKDAYS[day.weekday()] in cal.weekdays and day not in cal.holidays
+        return 1.0 if working else OFF_DAY_DEMAND
+
+    def _office_second(self, i: int, n: int) -> int:
+        """Return the second of the day the `i`-th of `n` leads arrives: spread evenly over
+        the working hours of the reps' calendar (09:00-18:00 without one)."""
+        spans = self.office_hours
+        total = sum(end - start for start, end in spans)
+        offset = (total * i) // max(n, 1)
+        for start, end in spans:
+            if offset < end - start:
+                return start + offset
+            offset -= end - start
+        return spans[-1][1] - 1
+
     @staticmethod
-    def _spread(total: int, days: int) -> list[int]:
-        return [total // days + (1 if d < total % days else 0) for d in range(days)]
+    def _spread(total: int, weights: list[float]) -> list[int]:
+        """Split `total` over days in proportion to `weights` (largest remainders first)."""
+        whole = sum(weights) or 1.0
+        shares = [total * w / whole for w in weights]
+        counts = [int(x) for x in shares]
+        order = sorted(range(len(shares)), key=lambda d: (counts[d] - shares[d], d))
+        for d in order[: total - sum(counts)]:
+            counts[d] += 1
+        return counts
 
     def _lead(self, day: int, i: int) -> None:
         r = self.rng
