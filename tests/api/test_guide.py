@@ -42,6 +42,9 @@ def test_a_record_guide_shows_the_stage_and_the_layout(make_api: MakeApi) -> Non
                 "rows": [],  # no purchase history for this pharmacy
             },
             bands[0],
+            # the rep's learning map: no deal of theirs has closed yet
+            {"title": "Steps your won deals went through", "metric": "winning_paths", "rows": []},
+            {"title": "Steps your lost deals went through", "metric": "winning_paths", "rows": []},
         ],
         "insights": [],
         "evidence": [],
