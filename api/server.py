@@ -148,7 +148,8 @@ class Server:
             if blocking(findings):
                 raise self._refuse_start(now, bundle, diagnostics, findings, planned)
             try:
-                migrated = self.record_version(bundle, None, "startup", {})
+                applied: dict[str, Any] = {}
+                migrated = self.record_version(bundle, None, "startup", applied, reevaluate=True)
             except Exception as exc:  # nothing was written: the transaction rolled back
                 log.exception("the definition migration failed at start-up")
                 findings.append(
@@ -165,7 +166,7 @@ class Server:
             self.runtime = Runtime(
                 bundle, self.store, self.clock, evidence_dir=self.config.evidence_dir
             )
-            started = self._queue_reevaluations()
+            started = applied.get("reevaluations", [])
         else:
             for diagnostic in result.diagnostics:
                 log.error("definitions: %s", diagnostic.render())
@@ -295,15 +296,6 @@ class Server:
         if queued:  # committed: the reload answer shows them
             original["reevaluations"] = queued
         return migrated
-
-    def _queue_reevaluations(self) -> list[dict[str, Any]]:
-        """Queue the re-evaluations a start calls for (a failure is logged, not fatal)."""
-        assert self.runtime is not None
-        try:
-            return self.runtime.queue_reevaluations()
-        except Exception:
-            log.exception("queueing re-evaluations failed; the next reload tries again")
-            return []
 
     def versions(self, limit: int = 20) -> list[dict[str, Any]]:
         """Return the applied bundle versions, newest first."""

@@ -185,12 +185,16 @@ def unfilled(unit: Unit, spec: ApprovalSpec, record_id: str) -> Problem | None:
             detail={"unfilled": empty},
         )
     people = approvers(unit, spec, record_id)
-    if isinstance(spec.need, int) and len(people) < spec.need:
+    barred = authors(unit, record_id) if spec.self_approval == "refused" else {}
+    may = [p for p in people if p not in barred]
+    if isinstance(spec.need, int) and len(may) < spec.need:
+        who = ", ".join(may) or "nobody"
         return Problem(
             "approval-unassigned",
             f"{title} cannot be decided: it needs {spec.need} approvers, and "
-            f"{', '.join(spec.by.assignment)} are held by {', '.join(people)}",
-            detail={"unfilled": []},
+            f"{', '.join(spec.by.assignment)} are held by {', '.join(people)}"
+            + (f"; only {who} may decide (the record's authors may not)" if barred else ""),
+            detail={"unfilled": [], "barred": sorted(p for p in people if p in barred)},
         )
     return None
 
@@ -292,17 +296,18 @@ def _refuse(message: str, code: str, **detail: Any) -> Refused:
     return Refused(message, [Problem(code, message, detail=detail)])
 
 
-def _not_self(unit: Unit, spec: ApprovalSpec, record_id: str) -> None:
-    """Refuse a decision by whoever created the record or moved it into the stage
-    (`approval-self`), unless the approval says `self_approval: allowed`."""
+def _not_self(unit: Unit, spec: ApprovalSpec, record_id: str, approver: str) -> None:
+    """Refuse a decision by whoever created the record or moved it into the stage, or
+    one cast for them by their manager (`approval-self`), unless the approval says
+    `self_approval: allowed`."""
     barred = authors(unit, record_id) if spec.self_approval == "refused" else {}
-    if unit.actor in barred:
-        raise _refuse(
-            f"{unit.actor} {barred[unit.actor]}: someone else decides the "
-            f"{spec.title or 'approval'}",
-            "approval-self",
-            why=barred[unit.actor],
-        )
+    for who in (unit.actor, approver):
+        if who in barred:
+            raise _refuse(
+                f"{who} {barred[who]}: someone else decides the {spec.title or 'approval'}",
+                "approval-self",
+                why=barred[who],
+            )
 
 
 class Approvals:
@@ -384,7 +389,7 @@ class Approvals:
                 raise _refuse(f"the {spec.title or 'approval'} is already given", "approved")
             voted = {v["approver"] for v in done.votes}
             approver = self._approver(unit, spec, on_behalf_of, voted, view.id)
-            _not_self(unit, spec, view.id)
+            _not_self(unit, spec, view.id, approver)
             if any(v["approver"] == approver for v in done.votes):
                 raise _refuse(f"{approver} has already decided on this record", "already-voted")
             if decision == "send_back" and to not in spec.send_back_to:

@@ -139,6 +139,7 @@ class RecordChanges(Reactions):
             if work.data != before:  # what the actions set is computed and checked like any save
                 self._compute(unit, work)
                 self._validate_save(unit, work)
+                check_integrity(unit, work, view.data)
         return {k: v for k, v in work.data.items() if view.data.get(k) != v}
 
     def _legacy_gate(self, fm: Any, work: RecordView) -> None:

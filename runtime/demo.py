@@ -571,7 +571,7 @@ def demo_staff(bundle: Bundle, store: Store) -> list[DemoPerson]:
         rep, n = (str(top[0]), int(top[1])) if top is not None else (reps[0], 0)
         people.append(DemoPerson(rep, "rep", f"owns {n} open records"))
         manager = manager_of(bundle, rep)
-        if manager is not None and manager in users:
+        if manager is not None and manager in users and users[manager].active:
             people.append(DemoPerson(manager, "manager", f"{rep}'s manager"))
     if not any(p.role == "manager" for p in people):
         managers = sorted(u for u, s in users.items() if s.active and "manager" in s.roles)

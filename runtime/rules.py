@@ -494,7 +494,9 @@ def _narrow(pool: _Pool, r: Mapping[str, Any]) -> tuple[_Subset, dict[str, Any] 
         return _Subset(pool.ids, pool.people, pool.capacity), None
     values = tuple(r.get(name) for _, name, _ in pool.index)
     missing = [
-        name for (_, name, _), value in zip(pool.index, values, strict=True) if value is None
+        name
+        for (_, name, _), value in zip(pool.index, values, strict=True)
+        if value is None or value == ""
     ]
     try:
         subset = pool.subsets.get(values) if not missing else None
@@ -504,7 +506,7 @@ def _narrow(pool: _Pool, r: Mapping[str, Any]) -> tuple[_Subset, dict[str, Any] 
     if subset is None:
         kept: set[int] | None = None
         for (_, _, index), value in zip(pool.index, values, strict=True):
-            found = set(_lookup(index, value)) if value is not None else set()
+            found = set(_lookup(index, value)) if value not in (None, "") else set()
             kept = found if kept is None else kept & found
         people = tuple(pool.people[i] for i in sorted(kept or ()))
         subset = _Subset([p[0] for p in people], people, _capacity_column(people))

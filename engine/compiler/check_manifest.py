@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from engine.compiler.context import Context, Entry, Site
 from engine.diagnostics import shorten
 from engine.spec import BundleManifest, FormSpec, TableSpec
-from engine.spec.manifest import ENV_NAME, UserFieldSpec
+from engine.spec.manifest import ENV_NAME, INBOUND_SECRET_PREFIX, UserFieldSpec
 
 S = TypeVar("S")
 _PY_TYPES: dict[str, tuple[type, ...]] = {
@@ -142,13 +142,18 @@ def check_inbound(
                 f"the audit records the sender as 'inbound:<name>', at most {ACTOR_MAX} characters",
                 key=True,
             )
-        if inbound.secret_env is not None and not ENV_NAME.match(inbound.secret_env):
+        if inbound.secret_env is not None and (
+            not ENV_NAME.match(inbound.secret_env)
+            or not inbound.secret_env.startswith(INBOUND_SECRET_PREFIX)
+            or inbound.secret_env == INBOUND_SECRET_PREFIX
+        ):
             ctx.error(
                 at.at("secret_env"),
                 "bad-env-name",
-                f"'{shorten(inbound.secret_env)}' is not an environment variable name",
-                "capital letters, digits and '_', not starting with a digit, "
-                "e.g. SOPFLOW_INBOUND_SECRET_WECOM",
+                f"'{shorten(inbound.secret_env)}' is not a variable for an inbound secret",
+                f"a name starting {INBOUND_SECRET_PREFIX}, in capital letters, digits and '_', "
+                f"e.g. {INBOUND_SECRET_PREFIX}WECOM: no other variable of the server's "
+                "environment may become a signing secret",
             )
         elif env in secrets:
             ctx.error(

@@ -118,7 +118,7 @@ def test_a_declaration_that_lists_every_required_field_creates_then_merges(
         "kind: bundle\nversion: 1\nname: erp\ntimezone: Asia/Shanghai\n"
         "roles: [admin]\nusers: {admin: {roles: [admin]}}\n"
         "inbound:\n  erp_accounts:\n    entity: account\n    fields: [code, name]\n"
-        "    secret_env: ERP_PUSH_SECRET\n",
+        "    secret_env: SOPFLOW_INBOUND_SECRET_ERP_PUSH\n",
         encoding="utf-8",
     )
     (bundle / "forms" / "account.yaml").write_text(
@@ -127,7 +127,7 @@ def test_a_declaration_that_lists_every_required_field_creates_then_merges(
         "permissions: {create: [admin], read: [admin], write: [admin]}\n",
         encoding="utf-8",
     )
-    monkeypatch.setenv("ERP_PUSH_SECRET", SECRET)
+    monkeypatch.setenv("SOPFLOW_INBOUND_SECRET_ERP_PUSH", SECRET)
     api = make_api(bundle)
     created = push(api, {"code": "A-1", "name": "Acme"}, name="erp_accounts")
     assert created.status_code == 201, created.text

@@ -150,9 +150,10 @@ def test_inbound_declarations_are_checked_where_they_are_written(tmp_path: Path)
         "bundle.yaml:12:40: error[duplicate-field]: field 'phone' is listed twice",
         "bundle.yaml:14:13: error[no-key]: entity 'note' declares no key, so a push cannot find "
         "its record (add 'key: [field, ...]' to the form of 'note')",
-        "bundle.yaml:16:17: error[bad-env-name]: 'notes-secret' is not an environment variable "
-        "name (capital letters, digits and '_', not starting with a digit, e.g. "
-        "SOPFLOW_INBOUND_SECRET_WECOM)",
+        "bundle.yaml:16:17: error[bad-env-name]: 'notes-secret' is not a variable for an "
+        "inbound secret (a name starting SOPFLOW_INBOUND_SECRET_, in capital letters, digits "
+        "and '_', e.g. SOPFLOW_INBOUND_SECRET_WECOM: no other variable of the server's "
+        "environment may become a signing secret)",
         "bundle.yaml:20:17: error[shared-secret]: inbound 'chat_two' reads its secret from "
         "SOPFLOW_INBOUND_SECRET_CHAT, as inbound 'chat' does (give each sender a secret of its "
         "own, so the audit tells who sent what)",

@@ -239,3 +239,26 @@ def test_the_author_may_not_decide_and_need_all_counts_the_others(
     assert approval(rt, record.id)["need"] == 1  # dora alone may decide: all = 1
     rt.decide(record.id, "approve", actor="dora")
     assert rt.transition(record.id, "done", actor="ann").stage == "done"
+
+
+def test_a_manager_may_not_cast_the_vote_of_an_author_on_leave(
+    store: Store, tmp_path: Path, bundle: Bundle
+) -> None:
+    """dora created the deal and is on leave: her manager may not approve in her name (it
+    would count a vote the author may not cast), though max decides for dan later."""
+    rt = make_runtime(store, tmp_path, bundle)
+    rt.clock.set(datetime(2026, 1, 7, 9, 0, tzinfo=UTC))  # type: ignore[attr-defined]
+    record = rt.create("deal", {"amount": 10}, actor="dora")
+    rt.transition(record.id, "review", actor="ann")
+    rt.complete_branch(record.id, "finance", actor="fin")
+    rt.transition(record.id, "approval", actor="ann")
+    with pytest.raises(Refused) as caught:
+        rt.decide(record.id, "approve", actor="max", on_behalf_of="dora")
+    assert [(p.code, p.message) for p in caught.value.problems] == [
+        ("approval-self", "dora created the record: someone else decides the Tier approval")
+    ]
+    assert refused(rt.decide, record.id, "approve", actor="max") == ["approval-self"]
+    assert approval(rt, record.id)["votes"] == []
+    rt.decide(record.id, "approve", actor="dan")
+    rt.decide(record.id, "approve", actor="del")
+    assert rt.transition(record.id, "done", actor="ann").stage == "done"
