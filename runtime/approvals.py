@@ -185,16 +185,12 @@ def unfilled(unit: Unit, spec: ApprovalSpec, record_id: str) -> Problem | None:
             detail={"unfilled": empty},
         )
     people = approvers(unit, spec, record_id)
-    barred = authors(unit, record_id) if spec.self_approval == "refused" else {}
-    may = [p for p in people if p not in barred]
-    if isinstance(spec.need, int) and len(may) < spec.need:
-        who = ", ".join(may) or "nobody"
+    if isinstance(spec.need, int) and len(people) < spec.need:
         return Problem(
             "approval-unassigned",
             f"{title} cannot be decided: it needs {spec.need} approvers, and "
-            f"{', '.join(spec.by.assignment)} are held by {', '.join(people)}"
-            + (f"; only {who} may decide (the record's authors may not)" if barred else ""),
-            detail={"unfilled": [], "barred": sorted(p for p in people if p in barred)},
+            f"{', '.join(spec.by.assignment)} are held by {', '.join(people)}",
+            detail={"unfilled": []},
         )
     return None
 

@@ -193,3 +193,24 @@ def test_an_inbound_name_must_leave_room_for_its_actor(tmp_path: Path) -> None:
         f"bundle.yaml:7:3: error[name-too-long]: inbound name '{long}' has 57 characters; "
         "at most 56 (the audit records the sender as 'inbound:<name>', at most 64 characters)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("env", "refused"),
+    [
+        ("HOME", True),  # a variable every server has: anyone could sign with its value
+        ("ERP_PUSH_SECRET", True),
+        ("SOPFLOW_INBOUND_SECRET_", True),  # the prefix alone names no sender
+        ("SOPFLOW_INBOUND_SECRET_ERP", False),
+    ],
+)
+def test_an_inbound_secret_is_read_only_from_a_variable_meant_for_one(
+    tmp_path: Path, env: str, refused: bool
+) -> None:
+    manifest = HEAD + (
+        "roles: [admin]\n"
+        f"inbound:\n  erp: {{entity: customer, fields: [code, region], secret_env: {env}}}\n"
+    )
+    found = diagnostics(tmp_path, {"bundle.yaml": manifest, **INBOUND_FORMS})
+    codes = [d.split("error[")[1].split("]")[0] for d in found]
+    assert codes == (["bad-env-name"] if refused else [])
