@@ -61,7 +61,8 @@ def command_error(_: Request[Any, Any, Any], exc: CommandError) -> Response[Any]
         current = getattr(exc.current, "to_dict", None)
         return error(exc.status, exc.message, extra, current=to_json(current() if current else {}))
     if isinstance(exc, Taken):
-        return error(exc.status, exc.message, extra, existing=exc.existing)
+        more = {"existing": exc.existing} if exc.existing else {}  # none: a hidden record
+        return error(exc.status, exc.message, extra, **more)
     status = exc.status
     if any(p.code == "forbidden" for p in exc.problems):
         # A refusal that includes "your roles may not" is a permission answer (403),

@@ -25,7 +25,9 @@ from engine.spec.form import FieldSpec
 from runtime.data import to_json
 from runtime.errors import Invalid, Problem, Taken
 from runtime.metrics import StoreSql
+from runtime.people import roles_of
 from runtime.records import RecordView
+from runtime.rows import record_visible
 from runtime.store import T_RECORD, run_sql
 from runtime.unit import Unit
 
@@ -115,16 +117,28 @@ def check_integrity(unit: Unit, view: RecordView, before: Mapping[str, Any] | No
         if spec.unique:
             other = _holder(unit, view, name, value)
             if other is not None:
+                shown = _named(unit, other)
+                holder = (
+                    f"{view.entity} record '{shown}'" if shown else f"another {view.entity} record"
+                )
                 problems.append(
                     Problem(
                         "not-unique",
-                        f"{name}: '{value}' is already used by {view.entity} record '{other}'",
+                        f"{name}: '{value}' is already used by {holder}",
                         name,
-                        detail={"record": other},
+                        detail={"record": shown} if shown else {},
                     )
                 )
     if problems:
         raise Invalid(f"invalid {view.entity}", problems)
+
+
+def _named(unit: Unit, record_id: str) -> str | None:
+    """Return the id of the record holding a value, or None when the caller's row-level
+    access hides it (a refusal names no record the caller may not see)."""
+    roles = roles_of(unit.bundle, unit.actor)
+    visible = record_visible(unit.tx.conn, unit.bundle, record_id, unit.actor, roles)
+    return record_id if visible else None
 
 
 def key_of(unit: Unit, entity: str, values: Mapping[str, Any]) -> str:
@@ -167,15 +181,17 @@ def settle_key(unit: Unit, view: RecordView) -> None:
     if other is not None:
         values = to_json({k: view.data.get(k) for k in fields})
         shown = ", ".join(f"{k}={v}" for k, v in values.items())
+        named = _named(unit, str(other))
+        holder = f"{view.entity} record '{named}'" if named else f"another {view.entity} record"
         raise Taken(
-            f"{view.entity} record '{other}' already has the key {shown}; "
+            f"{holder} already has the key {shown}; "
             "two records never share a key (change the other record, or ingest to merge)",
-            str(other),
+            named or "",
             [
                 Problem(
                     "duplicate-key",
-                    f"{view.entity} record '{other}' has this key",
-                    detail={"record": str(other), "key": values},
+                    f"{holder} has this key",
+                    detail={"record": named, "key": values} if named else {"key": values},
                 )
             ],
         )
