@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.spec.rules import RoutingSpec
 from engine.spec.workflow import StageSpec
 from runtime import attachments, load, named, records, stages, timers
 from runtime.actions import run_actions
@@ -233,14 +234,7 @@ class RecordChanges(Reactions):
             return
         before = record.owner
         if routing is not None:
-            spec = bundle.routings.get(routing)
-            if spec is None:
-                raise NotFound(f"routing rule '{routing}' does not exist")
-            if spec.entity != record.entity:
-                raise Invalid(
-                    f"routing rule '{routing}' routes {spec.entity} records, not {record.entity}",
-                    [Problem("wrong-entity", f"pick a routing rule of {record.entity}", "routing")],
-                )
+            spec = _routing_rule(unit, routing, record.entity)
             self._apply_routing(unit, record, spec)
             return
         if user is not None and user not in bundle.manifest.users:
@@ -283,14 +277,7 @@ class RecordChanges(Reactions):
         if record.status != "open":
             raise Refused(f"the record is {record.status}; its assignments no longer change")
         if routing is not None:
-            spec = bundle.routings.get(routing)
-            if spec is None:
-                raise NotFound(f"routing rule '{routing}' does not exist")
-            if spec.entity != record.entity:
-                raise Invalid(
-                    f"routing rule '{routing}' routes {spec.entity} records, not {record.entity}",
-                    [Problem("wrong-entity", f"pick a routing rule of {record.entity}", "routing")],
-                )
+            spec = _routing_rule(unit, routing, record.entity)
             named.route_named(self.ops, unit, record, name, spec)
             return
         if user is not None and user not in bundle.manifest.users:
@@ -301,3 +288,17 @@ class RecordChanges(Reactions):
         own = [rule] if rule is not None else []
         overridden = check_assignment(unit, record, user, own) if user is not None else []
         named.put(unit, record, name, user, queue, **override_detail(overridden, unit))
+
+
+def _routing_rule(unit: Unit, name: str, entity: str) -> RoutingSpec:
+    """Return the routing rule `name` for a record of `entity` (NotFound, or Invalid when
+    it routes another entity)."""
+    spec = unit.bundle.routings.get(name)
+    if spec is None:
+        raise NotFound(f"routing rule '{name}' does not exist")
+    if spec.entity != entity:
+        raise Invalid(
+            f"routing rule '{name}' routes {spec.entity} records, not {entity}",
+            [Problem("wrong-entity", f"pick a routing rule of {entity}", "routing")],
+        )
+    return spec

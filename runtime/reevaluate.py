@@ -304,13 +304,10 @@ class Reevaluator:
         """Run `_one` under a savepoint: a record whose rule refuses or fails is undone
         alone, counted as skipped and recorded (`reevaluation_failed`), so one record
         cannot hold its job, and every job queued after it, at the same batch forever."""
-        before = (len(unit.created), len(unit.tx.events), set(unit.failures))
         try:
-            with unit.tx.conn.begin_nested():
+            with unit.savepoint():
                 return self._one(unit, job, spec, where, view)
         except (CommandError, EvaluationError) as exc:
-            del unit.created[before[0] :], unit.tx.events[before[1] :]
-            unit.failures = before[2]
             unit.tx.event(
                 "reevaluation_failed",
                 view.id,

@@ -378,14 +378,11 @@ class Ticker:
         schedule run); a `snapshot_failed` event keeps the error, the tick's report
         counts it, and the tick's other snapshots and metric alerts still run.
         """
-        before = (len(unit.created), len(unit.tx.events), set(unit.failures))
         try:
-            with unit.tx.conn.begin_nested():
+            with unit.savepoint():
                 taken = snapshots.take(unit.tx.conn, unit.bundle, spec, unit.now)
         except Exception as exc:
             log.exception("snapshot of metric %s failed", spec.name)
-            del unit.created[before[0] :], unit.tx.events[before[1] :]
-            unit.failures = before[2]
             report.failed += 1
             report.failed_snapshots.append(spec.name)
             unit.tx.event(

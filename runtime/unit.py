@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -57,6 +58,20 @@ class Unit:
     def now(self) -> datetime:
         """Return the time the unit runs at."""
         return self.tx.now
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        """Run a block under a savepoint: when it raises, the database and this unit's
+        own account of it (records created, events, failures recorded) go back to where
+        they were, and the exception goes on, so the caller can record it and carry on."""
+        mark = (len(self.created), len(self.tx.events), set(self.failures))
+        try:
+            with self.tx.conn.begin_nested():
+                yield
+        except BaseException:
+            del self.created[mark[0] :], self.tx.events[mark[1] :]
+            self.failures = mark[2]
+            raise
 
     @property
     def actor(self) -> str | None:

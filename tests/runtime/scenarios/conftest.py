@@ -1,6 +1,6 @@
 """Scenario tests: the default bundle on the real runtime, a fake clock, SQLite and PostgreSQL.
 
-Each test runs one scenario of SCENARIOS.md (its ID is in the docstring) through the public
+Each test runs one scenario of docs/scenarios.md (its ID is in the docstring) through the public
 Runtime API over simulated days and weeks: `clock.advance(...)` then `runtime.tick()`.
 The `store` fixture (tests/runtime/conftest.py) gives every test a fresh database on
 each backend.
