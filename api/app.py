@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
-from api import openapi
+from api import console, openapi
 from api.auth import auth_middleware
 from api.calls import deadline_middleware
 from api.config import Config
@@ -24,6 +24,7 @@ from api.options import allow_every_method
 from api.routes import admin, approvals, definitions, guide, inbound, ops, records, system
 from api.server import Server
 from runtime.clock import Clock
+from runtime.sessions import console_secret
 
 VERSION = "0.5.0"
 
@@ -58,7 +59,10 @@ def create_app(
             *admin.ROUTES,
             *guide.ROUTES,
             *approvals.ROUTES,
+            *console.routers(),
         ],
+        template_config=console.template_config(),
+        csrf_config=console.csrf_config(console_secret(server.store, server.clock.now())),
         state=State({"server": server}),
         # The deadline first, so that authenticating is within the request's time too.
         middleware=[deadline_middleware(config.request_timeout), auth_middleware()],

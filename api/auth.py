@@ -22,8 +22,13 @@ from runtime.access import Principal, authenticate, hash_token
 from runtime.errors import Forbidden
 from runtime.people import acting_as
 from runtime.permissions import part_roles, permitted
+from runtime.sessions import session_user
 
 PUBLIC = ["^/healthz$", "^/readyz$", "^/api/v1/inbound/"]  # inbound: signed, no token
+# Routes (routers) carrying this opt check their own caller: the console's session.
+EXCLUDE_OPT = "exclude_from_auth"
+SESSION_COOKIE = "sopflow_session"  # the console's session (runtime/sessions.py)
+SAFE = frozenset({"GET", "HEAD"})
 CACHE_SECONDS = 5.0  # a revoked token may live this long in another process
 
 
@@ -54,6 +59,9 @@ class TokenAuth(AbstractAuthenticationMiddleware):
     async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> Any:
         scheme, _, token = connection.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
+            who = await self._session(connection)
+            if who is not None:
+                return AuthenticationResult(user=who, auth=None)
             raise NotAuthorizedException(
                 "send an API token: 'Authorization: Bearer <token>' "
                 "(create one with 'sopflow token create USER')",
@@ -81,10 +89,28 @@ class TokenAuth(AbstractAuthenticationMiddleware):
             acting_as(who.user, who.roles)
         return AuthenticationResult(user=who, auth=token)
 
+    @staticmethod
+    async def _session(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal | None:
+        """A console session reads (GET, HEAD) the API and its docs; it never writes there.
+
+        Writes through the API need a token: a cookie alone would let another site's
+        page send them (the console's own forms carry a CSRF token instead).
+        """
+        session = connection.cookies.get(SESSION_COOKIE)
+        server = connection.app.state.server
+        if not session or connection.scope.get("method") not in SAFE or server.bundle is None:
+            return None
+        who: Principal | None = await call(
+            session_user, server.store, server.bundle, session, server.clock.now()
+        )
+        if who is not None and not who.declared:
+            acting_as(who.user, who.roles)
+        return who
+
 
 def auth_middleware() -> DefineMiddleware:
     """Return the authentication middleware (health checks stay open)."""
-    return DefineMiddleware(TokenAuth, exclude=PUBLIC)
+    return DefineMiddleware(TokenAuth, exclude=PUBLIC, exclude_from_auth_key=EXCLUDE_OPT)
 
 
 def may(who: Principal, roles: Iterable[str] | None) -> bool:

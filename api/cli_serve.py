@@ -14,6 +14,7 @@ from engine.bundle import Bundle
 from engine.compiler.pipeline import compile_bundle
 from engine.diagnostics import errors
 from runtime import access as tokens
+from runtime import sessions
 from runtime.clock import SystemClock
 from runtime.errors import CommandError
 from runtime.store import Store
@@ -92,8 +93,12 @@ def serve(
         for change in server.last.migration if server.last else []:
             click.echo(f"sopflow: migrated {_migrated(change)}")
         _first_token(server.store, bundle)
+        _first_password(server.store, bundle, host, port)
         _demo_tokens(server.store, bundle)
-    click.echo(f"sopflow: serving on http://{host}:{port}/ (API under /api/v1, docs at /schema)")
+    click.echo(
+        f"sopflow: serving on http://{host}:{port}/ (the console; API under /api/v1, docs at "
+        "/schema/swagger)"
+    )
     uvicorn.run(
         app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30
     )
@@ -126,6 +131,21 @@ def _first_token(store: Store, bundle: Bundle) -> None:
     click.echo(f"sopflow: first API token, for '{admins[0]}' (shown once): {token}")
 
 
+def _first_password(store: Store, bundle: Bundle, host: str, port: int) -> None:
+    """On a store where nobody has a console password, give the first admin one."""
+    if sessions.any_password(store):
+        return
+    admins = tokens_admins(bundle)
+    if not admins:
+        return
+    password = sessions.new_password()
+    sessions.set_password(store, bundle, admins[0], password, SystemClock().now(), by="sopflow")
+    click.echo(
+        f"sopflow: sign in to the console at http://{host}:{port}/ as '{admins[0]}' with the "
+        f"password (shown once): {password}; give others one with 'sopflow user password USER'"
+    )
+
+
 def _demo_tokens(store: Store, bundle: Bundle) -> None:
     """On a demo database (`sopflow demo`), print a token for each of the demo staff.
 
@@ -143,10 +163,13 @@ def _demo_tokens(store: Store, bundle: Bundle) -> None:
             tokens.revoke_token(store, row["id"], now)
     for person in demo_staff(bundle, store):
         _, token = tokens.create_token(store, bundle, person.user, now, name="demo")
+        password = sessions.new_password()
+        sessions.set_password(store, bundle, person.user, password, now, by="sopflow")
         spec = bundle.manifest.users[person.user]
         click.echo(
             f"sopflow: demo {person.role} '{person.user}' ({spec.name or person.user}; "
-            f"roles {', '.join(spec.roles)}; {person.note}) token (shown once): {token}"
+            f"roles {', '.join(spec.roles)}; {person.note}) console password: {password} "
+            f"token (both shown once): {token}"
         )
 
 
@@ -228,6 +251,27 @@ def token_revoke(token_id: int, url: str | None) -> None:
 @click.group()
 def user() -> None:
     """Create API users (people or services the bundle does not list)."""
+
+
+@user.command("password")
+@click.argument("user_id")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the password from standard input (scripts)."
+)
+@_dir
+@_url
+def user_password(user_id: str, password_stdin: bool, directory: str, url: str | None) -> None:
+    """Set USER_ID's console password (asked twice; their browser sessions end)."""
+    store, bundle = _open(directory, url)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        sessions.set_password(store, bundle, user_id, password, SystemClock().now(), by="sopflow")
+    except CommandError as exc:
+        _fail(exc)
+    click.echo(f"set the console password of {user_id}")
 
 
 @user.command("add")

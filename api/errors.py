@@ -71,8 +71,15 @@ def command_error(_: Request[Any, Any, Any], exc: CommandError) -> Response[Any]
     return error(status, exc.message, extra)
 
 
-def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    """Litestar's own errors (404 route, 401, 405, 413, payload validation) in our shape."""
+def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    """Litestar's own errors (404 route, 401, 405, 413, payload validation) in our shape.
+
+    A page a browser asked for outside the API (an unknown console address) is a page.
+    """
+    if _console_path(request) and "json" not in request.headers.get("accept", ""):
+        from api.console.errors import http_error as page  # noqa: PLC0415  (cycle)
+
+        return page(request, exc)
     extra = exc.extra if isinstance(exc.extra, list) else []
     items = [
         {
@@ -90,6 +97,12 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     response = error(status, exc.detail or "error", items)
     response.headers.update(exc.headers or {})
     return response
+
+
+def _console_path(request: Request[Any, Any, Any]) -> bool:
+    """Tell whether a request is for the console (not the API, its docs or health checks)."""
+    path = request.url.path
+    return not path.startswith(("/api/", "/schema", "/healthz", "/readyz"))
 
 
 def _source(value: Any) -> str:

@@ -5,9 +5,6 @@ from __future__ import annotations
 from alembic import context
 from sqlmodel import SQLModel
 
-import runtime.access  # registers the API token and user tables
-import runtime.models  # noqa: F401  (registers the tables)
-
 config = context.config
 connection = config.attributes.get("connection")
 target_metadata = SQLModel.metadata

@@ -13,14 +13,20 @@ import pytest
 from api.cli_serve import _demo_tokens
 from runtime import access
 from runtime.demo import DemoPlan, demo_staff, run_demo
+from runtime.sessions import sign_in
 from tests.api.conftest import Api
 
 V1 = "/api/v1"
-PRINTED = re.compile(r"demo (\w+) '([\w.]+)' \(([^)]*)\) token \(shown once\): (\S+)")
+PRINTED = re.compile(
+    r"demo (\w+) '([\w.]+)' \(([^)]*)\) console password: (\S+) token \(both shown once\): (\S+)"
+)
 
 
-def _printed(out: str) -> dict[str, tuple[str, str, str]]:
-    return {role: (user, note, token) for role, user, note, token in PRINTED.findall(out)}
+def _printed(out: str) -> dict[str, tuple[str, str, str, str]]:
+    return {
+        role: (user, note, token, password)
+        for role, user, note, password, token in PRINTED.findall(out)
+    }
 
 
 def test_the_printed_demo_tokens_are_bundle_staff_and_work(
@@ -68,6 +74,11 @@ def test_the_printed_demo_tokens_are_bundle_staff_and_work(
     assert call("analyst", "GET", "/alerts").status_code == 200
     assert call("analyst", "POST", "/records/opportunity", json=data).status_code == 403
     assert call("manager", "GET", "/records/opportunity").status_code == 200
+    # Each printed password signs its person in to the console.
+    for role in ("rep", "manager", "analyst"):
+        user, password = printed[role][0], printed[role][3]
+        assert sign_in(server.store, bundle, user, password, api.clock.now()) is not None
+        assert sign_in(server.store, bundle, user, password + "x", api.clock.now()) is None
 
 
 def test_each_start_revokes_the_last_starts_demo_tokens(
@@ -100,3 +111,8 @@ def test_each_start_revokes_the_last_starts_demo_tokens(
     old = api.client.get(V1 + me, headers={"Authorization": f"Bearer {first['rep'][2]}"})
     new = api.client.get(V1 + me, headers={"Authorization": f"Bearer {second['rep'][2]}"})
     assert old.status_code == 401 and new.status_code == 200
+    # ... and the first start's console passwords stop working too.
+    rep = first["rep"][0]
+    now = api.clock.now()
+    assert sign_in(server.store, bundle, rep, first["rep"][3], now) is None
+    assert sign_in(server.store, bundle, rep, second["rep"][3], now) is not None

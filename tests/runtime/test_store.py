@@ -69,6 +69,7 @@ def test_migrations_match_the_models(store: Store) -> None:
     from sqlmodel import SQLModel
 
     import runtime.access  # noqa: F401  (its tables are part of the schema too)
+    import runtime.sessions  # noqa: F401  (the console's passwords and sessions)
 
     with store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), SQLModel.metadata)
