@@ -78,9 +78,7 @@ def _form(next_path: str, user: str = "", error: str = "", status: int = 200) ->
 
 
 @get("/sign-in", include_in_schema=False)
-async def sign_in_page(
-    request: Request[Any, Any, Any], next: FromQuery[str | None] = None
-) -> Any:
+async def sign_in_page(request: Request[Any, Any, Any], next: FromQuery[str | None] = None) -> Any:
     """The sign-in form (someone already signed in goes on to `next`)."""
     server = server_of(request)
     session = request.cookies.get(COOKIE)

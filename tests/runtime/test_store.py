@@ -68,7 +68,7 @@ def test_migrations_match_the_models(store: Store) -> None:
     from alembic.runtime.migration import MigrationContext
     from sqlmodel import SQLModel
 
-    import runtime.access
+    import runtime.access  # (its tables are part of the schema too)
     import runtime.sessions  # noqa: F401  (the console's passwords and sessions)
 
     with store.engine.connect() as conn:
