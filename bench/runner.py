@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from bench import (
     api_fuzz_bench,
+    console_pages,
     definition_tests,
     demo_quarter,
     expressions,
@@ -109,6 +110,12 @@ def _demo_quarter(quick: bool, where: Machine, profile: bool) -> Result:
     return demo_quarter.run(sizes=(300, 1_000) if quick else (100_000,), repeats=1, machine=where)
 
 
+def _console_pages(quick: bool, where: Machine, profile: bool) -> Result:
+    return console_pages.run(
+        leads=10_000 if quick else console_pages.FULL, repeats=10 if quick else 30, machine=where
+    )
+
+
 # In document order; a new benchmark adds its module and one line here.
 RUNNERS: dict[str, Runner] = {
     validate_bundle.NAME: _validate,
@@ -120,6 +127,7 @@ RUNNERS: dict[str, Runner] = {
     reload_latency.NAME: _reload_latency,
     definition_tests.NAME: _definition_tests,
     demo_quarter.NAME: _demo_quarter,
+    console_pages.NAME: _console_pages,
     api_fuzz_bench.NAME: _api_fuzz,
     fuzzing.NAME: _fuzzing,
 }
