@@ -67,12 +67,17 @@ class Explanations:
             ).all()
         return [to_json(dict(r._mapping)) for r in rows]
 
-    def events(self, record_id: str) -> list[dict[str, Any]]:
-        """Return a record's audit trail, oldest first."""
+    def events(self, record_id: str, newest: int | None = None) -> list[dict[str, Any]]:
+        """Return a record's audit trail, oldest first (only the `newest` n when given)."""
+        query = select(T_EVENT).where(T_EVENT.c.record_id == record_id)
+        if newest is not None:
+            query = query.order_by(T_EVENT.c.id.desc()).limit(newest)
+        else:
+            query = query.order_by(T_EVENT.c.id)
         with self.store.read() as conn:
-            rows = conn.execute(
-                select(T_EVENT).where(T_EVENT.c.record_id == record_id).order_by(T_EVENT.c.id)
-            ).all()
+            rows = conn.execute(query).all()
+        if newest is not None:
+            rows = rows[::-1]
         return [to_json(dict(r._mapping)) for r in rows]
 
     def evidence(self, record_id: str) -> list[dict[str, Any]]:

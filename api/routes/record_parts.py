@@ -191,10 +191,10 @@ async def record_explain(
     ctx = Ctx(request, entity)
     await ctx.record(record_id)
     rows = await ctx.run(ctx.runtime.explain, record_id, kind)
-    return [ctx.scrub(r) for r in rows if not _sets_hidden(ctx.bundle, r, ctx.hidden)]
+    return [ctx.scrub(r) for r in rows if not sets_hidden(ctx.bundle, r, ctx.hidden)]
 
 
-def _sets_hidden(bundle: Bundle, row: dict[str, Any], hidden: frozenset[str]) -> bool:
+def sets_hidden(bundle: Bundle, row: dict[str, Any], hidden: frozenset[str]) -> bool:
     """Tell whether a decision's outcome is the value of a hidden field."""
     if not hidden:
         return False
