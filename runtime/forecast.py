@@ -121,8 +121,10 @@ def _by_day(
     first: date,
     after: date,
     stages: Iterable[str] | None = None,
+    region: str | None = None,
 ) -> list[tuple[str | None, date, float, int]]:
-    """Sum amounts of a workflow's records per (stage, close day) for days in [first, after)."""
+    """Sum amounts of a workflow's records per (stage, close day) for days in [first, after)
+    (with `region`: of the records whose `region` field is that)."""
     sql = StoreSql(conn)
     day = _close_day(sql, close_date)
     ordered = sql.ordered(day)
@@ -135,6 +137,8 @@ def _by_day(
     ]
     if stages is not None:
         conditions.append(T_RECORD.c.stage.in_(list(stages)))
+    if region is not None:
+        conditions.append(sql.equals(T_RECORD.c.data, "region", region))
     query = (
         select(T_RECORD.c.stage, day.label("day"), total.label("amount"), func.count())
         .where(and_(*conditions))
@@ -156,8 +160,10 @@ def compute_forecast(
     now: datetime,
     timezone: str = "UTC",
     workflows: Sequence[str] | None = None,
+    region: str | None = None,
 ) -> list[ForecastBucket]:
-    """Compute a forecast's buckets from the open records of its workflow.
+    """Compute a forecast's buckets from the open records of its workflow (with
+    `region`: only those whose `region` field is that region).
 
     An open record in a stage listed in `stage_weights` adds amount x weight x the
     seasonal coefficient of its close date, when that date lies within
@@ -179,6 +185,7 @@ def compute_forecast(
         first,
         last + timedelta(days=1),
         stage_weights,
+        region,
     )
     sums: dict[date, list[float]] = {}
     for stage, day, amount, count in rows:
@@ -235,7 +242,8 @@ def forecast_accuracy(
     For each bucket that has ended by `now`, the forecast is the latest snapshot taken
     at or before the bucket started; the actual is the summed amount of the workflow's
     records with status 'won' whose close date falls in the bucket. Gives per bucket:
-    bucket_start, bucket_end, computed_at, expected, actual, error (expected - actual),
+    bucket_start, bucket_end, computed_at, expected, coefficient (the snapshot's seasonal
+    coefficient), actual, error (expected - actual),
     abs_error and pct_error (abs_error / actual x 100; None when nothing was won).
     """
     f = T_FORECAST
@@ -250,7 +258,7 @@ def forecast_accuracy(
         .subquery()
     )
     query = (
-        select(f.c.bucket_start, f.c.computed_at, f.c.expected)
+        select(f.c.bucket_start, f.c.computed_at, f.c.expected, f.c.coefficient)
         .join(
             latest,
             and_(f.c.bucket_start == latest.c.bucket_start, f.c.computed_at == latest.c.at),
@@ -258,10 +266,11 @@ def forecast_accuracy(
         .where(f.c.forecast == spec.name)
         .order_by(f.c.bucket_start, f.c.id)
     )
-    snapshots: dict[date, tuple[datetime, float]] = {}
-    for start, computed_at, expected in conn.execute(query):
+    snapshots: dict[date, tuple[datetime, float, float | None]] = {}
+    for start, computed_at, expected, coefficient in conn.execute(query):
         if _midnight(bucket_end(start.date(), spec.bucket)) <= now:
-            snapshots[start.date()] = (computed_at, float(expected))
+            factor = None if coefficient is None else float(coefficient)
+            snapshots[start.date()] = (computed_at, float(expected), factor)
     if not snapshots:
         return []
     first = min(snapshots)
@@ -270,7 +279,7 @@ def forecast_accuracy(
     rows = _by_day(conn, covered, spec.amount, spec.close_date, "won", first, after)
     report = []
     for start in sorted(snapshots):
-        computed_at, expected = snapshots[start]
+        computed_at, expected, coefficient = snapshots[start]
         end = bucket_end(start, spec.bucket)
         actual = sum(amount for _stage, day, amount, _n in rows if start <= day < end)
         error = expected - actual
@@ -280,6 +289,7 @@ def forecast_accuracy(
                 "bucket_end": _midnight(bucket_end(start, spec.bucket)),
                 "computed_at": computed_at,
                 "expected": expected,
+                "coefficient": coefficient,
                 "actual": actual,
                 "error": error,
                 "abs_error": abs(error),

@@ -140,6 +140,8 @@ def funnel(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    owners: Sequence[str] | None = None,
+    region: str | None = None,
 ) -> dict[str, Any]:
     """Return a workflow's funnel: per stage (in order) the records that reached it, the
     records in it now and the conversion from the previous stage (the previous one without
@@ -149,10 +151,20 @@ def funnel(
     With `since`/`until` only the cohort of records that entered the workflow (their
     first stay in it began) in `[since, until)` is counted. A record counts once per
     stage however often it came back to it.
+
+    `owners` (a rep, a team's members) and `region` keep the stays owned by one of
+    them and in that region (as the record was when it entered the stage): a stage
+    counts the records that reached it so, an exit those whose last stay was so, and
+    "in it now" the open records whose current stay is so.
     """
     name = wf.name
     cohort = _cohort(name, since, until)
     scoped = [T_STAY.c.workflow == name, *([cohort] if cohort is not None else [])]
+    if owners is not None:
+        scoped.append(T_STAY.c.owner.in_(list(owners)))
+    if region is not None:
+        scoped.append(T_STAY.c.region == region)
+    filtered = owners is not None or region is not None
     reached_rows = conn.execute(
         select(T_STAY.c.stage, func.count(T_STAY.c.record_id.distinct()))
         .where(*scoped)
@@ -174,7 +186,12 @@ def funnel(
         .where(T_RECORD.c.workflow == name, T_RECORD.c.status == "open")
         .group_by(T_RECORD.c.stage)
     )
-    if cohort is not None:
+    if filtered:  # the current stay (open, in the record's stage) is the filtered one
+        members = select(T_STAY.c.record_id).where(
+            *scoped, T_STAY.c.left_at.is_(None), T_STAY.c.stage == T_RECORD.c.stage
+        )
+        now_query = now_query.where(T_RECORD.c.id.in_(members))
+    elif cohort is not None:
         members = select(T_STAY.c.record_id).where(*scoped)
         now_query = now_query.where(T_RECORD.c.id.in_(members))
     current = {stage: int(n) for stage, n in conn.execute(now_query).all()}
@@ -309,13 +326,22 @@ def forecast_snapshots(
 
 
 def forecast_report(
-    conn: Connection, bundle: Bundle, spec: ForecastSpec, now: datetime
+    conn: Connection,
+    bundle: Bundle,
+    spec: ForecastSpec,
+    now: datetime,
+    region: str | None = None,
 ) -> dict[str, Any]:
-    """Return a forecast computed now (F8), its kept snapshots and their accuracy."""
+    """Return a forecast computed now (F8), its kept snapshots and their accuracy.
+
+    With `region` the buckets count only deals whose `region` field is that region; the
+    snapshots and their accuracy are the whole forecast's (snapshots are not per region).
+    """
     weights = bundle.forecast_weights(spec)  # F8: a template's every workflow too
     covered = bundle.forecast_workflows(spec)
     table = bundle.tables.get(spec.seasonality or "")
-    buckets = compute_forecast(conn, spec, weights, table, now, bundle.manifest.timezone, covered)
+    zone = bundle.manifest.timezone
+    buckets = compute_forecast(conn, spec, weights, table, now, zone, covered, region)
     accuracy = forecast_accuracy(conn, spec, now, covered)
     judged = [a["pct_error"] for a in accuracy if a["pct_error"] is not None]
     return {
@@ -324,6 +350,7 @@ def forecast_report(
         "workflow": spec.workflow,
         "workflows": covered,  # F8: every workflow of a template
         "bucket": spec.bucket,
+        "region": region,
         "computed_at": iso(now),
         "stage_weights": weights,
         "expected": round(sum(b.expected for b in buckets), 2),

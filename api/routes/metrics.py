@@ -22,10 +22,11 @@ from api.routes.common import API, caller, runtime_of, server_of
 from api.routes.record_common import hidden_queues
 from engine.bundle import Bundle, CompiledWorkflow
 from engine.suggest import did_you_mean
-from runtime import failures, metric_compare, reports, rows, snapshots
+from runtime import failures, heatmap, metric_compare, reports, rows, snapshots
 from runtime.calendar import working_time
 from runtime.clock import iso, utc
 from runtime.core import Runtime
+from runtime.people import team_members
 
 
 def _metrics(request: Request[Any, Any, Any]) -> tuple[Runtime, Bundle]:
@@ -62,38 +63,57 @@ def _midnight_utc(day: date, timezone: str) -> datetime:
     return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
 
 
-@get(f"{API}/metrics/funnel", tags=["metrics"], responses=errors(403, 404))
-async def funnel(
-    request: Request[Any, Any, Any],
-    workflow: FromQuery[str],
-    since: Annotated[date | None, QueryParameter(name="from", schema_extra=YEARS)] = None,
-    until: Annotated[date | None, QueryParameter(name="to", schema_extra=YEARS)] = None,
-) -> dict[str, Any]:
-    """Per stage in workflow order: records that reached it, records in it now and the
-    conversion from the previous stage; per exit (won/lost): records and share.
+def funnel_owners(bundle: Bundle, team: str | None, rep: str | None) -> list[str] | None:
+    """Return whose stays a funnel keeps: a rep, a team's members (both: the rep, who must
+    be in the team), or None: everyone. An unknown team or user is a 400 naming it."""
+    owners: list[str] | None = None
+    if team is not None:
+        if team not in bundle.manifest.teams:
+            hint = did_you_mean(team, list(bundle.manifest.teams))
+            raise _bad("team", f"unknown team '{team}'", hint or "see the bundle's teams")
+        owners = team_members(bundle, team)
+    if rep is not None:
+        if rep not in bundle.manifest.users:
+            hint = did_you_mean(rep, list(bundle.manifest.users))
+            raise _bad("rep", f"unknown user '{rep}'", hint or "see the bundle's users")
+        owners = [rep] if owners is None or rep in owners else []
+    return owners
 
-    `from`/`to` (dates in the bundle's timezone, both included, years 1900 to 9000)
-    keep the records that entered the workflow on those days; `to` before `from` is a 400.
-    """
-    runtime, bundle = _metrics(request)
-    wf = _workflow(bundle, workflow)
-    if since is not None and until is not None and until < since:
-        raise ValidationException(
-            "'to' is before 'from'",
-            extra=[{"key": "to", "message": f"{until} is before {since}", "source": "query"}],
-        )
+
+def check_days(since: date | None, until: date | None) -> None:
+    """Refuse (400) a period out of range or ending before it starts."""
     for key, day in (("from", since), ("to", until)):
         if day is not None and not MIN_DAY <= day <= MAX_DAY:
-            raise ValidationException(
-                f"'{key}' is out of range",
-                extra=[
-                    {
-                        "key": key,
-                        "message": f"{day} is not between {MIN_DAY} and {MAX_DAY}",
-                        "source": "query",
-                    }
-                ],
+            raise _bad(
+                key, f"'{key}' is out of range", f"{day} is not between {MIN_DAY} and {MAX_DAY}"
             )
+    if since is not None and until is not None and until < since:
+        raise _bad("to", "'to' is before 'from'", f"{until} is before {since}")
+
+
+def check_region(region: str | None) -> str | None:
+    """Refuse (400) an empty or overlong region name; return it otherwise."""
+    if region is None:
+        return None
+    if not region.strip() or len(region) > 64:
+        raise _bad("region", "'region' must be a region name", "1 to 64 characters")
+    return region
+
+
+async def funnel_report(
+    request: Request[Any, Any, Any],
+    wf: CompiledWorkflow,
+    since: date | None,
+    until: date | None,
+    team: str | None = None,
+    rep: str | None = None,
+    region: str | None = None,
+) -> dict[str, Any]:
+    """The funnel as GET /metrics/funnel answers it (the console shows the same)."""
+    runtime, bundle = runtime_of(request)
+    check_days(since, until)
+    owners = funnel_owners(bundle, team, rep)
+    region = check_region(region)
     zone = bundle.manifest.timezone
     start = _midnight_utc(since, zone) if since else None
     end = _midnight_utc(until + timedelta(days=1), zone) if until else None
@@ -104,13 +124,46 @@ async def funnel(
         wf,
         since=start,
         until=end,
+        owners=owners,
+        region=region,
     )
     return {
         **found,
         "entity": wf.entity,
         "from": since.isoformat() if since else None,
         "to": until.isoformat() if until else None,
+        "team": team,
+        "rep": rep,
+        "region": region,
     }
+
+
+@get(f"{API}/metrics/funnel", tags=["metrics"], responses=errors(400, 403, 404))
+async def funnel(
+    request: Request[Any, Any, Any],
+    workflow: FromQuery[str],
+    since: Annotated[date | None, QueryParameter(name="from", schema_extra=YEARS)] = None,
+    until: Annotated[date | None, QueryParameter(name="to", schema_extra=YEARS)] = None,
+    team: Annotated[
+        str | None, QueryParameter(description="A team of the bundle: its members' stays.")
+    ] = None,
+    rep: Annotated[str | None, QueryParameter(description="A user: the stays they owned.")] = None,
+    region: Annotated[
+        str | None, QueryParameter(description="The records' `region` field at each stage.")
+    ] = None,
+) -> dict[str, Any]:
+    """Per stage in workflow order: records that reached it, records in it now and the
+    conversion from the previous stage; per exit (won/lost): records and share.
+
+    `from`/`to` (dates in the bundle's timezone, both included, years 1900 to 9000)
+    keep the records that entered the workflow on those days; `to` before `from` is a 400.
+    `team`, `rep` and `region` keep the stays owned by the team's members, by the rep,
+    in the region (as the record was when it entered the stage); an unknown team or
+    user is a 400.
+    """
+    _, bundle = _metrics(request)
+    wf = _workflow(bundle, workflow)
+    return await funnel_report(request, wf, since, until, team, rep, region)
 
 
 @get(f"{API}/metrics/dwell", tags=["metrics"], responses=errors(403, 404))
@@ -137,14 +190,82 @@ async def dwell(
     }
 
 
+HEATMAP_WEEKS = 12
+BY = {"enum": ["week", "team"]}
+
+
+def heatmap_period(since: date | None, until: date | None, today: date) -> tuple[date, date]:
+    """Return the heatmap's days: `from`..`to`, by default the 12 weeks up to today."""
+    check_days(since, until)
+    last = until or (today if since is None else max(today, since))
+    first = since or (last - timedelta(days=last.weekday()) - timedelta(weeks=HEATMAP_WEEKS - 1))
+    if (last - first).days >= heatmap.MAX_WEEKS * 7 - 6:
+        raise _bad("to", f"at most {heatmap.MAX_WEEKS} weeks", f"{first} to {last} is longer")
+    return first, last
+
+
+async def heatmap_report(
+    request: Request[Any, Any, Any],
+    wf: CompiledWorkflow,
+    by: str,
+    since: date | None,
+    until: date | None,
+) -> dict[str, Any]:
+    """The dwell heatmap as GET /metrics/dwell/heatmap answers it (the console too)."""
+    runtime, bundle = runtime_of(request)
+    if by not in ("week", "team"):
+        raise _bad("by", f"'by' must be week or team, not '{by}'", "week or team")
+    zone = bundle.manifest.timezone
+    now = server_of(request).clock.now()
+    today = now.replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).date()
+    first, last = heatmap_period(since, until, today)
+    weeks = heatmap.week_columns(first, last, zone)
+    start, end = weeks[0].start, weeks[-1].end
+    assert start is not None and end is not None
+    columns = weeks if by == "week" else heatmap.team_columns(bundle)
+    found: dict[str, Any] = await call(
+        reports.read, runtime.store, heatmap.dwell_heatmap, bundle, wf, now, columns, by, start, end
+    )
+    return {**found, "from": first.isoformat(), "to": last.isoformat()}
+
+
+@get(f"{API}/metrics/dwell/heatmap", tags=["metrics"], responses=errors(400, 403, 404))
+async def dwell_heatmap(
+    request: Request[Any, Any, Any],
+    workflow: FromQuery[str],
+    by: Annotated[str, QueryParameter(schema_extra=BY)] = "week",
+    since: Annotated[date | None, QueryParameter(name="from", schema_extra=YEARS)] = None,
+    until: Annotated[date | None, QueryParameter(name="to", schema_extra=YEARS)] = None,
+) -> dict[str, Any]:
+    """The dwell heatmap (P5): per stage, one cell per week (`by=week`, Monday to Sunday in
+    the bundle's timezone) or per team (`by=team`, the team of the stay's owner; `""`: in
+    no team), over the stays that entered the stage from `from` to `to` (dates, both
+    included; default: the 12 weeks up to today; at most 53 weeks). Each cell: stays,
+    mean, median and p90 dwell in seconds (an open stay counts its time so far), and
+    `over` with `over_by`: `sla` (the median exceeds the stage's SLA) and
+    `alert:<rule>` (an alert over the stage's average dwell would hold for the cell)."""
+    _, bundle = _metrics(request)
+    wf = _workflow(bundle, workflow)
+    return await heatmap_report(request, wf, by, since, until)
+
+
 @get(f"{API}/metrics/forecast/{{name:str}}", tags=["metrics"], responses=errors(403, 404))
-async def forecast(request: Request[Any, Any, Any], name: FromPath[str]) -> dict[str, Any]:
-    """A forecast (F8): the weighted pipeline now, per bucket, and the kept snapshots with
-    their accuracy against what was actually won."""
+async def forecast(
+    request: Request[Any, Any, Any],
+    name: FromPath[str],
+    region: Annotated[
+        str | None, QueryParameter(description="Only deals whose `region` field is this.")
+    ] = None,
+) -> dict[str, Any]:
+    """A forecast (F8): the weighted pipeline now, per bucket (its seasonal coefficient
+    too), and the kept snapshots with their accuracy against what was actually won
+    (per past bucket: expected, coefficient, actual, error). `?region=east` counts only
+    that region's deals in the buckets (snapshots and accuracy stay the whole forecast's)."""
     runtime, bundle = _metrics(request)
     spec = bundle.forecasts.get(name)
     if spec is None:
         raise _unknown("forecast", name, list(bundle.forecasts), "name", "path")
+    region = check_region(region)
     now = server_of(request).clock.now()
     report: dict[str, Any] = await call(
         reports.read,
@@ -153,6 +274,7 @@ async def forecast(request: Request[Any, Any, Any], name: FromPath[str]) -> dict
         bundle,
         spec,
         now,
+        region,
     )
     return report
 
@@ -424,4 +546,13 @@ async def evaluation_failures(
     return Response({"items": rows})
 
 
-ROUTES = [funnel, dwell, forecast, list_metrics, evaluation_failures, metric, metric_snapshots]
+ROUTES = [
+    funnel,
+    dwell,
+    dwell_heatmap,
+    forecast,
+    list_metrics,
+    evaluation_failures,
+    metric,
+    metric_snapshots,
+]
