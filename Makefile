@@ -51,17 +51,21 @@ demo-clean: ## Delete the demo database (the next `make demo` simulates the quar
 # pyproject's [tool.coverage.*]); scripts/check_coverage.py fails under each package's floor.
 # pytest-xdist spreads the tests over PYTEST_WORKERS processes; each worker is a subprocess
 # of the measured pytest, so coverage's patch = subprocess measures it and `combine` merges it.
+# The browser tests (tests/browser: Debian's Chromium, installed by ensure-chromium) share one
+# xdist group, so one worker fills their demo database and starts their browser once.
 test: $(STAMP) ## Run the whole test suite under branch coverage (SQLite and PostgreSQL)
 	@sh scripts/ensure-postgres.sh
+	@sh scripts/ensure-chromium.sh
 	@rm -f .coverage .coverage.* coverage.json
-	$(BIN)/python -m coverage run -m pytest -q -n $(PYTEST_WORKERS)
+	$(BIN)/python -m coverage run -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
 	@$(BIN)/python -m coverage combine -q
 	@$(BIN)/python -m coverage json -q -o coverage.json
 	$(BIN)/python scripts/check_coverage.py coverage.json
 
 test-tz: $(STAMP) ## Run the time-zone dependent tests (marker tz) again under TZ=America/New_York
 	@sh scripts/ensure-postgres.sh
-	TZ=America/New_York $(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) -m tz
+	@sh scripts/ensure-chromium.sh
+	TZ=America/New_York $(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup -m tz
 
 coverage-report: ## Show the missing lines and branches of the last `make test`, least covered first
 	$(BIN)/python -m coverage report --show-missing

@@ -18,6 +18,7 @@ from api import console, openapi
 from api.auth import auth_middleware
 from api.calls import deadline_middleware
 from api.config import Config
+from api.docs_viewer import LocalSwagger
 from api.errors import EXCEPTION_HANDLERS
 from api.limits import BoundedRequest
 from api.options import allow_every_method
@@ -73,6 +74,9 @@ def create_app(
             version=VERSION,
             description="Records, stages, evidence, alerts and metrics of the bundle being served.",
             path="/schema",
+            # Swagger UI from local files at /schema/swagger and /schema itself; the
+            # document stays at /schema/openapi.json (added by Litestar).
+            render_plugins=[LocalSwagger()],
         ),
         on_startup=[start],
         on_shutdown=[stop],

@@ -15,6 +15,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
@@ -25,6 +26,7 @@ from runtime.data import to_json
 from runtime.errors import CommandError, Conflict, Problem, Taken
 
 log = logging.getLogger("sopflow.api")
+DOCS_PAGES = ("/schema", "/schema/swagger")  # api/docs_viewer.py
 
 
 def body(status: int, detail: str, extra: list[dict[str, Any]] | None = None, **more: Any) -> Any:
@@ -80,6 +82,10 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
         from api.console.errors import http_error as page  # noqa: PLC0415  (cycle)
 
         return page(request, exc)
+    if _docs_page(request) and exc.status_code == HTTP_401_UNAUTHORIZED:
+        from api.console.web import sign_in_redirect  # noqa: PLC0415  (cycle)
+
+        return sign_in_redirect(request, exc)  # a browser nobody signed in to
     extra = exc.extra if isinstance(exc.extra, list) else []
     items = [
         {
@@ -103,6 +109,12 @@ def _console_path(request: Request[Any, Any, Any]) -> bool:
     """Tell whether a request is for the console (not the API, its docs or health checks)."""
     path = request.url.path
     return not path.startswith(("/api/", "/schema", "/healthz", "/readyz"))
+
+
+def _docs_page(request: Request[Any, Any, Any]) -> bool:
+    """Tell whether a browser asked for the API docs viewer (not the document itself)."""
+    path = request.url.path.rstrip("/")
+    return path in DOCS_PAGES and "text/html" in request.headers.get("accept", "")
 
 
 def _source(value: Any) -> str:

@@ -6,7 +6,7 @@ import logging
 import uuid
 from typing import Any
 
-from litestar import Request
+from litestar import MediaType, Request
 from litestar.exceptions import HTTPException, NotFoundException, PermissionDeniedException
 from litestar.response import Template
 
@@ -21,6 +21,7 @@ def _error_page(status: int, heading: str, detail: str, items: list[str]) -> Tem
         template_name="error.html",
         context={"title": heading, "status": status, "detail": detail, "items": items},
         status_code=status,
+        media_type=MediaType.HTML,  # whatever the handler's annotation says
     )
 
 

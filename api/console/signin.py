@@ -6,7 +6,7 @@ import time
 from collections import deque
 from typing import Annotated, Any
 
-from litestar import Request, get, post
+from litestar import MediaType, Request, get, post
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
@@ -74,6 +74,7 @@ def _form(next_path: str, user: str = "", error: str = "", status: int = 200) ->
         template_name="sign_in.html",
         context={"title": "Sign in", "next": next_path, "user": user, "error": error},
         status_code=status,
+        media_type=MediaType.HTML,  # whatever the handler's annotation says
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
-from litestar import Request
+from litestar import MediaType, Request
 from litestar.di import NamedDependency
 from litestar.response import Redirect, Template
 
@@ -135,4 +135,5 @@ def page(
             "zone": bundle.manifest.timezone,
             **context,
         },
+        media_type=MediaType.HTML,  # also when a handler is annotated `-> Any`
     )

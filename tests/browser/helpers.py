@@ -1,0 +1,83 @@
+"""What browser tests share: the live server's facts and the helpers a test calls.
+
+(A module of its own, not conftest.py: pytest loads a conftest under another module name
+than a test's `import`, which would give the test a second, empty STAFF.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from axe_playwright_python.sync_playwright import Axe
+from playwright.sync_api import Page
+
+from runtime.demo import DemoPlan
+
+REPO = Path(__file__).resolve().parents[2]
+DEFINITIONS = REPO / "definitions"
+SCREENSHOTS = REPO / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+PASSWORD = "browser-test-password"
+PLAN = DemoPlan(seed=1, leads=120, tickets_per_day=1)  # a quarter of 90 days: seconds
+BLOCKING = ("serious", "critical")
+STAFF: dict[str, str] = {}  # role -> user of the demo staff (filled by `live`)
+
+
+@dataclass
+class Live:
+    """The live server: its address and the demo staff (role -> user)."""
+
+    url: str
+    host: str
+    staff: dict[str, str] = field(default_factory=dict)
+    app: Any = None
+
+
+def sign_in(page: Page, role: str, password: str = PASSWORD) -> str:
+    """Sign in as the demo `role` (rep, manager, analyst) through the form; return the user."""
+    user = STAFF[role]
+    if "/sign-in" not in page.url:  # else the form at hand (it carries `next`)
+        page.goto("/sign-in")
+    page.get_by_label("User").fill(user)
+    page.get_by_label("Password").fill(password)
+    with page.expect_navigation(wait_until="commit"):
+        page.get_by_role("button", name="Sign in").click()
+    return user
+
+
+def shoot(page: Page, name: str, *, phone: bool = False, full: bool = True) -> Path:
+    """Save a screenshot to docs/screenshots/<name>.png (full page; phone: 390x844)."""
+    if phone:
+        page.set_viewport_size(PHONE)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=full, animations="disabled")
+    if phone:
+        page.set_viewport_size(DESKTOP)
+    return path
+
+
+_AXE = Axe()
+
+
+def check_a11y(page: Page) -> None:
+    """Run axe-core on the page; fail on any serious or critical violation, listing each."""
+    results = _AXE.run(page)
+    violations = results.response["violations"]
+    bad = [v for v in violations if v.get("impact") in BLOCKING]
+    lines = []
+    for v in bad:
+        targets = "; ".join(", ".join(n["target"]) for n in v["nodes"][:8])
+        lines.append(f"{v['impact']} {v['id']}: {v['help']} -> {targets}")
+    assert not bad, f"axe-core on {page.url}:\n" + "\n".join(lines) + page.content()[:500]
