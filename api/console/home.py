@@ -1,10 +1,10 @@
 """The home page: what needs the signed-in person now.
 
 My open records by stage with the time left until each stage's SLA (runtime/home.py),
-the queues my roles see with how many records wait (queries.queue_sizes, as GET
-/api/v1/queues counts them), the active alerts that notify me (as GET /api/v1/alerts
-answers a recipient), and for a manager their team's overdue records. Aggregates and
-limited reads only.
+the queues my roles see with how many records wait (per entity, adding up to what
+queries.queue_sizes and so GET /api/v1/queues count), the active alerts that notify
+me (as GET /api/v1/alerts answers a recipient), and for a manager their team's overdue
+records. Aggregates and limited reads only.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from api.routes.record_common import entity_readable
 from api.routes.record_parts import _visible as queue_visible
 from engine.bundle import Bundle
 from runtime import home as mine
-from runtime import queries, reports, rows
+from runtime import reports, rows
 from runtime.access import Principal
 from runtime.alerts import ACTIVE, notifying
 from runtime.core import Runtime
@@ -67,7 +67,6 @@ def _read(runtime: Runtime, bundle: Bundle, who: Principal, now: datetime) -> di
     with runtime.store.read() as conn:
         counts = mine.stage_counts(conn, who.user, entities)
         records = mine.my_records(conn, who.user, entities, RECORDS)
-        sizes = queries.queue_sizes(conn, shown, entities, limited)
         by_entity = mine.queue_entities(conn, shown, entities, limited)
         overdue = mine.overdue_count(conn, team, entities, now) if team else None
         active, _ = reports.alert_page(
@@ -85,7 +84,7 @@ def _read(runtime: Runtime, bundle: Bundle, who: Principal, now: datetime) -> di
             {
                 "name": name,
                 "title": spec.title or name,
-                "waiting": sizes.get(name, 0),
+                "waiting": sum(by_entity.get(name, {}).values()),
                 "entities": sorted(by_entity.get(name, {}).items()),
             }
             for name, spec in shown.items()
