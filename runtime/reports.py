@@ -41,7 +41,7 @@ def read(store: Store, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
 def alert_page(
     conn: Connection,
     *,
-    state: str | None = None,
+    state: str | Sequence[str] | None = None,
     rule: str | None = None,
     record_id: str | None = None,
     severity: str | None = None,
@@ -56,8 +56,11 @@ def alert_page(
     alerts of `exclude_rules`, alerts about records of `exclude_entities`, and alerts about
     records the caller's row-level access (`rows`, runtime/rows.py) leaves out (what the
     caller may not see: a metric alert of `by_record` names its record in a value), are
-    left out."""
+    left out. `state` may be several states (any of them)."""
     conditions: list[ColumnElement[bool]] = []
+    if state is not None and not isinstance(state, str):
+        conditions.append(T_ALERT.c.state.in_(list(state)))
+        state = None
     if rows:
         unseen = select(T_RECORD.c.id).where(
             T_RECORD.c.id == T_ALERT.c.record_id, ~row_access(rows)
