@@ -10,7 +10,7 @@ PORT ?= 8000
 PYTEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run demo demo-clean test test-tz coverage-report accept-golden lint format bench schema validate clean db mutation
+.PHONY: help venv run demo demo-clean test test-tz screenshots coverage-report accept-golden lint format bench schema validate clean db mutation
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -51,13 +51,15 @@ demo-clean: ## Delete the demo database (the next `make demo` simulates the quar
 # pyproject's [tool.coverage.*]); scripts/check_coverage.py fails under each package's floor.
 # pytest-xdist spreads the tests over PYTEST_WORKERS processes; each worker is a subprocess
 # of the measured pytest, so coverage's patch = subprocess measures it and `combine` merges it.
-# The browser tests (tests/browser: Debian's Chromium, installed by ensure-chromium) share one
-# xdist group, so one worker fills their demo database and starts their browser once.
+# The browser tests (tests/browser: Debian's Chromium, installed by ensure-chromium) run after
+# the rest, in one process: one demo database and one browser for all of them (xdist's
+# loadgroup did not keep them on one worker here: decision 78).
 test: $(STAMP) ## Run the whole test suite under branch coverage (SQLite and PostgreSQL)
 	@sh scripts/ensure-postgres.sh
 	@sh scripts/ensure-chromium.sh
 	@rm -f .coverage .coverage.* coverage.json
-	$(BIN)/python -m coverage run -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/python -m coverage run -m pytest -q -n $(PYTEST_WORKERS) --ignore=tests/browser
+	$(BIN)/python -m coverage run -m pytest -q -p no:cacheprovider tests/browser
 	@$(BIN)/python -m coverage combine -q
 	@$(BIN)/python -m coverage json -q -o coverage.json
 	$(BIN)/python scripts/check_coverage.py coverage.json
@@ -65,7 +67,11 @@ test: $(STAMP) ## Run the whole test suite under branch coverage (SQLite and Pos
 test-tz: $(STAMP) ## Run the time-zone dependent tests (marker tz) again under TZ=America/New_York
 	@sh scripts/ensure-postgres.sh
 	@sh scripts/ensure-chromium.sh
-	TZ=America/New_York $(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadgroup -m tz
+	TZ=America/New_York $(BIN)/python -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) -m tz
+
+screenshots: $(STAMP) ## Take the console's screenshots again into docs/screenshots (browser tests)
+	@sh scripts/ensure-chromium.sh
+	SOPFLOW_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser
 
 coverage-report: ## Show the missing lines and branches of the last `make test`, least covered first
 	$(BIN)/python -m coverage report --show-missing

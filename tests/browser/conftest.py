@@ -9,8 +9,8 @@ gets a fresh browser context (no cookies) and page.
 
 Helpers (tests/browser/helpers.py): `sign_in(page, role)` through the form as a person would, `shoot(page, name)`
 (docs/screenshots/<name>.png), `check_a11y(page)` (axe-core: no serious or critical
-violation). The tests are marked `browser` and grouped on one worker (`make test` runs
-pytest with `--dist loadgroup`), so the suite pays for one demo fill and one browser.
+violation). The tests are marked `browser`; `make test` runs them after the rest, in one
+process, so the suite pays for one demo fill and one browser.
 """
 
 from __future__ import annotations
@@ -44,14 +44,13 @@ from tests.browser.helpers import (
 WAIT = 20_000  # ms an action or expectation may wait (the machine may be busy)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's, which reads the group marks
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test here `browser` and keep them on one xdist worker."""
+    """Mark every test here `browser`."""
     here = Path(__file__).parent
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.browser)
-            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 def _free_socket() -> socket.socket:

@@ -6,6 +6,7 @@ than a test's `import`, which would give the test a second, empty STAFF.)
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,9 @@ from runtime.demo import DemoPlan
 
 REPO = Path(__file__).resolve().parents[2]
 DEFINITIONS = REPO / "definitions"
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# `make screenshots` writes the committed ones (docs/screenshots, shown in the README and
+# docs/console.md); `make test` writes to var/screenshots, leaving the repository alone.
+SCREENSHOTS = Path(os.environ.get("SOPFLOW_SCREENSHOTS") or REPO / "var" / "screenshots")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -57,12 +60,13 @@ def sign_in(page: Page, role: str, password: str = PASSWORD) -> str:
 
 
 def shoot(page: Page, name: str, *, phone: bool = False, full: bool = True) -> Path:
-    """Save a screenshot to docs/screenshots/<name>.png (full page; phone: 390x844)."""
+    """Save a screenshot to SCREENSHOTS/<name>.png (full page; phone: 390x844)."""
     if phone:
         page.set_viewport_size(PHONE)
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=full, animations="disabled")
+    assert path.stat().st_size > 1000, f"the screenshot {path} is empty"
     if phone:
         page.set_viewport_size(DESKTOP)
     return path

@@ -9,8 +9,8 @@ from playwright.sync_api import Page, Request, expect
 
 from tests.browser.helpers import PASSWORD, STAFF, Live, check_a11y, shoot, sign_in
 
-# One xdist group (`--dist loadgroup` in `make test`): one demo fill, one browser.
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+# `make test` runs these after the rest, in one process: one demo fill, one browser.
+pytestmark = [pytest.mark.browser]
 DOCS_WAIT = 60_000  # ms: Swagger UI renders ~90 operations (seconds on a busy machine)
 
 
