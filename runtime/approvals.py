@@ -475,9 +475,7 @@ class Approvals:
     ) -> tuple[RecordView, CompiledWorkflow, StageSpec]:
         view = records.load(unit.tx.conn, unit.bundle, record_id)
         # A record the actor's row access hides does not exist for them (runtime/rows.py).
-        users = rows.visible_users(
-            unit.bundle, view.entity, unit.actor, roles_of(unit.bundle, unit.actor)
-        )
+        users = rows.reach(unit.bundle, view.entity, unit.actor, roles_of(unit.bundle, unit.actor))
         if not rows.sees(unit.tx.conn, view, users):
             raise NotFound(f"record '{record_id}' does not exist")
         if view.status != "open":

@@ -174,9 +174,7 @@ class Runtime(RecordChanges, Explanations, Ticker, Reevaluator, Approvals):
         existing = records.find_by_key(unit.tx.conn, unit.bundle, entity, key)
         if existing is None:
             return self.create_in(unit, entity, data, None), True
-        users = rows.visible_users(
-            unit.bundle, entity, unit.actor, roles_of(unit.bundle, unit.actor)
-        )
+        users = rows.reach(unit.bundle, entity, unit.actor, roles_of(unit.bundle, unit.actor))
         if not rows.sees(unit.tx.conn, existing, users):
             raise Forbidden(
                 f"a {entity} record with this key exists, and your row access does not reach it"
@@ -409,9 +407,7 @@ def _reachable(unit: Unit, record_id: str) -> RecordView:
     """Load a record the actor acts on: one their row-level access hides does not exist
     for them (runtime/rows.py), so the answer is the same NotFound."""
     view = records.load(unit.tx.conn, unit.bundle, record_id)
-    users = rows.visible_users(
-        unit.bundle, view.entity, unit.actor, roles_of(unit.bundle, unit.actor)
-    )
+    users = rows.reach(unit.bundle, view.entity, unit.actor, roles_of(unit.bundle, unit.actor))
     if not rows.sees(unit.tx.conn, view, users):
         raise NotFound(f"record '{record_id}' does not exist")
     return view

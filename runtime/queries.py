@@ -30,6 +30,7 @@ from runtime.data import INT64
 from runtime.errors import Problem
 from runtime.metrics import StoreSql
 from runtime.records import RecordView, view_of
+from runtime.rows import Reach
 from runtime.store import T_ASSIGNMENT, T_RECORD
 
 CORE_FILTERS = ("stage", "status", "owner", "queue", "workflow")
@@ -97,8 +98,9 @@ class RecordQuery:
     # Records the owner or a named assignment of is one of these users ("my work").
     assigned_to: tuple[str, ...] = ()
     # Row-level access (runtime/rows.py), per entity: only records of it an owner or
-    # assignee of is one of these users (an entity not listed: every row).
-    rows: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # assignee of is one of its users, or waiting in one of its queues (an entity not
+    # listed: every row).
+    rows: Mapping[str, Reach] = field(default_factory=dict)
     # Records waiting in this queue: unowned in it, or a named assignment waits in it.
     waiting_in: str | None = None
 
@@ -311,13 +313,24 @@ def _where(sql: StoreSql, query: RecordQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def row_access(rows: Mapping[str, frozenset[str]]) -> ColumnElement[bool]:
-    """Records a caller may see: of an entity `rows` does not list, or held by its users."""
+def row_access(rows: Mapping[str, Reach]) -> ColumnElement[bool]:
+    """Records a caller may see: of an entity `rows` does not list, or within its reach."""
     c = T_RECORD.c
     return or_(
         c.entity.not_in(sorted(rows)),
-        *(and_(c.entity == e, held_by(users)) for e, users in sorted(rows.items())),
+        *(and_(c.entity == e, reached(seen)) for e, seen in sorted(rows.items())),
     )
+
+
+def reached(seen: Reach) -> ColumnElement[bool]:
+    """Records held by one of the reach's users, or waiting in one of its queues."""
+    if not seen.queues:
+        return held_by(seen.users)
+    queues = sorted(seen.queues)
+    c, a = T_RECORD.c, T_ASSIGNMENT.alias("waiting").c
+    named = select(a.record_id).where(a.record_id == c.id, a.user_id.is_(None), a.queue.in_(queues))
+    unowned = and_(c.owner.is_(None), c.queue.in_(queues))
+    return or_(held_by(seen.users), unowned, named.exists())
 
 
 def held_by(users: Iterable[str]) -> ColumnElement[bool]:
@@ -369,7 +382,7 @@ def waiting(
     *,
     limit: int = DEFAULT_LIMIT,
     offset: int = 0,
-    rows: Mapping[str, frozenset[str]] | None = None,
+    rows: Mapping[str, Reach] | None = None,
 ) -> Page:
     """Return the open records waiting in a queue (oldest first), one page: unowned ones
     the queue holds, and those a named assignment of waits in it (nobody could take it)."""
@@ -389,7 +402,7 @@ def queue_sizes(
     conn: Connection,
     queues: Iterable[str],
     entities: Iterable[str],
-    rows: Mapping[str, frozenset[str]] | None = None,
+    rows: Mapping[str, Reach] | None = None,
 ) -> dict[str, int]:
     """Return how many open records of `entities` wait in each queue (one query): unowned
     in it, or with a named assignment waiting in it (a record counts once per queue)."""

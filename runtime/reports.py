@@ -25,6 +25,7 @@ from runtime.data import to_json
 from runtime.forecast import compute_forecast, forecast_accuracy
 from runtime.metrics import StoreSql, compute_metric, stage_dwell
 from runtime.queries import row_access
+from runtime.rows import Reach
 from runtime.store import T_ALERT, T_EVENT, T_FORECAST, T_RECORD, T_STAY, Store
 
 MAX_SNAPSHOTS = 50
@@ -49,7 +50,7 @@ def alert_page(
     offset: int = 0,
     exclude_rules: Sequence[str] = (),
     exclude_entities: Sequence[str] = (),
-    rows: Mapping[str, frozenset[str]] | None = None,
+    rows: Mapping[str, Reach] | None = None,
     by_record: Mapping[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
     """Return one page of alerts (newest first) matching the filters, and how many match;

@@ -58,7 +58,7 @@ class Ctx:
         self.hidden = hidden_fields(self.form, self.who)
         self.queues = hidden_queues(self.bundle, self.who)
         # Row-level access (form `permissions.rows`): whose records the caller sees.
-        self.rows = rows.visible_users(self.bundle, entity, self.who.user, self.who.roles)
+        self.rows = rows.reach(self.bundle, entity, self.who.user, self.who.roles)
 
     async def run(self, fn: Callable[..., T], /, *args: Any, **kw: Any) -> T:
         """Run a runtime call (the caller acts); a conflict shows only what it may read."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.api.test_queue_visibility import V1, MakeApi, waiting_lead
 
-REP, OTHER_REP, MANAGER = "li.wei", "chen.jie", "zhang.min"
+REP, OTHER_REP, MANAGER, AGENT = "li.wei", "chen.jie", "zhang.min", "zhao.lei"
 
 
 def test_assigning_against_the_hard_rules_is_refused_unless_overridden(
@@ -14,7 +14,11 @@ def test_assigning_against_the_hard_rules_is_refused_unless_overridden(
     api = make_api()
     lead_id = waiting_lead(api)  # a prescription lead: only a GSP-certified rep may take it
     path = f"{V1}/records/lead/{lead_id}/assign"
-    refused = api.call("POST", path, OTHER_REP, json={"user": REP})
+    # A rep does not see the queue's leads (row access: a rep sees the leads they hold).
+    hidden = api.call("POST", path, OTHER_REP, json={"user": OTHER_REP})
+    assert hidden.status_code == 404, hidden.text
+    # A service agent sees every lead but may not override the hard rules.
+    refused = api.call("POST", path, AGENT, json={"user": REP})
     assert refused.status_code == 422, refused.text
     body = refused.json()
     assert body["detail"] == (

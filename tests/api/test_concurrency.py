@@ -23,7 +23,14 @@ from tests.api.conftest import Api
 
 V1 = "/api/v1"
 MakeApi = Callable[..., Api]
-LEAD = {"source": "meituan", "external_id": "A-1", "pharmacy_name": "Kang"}
+# An OTC lead in Jinjiang: routed to li.wei, who acts on it (a rep sees the leads they hold).
+LEAD = {
+    "source": "meituan",
+    "external_id": "A-1",
+    "pharmacy_name": "Kang",
+    "district": "jinjiang",
+    "specialty": "otc",
+}
 WRITERS = 6
 LIMIT = 30.0  # seconds a wait may take before the test fails instead of hanging
 
@@ -33,6 +40,7 @@ def _lead(api: Api, external_id: str = "A-1") -> dict[str, Any]:
         "POST", f"{V1}/records/lead", "li.wei", json={**LEAD, "external_id": external_id}
     )
     assert answer.status_code == 201, answer.text
+    assert answer.json()["owner"] == "li.wei"
     return dict(answer.json())
 
 

@@ -16,7 +16,14 @@ from tests.runtime.helpers import JPEG
 
 V1 = "/api/v1"
 MakeApi = Callable[..., Api]
-LEAD = {"source": "meituan", "external_id": "A-1", "pharmacy_name": "Kang"}
+# An OTC lead in Jinjiang is routed to li.wei, who acts on it: a rep sees the leads they hold.
+LEAD = {
+    "source": "meituan",
+    "external_id": "A-1",
+    "pharmacy_name": "Kang",
+    "district": "jinjiang",
+    "specialty": "otc",
+}
 
 
 def _leads(api: Api) -> int:

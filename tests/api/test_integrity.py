@@ -13,7 +13,14 @@ from tests.api.conftest import Api
 
 V1 = "/api/v1"
 LEADS = f"{V1}/records/lead"
-LEAD = {"source": "jd_health", "external_id": "A-17", "pharmacy_name": "Kang"}
+# An OTC lead in Jinjiang is routed to li.wei, who acts on it: a rep sees the leads they hold.
+LEAD = {
+    "source": "jd_health",
+    "external_id": "A-17",
+    "pharmacy_name": "Kang",
+    "district": "jinjiang",
+    "specialty": "otc",
+}
 DEAL = {"distributor": "Huayuan", "region": "north"}
 
 MakeApi = Callable[..., Api]

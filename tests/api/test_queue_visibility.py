@@ -1,8 +1,8 @@
 """A queue someone may not see (`visible_to`) stays hidden through every endpoint.
 
-The default bundle's `unmatched_leads` is seen by managers and directors only; the rep
-li.wei and the administrator (role admin) read leads but not that queue. A prescription
-lead in Wuhou waits there (P3).
+The default bundle's `unmatched_leads` is seen by managers and directors only; the
+administrator (role admin) reads every lead but not that queue, and the rep li.wei reads
+only the leads he holds. A prescription lead in Wuhou waits there (P3).
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ def waiting_lead(api: Api, n: int = 1) -> str:
 def test_listing_with_a_hidden_queue_filter_is_like_an_unknown_queue(make_api: MakeApi) -> None:
     api = make_api()
     waiting_lead(api)
-    hidden = api.call("GET", f"{V1}/records/lead?queue={QUEUE}", REP)
-    unknown = api.call("GET", f"{V1}/records/lead?queue=no_such_queue", REP)
+    hidden = api.call("GET", f"{V1}/records/lead?queue={QUEUE}", ADMIN)
+    unknown = api.call("GET", f"{V1}/records/lead?queue=no_such_queue", ADMIN)
     assert hidden.status_code == unknown.status_code == 200
     assert hidden.json() == unknown.json() == {"items": [], "total": 0, "next": None}
     seen = api.call("GET", f"{V1}/records/lead?queue={QUEUE}", MANAGER).json()
     assert seen["total"] == 1 and seen["items"][0]["queue"] == QUEUE
-    both = api.call("GET", f"{V1}/records/lead?queue={QUEUE}&queue=general_service", REP)
+    both = api.call("GET", f"{V1}/records/lead?queue={QUEUE}&queue=general_service", ADMIN)
     assert both.json()["total"] == 0
 
 
@@ -61,18 +61,18 @@ def test_a_record_in_a_hidden_queue_does_not_name_it(make_api: MakeApi) -> None:
         f"{V1}/records/lead/{lead_id}/history",
         f"{V1}/queues",
     ):
-        answer = api.call("GET", path, REP)
+        answer = api.call("GET", path, ADMIN)
         assert answer.status_code == 200, (path, answer.text)
         assert QUEUE not in answer.text, (path, answer.text)
         assert QUEUE in api.call("GET", path, MANAGER).text or path.endswith("history")
-    record = api.call("GET", f"{V1}/records/lead/{lead_id}", REP).json()
+    record = api.call("GET", f"{V1}/records/lead/{lead_id}", ADMIN).json()
     assert (record["owner"], record["queue"]) == (None, None)
-    [routing] = api.call("GET", f"{V1}/records/lead/{lead_id}/explain?kind=routing", REP).json()
+    [routing] = api.call("GET", f"{V1}/records/lead/{lead_id}/explain?kind=routing", ADMIN).json()
     assert routing["outcome"] is None
     assert routing["detail"]["reason"] == "no candidate passed; waiting in a queue you do not see"
     routed = [
         e
-        for e in api.call("GET", f"{V1}/records/lead/{lead_id}/audit", REP).json()
+        for e in api.call("GET", f"{V1}/records/lead/{lead_id}/audit", ADMIN).json()
         if e["kind"] == "routed"
     ]
     assert routed[0]["detail"]["queue"] is None

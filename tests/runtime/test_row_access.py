@@ -80,7 +80,7 @@ def test_a_manager_sees_the_claims_of_their_team(rt: Runtime, claims: dict[str, 
 def test_a_role_without_an_entry_sees_every_claim(rt: Runtime, claims: dict[str, str]) -> None:
     assert seen(rt, "olga") == ["ann's", "bob's", "cid's"]  # auditor: no `rows` entry
     assert seen(rt, "rita") == ["ann's", "bob's", "cid's"]  # reviewer: no entry either
-    assert rows.visible_users(rt.bundle, "claim", None, []) is None  # the system
+    assert rows.reach(rt.bundle, "claim", None, []) is None  # the system
 
 
 def test_a_named_reviewer_counts_for_team_access(rt: Runtime, claims: dict[str, str]) -> None:
@@ -133,3 +133,41 @@ def test_ingesting_into_a_claim_out_of_reach_is_refused(tmp_path: Path, store: S
         rt.ingest("claim", {"title": "K1", "amount": 9}, actor="bob")
     merged, created = rt.ingest("claim", {"title": "K1", "amount": 9}, actor="ann")
     assert (merged.id, created, merged.data["amount"]) == (first.id, False, 9)
+
+
+def test_a_queue_role_sees_the_claims_waiting_in_it(tmp_path: Path, store: Store) -> None:
+    """review_queue lists manager: mia (team north: ann, bob) also sees cid's claim while
+    its reviewer waits there, in listings, the queue, its count, alerts and commands;
+    once the reviewer is named, cid's claim is out of her reach again. Reps gain nothing."""
+    from tests.runtime import assign_bundle as a
+
+    manifest = a.MANIFEST.replace(
+        "review_queue: {title: Reviews waiting}",
+        "review_queue: {title: Reviews waiting, visible_to: [manager, rep]}",
+    )
+    assert manifest != a.MANIFEST
+    bundle = claims_bundle(tmp_path / "q", **{"bundle.yaml": manifest, "rules/alert.yaml": ALERT})
+    rt = Runtime(bundle, store, FakeClock(START), evidence_dir=tmp_path / "evidence")
+    ids = {
+        o: rt.create("claim", {"title": f"{o}'s", "amount": 5000}).id for o in ("ann", "bob", "cid")
+    }
+    rt.assign(ids["cid"], queue="review_queue", as_="reviewer")
+    reach = rows.reach(bundle, "claim", "mia", ["manager"])
+    assert reach is not None and reach.queues == {"review_queue"}
+    assert seen(rt, "mia") == ["ann's", "bob's", "cid's"]
+    assert seen(rt, "ann") == ["ann's", "cid's"]  # rep is listed on the queue too
+    limited = rows.restricted(bundle, ["claim"], "mia", ["manager"])
+    with rt.store.read() as conn:
+        page = queries.waiting(conn, bundle, "review_queue", ["claim"], rows=limited)
+        sizes = queries.queue_sizes(conn, ["review_queue"], ["claim"], limited)
+        alerts, total = reports.alert_page(conn, rows=limited)
+        hidden = rows.hidden_among(conn, bundle, list(ids.values()), "mia", ["manager"])
+        assert rows.record_visible(conn, bundle, ids["cid"], "mia", ["manager"])
+    assert [v.id for v in page.items] == [ids["cid"]] and sizes["review_queue"] == 1
+    assert total == len(alerts) == 3 and hidden == set()
+    rt.assign(ids["cid"], user="rita", as_="reviewer", actor="mia")  # she may work it
+    assert seen(rt, "mia") == ["ann's", "bob's"]
+    with pytest.raises(NotFound, match="does not exist"):
+        rt.update(ids["cid"], {"amount": 1}, actor="mia")
+    with rt.store.read() as conn:
+        assert rows.hidden_among(conn, bundle, [ids["cid"]], "mia", ["manager"]) == {ids["cid"]}

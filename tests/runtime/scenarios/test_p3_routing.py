@@ -9,7 +9,7 @@ import pytest
 from engine.bundle import Bundle
 from runtime.clock import FakeClock
 from runtime.core import Runtime
-from runtime.errors import Refused
+from runtime.errors import NotFound, Refused
 from runtime.people import candidate
 from runtime.rules import score
 from tests.runtime.scenarios.support import AGENT, MANAGER, OTHER_REP, REP, START, outbox
@@ -146,12 +146,16 @@ def _assigned(runtime: Runtime, record_id: str) -> dict[str, Any]:
 
 
 def test_assigning_by_hand_obeys_the_hard_rules(runtime: Runtime) -> None:
-    """P3: a prescription lead may not be handed to an uncertified rep by a rep; the
-    refusal names the rule and who may override it. A certified rep is fine."""
+    """P3: a prescription lead may not be handed to an uncertified rep by someone who may
+    not override (a service agent: it sees every lead); the refusal names the rule and who
+    may override it. A certified rep is fine. A rep does not see the queue's leads at all
+    (row access: a rep sees the leads they hold)."""
     record = runtime.create("lead", lead("M-5", "prescription", "wuhou"))
     assert record.queue == "unmatched_leads"
+    with pytest.raises(NotFound, match="does not exist"):
+        runtime.assign(record.id, user=OTHER_REP, actor=OTHER_REP)
     with pytest.raises(Refused) as refused:
-        runtime.assign(record.id, user=REP, actor=OTHER_REP)
+        runtime.assign(record.id, user=REP, actor=AGENT)
     assert refused.value.message == (
         "'li.wei' may not be given this lead: the hard rules of routing rule "
         "'lead_routing' refuse them"
@@ -165,8 +169,8 @@ def test_assigning_by_hand_obeys_the_hard_rules(runtime: Runtime) -> None:
     assert runtime.get(record.id).queue == "unmatched_leads"  # nothing changed
     # a non-rep (no specialty at all) is not eligible either
     with pytest.raises(Refused):
-        runtime.assign(record.id, user=AGENT, actor=OTHER_REP)
-    taken = runtime.assign(record.id, user=OTHER_REP, actor=OTHER_REP)
+        runtime.assign(record.id, user=AGENT, actor=AGENT)
+    taken = runtime.assign(record.id, user=OTHER_REP, actor=AGENT)
     assert taken.owner == OTHER_REP
     detail = _assigned(runtime, record.id)
     assert detail["owner"] == OTHER_REP and "override" not in detail
@@ -187,5 +191,7 @@ def test_an_override_role_may_assign_against_the_hard_rules_and_is_audited(
 def test_the_queue_and_unassigning_are_not_hard_rules(runtime: Runtime) -> None:
     record = runtime.create("lead", lead("M-7", "otc", "jinjiang"))
     assert record.owner == REP
-    queued = runtime.assign(record.id, queue="unmatched_leads", actor=OTHER_REP)
+    queued = runtime.assign(
+        record.id, queue="unmatched_leads", actor=REP
+    )  # the owner hands it back
     assert (queued.owner, queued.queue) == (None, "unmatched_leads")
