@@ -1,0 +1,68 @@
+"""CSV of a listing: the API's record items as rows, safe to open in a spreadsheet.
+
+Each row is the JSON list API's item for the record (api/routes/record_common.present:
+the fields the caller may read, hidden queues shown as empty), flattened: core columns,
+then one column per field. A cell is text as the JSON answer has it (numbers as JSON
+writes them, true/false, lists as JSON); a text cell starting with = + - @ (or a tab
+or carriage return) is prefixed with ' so no spreadsheet runs it as a formula. The file
+starts with a UTF-8 byte order mark so Excel reads Chinese text right.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from typing import Any
+
+BATCH = 500  # records read per query while streaming
+BOM = "\ufeff"
+MEDIA_TYPE = "text/csv; charset=utf-8"
+CORE = (
+    "id",
+    "workflow",
+    "stage",
+    "status",
+    "owner",
+    "queue",
+    "created_at",
+    "updated_at",
+    "stage_entered_at",
+)
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def header(fields: Iterable[str]) -> list[str]:
+    """Return the header row: core columns, then the fields (a field named like a core
+    column is told apart as `field.<name>`)."""
+    return [*CORE, *(f"field.{f}" if f in CORE else f for f in fields)]
+
+
+def text(value: Any) -> str:
+    """Return a JSON-ready value as a CSV cell (text escaped against formula injection;
+    a number stays a number: -5 is no formula)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    if isinstance(value, str):
+        out = value
+    else:
+        out = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return "'" + out if out.startswith(FORMULA_STARTS) else out
+
+
+def row(item: dict[str, Any], fields: Iterable[str]) -> list[str]:
+    """Return the cells of one presented record (an API list item)."""
+    data = item.get("data") or {}
+    return [*(text(item.get(c)) for c in CORE), *(text(data.get(f)) for f in fields)]
+
+
+def line(cells: list[str]) -> str:
+    """Return one CSV line (RFC 4180 quoting, CRLF)."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\r\n").writerow(cells)
+    return out.getvalue()
