@@ -465,14 +465,20 @@ def list_records(conn: Connection, bundle: Bundle, query: RecordQuery) -> Page:
     total = int(conn.execute(counted).scalar_one())
     limit = max(1, min(query.limit, MAX_LIMIT))
     offset = max(0, query.offset)
+    capped = query.count_cap is not None and total >= query.count_cap
+    # Past a capped count, one row more than the page tells whether another page follows.
     statement = (
-        select(T_RECORD).where(where).order_by(*_order(sql, query.sort)).limit(limit).offset(offset)
+        select(T_RECORD)
+        .where(where)
+        .order_by(*_order(sql, query.sort))
+        .limit(limit + 1 if capped else limit)
+        .offset(offset)
     )
-    items = [view_of(row, bundle) for row in conn.execute(statement).all()]
+    rows = conn.execute(statement).all()
+    items = [view_of(row, bundle) for row in rows[:limit]]
     named.attach(conn, bundle, items)
     end = offset + len(items)
-    capped = query.count_cap is not None and total >= query.count_cap
-    more = end < total or (capped and len(items) == limit)
+    more = len(rows) > limit if capped else end < total
     return Page(items, total, end if items and more else None, capped)
 
 
