@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -482,6 +482,22 @@ def list_records(conn: Connection, bundle: Bundle, query: RecordQuery) -> Page:
     return Page(items, total, end if items and more else None, capped)
 
 
+def iter_records(
+    conn: Connection, bundle: Bundle, query: RecordQuery, batch: int = MAX_LIMIT
+) -> Iterator[list[RecordView]]:
+    """Yield every record matching `query` (its limit and offset ignored), in its order,
+    `batch` at a time, from one query whose rows are fetched as they are read."""
+    if not query.entities:
+        return
+    sql = StoreSql(conn)
+    statement = select(T_RECORD).where(and_(*_where(sql, query))).order_by(*_order(sql, query.sort))
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(statement)
+    for rows in result.partitions(batch):
+        items = [view_of(row, bundle) for row in rows]
+        named.attach(conn, bundle, items)
+        yield items
+
+
 def entity_counts(
     conn: Connection,
     entities: Iterable[str],
@@ -571,6 +587,7 @@ __all__ = [
     "entity_counts",
     "field_filters",
     "field_ranges",
+    "iter_records",
     "list_records",
     "queue_sizes",
     "sort_keys",

@@ -13,10 +13,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import Any
 
-BATCH = 500  # records read per query while streaming
+import anyio.to_thread
+
+BATCH = 500  # records read and written at a time while streaming
 BOM = "\ufeff"
 MEDIA_TYPE = "text/csv; charset=utf-8"
 CORE = (
@@ -66,3 +70,52 @@ def line(cells: list[str]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="\r\n").writerow(cells)
     return out.getvalue()
+
+
+class Lines:
+    """CSV text made in a worker thread from one streamed query, handed over a batch at
+    a time (a bounded queue: the reader waits for the browser). The read runs outside
+    the request's deadline: a long export is many batches, and it changes nothing. A
+    browser that goes away stops it at the next batch."""
+
+    def __init__(
+        self,
+        batches: Callable[[], Iterator[list[Any]]],
+        render: Callable[[list[Any]], list[str]],
+    ) -> None:
+        self.batches = batches
+        self.render = render
+        self.queue: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=4)
+        self.stop = threading.Event()
+
+    def _produce(self) -> None:
+        try:
+            for views in self.batches():
+                if self.stop.is_set():
+                    return
+                self._put(("lines", "".join(self.render(views))))
+            self._put(("end", None))
+        except BaseException as exc:  # handed to the reader, which raises it
+            self._put(("error", exc))
+
+    def _put(self, item: tuple[str, Any]) -> None:
+        while not self.stop.is_set():
+            try:
+                self.queue.put(item, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    async def __aiter__(self) -> AsyncIterator[str]:
+        worker = threading.Thread(target=self._produce, name="csv-export", daemon=True)
+        worker.start()
+        try:
+            while True:
+                kind, value = await anyio.to_thread.run_sync(self.queue.get)
+                if kind == "end":
+                    return
+                if kind == "error":
+                    raise value
+                yield value
+        finally:
+            self.stop.set()

@@ -14,7 +14,7 @@ docs/console.md "Lists and CSV export".
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -213,6 +213,11 @@ def _cell(view: Any, column: Column, queues: frozenset[str]) -> Any:
     return value
 
 
+def _batches(ctx: Ctx, query: RecordQuery) -> Iterator[list[Any]]:
+    with ctx.runtime.store.read() as conn:
+        yield from queries.iter_records(conn, ctx.bundle, query, export.BATCH)
+
+
 def _run(ctx: Ctx, query: RecordQuery) -> Page:
     with ctx.runtime.store.read() as conn:
         return queries.list_records(conn, ctx.bundle, query)
@@ -334,18 +339,15 @@ async def export_csv(request: Request[Any, Any, Any], who: Who, entity: FromPath
     fields = [n for n in ctx.form.spec.fields if n not in ctx.hidden]
     header = export.header(fields)
 
+    lines = export.Lines(
+        lambda: _batches(ctx, query),
+        lambda views: [export.line(export.row(ctx.show(v), fields)) for v in views],
+    )
+
     async def rows_of() -> Any:
         yield export.BOM + export.line(header)
-        offset = 0
-        while True:
-            query.offset = offset
-            query.count_cap = 1  # the export walks pages; it needs no count
-            result = await call(_run, ctx, query)
-            for view in result.items:
-                yield export.line(export.row(ctx.show(view), fields))
-            if result.next is None or not result.items:
-                return
-            offset = result.next
+        async for chunk in lines:
+            yield chunk
 
     now = server_of(request).clock.now().replace(tzinfo=UTC).astimezone(zone)
     name = f"{entity}-{now.strftime('%Y%m%d-%H%M')}.csv"
