@@ -223,6 +223,18 @@ def _filters(form: CompiledForm, workflows: list[str]) -> list[dict[str, Any]]:
         else:
             continue  # a list has no equality filter
         params.append(_query(f"field.{name}", schema, description=f"records whose {name} equals"))
+        if spec.type in queries.RANGE_TYPES:
+            bound = {"type": "string", "format": "date"} if spec.type == "date" else schema
+            if spec.type == "datetime":  # a date alone: from its midnight, to its end (UTC)
+                bound = {"type": "string", "pattern": NO_NUL}
+            for end, word in (("from", "at least"), ("to", "at most")):
+                params.append(
+                    _query(
+                        f"field.{name}.{end}",
+                        bound,
+                        description=f"records whose {name} is {word} this (included)",
+                    )
+                )
     return params
 
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, or_, select, union
@@ -73,6 +73,16 @@ class FieldFilter:
 
 
 @dataclass(frozen=True)
+class FieldRange:
+    """`data.<name>` lies between `low` and `high`, both included (None: no bound)."""
+
+    name: str
+    type: str
+    low: Any = None
+    high: Any = None
+
+
+@dataclass(frozen=True)
 class SortKey:
     """Order by a core column or a data field (`type` is None for core columns)."""
 
@@ -92,6 +102,7 @@ class RecordQuery:
     updated_from: datetime | None = None
     updated_to: datetime | None = None
     fields: list[FieldFilter] = field(default_factory=list)
+    ranges: list[FieldRange] = field(default_factory=list)
     sort: list[SortKey] = field(default_factory=list)
     limit: int = DEFAULT_LIMIT
     offset: int = 0
@@ -103,6 +114,9 @@ class RecordQuery:
     rows: Mapping[str, Reach] = field(default_factory=dict)
     # Records waiting in this queue: unowned in it, or a named assignment waits in it.
     waiting_in: str | None = None
+    # Count at most this many matching records (None: count them all); a page whose
+    # `total` reached the cap says `capped` (there are at least that many).
+    count_cap: int | None = None
 
 
 @dataclass
@@ -112,6 +126,7 @@ class Page:
     items: list[RecordView]
     total: int
     next: int | None
+    capped: bool = False
 
 
 # -- parsing what a caller asked for ------------------------------------------------------
@@ -232,6 +247,71 @@ def field_filters(
     return found
 
 
+RANGE_TYPES = ("integer", "decimal", "date", "datetime")
+RANGE_ENDS = ("from", "to")
+
+
+def field_ranges(
+    form: CompiledForm, fields: Mapping[str, FieldSpec], asked: Mapping[str, Mapping[str, str]]
+) -> list[FieldRange]:
+    """Turn `{name: {"from": raw, "to": raw}}` into typed ranges (both ends included);
+    raise QueryError listing every problem (an unknown field, a field without an order,
+    a value that does not fit, `from` after `to`).
+
+    A datetime bound may be a date alone: as `from` its midnight (UTC), as `to` the
+    whole of that day (UTC)."""
+    found: list[FieldRange] = []
+    problems: list[Problem] = []
+    for name, ends in asked.items():
+        spec = fields.get(name)
+        if spec is None:
+            problems.append(_unknown_field(name, fields))
+            continue
+        if spec.type not in RANGE_TYPES:
+            problems.append(
+                Problem(
+                    "bad-range",
+                    f"field.{name}: a {spec.type} field has no range; ranges fit "
+                    f"{', '.join(RANGE_TYPES)} fields",
+                    name,
+                )
+            )
+            continue
+        bounds: dict[str, Any] = {}
+        for end in RANGE_ENDS:
+            raw = (ends.get(end) or "").strip()
+            if not raw:
+                continue
+            try:
+                bounds[end] = _bound(spec.type, raw, end == "to")
+            except ValueError as exc:
+                problems.append(Problem("bad-value", f"field.{name}.{end}: {exc}", name))
+        low, high = bounds.get("from"), bounds.get("to")
+        if low is not None and high is not None and low > high:
+            problems.append(
+                Problem(
+                    "bad-range",
+                    f"field.{name}: from ({ends.get('from')}) is after to ({ends.get('to')})",
+                    name,
+                )
+            )
+        elif low is not None or high is not None:
+            found.append(FieldRange(name, spec.type, low, high))
+    if problems:
+        raise QueryError("the filters do not fit this entity", problems)
+    return found
+
+
+def _bound(kind: str, raw: str, upper: bool) -> Any:
+    if kind != "datetime":
+        return _PARSERS[kind](raw)
+    if len(raw) == 10:  # a date alone: from its midnight, or to the end of that day (UTC)
+        day = _date(raw)
+        start = datetime(day.year, day.month, day.day)
+        return start + timedelta(days=1, microseconds=-1) if upper else start
+    return utc(_datetime(raw))
+
+
 def sort_keys(fields: Mapping[str, FieldSpec], text: str) -> list[SortKey]:
     """Parse `-created_at,field.amount` (a `-` sorts descending); raise QueryError."""
     keys: list[SortKey] = []
@@ -285,6 +365,32 @@ def _field_condition(sql: StoreSql, flt: FieldFilter) -> ColumnElement[bool]:
     return or_(*(sql.equals(data, flt.name, v) for v in flt.values))
 
 
+def _range_conditions(sql: StoreSql, rng: FieldRange) -> list[ColumnElement[bool]]:
+    data = T_RECORD.c.data
+    out: list[ColumnElement[bool]] = []
+    if rng.type in NUMBER_TYPES:
+        value = sql.number(data, rng.name)
+        if rng.low is not None:
+            out.append(value >= float(rng.low))
+        if rng.high is not None:
+            out.append(value <= float(rng.high))
+        return out
+    text = sql.ordered(sql.text(data, rng.name))
+    if rng.type == "date":
+        if rng.low is not None:
+            out.append(text >= rng.low.isoformat())
+        if rng.high is not None:
+            out.append(text <= rng.high.isoformat())
+        return out
+    # Datetimes are ISO text in UTC, with their offset (runtime/clock.py iso) or, older
+    # data, naive: both start with the naive text, which orders them by time.
+    if rng.low is not None:
+        out.append(text >= utc(rng.low).isoformat())
+    if rng.high is not None:
+        out.append(text < (utc(rng.high) + timedelta(microseconds=1)).isoformat())
+    return out
+
+
 def _where(sql: StoreSql, query: RecordQuery) -> list[ColumnElement[bool]]:
     c = T_RECORD.c
     conditions: list[ColumnElement[bool]] = [c.entity.in_(query.entities)]
@@ -300,6 +406,8 @@ def _where(sql: StoreSql, query: RecordQuery) -> list[ColumnElement[bool]]:
         if high is not None:
             conditions.append(column < high)
     conditions.extend(_field_condition(sql, f) for f in query.fields)
+    for rng in query.ranges:
+        conditions.extend(_range_conditions(sql, rng))
     if query.assigned_to:
         conditions.append(held_by(query.assigned_to))
     if query.rows:
@@ -362,16 +470,68 @@ def list_records(conn: Connection, bundle: Bundle, query: RecordQuery) -> Page:
         return Page([], 0, None)
     sql = StoreSql(conn)
     where = and_(*_where(sql, query))
-    total = int(conn.execute(select(func.count()).select_from(T_RECORD).where(where)).scalar_one())
+    if query.count_cap is None:
+        counted = select(func.count()).select_from(T_RECORD).where(where)
+    else:  # count no further than the cap: a listing of many records stays fast
+        first = select(T_RECORD.c.id).where(where).limit(query.count_cap).subquery()
+        counted = select(func.count()).select_from(first)
+    total = int(conn.execute(counted).scalar_one())
     limit = max(1, min(query.limit, MAX_LIMIT))
     offset = max(0, query.offset)
+    capped = query.count_cap is not None and total >= query.count_cap
+    # Past a capped count, one row more than the page tells whether another page follows.
     statement = (
-        select(T_RECORD).where(where).order_by(*_order(sql, query.sort)).limit(limit).offset(offset)
+        select(T_RECORD)
+        .where(where)
+        .order_by(*_order(sql, query.sort))
+        .limit(limit + 1 if capped else limit)
+        .offset(offset)
     )
-    items = [view_of(row, bundle) for row in conn.execute(statement).all()]
+    rows = conn.execute(statement).all()
+    items = [view_of(row, bundle) for row in rows[:limit]]
     named.attach(conn, bundle, items)
     end = offset + len(items)
-    return Page(items, total, end if items and end < total else None)
+    more = len(rows) > limit if capped else end < total
+    return Page(items, total, end if items and more else None, capped)
+
+
+def iter_records(
+    conn: Connection, bundle: Bundle, query: RecordQuery, batch: int = MAX_LIMIT
+) -> Iterator[list[RecordView]]:
+    """Yield every record matching `query` (its limit and offset ignored), in its order,
+    `batch` at a time, from one query whose rows are fetched as they are read."""
+    if not query.entities:
+        return
+    sql = StoreSql(conn)
+    statement = select(T_RECORD).where(and_(*_where(sql, query))).order_by(*_order(sql, query.sort))
+    result = conn.execution_options(stream_results=True, yield_per=batch).execute(statement)
+    for rows in result.partitions(batch):
+        items = [view_of(row, bundle) for row in rows]
+        named.attach(conn, bundle, items)
+        yield items
+
+
+def entity_counts(
+    conn: Connection,
+    entities: Iterable[str],
+    rows: Mapping[str, frozenset[str]] | None = None,
+    cap: int | None = None,
+) -> dict[str, int]:
+    """Return how many records of each entity there are (those `rows` let through), each
+    counted no further than `cap` (a count that reached it means "at least that many")."""
+    names = list(entities)
+    counts = dict.fromkeys(names, 0)
+    c = T_RECORD.c
+    for name in names:
+        wanted = select(c.id).where(c.entity == name)
+        if rows and name in rows:
+            wanted = wanted.where(row_access({name: rows[name]}))
+        if cap is not None:
+            wanted = wanted.limit(cap)
+        counts[name] = int(
+            conn.execute(select(func.count()).select_from(wanted.subquery())).scalar_one()
+        )
+    return counts
 
 
 def waiting(
@@ -432,11 +592,15 @@ def queue_sizes(
 __all__ = [
     "MAX_LIMIT",
     "FieldFilter",
+    "FieldRange",
     "Page",
     "QueryError",
     "RecordQuery",
     "SortKey",
+    "entity_counts",
     "field_filters",
+    "field_ranges",
+    "iter_records",
     "list_records",
     "queue_sizes",
     "sort_keys",

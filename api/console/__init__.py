@@ -17,7 +17,7 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from api.auth import EXCLUDE_OPT
-from api.console import alerts, errors, home, metrics, record, signin
+from api.console import alerts, definitions, errors, home, lists, metrics, record, signin
 from api.console.web import viewer
 
 HERE = Path(__file__).parent
@@ -27,7 +27,14 @@ CSRF_COOKIE = "sopflow_csrf"
 NOT_CONSOLE = ["^/api/", "^/schema", "^/healthz$", "^/readyz$"]
 
 # Page handlers taking `who` (the signed-in user); each module exports ROUTES.
-PAGES: list[Any] = [*home.ROUTES, *record.ROUTES, *metrics.ROUTES, *alerts.ROUTES]
+PAGES: list[Any] = [
+    *home.ROUTES,
+    *lists.ROUTES,
+    *record.ROUTES,
+    *metrics.ROUTES,
+    *alerts.ROUTES,
+    *definitions.ROUTES,
+]
 
 
 def routers() -> list[Any]:

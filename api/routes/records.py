@@ -12,6 +12,8 @@ A stale version is a 409 whose body carries `current`, the record as it is now.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -180,17 +182,36 @@ async def ingest_record(
     return Response(body, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
 
 
-def _field_params(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
-    """Return `field.<name>` filters; refuse query parameters nobody understands."""
+def _field_params(
+    request: Request[Any, Any, Any],
+) -> tuple[dict[str, list[str]], dict[str, dict[str, str]]]:
+    """Return `field.<name>` filters and `field.<name>.from`/`.to` ranges; refuse query
+    parameters nobody understands."""
+    return field_params(request.query_params.multi_items(), LIST_PARAMS)
+
+
+def field_params(
+    items: Iterable[tuple[str, str]], known_params: Iterable[str]
+) -> tuple[dict[str, list[str]], dict[str, dict[str, str]]]:
+    """Split query items into `field.<name>` equality filters and `field.<name>.from` /
+    `.to` ranges (the last value of a bound counts); raise a 400 naming every query
+    parameter that is neither one nor in `known_params`."""
     asked: dict[str, list[str]] = {}
+    ranges: dict[str, dict[str, str]] = {}
     unknown = []
-    for key, value in request.query_params.multi_items():
+    known = sorted(known_params)
+    for key, value in items:
         if key.startswith("field."):
-            asked.setdefault(key.removeprefix("field."), []).append(value)
-        elif key not in LIST_PARAMS:
+            name, _, end = key.removeprefix("field.").partition(".")
+            if not end:
+                asked.setdefault(name, []).append(value)
+            elif end in queries.RANGE_ENDS:
+                ranges.setdefault(name, {})[end] = value
+            else:
+                unknown.append(key)
+        elif key not in known:
             unknown.append(key)
     if unknown:
-        known = sorted(LIST_PARAMS)
         raise bad_query(
             QueryError(
                 "unknown query parameters",
@@ -198,17 +219,73 @@ def _field_params(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
                     Problem(
                         "unknown-parameter",
                         f"'{k}' is not a filter{queries.did_you_mean(k, known)}; filters: "
-                        f"{', '.join(known)}, field.<name>",
+                        f"{', '.join(known)}, field.<name>, field.<name>.from, "
+                        "field.<name>.to",
                         k,
                     )
                     for k in unknown
                 ],
             )
         )
-    return asked
+    return asked, ranges
 
 
 NO_QUEUE = ""  # no queue has an empty name: a filter value that matches no record
+
+
+@dataclass
+class Listing:
+    """The filters and order of a listing as asked (the API's query parameters)."""
+
+    core: dict[str, list[str]] = field(default_factory=dict)
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    updated_from: datetime | None = None
+    updated_to: datetime | None = None
+    fields: dict[str, list[str]] = field(default_factory=dict)
+    ranges: dict[str, dict[str, str]] = field(default_factory=dict)
+    sort: str = "-created_at"
+    assignee: list[str] = field(default_factory=list)
+
+
+def record_query(
+    ctx: Ctx, listed: Listing, *, limit: int, offset: int, count_cap: int | None = None
+) -> RecordQuery:
+    """Return the query of a listing as `ctx`'s caller may run it (fields they may read,
+    queues they may see, their rows); a 400 naming every bad filter or sort key."""
+    fields = queries.readable_fields(ctx.form, ctx.hidden)
+    core = {name: tuple(values) for name, values in listed.core.items() if values}
+    if "queue" in core:  # a hidden queue matches nothing, like one that does not exist
+        core["queue"] = tuple(q if q not in ctx.queues else NO_QUEUE for q in core["queue"])
+    problems: list[Problem] = []
+    parts: dict[str, Any] = {}
+    for name, parse in (
+        ("fields", lambda: queries.field_filters(ctx.form, fields, listed.fields)),
+        ("ranges", lambda: queries.field_ranges(ctx.form, fields, listed.ranges)),
+        ("sort", lambda: queries.sort_keys(fields, listed.sort)),
+    ):
+        try:
+            parts[name] = parse()
+        except QueryError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise bad_query(QueryError("the filters do not fit this entity", problems))
+    return RecordQuery(
+        (ctx.entity,),
+        core=core,
+        created_from=utc(listed.created_from),
+        created_to=utc(listed.created_to),
+        updated_from=utc(listed.updated_from),
+        updated_to=utc(listed.updated_to),
+        fields=parts["fields"],
+        ranges=parts["ranges"],
+        sort=parts["sort"],
+        limit=limit,
+        offset=offset,
+        assigned_to=tuple(ctx.who.user if a == "me" else a for a in listed.assignee),
+        rows={ctx.entity: ctx.rows} if ctx.rows is not None else {},
+        count_cap=count_cap,
+    )
 
 
 @get(f"{API}/records/{{entity:str}}", tags=TAGS, responses=errors(403, 404))
@@ -235,6 +312,9 @@ async def list_records(
     match any of its values), `created_from`/`created_to`/`updated_from`/`updated_to`
     (ISO times with any offset, UTC without one; from inclusive, to exclusive), and
     fields: `field.region=sichuan` (equality, the value read as the field's type).
+    Number, date and datetime fields take ranges, both ends included:
+    `field.amount.from=100&field.amount.to=500`, `field.expected_close.to=2026-03-31`
+    (a datetime bound may be a date alone: `from` its midnight, `to` the whole day, UTC).
     `sort=-created_at,field.amount` sorts on core columns and fields (`-` descending).
     `assignee=<user>` (or `me`; repeatable) lists the records the user owns or holds a
     named assignment of ("my work"); each record says its `assignments`. Only the rows
@@ -242,38 +322,25 @@ async def list_records(
     An unknown filter, field or sort key is a 400 naming it.
     """
     ctx = Ctx(request, entity)
-    fields = queries.readable_fields(ctx.form, ctx.hidden)
-    asked = _field_params(request)
-    core = {
-        name: tuple(values)
-        for name, values in (
-            ("stage", stage),
-            ("status", status),
-            ("owner", owner),
-            ("queue", queue),
-            ("workflow", workflow),
-        )
-        if values
-    }
-    if "queue" in core:  # a hidden queue matches nothing, like one that does not exist
-        core["queue"] = tuple(q if q not in ctx.queues else NO_QUEUE for q in core["queue"])
-    try:
-        query = RecordQuery(
-            (entity,),
-            core=core,
-            created_from=utc(created_from),
-            created_to=utc(created_to),
-            updated_from=utc(updated_from),
-            updated_to=utc(updated_to),
-            fields=queries.field_filters(ctx.form, fields, asked),
-            sort=queries.sort_keys(fields, sort),
-            limit=limit,
-            offset=offset,
-            assigned_to=tuple(ctx.who.user if a == "me" else a for a in assignee or ()),
-            rows={entity: ctx.rows} if ctx.rows is not None else {},
-        )
-    except QueryError as exc:
-        raise bad_query(exc) from None
+    asked, ranges = _field_params(request)
+    listed = Listing(
+        core={
+            "stage": stage or [],
+            "status": status or [],
+            "owner": owner or [],
+            "queue": queue or [],
+            "workflow": workflow or [],
+        },
+        created_from=created_from,
+        created_to=created_to,
+        updated_from=updated_from,
+        updated_to=updated_to,
+        fields=asked,
+        ranges=ranges,
+        sort=sort,
+        assignee=assignee or [],
+    )
+    query = record_query(ctx, listed, limit=limit, offset=offset)
     store = ctx.runtime.store
 
     def run() -> queries.Page:
