@@ -26,6 +26,7 @@ from runtime.clock import iso
 from runtime.metrics import StoreSql, _aggregate, _Measure
 from runtime.people import team_members
 from runtime.queries import row_access
+from runtime.rows import Reach
 from runtime.store import T_RECORD, T_STAY
 
 NO_TEAM = ""  # the column of stays whose owner is in no team (or nobody owns the record)
@@ -232,7 +233,7 @@ def cell_stays(
     *,
     owners: Sequence[str] | None = None,
     not_owners: Sequence[str] | None = None,
-    rows: Mapping[str, frozenset[str]] | None = None,
+    rows: Mapping[str, Reach] | None = None,
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:

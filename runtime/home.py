@@ -23,6 +23,7 @@ from engine.bundle import Bundle
 from runtime.calendar import WorkingTime, working_time
 from runtime.metrics import StoreSql, _aggregate, _Measure
 from runtime.queries import row_access
+from runtime.rows import Reach
 from runtime.store import T_ALERT, T_ASSIGNMENT, T_RECORD, T_TIMER
 
 MAX_MINE = 200
@@ -130,7 +131,7 @@ def queue_entities(
     conn: Connection,
     queues: Iterable[str],
     entities: Iterable[str],
-    rows: Mapping[str, frozenset[str]] | None = None,
+    rows: Mapping[str, Reach] | None = None,
 ) -> dict[str, dict[str, int]]:
     """Return per queue and entity how many open records wait in it, counted as
     queries.queue_sizes counts them (the sum over entities is that queue's size)."""

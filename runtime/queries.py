@@ -514,7 +514,7 @@ def iter_records(
 def entity_counts(
     conn: Connection,
     entities: Iterable[str],
-    rows: Mapping[str, frozenset[str]] | None = None,
+    rows: Mapping[str, Reach] | None = None,
     cap: int | None = None,
 ) -> dict[str, int]:
     """Return how many records of each entity there are (those `rows` let through), each

@@ -232,7 +232,7 @@ async def index(request: Request[Any, Any, Any], who: Who) -> Template:
     limits = {
         name: users
         for name in readable
-        if (users := rows.visible_users(bundle, name, who.user, who.roles)) is not None
+        if (users := rows.reach(bundle, name, who.user, who.roles)) is not None
     }
 
     def count() -> dict[str, int]:
