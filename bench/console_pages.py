@@ -1,11 +1,12 @@
 """The web console on the demo quarter: server-side time of each page, p50 and p90.
 
 A full run (`make bench`) serves the default bundle on a demo database of 100,000 leads
-(var/demo.db, or the file $SOPFLOW_BENCH_DEMO_DB names, when it holds a demo of that many leads, else a fresh quarter in a
-temporary folder: about 2.5 minutes more) and asks each console page `repeats` times as
-the signed-in demo rep, manager or analyst, in process (Litestar's TestClient: the time
-is the server's work plus microseconds of in-memory transport). The baseline, measured
-in the same run, is the JSON API's first page of the rep's leads (`GET /api/v1/records/lead`).
+(var/demo.db, or the file $SOPFLOW_BENCH_DEMO_DB names, when it holds a demo of that
+many leads, else a fresh quarter in a temporary folder: about 2.5 minutes more) and
+asks each console page `repeats` times as the signed-in demo rep, manager or analyst,
+in process (Litestar's TestClient: the time is the server's work plus microseconds of
+in-memory transport). The baseline, measured in the same run, is the JSON API's first
+page of the rep's leads (`GET /api/v1/records/lead`).
 Targets (issue 13): every page's p50 under 300 ms, the record page's under 100 ms.
 """
 
