@@ -320,31 +320,39 @@ def _aggregate(
 ) -> list[tuple[dict[str, Any], int, list[float | None]]]:
     """Aggregate rows in SQL: one result (groups, row count, values) per group.
 
-    The rows are first selected with their group values and measured columns, then
-    aggregated in an outer query; on SQLite, percentile measures also number their
-    rows per group (window functions) so the outer query picks the one or two rows
-    around the quantile and interpolates between them.
+    The rows are first selected with their group values and measured columns (each
+    distinct expression once), then aggregated in an outer query; on SQLite, percentile
+    measures also number their rows per group (window functions) so the outer query
+    picks the one or two rows around the quantile and interpolates between them.
     """
     postgres = conn.dialect.name == "postgresql"
-    group_exprs = [expr for _, expr in groups]
-    inner: list[ColumnElement[Any]] = [e.label(f"g{i}") for i, e in enumerate(group_exprs)]
+    # A median and a p90 of the same dwell share one column (and on SQLite one numbering).
+    source = _sources(measures)
+    base: list[ColumnElement[Any]] = [e.label(f"g{i}") for i, (_, e) in enumerate(groups)]
     for i, m in enumerate(measures):
-        if m.expr is None:
+        if m.expr is not None and source[i] == i:
+            base.append(m.expr.label(f"m{i}"))
+    if not base:
+        base.append(literal(1).label("one"))
+    picked = select(*base).select_from(table).where(*filters).subquery("picked")
+    partition = [picked.c[f"g{i}"] for i in range(len(groups))] or None
+    inner: list[ColumnElement[Any]] = list(picked.c)
+    numbered: set[int] = set()
+    for i, m in enumerate(measures):
+        j = source[i]
+        if m.expr is None or m.measure not in _QUANTILES or postgres or j in numbered:
             continue
-        inner.append(m.expr.label(f"m{i}"))
-        if m.measure in _QUANTILES and not postgres:
-            partition = group_exprs or None
-            order = m.expr.asc().nulls_last()
-            inner.append(
-                func.row_number().over(partition_by=partition, order_by=order).label(f"r{i}")
-            )
-            inner.append(func.count(m.expr).over(partition_by=partition).label(f"n{i}"))
-    if not inner:
-        inner.append(literal(1).label("one"))
-    rows = select(*inner).select_from(table).where(*filters).subquery("rows")
+        numbered.add(j)
+        x = picked.c[f"m{j}"]
+        order = x.asc().nulls_last()
+        inner.append(func.row_number().over(partition_by=partition, order_by=order).label(f"r{j}"))
+        inner.append(func.count(x).over(partition_by=partition).label(f"n{j}"))
+    rows = select(*inner).subquery("rows")
     outer: list[ColumnElement[Any]] = [rows.c[f"g{i}"] for i in range(len(groups))]
     outer.append(func.count().label("n_rows"))
-    outer.extend(_outer(rows, i, m, postgres).label(f"v{i}") for i, m in enumerate(measures))
+    outer.extend(
+        _outer(rows, source[i], m, postgres).label(f"v{i}") for i, m in enumerate(measures)
+    )
     query = select(*outer).select_from(rows)
     if groups:
         query = query.group_by(*(rows.c[f"g{i}"] for i in range(len(groups))))
@@ -357,8 +365,21 @@ def _aggregate(
     return found
 
 
+def _sources(measures: Sequence[_Measure]) -> list[int]:
+    """Return, per measure, the index of the first measure with the same expression."""
+    found: list[int] = []
+    for i, m in enumerate(measures):
+        found.append(next((j for j in range(i) if _same(measures[j].expr, m.expr)), i))
+    return found
+
+
+def _same(a: ColumnElement[Any] | None, b: ColumnElement[Any] | None) -> bool:
+    return a is not None and b is not None and (a is b or a.compare(b))
+
+
 def _outer(rows: Any, i: int, m: _Measure, postgres: bool) -> ColumnElement[Any]:
-    """Return the outer aggregate of measure `i` over the selected rows."""
+    """Return the outer aggregate of a measure over the selected rows; `i` names the
+    columns holding its values (`m{i}`, and on SQLite `r{i}`, `n{i}`)."""
     if m.expr is None:
         return func.count()
     x = rows.c[f"m{i}"]

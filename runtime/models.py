@@ -32,6 +32,8 @@ class Record(SQLModel, table=True):
         UniqueConstraint("entity", "dedup_key", name="uq_sf_record_dedup"),
         Index("ix_sf_record_entity_stage", "entity", "stage"),
         Index("ix_sf_record_entity_created", "entity", "created_at"),
+        # funnel "in it now" and forecast buckets: open records of a workflow per stage
+        Index("ix_sf_record_workflow_status_stage", "workflow", "status", "stage"),
     )
 
     id: str = Field(primary_key=True, max_length=32)
@@ -56,10 +58,16 @@ class StageStay(SQLModel, table=True):
     """One stay of a record in a stage: entered, then left (with dwell) or still open."""
 
     __tablename__ = "sf_stage_history"
-    __table_args__ = (Index("ix_sf_stage_history_wf_stage", "workflow", "stage"),)
+    __table_args__ = (
+        # funnel counts (records per stage, per exit) read these indexes alone
+        Index("ix_sf_stage_history_wf_stage_record", "workflow", "stage", "record_id"),
+        Index("ix_sf_stage_history_wf_to_record", "workflow", "to_stage", "record_id"),
+        # a record's stays (its lookups must not fall back on the workflow indexes above)
+        Index("ix_sf_stage_history_record_wf_stage", "record_id", "workflow", "stage"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
-    record_id: str = Field(max_length=32, index=True)
+    record_id: str = Field(max_length=32)
     entity: str = Field(max_length=64)
     workflow: str = Field(max_length=64)
     stage: str = Field(max_length=64)
@@ -81,6 +89,8 @@ class Event(SQLModel, table=True):
     """The append-only audit and event log: every change, who made it, and why."""
 
     __tablename__ = "sf_event"
+    # SLA breaches per stage (dwell reports) look up one kind of event per record
+    __table_args__ = (Index("ix_sf_event_kind_record", "kind", "record_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = _time(nullable=False, index=True)

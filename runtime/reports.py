@@ -191,10 +191,19 @@ def funnel(
         .group_by(T_RECORD.c.stage)
     )
     if filtered:  # the current stay (open, in the record's stage) is the filtered one
-        members = select(T_STAY.c.record_id).where(
-            *scoped, T_STAY.c.left_at.is_(None), T_STAY.c.stage == T_RECORD.c.stage
+        # A join from the (few) filtered open stays, not a subquery per open record.
+        now_query = (
+            select(T_RECORD.c.stage, func.count(T_RECORD.c.id.distinct()))
+            .select_from(T_STAY.join(T_RECORD, T_RECORD.c.id == T_STAY.c.record_id))
+            .where(
+                *scoped,
+                T_STAY.c.left_at.is_(None),
+                T_STAY.c.stage == T_RECORD.c.stage,
+                T_RECORD.c.workflow == name,
+                T_RECORD.c.status == "open",
+            )
+            .group_by(T_RECORD.c.stage)
         )
-        now_query = now_query.where(T_RECORD.c.id.in_(members))
     elif cohort is not None:
         members = select(T_STAY.c.record_id).where(*scoped)
         now_query = now_query.where(T_RECORD.c.id.in_(members))
