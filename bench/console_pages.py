@@ -146,7 +146,16 @@ def _pages(server: Any, staff: dict[str, str]) -> list[tuple[str, str, str]]:
         ("rep", "home", "/"),
         ("rep", "records index", "/records"),
         ("rep", "lead list", "/records/lead"),
-        ("manager", "lead list (team), sorted by score", "/records/lead?sort=-score"),
+        (
+            "manager",
+            "lead list (team), sorted by quality score",
+            "/records/lead?sort=-field.quality_score",
+        ),
+        (
+            "manager",
+            "lead list, a range filter",
+            "/records/lead?field.quality_score.from=60&field.quality_score.to=80",
+        ),
         ("rep", "record page (lead)", f"/records/lead/{lead}"),
         ("manager", "funnel", "/funnel"),
         ("manager", "dwell heatmap by week", "/dwell"),

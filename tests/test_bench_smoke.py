@@ -243,3 +243,19 @@ def test_demo_quarter_benchmark_runs(here: Machine) -> None:
     result = demo_quarter.run(sizes=(30, 60), repeats=1, machine=here)
     assert result.name == "demo_quarter" and "(fitted)" in result.markdown
     assert result.data["full"] > 0 and result.passed is not None
+
+
+def test_console_pages_benchmark_runs(
+    here: Machine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The console benchmark signs in, asks every page and reports each against the baseline."""
+    from bench import console_pages
+
+    monkeypatch.setenv("SOPFLOW_BENCH_DEMO_DB", str(tmp_path / "absent.db"))
+    result = console_pages.run(leads=60, repeats=2, machine=here)
+    assert result.name == "console_pages" and result.passed is not None
+    labels = [label for label, _ in result.lines]
+    for page in ("home", "record page (lead)", "funnel", "alerts inbox", "definitions"):
+        assert page in labels
+    assert "baseline: JSON API" in result.markdown
+    assert all(value.startswith("p50 ") for _, value in result.lines)
