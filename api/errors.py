@@ -108,7 +108,7 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 def _console_path(request: Request[Any, Any, Any]) -> bool:
     """Tell whether a request is for the console (not the API, its docs or health checks)."""
     path = request.url.path
-    return not path.startswith(("/api/", "/schema", "/healthz", "/readyz"))
+    return not path.startswith(("/api/", "/admin/", "/schema", "/healthz", "/readyz"))
 
 
 def _docs_page(request: Request[Any, Any, Any]) -> bool:

@@ -286,16 +286,10 @@ def field_ranges(
                 bounds[end] = _bound(spec.type, raw, end == "to")
             except ValueError as exc:
                 problems.append(Problem("bad-value", f"field.{name}.{end}: {exc}", name))
+        # A `from` after its `to` is an empty range: it matches nothing (as a
+        # created_from after created_to does), not an error.
         low, high = bounds.get("from"), bounds.get("to")
-        if low is not None and high is not None and low > high:
-            problems.append(
-                Problem(
-                    "bad-range",
-                    f"field.{name}: from ({ends.get('from')}) is after to ({ends.get('to')})",
-                    name,
-                )
-            )
-        elif low is not None or high is not None:
+        if low is not None or high is not None:
             found.append(FieldRange(name, spec.type, low, high))
     if problems:
         raise QueryError("the filters do not fit this entity", problems)

@@ -24,7 +24,7 @@ HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 CSRF_COOKIE = "sopflow_csrf"
-NOT_CONSOLE = ["^/api/", "^/schema", "^/healthz$", "^/readyz$"]
+NOT_CONSOLE = ["^/api/", "^/admin/", "^/schema", "^/healthz$", "^/readyz$"]
 
 # Page handlers taking `who` (the signed-in user); each module exports ROUTES.
 PAGES: list[Any] = [

@@ -149,7 +149,13 @@ async def funnel(
     ] = None,
     rep: Annotated[str | None, QueryParameter(description="A user: the stays they owned.")] = None,
     region: Annotated[
-        str | None, QueryParameter(description="The records' `region` field at each stage.")
+        str | None,
+        QueryParameter(
+            description="The records' `region` field at each stage.",
+            min_length=1,
+            max_length=64,
+            pattern=r"\S",
+        ),
     ] = None,
 ) -> dict[str, Any]:
     """Per stage in workflow order: records that reached it, records in it now and the
@@ -254,7 +260,13 @@ async def forecast(
     request: Request[Any, Any, Any],
     name: FromPath[str],
     region: Annotated[
-        str | None, QueryParameter(description="Only deals whose `region` field is this.")
+        str | None,
+        QueryParameter(
+            description="Only deals whose `region` field is this.",
+            min_length=1,
+            max_length=64,
+            pattern=r"\S",
+        ),
     ] = None,
 ) -> dict[str, Any]:
     """A forecast (F8): the weighted pipeline now, per bucket (its seasonal coefficient

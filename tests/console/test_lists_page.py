@@ -103,7 +103,6 @@ def test_bad_filters_show_the_page_with_the_problem_and_400(console: Callable[..
     _api, client = console(REP)
     for query, says in [
         ("field.amount.from=lots", "is not a number"),
-        ("field.amount.from=9&field.amount.to=3", "is after"),
         ("field.region.from=1", "has no range"),
         ("created_from=yesterday", "is not a date"),
         ("sort=field.nope", "cannot sort on"),

@@ -39,6 +39,7 @@ def names(
         ({"at": {"to": "2026-01-05"}}, ["one", "three", "two"]),  # a date: the whole day
         ({"at": {"from": "2026-01-06"}}, []),
         ({"price": {"from": "", "to": ""}}, ["one", "three", "two"]),
+        ({"price": {"from": "5", "to": "1"}}, []),  # from after to: an empty range
     ],
 )
 def test_ranges_include_both_ends(
@@ -56,7 +57,6 @@ def test_ranges_include_both_ends(
     [
         ({"price": {"from": "cheap"}}, "field.price.from: 'cheap' is not a number"),
         ({"due": {"to": "31/12/2026"}}, "field.due.to: '31/12/2026' is not a date (YYYY-MM-DD)"),
-        ({"price": {"from": "5", "to": "1"}}, "field.price: from (5) is after to (1)"),
         ({"kind": {"from": "a"}}, "field.kind: a enum field has no range"),
         ({"nope": {"from": "1"}}, "'nope' is not a field of this entity"),
     ],
