@@ -20,7 +20,9 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import uvicorn
@@ -39,6 +41,7 @@ from tests.browser.helpers import (
     PLAN,
     STAFF,
     Live,
+    png,
 )
 
 WAIT = 20_000  # ms an action or expectation may wait (the machine may be busy)
@@ -124,3 +127,58 @@ def page(browser: Browser, live: Live) -> Iterator[Page]:
     opened = context.new_page()
     yield opened
     context.close()
+
+
+@pytest.fixture(scope="session")
+def rep_deals(live: Live) -> dict[str, str]:
+    """Three opportunities of the demo rep, made through the runtime as the rep: stage -> id.
+
+    The demo's few opportunities may leave the rep none in a stage asking for evidence:
+    `appointment` (an SLA of 14 days: a countdown at home), `inventory_count` (nothing
+    attached: a move refused, listing each missing kind) and `competitor_analysis` (one
+    price comparison missing: attached in the browser, then the move goes through).
+    """
+    runtime, rep = live.runtime(), live.staff["rep"]
+    deals = {}
+    for n, stage in enumerate(("appointment", "inventory_count", "competitor_analysis")):
+        data = {
+            "pharmacy_name": f"Browser Pharmacy {n + 1}",
+            "pharmacy_tier": "chain",
+            "region": "sichuan",
+            "expected_amount": 50_000 + 10_000 * n,
+        }
+        view = runtime.create("opportunity", data, actor=rep)
+        runtime.assign(view.id, user=rep, actor=rep)
+        if stage != "appointment":
+            runtime.transition(view.id, "inventory_count", actor=rep)
+        if stage == "competitor_analysis":
+            for i in range(3):
+                photo = png(rgb=(40 * i, 120, 90))
+                runtime.attach_evidence(
+                    view.id, "shelf_photo", photo, file_name=f"shelf-{i}.png", actor=rep
+                )
+            runtime.attach_evidence(
+                view.id, "inventory_list", png(rgb=(9, 9, 9)), file_name="list.png", actor=rep
+            )
+            runtime.transition(view.id, "competitor_analysis", actor=rep)
+        deals[stage] = view.id
+    return deals
+
+
+@pytest.fixture(scope="session")
+def forecast_deals(live: Live) -> list[str]:
+    """Open distributor deals closing in the coming weeks (the demo makes none): the
+    forecast's weeks get deals, a pipeline and a weighted amount."""
+    runtime, manager = live.runtime(), live.staff["manager"]
+    zone = ZoneInfo(live.app.state.server.bundle.manifest.timezone)
+    today = SystemClock().now().replace(tzinfo=UTC).astimezone(zone).date()
+    made = []
+    for n, region in enumerate(("east", "north", "east", "north")):
+        data = {
+            "distributor": f"Browser Distributor {n + 1}",
+            "region": region,
+            "amount": 100_000 * (n + 1),
+            "expected_close": (today + timedelta(days=7 * (n + 1))).isoformat(),
+        }
+        made.append(runtime.create("distributor_deal", data, actor=manager).id)
+    return made

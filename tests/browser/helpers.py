@@ -7,6 +7,8 @@ than a test's `import`, which would give the test a second, empty STAFF.)
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,9 +34,29 @@ CHROMIUM_ARGS = [
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 PASSWORD = "browser-test-password"
-PLAN = DemoPlan(seed=1, leads=120, tickets_per_day=1)  # a quarter of 90 days: seconds
+# A quarter of 90 days in seconds; a quarter of the leads made opportunities (the default
+# 3% gives ~4: too few for a funnel or a dwell heatmap worth looking at).
+PLAN = DemoPlan(seed=1, leads=120, tickets_per_day=1, opportunity_share=0.25)
 BLOCKING = ("serious", "critical")
 STAFF: dict[str, str] = {}  # role -> user of the demo staff (filled by `live`)
+
+
+def png(width: int = 8, height: int = 8, rgb: tuple[int, int, int] = (11, 87, 208)) -> bytes:
+    """Return a real PNG image of one colour (the runtime reads what a file really is)."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    row = b"\x00" + bytes(rgb) * width
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(row * height))
+        + chunk(b"IEND", b"")
+    )
 
 
 @dataclass
@@ -45,6 +67,10 @@ class Live:
     host: str
     staff: dict[str, str] = field(default_factory=dict)
     app: Any = None
+
+    def runtime(self) -> Any:
+        """The live server's runtime (to set data up as a person of the demo staff would)."""
+        return self.app.state.server.runtime
 
 
 def sign_in(page: Page, role: str, password: str = PASSWORD) -> str:

@@ -41,8 +41,7 @@ def test_the_demo_staff_sign_in_land_home_and_sign_out(page: Page, live: Live, r
     definitions = nav.get_by_role("link", name="Definitions")
     expect(definitions).to_have_count(1 if role == "analyst" else 0)
     if role == "rep":
-        check_a11y(page)
-        shoot(page, "home")
+        check_a11y(page)  # the home page: tests/browser/test_home_page.py
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(f"{live.url}/sign-in")
     page.goto("/")

@@ -155,7 +155,7 @@ def test_the_dwell_heatmap_marks_cells_over_the_limit_and_links_their_records(
     listing = client.get(link.group(1).replace("&amp;", "&"))
     assert listing.status_code == 200, listing.text
     assert f'href="/records/opportunity/{ids[0]}"' in listing.text
-    assert ids[1] not in listing.text and "1 stays" in listing.text
+    assert ids[1] not in listing.text and "1 stay in" in listing.text
 
     # 14-day SLA of the appointment: B's open stay of 15 days is over, in the team view
     api.clock.set(START + timedelta(days=15))
