@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from tests.browser.helpers import Live, check_a11y, shoot, sign_in
 
 pytestmark = [pytest.mark.browser]
-SHOWN = re.compile(r"Records ([\d,]+)–([\d,]+) of (more than )?([\d,]+)\.")
+SHOWN = re.compile(r"Records ([\d,]+)\u2013([\d,]+) of (more than )?([\d,]+)\.")
 
 
 def _shown(page: Page) -> tuple[int, int, int]:
