@@ -24,7 +24,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from engine.bundle import Bundle, CompiledForm
 from engine.spec import FieldSpec
-from runtime import named
+from runtime import named, timebox
 from runtime.clock import iso, utc
 from runtime.data import INT64
 from runtime.errors import Problem
@@ -117,6 +117,9 @@ class RecordQuery:
     # Count at most this many matching records (None: count them all); a page whose
     # `total` reached the cap says `capped` (there are at least that many).
     count_cap: int | None = None
+    # ... spending at most this many seconds on the count (None: as long as it takes);
+    # past it the page says `capped` with `total` the end of this page.
+    count_seconds: float | None = None
 
 
 @dataclass
@@ -464,14 +467,21 @@ def list_records(conn: Connection, bundle: Bundle, query: RecordQuery) -> Page:
         return Page([], 0, None)
     sql = StoreSql(conn)
     where = and_(*_where(sql, query))
+    limit = max(1, min(query.limit, MAX_LIMIT))
+    offset = max(0, query.offset)
+    timed_out = False
     if query.count_cap is None:
         counted = select(func.count()).select_from(T_RECORD).where(where)
+        total = int(conn.execute(counted).scalar_one())
     else:  # count no further than the cap: a listing of many records stays fast
         first = select(T_RECORD.c.id).where(where).limit(query.count_cap).subquery()
         counted = select(func.count()).select_from(first)
-    total = int(conn.execute(counted).scalar_one())
-    limit = max(1, min(query.limit, MAX_LIMIT))
-    offset = max(0, query.offset)
+        if query.count_seconds is None:
+            total = int(conn.execute(counted).scalar_one())
+        else:  # ... and for no longer than that: past it, "more than" this page's end
+            found = timebox.scalar_within(conn, counted, query.count_seconds)
+            timed_out = found is None
+            total = query.count_cap if found is None else int(found)
     capped = query.count_cap is not None and total >= query.count_cap
     # Past a capped count, one row more than the page tells whether another page follows.
     statement = (
@@ -486,6 +496,8 @@ def list_records(conn: Connection, bundle: Bundle, query: RecordQuery) -> Page:
     named.attach(conn, bundle, items)
     end = offset + len(items)
     more = len(rows) > limit if capped else end < total
+    if timed_out:  # the count ran out of time: "more than" the records seen so far
+        total, capped = end, more
     return Page(items, total, end if items and more else None, capped)
 
 
