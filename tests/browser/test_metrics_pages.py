@@ -53,7 +53,9 @@ def test_the_manager_reads_the_funnel_as_the_api_counts_it(page: Page, live: Liv
 
 
 def test_the_dwell_heatmap_leads_to_the_records_behind_a_cell(page: Page, live: Live) -> None:
-    sign_in(page, "manager")
+    # The analyst sees every opportunity: a cell's count and its records agree. (A
+    # manager's cells count the whole workflow; their list holds their team's records.)
+    sign_in(page, "analyst")
     page.goto("/dwell")
     expect(page.get_by_role("heading", level=1)).to_have_text("Dwell heatmap")
     page.get_by_label("Entered from").fill(QUARTER[0])
