@@ -27,6 +27,9 @@ from runtime.sessions import session_user
 PUBLIC = ["^/healthz$", "^/readyz$", "^/api/v1/inbound/"]  # inbound: signed, no token
 # Routes (routers) carrying this opt check their own caller: the console's session.
 EXCLUDE_OPT = "exclude_from_auth"
+# Paths that are not the console's: the API, its docs and the health checks (the console's
+# CSRF check leaves them out; their errors stay JSON).
+NOT_CONSOLE = ("/api/", "/admin/", "/schema", "/healthz", "/readyz")
 SESSION_COOKIE = "sopflow_session"  # the console's session (runtime/sessions.py)
 SAFE = frozenset({"GET", "HEAD"})
 CACHE_SECONDS = 5.0  # a revoked token may live this long in another process

@@ -21,6 +21,7 @@ from litestar.status_codes import (
 )
 from sqlalchemy.exc import DataError
 
+from api.auth import NOT_CONSOLE
 from api.calls import TimedOut
 from runtime.data import to_json
 from runtime.errors import CommandError, Conflict, Problem, Taken
@@ -108,7 +109,7 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 def _console_path(request: Request[Any, Any, Any]) -> bool:
     """Tell whether a request is for the console (not the API, its docs or health checks)."""
     path = request.url.path
-    return not path.startswith(("/api/", "/admin/", "/schema", "/healthz", "/readyz"))
+    return not path.startswith(NOT_CONSOLE)
 
 
 def _docs_page(request: Request[Any, Any, Any]) -> bool:

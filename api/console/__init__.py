@@ -6,6 +6,7 @@ the app needs to render pages and check every form. Docs: docs/console.md.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from api.auth import EXCLUDE_OPT
+from api.auth import EXCLUDE_OPT, NOT_CONSOLE
 from api.console import alerts, definitions, errors, home, lists, metrics, record, signin
 from api.console.web import viewer
 
@@ -24,7 +25,7 @@ HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
 STATIC = HERE / "static"
 CSRF_COOKIE = "sopflow_csrf"
-NOT_CONSOLE = ["^/api/", "^/admin/", "^/schema", "^/healthz$", "^/readyz$"]
+NOT_CONSOLE_PATTERNS = [f"^{re.escape(prefix)}" for prefix in NOT_CONSOLE]
 
 # Page handlers taking `who` (the signed-in user); each module exports ROUTES.
 PAGES: list[Any] = [
@@ -73,5 +74,5 @@ def csrf_config(secret: str) -> CSRFConfig:
         cookie_name=CSRF_COOKIE,
         cookie_httponly=True,
         cookie_samesite="lax",
-        exclude=NOT_CONSOLE,
+        exclude=NOT_CONSOLE_PATTERNS,
     )
