@@ -219,6 +219,16 @@ def _over(
     return reasons
 
 
+@dataclass(frozen=True)
+class CellStays:
+    """One page of the stays behind a heatmap cell: `items`, how many the caller sees in
+    all (`total`) and how many more the cell counts that their row access hides."""
+
+    items: list[dict[str, Any]]
+    total: int
+    hidden: int
+
+
 def _no_metric(*_: Any) -> None:
     raise EvaluationError("metric()", "metric lookups are not available to the heatmap")
 
@@ -236,11 +246,13 @@ def cell_stays(
     rows: Mapping[str, Reach] | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[dict[str, Any]], int]:
-    """Return one page of the stays behind a heatmap cell (longest dwell first) and how
-    many there are: stays of `stage` entered in `[since, until)`, owned by one of
-    `owners` (or, with `not_owners`, by none of them: the "no team" column), of records
-    the caller's row-level access (`rows`, runtime/rows.py) lets them see."""
+) -> CellStays:
+    """Return one page of the stays behind a heatmap cell (longest dwell first), how many
+    there are and how many the caller cannot see: stays of `stage` entered in
+    `[since, until)`, owned by one of `owners` (or, with `not_owners`, by none of them:
+    the "no team" column), of records the caller's row-level access (`rows`,
+    runtime/rows.py) lets them see. The cell's median and p90 count every stay, so a page
+    that lists fewer says how many are hidden (`hidden`)."""
     dwell = _dwell(conn, now)
     where = [T_STAY.c.workflow == wf.name, T_STAY.c.stage == stage, *_period(since, until)]
     if owners is not None:
@@ -248,7 +260,11 @@ def cell_stays(
     if not_owners is not None:
         where.append(T_STAY.c.owner.is_(None) | T_STAY.c.owner.not_in(list(not_owners)))
     joined = T_STAY.join(T_RECORD, T_RECORD.c.id == T_STAY.c.record_id)
+    hidden = 0
     if rows:
+        hidden = conn.execute(
+            select(func.count()).select_from(joined).where(*where, ~row_access(rows))
+        ).scalar_one()
         where.append(row_access(rows))
     total = conn.execute(select(func.count()).select_from(joined).where(*where)).scalar_one()
     query = (
@@ -280,4 +296,4 @@ def cell_stays(
         }
         for r in conn.execute(query).all()
     ]
-    return found, int(total)
+    return CellStays(found, int(total), int(hidden))

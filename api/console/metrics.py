@@ -240,7 +240,7 @@ async def dwell_records_page(request: Request[Any, Any, Any], who: Who) -> Templ
     end = api_metrics._midnight_utc(until + timedelta(days=1), zone)
     seen = rows.restricted(bundle, [wf.entity], who.user, who.roles)
     now = server_of(request).clock.now()
-    items, total = await call(
+    stays = await call(
         reports.read,
         runtime.store,
         heatmap.cell_stays,
@@ -257,8 +257,9 @@ async def dwell_records_page(request: Request[Any, Any, Any], who: Who) -> Templ
     )
     query = {k: v for k, v in request.query_params.items() if k != "offset"}
     context.update(
-        items=items,
-        total=total,
+        items=stays.items,
+        total=stays.total,
+        hidden=stays.hidden,
         workflow=name,
         wf_title=wf.body.title or name,
         stage_title=stages[stage].title or stage,

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.api.test_ops import opportunity, runtime_of, walk
-from tests.console.conftest import sign_in
+from tests.console.conftest import give_password, sign_in
 from tests.runtime.scenarios.support import START
 
 V1 = "/api/v1"
@@ -169,6 +169,42 @@ def test_the_dwell_heatmap_marks_cells_over_the_limit_and_links_their_records(
     assert page.status_code == 200 and "West OTC" in page.text
     inventory = stages["inventory_count"]["cells"][west]
     assert inventory["over_by"] == ["sla"] or not inventory["over"]
+
+
+def test_a_dwell_cell_says_how_many_of_its_stays_the_viewer_cannot_see(
+    console: Callable[..., Any],
+) -> None:
+    """The manager of West OTC sees their team's visits; the cell also counts another
+    team's visit, which the list behind it leaves out and says so; the analyst sees all."""
+    api, client = console(MANAGER)
+    runtime = runtime_of(api)
+    bundle = runtime.bundle
+    outsider = next(
+        u
+        for u, person in sorted(bundle.manifest.users.items())
+        if "rep" in person.roles and u not in ("li.wei", "chen.jie")
+    )
+    mine = opportunity(api, "A")
+    data = {"pharmacy_name": "Z", "region": "sichuan", "pharmacy_tier": "chain"}
+    theirs = runtime.create("opportunity", data, actor=outsider)
+    assert theirs.owner == outsider
+    query = "workflow=pharmacy_visit&stage=appointment&from=2026-01-05&to=2026-01-11"
+    cell = api_get(
+        api, "/metrics/dwell/heatmap?workflow=pharmacy_visit&from=2026-01-05&to=2026-01-11"
+    )
+    appointment = {s["stage"]: s for s in cell["stages"]}["appointment"]["cells"][0]
+    assert appointment["stays"] == 2
+    listing = client.get(f"/dwell/records?{query}")
+    assert listing.status_code == 200, listing.text
+    assert f'href="/records/opportunity/{mine}"' in listing.text and theirs.id not in listing.text
+    assert "1 stay in" in listing.text
+    assert "also counts 1 stay of records your role does not show you" in listing.text
+
+    give_password(api, ANALYST)
+    assert sign_in(client, ANALYST).status_code == 303
+    everything = client.get(f"/dwell/records?{query}")
+    assert "2 stays in" in everything.text and theirs.id in everything.text
+    assert "does not show you" not in everything.text
 
 
 @pytest.mark.parametrize(
