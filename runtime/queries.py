@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, union
+from sqlalchemy import Connection, and_, func, or_, select, union, union_all
 from sqlalchemy.sql.elements import ColumnElement
 
 from engine.bundle import Bundle, CompiledForm
@@ -428,22 +428,29 @@ def row_access(rows: Mapping[str, Reach]) -> ColumnElement[bool]:
 
 
 def reached(seen: Reach) -> ColumnElement[bool]:
-    """Records held by one of the reach's users, or waiting in one of its queues."""
-    if not seen.queues:
-        return held_by(seen.users)
-    queues = sorted(seen.queues)
-    c, a = T_RECORD.c, T_ASSIGNMENT.alias("waiting").c
-    named = select(a.record_id).where(a.record_id == c.id, a.user_id.is_(None), a.queue.in_(queues))
-    unowned = and_(c.owner.is_(None), c.queue.in_(queues))
-    return or_(held_by(seen.users), unowned, named.exists())
+    """Records held by one of the reach's users, or waiting in one of its queues.
+
+    One `id IN (... UNION ...)` of index lookups (owner, queue, the named assignments'
+    holder and queue), not a test per record: the database reads the few ids a rep or a
+    team reaches, then the records by key (a manager's list of 100,000 leads sorted by a
+    field reads the team's leads, not all of them: docs/benchmarks.md, console pages).
+    """
+    ids = sorted(seen.users)
+    r, a = T_RECORD.alias("reach"), T_ASSIGNMENT.alias("reach_named")
+    parts = [
+        select(r.c.id).where(r.c.owner.in_(ids)),
+        select(a.c.record_id).where(a.c.user_id.in_(ids)),
+    ]
+    if seen.queues:
+        queues = sorted(seen.queues)
+        parts.append(select(r.c.id).where(r.c.owner.is_(None), r.c.queue.in_(queues)))
+        parts.append(select(a.c.record_id).where(a.c.user_id.is_(None), a.c.queue.in_(queues)))
+    return T_RECORD.c.id.in_(union_all(*parts))
 
 
 def held_by(users: Iterable[str]) -> ColumnElement[bool]:
     """Records whose owner, or the holder of one of whose named assignments, is in `users`."""
-    ids = sorted(users)
-    c, a = T_RECORD.c, T_ASSIGNMENT.alias("held").c  # its own name: it may sit inside a join
-    named = select(a.record_id).where(a.record_id == c.id, a.user_id.in_(ids))
-    return or_(c.owner.in_(ids), named.exists())
+    return reached(Reach(frozenset(users), frozenset()))
 
 
 def _order(sql: StoreSql, keys: Sequence[SortKey]) -> list[Any]:
