@@ -23,7 +23,7 @@ from bench import api_fuzz
 from runtime.clock import FakeClock
 from tests.api.conftest import DEFINITIONS
 
-EXAMPLES = 5  # per operation and phase: about a minute on two cores
+EXAMPLES = 5  # per operation and phase: 83 s alone, 130 s under `make test`'s coverage
 SEED = 20261204
 
 
@@ -45,6 +45,9 @@ def app(tmp_path: Path) -> Iterator[Any]:
     asgi.shutdown_lifespans()  # schemathesis started it: stop it (and the store) now
 
 
+# Why 900 s: the suite's 300 s stops a hang; this search takes 130 s on an idle two-core
+# box under coverage and went past 300 s on a busier CI machine (a timeout, not a finding).
+@pytest.mark.timeout(900)
 def test_schemathesis_finds_no_lie_in_the_document(app: Any) -> None:
     server = app.state.server
     caller = api_fuzz.Caller(server.store, server.bundle, server.clock)
