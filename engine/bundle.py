@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.compiler.cells import Matcher
 from engine.expr import CompiledExpression, EvaluationError, ExprType, MissingRow
@@ -24,6 +25,9 @@ from engine.spec import (
     ValidationSpec,
 )
 from engine.spec.workflow import WorkflowBody, WorkflowTemplateSpec
+
+if TYPE_CHECKING:
+    from engine.moves import MoveCheck
 
 
 def frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -62,6 +66,11 @@ class CompiledWorkflow:
     def may_move(self, source: str, target: str) -> bool:
         """Tell whether the workflow allows moving from `source` to `target`."""
         return (source, target) in self.moves
+
+    @cached_property
+    def move_checks(self) -> dict[str | None, dict[str, MoveCheck]]:
+        """Return the move checks read so far: source -> target -> MoveCheck (engine/moves.py)."""
+        return {}
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ from sqlalchemy import select, update
 
 from engine.bundle import CompiledWorkflow
 from engine.expr import EvaluationError, MissingRow
+from engine.moves import BLANK as _BLANK
+from engine.moves import MoveCheck, move_check
 from engine.spec.base import Duration
 from engine.spec.workflow import BranchSpec, ExitSpec, StageSpec, required_name
 from runtime import attachments, failures, stage_path, timers
@@ -16,9 +18,9 @@ from runtime.calendar import working_time
 from runtime.clock import iso
 from runtime.data import shareable
 from runtime.errors import Problem
-from runtime.people import allowed
+from runtime.people import allowed, is_system, roles_of
 from runtime.records import RecordView
-from runtime.rules import check_validations
+from runtime.rules import check_validations, validation_applies
 from runtime.store import T_STAY, db_json, py_time
 from runtime.timers import SLA_KINDS
 from runtime.unit import Unit, safe_render
@@ -137,19 +139,137 @@ def _requirements(
             continue
         try:
             refused = bool(unit.bundle.expr(guard, "refuse_if").fn(scope, c))
-            shown = shareable(unit.bundle, record.entity, scope)
-            message = safe_render(guard.message, {**shown, "record": shown, "params": params})
         except EvaluationError as exc:
-            refused, message = True, f"the check '{guard.refuse_if}' could not run: {exc}"
-        if refused:
-            problems.append(Problem("guard-refused", message, expression=guard.refuse_if))
+            message = f"the check '{guard.refuse_if}' could not run: {exc}"
+        else:
+            if not refused:
+                continue
+            shown = shareable(unit.bundle, record.entity, scope)  # rendered for refusals only
+            message = safe_render(guard.message, {**shown, "record": shown, "params": params})
+        problems.append(Problem("guard-refused", message, expression=guard.refuse_if))
     return problems
 
 
 def move_problems(
     unit: Unit, wf: CompiledWorkflow, record: RecordView, target: str
 ) -> list[Problem]:
-    """Return every reason `record` may not move to `target` now (empty: it may)."""
+    """Return every reason `record` may not move to `target` now (empty: it may).
+
+    A move that may go costs what `may_move` checks; only a refused one is listed in
+    full, every refusal with its message, in the order `refusals` gives them.
+    """
+    return [] if may_move(unit, wf, record, target) else refusals(unit, wf, record, target)
+
+
+def may_move(unit: Unit, wf: CompiledWorkflow, record: RecordView, target: str) -> bool:
+    """Tell whether `record` may move to `target` now: exactly when `refusals` is empty.
+
+    The specs' part of the check is read once per workflow (engine/moves.py). A plain
+    move (allowed as such, its gates needing only set fields and guards that read the
+    record's fields) is one generated function: the actor's roles as kept, its fields
+    set, its guards and validations run on the record's data, nothing rendered. Anything
+    else runs in `_may_move`: what the plan cannot settle (conditional requirements,
+    evidence, branches, conditional stages) runs as in `refusals`, in the same order,
+    so the failures either records are the same.
+    """
+    if record.status != "open":
+        return False
+    try:
+        step = wf.move_checks[record.stage][target]
+    except KeyError:
+        return _may_move(unit, wf, record, target)
+    fast = step.fast
+    if fast is not None and step.bundle is unit.bundle:
+        try:
+            met = fast(record.data, unit.actor)
+        except EvaluationError:
+            return False
+        if met is not None:
+            return met
+    return _may_move(unit, wf, record, target)
+
+
+def _may_move(unit: Unit, wf: CompiledWorkflow, record: RecordView, target: str) -> bool:
+    """Tell whether a record may move, for any move (`may_move` takes the plain ones)."""
+    source = record.stage or ""
+    step = move_check(unit.bundle, wf, source, target)
+    if step.refusal is not None:
+        return False
+    if not step.allowed and not stage_path.skips_to(unit, wf, record, source, target):
+        return False
+    if step.conditional_target and stage_path.not_applicable(unit, wf, record, target):
+        return False
+    if step.roles and not _roles_met(unit, step):
+        return False
+    data = record.data
+    for name in step.fields:
+        value = data.get(name)
+        if not value and value in _BLANK:
+            return False
+    scope = record.scope()
+    params = dict(wf.params)
+    c = unit.context(scope, params=params)
+    try:
+        for check in step.guards:
+            if check.expr.fn(scope, c):
+                return False
+    except EvaluationError:
+        return False
+    here, goal = step.here, step.goal
+    if not step.plain_here and here is not None and _requirements(unit, here, record, params):
+        return False
+    if step.gated and isinstance(here, StageSpec):
+        from runtime.approvals import gate_problems  # noqa: PLC0415  (imports this)
+
+        if gate_problems(unit, wf, record, here):
+            return False
+    if not step.plain_goal and goal is not None and _requirements(unit, goal, record, params):
+        return False
+    return _validations_pass(unit, record, step, scope)
+
+
+def _roles_met(unit: Unit, step: MoveCheck) -> bool:
+    """Tell whether the actor meets each of the move's role lists (as `allowed` does).
+
+    The system, and a user the bundle declares, have the same roles for the bundle's
+    life: the answer is kept on the move check. An API user acting with the roles of
+    their token is asked each time.
+    """
+    actor = unit.actor
+    if is_system(actor):
+        met = True
+    else:
+        held = roles_of(unit.bundle, actor)
+        met = all(not held.isdisjoint(need) for need in step.roles)
+    if is_system(actor) or actor in unit.bundle.manifest.users:
+        step.actors[actor] = met
+    return met
+
+
+def _validations_pass(
+    unit: Unit, record: RecordView, step: MoveCheck, scope: dict[str, Any]
+) -> bool:
+    """Tell whether no error-severity leave_stage validation refuses (as check_validations)."""
+    if not step.validations:
+        return True
+    c = unit.context(scope)
+    timezone = unit.bundle.manifest.timezone
+    for check in step.validations:
+        spec = check.part
+        if spec.effective_from is not None and not validation_applies(
+            spec, step.source, unit.now, timezone
+        ):
+            continue
+        try:
+            if check.expr.fn(scope, c):
+                return False
+        except EvaluationError:
+            return False
+    return True
+
+
+def refusals(unit: Unit, wf: CompiledWorkflow, record: RecordView, target: str) -> list[Problem]:
+    """Return every reason `record` may not move to `target` now, each with its message."""
     source = record.stage or ""
     problems: list[Problem] = []
     if record.status != "open":

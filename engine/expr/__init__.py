@@ -55,6 +55,11 @@ class CompiledExpression:
     # True when the value reads a named assignment (`assignee()`): such a value changes
     # with the assignment, so it must not be stored either.
     assignments: bool = False
+    # Whether fn reads the context `c` at all, and every record key it reads (`names`
+    # and the keys a function reads for itself; None: not known). A caller may pass a
+    # smaller record or no context to an expression that reads neither (a move check).
+    context: bool = True
+    reads: frozenset[str] | None = None
 
     @cached_property
     def fn(self) -> Callable[[Record, Record], Any]:
@@ -111,10 +116,28 @@ def compile_expression(
         partial(build_function, checker, source),
         clock=reads_clock(checker),
         assignments=any(i.sig.name == "assignee" for i in checker.calls.values()),
+        context=reads_context(checker),
+        reads=record_keys(checker),
     )
 
 
 CLOCK_FUNCTIONS = frozenset({"hours_since", "days_since", "hours_in_stage"})
+# Functions whose generated code reads the context `c` (the clock, or what it provides).
+CONTEXT_FUNCTIONS = CLOCK_FUNCTIONS | {"metric", "evidence_count", "assignee"}
+
+
+def reads_context(checker: Checker) -> bool:
+    """Return True if a checked expression reads the context (a name or a function)."""
+    if any(where == "context" for where, _ in checker.bindings.values()):
+        return True
+    return any(info.sig.name in CONTEXT_FUNCTIONS for info in checker.calls.values())
+
+
+def record_keys(checker: Checker) -> frozenset[str]:
+    """Return every record key a checked expression's code reads."""
+    calls = {info.sig.name for info in checker.calls.values()}
+    extra = {"stage_entered_at"} if "hours_in_stage" in calls else set()
+    return frozenset(checker.names) | extra
 
 
 def reads_clock(checker: Checker) -> bool:
