@@ -20,6 +20,7 @@ from bench import (
     expressions,
     fuzzing,
     lead_creation,
+    move_checks,
     reload_latency,
     server_requests,
     sla_tick,
@@ -65,6 +66,15 @@ def _transitions(quick: bool, where: Machine, profile: bool) -> Result:
         pg_floor_ops=200 if quick else 1_000,
         machine=where,
         profile_top=_profile_top(quick, profile),
+    )
+
+
+def _move_checks(quick: bool, where: Machine, profile: bool) -> Result:
+    return move_checks.run(
+        per_stage=10 if quick else 20,
+        repeats=3 if quick else 7,
+        rounds=20 if quick else 50,
+        machine=where,
     )
 
 
@@ -121,6 +131,7 @@ RUNNERS: dict[str, Runner] = {
     validate_bundle.NAME: _validate,
     expressions.NAME: _expressions,
     transitions.NAME: _transitions,
+    move_checks.NAME: _move_checks,
     lead_creation.NAME: _lead_creation,
     sla_tick.NAME: _sla_tick,
     server_requests.NAME: _server_requests,

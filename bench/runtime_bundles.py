@@ -130,6 +130,81 @@ def deal(i: int) -> dict[str, Any]:
     }
 
 
+# -- move checks -------------------------------------------------------------------------
+
+CHECK_ACTOR = "rep.0"
+DISCOUNT_CAP = 20  # the `quote` stage's leave_stage validation: discount above this refuses
+
+
+def _check_stage(stage: str) -> str:
+    roles = "    roles: [rep, manager]\n" if stage == "closing" else ""
+    return f"""\
+  - id: {stage}
+    require: [account_name, amount]
+    guards:
+      - refuse_if: "amount > 1000000 and tier != 'VIP'"
+        message: "{{{{ amount }}}} is above the limit for a {{{{ tier }}}} account."
+{roles}"""
+
+
+def write_move_bundle(root: Path) -> None:
+    """Write a bundle with one six-stage workflow for move checks (nothing stored).
+
+    Every stage requires two fields and has a guard; `closing` names the roles that may
+    move out of it, the `won` exit needs a manager and an expected close date, and a
+    validation on leaving `quote` caps the discount. No evidence and no SLA: a move check
+    reads no table, so it can be set against in-memory state machines.
+    """
+    _write(
+        root,
+        {
+            "bundle.yaml": _manifest(
+                "bench-moves",
+                [
+                    f"{CHECK_ACTOR}: {{name: Rep 0, roles: [rep], manager: mgr.0}}",
+                    "mgr.0: {name: Manager 0, roles: [manager]}",
+                ],
+            ),
+            "forms/deal.yaml": """\
+kind: form
+version: 1
+entity: deal
+title: Deal
+fields:
+  account_name: {type: string, required: true}
+  region: {type: enum, values: [north, south, east, west], required: true}
+  tier: {type: enum, values: [VIP, normal, trial], default: normal}
+  amount: {type: decimal, min: 0}
+  discount: {type: decimal, min: 0}
+  expected_close: {type: date}
+permissions:
+  create: [rep, manager]
+  write: [rep, manager]
+""",
+            "rules/discount.yaml": f"""\
+kind: validation
+version: 1
+name: discount_cap
+entity: deal
+on: [leave_stage]
+stages: [quote]
+refuse_if: "discount > {DISCOUNT_CAP} and tier != 'VIP'"
+message: "A {{{{ discount }}}}% discount needs a VIP account."
+""",
+            "workflows/deal_flow.yaml": (
+                "kind: workflow\nversion: 1\nname: deal_flow\nentity: deal\n"
+                "title: Deal SOP\nstages:\n"
+                + "".join(_check_stage(s) for s in STAGES)
+                + "exits:\n  - id: won\n    outcome: won\n    from: [closing]\n"
+                "    require: [expected_close]\n    roles: [manager]\n"
+                "  - {id: lost, outcome: lost}\n"
+                'moves:\n  forward: next\n  back: ["quote -> proposal"]\n'
+                "  roles: [rep, manager]\n"
+            ),
+        },
+    )
+
+
 # -- lead creation ----------------------------------------------------------------------
 
 REGIONS = ("sichuan", "chongqing", "yunnan", "guizhou")

@@ -12,6 +12,7 @@ from bench import (
     api_fuzz_bench,
     expressions,
     lead_creation,
+    move_checks,
     report,
     runner,
     runtime_bundles,
@@ -20,7 +21,7 @@ from bench import (
     validate_bundle,
 )
 from bench.bundle_gen import generate_bundle
-from bench.common import Machine, Result, Stats, machine
+from bench.common import BenchError, Machine, Result, Stats, machine
 from bench.runtime_support import PG_URL, postgres_problem, statement_kinds
 from engine.compiler.pipeline import compile_bundle
 
@@ -71,13 +72,14 @@ def test_feature_expressions_match_the_hand_written_ones() -> None:
 
 
 def test_runtime_benchmarks_are_registered() -> None:
-    assert {"transitions", "lead_creation", "sla_tick"} <= set(runner.RUNNERS)
+    assert {"transitions", "move_checks", "lead_creation", "sla_tick"} <= set(runner.RUNNERS)
 
 
 @pytest.mark.parametrize(
     "write",
     [
         runtime_bundles.write_transitions_bundle,
+        runtime_bundles.write_move_bundle,
         runtime_bundles.write_lead_bundle,
         runtime_bundles.write_sla_bundle,
     ],
@@ -110,6 +112,35 @@ def test_transitions_benchmark_runs(here: Machine) -> None:
     assert "INSERT sf_timer" in side["statements"] and side["raw_ratio"] > 0
     assert pickle.loads(pickle.dumps(result)).markdown == result.markdown  # crosses processes
     assert "### SQLite" in result.markdown and "| variant |" in result.markdown
+
+
+def test_move_checks_benchmark_runs(here: Machine) -> None:
+    result = move_checks.run(per_stage=2, repeats=1, rounds=2, machine=here)
+    assert result.name == "move_checks" and isinstance(result.passed, bool)
+    assert result.data["ratio"] > 0
+    passing, mixed = result.data["stats"], result.data["mixed"]
+    assert set(passing) == {
+        move_checks.BASELINE,
+        move_checks.GUARD_ONLY,
+        move_checks.SOPFLOW,
+        move_checks.FULL,
+        move_checks.TRANSITIONS,
+        move_checks.STATEMACHINE,
+    }
+    assert set(mixed) == set(passing) - {move_checks.GUARD_ONLY}
+    assert all(s.n == 1 and s.median > 0 for s in [*passing.values(), *mixed.values()])
+    assert "### Mixed: 6 of 12 cases refused" in result.markdown
+    assert result.markdown.count("| variant |") == 2
+    assert pickle.loads(pickle.dumps(result)).data["ratio"] == result.data["ratio"]
+
+
+def test_move_checks_refuses_variants_that_decide_otherwise() -> None:
+    same = Stats(1.0, 1.0, 1.0, 1)
+    agree = move_checks.Outcome(same, same, [True, False])
+    differs = move_checks.Outcome(same, same, [True, True])
+    move_checks._same({move_checks.BASELINE: agree, "other": agree})
+    with pytest.raises(BenchError, match="other decides case 1 otherwise"):
+        move_checks._same({move_checks.BASELINE: agree, "other": differs})
 
 
 def test_lead_creation_benchmark_runs(here: Machine) -> None:
