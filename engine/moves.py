@@ -246,8 +246,10 @@ def _fast(
 
 def move_check(bundle: Bundle, wf: CompiledWorkflow, source: str, target: str) -> MoveCheck:
     """Return what a move checks, read once and kept on the workflow (for this bundle)."""
-    kept = wf.move_checks.setdefault(source, {})
+    kept = wf.move_checks.get(source, {})
     found = kept.get(target)
     if found is None or found.bundle is not bundle:
-        found = kept[target] = plan(bundle, wf, source, target)
+        found = plan(bundle, wf, source, target)
+        if found.refusal != "unknown-stage":  # a target anyone may type is not kept
+            wf.move_checks.setdefault(source, {})[target] = found
     return found

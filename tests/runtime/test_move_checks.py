@@ -378,6 +378,8 @@ def test_the_plan_is_kept_per_workflow_and_bundle(bundle: Bundle, tmp_path: Path
     assert move_check(bundle, wf, "draft", "review") is first
     assert wf.move_checks["draft"]["review"] is first
     assert first.bundle is bundle and first.workflow is wf
+    assert move_check(bundle, wf, "draft", "no-such-stage").refusal == "unknown-stage"
+    assert "no-such-stage" not in wf.move_checks["draft"]  # typed targets are not kept
     other = small_bundle(tmp_path, {n: t.lstrip() for n, t in DEFINITIONS.items()})
     theirs = move_check(other, other.workflows["deal_flow"], "draft", "review")
     assert theirs is not first and theirs.bundle is other
