@@ -114,6 +114,11 @@ stages:
       - refuse_if: "owner == 'nobody'"
         message: "No owner."
   - id: done
+    require: [notes]
+    branches:
+      need: all
+      items:
+        - {id: sign, title: Signature}
 exits:
   - id: won
     outcome: won
@@ -248,11 +253,29 @@ def test_an_exit_stacks_its_roles_and_fields_after_the_stage_s(rt: Runtime) -> N
     record = deal(rt, "done")
     assert problems(rt, record, "won") == [
         ("forbidden", "only manager may close as 'won'"),
+        ("branches-incomplete", "0 of 1 branches complete; open: Signature"),
         ("required-field", "'close_date' must be filled in before leaving"),
     ]
     rt.update(record.id, {"close_date": "2026-03-01"}, actor="max")
+    assert problems(rt, record, "won") == [
+        ("forbidden", "only manager may close as 'won'"),
+        ("branches-incomplete", "0 of 1 branches complete; open: Signature"),
+    ]
+    rt.complete_branch(record.id, "sign", actor="max")
     assert problems(rt, record, "won") == [("forbidden", "only manager may close as 'won'")]
     assert problems(rt, record, "won", actor="max") == []
+
+
+def test_leaving_a_stage_forward_for_an_exit_checks_the_stage_then_the_exit(
+    rt: Runtime,
+) -> None:
+    record = deal(rt, "done", notes="")
+    assert problems(rt, record, "won", actor="max") == [
+        ("required-field", "'notes' must be filled in before leaving"),
+        ("branches-incomplete", "0 of 1 branches complete; open: Signature"),
+        ("required-field", "'close_date' must be filled in before leaving"),
+    ]
+    assert problems(rt, record, "lost", actor="max") == []  # lost: not forward
 
 
 # -- moves not from the current stage, roles ---------------------------------------------
@@ -359,7 +382,9 @@ def test_the_plan_of_moves_it_cannot_settle_alone(bundle: Bundle) -> None:
     assert [c.part.name for c in out.validations] == ["future_rule"]
     won = plan(bundle, wf, "done", "won")
     assert won.roles == (frozenset({"rep", "manager"}), frozenset({"manager"}))
-    assert (won.fields, won.plain) == (("close_date",), True)
+    assert (won.forward, won.gated, won.plain) == (True, True, False)
+    assert won.fields == ("notes", "close_date")
+    assert (won.fast, plan(bundle, wf, "done", "lost").gated) == (None, False)
     back = plan(bundle, wf, "review", "draft")
     assert (back.forward, back.fields, back.guards, back.validations) == (False, (), (), ())
     assert back.roles == (frozenset({"rep", "manager"}), frozenset({"manager"}))
