@@ -11,6 +11,7 @@ property: the check passes exactly when the full listing is empty.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -88,6 +89,16 @@ stages: [audit]
 effective_from: 2999-01-01
 refuse_if: "amount > 0"
 message: "Not yet in force."
+""",
+    "rules/stale.yaml": """
+kind: validation
+version: 1
+name: stale_close
+entity: deal
+on: [leave_stage]
+stages: [review]
+refuse_if: "days_since(close_date) > 365"
+message: "The close date {{ close_date }} is over a year old."
 """,
     "workflows/deal_flow.yaml": """
 kind: workflow
@@ -354,6 +365,38 @@ def test_a_stage_that_does_not_apply_is_skipped_and_refused(rt: Runtime) -> None
     ]
 
 
+def test_a_rule_reading_the_clock_is_checked_in_full(rt: Runtime, bundle: Bundle) -> None:
+    old = deal(rt, "review", close_date="2024-12-01")  # the clock: 2026-01-05
+    assert problems(rt, old, "done", actor="max") == [
+        ("rule-refused", "The close date 2024-12-01 is over a year old.")
+    ]
+    recent = deal(rt, "review", close_date="2025-01-06")  # 364 days
+    assert problems(rt, recent, "done", actor="max") == []
+    step = plan(bundle, bundle.workflows["deal_flow"], "review", "done")
+    assert [(c.part.name, c.context, c.fields_only) for c in step.validations] == [
+        ("stale_close", True, True)
+    ]
+    assert (step.plain, step.fast) == (False, None)
+
+
+def test_a_bundle_sharing_the_workflow_gets_its_own_plan(rt: Runtime, bundle: Bundle) -> None:
+    """`sopflow test` lays user states over the manifest: same workflows, other roles."""
+    users = dict(bundle.manifest.users)
+    users["ann"] = users["ann"].model_copy(update={"roles": ["manager"]})
+    promoted = dataclasses.replace(
+        bundle, manifest=bundle.manifest.model_copy(update={"users": users})
+    )
+    wf = bundle.workflows["deal_flow"]
+    assert promoted.workflows["deal_flow"] is wf
+    record = deal(rt, "review")
+    for _ in range(2):  # each bundle, in turn, after the other
+        with rt.unit("ann") as unit:
+            assert [p.code for p in stages.move_problems(unit, wf, record, "done")] == ["forbidden"]
+        with rt.unit("ann") as unit:
+            unit.bundle = promoted
+            assert stages.move_problems(unit, wf, record, "done") == []
+
+
 # -- the plan -----------------------------------------------------------------------------
 
 
@@ -386,7 +429,8 @@ def test_the_plan_of_moves_it_cannot_settle_alone(bundle: Bundle) -> None:
     assert won.fields == ("notes", "close_date")
     assert (won.fast, plan(bundle, wf, "done", "lost").gated) == (None, False)
     back = plan(bundle, wf, "review", "draft")
-    assert (back.forward, back.fields, back.guards, back.validations) == (False, (), (), ())
+    assert (back.forward, back.fields, back.guards) == (False, (), ())
+    assert [c.part.name for c in back.validations] == ["stale_close"]  # any move out of review
     assert back.roles == (frozenset({"rep", "manager"}), frozenset({"manager"}))
 
 
