@@ -9,6 +9,7 @@ and only `serve` the server stack (Litestar, uvicorn). tests/api/test_cli_import
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import click
 
@@ -28,8 +29,8 @@ COMMANDS: dict[str, str] = {
 class LazyGroup(click.Group):
     """A click group whose commands live in modules imported only when a command is used."""
 
-    def __init__(self, *args: object, lazy: dict[str, str], **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.lazy = dict(lazy)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
