@@ -19,6 +19,8 @@ import pytest
 from click.testing import CliRunner
 
 from api.cli import COMMANDS, LazyGroup, main
+from api.cli_schema import schema
+from api.cli_validate import validate
 
 REPO = Path(__file__).resolve().parents[2]
 # The server stack and the store's libraries: what a compile-only command must not load.
@@ -133,6 +135,24 @@ def test_a_known_command_loads_only_its_own_module() -> None:
     fresh.get_command(click.Context(fresh), "schema")
     assert list(fresh.commands) == ["schema"]
     assert fresh.get_command(click.Context(fresh), "nothing") is None
+
+
+def test_running_a_command_loads_only_that_command(tmp_path: Path) -> None:
+    fresh = LazyGroup("sopflow", lazy=COMMANDS)
+    assert fresh.name == "sopflow"
+    result = CliRunner().invoke(fresh, ["schema", "--out", str(tmp_path / "schema.json")])
+    assert result.exit_code == 0, result.output
+    assert list(fresh.commands) == ["schema"]
+    assert fresh.commands["schema"] is schema
+
+
+def test_the_lazy_name_is_the_name_a_command_is_listed_and_called_by() -> None:
+    renamed = LazyGroup("sopflow", lazy={"check": "api.cli_validate:validate"})
+    ctx = click.Context(renamed)
+    assert renamed.get_command(ctx, "check") is validate
+    assert renamed.commands == {"check": validate}
+    assert renamed.list_commands(ctx) == ["check"]
+    assert renamed.get_command(ctx, "validate") is None
 
 
 def test_a_lazy_entry_that_is_not_a_command_is_refused() -> None:

@@ -11,10 +11,12 @@ import enum
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType, SimpleNamespace
 
 import pytest
+from pydantic import BaseModel, ConfigDict
 
 import engine.spec.testing
 from engine.crongap import shortest_gap_minutes
@@ -79,8 +81,45 @@ def test_deep_freeze_keeps_frozen_containers_and_freezes_what_is_inside_others()
     assert type(frozen[0]["x"][1]) is FrozenDict
     assert type(frozen[1]) is MappingProxyType and type(frozen[1]["k"]) is FrozenList
     assert frozen == ({"x": [1, {"y": "z"}]}, MappingProxyType({"k": [2]}))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"^a compiled Bundle is read-only$"):
         frozen[0]["x"].append(3)
+    with pytest.raises(TypeError, match=r"^a compiled Bundle is read-only$"):
+        frozen[0]["y"] = 1
+
+
+class Loose(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    items: list[int]
+    inner: dict[str, list[str]]
+    name: str
+
+
+@dataclass(frozen=True)
+class Holder:
+    rows: list[dict[str, int]]
+    label: str
+
+
+def test_deep_freeze_freezes_the_fields_and_extras_of_a_model_in_place() -> None:
+    model = Loose(items=[1, 2], inner={"a": ["b"]}, name="n", more={"k": [3]})
+    assert deep_freeze(model) is model
+    assert type(model.items) is FrozenList and model.items == [1, 2]
+    assert type(model.inner) is FrozenDict and type(model.inner["a"]) is FrozenList
+    assert model.name == "n"
+    extra = model.__pydantic_extra__
+    assert type(extra) is FrozenDict and extra == {"more": {"k": [3]}}
+    assert type(extra["more"]) is FrozenDict and type(extra["more"]["k"]) is FrozenList
+    assert Loose(items=[], inner={}, name="m").__pydantic_extra__ == {}
+
+
+def test_deep_freeze_freezes_the_fields_of_a_dataclass_but_not_the_class() -> None:
+    holder = Holder([{"a": 1}], "x")
+    assert deep_freeze(holder) is holder
+    assert type(holder.rows) is FrozenList and type(holder.rows[0]) is FrozenDict
+    assert holder.rows == [{"a": 1}] and holder.label == "x"
+    assert deep_freeze(Holder) is Holder
+    assert Holder.__dataclass_fields__["rows"].name == "rows"
 
 
 @pytest.mark.parametrize(
@@ -98,6 +137,15 @@ def test_deep_freeze_keeps_frozen_containers_and_freezes_what_is_inside_others()
         ("0 0 29 2 *", 1461 * 1440),  # leap days, four years apart
         ("0 0 30 2 *", None),  # never runs
         ("0 0,12 30 2 *", 720),  # never runs, but twice a day if it did (as before)
+        ("0 9 * * MON-FRI", 1440),  # names, in any case
+        ("0 9 * * sat,sun", 1440),
+        ("0 9 * * fri-sat", 1440),
+        ("0 9 * * 0", 7 * 1440),  # Sunday as 0 ...
+        ("0 9 * * 7", 7 * 1440),  # ... and as 7
+        ("0 0 1 jan,JUL *", 181 * 1440),  # 1 January to 1 July (2025: no leap day)
+        ("0 0 1 jan-feb *", 31 * 1440),
+        ("5/20 * * * *", 20),  # a step from a start runs to the end of the range
+        ("0 6-8/2 * * *", 120),
     ],
 )
 def test_shortest_gap_minutes(cron: str, minutes: int | None) -> None:
