@@ -1,132 +1,70 @@
-"""The `sopflow` command line: validate, test, schema, serve, demo, db, token, user."""
+"""The `sopflow` command line: validate, test, schema, serve, demo, db, token, user.
+
+This module is only the dispatcher: it imports click and nothing of sopflow, and loads
+a command's module when that command runs (or `--help` lists it). So `sopflow validate`
+and `sopflow schema` import the engine alone, `sopflow test` the engine and the runtime,
+and only `serve` the server stack (Litestar, uvicorn). tests/api/test_cli_imports.py pins it.
+"""
 
 from __future__ import annotations
 
-import json
-import sys
-import time
-from pathlib import Path
+import importlib
 from typing import Any
 
 import click
 
-from api.cli_db import db
-from api.cli_demo import demo
-from api.cli_serve import serve, token, user
-from api.cli_test import test_command
-from engine.bundle import Bundle
-from engine.catalog import workflow_outline
-from engine.compiler.pipeline import compile_bundle
-from engine.diagnostics import errors, warnings
-from engine.schema import definition_schema
+# Command name -> "module:attribute" of its click command, loaded on first use.
+COMMANDS: dict[str, str] = {
+    "db": "api.cli_db:db",
+    "demo": "api.cli_demo:demo",
+    "schema": "api.cli_schema:schema",
+    "serve": "api.cli_serve:serve",
+    "test": "api.cli_test:test_command",
+    "token": "api.cli_serve:token",
+    "user": "api.cli_serve:user",
+    "validate": "api.cli_validate:validate",
+}
 
-DEFAULT_DIR = "definitions"
-INTERNAL_ERROR = 3
+
+class LazyGroup(click.Group):
+    """A click group whose commands live in modules imported only when a command is used."""
+
+    def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Name every command, loaded or not, in alphabetical order (as click.Group does)."""
+        return sorted({*self.commands, *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Return the command `cmd_name`, importing its module the first time."""
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            module, _, attribute = self.lazy[cmd_name].partition(":")
+            command = getattr(importlib.import_module(module), attribute)
+            if not isinstance(command, click.Command):
+                raise TypeError(f"{self.lazy[cmd_name]} is not a click command")
+            self.add_command(command, cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Resolve as click does; for an unknown name, load every command first.
+
+        Then click's own error ("No such command ... Did you mean ...?") sees them all.
+        """
+        if args and self.get_command(ctx, args[0]) is None:
+            for name in self.lazy:
+                self.get_command(ctx, name)
+        return super().resolve_command(ctx, args)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="sopflow")
 def main() -> None:
     """sopflow: business operations described in YAML, compiled and run."""
 
-
-@main.command()
-@click.argument("directory", default=DEFAULT_DIR, type=click.Path(file_okay=False))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "github"]),
-    default="text",
-    show_default=True,
-    help="text for people, json for tools, github for CI annotations.",
-)
-@click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-def validate(directory: str, fmt: str, strict: bool) -> None:
-    """Compile the definitions in DIRECTORY and report every problem.
-
-    Exit status: 0 valid, 1 definition errors, 2 usage error, 3 internal error (a bug).
-    """
-    path = Path(directory)
-    if not path.is_dir():
-        raise click.UsageError(f"'{directory}' is not a folder of definitions")
-    started = time.perf_counter()
-    try:
-        result = compile_bundle(path, display_root=directory.rstrip("/"))
-    except Exception as exc:  # a bug in sopflow, not in the definitions
-        click.echo(
-            f"sopflow: internal error while compiling '{directory}': {type(exc).__name__}: {exc}",
-            err=True,
-        )
-        click.echo(
-            "sopflow: this is a bug in sopflow; please report it with the folder that caused it",
-            err=True,
-        )
-        sys.exit(INTERNAL_ERROR)
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    errs, warns = errors(result.diagnostics), warnings(result.diagnostics)
-    failed = bool(errs) or (strict and bool(warns))
-    if fmt == "json":
-        click.echo(
-            json.dumps(
-                {
-                    "ok": not failed,
-                    "files": result.files,
-                    "bundle": result.bundle.summary() if result.bundle else None,
-                    "hash": result.bundle.hash if result.bundle else None,
-                    "errors": len(errs),
-                    "warnings": len(warns),
-                    "diagnostics": [d.to_dict() for d in result.diagnostics],
-                    # What each workflow holds (a template's instance after its include_ifs).
-                    "workflows": workflow_outline(result.bundle) if result.bundle else {},
-                    # Who may push records in (signed webhooks): entity, fields, secret.
-                    "inbound": inbound_outline(result.bundle) if result.bundle else {},
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
-    else:
-        for diag in result.diagnostics:
-            click.echo(diag.render_github() if fmt == "github" else diag.render())
-        if failed and not errs:
-            summary = "FAILED: 0 errors (--strict counts warnings as errors)"
-        elif result.bundle is not None:
-            summary = f"ok: {result.bundle.summary()}"
-        else:
-            summary = f"FAILED: {len(errs)} error{'s' if len(errs) != 1 else ''}"
-        tail = f", {len(warns)} warning{'s' if len(warns) != 1 else ''} in {elapsed_ms:.0f} ms"
-        click.echo(summary + tail)
-    sys.exit(1 if failed else 0)
-
-
-def inbound_outline(bundle: Bundle) -> dict[str, Any]:
-    """Return each inbound declaration: its entity, the fields it may set, its secret's name."""
-    return {
-        name: {
-            "title": spec.title,
-            "entity": spec.entity,
-            "fields": list(spec.fields),
-            "secret_env": spec.secret_variable(name),
-            "path": f"/api/v1/inbound/{name}",
-        }
-        for name, spec in bundle.manifest.inbound.items()
-    }
-
-
-@main.command()
-@click.option("--out", type=click.Path(dir_okay=False), help="Write the schema to this file.")
-def schema(out: str | None) -> None:
-    """Print the JSON Schema (draft 2020-12) of definition files, for editors and CI."""
-    text = json.dumps(definition_schema(), indent=2, ensure_ascii=False) + "\n"
-    if out:
-        Path(out).write_text(text, encoding="utf-8")
-        click.echo(f"wrote {out}", err=True)
-    else:
-        click.echo(text, nl=False)
-
-
-for command in (db, demo, serve, test_command, token, user):
-    main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

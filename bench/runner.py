@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from bench import (
     api_fuzz_bench,
+    cli_start,
     console_pages,
     definition_tests,
     demo_quarter,
@@ -40,6 +41,10 @@ def _validate(quick: bool, where: Machine, profile: bool) -> Result:
         machine=where,
         profile_top=10 if profile else 0,
     )
+
+
+def _cli_start(quick: bool, where: Machine, profile: bool) -> Result:
+    return cli_start.run(repeats=3 if quick else 15, machine=where)
 
 
 def _expressions(quick: bool, where: Machine, profile: bool) -> Result:
@@ -129,6 +134,7 @@ def _console_pages(quick: bool, where: Machine, profile: bool) -> Result:
 # In document order; a new benchmark adds its module and one line here.
 RUNNERS: dict[str, Runner] = {
     validate_bundle.NAME: _validate,
+    cli_start.NAME: _cli_start,
     expressions.NAME: _expressions,
     transitions.NAME: _transitions,
     move_checks.NAME: _move_checks,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import date, timedelta
+from functools import lru_cache
 
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
@@ -33,6 +34,7 @@ def _values(part: str, low: int, high: int, names: dict[str, int]) -> set[int]:
     return found
 
 
+@lru_cache(maxsize=256)  # a bundle repeats its crons (one per metric); each walks 8 years
 def shortest_gap_minutes(cron: str) -> int | None:
     """Return the fewest minutes between two runs (None: it never runs twice in 8 years).
 
@@ -46,6 +48,8 @@ def shortest_gap_minutes(cron: str) -> int | None:
     if not times:
         return None
     within = min((b - a for a, b in itertools.pairwise(times)), default=None)
+    if within is not None and within <= 1440 - times[-1] + times[0]:
+        return within  # a gap across midnight is never shorter than the overnight one
     # crontab: with both day fields restricted, a day matches either of them.
     any_day, any_weekday = parts[2] == "*", parts[4] == "*"
     day = date(2024, 1, 1)

@@ -37,8 +37,14 @@ class FrozenList(list[Any]):
         return list, (list(self),)
 
 
+# Values with nothing inside to freeze: most leaves of a bundle, answered by one lookup.
+_ATOMS: frozenset[type] = frozenset({str, int, float, bool, type(None), FrozenDict, FrozenList})
+
+
 def deep_freeze(value: Any) -> Any:
     """Make dicts and lists inside `value` (spec models included) read-only, in place."""
+    if type(value) in _ATOMS:
+        return value
     if isinstance(value, BaseModel):
         for name in type(value).model_fields:
             object.__setattr__(value, name, deep_freeze(getattr(value, name)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,41 @@ def test_validate_benchmark_runs(here: Machine) -> None:
     assert result.data["files"] == 12 and result.data["warnings"] == 0
     assert "cumulative" in result.data["profile"]
     assert result.markdown.startswith("## ") and "| measure |" in result.markdown
+
+
+def test_cli_start_benchmark_runs(here: Machine) -> None:
+    """Every command runs as a whole process; the report names each, baseline first."""
+    from bench import cli_start
+
+    assert runner.RUNNERS[cli_start.NAME] is runner._cli_start
+    result = cli_start.run(repeats=1, machine=here)
+    assert result.name == "cli_start" and isinstance(result.passed, bool)
+    assert result.passed is (result.data["validate"] < cli_start.TARGET_SECONDS)
+    assert set(result.data) == {
+        "validate",
+        "schema",
+        "version",
+        "baseline",
+        "imports",
+        "validate_nopyc",
+    }
+    assert all(value > 0 for value in result.data.values())
+    table = result.markdown.split("| command |", 1)[1].splitlines()[2:]
+    assert [row.split(" | ")[0] for row in table] == [
+        f"| {probe.label}" for probe in cli_start.probes()
+    ]
+    assert table[0].endswith("| 1x |")
+    assert result.lines[0][0] == "validate process median"
+
+
+def test_cli_start_refuses_a_failing_command() -> None:
+    from bench import cli_start
+    from bench.common import BenchError
+
+    env = cli_start.environment(None)
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1" and "PYTHONPYCACHEPREFIX" not in env
+    with pytest.raises(BenchError, match="exited 3"):
+        cli_start.run_process((sys.executable, "-c", "raise SystemExit(3)"), env)
 
 
 def test_expressions_benchmark_runs(here: Machine) -> None:

@@ -56,8 +56,8 @@ from engine.diagnostics import Diagnostic, Severity, errors
 from engine.expr import CompiledExpression, ExprType
 from engine.frozen import deep_freeze
 from engine.spec import BundleManifest, FormSpec, StaffDocument, TableDocument
-from engine.spec.testing import is_test
 from engine.spec.workflow import ExitSpec, StageSpec, WorkflowBody, parse_move
+from engine.testkind import is_test
 from engine.yamlsource import Document, load_documents
 
 # Why: a bundle is a folder of hand-written files; more than this is a wrong folder.

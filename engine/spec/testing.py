@@ -17,15 +17,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from engine.spec.base import DocumentSpec, Name, Spec, Text, UserId, exactly_one
 from engine.spec.manifest import LeaveSpec
-
-TEST_KIND = "test"
-
-
-def is_test(doc: Any) -> bool:
-    """Tell whether a YAML document (engine.yamlsource.Document) is a test, not a definition."""
-    data = getattr(doc, "data", None)
-    return isinstance(data, dict) and data.get("kind") == TEST_KIND
-
+from engine.testkind import TEST_KIND, is_test
 
 # When a step happens or a check looks: `2026-01-05 09:00` (the bundle's time zone), an
 # ISO time with an offset (`2026-01-05T09:00:00+08:00`, `...Z`) or a date (its midnight).
