@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -24,6 +25,7 @@ from engine.spec import (
     ValidationSpec,
 )
 from engine.spec.workflow import WorkflowBody, WorkflowTemplateSpec
+from engine.tablecode import build_decider
 
 
 def frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -89,9 +91,13 @@ class OutputError(EvaluationError):
         self.output = output
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TableResult:
-    """What a decision table decided: the matching rows (0-based) and the outputs to set."""
+    """What a decision table decided: the matching rows (0-based) and the outputs to set.
+
+    Not frozen: one is made per decision, and a frozen dataclass takes 2.5x as long to
+    build as the rest of a `hit: first` decision (docs/decisions.md).
+    """
 
     rows: list[int]
     values: list[Any] | None  # None: no row matched and there is no default
@@ -125,6 +131,11 @@ class CompiledDecisionTable:
     cells: tuple[tuple[CompiledExpression | None, ...], ...] = ()
     default_cells: tuple[CompiledExpression | None, ...] = ()
 
+    @cached_property
+    def decide(self) -> Callable[[Mapping[str, Any], Mapping[str, Any]], TableResult]:
+        """Return the table's generated function fn(r, c), generating it the first time."""
+        return build_decider(self, TableResult)
+
     def evaluate(self, record: Mapping[str, Any], context: Mapping[str, Any]) -> TableResult:
         """Return the matching rows and the outputs they set, per the hit policy.
 
@@ -132,15 +143,18 @@ class CompiledDecisionTable:
         collect: every matching row, each output a list or its declared aggregate.
         No row: the default's values when there is one. Output cells written
         `= expression` are evaluated for the rows used (an EvaluationError propagates).
+        The rows are tested by one generated function (engine/tablecode.py): `first`
+        stops at the first row that matches.
         """
-        values = [expr.fn(record, context) for expr in self.inputs]
+        return self.decide(record, context)
+
+    def finish(
+        self, matched: list[int], record: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> TableResult:
+        """Return the result for the rows that matched (0-based, in order), per the hit
+        policy: the default when none did, the outputs of the rows used otherwise."""
         spec = self.spec
         width = len(spec.inputs)
-        matched = [
-            i
-            for i, row in enumerate(self.rows)
-            if all(m(v) for m, v in zip(row, values, strict=True))
-        ]
         computed: list[dict[str, Any]] = []
 
         def outputs_of(
@@ -173,7 +187,7 @@ class CompiledDecisionTable:
         if spec.hit == "unique" and len(matched) > 1:
             raise UniqueHitError(spec.name, [i + 1 for i in matched])
         used = matched if spec.hit == "collect" else matched[:1]
-        rows = [outputs_of(i + 1, spec.rows[i][width:], self._cells(i)) for i in used]
+        rows = [outputs_of(i + 1, spec.rows[i][width:], self.row_cells(i)) for i in used]
         if spec.hit != "collect":
             return TableResult(used, rows[0], False, computed)
         outputs = [
@@ -182,7 +196,8 @@ class CompiledDecisionTable:
         ]
         return TableResult(matched, outputs, False, computed)
 
-    def _cells(self, i: int) -> tuple[CompiledExpression | None, ...]:
+    def row_cells(self, i: int) -> tuple[CompiledExpression | None, ...]:
+        """Return row `i`'s compiled output expressions (None for a literal cell)."""
         return self.cells[i] if i < len(self.cells) else ()
 
 
