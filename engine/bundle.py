@@ -132,21 +132,17 @@ class CompiledDecisionTable:
     default_cells: tuple[CompiledExpression | None, ...] = ()
 
     @cached_property
-    def decide(self) -> Callable[[Mapping[str, Any], Mapping[str, Any]], TableResult]:
-        """Return the table's generated function fn(r, c), generating it the first time."""
-        return build_decider(self, TableResult)
-
-    def evaluate(self, record: Mapping[str, Any], context: Mapping[str, Any]) -> TableResult:
-        """Return the matching rows and the outputs they set, per the hit policy.
+    def evaluate(self) -> Callable[[Mapping[str, Any], Mapping[str, Any]], TableResult]:
+        """Return fn(record, context) -> the matching rows and the outputs they set.
 
         first: the first matching row; unique: the only one (more raise UniqueHitError);
         collect: every matching row, each output a list or its declared aggregate.
         No row: the default's values when there is one. Output cells written
         `= expression` are evaluated for the rows used (an EvaluationError propagates).
-        The rows are tested by one generated function (engine/tablecode.py): `first`
-        stops at the first row that matches.
+        fn is generated from the table on first use (engine/tablecode.py): the rows are
+        tested in order with their cells inlined, and `first` stops at the first match.
         """
-        return self.decide(record, context)
+        return build_decider(self, TableResult)
 
     def finish(
         self, matched: list[int], record: Mapping[str, Any], context: Mapping[str, Any]

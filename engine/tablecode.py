@@ -91,12 +91,6 @@ def cell_test(code: _Code, cell: Matcher, var: str) -> str | None:
     return f"{var} {_COMPARE[op]} {code.const(cell.value)}"
 
 
-def row_test(code: _Code, row: Sequence[Matcher]) -> str | None:
-    """Return the test of a whole row (None: every cell matches anything)."""
-    tests = [t for j, cell in enumerate(row) if (t := cell_test(code, cell, f"v{j}")) is not None]
-    return " and ".join(f"({t})" for t in tests) if tests else None
-
-
 def _read_inputs(code: _Code, inputs: Sequence[CompiledExpression]) -> None:
     """Emit v0, v1, ...: plain fields read directly, other inputs through their functions.
 
@@ -142,6 +136,71 @@ def _hit(code: _Code, table: CompiledDecisionTable, i: int) -> str:
     return _literal_result(code, f"[{i}]", table.spec.rows[i][len(table.spec.inputs) :], False)
 
 
+# Rows sharing a test are nested under it only above this depth (Python caps indentation).
+MAX_NESTING = 8
+Tests = list[str | None]
+
+
+def _shared(rows: Sequence[tuple[int, Tests]], k: int) -> tuple[int, int]:
+    """Return (column, count): the test of row k that the most rows from k on share."""
+    best = (0, 1)
+    for column, test in enumerate(rows[k][1]):
+        if test is None:
+            continue
+        run = 1
+        while k + run < len(rows) and rows[k + run][1][column] == test:
+            run += 1
+        if run > best[1]:
+            best = (column, run)
+    return best
+
+
+def _test(code: _Code, test: str, depth: int) -> None:
+    """Emit `if <test>:` where a TypeError in the test means no match."""
+    code.add("try:", depth)
+    code.add(f"hit = {test}", depth + 1)
+    code.add("except _TypeError:", depth)
+    code.add("hit = False", depth + 1)
+    code.add("if hit:", depth)
+
+
+def _rows(
+    code: _Code, table: CompiledDecisionTable, rows: Sequence[tuple[int, Tests]], depth: int
+) -> bool:
+    """Emit `rows` (index, each cell's test) in order; tell whether the code always returns.
+
+    Consecutive rows sharing one cell's test are nested under it: the test runs once, and
+    a record failing it skips them all, as it would have failed each of them.
+    """
+    first = table.spec.hit == "first"
+    k = 0
+    while k < len(rows):
+        column, run = _shared(rows, k) if depth < MAX_NESTING else (0, 1)
+        if run > 1:
+            guard = rows[k][1][column]
+            assert guard is not None
+            _test(code, guard, depth)
+            inner = [
+                (i, [None if c == column else t for c, t in enumerate(tests)])
+                for i, tests in rows[k : k + run]
+            ]
+            _rows(code, table, inner, depth + 1)
+            k += run
+            continue
+        i, tests = rows[k]
+        then = f"return {_hit(code, table, i)}" if first else f"m.append({i})"
+        live = [t for t in tests if t is not None]
+        k += 1
+        if not live:
+            code.add(then, depth)
+            if first:
+                return True  # the rows below can never be the first to match
+            continue
+        _test(code, " and ".join(f"({t})" for t in live), depth)
+        code.add(then, depth + 1)
+    return False
+
+
 def table_source(table: CompiledDecisionTable, make: Make) -> tuple[str, dict[str, Any]]:
     """Return the generated function's source (named `_decide`) and its globals."""
     code = _Code()
@@ -151,21 +210,11 @@ def table_source(table: CompiledDecisionTable, make: Make) -> tuple[str, dict[st
     first = table.spec.hit == "first"
     if not first:
         code.add("m = []")
-    for i, row in enumerate(table.rows):
-        test = row_test(code, row)
-        then = f"return {_hit(code, table, i)}" if first else f"m.append({i})"
-        if test is None:
-            code.add(then)
-            if first:
-                break  # the rows below can never be the first to match
-            continue
-        code.add("try:")
-        code.add(f"hit = {test}", 2)
-        code.add("except _TypeError:")
-        code.add("hit = False", 2)
-        code.add("if hit:")
-        code.add(then, 2)
-    else:
+    tests = [
+        (i, [cell_test(code, cell, f"v{j}") for j, cell in enumerate(row)])
+        for i, row in enumerate(table.rows)
+    ]
+    if not _rows(code, table, tests, 1):
         code.add(f"return {_miss(code, table)}" if first else "return _finish(m, r, c)")
     return "\n".join(code.lines) + "\n", code.globals
 
