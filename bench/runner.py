@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from bench import (
     api_fuzz_bench,
     console_pages,
+    decision_tables,
     definition_tests,
     demo_quarter,
     expressions,
@@ -46,6 +47,15 @@ def _expressions(quick: bool, where: Machine, profile: bool) -> Result:
         records=20_000 if quick else 100_000,
         repeats=3 if quick else 7,
         simpleeval_records=2_000 if quick else 10_000,
+        machine=where,
+    )
+
+
+def _decision_tables(quick: bool, where: Machine, profile: bool) -> Result:
+    return decision_tables.run(
+        records=20_000 if quick else 100_000,
+        repeats=3 if quick else 7,
+        zen_records=1_000 if quick else 5_000,
         machine=where,
     )
 
@@ -120,6 +130,7 @@ def _console_pages(quick: bool, where: Machine, profile: bool) -> Result:
 RUNNERS: dict[str, Runner] = {
     validate_bundle.NAME: _validate,
     expressions.NAME: _expressions,
+    decision_tables.NAME: _decision_tables,
     transitions.NAME: _transitions,
     lead_creation.NAME: _lead_creation,
     sla_tick.NAME: _sla_tick,
