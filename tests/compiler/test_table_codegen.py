@@ -146,6 +146,9 @@ def test_a_row_of_stars_ends_a_first_table() -> None:
     assert table.evaluate({}, {}) == TableResult([1], ["b"], False, [])
     source, _ = table_source(table, TableResult)
     assert "'c'" not in source and "[2]" not in source
+    assert source.endswith(
+        "        return _make([0], ['a'], False, [])\n    return _make([1], ['b'], False, [])\n"
+    )
 
 
 def test_no_row_and_no_default_gives_no_values() -> None:
@@ -253,7 +256,8 @@ def test_literals_python_cannot_write_inline_are_bound() -> None:
     table = make([["*", day, "*", day], ["*", "*", "*", float("nan")]])
     source, namespace = table_source(table, TableResult)
     assert "2026" not in source
-    assert day in namespace.values()
+    assert [name for name, value in namespace.items() if value is day] == ["_k6", "_k7"]
+    assert "v1 == _k6" in source
     assert table.evaluate(rec(size=day), {}).values == [day]
     result = table.evaluate(rec(size=dt.date(2026, 1, 3)), {})
     assert result.rows == [1] and result.values is not None and math.isnan(result.values[0])
@@ -473,6 +477,14 @@ def test_rows_sharing_a_test_are_nested_under_it() -> None:
     assert table.evaluate({"tier": "trial", "size": 2}, {}).rows == [5]
     assert table.evaluate({"tier": "normal", "size": 3}, {}).rows == []
     assert table.evaluate({"tier": "vip", "size": "x"}, {}).rows == [1]
+
+
+def test_of_two_tests_shared_as_long_the_first_column_nests() -> None:
+    table = make([["vip", 3, "*", "a"], ["vip", 3, "*", "b"], ["x", "*", "*", "c"]])
+    source, _ = table_source(table, TableResult)
+    assert "    try:\n        hit = v0 == 'vip'\n" in source
+    assert "hit = v1 == 3\n" in source and "hit = (v1 == 3)" not in source
+    assert table.evaluate(rec("vip", 3), {}).rows == [0]
 
 
 def test_a_guard_python_refuses_skips_its_rows_and_goes_on() -> None:
