@@ -83,7 +83,8 @@ def test_decision_tables_benchmark_runs(here: Machine) -> None:
         decision_tables.BASELINE,
         decision_tables.SOPFLOW,
         "hand-generated if-chain",
-        "zen-engine (JDM, Rust)",
+        decision_tables.ZEN_BATCH,
+        decision_tables.ZEN_ONE,
         "sopflow before: every row, a matcher per cell",
     }
     assert all(s.n == 2 and s.median > 0 for s in stats.values())
