@@ -378,6 +378,7 @@ def run(
         for name, o in outcomes.items()
     ]
     hits = rows_hit(data)
+    slower = outcomes[ZEN_BATCH].cpu.median / outcomes[ZEN_ONE].cpu.median
     header = ["variant", "records", "median rate", "min - max rate", "ratio", "ratio (wall)"]
     markdown = "\n".join(
         [
@@ -403,7 +404,7 @@ def run(
             "outputs. If-chain: the same rows as nested `if`s, inputs read once. zen-engine: "
             "the table as JDM (the default as a last all-empty rule), every record in one "
             "`ZenEngine.evaluate_batch` call, and one `ZenDecision.evaluate(r)` call a record "
-            f"(about 15x slower a record) on the first {min(zen_records, records):,} records. "
+            f"({slower:.0f}x slower a record) on the first {min(zen_records, records):,} records. "
             "'sopflow before' is the decide path this replaced, kept for comparison.",
             "",
             md_table(header, _rows(outcomes)),
