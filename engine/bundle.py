@@ -95,8 +95,8 @@ class OutputError(EvaluationError):
 class TableResult:
     """What a decision table decided: the matching rows (0-based) and the outputs to set.
 
-    Not frozen: one is made per decision, and a frozen dataclass takes 2.5x as long to
-    build as the rest of a `hit: first` decision (docs/decisions.md).
+    Not frozen: one is made per decision, and building a frozen dataclass took longer
+    than the rest of a `hit: first` decision (docs/decisions.md).
     """
 
     rows: list[int]
