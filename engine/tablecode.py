@@ -2,8 +2,9 @@
 
 The function reads every input once (a plain field as `r[...]`, anything else through
 its compiled expression), then tests the rows top to bottom with each cell written as
-Python (`v0 >= 3`, `1 <= v1 <= 5`, `v2 in ('a', 'b')`). `hit: first` returns at the first
-row that matches; `unique` and `collect` list every matching row. A row whose outputs are
+Python (`v0 >= 3`, `1 <= v1 <= 5`, `v2 in ('a', 'b')`). Consecutive rows sharing a cell's
+test are nested under it, so the test runs once for them all. `hit: first` returns at the
+first row that matches; `unique` and `collect` list every matching row. A row whose outputs are
 all literal values returns its result straight from the generated code; any other case
 (expressions in the outputs, `unique`, `collect`) hands the matching rows to the table's
 `finish`, which evaluates and aggregates as before (docs/decisions.md, "decision tables
@@ -11,8 +12,9 @@ compile to one function").
 
 A cell means exactly what `engine.compiler.cells.Matcher` means: `*` matches anything, a
 missing input (None) matches nothing else, and a test Python refuses (TypeError: a text
-against a number) does not match. Each row's test runs under `except TypeError`, which
-gives the row the answer the matcher gives its first refusing cell: no match.
+against a number) does not match. Each test (a row's, or one its rows share) runs under
+`except TypeError`, which gives the rows the answer the matcher gives their first refusing
+cell: no match.
 """
 
 from __future__ import annotations
