@@ -16,6 +16,7 @@ from bench import (
     api_fuzz_bench,
     cli_start,
     console_pages,
+    decision_tables,
     definition_tests,
     demo_quarter,
     expressions,
@@ -52,6 +53,15 @@ def _expressions(quick: bool, where: Machine, profile: bool) -> Result:
         records=20_000 if quick else 100_000,
         repeats=3 if quick else 7,
         simpleeval_records=2_000 if quick else 10_000,
+        machine=where,
+    )
+
+
+def _decision_tables(quick: bool, where: Machine, profile: bool) -> Result:
+    return decision_tables.run(
+        records=20_000 if quick else 100_000,
+        repeats=3 if quick else 7,
+        zen_records=1_000 if quick else 5_000,
         machine=where,
     )
 
@@ -136,6 +146,7 @@ RUNNERS: dict[str, Runner] = {
     validate_bundle.NAME: _validate,
     cli_start.NAME: _cli_start,
     expressions.NAME: _expressions,
+    decision_tables.NAME: _decision_tables,
     transitions.NAME: _transitions,
     move_checks.NAME: _move_checks,
     lead_creation.NAME: _lead_creation,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -25,6 +25,7 @@ from engine.spec import (
     ValidationSpec,
 )
 from engine.spec.workflow import WorkflowBody, WorkflowTemplateSpec
+from engine.tablecode import build_decider
 
 if TYPE_CHECKING:
     from engine.moves import MoveCheck
@@ -98,9 +99,13 @@ class OutputError(EvaluationError):
         self.output = output
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class TableResult:
-    """What a decision table decided: the matching rows (0-based) and the outputs to set."""
+    """What a decision table decided: the matching rows (0-based) and the outputs to set.
+
+    Not frozen: one is made per decision, and building a frozen dataclass took longer
+    than the rest of a `hit: first` decision (docs/decisions.md).
+    """
 
     rows: list[int]
     values: list[Any] | None  # None: no row matched and there is no default
@@ -134,22 +139,26 @@ class CompiledDecisionTable:
     cells: tuple[tuple[CompiledExpression | None, ...], ...] = ()
     default_cells: tuple[CompiledExpression | None, ...] = ()
 
-    def evaluate(self, record: Mapping[str, Any], context: Mapping[str, Any]) -> TableResult:
-        """Return the matching rows and the outputs they set, per the hit policy.
+    @cached_property
+    def evaluate(self) -> Callable[[Mapping[str, Any], Mapping[str, Any]], TableResult]:
+        """Return fn(record, context) -> the matching rows and the outputs they set.
 
         first: the first matching row; unique: the only one (more raise UniqueHitError);
         collect: every matching row, each output a list or its declared aggregate.
         No row: the default's values when there is one. Output cells written
         `= expression` are evaluated for the rows used (an EvaluationError propagates).
+        fn is generated from the table on first use (engine/tablecode.py): the rows are
+        tested in order with their cells inlined, and `first` stops at the first match.
         """
-        values = [expr.fn(record, context) for expr in self.inputs]
+        return build_decider(self, TableResult)
+
+    def finish(
+        self, matched: list[int], record: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> TableResult:
+        """Return the result for the rows that matched (0-based, in order), per the hit
+        policy: the default when none did, the outputs of the rows used otherwise."""
         spec = self.spec
         width = len(spec.inputs)
-        matched = [
-            i
-            for i, row in enumerate(self.rows)
-            if all(m(v) for m, v in zip(row, values, strict=True))
-        ]
         computed: list[dict[str, Any]] = []
 
         def outputs_of(
@@ -182,7 +191,7 @@ class CompiledDecisionTable:
         if spec.hit == "unique" and len(matched) > 1:
             raise UniqueHitError(spec.name, [i + 1 for i in matched])
         used = matched if spec.hit == "collect" else matched[:1]
-        rows = [outputs_of(i + 1, spec.rows[i][width:], self._cells(i)) for i in used]
+        rows = [outputs_of(i + 1, spec.rows[i][width:], self.row_cells(i)) for i in used]
         if spec.hit != "collect":
             return TableResult(used, rows[0], False, computed)
         outputs = [
@@ -191,7 +200,8 @@ class CompiledDecisionTable:
         ]
         return TableResult(matched, outputs, False, computed)
 
-    def _cells(self, i: int) -> tuple[CompiledExpression | None, ...]:
+    def row_cells(self, i: int) -> tuple[CompiledExpression | None, ...]:
+        """Return row `i`'s compiled output expressions (None for a literal cell)."""
         return self.cells[i] if i < len(self.cells) else ()
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import sys
 from pathlib import Path
 
 import pytest
+import zen
 
 from bench import __main__ as bench_main
 from bench import (
     api_fuzz_bench,
+    decision_tables,
     expressions,
     lead_creation,
     move_checks,
@@ -105,6 +108,41 @@ def test_feature_expressions_match_the_hand_written_ones() -> None:
     group = expressions.compile_group(expressions.FEATURES, expressions.SCOPE)
     for r in records:
         assert group(r) == expressions.features_by_hand(r) == expressions.features_inline(r)
+
+
+def test_decision_tables_benchmark_runs(here: Machine) -> None:
+    result = decision_tables.run(records=300, repeats=2, zen_records=40, machine=here)
+    assert result.name == "decision_tables" == decision_tables.NAME
+    assert runner.RUNNERS["decision_tables"] is not None
+    assert isinstance(result.passed, bool) and result.data["ratio"] > 0
+    stats = result.data["stats"]
+    assert set(stats) == {
+        decision_tables.BASELINE,
+        decision_tables.SOPFLOW,
+        "hand-generated if-chain",
+        decision_tables.ZEN_BATCH,
+        decision_tables.ZEN_ONE,
+        "sopflow before: every row, a matcher per cell",
+    }
+    assert all(s.n == 2 and s.median > 0 for s in stats.values())
+    assert sum(result.data["hits"]) == 300
+    assert "| variant | records |" in result.markdown
+
+
+def test_every_decision_table_variant_gives_the_same_outputs() -> None:
+    records = decision_tables.make_records(2_000)
+    table = decision_tables.compiled_table()
+    decision = zen.ZenEngine().create_decision(json.dumps(decision_tables.jdm(table)))
+    before = decision_tables.interpreted(table)
+    hits = decision_tables.rows_hit(records)
+    assert all(hits), hits  # every row and the default decide some record
+    for r in records:
+        expected = decision_tables.by_loop(r)
+        assert table.evaluate(r, {}).values == expected
+        assert decision_tables.by_if_chain(r) == expected
+        assert before(r).values == expected
+        found = decision.evaluate(r)["result"]
+        assert [found["tier"], found["discount"]] == expected
 
 
 def test_runtime_benchmarks_are_registered() -> None:
