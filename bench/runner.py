@@ -21,6 +21,7 @@ from bench import (
     fuzzing,
     lead_creation,
     reload_latency,
+    scoring_speed,
     server_requests,
     sla_tick,
     transitions,
@@ -46,6 +47,16 @@ def _expressions(quick: bool, where: Machine, profile: bool) -> Result:
         records=20_000 if quick else 100_000,
         repeats=3 if quick else 7,
         simpleeval_records=2_000 if quick else 10_000,
+        machine=where,
+    )
+
+
+def _scoring(quick: bool, where: Machine, profile: bool) -> Result:
+    return scoring_speed.run(
+        records=20_000 if quick else 100_000,
+        repeats=3 if quick else 7,
+        simpleeval_records=1_000 if quick else 5_000,
+        refusing_records=1_000 if quick else 5_000,
         machine=where,
     )
 
@@ -120,6 +131,7 @@ def _console_pages(quick: bool, where: Machine, profile: bool) -> Result:
 RUNNERS: dict[str, Runner] = {
     validate_bundle.NAME: _validate,
     expressions.NAME: _expressions,
+    scoring_speed.NAME: _scoring,
     transitions.NAME: _transitions,
     lead_creation.NAME: _lead_creation,
     sla_tick.NAME: _sla_tick,

@@ -55,6 +55,9 @@ class CompiledExpression:
     # True when the value reads a named assignment (`assignee()`): such a value changes
     # with the assignment, so it must not be stored either.
     assignments: bool = False
+    # The checked tree, for generated code that fuses several expressions into one
+    # function (engine/expr/fused.py); None for an expression made another way.
+    checker: Checker | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def fn(self) -> Callable[[Record, Record], Any]:
@@ -111,6 +114,7 @@ def compile_expression(
         partial(build_function, checker, source),
         clock=reads_clock(checker),
         assignments=any(i.sig.name == "assignee" for i in checker.calls.values()),
+        checker=checker,
     )
 
 
