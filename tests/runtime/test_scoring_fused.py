@@ -109,6 +109,14 @@ features:
 ---
 kind: scoring
 version: 1
+name: halves
+entity: lead
+features:
+  size: {value: "size / 100", weight: 0.25}
+  rating: {value: "rating", weight: 0.25}
+---
+kind: scoring
+version: 1
 name: power
 entity: lead
 features:
@@ -124,7 +132,13 @@ features:
   rating: {value: "rating", weight: 1}
 """,
 }
-MODELS = ("plain", "zero", "skip", "default", "fail", "power", "heated")
+MODELS = ("plain", "zero", "skip", "default", "fail", "halves", "power", "heated")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_models() -> None:
+    """Each test builds its models (and generates their functions) itself."""
+    scoring._MODELS.clear()
 
 
 @lru_cache(maxsize=1)
@@ -383,11 +397,25 @@ def test_feature_value_of_each_kind() -> None:
     ]
 
 
-def test_the_model_cache_is_bounded() -> None:
-    scoring._MODELS.clear()
-    for _ in range(3):
-        model("plain")
+def test_the_model_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    first = model("plain")
+    assert model("plain") is first and len(scoring._MODELS) == 1
+    monkeypatch.setattr(scoring, "_MODELS", {i: first for i in range(257)})
+    assert model("plain") is not first  # made again, the rest dropped
     assert len(scoring._MODELS) == 1
+
+
+def test_the_fast_path_does_not_run_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("the reference loop ran")
+
+    m = model("halves")
+    assert m.fast is not None and m.fast({"size": 50, "rating": 0.5}, {}) == (50.0, (0.5, 0.5))
+    monkeypatch.setattr(scoring, "evaluate_each", refuse)
+    assert evaluate(m, {"size": 50, "rating": 0.5}, {})[0] == 50.0
+    assert scored("halves", size=50, rating=0.5).score == 50.0
+    with pytest.raises(AssertionError):
+        scored("halves", size=50)
 
 
 def test_an_evaluation_error_stays_an_evaluation_error() -> None:

@@ -148,6 +148,14 @@ LATER = datetime(2026, 12, 5, 2, 0)
 OK = {"price": 10.0, "discount": 0.1, "region": "north"}
 
 
+@pytest.fixture(autouse=True)
+def _fresh_plans(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test builds its plans (and generates their functions) itself."""
+    monkeypatch.setattr(validations, "_PLANS", {})
+    monkeypatch.setattr(validations, "_LAST", (None, None, None, None))
+    monkeypatch.setattr(validations, "_LAST_DAY", None)
+
+
 @lru_cache(maxsize=1)
 def bundle() -> Bundle:
     """Compile the bundle of this file once."""
@@ -278,6 +286,79 @@ def test_entities_and_bundles_each_get_their_own_plan() -> None:
     assert check({"minutes": 1}, entity="visit", b=other)[0][0]["expression"] == "minutes < 2"
 
 
+def test_the_generated_function_says_which_rules_refuse() -> None:
+    plan = validations._plan(bundle(), "deal", "save")
+    names = ["no_negative", "quote_cap", "soft", "from_march", "power", "capped"]
+    assert [r.name for r in plan.rules] == names
+    assert plan.flags(OK, {}, "draft", LATER) == ()
+    over = {**OK, "price": 150.0, "discount": 0.5, "region": "tibet"}
+    assert plan.flags(over, {}, "quote", LATER) == (False, True, True, True, False, False)
+    early = MIDNIGHT - timedelta(microseconds=1)
+    assert plan.flags(over, {}, "draft", early) == (False, False, True, False, False, False)
+    north = {**over, "region": "north"}
+    assert plan.flags(north, {}, "signed", LATER) == (False, False, False, False, False, True)
+    assert plan.flags(over, {}, "signed", LATER) is None  # no cap for tibet: one by one
+    assert plan.flags({**OK, "price": None}, {}, "draft", LATER) is None  # one by one
+    leaving = validations._plan(bundle(), "deal", "leave_stage")
+    assert leaving.flags(OK, {}, "signed", LATER) == ()
+    assert validations._plan(bundle(), "nothing", "save").flags(OK, {}, None, LATER) == ()
+
+
+def test_the_fast_path_does_not_run_the_rules_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any) -> Any:
+        raise AssertionError("ran one by one")
+
+    monkeypatch.setattr(validations, "check_each", refuse)
+    assert check(OK) == ([], [])
+    assert check({**OK, "region": "tibet"}) == ([TIBET], [])
+    with pytest.raises(AssertionError):
+        check({**OK, "price": None})
+
+
+def test_one_by_one_hides_fields_some_readers_may_not_see() -> None:
+    # discount missing: the rules run one by one; the message still leaves `secret` out.
+    errors, _ = check({"price": -1.0, "secret": "s3", "region": "north"})
+    assert [e["message"] for e in errors] == ["A price of -1.0 is negative ()."]
+
+
+def test_the_last_plan_is_used_again_without_a_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[tuple[str, str]] = []
+    plan = validations._plan
+
+    def counting(b: Bundle, entity: str, when: str) -> Any:
+        made.append((entity, when))
+        return plan(b, entity, when)
+
+    monkeypatch.setattr(validations, "_plan", counting)
+    check(OK)
+    check(OK)
+    check({"minutes": 9}, entity="visit")
+    check(OK, when="leave_stage", stage="quote")
+    check(OK, when="leave_stage", stage="quote")
+    assert made == [("deal", "save"), ("visit", "save"), ("deal", "leave_stage")]
+
+
+def test_plans_are_kept_per_bundle() -> None:
+    files = {**FILES, "rules.yaml": FILES["rules.yaml"].replace("minutes < 5", "minutes < 2")}
+    other = small_bundle(Path(mkdtemp(prefix="validation-plans-kept-")), files)
+    mine = validations._plan(bundle(), "visit", "save")
+    theirs = validations._plan(other, "visit", "save")
+    assert mine is not theirs
+    assert validations._plan(bundle(), "visit", "save") is mine
+    assert validations._plan(other, "visit", "save") is theirs
+
+
+def test_validation_applies_by_stage_and_date() -> None:
+    cap = bundle().validations["quote_cap"][0]
+    assert [validation_applies(cap, s, LATER) for s in (None, "draft", "quote")] == [
+        False,
+        False,
+        True,
+    ]
+    plain = bundle().validations["no_negative"][0]
+    assert [validation_applies(plain, s, LATER) for s in (None, "quote")] == [True, True]
+
+
 def test_plans_are_kept_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     first = validations._plan(bundle(), "deal", "save")
     assert validations._plan(bundle(), "deal", "save") is first
@@ -290,8 +371,6 @@ def test_rules_run_one_by_one_when_no_function_can_be_generated(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(validations, "fast_parts", lambda exprs: None)
-    monkeypatch.setattr(validations, "_PLANS", {})
-    monkeypatch.setattr(validations, "_LAST", (None, None, None, None))
     over = {**OK, "price": 150.0, "discount": 0.5, "region": "tibet"}
     assert check(over, stage="quote") == (
         [
