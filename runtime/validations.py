@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,6 +51,26 @@ def local_day(now: datetime, timezone: str) -> date:
     day = now.replace(tzinfo=UTC).astimezone(ZoneInfo(timezone)).date()
     _LAST_DAY = (now, timezone, day)
     return day
+
+
+def start_instant(day: date, timezone: str) -> datetime | None:
+    """Return when `day` starts in `timezone`, as naive UTC, where that is a plain instant.
+
+    It is, when the zone's offset stays the same for two days either side of it: then a
+    naive UTC `now` is on or after it exactly when its local date is `day` or later (no
+    offset moves a local date by two days). Near an offset change (daylight saving: a
+    local date could come, go back and come again) it is None: compare local dates.
+    """
+    zone = ZoneInfo(timezone)
+    try:
+        start = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
+        offsets = {
+            (start + timedelta(hours=hours)).replace(tzinfo=UTC).astimezone(zone).utcoffset()
+            for hours in range(-48, 49)
+        }
+    except OverflowError:  # the first or last days a datetime can hold
+        return None
+    return start if len(offsets) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -100,16 +120,19 @@ def _generate(bundle: Bundle, rules: tuple[_Rule, ...], label: str) -> Flags:
     names = parts.globals
     names["_day"], names["_tz"] = local_day, bundle.manifest.timezone
     lines = ["def _flags(r, c, stage, now):\n", parts.setup, "    try:\n"]
-    if any(rule.starts is not None for rule in rules):
-        lines.append("        day = _day(now, _tz)\n")
     for i, (rule, body) in enumerate(zip(rules, parts.bodies, strict=True)):
         tests = []
         if rule.stages is not None:
             names[f"_s{i}"] = rule.stages
             tests.append(f"stage in _s{i}")
         if rule.starts is not None:
-            names[f"_d{i}"] = rule.starts
-            tests.append(f"day >= _d{i}")
+            instant = start_instant(rule.starts, bundle.manifest.timezone)
+            if instant is not None:
+                names[f"_t{i}"] = instant
+                tests.append(f"now >= _t{i}")
+            else:
+                names[f"_d{i}"] = rule.starts
+                tests.append(f"_day(now, _tz) >= _d{i}")
         lines.append(f"        f{i} = {' and '.join([*tests, f'({body})'])}\n")
     lines.append("    except _Error:\n        return None\n")
     flags = [f"f{i}" for i in range(len(rules))]

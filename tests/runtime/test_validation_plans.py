@@ -27,7 +27,7 @@ from runtime import validations
 from runtime.errors import Problem
 from runtime.rules import check_validations, validation_applies
 from runtime.unit import safe_render
-from runtime.validations import check_each, local_day, rules_for
+from runtime.validations import check_each, local_day, rules_for, start_instant
 from tests.runtime.small import small_bundle
 
 MANIFEST = """\
@@ -393,6 +393,67 @@ def test_the_local_day_is_kept_for_one_instant(monkeypatch: pytest.MonkeyPatch) 
         "Asia/Shanghai",
         date(2026, 12, 6),
     ) == validations._LAST_DAY
+
+
+def test_a_start_is_an_instant_only_away_from_offset_changes() -> None:
+    assert start_instant(date(2026, 3, 1), "Asia/Shanghai") == MIDNIGHT
+    assert start_instant(date(2026, 6, 1), "America/New_York") == datetime(2026, 6, 1, 4, 0)
+    assert start_instant(date(2026, 3, 8), "America/New_York") is None  # clocks go forward
+    assert start_instant(date(2026, 3, 10), "America/New_York") is None  # two days after
+    assert start_instant(date(2026, 3, 11), "America/New_York") == datetime(2026, 3, 11, 4, 0)
+    # The clocks go forward at 07:00 UTC on 8 March: 48 hours after 6 March starts is
+    # before it, 48 hours after 7 March starts is after it.
+    assert start_instant(date(2026, 3, 6), "America/New_York") == datetime(2026, 3, 6, 5, 0)
+    assert start_instant(date(2026, 3, 7), "America/New_York") is None
+    assert start_instant(date(1, 1, 1), "Asia/Shanghai") is None
+    assert start_instant(date(9999, 12, 31), "UTC") is None
+
+
+SANTIAGO = {
+    **FILES,
+    "bundle.yaml": MANIFEST.replace("Asia/Shanghai", "America/Santiago"),
+    "rules.yaml": """\
+kind: validation
+version: 1
+name: autumn
+entity: deal
+effective_from: 2026-04-05
+refuse_if: "price < 0"
+message: "Autumn."
+---
+kind: validation
+version: 1
+name: spring
+entity: deal
+effective_from: 2026-09-06
+refuse_if: "price < 0"
+message: "Spring."
+---
+kind: validation
+version: 1
+name: winter
+entity: deal
+effective_from: 2026-07-01
+refuse_if: "price < 0"
+message: "Winter."
+""",
+}
+
+
+@pytest.mark.parametrize(
+    "start", [datetime(2026, 4, 3), datetime(2026, 9, 4), datetime(2026, 6, 29)]
+)
+def test_start_dates_beside_a_daylight_saving_change_at_midnight(start: datetime) -> None:
+    # Santiago turns its clocks at midnight: back on 5 April (00:00 -> 23:00 the day
+    # before), forward on 6 September (00:00 -> 01:00). Every 10 minutes for four days,
+    # a rule applies exactly when the local date is its start date or later.
+    b = small_bundle(Path(mkdtemp(prefix="validation-plans-santiago-")), SANTIAGO)
+    specs = [spec for spec, _ in b.validations.values()]
+    for step in range(4 * 24 * 6):
+        now = start + timedelta(minutes=10 * step)
+        errors, _ = check_validations(b, "deal", "save", {"price": -1}, {}, None, now, safe_render)
+        want = [s.name for s in specs if validation_applies(s, None, now, "America/Santiago")]
+        assert [p.rule for p in errors] == want, now
 
 
 # -- the property -------------------------------------------------------------------------
