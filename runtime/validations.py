@@ -164,11 +164,12 @@ def _plan(bundle: Bundle, entity: str, when: str) -> _Plan:
         if len(_PLANS) > 1024:
             _PLANS.clear()
         _PLANS[key] = found
-    _LAST = (bundle, entity, when, found)
+    _LAST = (bundle, entity, when, found, found.flags)
     return found
 
 
-_LAST: tuple[Any, ...] = (None, None, None, None)  # the plan used last: (bundle, entity, on, plan)
+# The plan used last, and its function: (bundle, entity, on, plan, flags).
+_LAST: tuple[Any, ...] = (None, None, None, None, None)
 
 
 def rules_for(bundle: Bundle, entity: str, when: str) -> tuple[_Rule, ...]:
@@ -197,10 +198,11 @@ def check_validations(
     """Run validation rules `on: when` (save / leave_stage); return (errors, warnings)."""
     last = _LAST
     if last[0] is bundle and last[1] == entity and last[2] == when:
+        refused = last[4](r, c, stage, now)
         plan: _Plan = last[3]
     else:
         plan = _plan(bundle, entity, when)
-    refused = plan.flags(r, c, stage, now)
+        refused = plan.flags(r, c, stage, now)
     if refused is None:
         return check_each(bundle, plan.rules, entity, r, c, stage, now, render)
     if not refused:

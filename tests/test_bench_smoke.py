@@ -147,6 +147,7 @@ def test_scoring_benchmark_runs(here: Machine) -> None:
     )
     assert result.name == "scoring" and isinstance(result.passed, bool)
     assert result.data["ratio"] > 0 and result.data["validation_ratio"] > 0
+    assert result.data["passing_ratio"] > 0 and result.data["refused_ratio"] > 0
     assert result.data["explained"] == 300
     stats = result.data["stats"]
     assert "sopflow score()" in stats and "sopflow check_validations" in stats

@@ -152,7 +152,7 @@ OK = {"price": 10.0, "discount": 0.1, "region": "north"}
 def _fresh_plans(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test builds its plans (and generates their functions) itself."""
     monkeypatch.setattr(validations, "_PLANS", {})
-    monkeypatch.setattr(validations, "_LAST", (None, None, None, None))
+    monkeypatch.setattr(validations, "_LAST", (None, None, None, None, None))
     monkeypatch.setattr(validations, "_LAST_DAY", None)
 
 
