@@ -108,8 +108,12 @@ Evaluated = tuple[
 
 def _breakdown(m: Model, score: float, values: tuple[float, ...]) -> Evaluated:
     """Return the breakdown of a score the generated function gave (nothing missing)."""
-    parts = [known[value] for known, value in zip(m.parts, values, strict=True)]
+    # dict.__getitem__ calls Parts.__missing__ on a miss, as known[value] would.
+    parts = list(map(_looked_up, m.parts, values))
     return score, list(values), parts, None, None, False
+
+
+_looked_up = dict.__getitem__
 
 
 def evaluate(m: Model, r: Mapping[str, Any], c: Mapping[str, Any]) -> Evaluated:
