@@ -24,6 +24,7 @@ from bench import (
     lead_creation,
     move_checks,
     reload_latency,
+    scoring_speed,
     server_requests,
     sla_tick,
     transitions,
@@ -62,6 +63,16 @@ def _decision_tables(quick: bool, where: Machine, profile: bool) -> Result:
         records=20_000 if quick else 100_000,
         repeats=3 if quick else 7,
         zen_records=1_000 if quick else 5_000,
+        machine=where,
+    )
+
+
+def _scoring(quick: bool, where: Machine, profile: bool) -> Result:
+    return scoring_speed.run(
+        records=20_000 if quick else 100_000,
+        repeats=3 if quick else 7,
+        simpleeval_records=1_000 if quick else 5_000,
+        refusing_records=1_000 if quick else 5_000,
         machine=where,
     )
 
@@ -147,6 +158,7 @@ RUNNERS: dict[str, Runner] = {
     cli_start.NAME: _cli_start,
     expressions.NAME: _expressions,
     decision_tables.NAME: _decision_tables,
+    scoring_speed.NAME: _scoring,
     transitions.NAME: _transitions,
     move_checks.NAME: _move_checks,
     lead_creation.NAME: _lead_creation,

@@ -20,6 +20,7 @@ from bench import (
     report,
     runner,
     runtime_bundles,
+    scoring_speed,
     sla_tick,
     transitions,
     validate_bundle,
@@ -146,7 +147,9 @@ def test_every_decision_table_variant_gives_the_same_outputs() -> None:
 
 
 def test_runtime_benchmarks_are_registered() -> None:
-    assert {"transitions", "move_checks", "lead_creation", "sla_tick"} <= set(runner.RUNNERS)
+    assert {"transitions", "move_checks", "lead_creation", "sla_tick", "scoring"} <= set(
+        runner.RUNNERS
+    )
 
 
 @pytest.mark.parametrize(
@@ -243,6 +246,36 @@ def test_hand_written_lead_score_matches_the_bundle(tmp_path: Path) -> None:
         got = score(bundle.scorings["lead_quality"], values, {}).score
         assert got is not None
         assert abs(got - lead_creation.quality_by_hand(values)) < 1e-6
+
+
+def test_scoring_benchmark_runs(here: Machine) -> None:
+    result = scoring_speed.run(
+        records=300, repeats=2, simpleeval_records=20, refusing_records=30, machine=here
+    )
+    assert result.name == "scoring" and isinstance(result.passed, bool)
+    assert result.data["ratio"] > 0 and result.data["validation_ratio"] > 0
+    assert result.data["passing_ratio"] > 0 and result.data["refused_ratio"] > 0
+    assert result.data["explained"] == 300
+    stats = result.data["stats"]
+    assert "sopflow score()" in stats and "sopflow check_validations" in stats
+    assert all(s.n == 2 for s in stats.values())
+    assert "### 17-feature score" in result.markdown
+    assert "### Validation rules over a record" in result.markdown
+    assert pickle.loads(pickle.dumps(result)).data["ratio"] == result.data["ratio"]
+
+
+def test_hand_written_scoring_and_checks_match_sopflow() -> None:
+    leads = scoring_speed.make_leads(200, seed=7)
+    bundle = runtime_bundles.compiled(scoring_speed.DEFINITIONS)
+    model = bundle.scorings[scoring_speed.MODEL]
+    from runtime.rules import score
+
+    got = [score(model, r, {}).score for r in leads]
+    assert got == [scoring_speed.score_by_hand(r) for r in leads]
+    assert len(set(got)) > 150  # the leads differ: the comparison means something
+    refused = scoring_speed.refused_deals(20, seed=3)
+    today = scoring_speed.date(2026, 12, 5)
+    assert all(any(scoring_speed.validations_by_hand(r, s, today)) for r, s in refused)
 
 
 def test_sla_tick_benchmark_runs(here: Machine) -> None:

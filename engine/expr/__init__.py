@@ -60,6 +60,9 @@ class CompiledExpression:
     # smaller record or no context to an expression that reads neither (a move check).
     context: bool = True
     reads: frozenset[str] | None = None
+    # The checked tree, for generated code that fuses several expressions into one
+    # function (engine/expr/fused.py); None for an expression made another way.
+    checker: Checker | None = field(default=None, repr=False, compare=False)
 
     @cached_property
     def fn(self) -> Callable[[Record, Record], Any]:
@@ -118,6 +121,7 @@ def compile_expression(
         assignments=any(i.sig.name == "assignee" for i in checker.calls.values()),
         context=reads_context(checker),
         reads=record_keys(checker),
+        checker=checker,
     )
 
 
