@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -35,7 +37,7 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
     """
     url = normalise_url(url)
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo}
+    kwargs: dict[str, Any] = {"echo": echo, "json_serializer": dumps, "json_deserializer": loads}
     if parsed.get_backend_name() == "sqlite":
         if (
             parsed.database
@@ -63,6 +65,34 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
 
 
 READ_ONLY = "sopflow_read_only"
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+
+
+def dumps(value: Any) -> str:
+    """Return `value` as JSON text, as every JSON column and payload is stored.
+
+    msgspec's C encoder (decision NN): UTF-8 text, no spaces. It writes a float that
+    is not finite as `null` where the stdlib writes `NaN`/`Infinity`, so a value whose
+    text has a `null`, or that msgspec refuses (a lone surrogate, a `True` key), is
+    written (or refused) by the stdlib instead: what it stores is unchanged.
+    """
+    try:
+        out = _encode(value)
+    except (TypeError, ValueError, OverflowError):
+        return json.dumps(value)
+    if b"null" in out:
+        return json.dumps(value)
+    return out.decode()
+
+
+def loads(text: str | bytes) -> Any:
+    """Return the data of JSON text (the stdlib's reading of `NaN`, huge numbers too)."""
+    try:
+        return _decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
 
 
 def _sqlite_begin(conn: Connection) -> None:
