@@ -81,9 +81,11 @@ class RecordChanges(Reactions):
         load.recount(unit, view)
         self._entity_alerts(unit, view)
         settle_key(unit, view)
-        records.insert_record(unit.tx.conn, view, unit.now)
+        stored = to_json(view.data)  # made once: the row's data and the event's
+        records.insert_record(unit.tx.conn, view, unit.now, data=stored)
         unit.forming[entity].discard(view.id)
-        unit.tx.event("created", view.id, entity, data=to_json(values), workflow=view.workflow)
+        shown = stored if values is view.data else to_json(values)
+        unit.tx.event("created", view.id, entity, data=shown, workflow=view.workflow)
         unit.created.append(view.id)
         return view
 
