@@ -167,20 +167,17 @@ class Tx:
 
     def event(self, kind: str, record_id: str | None, entity: str | None, **detail: Any) -> None:
         """Append an entry to the audit/event log."""
-        row = {
-            "at": self.now,
+        params = {
+            "at": self.time(self.now),
             "record_id": record_id,
             "entity": entity,
             "kind": kind,
             "actor": self.actor,
             "bundle_hash": self.bundle_hash,
-            "detail": detail,
+            "detail": db_json(detail),
         }
-        self.sql(
-            _INSERT_EVENT,
-            {**row, "at": self.time(self.now), "detail": db_json(detail)},
-        )
-        self.events.append(row)
+        self.sql(_INSERT_EVENT, params)
+        self.events.append({**params, "at": self.now, "detail": detail})
 
     def decision(
         self,
