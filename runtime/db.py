@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -68,21 +69,26 @@ READ_ONLY = "sopflow_read_only"
 
 _encode = msgspec.json.Encoder().encode
 _decode = msgspec.json.Decoder().decode
+_pack = msgspec.msgpack.Encoder().encode
+# A float that is not finite, as msgpack writes every float: 0xcb, then 8 bytes whose
+# exponent bits are all set. A match inside other bytes only costs a stdlib encode.
+_NOT_FINITE = re.compile(rb"\xcb[\x7f\xff][\xf0-\xff]")
 
 
 def dumps(value: Any) -> str:
     """Return `value` as JSON text, as every JSON column and payload is stored.
 
     msgspec's C encoder (decision NN): UTF-8 text, no spaces. It writes a float that
-    is not finite as `null` where the stdlib writes `NaN`/`Infinity`, so a value whose
-    text has a `null`, or that msgspec refuses (a lone surrogate, a `True` key), is
-    written (or refused) by the stdlib instead: what it stores is unchanged.
+    is not finite as `null` where the stdlib writes `NaN`/`Infinity`, so a value with
+    such a float (looked for only when the text has a `null`), or that msgspec refuses
+    (a lone surrogate, a `True` key), is written (or refused) by the stdlib instead:
+    the values stored are the stdlib's.
     """
     try:
         out = _encode(value)
+        if b"null" in out and _NOT_FINITE.search(_pack(value)) is not None:
+            return json.dumps(value)
     except (TypeError, ValueError, OverflowError):
-        return json.dumps(value)
-    if b"null" in out:
         return json.dumps(value)
     return out.decode()
 

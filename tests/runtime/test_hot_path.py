@@ -75,12 +75,21 @@ def test_json_text_is_compact_utf8_and_reads_back_the_same() -> None:
     assert db_json(value) == text and py_json(text) == value
 
 
-def test_json_text_with_a_null_is_the_stdlibs() -> None:
-    # msgspec writes a float that is not finite as null; the stdlib's text is kept.
-    for value in ({"a": None}, {"x": math.inf}, {"x": -math.inf}, [math.nan]):
+def test_json_a_float_that_is_not_finite_is_written_by_the_stdlib() -> None:
+    # msgspec writes NaN and infinities as null; the stdlib's text keeps them.
+    assert dumps({"a": None, "b": [1.5, None]}) == '{"a":null,"b":[1.5,null]}'
+    for value in (
+        {"x": math.inf},
+        {"x": -math.inf},
+        [math.nan],
+        {"a": None, "d": {"x": [-math.nan]}},
+    ):
         assert dumps(value) == json.dumps(value)
+    assert dumps({"x": 1e308, "y": -1e308, "z": 5e-324}) == '{"x":1e308,"y":-1e308,"z":5e-324}'
     assert loads(dumps({"x": math.inf})) == {"x": math.inf}
     assert math.isnan(loads(dumps([math.nan]))[0])
+    # a null beside an integer msgpack cannot hold: the stdlib writes it, same values
+    assert loads(dumps({"a": None, "n": 10**30})) == {"a": None, "n": 10**30}
 
 
 def test_json_msgspec_refuses_goes_to_the_stdlib() -> None:
