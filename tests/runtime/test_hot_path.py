@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select, text
 
 from engine.bundle import Bundle
 from engine.compiler.pipeline import compile_bundle
@@ -115,9 +115,9 @@ def test_json_the_stdlib_reads_what_msgspec_does_not() -> None:
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory: pytest.TempPathFactory) -> Bundle:
     root = tmp_path_factory.mktemp("hot_path")
-    for name, text in FILES.items():
+    for name, source in FILES.items():
         (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text.lstrip(), encoding="utf-8")
+        (root / name).write_text(source.lstrip(), encoding="utf-8")
     result = compile_bundle(root)
     assert result.bundle is not None, [d.render() for d in result.diagnostics]
     return result.bundle
@@ -254,3 +254,33 @@ def test_two_pending_breach_timers_leave_one(store: Store, bundle: Bundle, tmp_p
     assert [r[1:] for r in _sla(store)] == [
         ("sla_breach", "triage", due, _payload("triage", due), False)
     ]
+
+
+# -- a created record's load item ----------------------------------------------------------
+
+
+def test_a_record_being_created_reads_no_load_item_and_counts_once(
+    store: Store, bundle: Bundle, tmp_path: Path
+) -> None:
+    rt = Runtime(bundle, store, FakeClock(START), evidence_dir=tmp_path / "ev")
+    sent: list[str] = []
+
+    def note(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(store.engine, "before_cursor_execute", note)
+    try:
+        case = rt.create("case", {"subject": "printer"}, actor="ana")
+    finally:
+        event.remove(store.engine, "before_cursor_execute", note)
+    assert case.owner == "ana"  # nobody routed it: its creator holds it
+    load_items = [s for s in sent if "sf_load_item" in s]
+    assert [s.split(" (")[0] for s in load_items] == ["INSERT INTO sf_load_item"]
+    with store.read() as conn:
+        loads_now = conn.execute(text("SELECT user_id, open_count FROM sf_load")).all()
+        items = conn.execute(text("SELECT record_id, owner, counted FROM sf_load_item")).all()
+    assert [tuple(r) for r in loads_now] == [("ana", 1)]
+    assert [(r[0], r[1], bool(r[2])) for r in items] == [(case.id, "ana", True)]
+    rt.transition(case.id, "triage", actor="ana")  # a stored record's item is read again
+    with store.read() as conn:
+        assert conn.execute(text("SELECT open_count FROM sf_load")).scalar_one() == 1
