@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from engine.bundle import Bundle
@@ -21,7 +20,7 @@ from engine.spec.workflow import ExitSpec, StageSpec
 from runtime.errors import Invalid, Problem, Refused
 from runtime.evidence import Media, accepts
 from runtime.records import RecordView
-from runtime.store import T_EVIDENCE, T_STAY
+from runtime.store import py_json, run_sql
 
 STAYS: tuple[str, ...] = ("current_stay", "any_stay")
 
@@ -37,6 +36,17 @@ class Attached:
     current: bool
 
 
+# Hand-written (runtime/store.py): every move with an evidence gate reads these.
+_STAY_FILES = (
+    "SELECT evidence_ids FROM sf_stage_history WHERE record_id = :record_id "
+    "AND left_at IS NULL LIMIT 1"
+)
+_FILES = (
+    "SELECT id, kind, media_type, sha256 FROM sf_evidence WHERE record_id = :record_id "
+    "ORDER BY uploaded_at, id"
+)
+
+
 def attached(conn: Connection, record_id: str, *, stays: bool = True) -> list[Attached]:
     """Return every file attached to a record, marking those of its current stay.
 
@@ -46,20 +56,12 @@ def attached(conn: Connection, record_id: str, *, stays: bool = True) -> list[At
     """
     stay = None
     if stays:
-        stay = conn.execute(
-            select(T_STAY.c.evidence_ids).where(
-                T_STAY.c.record_id == record_id, T_STAY.c.left_at.is_(None)
-            )
-        ).first()
-    current = set(stay.evidence_ids or []) if stay is not None else None
-    rows = conn.execute(
-        select(T_EVIDENCE.c.id, T_EVIDENCE.c.kind, T_EVIDENCE.c.media_type, T_EVIDENCE.c.sha256)
-        .where(T_EVIDENCE.c.record_id == record_id)
-        .order_by(T_EVIDENCE.c.uploaded_at, T_EVIDENCE.c.id)
-    ).fetchall()
+        stay = run_sql(conn, _STAY_FILES, {"record_id": record_id}).fetchone()
+    current = set(py_json(stay[0]) or []) if stay is not None else None
+    rows = run_sql(conn, _FILES, {"record_id": record_id}).rows
     return [
-        Attached(r.id, r.kind, r.media_type, r.sha256, current is None or r.id in current)
-        for r in rows
+        Attached(fid, kind, media, sha, current is None or fid in current)
+        for fid, kind, media, sha in rows
     ]
 
 

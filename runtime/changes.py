@@ -81,9 +81,11 @@ class RecordChanges(Reactions):
         load.recount(unit, view)
         self._entity_alerts(unit, view)
         settle_key(unit, view)
-        records.insert_record(unit.tx.conn, view, unit.now)
+        stored = to_json(view.data)  # made once: the row's data and the event's
+        records.insert_record(unit.tx.conn, view, unit.now, data=stored)
         unit.forming[entity].discard(view.id)
-        unit.tx.event("created", view.id, entity, data=to_json(values), workflow=view.workflow)
+        shown = stored if values is view.data else to_json(values)
+        unit.tx.event("created", view.id, entity, data=shown, workflow=view.workflow)
         unit.created.append(view.id)
         return view
 
@@ -170,7 +172,10 @@ class RecordChanges(Reactions):
         goal = stages.find(wf, target)
         outcome = getattr(goal, "outcome", None)
         dwell = stages.close_stay(unit, work, target, outcome)
-        timers.cancel(unit.tx, work.id, timers.SLA_KINDS)
+        # Entering a stage replaces the SLA timers in place (_enter); an exit ends them.
+        into_stage = isinstance(goal, StageSpec)
+        if not into_stage:
+            timers.cancel(unit.tx, work.id, timers.SLA_KINDS)
         here = stages.find(wf, source)
         if here is not None and hasattr(here, "on_exit"):
             run_actions(self.ops, unit, here.on_exit, work, f"left {source}", {"params": wf.params})
@@ -186,7 +191,7 @@ class RecordChanges(Reactions):
             target=target,
             dwell_seconds=dwell,
         )
-        self._enter(unit, wf, work, target, source)
+        self._enter(unit, wf, work, target, source, replace_sla=into_stage)
         if work.data != before or outcome is not None:
             # What the move's actions set, and a new status, are computed like any save
             # (a computed field may read them, P14), and what the actions set is checked.
@@ -205,14 +210,23 @@ class RecordChanges(Reactions):
         return records.save_record(unit.tx.conn, unit.bundle, work, unit.now)
 
     def _enter(
-        self, unit: Unit, wf: Any, view: RecordView, stage_id: str, source: str | None
+        self,
+        unit: Unit,
+        wf: Any,
+        view: RecordView,
+        stage_id: str,
+        source: str | None,
+        *,
+        replace_sla: bool = False,
     ) -> None:
+        """Enter a stage or exit (`replace_sla`: the stage's SLA timers replace the
+        record's pending ones, which the caller left in place)."""
         gate = stages.find(wf, stage_id)
         if gate is None:
             return
         if isinstance(gate, StageSpec):
             stages.open_stay(unit, view, stage_id, source)
-            stages.start_sla(unit, wf, gate, view)
+            stages.start_sla(unit, wf, gate, view, replace=replace_sla)
         run_actions(
             self.ops, unit, gate.on_enter, view, f"entered {stage_id}", {"params": wf.params}
         )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
@@ -35,7 +38,7 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
     """
     url = normalise_url(url)
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {"echo": echo}
+    kwargs: dict[str, Any] = {"echo": echo, "json_serializer": dumps, "json_deserializer": loads}
     if parsed.get_backend_name() == "sqlite":
         if (
             parsed.database
@@ -63,6 +66,39 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
 
 
 READ_ONLY = "sopflow_read_only"
+
+_encode = msgspec.json.Encoder().encode
+_decode = msgspec.json.Decoder().decode
+_pack = msgspec.msgpack.Encoder().encode
+# A float that is not finite, as msgpack writes every float: 0xcb, then 8 bytes whose
+# exponent bits are all set. A match inside other bytes only costs a stdlib encode.
+_NOT_FINITE = re.compile(rb"\xcb[\x7f\xff][\xf0-\xff]")
+
+
+def dumps(value: Any) -> str:
+    """Return `value` as JSON text, as every JSON column and payload is stored.
+
+    msgspec's C encoder (decision NN): UTF-8 text, no spaces. It writes a float that
+    is not finite as `null` where the stdlib writes `NaN`/`Infinity`, so a value with
+    such a float (looked for only when the text has a `null`), or that msgspec refuses
+    (a lone surrogate, a `True` key), is written (or refused) by the stdlib instead:
+    the values stored are the stdlib's.
+    """
+    try:
+        out = _encode(value)
+        if b"null" in out and _NOT_FINITE.search(_pack(value)) is not None:
+            return json.dumps(value)
+    except (TypeError, ValueError, OverflowError):
+        return json.dumps(value)
+    return out.decode()
+
+
+def loads(text: str | bytes) -> Any:
+    """Return the data of JSON text (the stdlib's reading of `NaN`, huge numbers too)."""
+    try:
+        return _decode(text)
+    except msgspec.DecodeError:
+        return json.loads(text)
 
 
 def _sqlite_begin(conn: Connection) -> None:

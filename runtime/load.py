@@ -61,7 +61,8 @@ def _holds(unit: Unit, spec: LoadSpec | None, view: RecordView) -> bool:
 def settle(unit: Unit, view: RecordView) -> None:
     """Make the record count in its owner's load exactly when it should, now."""
     tx = unit.tx
-    row = tx.sql(_GET, {"id": view.id}).fetchone()
+    fresh = view.id in unit.forming.get(view.entity, ()) and view.id not in unit.load_items
+    row = None if fresh else tx.sql(_GET, {"id": view.id}).fetchone()
     before, counted, until = (row[0], bool(row[1]), py_time(row[2])) if row else (None, False, None)
     spec = load_spec(unit, view.entity)
     if view.owner != before:  # a new assignment (or none): a new window
@@ -93,6 +94,7 @@ def settle(unit: Unit, view: RecordView) -> None:
             tx.sql(_DROP, {"id": view.id})
     elif row is None:
         tx.sql(_INSERT, params)
+        unit.load_items.add(view.id)
     elif (view.owner, counts, until) != (before, counted, py_time(row[2])):
         tx.sql(_UPDATE, params)
     settle_named(unit, view)

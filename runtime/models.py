@@ -89,11 +89,12 @@ class Event(SQLModel, table=True):
     """The append-only audit and event log: every change, who made it, and why."""
 
     __tablename__ = "sf_event"
-    # SLA breaches per stage (dwell reports) look up one kind of event per record
+    # SLA breaches per stage (dwell reports) look up one kind of event per record; no
+    # query looks events up by `at` alone, so it has no index (every insert would pay).
     __table_args__ = (Index("ix_sf_event_kind_record", "kind", "record_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = _time(nullable=False, index=True)
+    at: datetime = _time(nullable=False)
     record_id: str | None = Field(default=None, max_length=32, index=True)
     entity: str | None = Field(default=None, max_length=64)
     kind: str = Field(max_length=64)

@@ -218,8 +218,10 @@ _INSERT = (
 )
 
 
-def insert_record(conn: Connection, view: RecordView, now: datetime) -> RecordView:
-    """Insert a new record row (version 1)."""
+def insert_record(
+    conn: Connection, view: RecordView, now: datetime, *, data: dict[str, Any] | None = None
+) -> RecordView:
+    """Insert a new record row (version 1); `data`: `to_json(view.data)` if already made."""
     view.created_at = view.updated_at = now
     view.row_version = 1
     postgres = is_postgres(conn)
@@ -228,7 +230,7 @@ def insert_record(conn: Connection, view: RecordView, now: datetime) -> RecordVi
     params.update(
         id=view.id,
         entity=view.entity,
-        data=db_json(to_json(view.data)),
+        data=db_json(to_json(view.data) if data is None else data),
         row_version=1,
         created_at=stamp,
         updated_at=stamp,

@@ -440,28 +440,37 @@ def sla_limit(
     return None
 
 
-def start_sla(unit: Unit, wf: CompiledWorkflow, stage: StageSpec, record: RecordView) -> None:
-    """Start the stage's SLA: a breach timer and one timer per reminder (F4)."""
+def start_sla(
+    unit: Unit, wf: CompiledWorkflow, stage: StageSpec, record: RecordView, *, replace: bool = False
+) -> None:
+    """Start the stage's SLA: a breach timer and one timer per reminder (F4).
+
+    `replace`: the record's pending SLA timers (of the stage it left) are not cancelled
+    yet; these take their place (runtime/timers.py replace_sla).
+    """
     limit = sla_limit(unit, stage, record, dict(wf.params))
     if limit is None or stage.sla is None:
+        if replace:
+            timers.cancel(unit.tx, record.id, SLA_KINDS)
         return
     # Working durations count the SLA calendar's working time, holidays of its table too;
     # a reminder in working time is counted back from the deadline the same way.
     calendar = working_time(unit.bundle, stage.sla.calendar)
     due = calendar.add(unit.now, limit) if calendar else unit.now + _clock(limit)
     payload = {"stage": stage.id, "workflow": wf.name, "due": iso(due)}
-    timers.add(unit.tx, "sla_breach", due, record_id=record.id, ref=stage.id, payload=payload)
+    reminders = []
     for before in stage.sla.remind_before:
         at = calendar.subtract(due, before) if calendar else due - _clock(before)
         if at > unit.now:
-            timers.add(
-                unit.tx,
-                "sla_remind",
-                at,
-                record_id=record.id,
-                ref=stage.id,
-                payload={**payload, "before": str(before)},
-            )
+            reminders.append((at, {**payload, "before": str(before)}))
+    if replace:
+        timers.replace_sla(
+            unit.tx, record.id, due, ref=stage.id, payload=payload, reminders=reminders
+        )
+        return
+    timers.add(unit.tx, "sla_breach", due, record_id=record.id, ref=stage.id, payload=payload)
+    for at, extra in reminders:
+        timers.add(unit.tx, "sla_remind", at, record_id=record.id, ref=stage.id, payload=extra)
 
 
 def _clock(duration: Duration) -> timedelta:

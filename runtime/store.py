@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -19,7 +18,7 @@ from sqlmodel import SQLModel
 
 from runtime import migrate, models
 from runtime.clock import utc
-from runtime.db import READ_ONLY, is_sqlite, make_engine
+from runtime.db import READ_ONLY, dumps, is_sqlite, loads, make_engine
 
 T_RECORD: Table = models.Record.__table__  # type: ignore[attr-defined]
 T_STAY: Table = models.StageStay.__table__  # type: ignore[attr-defined]
@@ -121,12 +120,12 @@ def py_time(value: Any) -> datetime | None:
 
 def db_json(value: Any) -> str:
     """Return a JSON column's value as the driver takes it (text on both databases)."""
-    return json.dumps(value)
+    return dumps(value)
 
 
 def py_json(value: Any) -> Any:
     """Return a JSON column's value read through the driver as Python data."""
-    return json.loads(value) if isinstance(value, str | bytes) else value
+    return loads(value) if isinstance(value, str | bytes) else value
 
 
 _INSERT_EVENT = (
@@ -168,20 +167,17 @@ class Tx:
 
     def event(self, kind: str, record_id: str | None, entity: str | None, **detail: Any) -> None:
         """Append an entry to the audit/event log."""
-        row = {
-            "at": self.now,
+        params = {
+            "at": self.time(self.now),
             "record_id": record_id,
             "entity": entity,
             "kind": kind,
             "actor": self.actor,
             "bundle_hash": self.bundle_hash,
-            "detail": detail,
+            "detail": db_json(detail),
         }
-        self.sql(
-            _INSERT_EVENT,
-            {**row, "at": self.time(self.now), "detail": db_json(detail)},
-        )
-        self.events.append(row)
+        self.sql(_INSERT_EVENT, params)
+        self.events.append({**params, "at": self.now, "detail": detail})
 
     def decision(
         self,

@@ -59,6 +59,48 @@ def cancel(tx: Tx, record_id: str, kinds: tuple[str, ...], ref: str | None = Non
     return int(tx.conn.execute(delete(T_TIMER).where(condition)).rowcount)
 
 
+_MOVE_BREACH = (
+    "UPDATE sf_timer SET due_at = :due_at, ref = :ref, payload = :payload "
+    "WHERE record_id = :record_id AND kind = 'sla_breach' AND fired = :fired RETURNING id"
+)
+_CANCEL_OTHER_SLA = _CANCEL_SLA + " AND id <> :kept"
+
+
+def replace_sla(
+    tx: Tx,
+    record_id: str,
+    due_at: datetime,
+    *,
+    ref: str,
+    payload: dict[str, Any],
+    reminders: list[tuple[datetime, dict[str, Any]]],
+) -> None:
+    """Give a record the SLA timers of the stage it enters in place of those it had.
+
+    The same rows result as `cancel(SLA_KINDS)` then `add` of each timer, but the
+    pending breach timer, when there is one, is updated in place (decision NN): one
+    UPDATE instead of a DELETE and an INSERT, and the record's index entry stays put.
+    """
+    kept = tx.sql(
+        _MOVE_BREACH,
+        {
+            "due_at": tx.time(due_at),
+            "ref": ref,
+            "payload": db_json(payload),
+            "record_id": record_id,
+            "fired": False,
+        },
+    ).rows
+    params: dict[str, Any] = {"record_id": record_id, "fired": False}
+    if kept:
+        tx.sql(_CANCEL_OTHER_SLA, {**params, "kept": kept[0][0]})
+    else:
+        tx.sql(_CANCEL_SLA, params)
+        add(tx, "sla_breach", due_at, record_id=record_id, ref=ref, payload=payload)
+    for at, extra in reminders:
+        add(tx, "sla_remind", at, record_id=record_id, ref=ref, payload=extra)
+
+
 def due(conn: Connection, now: datetime, limit: int, *, skip_locked: bool) -> list[Any]:
     """Return up to `limit` unfired timers due at `now`, oldest first (claimed on PostgreSQL)."""
     query = (

@@ -39,6 +39,9 @@ class Unit:
     # Records this unit is creating and has not stored yet (entity -> ids): an action of
     # a record being created may refer to it (`request: id`) before it is written.
     forming: dict[str, set[str]] = field(default_factory=dict)
+    # Records of `forming` whose load item (runtime/load.py) this unit wrote: any other
+    # forming record has none yet, so settling it reads nothing.
+    load_items: set[str] = field(default_factory=set)
     # Evaluation failures this unit recorded (runtime/failures.py keeps each once).
     failures: set[tuple[Any, ...]] = field(default_factory=set)
     # While set (an item of a per-item schedule), outbox keys derive from it and a count:
