@@ -99,6 +99,8 @@ FALLBACK = (
     "{{ none }}",
     "{% for x in items %}{{ x }}{% endfor %}",
     "{% set y = 1 %}{{ y }}",
+    "{{ price }}{% if price %}!{% endif %}",
+    "{{ price }}{% if price %}!{% endif %}{{ price }}",
     "{{ price }",
     "{% if %}",
 )
@@ -185,6 +187,9 @@ def test_globals_are_looked_up_after_the_variables() -> None:
     assert kind == "text" and text.startswith("<function safe_range")
     assert same("{{ range }}", {"range": 3}) == ("text", "3")
     assert same("{{ lipsum }}", {}) == ("text", "")  # the sandbox removes it
+    kind, text = same("{{ range | string }}", {})  # step by step
+    assert kind == "text" and text.startswith("<function safe_range")
+    assert same("{{ range | string }}", {"range": 4}) == ("text", "4")
 
 
 def test_a_mapping_that_is_not_a_dict_reads_the_same() -> None:
@@ -254,6 +259,11 @@ def test_the_cut_stops_before_later_outputs_as_jinja_does() -> None:
     assert kind == "text" and text == "x" * MAX_OUTPUT + TRUNCATED_NOTE
     kind, text = same("{{ a.b }}{{ c.d }}", {"a": {"b": big}, "c": {"d": Broken()}})
     assert kind == "text" and text == "x" * MAX_OUTPUT + TRUNCATED_NOTE
+    # outputs under the cap each, past it together (step by step too)
+    half = "h" * (MAX_OUTPUT // 2 + 1)
+    for source in ("{{ a }}{{ a }}{{ b }}", "{{ r.a }}{{ r.a }}{{ r.b }}"):
+        kind, text = same(source, {"a": half, "b": Broken(), "r": {"a": half, "b": Broken()}})
+        assert (kind, text) == ("text", (half + half)[:MAX_OUTPUT] + TRUNCATED_NOTE)
     # exactly at the cap: not cut, and the next output is written
     exact = "y" * MAX_OUTPUT
     assert same("{{ a }}{{ b }}", {"a": exact, "b": ""}) == ("text", exact)
