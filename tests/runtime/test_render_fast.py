@@ -25,6 +25,12 @@ from runtime.render import TRUNCATED_NOTE, RenderError, render, render_json
 from runtime.render_fast import FAST_FILTERS, MAX_GENERATED, PLAIN, _over
 
 
+@pytest.fixture(autouse=True)
+def _compile_anew() -> None:
+    """Each test compiles the templates it renders (no test leans on another's cache)."""
+    render_mod._fast.cache_clear()
+
+
 def jinja(source: str, variables: Mapping[str, Any]) -> str:
     """What render() gave before the fast path: jinja2 for every template."""
     text, cut = render_mod._stream(source, variables)
