@@ -521,8 +521,9 @@ def run(
             f"...)` per deal against hand-written checks. {refused:,} of the {records:,} "
             "deals break a rule (most saves pass); the second pair runs "
             f"{len(every[HAND].results):,} deals that each break one, where a refusal's "
-            "message costs a template render (sandboxed jinja2, runtime/render.py) against "
-            f"an f-string by hand: {e_ratio:.3f}x; the third pair runs the "
+            "message costs a template render (runtime/render.py; a message of text and "
+            "names takes the fast path of runtime/render_fast.py, to jinja2's text) "
+            f"against an f-string by hand: {e_ratio:.3f}x; the third pair runs the "
             f"{len(passing):,} deals that break nothing: {p_ratio:.3f}x. The target is "
             "checked on the first pair.",
             "",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from decimal import Decimal
 from typing import Any
 
@@ -65,6 +65,16 @@ def budget() -> Iterator[Budget]:
         yield spent
     finally:
         _BUDGET.reset(token)
+
+
+def begin() -> Token[Budget | None]:
+    """Give the renders from here a budget of their own (`budget()` without a block)."""
+    return _BUDGET.set(Budget())
+
+
+def end(token: Token[Budget | None]) -> None:
+    """Go back to the budget before `begin()`."""
+    _BUDGET.reset(token)
 
 
 def step(size: int = 0) -> None:

@@ -451,5 +451,22 @@ def shareable(bundle: Bundle, entity: str, scope: Mapping[str, Any]) -> dict[str
     form = bundle.forms.get(entity)
     if form is None:
         return dict(scope)
-    restricted = {name for name, spec in form.spec.fields.items() if spec.read is not None}
+    restricted = _restricted(form)
+    if not restricted and type(scope) is dict:
+        return dict(scope)
     return {k: v for k, v in scope.items() if k not in restricted}
+
+
+# id(form) -> (form, its fields only some roles may read), worked out once per form.
+_RESTRICTED: dict[int, tuple[CompiledForm, frozenset[str]]] = {}
+
+
+def _restricted(form: CompiledForm) -> frozenset[str]:
+    found = _RESTRICTED.get(id(form))
+    if found is not None and found[0] is form:
+        return found[1]
+    names = frozenset(name for name, spec in form.spec.fields.items() if spec.read is not None)
+    if len(_RESTRICTED) > 256:
+        _RESTRICTED.clear()
+    _RESTRICTED[id(form)] = (form, names)
+    return names

@@ -5,6 +5,10 @@ access to Python internals, no changing the values they are given. A missing val
 renders empty (`{{ record.nope.deeper }}` is ''), dates and datetimes print as ISO 8601
 (datetimes in UTC with `+00:00`),
 and `tojson` handles them too. Any failure is a RenderError with a one-line message.
+
+A template that is only text and `{{ }}` outputs of names, their attributes and a few
+filters renders without jinja2's context and generator, to the same text and errors
+(runtime/render_fast.py); any other renders through jinja2.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from jinja2.exceptions import SecurityError
 
 from engine.templates import MAX_OUTPUT, MAX_STEPS, MAX_VALUE, MAX_WRITTEN
 from runtime.clock import iso
+from runtime.render_fast import FastTemplate, compile_fast
 from runtime.sandbox import BoundExceeded, Sandbox, budget, written
 
 MAX_SEQUENCE = MAX_VALUE  # the name older callers know
@@ -80,6 +85,35 @@ def _compile(source: str) -> Template:
     return _ENV.from_string(source)
 
 
+def _inner(value: Any) -> Any:
+    """The text `_finalize` writes for `value`, not counted (runtime/render_fast.py)."""
+    if isinstance(value, str):
+        return value
+    value = _iso(value)
+    return value if isinstance(value, str) else str(value)
+
+
+@lru_cache(maxsize=512)
+def _fast(source: str) -> FastTemplate | None:
+    return compile_fast(_ENV, source, _finalize, _inner)
+
+
+def _render(source: str, variables: Mapping[str, Any]) -> tuple[str, bool]:
+    """Render `source` (fast when it can be, else through jinja2): text, whether cut.
+
+    Neither path changes `variables` (jinja2 reads a copy).
+    """
+    fast = _fast(source)
+    if fast is None:
+        return _stream(source, variables)
+    try:
+        return fast(variables)
+    except RecursionError:
+        raise RenderError("template error: it nests or recurses too deeply") from None
+    except Exception as exc:  # as _stream: the caller gets one message
+        raise RenderError(_describe(exc)) from None
+
+
 def _describe(exc: Exception) -> str:
     if isinstance(exc, TemplateSyntaxError):
         return f"template syntax error at line {exc.lineno}: {exc.message}"
@@ -124,7 +158,7 @@ def render(source: str, variables: Mapping[str, Any]) -> str:
     Rendering stops as soon as the text passes the cap. Raises RenderError with a clear
     message if the template is invalid, not allowed, or goes past a bound (runtime/sandbox.py).
     """
-    text, cut = _stream(source, variables)
+    text, cut = _render(source, variables)
     if cut:
         return text[:MAX_OUTPUT] + TRUNCATED_NOTE
     return text
@@ -135,7 +169,7 @@ def render_json(source: str, variables: Mapping[str, Any]) -> Any:
 
     Raises RenderError if rendering fails or the result is not JSON (or over 64 KiB).
     """
-    text, cut = _stream(source, variables)
+    text, cut = _render(source, variables)
     if cut:
         raise RenderError("webhook body is not JSON after rendering: it is longer than 64 KiB")
     try:

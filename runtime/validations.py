@@ -3,10 +3,12 @@
 The rules a check runs are worked out once per (bundle, entity, on), with one function
 generated for them: it tests each rule's stages and start date and runs the rule's fast
 body (engine/expr/fused.py), all in one frame, and tells which rules refuse (nothing
-to build when none does). Only a refusing rule's message is rendered. Whenever a fast
-body raises (a missing value, an evaluation error), the rules are run one by one as
-`check_each` does, which keeps each error as the rule's problem. The local date a start
-date is compared with is worked out once per instant (`local_day`).
+to build when none does). Only a refusing rule's message is rendered (the names it
+reads are built once for all the rules refusing one record; renders do not change
+them). Whenever a fast body raises (a missing value, an evaluation error), the rules
+are run one by one as `check_each` does, which keeps each error as the rule's problem.
+The local date a start date is compared with is worked out once per instant
+(`local_day`).
 """
 
 from __future__ import annotations
@@ -177,11 +179,16 @@ def rules_for(bundle: Bundle, entity: str, when: str) -> tuple[_Rule, ...]:
     return _plan(bundle, entity, when).rules
 
 
+def _names(bundle: Bundle, entity: str, r: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """What a refusal's message reads: the fields every reader may see, `record`, `now`."""
+    shown = shareable(bundle, entity, r)
+    return {**shown, "record": shown, "now": now}
+
+
 def _refusal(
     bundle: Bundle, entity: str, rule: _Rule, r: Mapping[str, Any], now: datetime, render: Any
 ) -> Problem:
-    shown = shareable(bundle, entity, r)
-    message = render(rule.spec.message, {**shown, "record": shown, "now": now})
+    message = render(rule.spec.message, _names(bundle, entity, r, now))
     return Problem("rule-refused", message, rule=rule.name, expression=rule.spec.refuse_if)
 
 
@@ -209,9 +216,15 @@ def check_validations(
         return [], []
     errors: list[Problem] = []
     warnings: list[Problem] = []
+    names: dict[str, Any] | None = None  # what the messages read, built once
     for rule, flag in zip(plan.rules, refused, strict=True):
         if flag:
-            problem = _refusal(bundle, entity, rule, r, now, render)
+            if names is None:
+                names = _names(bundle, entity, r, now)
+            message = render(rule.spec.message, names)
+            problem = Problem(
+                "rule-refused", message, rule=rule.name, expression=rule.spec.refuse_if
+            )
             (errors if rule.error else warnings).append(problem)
     return errors, warnings
 

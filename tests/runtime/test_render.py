@@ -80,10 +80,13 @@ def test_output_is_capped_with_a_note() -> None:
 
 def test_templates_are_compiled_once() -> None:
     render_mod._compile.cache_clear()
+    render_mod._fast.cache_clear()
     for name in ("a", "b", "c"):
-        render("Hello {{ who }}", {"who": name})
-    info = render_mod._compile.cache_info()
-    assert (info.misses, info.hits) == (1, 2)
+        assert render("Hello {{ who }}", {"who": name}) == f"Hello {name}"
+        assert render("{% if who %}Hi {{ who }}{% endif %}", {"who": name}) == f"Hi {name}"
+    fast, jinja = render_mod._fast.cache_info(), render_mod._compile.cache_info()
+    assert (fast.misses, fast.hits) == (2, 4)
+    assert (jinja.misses, jinja.hits) == (1, 2)  # the fast template never reaches jinja2
 
 
 def test_render_json_builds_a_webhook_body() -> None:

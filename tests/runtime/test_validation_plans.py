@@ -272,6 +272,29 @@ def test_a_message_is_rendered_only_for_a_rule_that_refuses_without_hidden_field
     assert check(record)[0][0]["message"] == "A price of -1.0 is negative ()."
 
 
+def test_two_refusals_read_the_same_names_and_each_form_hides_its_own_fields() -> None:
+    seen: list[Mapping[str, Any]] = []
+
+    def render(source: str, names: Mapping[str, Any]) -> str:
+        seen.append(names)
+        return source
+
+    record = {**OK, "price": -1.0, "discount": 0.9, "secret": "s3"}
+    errors, warnings = check(record, stage="quote", render=render)
+    assert len(errors) + len(warnings) >= 2 and len(seen) == len(errors) + len(warnings)
+    assert all(names is seen[0] for names in seen)  # built once for the record
+    assert "secret" not in seen[0] and "secret" not in seen[0]["record"]
+    # Another bundle where `secret` is readable by all: its messages quote it, and the
+    # first bundle's still do not (each form's hidden fields are its own).
+    files = {**FILES, "deal.yaml": FILES["deal.yaml"].replace(", read: [rep]", "")}
+    open_bundle = small_bundle(Path(mkdtemp(prefix="validation-open-")), files)
+    got = check({**OK, "price": -1.0, "secret": "s3"}, b=open_bundle)[0][0]["message"]
+    assert got == "A price of -1.0 is negative (s3)."
+    assert check({**OK, "price": -1.0, "secret": "s3"})[0][0]["message"] == (
+        "A price of -1.0 is negative ()."
+    )
+
+
 def test_entities_and_bundles_each_get_their_own_plan() -> None:
     short = refused("short_visit", "Too short: 3.", "minutes < 5")
     assert check({"minutes": 3}, entity="visit") == ([short], [])
