@@ -14,8 +14,9 @@ from typing import Any
 from engine.bundle import Bundle
 from engine.expr import EvaluationError, MissingRow
 from engine.spec import RoutingSpec
-from runtime.calendar import local_date
-from runtime.people import candidate_base, loads, off_hours, team_members, users_with_role
+from runtime import prefilter
+from runtime.calendar import WorkingTime, local_date, working_time
+from runtime.people import candidate_base, loads, team_members, users_with_role
 
 # Scores and validation rules live in their own modules; callers import them from here.
 from runtime.scoring import Evaluated as _Evaluated
@@ -166,6 +167,16 @@ class _Subset:
     ids: list[str]
     people: tuple[Person, ...]
     capacity: Any
+    # The pre-filter's index over these people (runtime/prefilter.py), built on first use.
+    filters: list[tuple[prefilter.PartIndex, ...]] = field(default_factory=list)
+
+    def refused(self, parts: tuple[prefilter.Part, ...], r: Mapping[str, Any]) -> frozenset[int]:
+        """Return the positions `eligible` refuses for `r` without being run."""
+        if not parts:
+            return frozenset()
+        if not self.filters:
+            self.filters.append(prefilter.build(parts, [p[4] for p in self.people]))
+        return prefilter.refused(self.filters[0], r)
 
 
 @dataclass(frozen=True)
@@ -183,6 +194,11 @@ class _Pool:
     # files the candidate under each of its items.
     index: tuple[tuple[str, str, dict[Any, tuple[int, ...]]], ...] = ()
     subsets: dict[tuple[Any, ...], _Subset] = field(default_factory=dict)
+    # `eligible` analysed once: the parts the pre-filter looks up (empty: none usable).
+    parts: tuple[prefilter.Part, ...] = ()
+    # Each candidate's working calendar (None: always working), by user.
+    calendars: dict[str, WorkingTime | None] = field(default_factory=dict)
+    whole: list[_Subset] = field(default_factory=list)  # every candidate, made once
 
 
 _POOLS: dict[tuple[int, int], _Pool] = {}
@@ -213,7 +229,11 @@ def _pool(bundle: Bundle, spec: RoutingSpec) -> _Pool:
     index = tuple(
         (attr, name, _index(people, attr)) for attr, name in spec.candidates.matching.items()
     )
-    found = _Pool(bundle, spec, ids, people, _capacity_column(people), index)
+    parts = prefilter.analyse(bundle.expr(spec, "eligible")) if spec.eligible else ()
+    calendars = {u: working_time(bundle, users[u].calendar) for u in ids}
+    capacity = _capacity_column(people)
+    found = _Pool(bundle, spec, ids, people, capacity, index, parts=parts, calendars=calendars)
+    found.whole.append(_Subset(ids, people, capacity))
     if len(_POOLS) > 256:
         _POOLS.clear()
     _POOLS[key] = found
@@ -234,7 +254,7 @@ def _narrow(pool: _Pool, r: Mapping[str, Any]) -> tuple[_Subset, dict[str, Any] 
     lookup, however many candidates. A record without a value matches nobody.
     """
     if not pool.index:
-        return _Subset(pool.ids, pool.people, pool.capacity), None
+        return pool.whole[0], None
     values = tuple(r.get(name) for _, name, _ in pool.index)
     missing = [
         name
@@ -436,19 +456,29 @@ def route(
     context = dict(c)
     seen = _Considered()
     passing: list[dict[str, Any]] = []
+    # Who `eligible` refuses by its equality parts, known without running it: explained
+    # exactly as if it had run (runtime/prefilter.py).
+    refused = pool.refused(declared.parts, r)
+    not_eligible = f"not eligible: {spec.eligible}"
+    calendars = declared.calendars
+    column, exclude = seen.load, seen.exclude
     for i, (user, active, leave, capacity, base) in enumerate(pool.people):
         load, picked = current[user]
-        seen.load.append(load)
+        column.append(load)
         away = bool(leave) and _away(leave, today)
-        off = off_hours(bundle, user, now)
+        calendar = calendars[user]
+        off = calendar is not None and not calendar.working_at(now)
         reason = _unavailable(spec, active, away, load, capacity, off)
         if reason is None and skip and user in skip:
             reason = skip[user]
+        if reason is None and i in refused:
+            exclude(not_eligible)
+            continue
         if reason is None:
             context["candidate"] = {**base, "load": load, "available": not (away or off)}
             reason = _qualify(spec, eligible, m, r, context, seen, i)
         if reason is not None:
-            seen.exclude(reason)
+            exclude(reason)
             continue
         seen.excluded.append(None)
         row = {"i": i, "user": user, "load": load, "capacity": capacity, "_picked": picked}
