@@ -199,6 +199,8 @@ class _Pool:
     # Each candidate's working calendar (None: always working), by user.
     calendars: dict[str, WorkingTime | None] = field(default_factory=dict)
     whole: list[_Subset] = field(default_factory=list)  # every candidate, made once
+    # Users always available: active, never on leave, no calendar (only load can stop them).
+    plain: frozenset[str] = frozenset()
 
 
 _POOLS: dict[tuple[int, int], _Pool] = {}
@@ -232,7 +234,10 @@ def _pool(bundle: Bundle, spec: RoutingSpec) -> _Pool:
     parts = prefilter.analyse(bundle.expr(spec, "eligible")) if spec.eligible else ()
     calendars = {u: working_time(bundle, users[u].calendar) for u in ids}
     capacity = _capacity_column(people)
-    found = _Pool(bundle, spec, ids, people, capacity, index, parts=parts, calendars=calendars)
+    plain = frozenset(p[0] for p in people if p[1] and not p[2] and calendars[p[0]] is None)
+    found = _Pool(
+        bundle, spec, ids, people, capacity, index, parts=parts, calendars=calendars, plain=plain
+    )
     found.whole.append(_Subset(ids, people, capacity))
     if len(_POOLS) > 256:
         _POOLS.clear()
@@ -417,6 +422,19 @@ def _qualify(
     return None
 
 
+def _unmatched(spec: RoutingSpec, pool: _Subset, narrowed: dict[str, Any]) -> RoutingResult:
+    """Queue a record `candidates.matching` kept nobody for, saying why."""
+    queue = spec.fallback_queue
+    why = _nobody_matches(narrowed)
+    return RoutingResult(
+        None,
+        queue,
+        f"{why}; waiting in queue '{queue}'",
+        _Considered().columns(pool, None),
+        narrowed,
+    )
+
+
 def route(
     bundle: Bundle,
     spec: RoutingSpec,
@@ -436,15 +454,7 @@ def route(
     declared = _pool(bundle, spec)
     pool, narrowed = _narrow(declared, r)
     if narrowed is not None and not pool.ids:
-        queue = spec.fallback_queue
-        why = _nobody_matches(narrowed)
-        return RoutingResult(
-            None,
-            queue,
-            f"{why}; waiting in queue '{queue}'",
-            _Considered().columns(pool, None),
-            narrowed,
-        )
+        return _unmatched(spec, pool, narrowed)
     current = loads(conn, pool.ids)
     if holder in current:
         held, last = current[holder]
@@ -460,11 +470,19 @@ def route(
     # exactly as if it had run (runtime/prefilter.py).
     refused = pool.refused(declared.parts, r)
     not_eligible = f"not eligible: {spec.eligible}"
-    calendars = declared.calendars
+    calendars, plain = declared.calendars, declared.plain
     column, exclude = seen.load, seen.exclude
     for i, (user, active, leave, capacity, base) in enumerate(pool.people):
         load, picked = current[user]
         column.append(load)
+        if (
+            i in refused
+            and user in plain
+            and (capacity is None or load < capacity)
+            and not (skip and user in skip)
+        ):  # what the checks below would say, without them
+            exclude(not_eligible)
+            continue
         away = bool(leave) and _away(leave, today)
         calendar = calendars[user]
         off = calendar is not None and not calendar.working_at(now)

@@ -32,7 +32,7 @@ users:
 queues: {overflow: {}}
 """
 # eve has no region, no territory and no grade; fay is inactive (no candidate: the role
-# keeps active users); gus has no room.
+# keeps active users); gus has no room; hal is on leave.
 STAFF = """\
 kind: staff
 version: 1
@@ -44,6 +44,8 @@ users:
   eve: {roles: [rep], capacity: 4}
   fay: {roles: [rep], territory: [west], region: inland, grade: 3, active: false}
   gus: {roles: [rep], territory: [north], region: inland, grade: 1, capacity: 0}
+  hal: {roles: [rep], territory: [north], region: inland, grade: 3,
+        leave: [{from: 2026-03-01, to: 2026-03-05}]}
 """
 RULES = {
     "equality_and_more": "candidate.available and zone == candidate.region and candidate.load < 3",
@@ -133,7 +135,7 @@ def test_an_expression_the_analysis_cannot_use_is_run_for_everyone(
 ) -> None:
     assert parts_of(bundle, rule) == ()
     result, ran = evaluated(monkeypatch, store, bundle, rule, {"zone": "coast", "level": 5})
-    # Everyone with room is evaluated (gus has none).
+    # Everyone available is evaluated (gus has no room, hal is on leave).
     assert ran == ["ann", "bob", "cy", "dee", "eve"]
     assert (
         result.explain()
@@ -145,7 +147,7 @@ def test_equality_with_other_parts_runs_eligible_only_where_it_can_pass(
     monkeypatch: pytest.MonkeyPatch, store: Store, bundle: Bundle
 ) -> None:
     result, ran = evaluated(monkeypatch, store, bundle, "equality_and_more", {"zone": "inland"})
-    # bob holds 'inland'; eve has no region (not indexed: run); gus has no room.
+    # bob holds 'inland'; eve has no region (not indexed: run); gus, hal are unavailable.
     assert ran == ["bob", "eve"]
     eligible = "not eligible: " + RULES["equality_and_more"]
     assert result.explain() == {
@@ -153,11 +155,11 @@ def test_equality_with_other_parts_runs_eligible_only_where_it_can_pass(
         "queue": None,
         "reason": "least loaded: 0 open records",
         "candidates": {
-            "user": ["ann", "bob", "cy", "dee", "eve", "gus"],
-            "load": [0, 0, 0, 0, 0, 0],
-            "capacity": [5, 5, 9, 4, 4, 0],
-            "excluded": [0, None, 0, 0, 0, 1],
-            "reasons": [eligible, "at capacity (0/0)"],
+            "user": ["ann", "bob", "cy", "dee", "eve", "gus", "hal"],
+            "load": [0, 0, 0, 0, 0, 0, 0],
+            "capacity": [5, 5, 9, 4, 4, 0, None],
+            "excluded": [0, None, 0, 0, 0, 1, 2],
+            "reasons": [eligible, "at capacity (0/0)", "on leave"],
             "chosen": 1,
         },
     }
@@ -188,6 +190,7 @@ def test_list_membership_runs_only_the_candidates_holding_the_value(
         None,
         "not eligible: area in candidate.territory",
         "at capacity (0/0)",
+        "on leave",
     ]
     assert result.owner == "ann"
 
@@ -230,3 +233,38 @@ def test_the_pre_filter_decides_and_explains_like_running_everyone(
 ) -> None:
     filtered = pick(store, bundle, rule, job)
     assert filtered.explain() == unfiltered(monkeypatch, store, bundle, rule, job).explain()
+
+
+def test_a_refused_candidate_unavailable_is_explained_by_why_they_are_unavailable(
+    monkeypatch: pytest.MonkeyPatch, store: Store, bundle: Bundle
+) -> None:
+    # gus (no room) and hal (on leave) hold 'inland': the record's 'coast' refuses them,
+    # but, as when eligible runs, the availability checks come first.
+    result, ran = evaluated(monkeypatch, store, bundle, "equality_and_more", {"zone": "coast"})
+    assert ran == ["ann", "cy", "dee", "eve"]
+    # eve (no region) was run and refused: the explanation cannot tell the two apart.
+    assert [c.get("excluded") for c in result.candidates][4:] == [
+        "not eligible: " + RULES["equality_and_more"],
+        "at capacity (0/0)",
+        "on leave",
+    ]
+    assert result.candidates[1]["excluded"] == "not eligible: " + RULES["equality_and_more"]
+
+
+def test_a_candidate_skipped_by_the_caller_is_explained_by_the_caller_reason(
+    store: Store, bundle: Bundle
+) -> None:
+    with store.begin(NOW) as tx:
+        spec = bundle.routings["list_membership"]
+        skip = {"bob": "holds assignment 'owner' (not_same_as)", "cy": "taken"}
+        result = route(bundle, spec, {"area": "north"}, {"now": NOW}, tx.conn, NOW, skip=skip)
+    # bob and cy do not hold 'north' (refused) but the caller's reason comes first.
+    assert [c.get("excluded") for c in result.candidates] == [
+        None,
+        "holds assignment 'owner' (not_same_as)",
+        "taken",
+        "not eligible: area in candidate.territory",
+        "not eligible: area in candidate.territory",
+        "at capacity (0/0)",
+        "on leave",
+    ]
