@@ -56,6 +56,9 @@ RULES = {
     "unusable_first": "(level or 0) > 1 and zone == candidate.region",
     "not_equal": "candidate.region != zone",
     "either": "zone == candidate.region or area in candidate.territory",
+    "negated_read": "not candidate.available and zone == candidate.region",
+    "constant_in": "'north' in candidate.territory",
+    "computed": "candidate.grade == (level or 0) + 1",
 }
 
 
@@ -127,9 +130,11 @@ def test_the_analysis_finds_the_equality_parts_of_a_conjunction(bundle: Bundle) 
     )
     assert parts_of(bundle, "constant") == (Part("eq", "region", None, "coast"),)
     assert parts_of(bundle, "raises_after") == (Part("eq", "region", "zone"),)
+    assert parts_of(bundle, "negated_read") == (Part("eq", "region", "zone"),)
+    assert parts_of(bundle, "constant_in") == (Part("in", "territory", None, "north"),)
 
 
-@pytest.mark.parametrize("rule", ["unusable_first", "not_equal", "either"])
+@pytest.mark.parametrize("rule", ["unusable_first", "not_equal", "either", "computed"])
 def test_an_expression_the_analysis_cannot_use_is_run_for_everyone(
     monkeypatch: pytest.MonkeyPatch, store: Store, bundle: Bundle, rule: str
 ) -> None:
@@ -212,6 +217,31 @@ def test_an_error_after_the_looked_up_part_is_explained_as_before(
     # grade below 3: no fractional power of a negative number (bob, inland, is skipped unevaluated).
     assert set(result.columns["error"]) == {"0", "2", "3"}
     assert result.explain() == unfiltered(monkeypatch, store, bundle, "raises_after", job).explain()
+
+
+def test_a_candidate_not_indexed_on_a_part_is_never_skipped_on_a_later_one() -> None:
+    parts = (Part("in", "t", "a"), Part("in", "u", "b"), Part("eq", "g", "c"))
+    bases = [
+        {"t": ["x"], "u": ["y"], "g": 1},
+        {"t": "x-text", "u": ["y"], "g": 2},  # `in` a text: not indexed on t
+        {"t": ["x"], "u": 7, "g": 2},  # not indexed on u
+    ]
+    indexes = prefilter.build(parts, bases)
+    assert prefilter.refused(indexes, {"a": "x", "b": "y", "c": 1}) == frozenset()
+    assert prefilter.refused(indexes, {"a": "x", "b": "y", "c": 2}) == {0}
+    assert prefilter.refused(indexes, {"a": "z", "b": "y", "c": 2}) == {0, 2}
+    assert prefilter.refused(indexes, {"a": None, "b": ["y"], "c": None}) == frozenset()
+
+
+def test_nan_and_unhashable_values_are_never_looked_up() -> None:
+    nan = float("nan")
+    indexes = prefilter.build([Part("eq", "g", "c")], [{"g": nan}, {"g": 1}, {"g": [1]}])
+    assert indexes[0].unindexed == {0, 2}
+    assert prefilter.refused(indexes, {"c": 2}) == {1}
+    assert prefilter.refused(indexes, {"c": nan}) == frozenset()
+    assert prefilter.refused(indexes, {"c": [1]}) == frozenset()
+    constant = prefilter.build([Part("eq", "g", None, 1)], [{"g": 1}, {"g": 2}])
+    assert prefilter.refused(constant, {}) == {1}
 
 
 JOBS = st.fixed_dictionaries(
