@@ -6,6 +6,7 @@ the caller keeps both with the record (sf_decision) in the same transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -169,6 +170,13 @@ class _Subset:
     capacity: Any
     # The pre-filter's index over these people (runtime/prefilter.py), built on first use.
     filters: list[tuple[prefilter.PartIndex, ...]] = field(default_factory=list)
+    encoded: list[str] = field(default_factory=list)  # `ids` as JSON, made on first use
+
+    def ids_json(self) -> str:
+        """Return the candidates as the JSON array the SQLite load query reads."""
+        if not self.encoded:
+            self.encoded.append(json.dumps(self.ids))
+        return self.encoded[0]
 
     def refused(self, parts: tuple[prefilter.Part, ...], r: Mapping[str, Any]) -> frozenset[int]:
         """Return the positions `eligible` refuses for `r` without being run."""
@@ -455,7 +463,7 @@ def route(
     pool, narrowed = _narrow(declared, r)
     if narrowed is not None and not pool.ids:
         return _unmatched(spec, pool, narrowed)
-    current = loads(conn, pool.ids)
+    current = loads(conn, pool.ids, pool.ids_json())
     if holder in current:
         held, last = current[holder]
         current[holder] = (max(held - 1, 0), last)
