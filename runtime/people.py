@@ -102,9 +102,10 @@ def off_hours(bundle: Bundle, user: str, now: datetime) -> bool:
 # Loads are read and written on every routed command: the statements are written out
 # once and run on the driver (runtime/store.py `run_sql`). The users to read cross as
 # one parameter: a JSON array on SQLite, an array on PostgreSQL. On SQLite the array is
-# walked and each user looked up by the primary key (CROSS JOIN keeps that order): about
-# a fifth faster over 100 users than `IN (SELECT value FROM json_each(...))`, which
-# first builds a temporary index of the array.
+# walked and each user looked up by the primary key (CROSS JOIN keeps that order,
+# whatever the table's statistics: tests/runtime/test_routing_prefilter.py): about a
+# fifth faster over 100 users than `IN (SELECT value FROM json_each(...))`, which first
+# indexes the array.
 _LOADS_SQLITE = (
     "SELECT l.user_id, l.open_count, l.round_robin_at "
     "FROM json_each(:ids) AS j CROSS JOIN sf_load AS l ON l.user_id = j.value"

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.bundle import Bundle
-from runtime import prefilter, rules
+from runtime import people, prefilter, rules
 from runtime.prefilter import Part
 from runtime.rules import RoutingResult, route
 from runtime.store import Store
@@ -298,3 +298,30 @@ def test_a_candidate_skipped_by_the_caller_is_explained_by_the_caller_reason(
         "at capacity (0/0)",
         "on leave",
     ]
+
+
+@pytest.mark.parametrize("rows", [0, 3, 2000])
+def test_the_sqlite_load_query_walks_the_candidates_and_looks_each_up_by_key(
+    tmp_path_factory: pytest.TempPathFactory, rows: int
+) -> None:
+    root = tmp_path_factory.mktemp("plan")
+    store = Store.open(f"sqlite:///{root / 'plan.db'}")
+    try:
+        with store.begin(NOW) as tx:
+            for i in range(rows):
+                tx.conn.exec_driver_sql("INSERT INTO sf_load VALUES (?, ?, NULL)", (f"u{i}", i))
+            tx.conn.exec_driver_sql("ANALYZE")
+            sql = people._LOADS_SQLITE.replace(":ids", "?")
+            plan = tx.conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", ('["u1", "x"]',)).all()
+            assert [step[3].split(" (")[0] for step in plan] == [
+                "SCAN j VIRTUAL TABLE INDEX 1:",
+                "SEARCH l USING INDEX sqlite_autoindex_sf_load_1",
+            ]
+            found = people.loads(tx.conn, ["u1", "x", "u1"])
+        assert (
+            found == {"u1": (1, None), "x": (0, None)}
+            if rows > 1
+            else {"u1": (0, None), "x": (0, None)}
+        )
+    finally:
+        store.dispose()
