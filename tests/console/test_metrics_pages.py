@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from runtime.people import team_members
 from tests.api.test_ops import opportunity, runtime_of, walk
 from tests.console.conftest import give_password, sign_in
 from tests.runtime.scenarios.support import START
@@ -268,3 +269,61 @@ def test_the_forecast_page_shows_coefficients_and_the_error_of_past_weeks(
     assert page.status_code == 200 and "region east" in page.text
     bad = client.get("/forecast?region=mars")
     assert bad.status_code == 400 and "<strong>region</strong>" in bad.text
+
+
+CELL = "workflow=pharmacy_visit&stage=appointment&from=2026-01-05&to=2026-01-11"
+
+
+@pytest.mark.parametrize(
+    ("query", "key"),
+    [
+        ("stage=appointment&from=2026-01-05&to=2026-01-11", "workflow"),
+        ("workflow=nowhere&stage=appointment&from=2026-01-05&to=2026-01-11", "workflow"),
+        ("workflow=pharmacy_visit&from=2026-01-05&to=2026-01-11", "stage"),
+        ("workflow=pharmacy_visit&stage=appointment&to=2026-01-11", "from"),
+        ("workflow=pharmacy_visit&stage=appointment&from=2026-01-05", "from"),
+        (f"{CELL}&team=nobody", "team"),
+        (f"{CELL}&offset=ten", "offset"),
+        (f"{CELL}&offset=-50", "offset"),
+    ],
+)
+def test_bad_cell_filters_give_the_records_page_with_400(
+    console: Callable[..., Any], query: str, key: str
+) -> None:
+    _, client = console(ANALYST)
+    page = client.get(f"/dwell/records?{query}")
+    assert page.status_code == 400, page.text
+    assert f"<strong>{key}</strong>" in page.text
+    assert "Records behind a dwell cell" in page.text
+
+
+def test_a_team_cell_lists_the_teams_stays_and_the_no_team_cell_the_others(
+    console: Callable[..., Any],
+) -> None:
+    api, client = console(ANALYST)
+    runtime = runtime_of(api)
+    mine = opportunity(api, "A")  # li.wei, of West OTC
+    bundle = runtime.bundle
+    in_teams = {m for t in bundle.manifest.teams for m in team_members(bundle, t)}
+    assert MANAGER not in in_teams  # a team's lead is not one of its members
+    outsider = MANAGER
+    data = {"pharmacy_name": "Z", "region": "sichuan", "pharmacy_tier": "chain"}
+    theirs = runtime.create("opportunity", data, actor=outsider).id
+    west = client.get(f"/dwell/records?{CELL}&team=west-otc")
+    assert west.status_code == 200, west.text
+    assert "1 stay in" in west.text and ", team West OTC;" in west.text
+    assert mine in west.text and theirs not in west.text
+    nobody = client.get(f"/dwell/records?{CELL}&team=")
+    assert nobody.status_code == 200, nobody.text
+    assert "1 stay in" in nobody.text and ", team No team;" in nobody.text
+    assert theirs in nobody.text and mine not in nobody.text
+    later = client.get(f"/dwell/records?{CELL}&offset=50")
+    assert later.status_code == 200 and "2 stays in" in later.text
+    assert mine not in later.text and "Previous 50" in later.text
+
+
+def test_an_unknown_forecast_gives_the_page_with_400(console: Callable[..., Any]) -> None:
+    _, client = console(ANALYST)
+    page = client.get("/forecast?forecast=nowhere")
+    assert page.status_code == 400, page.text
+    assert "<strong>forecast</strong>" in page.text and "unknown forecast" in page.text
