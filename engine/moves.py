@@ -20,23 +20,22 @@ from engine.spec.workflow import ExitSpec, StageSpec
 if TYPE_CHECKING:
     from engine.bundle import Bundle, CompiledWorkflow
 
-# The record's own columns a scope adds to its fields (runtime/records.py RecordView.scope):
-# an expression reading none of them may read the fields alone.
-CORE_KEYS = frozenset(
-    {
-        "id",
-        "entity",
-        "workflow",
-        "stage",
-        "status",
-        "owner",
-        "queue",
-        "created_at",
-        "updated_at",
-        "stage_entered_at",
-        "schema_version",
-    }
+# The record's own columns a scope adds to its fields (runtime/records.py RecordView.scope,
+# in this order): an expression reading none of them may read the fields alone.
+CORE_COLUMNS = (
+    "id",
+    "entity",
+    "workflow",
+    "stage",
+    "status",
+    "owner",
+    "queue",
+    "created_at",
+    "updated_at",
+    "stage_entered_at",
+    "schema_version",
 )
+CORE_KEYS = frozenset(CORE_COLUMNS)
 
 
 @dataclass(frozen=True)

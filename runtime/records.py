@@ -10,23 +10,12 @@ from typing import Any
 from sqlalchemy import Connection
 
 from engine.bundle import Bundle
+from engine.moves import CORE_COLUMNS
 from runtime.data import form_model, to_json
 from runtime.errors import Conflict, NotFound
 from runtime.store import db_json, db_time, is_postgres, py_json, py_time, run_sql
 
-CORE = (
-    "id",
-    "entity",
-    "workflow",
-    "stage",
-    "status",
-    "owner",
-    "queue",
-    "created_at",
-    "updated_at",
-    "stage_entered_at",
-    "schema_version",
-)
+CORE = CORE_COLUMNS  # the record's own columns, in the order a scope shows them
 
 
 @dataclass
