@@ -260,13 +260,13 @@ def cell_stays(
     if not_owners is not None:
         where.append(T_STAY.c.owner.is_(None) | T_STAY.c.owner.not_in(list(not_owners)))
     joined = T_STAY.join(T_RECORD, T_RECORD.c.id == T_STAY.c.record_id)
-    hidden = 0
+    # One pass counts the cell's stays and those the caller sees (the rest are hidden).
+    everything = func.count()
+    seen = func.count(case((row_access(rows), 1))) if rows else everything
+    cell, total = conn.execute(select(everything, seen).select_from(joined).where(*where)).one()
+    hidden = int(cell) - int(total)
     if rows:
-        hidden = conn.execute(
-            select(func.count()).select_from(joined).where(*where, ~row_access(rows))
-        ).scalar_one()
         where.append(row_access(rows))
-    total = conn.execute(select(func.count()).select_from(joined).where(*where)).scalar_one()
     query = (
         select(
             T_STAY.c.record_id,
