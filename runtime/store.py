@@ -83,8 +83,17 @@ def run_sql(conn: Connection, text: str, params: Mapping[str, Any]) -> Ran:
     straight to the driver's cursor, in the connection's transaction. Driver errors are
     raised as SQLAlchemy's, as `Connection.execute` raises them.
     """
-    sql = driver_sql(text, is_postgres(conn))
-    if conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute:
+    return _run(conn, driver_sql(text, is_postgres(conn)), params, watched(conn))
+
+
+def watched(conn: Connection) -> bool:
+    """Tell whether something listens to the statements `conn` sends (counters, tracing)."""
+    return bool(conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute)
+
+
+def _run(conn: Connection, sql: str, params: Mapping[str, Any], watch: bool) -> Ran:
+    """Run a statement already in the driver's style (`watch`: through SQLAlchemy)."""
+    if watch:
         result = conn.exec_driver_sql(sql, dict(params))
         found: list[Any] = list(result.fetchall()) if result.returns_rows else []
         result.close()
@@ -153,17 +162,23 @@ class Tx:
     bundle_hash: str | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     postgres: bool = field(init=False)
+    # Read once per transaction (a command sends about ten statements): whether
+    # statements go through SQLAlchemy for a listener, and `now` as the driver stores it.
+    _watched: bool = field(init=False, repr=False)
+    _now: Any = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.postgres = is_postgres(self.conn)
+        self._watched = watched(self.conn)
+        self._now = db_time(self.now, self.postgres)
 
     def sql(self, text: str, params: Mapping[str, Any]) -> Ran:
         """Run one hand-written statement (`:name` parameters) in this transaction."""
-        return run_sql(self.conn, text, params)
+        return _run(self.conn, driver_sql(text, self.postgres), params, self._watched)
 
     def time(self, value: datetime | None) -> Any:
         """Return a datetime as this transaction's driver stores it."""
-        return db_time(value, self.postgres)
+        return self._now if value is self.now else db_time(value, self.postgres)
 
     def event(self, kind: str, record_id: str | None, entity: str | None, **detail: Any) -> None:
         """Append an entry to the audit/event log."""
