@@ -7,8 +7,13 @@ close the stage stay, write the audit event, open the next stay, move the SLA ti
 to the next stage's deadline (updated in place), save the record with its version
 check, commit. The floor is one INSERT + COMMIT per operation with the bare driver on
 the same database kind, in the same run: stdlib sqlite3 on a file with the same
-pragmas, and psycopg on the same PostgreSQL server. Target: the transition rate is at
-least 25% of the floor's.
+pragmas, and psycopg on the same PostgreSQL server. Target (issue 14): the transition
+rate is at least 0.15 of the floor's.
+
+On SQLite two more variants run in the same rounds: the issue's lean schema replayed in
+bare SQL (`bench/transitions_lean.py`), the most any store schema allows a move, and
+the runtime on a store file in RAM (tmpfs), where writing costs almost nothing: what the
+runtime's own work allows, whatever the schema.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,17 +53,19 @@ from bench.runtime_support import (
     sqlite_connect,
     statement_kinds,
 )
+from bench.transitions_lean import LEAN, LeanMover, ram_dir
 from runtime.clock import FakeClock
 from runtime.core import Runtime
 from runtime.store import T_EVENT, T_TIMER, Store
 
 NAME = "transitions"
 TITLE = "Stage transitions: full-path Runtime.transition vs one INSERT + COMMIT"
-TARGET_RATIO = 0.25
+TARGET_RATIO = 0.15
 MOVES = len(rb.STAGES) - 1  # each record goes qualify -> ... -> closing
 JPEG = b"\xff\xd8\xff\xe0" + b"benchmark photo"
 SOPFLOW = "sopflow Runtime.transition"
 RAW_SQL = "same SQL as a transition, bare driver"
+IN_RAM = "sopflow Runtime.transition, store file in RAM (tmpfs)"
 
 
 class Driver:
@@ -101,14 +108,14 @@ class Driver:
         self.moved += len(ids) * MOVES
         return len(ids) * MOVES
 
-    def variant(self, records: int) -> Variant:
+    def variant(self, records: int, name: str = SOPFLOW) -> Variant:
         """A timed batch: `records` fresh deals, each moved five times."""
 
         def prepare() -> Any:
             ids = self.prepare(records)
             return lambda: self.move_all(ids)
 
-        return Variant(SOPFLOW, prepare, records * MOVES)
+        return Variant(name, prepare, records * MOVES)
 
     def check(self) -> None:
         """Check the store: one pending SLA timer per record, one event per move."""
@@ -289,6 +296,7 @@ class Side:
     raw: Variant
     statements: str
     spots: Hotspots | None = None
+    extras: list[Variant] = field(default_factory=list)
 
     @property
     def ratio(self) -> float:
@@ -309,6 +317,33 @@ def _floor_variant(name: str, floor: SqliteFloor | PostgresFloor, ops: int) -> V
     return Variant(name, prepare, ops)
 
 
+@dataclass
+class Extras:
+    """SQLite's two more variants: the issue's lean schema in bare SQL, the runtime in RAM."""
+
+    lean: LeanMover
+    in_ram: Driver | None
+
+    def warm(self, records: int) -> None:
+        """Move a few records through each before timing."""
+        self.lean.variant(records, MOVES).prepare()()
+        if self.in_ram is not None:
+            self.in_ram.move_all(self.in_ram.prepare(records))
+
+    def variants(self, records: int) -> list[Variant]:
+        """The timed batches, named as the table shows them."""
+        found = [self.lean.variant(records, MOVES)]
+        if self.in_ram is not None:
+            found.append(self.in_ram.variant(records, IN_RAM))
+        return found
+
+    def check(self) -> None:
+        """Each store holds what its moves wrote."""
+        self.lean.check()
+        if self.in_ram is not None:
+            self.in_ram.check()
+
+
 def _measure(
     backend: str,
     description: str,
@@ -320,6 +355,7 @@ def _measure(
     floor_ops: int,
     repeats: int,
     profile_top: int,
+    extras: Extras | None = None,
 ) -> Side:
     driver = Driver(store, root)
     raw = RawMover(driver, backend, connect)
@@ -327,11 +363,14 @@ def _measure(
         warm = max(records // 10, 2)
         driver.move_all(driver.prepare(warm))  # warm-up: caches, first pages
         raw.move_all(driver.prepare(warm))
+        if extras is not None:
+            extras.warm(warm)
         floor.batch(floor_rows(50))
         driver_name = "sqlite3" if backend == "sqlite" else "psycopg"
         floor_variant = _floor_variant(f"raw {driver_name} INSERT + COMMIT", floor, floor_ops)
         sop, same_sql = driver.variant(records), raw.variant(records)
-        race([floor_variant, sop, same_sql], repeats)
+        more = extras.variants(records) if extras is not None else []
+        race([floor_variant, sop, same_sql, *more], repeats)
     finally:
         raw.close()
     ids = driver.prepare(min(records, 20))
@@ -343,9 +382,11 @@ def _measure(
         ids = driver.prepare(records)
         spots = hotspots(lambda: driver.move_all(ids), records * MOVES, top=max(profile_top, 20))
     driver.check()
+    if extras is not None:
+        extras.check()
     if floor.count() != 50 + floor_ops * repeats:
         raise BenchError(f"the {backend} floor table holds {floor.count()} rows")
-    return Side(backend, description, floor_variant, sop, same_sql, statements, spots)
+    return Side(backend, description, floor_variant, sop, same_sql, statements, spots, more)
 
 
 def _sqlite_raw(path: Path) -> sqlite3.Connection:
@@ -357,7 +398,15 @@ def _sqlite_raw(path: Path) -> sqlite3.Connection:
 def _sqlite(tmp: Path, records: int, floor_ops: int, repeats: int, profile_top: int) -> Side:
     store = Store.open(f"sqlite:///{tmp / 'sopflow.db'}")
     floor = SqliteFloor(tmp / "floor.db")
+    lean = LeanMover(tmp / "lean.db")
+    ram = ram_dir()
+    ram_root = Path(tempfile.mkdtemp(prefix="sopflow-bench-ram-", dir=ram)) if ram else None
+    in_ram_store = Store.open(f"sqlite:///{ram_root / 'sopflow.db'}") if ram_root else None
     try:
+        in_ram = None
+        if in_ram_store is not None and ram_root is not None:
+            rb.write_transitions_bundle(ram_root / "bundle")
+            in_ram = Driver(in_ram_store, ram_root)
         return _measure(
             "sqlite",
             "SQLite file, WAL, synchronous=NORMAL",
@@ -369,10 +418,16 @@ def _sqlite(tmp: Path, records: int, floor_ops: int, repeats: int, profile_top: 
             floor_ops,
             repeats,
             profile_top,
+            Extras(lean, in_ram),
         )
     finally:
         floor.close()
+        lean.close()
         store.dispose()
+        if in_ram_store is not None:
+            in_ram_store.dispose()
+        if ram_root is not None:
+            shutil.rmtree(ram_root, ignore_errors=True)
 
 
 def _postgres(
@@ -431,6 +486,32 @@ def run(
     return report(sides, skipped, repeats, loads, machine, profile_top)
 
 
+def _extras_lines(sides: list[Side]) -> list[str]:
+    """What the lean schema and the store in RAM show, when they ran (SQLite)."""
+    lines = []
+    for s in sides:
+        floor = s.floor.wall_rate().median
+        ratios = {v.name: v.wall_rate().median / floor for v in s.extras}
+        if LEAN in ratios:
+            lines.append(
+                "- The issue's lean store replayed in bare SQL (`bench/transitions_lean.py`: "
+                "the record updated with compare-and-set on stage and version, one event row "
+                "per move that carries the stay it closes, the SLA timer updated in place, "
+                "and only the indexes its reads need, none of them for reports) runs at "
+                f"{ratios[LEAN]:.3f}x the floor: the most a store schema allows a move here."
+            )
+        if IN_RAM in ratios:
+            lines.append(
+                "- The same runtime on a store file in RAM (tmpfs: writing a page costs a "
+                f"memory copy, nothing waits on a disk) runs at {ratios[IN_RAM]:.3f}x the "
+                "floor: what the runtime's own Python (loading the record, the move, role, "
+                "field, evidence and guard checks, the SLA deadline, rules, routing, alerts, "
+                "the audit) allows, whatever the schema or the disk. A store schema that "
+                "wrote nothing at all could not lift the transition above it."
+            )
+    return lines
+
+
 def report(
     sides: list[Side],
     skipped: str,
@@ -441,7 +522,7 @@ def report(
 ) -> Result:
     """Build the console lines and the Markdown section."""
     passed = all(s.ratio >= TARGET_RATIO for s in sides)
-    target = "transitions/s >= 25% of one INSERT + COMMIT (SQLite and PostgreSQL)"
+    target = "transitions/s >= 0.15x one INSERT + COMMIT (SQLite and PostgreSQL)"
     lines: list[tuple[str, str]] = []
     summary = []
     for s in sides:
@@ -496,6 +577,7 @@ def report(
         + ".",
         "- Checked after the run: one pending SLA timer per record, one `stage_changed` "
         "event per move (runtime and bare-driver moves alike), every floor row present.",
+        *_extras_lines(sides),
     ]
     for s in sides:
         title = "SQLite" if s.backend == "sqlite" else "PostgreSQL"
@@ -505,7 +587,7 @@ def report(
             "",
             f"SQL per move (besides the COMMIT): {s.statements}.",
             "",
-            md_table(RATE_HEADER, rate_rows([s.floor, s.sopflow, s.raw], s.floor.name)),
+            md_table(RATE_HEADER, rate_rows([s.floor, s.sopflow, s.raw, *s.extras], s.floor.name)),
         ]
     for s in sides:
         if s.spots is not None:
@@ -519,6 +601,7 @@ def report(
                 "sopflow": s.sopflow.wall_rate(),
                 "raw": s.raw.wall_rate(),
                 "raw_ratio": s.raw_ratio,
+                "extras": {v.name: v.wall_rate() for v in s.extras},
                 "ops": (s.floor.ops, s.sopflow.ops),
                 "statements": s.statements,
                 "profiled": s.spots is not None,

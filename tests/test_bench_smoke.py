@@ -189,6 +189,10 @@ def test_transitions_benchmark_runs(here: Machine) -> None:
     # the SLA timer moves to the next deadline in place (decision NN): no INSERT
     assert "UPDATE sf_timer" in side["statements"] and "INSERT sf_timer" not in side["statements"]
     assert side["raw_ratio"] > 0
+    # the lean schema in bare SQL, and the runtime on a store in RAM, ran too
+    assert transitions.LEAN in side["extras"] and transitions.IN_RAM in side["extras"]
+    assert "lean store replayed in bare SQL" in result.markdown
+    assert "store file in RAM" in result.markdown
     assert pickle.loads(pickle.dumps(result)).markdown == result.markdown  # crosses processes
     assert "### SQLite" in result.markdown and "| variant |" in result.markdown
 
