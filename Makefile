@@ -83,7 +83,7 @@ accept-golden: ## Accept reviewed golden diagnostics (tests/fixtures/definitions
 # Mutation testing is slow (minutes a target) and not part of `make test`: docs/testing.md.
 TARGET ?= all
 JOBS ?= 1
-mutation: $(STAMP) ## Mutation score of TARGET=expr|rules|prefilter|tables|scoring|render|calendar|alerts|tick|moves|cli|all (SAMPLE=n JOBS=1)
+mutation: $(STAMP) ## Mutation score of TARGET=expr|rules|prefilter|tables|scoring|render|calendar|alerts|tick|moves|cli|store|all (SAMPLE=n JOBS=1)
 	$(BIN)/python scripts/mutation.py $(TARGET) --max-children $(JOBS) $(if $(SAMPLE),--sample $(SAMPLE))
 
 lint: $(STAMP) ## ruff, ruff format --check, mypy, layer check

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,93 @@ def test_statements_a_transaction_sends_reach_a_listener_added_before_it(store: 
     with store.read() as conn:
         kinds = conn.exec_driver_sql("SELECT kind, actor FROM sf_event ORDER BY id").all()
     assert [tuple(k) for k in kinds] == [("noted", "ana"), ("noted", "ana")]
+
+
+# -- SQLite: the writers' kept connection ---------------------------------------------------
+
+
+def _driver_conn(tx: Any) -> Any:
+    return tx.conn.connection.dbapi_connection
+
+
+def test_sqlite_commands_share_one_kept_connection_and_a_failed_one_leaves_nothing(
+    sqlite_store: Any,
+) -> None:
+    store, _ = sqlite_store
+    with store.begin(NOW, "ana") as tx:
+        first = _driver_conn(tx)
+        tx.event("kept", None, None)
+    with pytest.raises(RuntimeError), store.begin(NOW, "ana") as tx:
+        assert _driver_conn(tx) is first
+        tx.event("lost", None, None)
+        raise RuntimeError("the command fails after writing")
+    with store.begin(NOW, "bob") as tx:
+        assert _driver_conn(tx) is first
+        assert not tx.conn.in_nested_transaction()
+        tx.event("after", None, None)
+    with store.read() as conn:
+        kinds = [r[0] for r in conn.exec_driver_sql("SELECT kind FROM sf_event ORDER BY id")]
+        reader = conn.connection.dbapi_connection
+    assert kinds == ["kept", "after"]
+    assert reader is not first  # reads never use the writers' connection
+
+
+def test_sqlite_an_invalidated_kept_connection_is_replaced(sqlite_store: Any) -> None:
+    store, _ = sqlite_store
+    with store.begin(NOW) as tx:
+        first = _driver_conn(tx)
+    store._writer.invalidate()
+    with store.begin(NOW) as tx:
+        second = _driver_conn(tx)
+        tx.event("works", None, None)
+    assert second is not first
+    closed = store._writer
+    closed.close()  # closed (not invalidated) is replaced too; its driver connection
+    with store.begin(NOW) as tx:  # went back to the pool and may come out again
+        assert tx.conn is not closed and not tx.conn.closed
+        tx.event("works", None, None)
+    store.dispose()
+    assert store._writer is None
+
+
+def test_sqlite_a_connection_asked_for_inside_a_command_is_another(sqlite_store: Any) -> None:
+    store, _ = sqlite_store
+    with store.begin(NOW) as tx, store._connection() as inner:
+        assert inner.connection.dbapi_connection is not _driver_conn(tx)
+    with store.begin(NOW) as tx:  # the kept one is free again afterwards
+        kept = _driver_conn(tx)
+    with store._connection() as again:
+        assert again.connection.dbapi_connection is kept
+
+
+def test_sqlite_commands_from_two_threads_take_turns_on_the_kept_connection(
+    sqlite_store: Any,
+) -> None:
+    store, _ = sqlite_store
+    failures: list[BaseException] = []
+
+    def work(who: str) -> None:
+        try:
+            for i in range(40):
+                with store.begin(NOW, who) as tx:
+                    tx.event("turn", None, None, i=i)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in ("ana", "bob")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    with store.read() as conn:
+        counts = dict(
+            conn.exec_driver_sql("SELECT actor, count(*) FROM sf_event GROUP BY actor").all()
+        )
+    assert counts == {"ana": 40, "bob": 40}
+
+
+def test_postgresql_checks_a_connection_out_for_each_command(store: Store) -> None:
+    with store.begin(NOW) as tx:
+        postgres = tx.postgres
+    assert (store._writer is None) == postgres  # only SQLite keeps one
