@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from datetime import UTC, datetime, timedelta
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 
 from runtime.store import Store, db_time
 
@@ -192,3 +194,61 @@ def test_postgresql_checks_a_connection_out_for_each_command(store: Store) -> No
     with store.begin(NOW) as tx:
         postgres = tx.postgres
     assert (store._writer is None) == postgres  # only SQLite keeps one
+
+
+# -- what a hand-written statement returns, watched or not ------------------------------------
+
+
+@pytest.mark.parametrize("listening", [False, True])
+def test_a_statement_gives_its_rows_and_a_driver_error_as_sqlalchemys(
+    store: Store, listening: bool
+) -> None:
+    def note(*_: Any) -> None:
+        return None
+
+    if listening:
+        event.listen(store.engine, "before_cursor_execute", note)
+    try:
+        with store.begin(NOW, "ana") as tx:
+            tx.event("one", None, None)
+            ran = tx.sql("SELECT kind, actor FROM sf_event WHERE kind = :kind", {"kind": "one"})
+            assert [tuple(r) for r in ran.fetchall()] == [("one", "ana")]
+            assert tuple(ran.fetchone()) == ("one", "ana")
+            changed = tx.sql("UPDATE sf_event SET actor = :who WHERE kind = 'one'", {"who": "b"})
+            assert changed.rows == [] and changed.rowcount == 1 and changed.fetchone() is None
+        with pytest.raises(DBAPIError) as caught, store.begin(NOW) as tx:
+            tx.sql("SELECT a_column FROM no_such_table WHERE id = :id", {"id": 1})
+    finally:
+        if listening:
+            event.remove(store.engine, "before_cursor_execute", note)
+    error = caught.value
+    assert "no_such_table" in str(error.orig)  # the driver's own error, kept
+    assert "no_such_table" in str(error.statement) and error.params == {"id": 1}
+
+
+def test_an_event_is_stored_and_kept_for_the_commands_reactions(store: Store) -> None:
+    with store.begin(NOW, "ana", "h1") as tx:
+        tx.event("noted", "r1", "lead", score=3, why="x")
+        kept = list(tx.events)
+    assert kept == [
+        {
+            "at": tx.now,
+            "record_id": "r1",
+            "entity": "lead",
+            "kind": "noted",
+            "actor": "ana",
+            "bundle_hash": "h1",
+            "detail": {"score": 3, "why": "x"},
+        }
+    ]
+    with store.read() as conn:
+        row = conn.exec_driver_sql("SELECT kind, record_id, detail FROM sf_event").one()
+    detail = row[2] if isinstance(row[2], dict) else json.loads(row[2])
+    assert (row[0], row[1], detail) == ("noted", "r1", {"score": 3, "why": "x"})
+
+
+def test_a_transactions_now_is_converted_once(store: Store) -> None:
+    with store.begin(NOW) as tx:
+        if not tx.postgres:  # the same text each time, not a new one per statement
+            assert tx.time(tx.now) is tx.time(tx.now)
+        assert tx.time(tx.now) == db_time(tx.now, tx.postgres)
