@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from bench import (
     api_fuzz_bench,
     cli_start,
+    concurrent_writes,
     console_pages,
     decision_tables,
     definition_tests,
@@ -95,6 +96,10 @@ def _transitions(quick: bool, where: Machine, profile: bool) -> Result:
     )
 
 
+def _concurrent_writes(quick: bool, where: Machine, profile: bool) -> Result:
+    return concurrent_writes.run(moves=400 if quick else 2_000, machine=where)
+
+
 def _move_checks(quick: bool, where: Machine, profile: bool) -> Result:
     return move_checks.run(
         per_stage=10 if quick else 20,
@@ -160,6 +165,7 @@ RUNNERS: dict[str, Runner] = {
     decision_tables.NAME: _decision_tables,
     scoring_speed.NAME: _scoring,
     transitions.NAME: _transitions,
+    concurrent_writes.NAME: _concurrent_writes,
     move_checks.NAME: _move_checks,
     lead_creation.NAME: _lead_creation,
     sla_tick.NAME: _sla_tick,

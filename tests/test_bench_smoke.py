@@ -13,6 +13,7 @@ import zen
 from bench import __main__ as bench_main
 from bench import (
     api_fuzz_bench,
+    concurrent_writes,
     decision_tables,
     expressions,
     lead_creation,
@@ -195,6 +196,18 @@ def test_transitions_benchmark_runs(here: Machine) -> None:
     assert "store file in RAM" in result.markdown
     assert pickle.loads(pickle.dumps(result)).markdown == result.markdown  # crosses processes
     assert "### SQLite" in result.markdown and "| variant |" in result.markdown
+
+
+def test_concurrent_writes_benchmark_runs(here: Machine) -> None:
+    result = concurrent_writes.run(moves=30, threads=(1, 2), machine=here)
+    assert result.name == "concurrent_writes" and result.passed is None
+    rates = result.data["rates"]
+    assert set(rates["sqlite"]) == {1, 2} and all(r > 0 for r in rates["sqlite"].values())
+    if postgres_problem(PG_URL) is None:
+        assert set(rates["postgresql"]) == {1, 2}
+    else:
+        assert "not measured" in result.data["skipped"]
+    assert "| database | threads |" in result.markdown and "group commit" in result.markdown
 
 
 def test_move_checks_benchmark_runs(here: Machine) -> None:
