@@ -159,17 +159,17 @@ def _report(
         "sharing one Runtime as the server's workers do. Rates are moves per second of "
         "wall-clock time, medians of 3 rounds with the thread counts in alternating order; "
         f"the ratio is to {one} thread in the same run. Databases: {described}.",
-        "- What it says about group commit: on PostgreSQL a commit waits for the WAL flush, "
-        "and the server already flushes the WAL of commits that arrive together once (its "
-        "own group commit), so concurrent writers overlap their waits. On SQLite (WAL, "
-        "synchronous=NORMAL) a commit does not sync the disk; writers take turns on its "
-        "one write lock, and a move is mostly CPU (see `transitions`: the runtime on a "
-        "store file in RAM is not much faster than on disk), which the interpreter runs "
-        "one thread at a time: more threads only add the cost of handing the lock and the interpreter "
-        "from one to the next. Batching several commands into one commit would save "
-        "neither a flush nor CPU, and would tie unrelated commands' fates together (one "
-        "refused command rolling back the others' work, or each needing a savepoint), so "
-        "sopflow does not do it.",
+        "- What it says about group commit: on PostgreSQL a commit waits for the WAL "
+        "flush, and the server already flushes the WAL of commits that arrive together "
+        "once (its own group commit), so concurrent writers overlap their waits. On "
+        "SQLite (WAL, synchronous=NORMAL) a commit does not sync the disk; writers take"
+        " turns on its one write lock, and a move is mostly CPU (see `transitions`: the"
+        " runtime on a store file in RAM is not much faster than on disk), which the "
+        "interpreter runs one thread at a time: more threads only add the cost of "
+        "handing the lock and the interpreter from one to the next. Batching several "
+        "commands into one commit would save neither a flush nor CPU, and would tie "
+        "unrelated commands' fates together (one refused command rolling back the "
+        "others' work, or each needing a savepoint), so sopflow does not do it.",
         "- Checked after the run: one pending SLA timer per record and one `stage_changed` "
         "event per move on each database.",
         "",
