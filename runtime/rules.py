@@ -179,16 +179,17 @@ class _Subset:
     def known(self, reads: tuple[str, ...] | None, r: Mapping[str, Any]) -> dict[int, Any] | None:
         """Return the matches already worked out for `r`'s values of `reads` (None: none kept).
 
-        A value and its type make the key (1, 1.0 and True differ); a value that cannot
-        be a key (a list) keeps nothing.
+        A value and its exact type make the key (1, 1.0 and True differ; a float by its
+        text, so 0.0 and -0.0 differ too); a record with any other value for them (a
+        list, a date, a subclass) keeps nothing.
         """
         if reads is None:
             return None
-        key = tuple((type(v), v) for v in [r.get(name, _ABSENT) for name in reads])
         try:
-            found = self.matches.get(key)
+            key = tuple(_key_of(r.get(name, _ABSENT)) for name in reads)
         except TypeError:
             return None
+        found = self.matches.get(key)
         if found is None and len(self.matches) < _MATCHES_MAX:
             found = self.matches[key] = {}
         return found
@@ -251,6 +252,19 @@ _POOLS: dict[tuple[int, int], _Pool] = {}
 _SUBSETS_MAX = 4096  # distinct matching values remembered per rule
 _MATCHES_MAX = 4096  # distinct values of what the match reads, remembered per candidate set
 _ABSENT = object()  # a field the record lacks (not None)
+_KEYED = frozenset({str, int, bool, type(None)})
+
+
+def _key_of(value: Any) -> Any:
+    """Return what stands for `value` in a kept match's key; TypeError: keep nothing."""
+    kind = value.__class__
+    if kind is float:
+        return (float, repr(value))
+    if kind in _KEYED:
+        return (kind, value)
+    if value is _ABSENT:
+        return value
+    raise TypeError(kind.__name__)
 
 
 def _index(people: tuple[Person, ...], attr: str) -> dict[Any, tuple[int, ...]]:

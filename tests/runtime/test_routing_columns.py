@@ -10,7 +10,8 @@ loads, round-robin picks, caller's skips, holder and time, both decide and expla
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 import pytest
@@ -25,6 +26,11 @@ from runtime.calendar import local_date
 from runtime.rules import RoutingResult, route
 from runtime.store import T_LOAD, Store, py_time
 from tests.runtime.small import small_bundle
+
+
+class Shade(StrEnum):
+    DARK = "north"
+
 
 WORKING = datetime(2026, 3, 2, 10)  # a Monday, inside the office hours
 OFF = datetime(2026, 3, 2, 20)  # the same Monday, after them
@@ -414,8 +420,17 @@ def test_kept_matches_are_keyed_by_value_and_type(bundle: Bundle) -> None:
         reads, {"area": "north", "level": None}
     )
     assert subset.known(reads, {"area": ["north"], "level": 1}) is None  # cannot be a key
+    assert subset.known(reads, {"area": ("north",), "level": 1}) is None  # nor a tuple
+    assert subset.known(reads, {"area": "north", "level": date(2026, 3, 2)}) is None
+    assert subset.known(reads, {"area": Shade.DARK, "level": 1}) is None  # nor a subclass
     assert subset.known(None, {"area": "north", "level": 1}) is None
-    assert len(subset.matches) == 5
+    assert subset.known(reads, {"area": "north", "level": 0.0}) is not subset.known(
+        reads, {"area": "north", "level": -0.0}
+    )
+    nan = subset.known(reads, {"area": "north", "level": float("nan")})
+    assert nan is not None
+    assert subset.known(reads, {"area": "north", "level": float("nan")}) is nan
+    assert len(subset.matches) == 8
 
 
 def test_kept_matches_stop_growing_at_their_bound(
