@@ -10,6 +10,7 @@ loads, round-robin picks, caller's skips, holder and time, both decide and expla
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
@@ -21,7 +22,7 @@ from sqlalchemy import select
 
 from engine.bundle import Bundle
 from engine.spec import RoutingSpec
-from runtime import people, prefilter, rules
+from runtime import people, prefilter, rules, scoring
 from runtime.calendar import local_date
 from runtime.rules import RoutingResult, route
 from runtime.store import T_LOAD, Store, py_time
@@ -187,7 +188,7 @@ def route_before(
         held, last = current[holder]
         current[holder] = (max(held - 1, 0), last)
     model = bundle.scorings.get(spec.match) if spec.match else None
-    m = rules._model(model) if model is not None else None
+    m = scoring.model_of(model) if model is not None else None
     eligible = bundle.expr(spec, "eligible").fn if spec.eligible else None
     today = local_date(bundle, now)
     context = dict(c)
@@ -402,9 +403,32 @@ def test_an_expression_reading_only_fixed_candidate_attributes_is_known_by_its_f
 
 
 def test_a_match_is_kept_only_when_nothing_but_its_fields_moves_it(bundle: Bundle) -> None:
+    assert rules._match_reads(bundle, bundle.routings["least_loaded"]) == ("area", "level")
+    assert rules._match_reads(bundle, bundle.routings["load_match"]) is None
+    assert rules._match_reads(bundle, bundle.routings["round_robin"]) is None
     assert rules._pool(bundle, bundle.routings["least_loaded"]).match_reads == ("area", "level")
-    assert rules._pool(bundle, bundle.routings["load_match"]).match_reads is None
-    assert rules._pool(bundle, bundle.routings["round_robin"]).match_reads is None
+
+
+def test_a_kept_match_is_not_worked_out_again(
+    store: Store, bundle: Bundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ran: list[str] = []
+    evaluate = scoring.evaluate
+
+    def counting(m: Any, r: Any, c: Any) -> Any:
+        ran.append(c["candidate"]["id"])
+        return evaluate(m, r, c)
+
+    monkeypatch.setattr(rules, "_evaluate", counting)
+    job = {"zone": "coast", "area": "far", "level": 7}
+    spec = bundle.routings["least_loaded"]
+    rules._pool(bundle, spec).whole[0].matches.clear()  # what other tests kept
+    with store.rehearse(WORKING) as tx:
+        first = route(bundle, spec, job, {"now": WORKING}, tx.conn, WORKING)
+        assert ran == ["a1", "a3", "cap2", "a5"]  # hal is on leave, fay inactive
+        again = route(bundle, spec, dict(job), {"now": WORKING}, tx.conn, WORKING)
+    assert ran == ["a1", "a3", "cap2", "a5"]
+    assert again.explain() == first.explain()
 
 
 def test_kept_matches_are_keyed_by_value_and_type(bundle: Bundle) -> None:
@@ -412,7 +436,7 @@ def test_kept_matches_are_keyed_by_value_and_type(bundle: Bundle) -> None:
     reads = ("area", "level")
     one = subset.known(reads, {"area": "north", "level": 1})
     assert one is not None
-    one[0] = "kept"  # type: ignore[assignment]
+    one[0] = "kept"
     assert subset.known(reads, {"level": 1, "area": "north", "zone": "x"}) is one
     assert subset.known(reads, {"area": "north", "level": True}) is not one
     assert subset.known(reads, {"area": "north", "level": 1.0}) is not one
@@ -453,3 +477,12 @@ def test_a_kept_match_explains_like_one_worked_out(store: Store, bundle: Bundle)
     assert again.columns["features"] == first.columns["features"]
     assert again.columns["features"]["value"] is not first.columns["features"]["value"]
     assert again.columns["features"]["value"][0] is not first.columns["features"]["value"][0]
+
+
+def test_an_expression_not_known_through_and_through_is_never_fixed(bundle: Bundle) -> None:
+    expression = bundle.expr(bundle.routings["reads_0"], "eligible")
+    assert prefilter.fixed_reads(expression) == frozenset({"area", "level"})
+    assert prefilter.fixed_reads(replace(expression, checker=None)) is None
+    assert prefilter.fixed_reads(replace(expression, reads=None)) is None
+    assert prefilter.fixed_reads(replace(expression, assignments=True)) is None
+    assert prefilter.fixed_reads(replace(expression, clock=True)) is None
