@@ -407,12 +407,18 @@ def to_json(values: Mapping[str, Any]) -> dict[str, Any]:
     return {k: json_value(v) for k, v in values.items()}
 
 
+# Values JSON takes as they are (their exact types: a subclass takes the checks below).
+_AS_IS = frozenset({str, int, float, bool, type(None)})
+
+
 def json_value(value: Any) -> Any:
     """Return a value as JSON-ready data (dates as ISO text, tuples as lists).
 
     A datetime is written in UTC with its offset (`2026-01-05T09:00:00+00:00`), so every
     datetime the store keeps and the API answers says which instant it is.
     """
+    if value.__class__ in _AS_IS:
+        return value
     if isinstance(value, datetime):
         return iso(value)
     if isinstance(value, date):

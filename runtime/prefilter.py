@@ -139,6 +139,40 @@ def analyse(expression: CompiledExpression) -> tuple[Part, ...]:
     return tuple(found)
 
 
+# What `candidate.x` holds that changes from one record to the next.
+FLOWING = frozenset({"load", "available"})
+
+
+def fixed_reads(expression: CompiledExpression) -> frozenset[str] | None:
+    """Return the record fields `expression` reads when nothing else moves its value.
+
+    That is: it reads the context only as fixed candidate attributes (`candidate.x`, x
+    neither `load` nor `available`), calls no function (one may read the clock, a table,
+    the context), and neither the clock nor an assignment. For the same candidate and
+    the same values of those fields it then gives the same value (or the same error).
+    None: something else may move it.
+    """
+    ch = expression.checker
+    reads = expression.reads
+    if ch is None or ch.parsed.tree is None or reads is None:
+        return None
+    if expression.clock or expression.assignments:
+        return None
+    fixed: set[int] = set()  # the `candidate` names read through a fixed attribute
+    nodes = list(ast.walk(ch.parsed.tree))
+    for node in nodes:
+        if isinstance(node, ast.Call):
+            return None
+        attr = _candidate_attr(ch, node) if isinstance(node, ast.expr) else None
+        if attr is not None and attr not in FLOWING:
+            fixed.add(id(node.value))  # type: ignore[attr-defined]
+    for node in nodes:
+        binding = ch.bindings.get(id(node))
+        if binding is not None and binding[0] == "context" and id(node) not in fixed:
+            return None
+    return reads
+
+
 def _indexable(value: Any) -> bool:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return False

@@ -13,7 +13,7 @@ from typing import Any, cast
 
 from engine.bundle import Bundle, OutputError, UniqueHitError
 from engine.expr import EvaluationError, MissingRow
-from engine.versions import rule_version
+from engine.versions import rule_version as _rule_version
 from runtime import alerts, failures, load, named
 from runtime.actions import Operations, run_actions
 from runtime.clock import Clock
@@ -26,6 +26,24 @@ from runtime.store import Store
 from runtime.unit import Unit, safe_render
 
 log = logging.getLogger("sopflow.runtime")
+
+# Rule versions by (bundle, kind, name): a served bundle never changes (a new one is
+# swapped in), and every scored or routed record asks (the entry holds its bundle, so
+# its id is not reused).
+_VERSIONS: dict[tuple[int, str, str], tuple[Bundle, str | None]] = {}
+
+
+def rule_version(bundle: Bundle, kind: str, name: str) -> str | None:
+    """Return the version of rule `name` of `kind` in `bundle` (engine.versions), kept."""
+    key = (id(bundle), kind, name)
+    found = _VERSIONS.get(key)
+    if found is not None and found[0] is bundle:
+        return found[1]
+    version = _rule_version(bundle, kind, name)
+    if len(_VERSIONS) > 1024:
+        _VERSIONS.clear()
+    _VERSIONS[key] = (bundle, version)
+    return version
 
 
 class Reactions:

@@ -17,7 +17,7 @@ from engine.expr import EvaluationError, MissingRow
 from engine.spec import RoutingSpec
 from runtime import prefilter
 from runtime.calendar import WorkingTime, local_date, working_time
-from runtime.people import candidate_base, loads, team_members, users_with_role
+from runtime.people import candidate_base, load_columns, team_members, users_with_role
 
 # Scores and validation rules live in their own modules; callers import them from here.
 from runtime.scoring import Evaluated as _Evaluated
@@ -171,12 +171,46 @@ class _Subset:
     # The pre-filter's index over these people (runtime/prefilter.py), built on first use.
     filters: list[tuple[prefilter.PartIndex, ...]] = field(default_factory=list)
     encoded: list[str] = field(default_factory=list)  # `ids` as JSON, made on first use
+    unlimited: list[frozenset[int]] = field(default_factory=list)  # see `free`
+    # The match of each candidate already scored, by the values the model reads (see
+    # `known`): the same values give the same evaluation.
+    matches: dict[tuple[Any, ...], dict[int, _Evaluated]] = field(default_factory=dict)
+
+    def known(self, reads: tuple[str, ...] | None, r: Mapping[str, Any]) -> dict[int, Any] | None:
+        """Return the matches already worked out for `r`'s values of `reads` (None: none kept).
+
+        A value and its exact type make the key (1, 1.0 and True differ; a float by its
+        text, so 0.0 and -0.0 differ too); a record with any other value for them (a
+        list, a date, a subclass) keeps nothing.
+        """
+        if reads is None:
+            return None
+        try:
+            key = tuple(_key_of(r.get(name, _ABSENT)) for name in reads)
+        except TypeError:
+            return None
+        found = self.matches.get(key)
+        if found is None and len(self.matches) < _MATCHES_MAX:
+            found = self.matches[key] = {}
+        return found
 
     def ids_json(self) -> str:
         """Return the candidates as the JSON array the SQLite load query reads."""
         if not self.encoded:
             self.encoded.append(json.dumps(self.ids))
         return self.encoded[0]
+
+    def free(self, plain: frozenset[str]) -> frozenset[int]:
+        """Return the positions of the users in `plain` without a capacity (made once).
+
+        Such a candidate can take records whatever their load: one `eligible` refuses
+        is left out without anything else checked.
+        """
+        if not self.unlimited:
+            self.unlimited.append(
+                frozenset(i for i, p in enumerate(self.people) if p[0] in plain and p[3] is None)
+            )
+        return self.unlimited[0]
 
     def refused(self, parts: tuple[prefilter.Part, ...], r: Mapping[str, Any]) -> frozenset[int]:
         """Return the positions `eligible` refuses for `r` without being run."""
@@ -209,10 +243,28 @@ class _Pool:
     whole: list[_Subset] = field(default_factory=list)  # every candidate, made once
     # Users always available: active, never on leave, no calendar (only load can stop them).
     plain: frozenset[str] = frozenset()
+    # The record fields the match model reads, when nothing else moves a candidate's
+    # match (runtime/prefilter.py `fixed_reads`); None: every match is worked out.
+    match_reads: tuple[str, ...] | None = None
 
 
 _POOLS: dict[tuple[int, int], _Pool] = {}
 _SUBSETS_MAX = 4096  # distinct matching values remembered per rule
+_MATCHES_MAX = 4096  # distinct values of what the match reads, remembered per candidate set
+_ABSENT = object()  # a field the record lacks (not None)
+_KEYED = frozenset({str, int, bool, type(None)})
+
+
+def _key_of(value: Any) -> Any:
+    """Return what stands for `value` in a kept match's key; TypeError: keep nothing."""
+    kind = value.__class__
+    if kind is float:
+        return (float, repr(value))
+    if kind in _KEYED:
+        return (kind, value)
+    if value is _ABSENT:
+        return value
+    raise TypeError(kind.__name__)
 
 
 def _index(people: tuple[Person, ...], attr: str) -> dict[Any, tuple[int, ...]]:
@@ -244,13 +296,37 @@ def _pool(bundle: Bundle, spec: RoutingSpec) -> _Pool:
     capacity = _capacity_column(people)
     plain = frozenset(p[0] for p in people if p[1] and not p[2] and calendars[p[0]] is None)
     found = _Pool(
-        bundle, spec, ids, people, capacity, index, parts=parts, calendars=calendars, plain=plain
+        bundle,
+        spec,
+        ids,
+        people,
+        capacity,
+        index,
+        parts=parts,
+        calendars=calendars,
+        plain=plain,
+        match_reads=_match_reads(bundle, spec),
     )
     found.whole.append(_Subset(ids, people, capacity))
     if len(_POOLS) > 256:
         _POOLS.clear()
     _POOLS[key] = found
     return found
+
+
+def _match_reads(bundle: Bundle, spec: RoutingSpec) -> tuple[str, ...] | None:
+    """Return the fields the match model reads when only they and fixed candidate
+    attributes move a match (None: no model, or something else may move it)."""
+    model = bundle.scorings.get(spec.match) if spec.match else None
+    if model is None:
+        return None
+    found: set[str] = set()
+    for feature in model.features:
+        reads = prefilter.fixed_reads(feature)
+        if reads is None:
+            return None
+        found |= reads
+    return tuple(sorted(found))
 
 
 def _lookup(index: Mapping[Any, tuple[int, ...]], value: Any) -> tuple[int, ...]:
@@ -335,27 +411,28 @@ class _Considered:
     feature_errors: dict[str, dict[str, str | None]] = field(default_factory=dict)
     failed: list[int] = field(default_factory=list)
 
-    def exclude(self, reason: str) -> None:
-        """Note that the candidate just considered was left out, and why."""
+    def exclude_at(self, i: int, reason: str) -> None:
+        """Note that candidate `i` was left out, and why (`excluded` holds every position)."""
         code = self.reasons.get(reason)
         if code is None:
             code = self.reasons[reason] = len(self.reasons)
-        self.excluded.append(code)
+        self.excluded[i] = code
 
     def score(self, i: int, evaluated: _Evaluated) -> float | None:
         """Note candidate `i`'s match and its breakdown; return the match."""
         match, values, parts, missing, errors, failed = evaluated
-        pos = str(len(self.scored))
+        if missing or errors or failed:
+            pos = len(self.scored)
+            if missing:
+                self.missing[str(pos)] = list(missing)
+            if errors:
+                self.feature_errors[str(pos)] = dict(errors)
+            if failed:
+                self.failed.append(pos)
         self.scored.append(i)
         self.matches.append(match)
-        self.values.append(values)
-        self.contributions.append(parts)
-        if missing:
-            self.missing[pos] = missing
-        if errors:
-            self.feature_errors[pos] = errors
-        if failed:
-            self.failed.append(int(pos))
+        self.values.append(list(values))  # copies: an evaluation may be kept and reused
+        self.contributions.append(list(parts))
         return match
 
     def columns(self, pool: _Subset, m: _Model | None) -> dict[str, Any]:
@@ -412,8 +489,12 @@ def _qualify(
     context: Mapping[str, Any],
     seen: _Considered,
     i: int,
+    known: dict[int, _Evaluated] | None = None,
 ) -> str | None:
-    """Check candidate `i` against the eligible rule and the match threshold."""
+    """Check candidate `i` against the eligible rule and the match threshold.
+
+    `known`: the matches already worked out for the record's values (`_Subset.known`).
+    """
     if eligible is not None:
         try:
             ok = bool(eligible(r, context))
@@ -424,7 +505,12 @@ def _qualify(
         if not ok:
             return f"not eligible: {spec.eligible}"
     if m is not None:
-        match = seen.score(i, _evaluate(m, r, context))
+        evaluated = known.get(i) if known is not None else None
+        if evaluated is None:
+            evaluated = _evaluate(m, r, context)
+            if known is not None:
+                known[i] = evaluated
+        match = seen.score(i, evaluated)
         if spec.threshold is not None and (match or 0) < spec.threshold:
             return f"match {match} is below the threshold {spec.threshold}"
     return None
@@ -463,54 +549,16 @@ def route(
     pool, narrowed = _narrow(declared, r)
     if narrowed is not None and not pool.ids:
         return _unmatched(spec, pool, narrowed)
-    current = loads(conn, pool.ids, pool.ids_json())
-    if holder in current:
-        held, last = current[holder]
-        current[holder] = (max(held - 1, 0), last)
+    counts, picks = load_columns(conn, pool.ids, pool.ids_json())
+    if holder is not None and holder in pool.ids:
+        at = pool.ids.index(holder)
+        counts[at] = max(counts[at] - 1, 0)
     model = bundle.scorings.get(spec.match) if spec.match else None
     m = _model(model) if model is not None else None
-    eligible = bundle.expr(spec, "eligible").fn if spec.eligible else None
-    today = local_date(bundle, now)
-    context = dict(c)
-    seen = _Considered()
-    passing: list[dict[str, Any]] = []
-    # Who `eligible` refuses by its equality parts, known without running it: explained
-    # exactly as if it had run (runtime/prefilter.py).
-    refused = pool.refused(declared.parts, r)
-    not_eligible = f"not eligible: {spec.eligible}"
-    calendars, plain = declared.calendars, declared.plain
-    column, exclude = seen.load, seen.exclude
-    for i, (user, active, leave, capacity, base) in enumerate(pool.people):
-        load, picked = current[user]
-        column.append(load)
-        if (
-            i in refused
-            and user in plain
-            and (capacity is None or load < capacity)
-            and not (skip and user in skip)
-        ):  # what the checks below would say, without them
-            exclude(not_eligible)
-            continue
-        away = bool(leave) and _away(leave, today)
-        calendar = calendars[user]
-        off = calendar is not None and not calendar.working_at(now)
-        reason = _unavailable(spec, active, away, load, capacity, off)
-        if reason is None and skip and user in skip:
-            reason = skip[user]
-        if reason is None and i in refused:
-            exclude(not_eligible)
-            continue
-        if reason is None:
-            context["candidate"] = {**base, "load": load, "available": not (away or off)}
-            reason = _qualify(spec, eligible, m, r, context, seen, i)
-        if reason is not None:
-            exclude(reason)
-            continue
-        seen.excluded.append(None)
-        row = {"i": i, "user": user, "load": load, "capacity": capacity, "_picked": picked}
-        if m is not None:
-            row["match"] = seen.matches[-1]
-        passing.append(row)
+    seen = _Considered(load=counts, excluded=[None] * len(pool.people))
+    passing = _consider(bundle, declared, pool, r, c, now, skip, m, seen)
+    for row in passing:
+        row["_picked"] = picks.get(row["user"])
     cols = seen.columns(pool, m)
     if not passing:
         return RoutingResult(
@@ -525,6 +573,93 @@ def route(
         cols["rank"] = {str(row["i"]): row["rank"] for row in passing}
     cols["chosen"] = winner["i"]
     return RoutingResult(winner["user"], None, why, cols, narrowed)
+
+
+def _consider(
+    bundle: Bundle,
+    declared: _Pool,
+    pool: _Subset,
+    r: Mapping[str, Any],
+    c: Mapping[str, Any],
+    now: datetime,
+    skip: Mapping[str, str] | None,
+    m: _Model | None,
+    seen: _Considered,
+) -> list[dict[str, Any]]:
+    """Consider every candidate in order, filling `seen`; return those who passed.
+
+    Who `eligible` refuses by its equality parts is known without running it, and
+    explained exactly as if it had run (runtime/prefilter.py). Those of them always
+    available and without a capacity (`quick`) are not visited: their reason is coded
+    where it first shows, as if each had been excluded in turn.
+    """
+    spec = declared.spec
+    people = pool.people
+    eligible = bundle.expr(spec, "eligible").fn if spec.eligible else None
+    context = dict(c)
+    today = local_date(bundle, now)
+    reasons, counts = seen.reasons, seen.load
+    not_eligible = f"not eligible: {spec.eligible}"
+    refused = pool.refused(declared.parts, r)
+    free = pool.free(declared.plain)
+    quick = refused & free if refused else refused
+    if quick and skip:
+        quick = frozenset(i for i in quick if people[i][0] not in skip)
+    first_quick = min(quick) if quick else len(people)
+    known = pool.known(declared.match_reads, r) if m is not None else None
+    passing: list[dict[str, Any]] = []
+    for i in [i for i in range(len(people)) if i not in quick] if quick else range(len(people)):
+        user, _, _, capacity, base = person = people[i]
+        if i > first_quick and not_eligible not in reasons:
+            reasons[not_eligible] = len(reasons)
+        load = counts[i]
+        if i in free and not (skip and user in skip):
+            reason, available = None, True  # nothing but `eligible` and the match can stop them
+        else:
+            reason, available = _hindrance(declared, person, i in refused, load, today, now, skip)
+        if reason is None:
+            context["candidate"] = {**base, "load": load, "available": available}
+            reason = _qualify(spec, eligible, m, r, context, seen, i, known)
+        if reason is not None:
+            seen.exclude_at(i, reason)
+            continue
+        row = {"i": i, "user": user, "load": load, "capacity": capacity}
+        if m is not None:
+            row["match"] = seen.matches[-1]
+        passing.append(row)
+    if quick:
+        code = reasons.setdefault(not_eligible, len(reasons))
+        for i in quick:
+            seen.excluded[i] = code
+    return passing
+
+
+def _hindrance(
+    declared: _Pool,
+    person: Person,
+    refused: bool,
+    load: int,
+    today: date,
+    now: datetime,
+    skip: Mapping[str, str] | None,
+) -> tuple[str | None, bool]:
+    """Return why a candidate is left out before `eligible` runs (None: it is not), and
+    whether they are available (neither on leave nor outside working hours)."""
+    spec = declared.spec
+    user, active, leave, capacity, _ = person
+    skipped = skip is not None and user in skip
+    plain = user in declared.plain and (capacity is None or load < capacity)
+    if refused and plain and not skipped:  # what the checks below would say, without them
+        return f"not eligible: {spec.eligible}", True
+    away = bool(leave) and _away(leave, today)
+    calendar = declared.calendars[user]
+    off = calendar is not None and not calendar.working_at(now)
+    reason = _unavailable(spec, active, away, load, capacity, off)
+    if reason is None and skip is not None and skipped:
+        reason = skip[user]
+    if reason is None and refused:
+        reason = f"not eligible: {spec.eligible}"
+    return reason, not (away or off)
 
 
 def _ratio(row: dict[str, Any]) -> float:
