@@ -19,6 +19,7 @@ acknowledged.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import socket
@@ -29,7 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from statistics import median
 
@@ -61,6 +62,10 @@ class WrkRun:
     p99_ms: float
     requests: int
     failed: int
+    # The server's CPU per request (us) in its event-loop thread and in its other
+    # threads (workers), read from /proc around the run; 0 where /proc is missing.
+    cpu_loop_us: float = 0.0
+    cpu_workers_us: float = 0.0
 
 
 @dataclass
@@ -117,12 +122,30 @@ class Served:
                 break
         _wait(self.port)
 
+    def cpu(self) -> tuple[float, float] | None:
+        """Return the CPU seconds the server's process and its main thread have used."""
+        pid = self.proc.pid
+        try:
+            return _cpu(Path(f"/proc/{pid}/stat")), _cpu(Path(f"/proc/{pid}/task/{pid}/stat"))
+        except (OSError, ValueError, IndexError):
+            return None
+
     def close(self) -> None:
         self.proc.terminate()
         try:
             self.proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+
+
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _cpu(stat: Path) -> float:
+    """Return user + system CPU seconds from a /proc stat file (fields 14 and 15)."""
+    text = stat.read_text(encoding="ascii")
+    fields = text[text.rindex(")") + 2 :].split()  # after the command name: field 3 on
+    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 def _lua(token: str, bodies: list[str]) -> str:
@@ -219,7 +242,12 @@ def measure(root: Path, seconds: float, rounds: int, driver: Driver = wrk) -> Me
 
     def load_once(kind: str, length: float) -> WrkRun:
         url = f"http://127.0.0.1:{served[kind].port}{PATHS[kind]}"
+        before = served[kind].cpu()
         run = driver(url, length, None if kind == HELLO else script)
+        after = served[kind].cpu()
+        if before and after and run.requests:
+            total, loop = ((b - a) * 1e6 / run.requests for a, b in zip(before, after, strict=True))
+            run = replace(run, cpu_loop_us=loop, cpu_workers_us=total - loop)
         if run.failed:
             raise BenchError(f"{kind}: {run.failed} failed requests of {run.requests}")
         if kind in acknowledged:
@@ -247,6 +275,13 @@ def _summary(v: Variant) -> str:
     return f"{rate(v.med('rps'))} p50 {v.med('p50_ms'):.2f} ms p99 {v.med('p99_ms'):.2f} ms"
 
 
+def _cpu_cell(v: Variant) -> str:
+    loop, workers = v.med("cpu_loop_us"), v.med("cpu_workers_us")
+    if not loop + workers:
+        return "n/a"
+    return f"{loop + workers:,.0f} us ({loop:,.0f} + {workers:,.0f})"
+
+
 def run(seconds: float = 10, rounds: int = 3, *, machine: Machine, driver: Driver = wrk) -> Result:
     """Measure and report."""
     loads = [load()]
@@ -269,6 +304,7 @@ def run(seconds: float = 10, rounds: int = 3, *, machine: Machine, driver: Drive
             f"{v.med('rps') / h:.3f}x",
             f"{v.med('p50_ms'):.2f} ms",
             f"{v.med('p99_ms'):.2f} ms",
+            _cpu_cell(v),
             f"{sum(r.requests for r in v.runs):,}",
             str(sum(r.failed for r in v.runs)),
         ]
@@ -286,6 +322,7 @@ def run(seconds: float = 10, rounds: int = 3, *, machine: Machine, driver: Drive
         ("ratio sopflow / hello-world", f"{s / h:.3f}x"),
         ("ratio hand-written / hello-world", f"{b / h:.3f}x"),
         ("leads stored", stored),
+        *((f"server CPU a request, {NAMES[k]}", _cpu_cell(m.variants[k])) for k in KINDS),
     ]
     parts = [
         f"## {TITLE}",
@@ -318,6 +355,15 @@ def run(seconds: float = 10, rounds: int = 3, *, machine: Machine, driver: Drive
         "SQLite file opened as sopflow's (WAL, synchronous=NORMAL, BEGIN IMMEDIATE), "
         "under one lock; 201 with the row's id, score and owner. It checks no token and "
         "writes no audit or explanation.",
+        "- Server CPU a request: the server process's CPU time over the run (/proc) "
+        "divided by the requests answered, split between its event-loop thread (uvicorn, "
+        "Litestar, middleware, token check, body decoding, the answer's JSON) and its "
+        "other threads (the handlers' work in worker threads: `Runtime.create` and its "
+        "transaction for sopflow, the hand-written creation for the baseline); medians "
+        "of the runs. sopflow's loop thread spends "
+        f"{sop.med('cpu_loop_us'):,.0f} us against {lead.med('cpu_loop_us'):,.0f} us, its "
+        f"worker threads {sop.med('cpu_workers_us'):,.0f} us against "
+        f"{lead.med('cpu_workers_us'):,.0f} us.",
         f"- Checked: no failed request in any run; each lead store holds at least the "
         f"rows its server acknowledged (warm-up included; a few more may be requests "
         f"still in flight when wrk stopped): {stored}.",
@@ -330,6 +376,7 @@ def run(seconds: float = 10, rounds: int = 3, *, machine: Machine, driver: Drive
                 "vs hello-world",
                 "p50",
                 "p99",
+                "server CPU a request (loop + workers)",
                 "requests",
                 "failed",
             ],
