@@ -7,7 +7,8 @@ threshold 82, least loaded, a fallback queue) with its explanations. The baselin
 the same run, is what ARCHITECTURE.md's "Serving fast" measures sopflow against, minus
 HTTP: a pydantic model for the 12 fields, the 17-term score and the pick among the 100
 reps written by hand, and one SQLAlchemy Core INSERT of the record row in its own
-transaction on the same kind of store. Both make the same decisions (checked lead by
+transaction on the same kind of store (`bench/lead_baseline.py`, which the HTTP benchmark's
+hand-written Litestar app runs too). Both make the same decisions (checked lead by
 lead); the ratio of their rates is the figure to watch.
 """
 
@@ -15,17 +16,15 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from sqlalchemy import Engine, func, insert, select
 
 from bench import runtime_bundles as rb
 from bench.common import BenchError, Machine, Result, load, md_table, rate, seconds
+from bench.lead_baseline import NOW, Decision, HandWritten, record_row
 from bench.runtime_support import (
     RATE_HEADER,
     Hotspots,
@@ -46,138 +45,21 @@ TITLE = "Lead creation: 17-feature score + routing over 100 reps vs hand-written
 SOPFLOW = "sopflow Runtime.create"
 BASELINE = "hand-written: pydantic + score + pick + Core INSERT"
 INSERT_ONLY = "SQLAlchemy Core INSERT + COMMIT only"
-WEIGHTS = tuple(w for _, w in rb.LEAD_FEATURES)
-NOW = datetime(2026, 1, 5, 9, 0)
-
-Region = Literal["sichuan", "chongqing", "yunnan", "guizhou"]
-Touchpoint = Literal["web_form", "email_opened", "whitepaper", "demo_booked"]
 
 
-class LeadIn(BaseModel):
-    """The lead body as a developer would declare it for a hand-written endpoint."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    pharmacy_name: str
-    district: str | None = None
-    region: Region
-    specialty: Literal["otc", "prescription", "devices"] | None = None
-    tier: Literal["VIP", "normal", "trial"] = "normal"
-    intent: StrictInt | None = Field(None, ge=0, le=100)
-    keywords: list[str] | None = Field(None, max_length=20)
-    stock_days: float | None = Field(None, ge=0)
-    orders_90d: StrictInt | None = Field(None, ge=0)
-    revenue_3m: float | None = None
-    margin_3m: float | None = None
-    touchpoints: list[Touchpoint] | None = None
-
-
-def _clamp(x: float) -> float:
-    return 0 if x < 0 else 1 if x > 1 else x
-
-
-def quality_by_hand(r: dict[str, Any]) -> float:
-    """The 17-feature quality score, written by hand (same arithmetic as the runtime)."""
-    kw, tp, stock = r["keywords"] or [], r["touchpoints"] or [], r["stock_days"]
-    revenue, margin, intent = r["revenue_3m"], r["margin_3m"], r["intent"]
-    values = (
-        _clamp(r["orders_90d"] / 12),
-        r["tier"] == "VIP",
-        0 if r["tier"] == "trial" else 1,
-        _clamp(intent / 100),
-        "invoice" in kw,
-        stock < 7,
-        _clamp(1 - stock / 30),
-        _clamp(margin / 20000),
-        _clamp(margin / revenue) if revenue else 0,
-        _clamp(revenue / 100000),
-        r["specialty"] == "prescription",
-        _clamp(len(kw) / 5),
-        r["region"] == "sichuan",
-        "demo_booked" in tp,
-        _clamp(len(tp) / 4),
-        r["district"] is not None,
-        intent >= 50,
-    )
-    total = weights = 0.0
-    for value, weight in zip(values, WEIGHTS, strict=True):
-        total += weight * min(max(float(value), 0.0), 1.0)
-        weights += weight
-    return round(100 * total / weights, 6)
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What creating a lead decided: score, owner, queue."""
-
-    score: float | None
-    owner: str | None
-    queue: str | None
-
-
-class HandWritten:
-    """The baseline: validate, score, pick the least-loaded matching rep, insert one row."""
+class HandWrittenBatch(HandWritten):
+    """The baseline over a batch, keeping what it decided for the comparison."""
 
     def __init__(self, engine: Engine, reps: list[rb.Rep]) -> None:
-        self.engine = engine
-        self.reps = [(r.id, r.region, frozenset(r.specialty), frozenset(r.territory)) for r in reps]
-        self.loads = {r.id: 0 for r in reps}
+        super().__init__(engine, reps)
         self.decisions: list[Decision] = []
-
-    def pick(self, r: dict[str, Any]) -> str | None:
-        """Return the least-loaded rep in the lead's region whose match reaches 82."""
-        region, specialty, district = r["region"], r["specialty"], r["district"]
-        best: tuple[float, float, str] | None = None
-        for rep, rep_region, specialties, territory in self.reps:
-            if rep_region != region:
-                continue
-            match = round(
-                100 * (0.6 * (specialty in specialties) + 0.4 * (district in territory)), 6
-            )
-            if match < rb.THRESHOLD:
-                continue
-            key = (float(self.loads[rep]), -match, rep)
-            if best is None or key < best:
-                best = key
-        return best[2] if best else None
-
-    def create(self, body: dict[str, Any]) -> None:
-        """Create one lead in its own transaction."""
-        data = dict(body)
-        data["pharmacy_name"] = " ".join(data["pharmacy_name"].split())
-        if isinstance(data.get("district"), str):
-            data["district"] = data["district"].strip()
-        values = LeadIn.model_validate(data).model_dump()
-        values["quality_score"] = quality_by_hand(values)
-        owner = self.pick(values)
-        queue = None if owner else "unmatched_leads"
-        if owner:
-            self.loads[owner] += 1
-        with self.engine.begin() as conn:
-            conn.execute(insert(T_RECORD), _row("lead", values, owner, queue))
-        self.decisions.append(Decision(values["quality_score"], owner, queue))
 
     def batch(self, leads: list[dict[str, Any]]) -> int:
         """Create every lead; return how many."""
+        create, out = self.create, self.decisions
         for body in leads:
-            self.create(body)
+            out.append(create(body)[1])
         return len(leads)
-
-
-def _row(entity: str, data: dict[str, Any], owner: str | None, queue: str | None) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4().hex,
-        "entity": entity,
-        "status": "open",
-        "owner": owner,
-        "queue": queue,
-        "data": data,
-        "schema_version": 1,
-        "read_only": False,
-        "row_version": 1,
-        "created_at": NOW,
-        "updated_at": NOW,
-    }
 
 
 class InsertOnly:
@@ -191,7 +73,7 @@ class InsertOnly:
         """Insert every row; return how many."""
         for data in self.rows:
             with self.engine.begin() as conn:
-                conn.execute(insert(T_RECORD), _row("lead", data, "rep.000", None))
+                conn.execute(insert(T_RECORD), record_row("lead", data, "rep.000", None))
         return len(self.rows)
 
 
@@ -254,7 +136,7 @@ def measure(root: Path, leads: int, repeats: int, profile_top: int) -> Measured:
     raw_store = Store.open(f"sqlite:///{root / 'insert.db'}")
     try:
         sop = Sopflow(sop_store, root)
-        hand = HandWritten(hand_store.engine, reps)
+        hand = HandWrittenBatch(hand_store.engine, reps)
         raw = InsertOnly(raw_store.engine, bodies)
         warm = rb.make_leads(50, seed=7)
         sop.batch(warm)

