@@ -161,6 +161,20 @@ def _capacity_column(people: tuple[Person, ...]) -> Any:
     return capacities
 
 
+@dataclass
+class _Budget:
+    """How many more candidate matches a routing rule may keep (`_Subset.known`)."""
+
+    left: int
+
+    def take(self, n: int) -> bool:
+        """Spend `n` if that much is left; tell whether it was."""
+        if n > self.left:
+            return False
+        self.left -= n
+        return True
+
+
 @dataclass(frozen=True)
 class _Subset:
     """The candidates a record's matching values keep: the routing columns run over them."""
@@ -176,12 +190,15 @@ class _Subset:
     # `known`): the same values give the same evaluation.
     matches: dict[tuple[Any, ...], dict[int, _Evaluated]] = field(default_factory=dict)
 
-    def known(self, reads: tuple[str, ...] | None, r: Mapping[str, Any]) -> dict[int, Any] | None:
+    def known(
+        self, reads: tuple[str, ...] | None, r: Mapping[str, Any], budget: _Budget
+    ) -> dict[int, Any] | None:
         """Return the matches already worked out for `r`'s values of `reads` (None: none kept).
 
         A value and its exact type make the key (1, 1.0 and True differ; a float by its
         text, so 0.0 and -0.0 differ too); a record with any other value for them (a
-        list, a date, a subclass) keeps nothing.
+        list, a date, a subclass) keeps nothing. A new key takes room for a match per
+        candidate out of the rule's `budget`; once it is spent, new values keep nothing.
         """
         if reads is None:
             return None
@@ -190,7 +207,7 @@ class _Subset:
         except TypeError:
             return None
         found = self.matches.get(key)
-        if found is None and len(self.matches) < _MATCHES_MAX:
+        if found is None and budget.take(max(len(self.people), 1)):
             found = self.matches[key] = {}
         return found
 
@@ -246,11 +263,16 @@ class _Pool:
     # The record fields the match model reads, when nothing else moves a candidate's
     # match (runtime/prefilter.py `fixed_reads`); None: every match is worked out.
     match_reads: tuple[str, ...] | None = None
+    # What its candidate sets may still keep of matches, all sets together.
+    budget: _Budget = field(default_factory=lambda: _Budget(_MATCH_BUDGET))
 
 
 _POOLS: dict[tuple[int, int], _Pool] = {}
 _SUBSETS_MAX = 4096  # distinct matching values remembered per rule
-_MATCHES_MAX = 4096  # distinct values of what the match reads, remembered per candidate set
+# Candidate matches kept per routing rule, over all its candidate sets: a kept match is
+# a few hundred bytes, so a rule keeps some megabytes at most (500 distinct values of
+# what the match reads, for 100 candidates).
+_MATCH_BUDGET = 50_000
 _ABSENT = object()  # a field the record lacks (not None)
 _KEYED = frozenset({str, int, bool, type(None)})
 
@@ -606,7 +628,7 @@ def _consider(
     if quick and skip:
         quick = frozenset(i for i in quick if people[i][0] not in skip)
     first_quick = min(quick) if quick else len(people)
-    known = pool.known(declared.match_reads, r) if m is not None else None
+    known = pool.known(declared.match_reads, r, declared.budget) if m is not None else None
     passing: list[dict[str, Any]] = []
     for i in [i for i in range(len(people)) if i not in quick] if quick else range(len(people)):
         user, _, _, capacity, base = person = people[i]

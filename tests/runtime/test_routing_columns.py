@@ -434,39 +434,50 @@ def test_a_kept_match_is_not_worked_out_again(
 def test_kept_matches_are_keyed_by_value_and_type(bundle: Bundle) -> None:
     subset = rules._Subset([], (), None)
     reads = ("area", "level")
-    one = subset.known(reads, {"area": "north", "level": 1})
+    budget = rules._Budget(1_000)
+
+    def known(reads: Any, r: Any) -> Any:
+        return subset.known(reads, r, budget)
+
+    one = known(reads, {"area": "north", "level": 1})
     assert one is not None
     one[0] = "kept"
-    assert subset.known(reads, {"level": 1, "area": "north", "zone": "x"}) is one
-    assert subset.known(reads, {"area": "north", "level": True}) is not one
-    assert subset.known(reads, {"area": "north", "level": 1.0}) is not one
-    assert subset.known(reads, {"area": "north"}) is not subset.known(
-        reads, {"area": "north", "level": None}
-    )
-    assert subset.known(reads, {"area": ["north"], "level": 1}) is None  # cannot be a key
-    assert subset.known(reads, {"area": ("north",), "level": 1}) is None  # nor a tuple
-    assert subset.known(reads, {"area": "north", "level": date(2026, 3, 2)}) is None
-    assert subset.known(reads, {"area": Shade.DARK, "level": 1}) is None  # nor a subclass
-    assert subset.known(None, {"area": "north", "level": 1}) is None
-    assert subset.known(reads, {"area": "north", "level": 0.0}) is not subset.known(
+    assert known(reads, {"level": 1, "area": "north", "zone": "x"}) is one
+    assert known(reads, {"area": "north", "level": True}) is not one
+    assert known(reads, {"area": "north", "level": 1.0}) is not one
+    assert known(reads, {"area": "north"}) is not known(reads, {"area": "north", "level": None})
+    assert known(reads, {"area": ["north"], "level": 1}) is None  # cannot be a key
+    assert known(reads, {"area": ("north",), "level": 1}) is None  # nor a tuple
+    assert known(reads, {"area": "north", "level": date(2026, 3, 2)}) is None
+    assert known(reads, {"area": Shade.DARK, "level": 1}) is None  # nor a subclass
+    assert known(None, {"area": "north", "level": 1}) is None
+    assert known(reads, {"area": "north", "level": 0.0}) is not known(
         reads, {"area": "north", "level": -0.0}
     )
-    nan = subset.known(reads, {"area": "north", "level": float("nan")})
+    nan = known(reads, {"area": "north", "level": float("nan")})
     assert nan is not None
-    assert subset.known(reads, {"area": "north", "level": float("nan")}) is nan
+    assert known(reads, {"area": "north", "level": float("nan")}) is nan
     assert len(subset.matches) == 8
 
 
-def test_kept_matches_stop_growing_at_their_bound(
-    bundle: Bundle, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(rules, "_MATCHES_MAX", 2)
-    subset = rules._Subset([], (), None)
-    assert subset.known(("level",), {"level": 1}) is not None
-    assert subset.known(("level",), {"level": 2}) is not None
-    assert subset.known(("level",), {"level": 3}) is None
-    assert subset.known(("level",), {"level": 1}) is not None  # still found
-    assert len(subset.matches) == 2
+def test_kept_matches_stop_growing_when_the_rules_budget_is_spent(bundle: Bundle) -> None:
+    people = rules._pool(bundle, bundle.routings["least_loaded"]).people
+    three = rules._Subset([p[0] for p in people[:3]], people[:3], None)
+    one = rules._Subset([people[0][0]], people[:1], None)
+    budget = rules._Budget(7)  # room for two keys of three candidates, and one more of one
+    assert three.known(("level",), {"level": 1}, budget) is not None
+    assert three.known(("level",), {"level": 2}, budget) is not None
+    assert budget.left == 1
+    assert three.known(("level",), {"level": 3}, budget) is None  # would take three
+    assert three.known(("level",), {"level": 1}, budget) is not None  # still found, free
+    assert one.known(("level",), {"level": 3}, budget) is not None  # the set shares it
+    assert budget.left == 0
+    assert one.known(("level",), {"level": 4}, budget) is None
+    assert len(three.matches) == 2 and len(one.matches) == 1
+    empty = rules._Subset([], (), None)  # no candidates still costs one
+    assert empty.known(("level",), {"level": 1}, rules._Budget(1)) is not None
+    assert rules._Subset([], (), None).known(("level",), {"level": 1}, rules._Budget(0)) is None
+    assert rules._pool(bundle, bundle.routings["least_loaded"]).budget.left <= (rules._MATCH_BUDGET)
 
 
 def test_a_kept_match_explains_like_one_worked_out(store: Store, bundle: Bundle) -> None:
