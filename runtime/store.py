@@ -327,10 +327,10 @@ class Store:
 
         On SQLite, where writers take turns (`_writers`), it is one connection kept
         between commands: a pool checkout and a new SQLAlchemy Connection cost about
-        20 us a command, a tenth of a transition. A closed one is replaced (SQLAlchemy
-        reconnects an invalidated one); a command begun inside another on the same
-        thread (which the lock lets through) gets a pooled one. PostgreSQL checks one
-        out each time.
+        20 us a command, a tenth of a transition. A command that fails gives it back
+        to the pool (see below); a closed one is replaced (SQLAlchemy reconnects an
+        invalidated one); a command begun inside another on the same thread (which the
+        lock lets through) gets a pooled one. PostgreSQL checks one out each time.
         """
         if self._writers is None or self._writing:
             with self.engine.connect() as conn:
@@ -342,6 +342,13 @@ class Store:
         self._writing = True
         try:
             yield kept
+        except BaseException:
+            # Whatever failed (a refusal, or a COMMIT the database refused, which leaves
+            # SQLite inside its transaction), the connection goes back to the pool, whose
+            # reset rolls back what is left: the next command gets a clean one.
+            self._writer = None
+            kept.close()
+            raise
         finally:
             self._writing = False
 

@@ -122,17 +122,21 @@ def test_sqlite_commands_share_one_kept_connection_and_a_failed_one_leaves_nothi
         tx.event("kept", None, None)
     with pytest.raises(RuntimeError), store.begin(NOW, "ana") as tx:
         assert _driver_conn(tx) is first
+        failed = tx.conn
         tx.event("lost", None, None)
         raise RuntimeError("the command fails after writing")
+    assert failed.closed  # a failed command gives its connection back to the pool
     with store.begin(NOW, "bob") as tx:
-        assert _driver_conn(tx) is first
-        assert not tx.conn.in_nested_transaction()
+        assert tx.conn is not failed and not tx.conn.in_nested_transaction()
+        kept = tx.conn
         tx.event("after", None, None)
+    with store.begin(NOW, "bob") as tx:
+        assert tx.conn is kept  # kept again from then on
     with store.read() as conn:
         kinds = [r[0] for r in conn.exec_driver_sql("SELECT kind FROM sf_event ORDER BY id")]
         reader = conn.connection.dbapi_connection
     assert kinds == ["kept", "after"]
-    assert reader is not first  # reads never use the writers' connection
+    assert reader is not kept.connection.dbapi_connection  # reads never use the writers' one
 
 
 def test_sqlite_an_invalidated_kept_connection_is_replaced(sqlite_store: Any) -> None:
@@ -252,3 +256,25 @@ def test_a_transactions_now_is_converted_once(store: Store) -> None:
         if not tx.postgres:  # the same text each time, not a new one per statement
             assert tx.time(tx.now) is tx.time(tx.now)
         assert tx.time(tx.now) == db_time(tx.now, tx.postgres)
+
+
+def test_sqlite_a_command_whose_commit_fails_leaves_the_next_one_a_clean_connection(
+    sqlite_store: Any,
+) -> None:
+    store, path = sqlite_store
+
+    def refuse(conn: Any) -> None:
+        raise RuntimeError("the disk is full")
+
+    event.listen(store.engine, "commit", refuse)
+    try:
+        with pytest.raises(RuntimeError, match="disk is full"), store.begin(NOW, "ana") as tx:
+            tx.event("lost", None, None)
+    finally:
+        event.remove(store.engine, "commit", refuse)
+    assert not _locked_for(path)  # nothing holds the write lock any more
+    with store.begin(NOW, "bob") as tx:  # and the next command runs and commits
+        tx.event("kept", None, None)
+    with store.read() as conn:
+        kinds = [r[0] for r in conn.exec_driver_sql("SELECT kind FROM sf_event ORDER BY id")]
+    assert kinds == ["kept"]
