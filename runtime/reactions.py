@@ -40,7 +40,7 @@ def rule_version(bundle: Bundle, kind: str, name: str) -> str | None:
     if found is not None and found[0] is bundle:
         return found[1]
     version = _rule_version(bundle, kind, name)
-    if len(_VERSIONS) > 1024:
+    if len(_VERSIONS) > 256:  # each entry holds its bundle alive
         _VERSIONS.clear()
     _VERSIONS[key] = (bundle, version)
     return version

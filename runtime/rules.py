@@ -189,6 +189,8 @@ class _Subset:
     # The match of each candidate already scored, by the values the model reads (see
     # `known`): the same values give the same evaluation.
     matches: dict[tuple[Any, ...], dict[int, _Evaluated]] = field(default_factory=dict)
+    # False: made for one record and dropped after (its rule remembers enough sets).
+    remembered: bool = True
 
     def known(
         self, reads: tuple[str, ...] | None, r: Mapping[str, Any], budget: _Budget
@@ -200,7 +202,7 @@ class _Subset:
         list, a date, a subclass) keeps nothing. A new key takes room for a match per
         candidate out of the rule's `budget`; once it is spent, new values keep nothing.
         """
-        if reads is None:
+        if reads is None or not self.remembered:
             return None
         try:
             key = tuple(_key_of(r.get(name, _ABSENT)) for name in reads)
@@ -383,8 +385,11 @@ def _narrow(pool: _Pool, r: Mapping[str, Any]) -> tuple[_Subset, dict[str, Any] 
             found = set(_lookup(index, value)) if value not in (None, "") else set()
             kept = found if kept is None else kept & found
         people = tuple(pool.people[i] for i in sorted(kept or ()))
-        subset = _Subset([p[0] for p in people], people, _capacity_column(people))
-        if remember and len(pool.subsets) < _SUBSETS_MAX:
+        remember = remember and len(pool.subsets) < _SUBSETS_MAX
+        subset = _Subset(
+            [p[0] for p in people], people, _capacity_column(people), remembered=remember
+        )
+        if remember:
             pool.subsets[values] = subset
     narrowed: dict[str, Any] = {
         "matching": {attr: value for (attr, _, _), value in zip(pool.index, values, strict=True)},

@@ -165,12 +165,12 @@ class Tx:
     # Read once per transaction (a command sends about ten statements): whether
     # statements go through SQLAlchemy for a listener, and `now` as the driver stores it.
     _watched: bool = field(init=False, repr=False)
-    _now: Any = field(init=False, repr=False)
+    _now: tuple[datetime, Any] = field(init=False, repr=False)  # (now, as stored)
 
     def __post_init__(self) -> None:
         self.postgres = is_postgres(self.conn)
         self._watched = watched(self.conn)
-        self._now = db_time(self.now, self.postgres)
+        self._now = (self.now, db_time(self.now, self.postgres))
 
     def sql(self, text: str, params: Mapping[str, Any]) -> Ran:
         """Run one hand-written statement (`:name` parameters) in this transaction."""
@@ -178,7 +178,8 @@ class Tx:
 
     def time(self, value: datetime | None) -> Any:
         """Return a datetime as this transaction's driver stores it."""
-        return self._now if value is self.now else db_time(value, self.postgres)
+        now, stored = self._now
+        return stored if value is now else db_time(value, self.postgres)
 
     def event(self, kind: str, record_id: str | None, entity: str | None, **detail: Any) -> None:
         """Append an entry to the audit/event log."""
@@ -337,6 +338,10 @@ class Store:
                 yield conn
             return
         kept = self._writer
+        if kept is not None and kept.in_transaction():
+            # Used after its command's block ended (which SQLAlchemy answers by beginning
+            # again): whatever it began goes back to the pool, which rolls it back.
+            kept.close()
         if kept is None or kept.closed:  # (an invalidated one reconnects by itself)
             kept = self._writer = self.engine.connect()
         self._writing = True

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import replace
 from datetime import date, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -497,3 +498,33 @@ def test_an_expression_not_known_through_and_through_is_never_fixed(bundle: Bund
     assert prefilter.fixed_reads(replace(expression, reads=None)) is None
     assert prefilter.fixed_reads(replace(expression, assignments=True)) is None
     assert prefilter.fixed_reads(replace(expression, clock=True)) is None
+
+
+def test_a_candidate_set_made_for_one_record_keeps_no_match(bundle: Bundle) -> None:
+    people = rules._pool(bundle, bundle.routings["least_loaded"]).people
+    once = rules._Subset([p[0] for p in people[:2]], people[:2], None, remembered=False)
+    budget = rules._Budget(100)
+    assert once.known(("level",), {"level": 1}, budget) is None
+    assert budget.left == 100 and once.matches == {}
+
+
+def test_a_rule_past_its_remembered_sets_spends_no_budget_on_one_record(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    narrowed = (
+        "---\nkind: routing\nversion: 1\nname: narrowed\nentity: job\n"
+        "candidates: {role: rep, matching: {region: zone}}\n"
+        "fallback_queue: overflow\nmatch: fit\nstrategy: least_loaded\n"
+    )
+    files = {"bundle.yaml": MANIFEST, "staff/reps.yaml": STAFF, "rules.yaml": _rules() + narrowed}
+    b = small_bundle(tmp_path, files)
+    spec = b.routings["narrowed"]
+    monkeypatch.setattr(rules, "_SUBSETS_MAX", 0)  # as if it had met 4,096 values already
+    pool = rules._pool(b, spec)
+    assert pool.match_reads is not None
+    job = {"zone": "coast", "area": "north", "level": 1}
+    with store.rehearse(WORKING) as tx:
+        first = route(b, spec, job, {"now": WORKING}, tx.conn, WORKING)
+        again = route(b, spec, dict(job), {"now": WORKING}, tx.conn, WORKING)
+    assert pool.budget.left == rules._MATCH_BUDGET and pool.subsets == {}
+    assert again.explain() == first.explain()

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
+from runtime.db import make_engine
 from runtime.store import Store, db_time
 
 NOW = datetime(2026, 3, 2, 9, 30, 15, 250, tzinfo=UTC)
@@ -278,3 +279,55 @@ def test_sqlite_a_command_whose_commit_fails_leaves_the_next_one_a_clean_connect
     with store.read() as conn:
         kinds = [r[0] for r in conn.exec_driver_sql("SELECT kind FROM sf_event ORDER BY id")]
     assert kinds == ["kept"]
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_a_database_in_memory_opens(url: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("SELECT 1").scalar_one() == 1
+    finally:
+        engine.dispose()
+
+
+def test_sqlite_a_begin_refused_by_a_held_lock_is_sqlalchemys_error(sqlite_store: Any) -> None:
+    store, path = sqlite_store
+
+    def impatient(dbapi_conn: Any, _: Any) -> None:
+        dbapi_conn.execute("PRAGMA busy_timeout=50")
+
+    event.listen(store.engine, "connect", impatient)
+    store.dispose()  # new connections wait 50 ms for a lock, not 30 s
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(OperationalError) as caught, store.begin(NOW):
+            pass
+        assert "locked" in str(caught.value.orig) and caught.value.statement == "BEGIN IMMEDIATE"
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    with store.begin(NOW, "ana") as tx:  # the lock is free again: the next command runs
+        tx.event("after", None, None)
+
+
+def test_sqlite_a_connection_used_after_its_command_does_not_keep_the_lock(
+    sqlite_store: Any,
+) -> None:
+    store, path = sqlite_store
+    with store.begin(NOW) as tx:
+        late = tx.conn
+    late.exec_driver_sql("SELECT 1").all()  # SQLAlchemy begins again, taking the lock
+    assert _locked_for(path)
+    with store.begin(NOW, "ana") as tx:  # the next command still runs, on another one
+        assert tx.conn is not late
+        tx.event("after", None, None)
+    assert not _locked_for(path)
+
+
+def test_a_transactions_time_follows_its_now(store: Store) -> None:
+    with store.begin(NOW) as tx:
+        later = tx.now + timedelta(minutes=5)
+        tx.now = later
+        assert tx.time(tx.now) == db_time(later, tx.postgres)
