@@ -121,10 +121,15 @@ def _in_memory(database: str | None, query: Any) -> bool:
     )
 
 
+def watched(conn: Connection) -> bool:
+    """Tell whether something listens to the statements `conn` sends (counters, tracing)."""
+    return bool(conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute)
+
+
 def _sqlite_begin(conn: Connection) -> None:
     deferred = conn.get_execution_options().get(READ_ONLY, False)
     sql = "BEGIN" if deferred else "BEGIN IMMEDIATE"
-    if conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute:
+    if watched(conn):
         conn.exec_driver_sql(sql)  # a listener (statement counter, tracing) sees it
         return
     # Straight to the driver: SQLAlchemy's statement machinery costs ~30 us. Its error

@@ -18,7 +18,7 @@ from sqlmodel import SQLModel
 
 from runtime import migrate, models
 from runtime.clock import utc
-from runtime.db import READ_ONLY, dumps, is_sqlite, loads, make_engine
+from runtime.db import READ_ONLY, dumps, is_sqlite, loads, make_engine, watched
 
 T_RECORD: Table = models.Record.__table__  # type: ignore[attr-defined]
 T_STAY: Table = models.StageStay.__table__  # type: ignore[attr-defined]
@@ -84,11 +84,6 @@ def run_sql(conn: Connection, text: str, params: Mapping[str, Any]) -> Ran:
     raised as SQLAlchemy's, as `Connection.execute` raises them.
     """
     return _run(conn, driver_sql(text, is_postgres(conn)), params, watched(conn))
-
-
-def watched(conn: Connection) -> bool:
-    """Tell whether something listens to the statements `conn` sends (counters, tracing)."""
-    return bool(conn.dispatch.before_cursor_execute or conn.dispatch.after_cursor_execute)
 
 
 def _run(conn: Connection, sql: str, params: Mapping[str, Any], watch: bool) -> Ran:
