@@ -85,9 +85,10 @@ def test_a_bounded_fuzzing_run_finds_no_crash(target: str, tmp_path: Path) -> No
     )
     [(name, engine, runs, crashes, corpus, coverage)] = SUMMARY.findall(out)
     expected = "atheris" if has_atheris() else "hypothesis"
-    # libFuzzer's "Done N runs" may count one more than -runs asked (seen: 20001 of 20000).
     assert (name, engine, crashes) == (target, expected, "0")
-    assert SUITE_RUNS[target] <= int(runs) <= SUITE_RUNS[target] + 1
+    # libFuzzer's "Done N runs" can pass -runs by a few (seen: 20001 of 20000, and 3023
+    # of 3000 in a CI run); the bound still fails a run cut short or one that ignores -runs.
+    assert SUITE_RUNS[target] <= int(runs) <= SUITE_RUNS[target] * 1.05
     assert int(corpus) >= 10 and (int(coverage) > 100 or expected == "hypothesis")
 
 
