@@ -24,7 +24,7 @@ class JsonFormatter(logging.Formatter):
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and key != "color_message" and not key.startswith("_"):
-                out[key] = value if isinstance(value, str | int | float | bool) else str(value)
+                out[key] = value if isinstance(value, (str, int, float, bool)) else str(value)
         if record.exc_info:
             out["error"] = self.formatException(record.exc_info)
         return json.dumps(out, ensure_ascii=False)

@@ -29,12 +29,12 @@ def _describe(value: Any) -> Any:
             item = getattr(value, name)
             if key in DESCRIPTIVE and isinstance(item, str):
                 out[key] = item
-            elif isinstance(item, BaseModel | list | tuple | Mapping):
+            elif isinstance(item, (BaseModel, list, tuple, Mapping)):
                 inner = _describe(item)
                 if inner:
                     out[key] = inner
         return out
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         items = {}
         for i, item in enumerate(value):
             inner = _describe(item)

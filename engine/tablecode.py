@@ -54,7 +54,7 @@ class _Code:
 
     def const(self, value: Any) -> str:
         """Emit a literal: plain scalars as Python literals, anything else as a global."""
-        if value is None or isinstance(value, bool | int | str):
+        if value is None or isinstance(value, (bool, int, str)):
             return repr(value)
         if isinstance(value, float) and math.isfinite(value):
             return repr(value)

@@ -103,19 +103,19 @@ def size_of(value: Any, limit: int = MAX_VALUE) -> int:
     value; the count stops soon after passing `limit`, so it costs at most that much."""
     if isinstance(value, str):
         return len(value)
-    if isinstance(value, int | float | Decimal | bool) or value is None:
+    if isinstance(value, (int, float, Decimal, bool)) or value is None:
         return 1
     total, stack = 0, [value]
     while stack:
         item = stack.pop()
-        if isinstance(item, str | bytes | bytearray):
+        if isinstance(item, (str, bytes, bytearray)):
             total += len(item)
         elif isinstance(item, Mapping):
             total += len(item)
             if total <= limit:
                 stack.extend(item.keys())
                 stack.extend(item.values())
-        elif isinstance(item, list | tuple | set | frozenset):
+        elif isinstance(item, (list, tuple, set, frozenset)):
             total += len(item)
             if total <= limit:
                 stack.extend(item)

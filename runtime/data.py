@@ -423,7 +423,7 @@ def json_value(value: Any) -> Any:
         return iso(value)
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return [json_value(v) for v in value]
     if isinstance(value, dict):
         return {k: json_value(v) for k, v in value.items()}

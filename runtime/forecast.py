@@ -95,7 +95,7 @@ class Seasonality:
         for row in table.rows:
             start, end = _as_date(row.get(first)), _as_date(row.get(last))
             value = row.get(COEFFICIENT)
-            if start is None or end is None or not isinstance(value, int | float | Decimal | str):
+            if start is None or end is None or not isinstance(value, (int, float, Decimal, str)):
                 continue
             self.ranges.append((start, end, float(value)))
 

@@ -141,7 +141,7 @@ class StoreSql:
             if self.postgres:
                 return self.text(data, field) == ("true" if value else "false")
             return func.json_type(data, self._path(field)) == ("true" if value else "false")
-        if isinstance(value, int | float):
+        if isinstance(value, (int, float)):
             return self.number(data, field) == float(value)
         if isinstance(value, datetime):
             # Stored with its offset (runtime/clock.py iso); older data naive (UTC).
@@ -269,7 +269,7 @@ class _Resolver:
 
     def condition(self, name: str, wanted: Any) -> ColumnElement[bool]:
         """Return `column = value`, or `column IN (...)` for a list (None matches NULL)."""
-        values = list(wanted) if isinstance(wanted, list | tuple | set) else [wanted]
+        values = list(wanted) if isinstance(wanted, (list, tuple, set)) else [wanted]
         present = [v for v in values if v is not None]
         parts: list[ColumnElement[bool]] = []
         if len(present) != len(values):
@@ -522,7 +522,7 @@ def _key(value: Any) -> Any:
         return value
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return tuple(_key(v) for v in value)
     if isinstance(value, dict):
         return json.dumps(value, sort_keys=True, default=str)

@@ -213,7 +213,7 @@ def _one_line(value: Any) -> str:
 
 
 def _recipients(to: Any) -> str:
-    if isinstance(to, list | tuple):
+    if isinstance(to, (list, tuple)):
         return ",".join(str(t) for t in to)
     return "" if to is None else str(to)
 
@@ -329,7 +329,7 @@ class WebhookChannel:
         ):
             raise DeliveryError("webhook headers must map text to text", permanent=True)
         if timeout is not None and (
-            isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout <= 0
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
         ):
             raise DeliveryError(f"webhook timeout {timeout!r} is not seconds", permanent=True)
         sent_headers = httpx.Headers(headers)

@@ -72,7 +72,7 @@ class PartIndex:
 
 def _candidate_attr(ch: Checker, node: ast.expr) -> str | None:
     """Return `x` when `node` reads `candidate.x` (or `candidate['x']`), else None."""
-    if not isinstance(node, ast.Attribute | ast.Subscript) or id(node) in ch.consts:
+    if not isinstance(node, (ast.Attribute, ast.Subscript)) or id(node) in ch.consts:
         return None
     base = node.value
     if not isinstance(base, ast.Name) or ch.bindings.get(id(base)) != ("context", CANDIDATE):

@@ -50,7 +50,7 @@ class RenderError(Exception):
 def _iso(value: Any) -> Any:
     if isinstance(value, datetime):
         return iso(value)  # UTC with its offset, as the store and the API write it
-    if isinstance(value, date | time):
+    if isinstance(value, (date, time)):
         return value.isoformat()
     return value
 
@@ -62,11 +62,11 @@ def _finalize(value: Any) -> str:
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime | date | time):
+    if isinstance(value, (datetime, date, time)):
         return _iso(value)
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, set | frozenset | tuple):
+    if isinstance(value, (set, frozenset, tuple)):
         return list(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 

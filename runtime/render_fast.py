@@ -203,7 +203,7 @@ def compile_fast(
     body: list[nodes.Node] = tree.body[0].nodes if tree.body else []  # type: ignore[attr-defined]
     if (
         len(body) <= MAX_GENERATED
-        and all(isinstance(n, nodes.TemplateData | nodes.Name) for n in body)
+        and all(isinstance(n, (nodes.TemplateData, nodes.Name)) for n in body)
         and all(n.ctx == "load" for n in body if isinstance(n, nodes.Name))
     ):
         parts: list[str] = []

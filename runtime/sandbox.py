@@ -98,7 +98,7 @@ def _literal_chars(body: list[nodes.Node]) -> int:
         node = stack.pop()
         if isinstance(node, nodes.TemplateData):
             total += len(node.data)
-        elif not isinstance(node, nodes.For | nodes.Macro | nodes.CallBlock):
+        elif not isinstance(node, (nodes.For, nodes.Macro, nodes.CallBlock)):
             stack.extend(node.iter_child_nodes())
     return total
 
@@ -187,7 +187,7 @@ class Sandbox(ImmutableSandboxedEnvironment):
         if getattr(obj, "__self__", None) is self:
             return obj(*args)  # what the instrumented template calls; each counts itself
         step(size_of(getattr(obj, "__self__", None)) + sum(size_of(a) for a in args))
-        if isinstance(obj, types.BuiltinMethodType | types.MethodWrapperType):
+        if isinstance(obj, (types.BuiltinMethodType, types.MethodWrapperType)):
             args = check_method(obj, args, kwargs)
         return check_built("the call", super().call(context, obj, *args, **kwargs))
 
@@ -198,30 +198,30 @@ class Sandbox(ImmutableSandboxedEnvironment):
         if operator == "*":
             for seq, count in ((left, right), (right, left)):
                 if (
-                    isinstance(seq, str | bytes | list | tuple)
+                    isinstance(seq, (str, bytes, list, tuple))
                     and isinstance(count, int)
                     and size_of(seq) * count > MAX_VALUE
                 ):
                     raise BoundExceeded("the template builds a value that is too large")
-        if operator == "**" and isinstance(right, int | float) and abs(right) > MAX_POWER_BITS:
+        if operator == "**" and isinstance(right, (int, float)) and abs(right) > MAX_POWER_BITS:
             raise BoundExceeded("the template builds a number that is too large")
         if (
             operator == "**"
             and isinstance(left, int)
-            and isinstance(right, int | float)
+            and isinstance(right, (int, float))
             and abs(left) > 1
             and left.bit_length() * right > MAX_POWER_BITS
         ):
             raise BoundExceeded("the template builds a number that is too large")
         if operator == "%":
             check_printf(left, right)
-        if operator == "+" and isinstance(left, str | list | tuple):
+        if operator == "+" and isinstance(left, (str, list, tuple)):
             over("'+'", size_of(left) + size_of(right))
         return check_built(f"'{operator}'", super().call_binop(context, operator, left, right))
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         """`'...'.format(...)` with each field's width checked before it is written."""
-        if not isinstance(value, types.MethodType | types.BuiltinMethodType) or (
+        if not isinstance(value, (types.MethodType, types.BuiltinMethodType)) or (
             value.__name__ not in ("format", "format_map")
         ):
             return None

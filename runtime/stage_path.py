@@ -51,7 +51,7 @@ def _shown(value: Any) -> str:
         return "not set"
     if isinstance(value, str):
         return f"'{shorten(value, _LONGEST)}'"
-    if isinstance(value, float | Decimal) and not isinstance(value, bool):
+    if isinstance(value, (float, Decimal)) and not isinstance(value, bool):
         return format(Decimal(str(value)).normalize(), "f")  # 4200, not 4200.0
     return shorten(str(json_value(value)), _LONGEST)
 

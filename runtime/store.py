@@ -129,7 +129,7 @@ def db_json(value: Any) -> str:
 
 def py_json(value: Any) -> Any:
     """Return a JSON column's value read through the driver as Python data."""
-    return loads(value) if isinstance(value, str | bytes) else value
+    return loads(value) if isinstance(value, (str, bytes)) else value
 
 
 _INSERT_EVENT = (

@@ -98,7 +98,7 @@ def _depth(value: Any, cap: int = 64) -> int:
         if isinstance(item, Mapping):
             deepest = max(deepest, level)
             stack.extend((v, level + 1) for v in islice(item.values(), 1000))
-        elif isinstance(item, list | tuple):
+        elif isinstance(item, (list, tuple)):
             deepest = max(deepest, level)
             stack.extend((v, level + 1) for v in islice(item, 1000))
     return deepest
@@ -115,8 +115,8 @@ def _check_tojson(
 
 
 def _materialize(value: Any) -> list[Any]:
-    if isinstance(value, str | Mapping) or not isinstance(value, Iterable):
-        return list(value) if isinstance(value, str | Mapping) else [value]
+    if isinstance(value, (str, Mapping)) or not isinstance(value, Iterable):
+        return list(value) if isinstance(value, (str, Mapping)) else [value]
     items = list(islice(value, MAX_VALUE + 1))
     if len(items) > MAX_VALUE:
         raise BoundExceeded(f"'join' joins more than {MAX_VALUE:,} items")
@@ -227,7 +227,7 @@ def check_method(obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tup
     name = getattr(obj, "__name__", "")
     if isinstance(owner, int) and not isinstance(owner, bool) and name == "to_bytes":
         refuse(size_argument_problem(name, _arg(args, kwargs, 0, "length", 1)))
-    if not isinstance(owner, str | bytes | bytearray):
+    if not isinstance(owner, (str, bytes, bytearray)):
         return args
     if name in ("translate", "maketrans", "expandtabs"):
         raise BoundExceeded(f"templates cannot call '{name}'")

@@ -89,6 +89,6 @@ def group_order(value: Any) -> tuple[int, str, Any]:
     """Sort key for group values: NULL last, then by type, then by value."""
     if value is None:
         return (1, "", "")
-    if isinstance(value, list | dict):
+    if isinstance(value, (list, dict)):
         return (0, "json", json.dumps(value, sort_keys=True))
     return (0, type(value).__name__, value)

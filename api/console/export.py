@@ -50,7 +50,7 @@ def text(value: Any) -> str:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return json.dumps(value)
     if isinstance(value, str):
         out = value

@@ -61,7 +61,7 @@ def record_url(entity: str, record_id: str) -> str:
 
 def number(value: Any) -> str:
     """Show a number as a person reads it: at most 4 decimals, no trailing zeros."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "" if value is None else str(value)
     if isinstance(value, int):
         return str(value)
@@ -75,7 +75,7 @@ def shown_value(value: Any) -> str:
         return "not set"
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, int | float):
+    if isinstance(value, (int, float)):
         return number(value)
     if isinstance(value, list):
         return ", ".join(shown_value(v) for v in value)
@@ -189,7 +189,7 @@ def _columns(rows: list[dict[str, Any]], skip: set[str]) -> list[str]:
     seen: dict[str, None] = {}
     for row in rows:
         for key, value in row.items():
-            if key not in skip and not isinstance(value, dict | list):
+            if key not in skip and not isinstance(value, (dict, list)):
                 seen.setdefault(key, None)
     return list(seen)
 
@@ -206,7 +206,7 @@ def _routing(decisions: list[dict[str, Any]]) -> dict[str, Any] | None:
     facts = {
         k: v
         for k, v in detail.items()
-        if k not in ("candidates", "reason") and not isinstance(v, dict | list)
+        if k not in ("candidates", "reason") and not isinstance(v, (dict, list))
     }
     return {
         "rule": row.get("rule"),
@@ -236,7 +236,7 @@ def _scores(ctx: Ctx, decisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "facts": {
                     k: v
                     for k, v in detail.items()
-                    if k not in ("score", "features") and not isinstance(v, dict | list)
+                    if k not in ("score", "features") and not isinstance(v, (dict, list))
                 },
                 "features": features,
                 "at": row.get("at"),

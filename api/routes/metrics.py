@@ -451,7 +451,7 @@ def _readings(values: list[str]) -> list[list[Any]]:
             number = json.loads(text)
         except ValueError:
             number = None
-        if isinstance(number, int | float) and not isinstance(number, bool):
+        if isinstance(number, (int, float)) and not isinstance(number, bool):
             options.append(number)
         ways = [[*w, o] for w in ways for o in options]
     return ways

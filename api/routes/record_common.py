@@ -177,7 +177,7 @@ def _unqueue(value: Any, queues: frozenset[str], key: str = "") -> Any:
     becomes None, a message quoting `queue '<name>'` says `a queue you do not see`."""
     if isinstance(value, Mapping):
         return {k: _unqueue(v, queues, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return [_unqueue(v, queues) for v in value]
     if not isinstance(value, str):
         return value

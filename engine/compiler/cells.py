@@ -80,7 +80,7 @@ def parse_cell(cell: Any) -> Matcher:
     if cell is None or (isinstance(cell, str) and cell.strip() in ANY_CELL):
         return Matcher("any")
     if not isinstance(cell, str):
-        if isinstance(cell, list | dict):
+        if isinstance(cell, (list, dict)):
             raise ValueError("a cell is a value or a test like '>= 3', '1..3', 'in [a, b]'")
         return Matcher("==", cell)
     text = cell.strip()
@@ -104,7 +104,7 @@ def parse_cell(cell: Any) -> Matcher:
 
 def _near(value: Any) -> list[Any]:
     """Return values next to a literal, of its own kind (ints stay ints)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return [value]
     return [value - 1, value, value + 1]
 
@@ -115,7 +115,7 @@ def _witnesses(a: Matcher, b: Matcher) -> list[Any]:
     found: list[Any] = []
     for value in literals:
         found += _near(value)
-    numbers = sorted(v for v in literals if isinstance(v, int | float) and not isinstance(v, bool))
+    numbers = sorted(v for v in literals if isinstance(v, (int, float)) and not isinstance(v, bool))
     if any(isinstance(v, float) for v in numbers):
         found += [(x + y) / 2 for x, y in itertools.pairwise(numbers)]
     for cell in (a, b):

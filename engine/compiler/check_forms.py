@@ -219,7 +219,7 @@ def _bound_fits(kind: str, value: object) -> bool:
     """Tell whether a `min`/`max` fits the field's type (the spec left bad text as text)."""
     if kind in ("date", "datetime"):
         return isinstance(value, dt.date)
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _article(word: str) -> str:

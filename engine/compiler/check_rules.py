@@ -412,7 +412,7 @@ def check_literals(
     enum = target.item.values if target.kind == "list" and target.item else target.values
     for value in values:
         if kind in ("integer", "number") and (
-            isinstance(value, bool) or not isinstance(value, int | float)
+            isinstance(value, bool) or not isinstance(value, (int, float))
         ):
             ctx.error(
                 site,

@@ -66,7 +66,7 @@ def includables(value: Any, path: Path = ()) -> Iterator[tuple[Path, BaseModel, 
             yield path, value, source
         for name, info in type(value).model_fields.items():
             yield from includables(getattr(value, name), (*path, info.alias or name))
-    elif isinstance(value, list | tuple):
+    elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
             yield from includables(item, (*path, i))
     elif isinstance(value, dict):
@@ -252,7 +252,7 @@ class Pruning:
                 continue
             update[name] = new
             least = _min_length(info)
-            if isinstance(new, list | dict) and len(new) < least and path:
+            if isinstance(new, (list, dict)) and len(new) < least and path:
                 self.short.append((sub, least))
         return value.model_copy(update=update) if update else value
 

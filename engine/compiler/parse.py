@@ -131,7 +131,7 @@ def data_path(data: Any, loc: tuple[int | str, ...]) -> tuple[Path, bool]:
         elif isinstance(part, str) and _is_union_tag(part):
             dropped = True
             continue
-        elif isinstance(node, dict | list) or not isinstance(part, str):
+        elif isinstance(node, (dict, list)) or not isinstance(part, str):
             # A key that is absent (missing/extra) ends the path here.
             path.append(part)
             node = None

@@ -123,7 +123,7 @@ class Checker:
             return self.issue(
                 "too-large", node, message, f"texts are limited to {MAX_STRING_LITERAL} characters"
             )
-        elif not isinstance(value, int | float | str):
+        elif not isinstance(value, (int, float, str)):
             return self.issue(
                 "not-allowed",
                 node,
@@ -219,7 +219,7 @@ class Checker:
             sign = 1
         if isinstance(index, ast.Slice):
             return self.not_allowed(index)
-        if not isinstance(index, ast.Constant) or not isinstance(index.value, int | str):
+        if not isinstance(index, ast.Constant) or not isinstance(index.value, (int, str)):
             return self.issue(
                 "not-allowed",
                 node.slice,
@@ -231,7 +231,7 @@ class Checker:
             if not self.allowed_name(index, key, "field"):
                 return T.ANY
             return self.field(node, typ, key, index)
-        if isinstance(key, bool | str):
+        if isinstance(key, (bool, str)):
             return self.issue("not-allowed", node.slice, "an index must be a number or a text")
         self.keys[id(node)] = sign * key
         if typ.kind == "list":

@@ -85,11 +85,11 @@ class Generator:
 
     def const(self, value: Any) -> str:
         """Emit a constant as a literal when it is a plain one, else as a bound global."""
-        if value is None or isinstance(value, bool | int | str):
+        if value is None or isinstance(value, (bool, int, str)):
             return repr(value)
         if isinstance(value, float) and math.isfinite(value):
             return repr(value)
-        if isinstance(value, tuple | list) and len(value) <= 64:
+        if isinstance(value, (tuple, list)) and len(value) <= 64:
             items = [self.const(item) for item in value]
             return _tuple(items) if isinstance(value, tuple) else "[" + ", ".join(items) + "]"
         return self.bind(value, "_k")
@@ -117,7 +117,7 @@ class Generator:
         assert ch is not None
         if id(node) in ch.consts:
             return self.const(ch.consts[id(node)])
-        if isinstance(node, ast.GeneratorExp | ast.ListComp):
+        if isinstance(node, (ast.GeneratorExp, ast.ListComp)):
             return self.comprehension(node, safe, lazy)
         method: Callable[[Any, bool], str] = getattr(self, "emit_" + type(node).__name__)
         return method(node, safe)
@@ -195,7 +195,7 @@ class Generator:
         if not safe:
             parts = [operands[0]]
             for op, operand in zip(node.ops, operands[1:], strict=True):
-                read = self.charged(operand) if isinstance(op, ast.In | ast.NotIn) else operand
+                read = self.charged(operand) if isinstance(op, (ast.In, ast.NotIn)) else operand
                 parts += [COMPARE[type(op)], read]
             return "(" + " ".join(parts) + ")"
         links = []
@@ -203,7 +203,7 @@ class Generator:
             left, right = operands[index], operands[index + 1]
             if isinstance(op, ORDERING):
                 links.append(f"{self.helper(*_SAFE_COMPARE[type(op)])}({left}, {right})")
-            elif isinstance(op, ast.In | ast.NotIn):
+            elif isinstance(op, (ast.In, ast.NotIn)):
                 test = f"{self.helper('_n_in', rt.n_in)}({left}, {self.charged(right)})"
                 links.append(test if isinstance(op, ast.In) else f"(not {test})")
             else:
@@ -255,7 +255,7 @@ class Generator:
         lazy = name in AGGREGATES
         args = [self.node(arg, safe, lazy) for arg in info.args]
         lists = name in _READS_LIST and info.form != "args" and args
-        if lists and not isinstance(info.args[0], ast.GeneratorExp | ast.ListComp):
+        if lists and not isinstance(info.args[0], (ast.GeneratorExp, ast.ListComp)):
             args[0] = self.charged(args[0])
         if name == "lookup":
             table = info.extra

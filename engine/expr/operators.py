@@ -84,7 +84,7 @@ def _link(ch: Checker, op: ast.cmpop, left: ast.expr, right: ast.expr) -> None:
     def pair() -> str:
         return f"{ch.typed(left)} with {ch.typed(right)}"
 
-    if isinstance(op, ast.Is | ast.IsNot):
+    if isinstance(op, (ast.Is, ast.IsNot)):
         if (True, None) not in (ch.const(left), ch.const(right)):
             message = f"'{symbol}' is only allowed with None"
             ch.issue("not-allowed", left, message, "use '==' to compare values")
@@ -95,7 +95,7 @@ def _link(ch: Checker, op: ast.cmpop, left: ast.expr, right: ast.expr) -> None:
         elif not orderable(ltype, rtype):
             hint = _compare_hint(ltype, rtype)
             ch.issue("type-mismatch", left, f"cannot compare {pair()} using '{symbol}'", hint)
-    elif isinstance(op, ast.Eq | ast.NotEq):
+    elif isinstance(op, (ast.Eq, ast.NotEq)):
         if not compatible(ltype, rtype):
             message = f"comparing {pair()} is always {'false' if symbol == '==' else 'true'}"
             ch.issue("type-mismatch", left, message, _compare_hint(ltype, rtype))
@@ -114,7 +114,7 @@ def _membership(ch: Checker, symbol: str, left: ast.expr, right: ast.expr) -> No
             message = f"{ch.typed(left)} can never be '{symbol}' {ch.typed(right)}"
             ch.issue("type-mismatch", left, message)
         ch.enum_check(right, item, left)
-        if isinstance(right, ast.List | ast.Tuple):
+        if isinstance(right, (ast.List, ast.Tuple)):
             for elt in right.elts:
                 ch.enum_check(left, ltype, elt)
     elif rtype.kind == "string":

@@ -190,7 +190,7 @@ def type_of_value(value: Any, name: str = "") -> ExprType:
         return ExprType.DATE
     if isinstance(value, dt.timedelta):
         return ExprType.DURATION
-    if isinstance(value, list | tuple):
+    if isinstance(value, (list, tuple)):
         return ExprType.list_of(unify_all(type_of_value(v) for v in value))
     if isinstance(value, Mapping):
         fields = {str(k): type_of_value(v) for k, v in value.items()}

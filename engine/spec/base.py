@@ -119,7 +119,7 @@ def parse_duration(value: Any) -> Duration:
     """Parse `72h`, `14 days`, `2 working days` or `1h30m` into a Duration."""
     if isinstance(value, Duration):
         return value
-    if isinstance(value, bool) or not isinstance(value, str | int):
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise ValueError("a duration is text like '72h', '14 days' or '2 working days'")
     text = str(value).strip()
     if isinstance(value, int):

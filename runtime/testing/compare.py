@@ -19,7 +19,7 @@ def same(expected: Any, got: Any) -> bool:
     """Compare a test file's value with the runtime's: numbers closely, the rest as JSON."""
     if isinstance(expected, bool) or isinstance(got, bool):
         return expected is got or (expected == got and type(expected) is type(got))
-    if isinstance(expected, int | float) and isinstance(got, int | float):
+    if isinstance(expected, (int, float)) and isinstance(got, (int, float)):
         return math.isclose(expected, got, rel_tol=1e-9, abs_tol=1e-9)
     if isinstance(expected, list) and isinstance(got, list):
         return len(expected) == len(got) and all(map(same, expected, got))
@@ -29,7 +29,7 @@ def same(expected: Any, got: Any) -> bool:
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, datetime | date):
+    if isinstance(value, (datetime, date)):
         return value.isoformat()
     return to_json({"v": value})["v"]
 
