@@ -184,6 +184,6 @@ def defined_names(data: dict[str, Any]) -> set[str]:
             names.add(data[key])
     if kind in ("bundle", "staff"):
         for key in ("roles", "users", "teams", "queues", "tables", "calendars"):
-            if isinstance(data.get(key), dict | list):
+            if isinstance(data.get(key), (dict, list)):
                 names.update(str(k) for k in data[key])
     return names

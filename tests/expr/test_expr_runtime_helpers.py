@@ -104,3 +104,28 @@ def test_an_unknown_type_kind_is_refused_where_it_is_built() -> None:
     with pytest.raises(ValueError) as caught:
         ExprType("money")
     assert str(caught.value) == "unknown expression type kind 'money'"
+
+
+# is_set / is_missing: unset is None, an empty text, list or tuple; anything else is set,
+# falsy or not (0, False, 0.0, a blank but not empty text, an empty mapping).
+@pytest.mark.parametrize(
+    ("value", "missing"),
+    [
+        (None, True),
+        ("", True),
+        ([], True),
+        ((), True),
+        (" ", False),
+        ("a", False),
+        ([None], False),
+        ((0,), False),
+        (0, False),
+        (0.0, False),
+        (False, False),
+        ({}, False),
+        (dt.date(2026, 1, 1), False),
+    ],
+)
+def test_is_missing_is_the_opposite_of_is_set(value: object, missing: bool) -> None:
+    assert rt.f_is_missing(value) is missing
+    assert rt.f_is_set(value) is (not missing)
