@@ -115,6 +115,44 @@ class Measured:
     statements: str
     decision_bytes: dict[str, float]
     spots: Hotspots | None
+    wal_pages: dict[str, float]
+
+
+# Leads counted for the WAL pages a commit writes: 35 leads of about 20 pages stay under
+# SQLite's automatic checkpoint at 1,000 pages, which would start the WAL over.
+WAL_LEADS = 30
+AUTO_CHECKPOINT = 1000
+
+
+def wal_pages(root: Path, reps: list[rb.Rep]) -> dict[str, float]:
+    """Return the WAL pages one lead's commit writes, sopflow's and the baseline's.
+
+    Each on a new store file: 5 leads first (first pages of each table), then the
+    WAL's growth over WAL_LEADS leads, in frames (a page and its 24-byte header).
+    """
+    bodies = rb.make_leads(WAL_LEADS + 5, seed=11)
+    pages: dict[str, float] = {}
+    for name in (SOPFLOW, BASELINE):
+        db = root / f"wal-{len(pages)}.db"
+        store = Store.open(f"sqlite:///{db}")
+        try:
+            maker: Sopflow | HandWrittenBatch = (
+                Sopflow(store, root) if name == SOPFLOW else HandWrittenBatch(store.engine, reps)
+            )
+            maker.batch(bodies[:5])
+            wal = Path(f"{db}-wal")
+            before = wal.stat().st_size
+            maker.batch(bodies[5:])
+            after = wal.stat().st_size
+            with store.read() as conn:
+                page = int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
+        finally:
+            store.dispose()
+        frame = page + 24
+        if after // frame >= AUTO_CHECKPOINT or after <= before:
+            raise BenchError(f"{name}: the WAL was checkpointed while its pages were counted")
+        pages[name] = (after - before) / frame / WAL_LEADS
+    return pages
 
 
 def _decision_sizes(store: Store) -> dict[str, float]:
@@ -153,7 +191,8 @@ def measure(root: Path, leads: int, repeats: int, profile_top: int) -> Measured:
             sop.batch(sample)
         statements = statement_kinds(sent, len(sample))
         spots = hotspots(lambda: sop.batch(bodies), leads, top=20) if profile_top else None
-        return Measured(variants, checked, statements, _decision_sizes(sop_store), spots)
+        sizes = _decision_sizes(sop_store)
+        return Measured(variants, checked, statements, sizes, spots, wal_pages(root, reps))
     finally:
         for store in (sop_store, hand_store, raw_store):
             store.dispose()
@@ -186,6 +225,7 @@ def report(
     ratio = sop / hand
     target = "no target set; reported: records/s and the ratio to hand-written code"
     sizes = ", ".join(f"{kind} {size / 1024:.1f} KiB" for kind, size in m.decision_bytes.items())
+    pages = f"sopflow {m.wal_pages[SOPFLOW]:.1f}, hand-written {m.wal_pages[BASELINE]:.1f}"
     lines = [
         ("sopflow Runtime.create", f"{rate(sop)} ({seconds(1 / sop)} per lead)"),
         ("hand-written baseline", f"{rate(hand)} ({seconds(1 / hand)} per lead)"),
@@ -194,6 +234,7 @@ def report(
         ("ratio sopflow / insert only", f"{sop / raw:.3f}x"),
         ("SQL per lead", m.statements),
         ("explanation JSON per lead", sizes),
+        ("WAL pages a lead's commit writes", pages),
         ("same decisions", f"{m.checked['leads']:,} leads, {m.checked['routed']:,} routed"),
     ]
     if m.spots is not None:
@@ -230,12 +271,19 @@ def report(
         f"SQL per lead (besides the COMMIT): {m.statements}. Explanation JSON kept per "
         f"lead (average `sf_decision.detail` size): {sizes}; every candidate considered "
         "and every feature is kept, as columns (`Runtime.explain` spells them out one "
-        "dict per candidate and feature).",
+        "dict per candidate and feature). WAL pages a lead's commit writes (4 KiB each, "
+        f"{WAL_LEADS} leads on a new store file): {pages}; the baseline's are the record "
+        "row's table and index pages, which sopflow writes too.",
         "",
         md_table(RATE_HEADER, rate_rows(m.variants, BASELINE)),
     ]
     if m.spots is not None:
         parts += ["", "### Where a lead's time goes", ""]
         parts += profile_markdown(m.spots, "lead creations", min(profile_top, 12))
-    data = {"ratio": ratio, "rates": {v.name: v.wall_rate() for v in m.variants}, **m.checked}
+    data = {
+        "ratio": ratio,
+        "rates": {v.name: v.wall_rate() for v in m.variants},
+        "wal_pages": m.wal_pages,
+        **m.checked,
+    }
     return Result(NAME, TITLE, target, None, lines, "\n".join(parts), data)

@@ -252,6 +252,9 @@ def test_lead_creation_benchmark_runs(here: Machine) -> None:
         lead_creation.INSERT_ONLY,
     }
     assert "### Where a lead's time goes" in result.markdown
+    # sopflow's commit writes the record's pages as the baseline's does, and its audit rows
+    pages = result.data["wal_pages"]
+    assert pages[lead_creation.SOPFLOW] > pages[lead_creation.BASELINE] >= 2
     assert pickle.loads(pickle.dumps(result)).data["ratio"] == result.data["ratio"]
 
 
