@@ -4,6 +4,8 @@ KIND `hello`: a Litestar hello-world endpoint (GET /hello), the floor.
 KIND `lead`: a hand-written Litestar app creating leads (POST /leads) in the SQLite file
 DB, the baseline: `bench/lead_baseline.py`'s pydantic model, score and least-loaded pick,
 one INSERT + COMMIT per request (`python -m bench.serve_app lead PORT DB`).
+KIND `audited`: the same app also writing the rows sopflow keeps for a lead
+(`bench/lead_baseline.py` `Audited`): a floor for sopflow's audit over HTTP.
 KIND `sopflow`: sopflow's app on the bundle in DIR with a SQLite file DB; it prints
 `token <value>` (a token for the first rep) on stdout before it starts serving.
 All run under uvicorn with uvloop and httptools, access logs off, as `sopflow serve`.
@@ -41,7 +43,7 @@ def hello_app() -> Litestar:
     return Litestar([hello], logging_config=None, on_startup=[_freeze])
 
 
-def lead_app(db: Path) -> Litestar:
+def lead_app(db: Path, audited: bool = False) -> Litestar:
     """The hand-written lead app: validate, score, pick a rep, one INSERT + COMMIT.
 
     The store is a SQLite file opened as sopflow opens one (WAL, synchronous=NORMAL,
@@ -50,11 +52,11 @@ def lead_app(db: Path) -> Litestar:
     the single SQLite writer consistent across those threads.
     """
     from bench import runtime_bundles as rb  # noqa: PLC0415
-    from bench.lead_baseline import HandWritten  # noqa: PLC0415
+    from bench.lead_baseline import Audited, HandWritten  # noqa: PLC0415
     from runtime.store import Store  # noqa: PLC0415
 
     store = Store.open(f"sqlite:///{db}")
-    leads = HandWritten(store.engine, rb.reps())
+    leads = (Audited if audited else HandWritten)(store.engine, rb.reps())
     lock = threading.Lock()
 
     @post("/leads", status_code=HTTP_201_CREATED, sync_to_thread=True)
@@ -103,8 +105,8 @@ def main(argv: list[str]) -> None:
     app: Any
     if kind == "hello":
         app = hello_app()
-    elif kind == "lead":
-        app = lead_app(Path(argv[2]))
+    elif kind in ("lead", "audited"):
+        app = lead_app(Path(argv[2]), audited=kind == "audited")
     else:
         app = sopflow_app(Path(argv[2]), Path(argv[3]), port)
     print("serving", flush=True)

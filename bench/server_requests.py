@@ -6,12 +6,14 @@ audit event and explanations, one SQLite transaction each) against a hand-writte
 Litestar app's `POST /leads` doing the same work with one INSERT (`bench/lead_baseline.py`:
 a pydantic model of the 12 fields, the score and the least-loaded pick written by hand,
 one INSERT + COMMIT into a SQLite file in WAL mode); target: sopflow at >= 0.6x its
-rate. A Litestar hello-world is measured too, as the floor of the stack.
+rate. A Litestar hello-world is measured too, as the floor of the stack, and the
+hand-written app also writing the rows sopflow keeps for a lead (`Audited`), as the
+floor of sopflow's audit.
 
 Each server runs alone in its own process (`bench/serve_app.py`, uvicorn with uvloop
 and httptools, access logs off), pinned to CPU 0; wrk, the load generator, runs in
-another process pinned to CPU 1, on loopback. The three are measured in rotating order
-in the same run, both lead servers with the same request bodies. A non-2xx answer or a
+another process pinned to CPU 1, on loopback. The four are measured in rotating order
+in the same run, the lead servers with the same request bodies. A non-2xx answer or a
 socket error fails the run, and so does a lead store holding fewer rows than its server
 acknowledged.
 """
@@ -42,15 +44,16 @@ TITLE = "HTTP lead creation (score + routing over 100 reps) vs a hand-written Li
 CONNECTIONS = 16
 BODIES = 200
 TARGET = 0.6  # sopflow's rate / the hand-written app's (issue 14)
-HELLO, LEAD, SOPFLOW = "hello", "lead", "sopflow"
-KINDS = (HELLO, LEAD, SOPFLOW)
-PATHS = {HELLO: "/hello", LEAD: "/leads", SOPFLOW: "/api/v1/records/lead"}
+HELLO, LEAD, AUDITED, SOPFLOW = "hello", "lead", "audited", "sopflow"
+KINDS = (HELLO, LEAD, AUDITED, SOPFLOW)
+PATHS = {HELLO: "/hello", LEAD: "/leads", AUDITED: "/leads", SOPFLOW: "/api/v1/records/lead"}
 NAMES = {
     HELLO: "Litestar hello-world (GET /hello)",
     LEAD: "hand-written Litestar POST /leads",
+    AUDITED: "hand-written + sopflow's audit rows POST /leads",
     SOPFLOW: "sopflow POST /api/v1/records/lead",
 }
-STORES = {LEAD: "lead.db", SOPFLOW: "sopflow.db"}
+STORES = {LEAD: "lead.db", AUDITED: "audited.db", SOPFLOW: "sopflow.db"}
 
 
 @dataclass
@@ -108,8 +111,8 @@ class Served:
         args = [sys.executable, "-m", "bench.serve_app", kind, str(self.port)]
         if kind == SOPFLOW:
             args += [str(root / "bundle"), str(root / STORES[SOPFLOW])]
-        elif kind == LEAD:
-            args += [str(root / STORES[LEAD])]
+        elif kind in (LEAD, AUDITED):
+            args += [str(root / STORES[kind])]
         self.proc = subprocess.Popen(
             [*_pin(0), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -213,7 +216,7 @@ Driver = Callable[[str, float, Path | None], WrkRun]
 
 @dataclass
 class Measured:
-    """The runs of the three servers, the rows each lead store holds, the load averages."""
+    """The runs of the servers, the rows each lead store holds, the load averages."""
 
     variants: dict[str, Variant]
     acknowledged: dict[str, int]
@@ -229,12 +232,12 @@ def _count(db: Path) -> int:
 
 
 def measure(root: Path, seconds: float, rounds: int, driver: Driver = wrk) -> Measured:
-    """Run the three servers; each round loads each once, in rotating order. Check that
+    """Run the servers; each round loads each once, in rotating order. Check that
     no request failed and that each lead store holds every row its server acknowledged."""
     rb.write_lead_bundle(root / "bundle")
     bodies = [json.dumps(b) for b in rb.make_leads(BODIES)]
     served = {kind: Served(kind, root) for kind in KINDS}
-    script = root / "create.lua"  # the same requests to both lead servers (/leads reads no token)
+    script = root / "create.lua"  # the same requests to every lead server (/leads reads no token)
     script.write_text(_lua(served[SOPFLOW].token, bodies), encoding="utf-8")
     variants = {kind: Variant(NAMES[kind]) for kind in KINDS}
     acknowledged = dict.fromkeys(STORES, 0)
@@ -258,7 +261,8 @@ def measure(root: Path, seconds: float, rounds: int, driver: Driver = wrk) -> Me
         for kind in KINDS:  # warm up each
             load_once(kind, 1)
         for i in range(rounds):
-            for kind in KINDS[i % 3 :] + KINDS[: i % 3]:
+            turn = i % len(KINDS)
+            for kind in KINDS[turn:] + KINDS[:turn]:
                 variants[kind].runs.append(load_once(kind, seconds))
             loads.append(load())
     finally:
@@ -291,8 +295,8 @@ def run(seconds: float = 10, rounds: int = 3, *, machine: Machine, driver: Drive
     finally:
         shutil.rmtree(root, ignore_errors=True)
     loads += m.loads
-    hello, lead, sop = (m.variants[k] for k in KINDS)
-    h, b, s = (v.med("rps") for v in (hello, lead, sop))
+    hello, lead, audited, sop = (m.variants[k] for k in KINDS)
+    h, b, a, s = (v.med("rps") for v in (hello, lead, audited, sop))
     ratio = s / b
     passed = ratio >= TARGET
     target = f"sopflow >= {TARGET}x the hand-written Litestar app's requests/s"
@@ -308,7 +312,7 @@ def run(seconds: float = 10, rounds: int = 3, *, machine: Machine, driver: Drive
             f"{sum(r.requests for r in v.runs):,}",
             str(sum(r.failed for r in v.runs)),
         ]
-        for v in (hello, lead, sop)
+        for v in (hello, lead, audited, sop)
     ]
     stored = ", ".join(
         f"{NAMES[k].split(' POST')[0]} {m.stored[k]:,} rows for {m.acknowledged[k]:,} acknowledged"
@@ -317,8 +321,11 @@ def run(seconds: float = 10, rounds: int = 3, *, machine: Machine, driver: Drive
     lines = [
         ("hello-world", _summary(hello)),
         ("hand-written lead app", _summary(lead)),
+        ("hand-written + sopflow's audit rows", _summary(audited)),
         ("sopflow create", _summary(sop)),
         (f"ratio sopflow / hand-written (target >= {TARGET})", f"{ratio:.3f}x {verdict(passed)}"),
+        ("ratio hand-written + audit rows / hand-written", f"{a / b:.3f}x"),
+        ("ratio sopflow / hand-written + audit rows", f"{s / a:.3f}x"),
         ("ratio sopflow / hello-world", f"{s / h:.3f}x"),
         ("ratio hand-written / hello-world", f"{b / h:.3f}x"),
         ("leads stored", stored),
@@ -336,11 +343,15 @@ def run(seconds: float = 10, rounds: int = 3, *, machine: Machine, driver: Drive
         f"{lead.med('p50_ms'):.2f} ms). A Litestar hello-world answers {rate(h)}: "
         f"sopflow runs at {s / h:.3f}x of it, the hand-written app at {b / h:.3f}x.",
         "",
+        f"The hand-written app also writing the rows sopflow keeps for a lead answers "
+        f"{rate(a)}: **{a / b:.3f}x** the hand-written app, before any of sopflow's own "
+        f"work; sopflow runs at {s / a:.3f}x of it.",
+        "",
         "- Servers: one uvicorn process each (uvloop, httptools, access log off), pinned "
         "to CPU 0; wrk (1 thread, "
         f"{CONNECTIONS} connections, {seconds:.0f} s a run) pinned to CPU 1, on loopback. "
-        f"Medians of {rounds} runs per server, the three in rotating order, after a 1 s "
-        "warm-up each. Both lead servers get the same requests: bodies cycling through "
+        f"Medians of {rounds} runs per server, the {len(KINDS)} in rotating order, after a "
+        "1 s warm-up each. The lead servers get the same requests: bodies cycling through "
         f"{BODIES} generated leads (`bench/runtime_bundles.py`), with a bearer token.",
         "- sopflow: `POST /api/v1/records/lead`, as `sopflow serve` runs it: the token "
         "checked (cached), validation, the 17-feature score, routing over 100 reps, audit "
@@ -355,6 +366,11 @@ def run(seconds: float = 10, rounds: int = 3, *, machine: Machine, driver: Drive
         "SQLite file opened as sopflow's (WAL, synchronous=NORMAL, BEGIN IMMEDIATE), "
         "under one lock; 201 with the row's id, score and owner. It checks no token and "
         "writes no audit or explanation.",
+        "- Hand-written + sopflow's audit rows (KIND `audited`, `bench/lead_baseline.py` "
+        "`Audited`): the same handler also writing, in the same transaction and straight "
+        "to the driver, the rows sopflow keeps for a lead: the `created` and `routed` "
+        "events, the score's and the routing's explanations as columns (the same sizes "
+        "as sopflow's), the owner's load and its load item.",
         "- Server CPU a request: the server process's CPU time over the run (/proc) "
         "divided by the requests answered, split between its event-loop thread (uvicorn, "
         "Litestar, middleware, token check, body decoding, the answer's JSON) and its "

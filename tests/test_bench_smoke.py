@@ -6,7 +6,9 @@ import json
 import pickle
 import sys
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zen
@@ -250,11 +252,13 @@ def test_lead_creation_benchmark_runs(here: Machine) -> None:
         lead_creation.SOPFLOW,
         lead_creation.BASELINE,
         lead_creation.INSERT_ONLY,
+        lead_creation.AUDITED,
     }
     assert "### Where a lead's time goes" in result.markdown
     # sopflow's commit writes the record's pages as the baseline's does, and its audit rows
     pages = result.data["wal_pages"]
     assert pages[lead_creation.SOPFLOW] > pages[lead_creation.BASELINE] >= 2
+    assert pages[lead_creation.AUDITED] > pages[lead_creation.BASELINE]
     assert pickle.loads(pickle.dumps(result)).data["ratio"] == result.data["ratio"]
 
 
@@ -412,8 +416,8 @@ def _few_requests(url: str, seconds: float, script: Path | None) -> WrkRun:
     return WrkRun(count / spent, 1.0, 2.0, count, failed)
 
 
-def test_server_benchmark_runs_the_three_servers(here: Machine) -> None:
-    """Each server starts, answers 2xx, and both lead stores hold what they acknowledged
+def test_server_benchmark_runs_the_four_servers(here: Machine) -> None:
+    """Each server starts, answers 2xx, and every lead store holds what it acknowledged
     (a few requests stand in for wrk, which CI does not install)."""
     from bench import server_requests
 
@@ -421,11 +425,12 @@ def test_server_benchmark_runs_the_three_servers(here: Machine) -> None:
     result = server_requests.run(seconds=1, rounds=2, machine=here, driver=_few_requests)
     assert result.name == "server_requests" and isinstance(result.passed, bool)
     assert result.passed == (result.data["ratio"] >= server_requests.TARGET)
-    assert set(result.data["rates"]) == {"hello", "lead", "sopflow"}
+    assert set(result.data["rates"]) == {"hello", "lead", "audited", "sopflow"}
     # A warm-up and two rounds of 5 requests each, every one stored once.
-    assert result.data["acknowledged"] == {"lead": 15, "sopflow": 15}
-    assert result.data["stored"] == {"lead": 15, "sopflow": 15}
+    assert result.data["acknowledged"] == {"lead": 15, "audited": 15, "sopflow": 15}
+    assert result.data["stored"] == {"lead": 15, "audited": 15, "sopflow": 15}
     assert "hand-written Litestar POST /leads" in result.markdown
+    assert "hand-written + sopflow's audit rows POST /leads" in result.markdown
     assert "Target (issue 14)" in result.markdown
 
 
@@ -521,3 +526,63 @@ def test_console_pages_benchmark_runs(
         assert page in labels
     assert "baseline: JSON API" in result.markdown
     assert all(value.startswith("p50 ") for _, value in result.lines)
+
+
+def test_the_audited_baseline_keeps_the_rows_sopflow_keeps(tmp_path: Path) -> None:
+    """`Audited` writes, per lead, what sopflow writes: two events, a score and a routing
+    explanation with sopflow's columns, the owner's load and load item."""
+    import sqlite3
+
+    from bench.lead_baseline import Audited
+    from runtime.clock import FakeClock
+    from runtime.core import Runtime
+    from runtime.store import Store
+
+    reps = runtime_bundles.write_lead_bundle(tmp_path / "bundle")
+    leads = runtime_bundles.make_leads(4)
+    stores = {name: Store.open(f"sqlite:///{tmp_path / name}.db") for name in ("hand", "sop")}
+    try:
+        audited = Audited(stores["hand"].engine, reps)
+        made = [audited.create(body)[1] for body in leads]
+        rt = Runtime(
+            runtime_bundles.compiled(tmp_path / "bundle"),
+            stores["sop"],
+            FakeClock(datetime(2026, 1, 5, 9, 0)),
+            evidence_dir=tmp_path / "ev",
+        )
+        views = [rt.create("lead", body) for body in leads]
+    finally:
+        for store in stores.values():
+            store.dispose()
+    assert [m.owner for m in made] == [v.owner for v in views]
+
+    def kept(name: str) -> tuple[list[Any], ...]:
+        conn = sqlite3.connect(tmp_path / f"{name}.db")
+        try:
+            return tuple(
+                conn.execute(sql).fetchall()
+                for sql in (
+                    "SELECT kind, count(*) FROM sf_event GROUP BY kind ORDER BY kind",
+                    "SELECT kind, rule, outcome, detail FROM sf_decision ORDER BY id",
+                    "SELECT user_id, open_count FROM sf_load ORDER BY user_id",
+                    "SELECT owner, counted FROM sf_load_item ORDER BY owner",
+                )
+            )
+        finally:
+            conn.close()
+
+    (events, decisions, loads, items), (s_events, s_decisions, s_loads, s_items) = map(
+        kept, ("hand", "sop")
+    )
+    assert events == s_events == [("created", 4), ("routed", 4)]
+    assert loads == s_loads and items == s_items and len(items) == sum(bool(m.owner) for m in made)
+    assert [d[:3] for d in decisions] == [d[:3] for d in s_decisions]
+    for (kind, _, _, detail), (_, _, _, s_detail) in zip(decisions, s_decisions, strict=True):
+        ours, theirs = json.loads(detail), json.loads(s_detail)
+        assert set(ours) == set(theirs), kind
+        if kind == "routing":
+            columns, s_columns = ours["candidates"], theirs["candidates"]
+            assert set(columns) == set(s_columns)
+            assert columns["user"] == s_columns["user"] and columns["load"] == s_columns["load"]
+            assert columns["chosen"] == s_columns["chosen"]
+            assert 0.8 < len(detail) / len(s_detail) < 1.2
