@@ -9,7 +9,9 @@ HTTP: a pydantic model for the 12 fields, the 17-term score and the pick among t
 reps written by hand, and one SQLAlchemy Core INSERT of the record row in its own
 transaction on the same kind of store (`bench/lead_baseline.py`, which the HTTP benchmark's
 hand-written Litestar app runs too). Both make the same decisions (checked lead by
-lead); the ratio of their rates is the figure to watch.
+lead); the ratio of their rates is the figure to watch. Another variant, the baseline
+also writing the rows sopflow keeps for a lead (`Audited`), is the floor of sopflow's
+audit (decision 93).
 """
 
 from __future__ import annotations
@@ -130,7 +132,7 @@ AUTO_CHECKPOINT = 1000
 
 
 def wal_pages(root: Path, reps: list[rb.Rep]) -> dict[str, float]:
-    """Return the WAL pages one lead's commit writes, sopflow's and the baseline's.
+    """Return the WAL pages one lead's commit writes, for sopflow and both baselines.
 
     Each on a new store file: 5 leads first (first pages of each table), then the
     WAL's growth over WAL_LEADS leads, in frames (a page and its 24-byte header).
