@@ -143,14 +143,30 @@ class HandWritten:
         Not thread-safe (the loads): a server calls it under a lock.
         """
         values = self.validated(body)
-        owner = self.pick(values)
+        owner, explained = self.choose(values)
         queue = None if owner else "unmatched_leads"
         if owner:
             self.loads[owner] += 1
         row = record_row("lead", values, owner, queue)
         with self.engine.begin() as conn:
             conn.execute(insert(T_RECORD), row)
+            self.keep(conn, row["id"], values, owner, queue, explained)
         return row["id"], Decision(values["quality_score"], owner, queue)
+
+    def choose(self, r: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
+        """Return the owner picked and why (the baseline keeps no explanation)."""
+        return self.pick(r), None
+
+    def keep(
+        self,
+        conn: Connection,
+        record_id: str,
+        values: dict[str, Any],
+        owner: str | None,
+        queue: str | None,
+        explained: dict[str, Any] | None,
+    ) -> None:
+        """Write what is kept besides the record row, in its transaction (the baseline: nothing)."""
 
 
 def record_row(
@@ -190,20 +206,7 @@ _AT = "2026-01-05 09:00:00.000000"  # NOW as SQLite keeps a datetime
 class Audited(HandWritten):
     """The baseline also keeping the rows sopflow keeps for a lead, in the same transaction."""
 
-    def create(self, body: dict[str, Any]) -> tuple[str, Decision]:
-        """Create one lead and its audit rows in one transaction; return id and decision."""
-        values = self.validated(body)
-        owner, candidates = self.explained_pick(values)
-        queue = None if owner else "unmatched_leads"
-        if owner:
-            self.loads[owner] += 1
-        row = record_row("lead", values, owner, queue)
-        with self.engine.begin() as conn:
-            conn.execute(insert(T_RECORD), row)
-            self.audit(conn, row["id"], values, owner, queue, candidates)
-        return row["id"], Decision(values["quality_score"], owner, queue)
-
-    def explained_pick(self, r: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    def choose(self, r: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
         """The least-loaded pick, keeping sopflow's explanation columns on the way."""
         region, specialty, district = r["region"], r["specialty"], r["district"]
         users: list[str] = []
@@ -253,14 +256,14 @@ class Audited(HandWritten):
         columns["chosen"] = best[3]
         return best[2], columns
 
-    def audit(
+    def keep(
         self,
         conn: Connection,
         record_id: str,
         values: dict[str, Any],
         owner: str | None,
         queue: str | None,
-        candidates: dict[str, Any],
+        explained: dict[str, Any] | None,
     ) -> None:
         """Write the events, explanations and load rows, straight to the driver."""
         total = sum(WEIGHTS)
@@ -277,7 +280,7 @@ class Audited(HandWritten):
             },
         }
         reason = f"least loaded: {self.loads[owner] - 1} open records" if owner else "no candidate"
-        routing = {"owner": owner, "queue": queue, "reason": reason, "candidates": candidates}
+        routing = {"owner": owner, "queue": queue, "reason": reason, "candidates": explained}
         routed = {"rule": "lead_routing", "owner": owner, "queue": queue, "reason": reason}
         encode = msgspec.json.encode
 
